@@ -1,0 +1,197 @@
+"""Sealed direct messages: sign-then-encrypt with HPKE (RFC 9180).
+
+Suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, base mode, single shot.
+The plaintext carries the sender's keys and an Ed25519 signature over the recipient key, the
+envelope's one-time ack key, the times and the text, so only the recipient learns who wrote it
+and a recipient cannot re-address it to someone else. Relays see the recipient's daily tag.
+
+Opening fails with one `OpenError` whatever went wrong (wrong key, tampered ciphertext,
+malformed plaintext, forged inner signature): the caller must not reply differently either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+
+from meshnode.codec import Fields, WireError, pack, unpack_bounded
+from meshnode.crypto.identity import Identity, PublicIdentity
+from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.wire import (
+    DAY,
+    DM_SEALED_MAX,
+    DM_TEXT_MAX,
+    KEY_SIZE,
+    MAX_TTL,
+    SIG_SIZE,
+    TAG_SIZE,
+    DmBody,
+    Kind,
+    Message,
+    ReceiptBody,
+)
+
+__all__ = [
+    "OpenError",
+    "OpenedDm",
+    "addressed_to",
+    "create_receipt",
+    "open_dm",
+    "receipt_matches",
+    "recipient_tag",
+    "seal_dm",
+]
+
+DEFAULT_DM_TTL = 7 * DAY
+DEFAULT_RECEIPT_TTL = 7 * DAY
+PAD_BLOCK = 64
+
+TAG_DOMAIN = b"meshnode/v1/tag\x00"
+HPKE_INFO_DOMAIN = b"meshnode/v1/dm\x00"
+INNER_SIG_DOMAIN = b"meshnode/v1/dm-inner\x00"
+
+_SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
+_INNER_KEYS = frozenset(range(1, 7))
+
+
+class OpenError(Exception):
+    """This node cannot open the message. Deliberately says nothing about why."""
+
+    def __init__(self) -> None:
+        super().__init__("cannot open this direct message")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedDm:
+    """A DM that decrypted and whose inner signature verified."""
+
+    dm_id: bytes
+    sender: PublicIdentity
+    text: str
+    created: int
+    expires: int
+    ack_seed: bytes
+
+
+def recipient_tag(dh_key: bytes, day: int) -> bytes:
+    """The tag relays see for a DM to `dh_key` created on UTC day `day` (unix time // 86400)."""
+    mac = hmac.new(dh_key, TAG_DOMAIN + day.to_bytes(4, "big"), hashlib.sha256)
+    return mac.digest()[:TAG_SIZE]
+
+
+def addressed_to(identity: Identity, body: DmBody) -> bool:
+    """Whether `body`'s tag is this identity's tag for the DM's day."""
+    tag = recipient_tag(identity.public.dh_key, body.created // DAY)
+    return hmac.compare_digest(tag, body.tag)
+
+
+def _hpke_info(tag: bytes, created: int, expires: int, ack_key: bytes) -> bytes:
+    return HPKE_INFO_DOMAIN + pack([tag, created, expires, ack_key])
+
+
+def _inner_signed(recipient_dh: bytes, ack_key: bytes, created: int, expires: int,
+                  text: str) -> bytes:
+    return INNER_SIG_DOMAIN + pack([recipient_dh, ack_key, created, expires, text])
+
+
+def _padded(inner: dict[int, object]) -> bytes:
+    """Pad the plaintext to a multiple of PAD_BLOCK so its length says little about the text."""
+    base = len(pack(inner))
+    pad = (-(base + 2)) % PAD_BLOCK
+    while True:
+        data = pack({**inner, 6: bytes(pad)})
+        if len(data) % PAD_BLOCK == 0:
+            return data
+        pad += 1
+
+
+def seal_dm(
+    sender: Identity,
+    recipient: PublicIdentity,
+    text: str,
+    now: int,
+    *,
+    ttl: int = DEFAULT_DM_TTL,
+) -> Message:
+    """Sign `text` as `sender` for `recipient`, seal it, and wrap it in a signed DM envelope."""
+    if not 1 <= len(text.encode("utf-8", "surrogatepass")) <= DM_TEXT_MAX:
+        raise WireError("dm.text", f"must be 1..{DM_TEXT_MAX} UTF-8 bytes")
+    ttl = min(ttl, MAX_TTL[Kind.DM])
+    created, expires = now, now + ttl
+    ack = ed25519.Ed25519PrivateKey.generate()
+    ack_key = ack.public_key().public_bytes_raw()
+    tag = recipient_tag(recipient.dh_key, created // DAY)
+    me = sender.public
+    inner: dict[int, object] = {
+        1: me.sign_key,
+        2: me.dh_key,
+        3: text,
+        4: ack.private_bytes_raw(),
+        5: sender.sign(_inner_signed(recipient.dh_key, ack_key, created, expires, text)),
+    }
+    sealed = _SUITE.encrypt(
+        _padded(inner),
+        x25519.X25519PublicKey.from_public_bytes(recipient.dh_key),
+        info=_hpke_info(tag, created, expires, ack_key),
+    )
+    return sign_body(DmBody(tag, created, expires, ack_key, sealed), ack)
+
+
+def open_dm(identity: Identity, msg: Message) -> OpenedDm:
+    """Verify the envelope, decrypt, and verify the sender's inner signature.
+
+    Raises `OpenError` for every failure, including a message that is not a DM at all.
+    """
+    try:
+        body = verify_message(msg)
+        if not isinstance(body, DmBody):
+            raise OpenError()
+        plain = _SUITE.decrypt(
+            body.sealed,
+            identity.agreement,
+            info=_hpke_info(body.tag, body.created, body.expires, body.ack_key),
+        )
+        f = Fields(
+            unpack_bounded(plain, what="dm.inner", max_size=DM_SEALED_MAX, max_items=6),
+            "dm.inner",
+            allowed=_INNER_KEYS,
+        )
+        sender = PublicIdentity(
+            f.bin(1, "sign_key", size=KEY_SIZE, hi=KEY_SIZE),
+            f.bin(2, "dh_key", size=KEY_SIZE, hi=KEY_SIZE),
+        )
+        text = f.text(3, "text", lo=1, hi=DM_TEXT_MAX)
+        ack_seed = f.bin(4, "ack_seed", size=32, hi=32)
+        sig = f.bin(5, "sig", size=SIG_SIZE, hi=SIG_SIZE)
+        f.bin(6, "padding", hi=DM_SEALED_MAX)
+        ack = ed25519.Ed25519PrivateKey.from_private_bytes(ack_seed)
+        if ack.public_key().public_bytes_raw() != body.ack_key:
+            raise OpenError()
+        signed = _inner_signed(identity.public.dh_key, body.ack_key, body.created,
+                               body.expires, text)
+        ed25519.Ed25519PublicKey.from_public_bytes(sender.sign_key).verify(sig, signed)
+    except OpenError:
+        raise
+    except Exception as exc:
+        # Collapse every cause into one error: no decryption or parsing oracle.
+        raise OpenError() from exc
+    return OpenedDm(msg.id, sender, text, body.created, body.expires, ack_seed)
+
+
+def create_receipt(opened: OpenedDm, now: int, *, ttl: int = DEFAULT_RECEIPT_TTL) -> Message:
+    """The signed receipt for an opened DM; relays holding the DM check it against `ack_key`."""
+    ack = ed25519.Ed25519PrivateKey.from_private_bytes(opened.ack_seed)
+    ack_key = ack.public_key().public_bytes_raw()
+    ttl = min(ttl, MAX_TTL[Kind.RECEIPT])
+    return sign_body(ReceiptBody(opened.dm_id, ack_key, now, now + ttl), ack)
+
+
+def receipt_matches(receipt: ReceiptBody, dm_id: bytes, dm: DmBody) -> bool:
+    """Whether a signature-verified receipt acknowledges this DM (same id, same ack key)."""
+    return hmac.compare_digest(receipt.dm_id, dm_id) and hmac.compare_digest(
+        receipt.ack_key, dm.ack_key
+    )
