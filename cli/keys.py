@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from cli.errors import CliError
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=whoami)
 
 
-def _ask_new_passphrase() -> str:
+def ask_new_passphrase() -> str:
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
         return env
@@ -41,18 +42,26 @@ def _ask_new_passphrase() -> str:
     return first
 
 
-def load_own_identity(args: argparse.Namespace) -> Identity:
-    """Load the node's identity, asking for the passphrase only when the file needs one."""
-    path = data_dir(args.data_dir) / IDENTITY_FILE
+def ask_passphrase(path: object) -> str:
+    return getpass.getpass(f"Passphrase for {path}: ")
+
+
+def load_key_file(path: Path) -> Identity:
+    """Load a key file, asking for the passphrase only when the file needs one."""
     try:
         return load_identity(path, passphrase=os.environ.get(PASSPHRASE_ENV))
     except PassphraseRequired:
         try:
-            return load_identity(path, passphrase=getpass.getpass(f"Passphrase for {path}: "))
+            return load_identity(path, passphrase=ask_passphrase(path))
         except KeyFileError as exc:
             raise CliError(str(exc)) from exc
     except KeyFileError as exc:
         raise CliError(str(exc)) from exc
+
+
+def load_own_identity(args: argparse.Namespace) -> Identity:
+    """The node's own identity from its data directory."""
+    return load_key_file(data_dir(args.data_dir) / IDENTITY_FILE)
 
 
 def keygen(args: argparse.Namespace) -> int:
@@ -62,7 +71,7 @@ def keygen(args: argparse.Namespace) -> int:
             f"an identity already exists at {path}; `meshnode whoami` shows it "
             "(--force replaces it, and your contacts will see a key change)"
         )
-    passphrase = _ask_new_passphrase() if args.passphrase else None
+    passphrase = ask_new_passphrase() if args.passphrase else None
     identity = Identity.generate()
     try:
         save_identity(identity, path, passphrase=passphrase, overwrite=args.force)

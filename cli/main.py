@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import demo, keys
+from cli import authority, demo, keys, trust
 from cli.errors import CliError
 
 __all__ = ["main"]
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys.register(sub)
+    authority.register(sub)
+    trust.register(sub)
     demo.register(sub)
     return parser
 
@@ -39,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error of ours.
+        sys.stderr.close()
+        return 0
     return result
 
 

@@ -13,8 +13,24 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode import wire
+from meshnode.alerts.compact import decode_alert, encode_alert
 from meshnode.codec import pack
 from meshnode.crypto import sealing
+from meshnode.crypto.authority import (
+    Rejection,
+    RootKey,
+    TrustStore,
+    VerifiedAlert,
+    apply_revocation,
+    apply_rotation,
+    create_revocation,
+    issue_cert,
+    rotate_root,
+    sign_alert,
+    verify_alert,
+    verify_cert,
+    verify_revocation,
+)
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import sign_body, verify_message
 from meshnode.wire import Message, Routing, WireError
@@ -23,6 +39,9 @@ ROOT = Path(__file__).parent.parent
 DATA = json.loads((ROOT / "tests" / "vectors" / "v1.json").read_text())
 KEYS = {k: bytes.fromhex(v) for k, v in DATA["keys"].items()}
 SIGNED_KINDS = ["post", "post_reply", "announce"]
+BASIC = ["post", "post_reply", "announce", "dm", "receipt"]
+AUTHORITY = ["cert", "alert", "revoke", "root_rotation"]
+CREATED = 1_790_000_000
 PROTOCOL_DOC = (ROOT / "docs" / "protocol.md").read_text()
 
 
@@ -44,7 +63,7 @@ def kind_of(name: str) -> wire.Kind:
     return wire.Kind[name.split("_")[0].upper()]
 
 
-@pytest.mark.parametrize("name", list(DATA["vectors"]))
+@pytest.mark.parametrize("name", BASIC)
 def test_decoding_gives_the_fields(name: str) -> None:
     v = DATA["vectors"][name]
     msg = wire.decode_message(bytes.fromhex(v["message"]))
@@ -120,3 +139,65 @@ def test_protocol_doc_quotes_every_vector(name: str) -> None:
 def test_reply_vector_refers_to_the_post() -> None:
     post = Message(wire.Kind.POST, bytes.fromhex(DATA["vectors"]["post"]["body"]), bytes(64))
     assert DATA["vectors"]["post_reply"]["fields"]["reply_to"] == post.id.hex()
+
+
+def ed(name: str) -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(KEYS[f"{name}_seed"])
+
+
+def vector_message(name: str) -> Message:
+    return wire.decode_message(bytes.fromhex(DATA["vectors"][name]["message"]))
+
+
+def test_every_vector_is_covered() -> None:
+    assert sorted(DATA["vectors"]) == sorted(BASIC + AUTHORITY)
+
+
+def test_authority_vectors_verify_and_re_sign_byte_for_byte() -> None:
+    root, root2, issuer = ed("root"), ed("root2"), ed("issuer")
+    trust = TrustStore((RootKey(root.public_key().public_bytes_raw(), "Test root"),))
+    now = CREATED + 60
+
+    cert_msg = vector_message("cert")
+    cert_result = verify_cert(cert_msg, trust, now)
+    assert not isinstance(cert_result, Rejection), cert_result
+    cert = cert_result[0]
+    fields = DATA["vectors"]["cert"]["fields"]
+    assert (cert.serial, cert.issuer_id, cert.name, cert.key.hex()) == (
+        fields["serial"], fields["issuer_id"], fields["name"], fields["key"])
+    assert issue_cert(root, cert) == cert_msg
+
+    alert_msg = vector_message("alert")
+    verified = verify_alert(alert_msg, trust, now)
+    assert isinstance(verified, VerifiedAlert), verified
+    fields = DATA["vectors"]["alert"]["fields"]
+    assert verified.alert.identifier == fields["identifier"]
+    assert {i.language: i.headline for i in verified.alert.infos} == fields["headlines"]
+    assert encode_alert(verified.alert).hex() == fields["cap"]
+    assert sign_alert(issuer, cert_msg, decode_alert(bytes.fromhex(fields["cap"])),
+                      fields["seq"]) == alert_msg
+
+    revoke_msg = vector_message("revoke")
+    rev = verify_revocation(revoke_msg, trust)
+    assert not isinstance(rev, Rejection), rev
+    assert list(rev.serials) == DATA["vectors"]["revoke"]["fields"]["serials"] == [17]
+    assert create_revocation(root, rev.serials, rev.created, rev.reason) == revoke_msg
+    revoked = apply_revocation(trust, revoke_msg)
+    assert isinstance(revoked, TrustStore)
+    assert isinstance(verify_alert(alert_msg, revoked, now), Rejection)
+
+    rotation_msg = vector_message("root_rotation")
+    rotated = apply_rotation(trust, rotation_msg, now)
+    assert isinstance(rotated, TrustStore)
+    assert rotated.root(RootKey(root2.public_key().public_bytes_raw(), "").id) is not None
+    f = DATA["vectors"]["root_rotation"]["fields"]
+    assert rotate_root(root, root2, f["name"], f["serial"], f["not_before"],
+                       f["not_after"]) == rotation_msg
+
+
+@pytest.mark.parametrize("name", AUTHORITY)
+def test_authority_vector_ids_and_signed_bytes(name: str) -> None:
+    v = DATA["vectors"][name]
+    msg = vector_message(name)
+    assert (msg.id.hex(), msg.signed_bytes.hex(), msg.sig.hex()) == (
+        v["id"], v["signed_bytes"], v["sig"])

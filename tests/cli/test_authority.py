@@ -1,0 +1,152 @@
+"""An authority's whole workflow through the real `meshnode authority` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from tests.cli.conftest import Run
+
+DATA = Path(__file__).parent.parent / "data" / "cap"
+REGION = "52.05,3.9 52.05,4.65 51.75,4.65 51.75,3.9"
+BOTLEK = "51.9,4.26 51.9,4.35 51.86,4.35 51.86,4.26"
+
+
+@pytest.fixture
+def authority(meshnode: Run, tmp_path: Path) -> Path:
+    """A root and a certified safety region in tmp_path."""
+    assert meshnode("authority", "init-root", "--dir", str(tmp_path / "root"),
+                    "--name", "Test root (NOT REAL)").returncode == 0
+    assert meshnode("authority", "init-issuer", "--dir", str(tmp_path / "vr17"),
+                    "--name", "Veiligheidsregio Rotterdam-Rijnmond").returncode == 0
+    made = meshnode("authority", "issue-cert", "--root-dir", str(tmp_path / "root"),
+                    "--issuer-pub", str(tmp_path / "vr17" / "issuer.pub"),
+                    "--issuer-id", "nl-vr17", "--sender", "nl-alert@vrr.example",
+                    "--polygon", REGION, "--geocode", "CBS=GM0599",
+                    "--max-severity", "Extreme", "--out", str(tmp_path / "cert.msg"))
+    assert made.returncode == 0, made.stderr
+    return tmp_path
+
+
+def sign(meshnode: Run, d: Path, out: str, *extra: str) -> tuple[int, str]:
+    r = meshnode("authority", "sign-alert", "--issuer-dir", str(d / "vr17"),
+                 "--cert", str(d / "cert.msg"), "--out", str(d / out), *extra)
+    return r.returncode, r.stdout + r.stderr
+
+
+def fire_alert(*extra: str) -> list[str]:
+    return ["--event", "Grote brand", "--event-en", "Large fire", "--category", "Fire",
+            "--area-desc", "Rotterdam-Botlek", "--polygon", BOTLEK,
+            "--headline-nl", "Grote brand: sluit ramen en deuren",
+            "--instruction-nl", "Ga naar binnen.", "--headline-en", "Large fire",
+            "--instruction-en", "Go indoors.", *extra]
+
+
+def verify(meshnode: Run, d: Path, *files: str, extra: tuple[str, ...] = ()) -> tuple[int, list[
+        dict[str, object]]]:
+    r = meshnode("authority", "verify", *[str(d / f) for f in files], "--root",
+                 str(d / "root" / "root.pub"), "--json", *extra)
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_root_to_verified_alert(meshnode: Run, authority: Path) -> None:
+    code, out = sign(meshnode, authority, "alert.msg", *fire_alert())
+    assert code == 0, out
+    code, reports = verify(meshnode, authority, "alert.msg", "cert.msg",
+                           extra=("--at", "51.88,4.30"))
+    assert code == 0
+    alert, cert = reports
+    assert alert["verdict"] == "verified"
+    assert alert["issuer"] == "Veiligheidsregio Rotterdam-Rijnmond"
+    assert alert["root"] == "Test root (NOT REAL)"
+    assert alert["covers_location"] is True
+    assert alert["headlines"] == {"nl-NL": "Grote brand: sluit ramen en deuren",
+                                  "en-GB": "Large fire"}
+    assert cert["verdict"] == "verified" and cert["serial"] == 1
+
+
+def test_sequence_numbers_increase_per_alert(meshnode: Run, authority: Path) -> None:
+    sign(meshnode, authority, "a1.msg", *fire_alert())
+    sign(meshnode, authority, "a2.msg", *fire_alert())
+    _, reports = verify(meshnode, authority, "a1.msg", "a2.msg")
+    assert [r["seq"] for r in reports] == [1, 2]
+
+
+def test_alert_outside_scope_is_not_signed(meshnode: Run, authority: Path) -> None:
+    code, out = sign(meshnode, authority, "ams.msg", "--event", "Brand", "--polygon",
+                     "52.4,4.8 52.4,5.0 52.3,5.0", "--headline-nl", "Brand in Amsterdam")
+    assert code == 2
+    assert "area outside the issuer's scope" in out and "nothing was signed" in out
+    assert not (authority / "ams.msg").exists()
+    # The refused attempt did not use up a sequence number.
+    sign(meshnode, authority, "ok.msg", *fire_alert())
+    assert verify(meshnode, authority, "ok.msg")[1][0]["seq"] == 1
+
+
+def test_tampered_alert_file_is_refused(meshnode: Run, authority: Path) -> None:
+    sign(meshnode, authority, "alert.msg", *fire_alert())
+    raw = bytearray((authority / "alert.msg").read_bytes())
+    raw[-100] ^= 0x20
+    (authority / "alert.msg").write_bytes(bytes(raw))
+    code, reports = verify(meshnode, authority, "alert.msg")
+    assert code == 1
+    assert reports[0]["verdict"] == "refused"
+
+
+def test_revocation_withdraws_the_issuer(meshnode: Run, authority: Path) -> None:
+    sign(meshnode, authority, "alert.msg", *fire_alert())
+    r = meshnode("authority", "revoke", "--root-dir", str(authority / "root"), "--serial", "1",
+                 "--out", str(authority / "revoke.msg"))
+    assert r.returncode == 0, r.stderr
+    code, reports = verify(meshnode, authority, "alert.msg",
+                           extra=("--revocations", str(authority / "revoke.msg")))
+    assert code == 1
+    assert reports[0]["reason"] == "certificate revoked"
+
+
+def test_cap_file_in_and_out(meshnode: Run, authority: Path) -> None:
+    sign(meshnode, authority, "alert.msg", *fire_alert())
+    exported = meshnode("authority", "export-cap", str(authority / "alert.msg"),
+                        "--out", str(authority / "alert.xml"))
+    assert exported.returncode == 0, exported.stderr
+    xmlschema.XMLSchema(str(DATA / "oasiscap-cap12.xsd")).validate(str(authority / "alert.xml"))
+    # A CAP file is signed as is, and keeps its content.
+    code, out = sign(meshnode, authority, "again.msg", "--cap", str(authority / "alert.xml"))
+    assert code == 0, out
+    _, reports = verify(meshnode, authority, "alert.msg", "again.msg")
+    assert reports[0]["identifier"] == reports[1]["identifier"]
+    assert reports[0]["headlines"] == reports[1]["headlines"]
+
+
+def test_foreign_cap_file_is_refused_with_its_reason(meshnode: Run, authority: Path) -> None:
+    code, out = sign(meshnode, authority, "x.msg", "--cap", str(DATA / "kde-thunderstorm.xml"))
+    assert code == 2
+    assert "nodes would refuse this alert" in out
+    code, out = sign(meshnode, authority, "y.msg", "--cap",
+                     str(DATA / "oasiscap-v1dot1_appendix_adot1.xml"))
+    assert code == 2 and "CAP 1.1 is not supported" in out
+
+
+def test_misuse_gets_helpful_errors(meshnode: Run, authority: Path) -> None:
+    r = meshnode("authority", "init-root", "--dir", str(authority / "root"), "--name", "x")
+    assert r.returncode == 2 and "not empty" in r.stderr
+    code, out = sign(meshnode, authority, "z.msg", "--event", "Brand")
+    assert code == 2 and "--headline-nl" in out
+    code, out = sign(meshnode, authority, "z.msg", *fire_alert("--expires-in", "soon"))
+    assert code == 2 and "90m, 6h or 2d" in out
+    r = meshnode("authority", "verify", str(authority / "cert.msg"), "--root",
+                 str(authority / "vr17" / "issuer.pub"))
+    assert r.returncode == 2 and "expected a root key file" in r.stderr
+    for result in (r,):
+        assert "Traceback" not in result.stderr
+
+
+def test_node_trusts_an_installed_root(meshnode: Run, authority: Path) -> None:
+    r = meshnode("trust", "list")
+    assert "No roots pinned" in r.stdout
+    r = meshnode("trust", "add-root", str(authority / "root" / "root.pub"))
+    assert r.returncode == 0, r.stderr
+    assert "Test root (NOT REAL)" in meshnode("trust", "list").stdout
