@@ -7,6 +7,7 @@ callers can rely on a single exception type for hostile input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -190,6 +191,9 @@ def check_bin(value: object, field: str, *, size: int | None = None, lo: int = 0
     return value
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def check_text(value: object, field: str, *, lo: int = 0, hi: int) -> str:
     """Text bounded in UTF-8 bytes; control characters other than newline and tab are refused."""
     if type(value) is not str:
@@ -200,6 +204,6 @@ def check_text(value: object, field: str, *, lo: int = 0, hi: int) -> str:
         raise WireError(field, "text is not valid Unicode (lone surrogate)") from exc
     if not lo <= size <= hi:
         raise WireError(field, f"{size} UTF-8 bytes, allowed {lo}..{hi}")
-    if any((ord(c) < 0x20 and c not in "\n\t") or c == "\x7f" for c in value):
+    if _CONTROL.search(value):
         raise WireError(field, "contains control characters")
     return value

@@ -15,6 +15,7 @@ caller keeps and persists, and time is always passed in.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
@@ -33,6 +34,7 @@ from meshnode.wire import ID_SIZE, KEY_SIZE, MAX_BODY, SIG_SIZE, Kind, Message, 
 __all__ = [
     "MAX_CLOCK_SKEW",
     "AlertBody",
+    "CertCache",
     "CertRole",
     "IssuerCert",
     "KnownAlert",
@@ -449,8 +451,32 @@ def _sig_ok(key: bytes, sig: bytes, data: bytes) -> bool:
     return True
 
 
+@dataclass
+class CertCache:
+    """Certificates whose root signature already verified, so that a burst of alerts from one
+    issuer costs one Ed25519 verification each instead of two. Keyed by the exact certificate
+    bytes, signature and root key; revocation and retirement are still checked every time.
+    Bounded to `size` entries, least recently used dropped.
+    """
+
+    size: int = 256
+    _entries: OrderedDict[tuple[bytes, bytes, bytes], IssuerCert] = field(
+        default_factory=OrderedDict)
+
+    def get(self, key: tuple[bytes, bytes, bytes]) -> IssuerCert | None:
+        cert = self._entries.get(key)
+        if cert is not None:
+            self._entries.move_to_end(key)
+        return cert
+
+    def put(self, key: tuple[bytes, bytes, bytes], cert: IssuerCert) -> None:
+        self._entries[key] = cert
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
 def _chain(
-    cert_body: bytes, cert_sig: bytes, trust: TrustStore
+    cert_body: bytes, cert_sig: bytes, trust: TrustStore, cache: CertCache | None = None
 ) -> tuple[IssuerCert, RootKey] | Rejection:
     """The certificate parses, its root is pinned, the root signed it, it is not revoked."""
     try:
@@ -460,9 +486,13 @@ def _chain(
     root = trust.root(cert.root_id)
     if root is None:
         return Rejection(Reason.UNKNOWN_ROOT, f"root {cert.root_id.hex()} is not pinned here")
-    if not _sig_ok(root.key, cert_sig, signed_bytes(1, Kind.CERT, cert_body)):
-        return Rejection(Reason.BAD_SIGNATURE,
-                         f"certificate {cert.serial} not signed by root {root.name}")
+    key = (cert_body, cert_sig, root.key)
+    if cache is None or cache.get(key) is None:
+        if not _sig_ok(root.key, cert_sig, signed_bytes(1, Kind.CERT, cert_body)):
+            return Rejection(Reason.BAD_SIGNATURE,
+                             f"certificate {cert.serial} not signed by root {root.name}")
+        if cache is not None:
+            cache.put(key, cert)
     if (root.id, cert.serial) in trust.revoked:
         return Rejection(Reason.REVOKED, f"certificate {cert.serial} of {cert.name}")
     if root.retired is not None and cert.not_before >= root.retired:
@@ -548,12 +578,14 @@ def verify_alert(
     *,
     seqs: SequenceWindow | None = None,
     known: Callable[[str, str], KnownAlert | None] = _no_known,
+    cache: CertCache | None = None,
 ) -> VerifiedAlert | Rejection:
     """Verify an alert message completely, offline, before it is stored or relayed.
 
     `seqs` holds the per-issuer sequence numbers already accepted (the caller records the new
     one after storing); `known` looks up earlier alerts by CAP (sender, identifier) so that
-    Updates and Cancels can be checked against their issuer.
+    Updates and Cancels can be checked against their issuer; `cache` skips re-verifying the
+    root's signature over a certificate seen before.
     """
     if msg.kind is not Kind.ALERT:
         return Rejection(Reason.MALFORMED, f"expected an alert, got {msg.kind.name.lower()}")
@@ -561,7 +593,7 @@ def verify_alert(
         body = decode_alert_body(msg.body)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
-    chain = _chain(body.cert_body, body.cert_sig, trust)
+    chain = _chain(body.cert_body, body.cert_sig, trust, cache)
     if isinstance(chain, Rejection):
         return chain
     cert, root = chain

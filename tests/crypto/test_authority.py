@@ -271,3 +271,23 @@ def test_trust_store_pins_by_id() -> None:
     assert chain.trust.root(root.id) == root
     assert chain.trust.root(bytes(16)) is None
     assert RootKey(root.key, "x").id == root.id
+
+
+def test_certificate_cache_still_checks_revocation_and_signatures() -> None:
+    from meshnode.crypto.authority import CertCache
+
+    chain = make_chain()
+    cache = CertCache(size=2)
+    assert isinstance(verify_alert(chain.alert(), chain.trust, NOW, cache=cache), VerifiedAlert)
+    assert isinstance(verify_alert(chain.alert(seq=2), chain.trust, NOW, cache=cache),
+                      VerifiedAlert)
+    revoked = apply_revocation(chain.trust, create_revocation(chain.root, [17], NOW))
+    assert isinstance(revoked, TrustStore)
+    assert reason(verify_alert(chain.alert(seq=3), revoked, NOW, cache=cache)) is Reason.REVOKED
+    # A cached certificate does not excuse a bad alert signature.
+    forged = chain.alert(seq=4, key=ed25519.Ed25519PrivateKey.generate())
+    assert reason(verify_alert(forged, chain.trust, NOW, cache=cache)) is Reason.BAD_SIGNATURE
+    # Nor a certificate body with another signature than the one cached.
+    bad_sig = dataclasses.replace(chain.cert_msg, sig=bytes(64))
+    assert reason(verify_alert(chain.alert(seq=5, cert_msg=bad_sig), chain.trust, NOW,
+                               cache=cache)) is Reason.BAD_SIGNATURE

@@ -1,0 +1,351 @@
+"""In-memory message store for the simulator and tests.
+
+Compact by design (the simulator holds thousands of stores): messages live in one dict, and each
+index is a plain list of the id objects already used as dict keys (8 bytes per entry), kept
+sorted with `bisect` and a key function that looks the message up. Inserts and removals are
+O(log n) comparisons plus a memmove, which is cheap at the sizes a node stores.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from meshnode.store.base import (
+    DEFAULT_SEEN_CAPACITY,
+    Candidate,
+    PutResult,
+    StoredMessage,
+    StoreError,
+    StoreUsage,
+    check_bound,
+    check_capacity,
+    check_channel,
+    check_id,
+    check_key,
+    check_limit,
+    check_message,
+    check_meta,
+    check_uint,
+    is_expired,
+    plan_eviction,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class _SortedIds:
+    """Ids kept sorted by `key(id)`; keys must be unique (they all end with the id)."""
+
+    __slots__ = ("_ids", "_key")
+
+    def __init__(self, key: Callable[[bytes], tuple[Any, ...]]) -> None:
+        self._ids: list[bytes] = []
+        self._key = key
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, msg_id: bytes) -> None:
+        bisect.insort(self._ids, msg_id, key=self._key)
+
+    def remove(self, msg_id: bytes) -> None:
+        i = bisect.bisect_left(self._ids, self._key(msg_id), key=self._key)
+        del self._ids[i]
+
+    def index(self, key: tuple[Any, ...]) -> int:
+        """Position of the first id whose key is >= `key`."""
+        return bisect.bisect_left(self._ids, key, key=self._key)
+
+    def slice(self, start: int, stop: int | None = None) -> list[bytes]:
+        return self._ids[start:stop]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._ids)
+
+
+class MemoryStore:
+    """`MessageStore` held in process memory; same behaviour as `SqliteStore`, nothing durable.
+
+    Not thread-safe: one caller at a time.
+    """
+
+    def __init__(self, capacity_bytes: int, *, seen_capacity: int = DEFAULT_SEEN_CAPACITY) -> None:
+        check_capacity(capacity_bytes, seen_capacity)
+        self._capacity = capacity_bytes
+        self._seen_capacity = seen_capacity
+        self._msgs: dict[bytes, StoredMessage] = {}
+        self._used = 0
+        self._kind_counts: dict[int, int] = {}
+        self._by_created = _SortedIds(self._created_key)
+        self._by_expiry = _SortedIds(self._expiry_key)
+        self._evictable = _SortedIds(self._rank_key)  # unpinned only
+        self._kinds: dict[int, _SortedIds] = {}
+        self._channels: dict[str, _SortedIds] = {}
+        self._tags: dict[bytes, _SortedIds] = {}
+        self._refs: dict[bytes, _SortedIds] = {}
+        self._issuers: dict[bytes, _SortedIds] = {}
+        # Insertion order is the order of the latest mark: the first key is forgotten first.
+        self._seen: dict[bytes, int] = {}
+        self._meta: dict[str, bytes] = {}
+        self._closed = False
+
+    # index keys -----------------------------------------------------------------------------
+
+    def _created_key(self, msg_id: bytes) -> tuple[int, bytes]:
+        return (self._msgs[msg_id].created, msg_id)
+
+    def _expiry_key(self, msg_id: bytes) -> tuple[int, bytes]:
+        return (self._msgs[msg_id].expires, msg_id)
+
+    def _rank_key(self, msg_id: bytes) -> tuple[int, int, int, bytes]:
+        return self._msgs[msg_id].rank
+
+    def _seq_key(self, msg_id: bytes) -> tuple[int, bytes]:
+        seq = self._msgs[msg_id].seq
+        return (seq if seq is not None else -1, msg_id)
+
+    # writes -----------------------------------------------------------------------------------
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self._capacity
+
+    def put(self, msg: StoredMessage, now: int) -> PutResult:
+        self._check_open()
+        check_message(msg)
+        check_uint("now", now)
+        return self._put(msg, now)
+
+    def put_many(self, msgs: Sequence[StoredMessage], now: int) -> list[PutResult]:
+        self._check_open()
+        check_uint("now", now)
+        for msg in msgs:  # validate all first: a bad item must change nothing
+            check_message(msg)
+        return [self._put(msg, now) for msg in msgs]
+
+    def _put(self, msg: StoredMessage, now: int) -> PutResult:
+        if msg.id in self._msgs:
+            return PutResult.DUPLICATE
+        if is_expired(msg.expires, now):
+            return PutResult.REJECTED_EXPIRED
+        size = msg.size
+        if size > self._capacity:
+            return PutResult.REJECTED_FULL
+        need = self._used + size - self._capacity
+        victims = (
+            plan_eviction(msg, need, self._expired_candidates(now), self._live_candidates(now))
+            if need > 0
+            else []
+        )
+        if victims is None:
+            return PutResult.REJECTED_FULL
+        for victim in victims:
+            self._remove(victim.id)
+            self._mark_seen(victim.id, now)
+        self._insert(msg)
+        return PutResult.ACCEPTED
+
+    def _candidate(self, msg_id: bytes) -> Candidate:
+        m = self._msgs[msg_id]
+        return Candidate(m.id, m.kind, m.size, m.rank)
+
+    def _expired_candidates(self, now: int) -> Iterator[Candidate]:
+        end = self._by_expiry.index((now + 1, b""))
+        expired = [self._candidate(i) for i in self._by_expiry.slice(0, end)]
+        expired.sort(key=lambda c: c.rank)
+        return iter(expired)
+
+    def _live_candidates(self, now: int) -> Iterator[Candidate]:
+        for msg_id in self._evictable:
+            if not is_expired(self._msgs[msg_id].expires, now):
+                yield self._candidate(msg_id)
+
+    def _insert(self, msg: StoredMessage) -> None:
+        msg_id = msg.id
+        self._msgs[msg_id] = msg
+        self._used += msg.size
+        self._kind_counts[msg.kind] = self._kind_counts.get(msg.kind, 0) + 1
+        self._by_created.add(msg_id)
+        self._by_expiry.add(msg_id)
+        if not msg.pinned:
+            self._evictable.add(msg_id)
+        for index, key, keyfn in self._secondary(msg):
+            bucket = index.get(key)
+            if bucket is None:
+                bucket = index[key] = _SortedIds(keyfn)
+            bucket.add(msg_id)
+
+    def _remove(self, msg_id: bytes) -> StoredMessage:
+        msg = self._msgs[msg_id]
+        self._by_created.remove(msg_id)
+        self._by_expiry.remove(msg_id)
+        if not msg.pinned:
+            self._evictable.remove(msg_id)
+        for index, key, _ in self._secondary(msg):
+            bucket = index[key]
+            bucket.remove(msg_id)
+            if not bucket:
+                del index[key]
+        del self._msgs[msg_id]
+        self._used -= msg.size
+        left = self._kind_counts[msg.kind] - 1
+        if left:
+            self._kind_counts[msg.kind] = left
+        else:
+            del self._kind_counts[msg.kind]
+        return msg
+
+    def _secondary(
+        self, msg: StoredMessage
+    ) -> Iterator[tuple[dict[Any, _SortedIds], object, Callable[[bytes], tuple[Any, ...]]]]:
+        yield self._kinds, msg.kind, self._created_key
+        if msg.channel is not None:
+            yield self._channels, msg.channel, self._created_key
+        if msg.tag is not None:
+            yield self._tags, msg.tag, self._created_key
+        if msg.ref is not None:
+            yield self._refs, msg.ref, self._created_key
+        if msg.issuer is not None:
+            yield self._issuers, msg.issuer, self._seq_key
+
+    def delete(self, msg_id: bytes) -> bool:
+        self._check_open()
+        if check_id(msg_id) not in self._msgs:
+            return False
+        self._remove(msg_id)
+        return True
+
+    def expire(self, now: int) -> int:
+        self._check_open()
+        check_uint("now", now)
+        end = self._by_expiry.index((now + 1, b""))
+        for msg_id in self._by_expiry.slice(0, end):
+            self._remove(msg_id)
+        return end
+
+    # reads ------------------------------------------------------------------------------------
+
+    def get(self, msg_id: bytes) -> StoredMessage | None:
+        self._check_open()
+        return self._msgs.get(check_id(msg_id))
+
+    def has(self, msg_id: bytes) -> bool:
+        self._check_open()
+        return check_id(msg_id) in self._msgs
+
+    def ids_since(
+        self, created: int, *, kind: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        return self.ids_range((check_uint("created", created), b""), None, kind=kind, limit=limit)
+
+    def ids_range(
+        self,
+        lower: tuple[int, bytes],
+        upper: tuple[int, bytes] | None = None,
+        *,
+        kind: int | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        self._check_open()
+        lo = check_bound("lower", lower)
+        hi = None if upper is None else check_bound("upper", upper)
+        check_limit(limit)
+        if kind is None:
+            index = self._by_created
+        else:
+            found = self._kinds.get(check_uint("kind", kind))
+            if found is None:
+                return []
+            index = found
+        start = index.index(lo)
+        stop = len(index) if hi is None else max(start, index.index(hi))
+        if limit is not None:
+            stop = min(stop, start + limit)
+        return [(self._msgs[i].created, i) for i in index.slice(start, stop)]
+
+    def _listing(self, index: dict[Any, _SortedIds], key: object) -> list[StoredMessage]:
+        bucket = index.get(key)
+        return [] if bucket is None else [self._msgs[i] for i in bucket]
+
+    def by_kind(self, kind: int) -> list[StoredMessage]:
+        self._check_open()
+        return self._listing(self._kinds, check_uint("kind", kind))
+
+    def by_tag(self, tag: bytes) -> list[StoredMessage]:
+        self._check_open()
+        return self._listing(self._tags, check_key("tag", tag))
+
+    def by_ref(self, ref: bytes) -> list[StoredMessage]:
+        self._check_open()
+        return self._listing(self._refs, check_key("ref", ref))
+
+    def by_channel(self, channel: str, limit: int) -> list[StoredMessage]:
+        self._check_open()
+        check_limit(limit)
+        bucket = self._channels.get(check_channel(channel))
+        if bucket is None or limit == 0:
+            return []
+        return [self._msgs[i] for i in bucket.slice(max(0, len(bucket) - limit))]
+
+    def alerts_by_issuer(self, issuer: bytes) -> list[StoredMessage]:
+        self._check_open()
+        return self._listing(self._issuers, check_key("issuer", issuer))
+
+    def max_seq(self, issuer: bytes) -> int | None:
+        self._check_open()
+        bucket = self._issuers.get(check_key("issuer", issuer))
+        if bucket is None:
+            return None
+        return self._msgs[bucket.slice(-1)[0]].seq
+
+    def issuer_seqs(self) -> dict[bytes, int]:
+        self._check_open()
+        out: dict[bytes, int] = {}
+        for issuer, bucket in self._issuers.items():
+            seq = self._msgs[bucket.slice(-1)[0]].seq
+            if seq is not None:
+                out[issuer] = seq
+        return out
+
+    def usage(self) -> StoreUsage:
+        self._check_open()
+        return StoreUsage(self._used, len(self._msgs), self._capacity, dict(self._kind_counts))
+
+    # seen memory and meta -----------------------------------------------------------------------
+
+    def mark_seen(self, msg_id: bytes, now: int) -> None:
+        self._check_open()
+        self._mark_seen(check_id(msg_id), check_uint("now", now))
+
+    def _mark_seen(self, msg_id: bytes, now: int) -> None:
+        self._seen.pop(msg_id, None)
+        self._seen[msg_id] = now
+        if len(self._seen) > self._seen_capacity:
+            del self._seen[next(iter(self._seen))]
+
+    def seen(self, msg_id: bytes) -> bool:
+        self._check_open()
+        return check_id(msg_id) in self._seen
+
+    def seen_count(self) -> int:
+        self._check_open()
+        return len(self._seen)
+
+    def get_meta(self, key: str) -> bytes | None:
+        self._check_open()
+        check_meta(key)
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        self._check_open()
+        check_meta(key, value)
+        self._meta[key] = value
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")

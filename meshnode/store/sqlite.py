@@ -1,0 +1,569 @@
+"""Durable message store on SQLite, for the daemon.
+
+Durability contract: once `put` (or `put_many`, `delete`, `expire`, `mark_seen`, `set_meta`)
+returns, the change survives a crash of the process *and* a power failure. Hence WAL with
+`synchronous=FULL`: WAL with NORMAL survives a process crash but may lose the last commits on
+power loss, and a neighbourhood hub runs exactly where power fails. Each write, including the
+evictions it causes, is one transaction: it happens completely or not at all.
+
+Counters (bytes used, counts per kind, seen entries) are computed from the tables at open and
+then maintained in memory, changed only after a commit succeeded.
+
+Every `sqlite3` failure surfaces as `StoreError`. Not thread-safe: callers serialise access
+(the connection may be used from worker threads, one at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from meshnode.store.base import (
+    DEFAULT_SEEN_CAPACITY,
+    Candidate,
+    PutResult,
+    SchemaVersionError,
+    StoredMessage,
+    StoreError,
+    StoreUsage,
+    check_bound,
+    check_capacity,
+    check_channel,
+    check_id,
+    check_key,
+    check_limit,
+    check_message,
+    check_meta,
+    check_uint,
+    eviction_rank,
+    is_expired,
+    message_size,
+    plan_eviction,
+)
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteStore"]
+
+APPLICATION_ID = 0x6D657368  # "mesh": marks the file as a meshnode store
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    """CREATE TABLE messages (
+        id BLOB NOT NULL UNIQUE,
+        kind INTEGER NOT NULL,
+        raw BLOB NOT NULL,
+        raw_len INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        channel TEXT,
+        tag BLOB,
+        issuer BLOB,
+        seq INTEGER,
+        ref BLOB,
+        pinned INTEGER NOT NULL
+    )""",
+    "CREATE INDEX messages_sync ON messages (created, id)",
+    "CREATE INDEX messages_kind ON messages (kind, created, id)",
+    "CREATE INDEX messages_channel ON messages (channel, created, id) WHERE channel IS NOT NULL",
+    "CREATE INDEX messages_tag ON messages (tag, created, id) WHERE tag IS NOT NULL",
+    "CREATE INDEX messages_ref ON messages (ref, created, id) WHERE ref IS NOT NULL",
+    "CREATE INDEX messages_issuer ON messages (issuer, seq, id) WHERE issuer IS NOT NULL",
+    "CREATE INDEX messages_expires ON messages (expires)",
+    # Mirrors base.eviction_rank (priority, created, -size, id); covers the eviction scan.
+    """CREATE INDEX messages_evict ON messages
+        (priority, created, raw_len DESC, id, expires, kind, pinned) WHERE pinned = 0""",
+    """CREATE TABLE seen (
+        id BLOB PRIMARY KEY,
+        marked INTEGER NOT NULL,
+        serial INTEGER NOT NULL UNIQUE
+    ) WITHOUT ROWID""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+)
+
+_COLUMNS = (
+    "id, kind, raw, priority, created, expires, received, channel, tag, issuer, seq, ref, pinned"
+)
+_EVICT_ORDER = "ORDER BY priority, created, raw_len DESC, id"
+_CANDIDATE = "id, kind, raw_len, priority, created"
+
+_Row = tuple[
+    bytes,
+    int,
+    bytes,
+    int,
+    int,
+    int,
+    int,
+    str | None,
+    bytes | None,
+    bytes | None,
+    int | None,
+    bytes | None,
+    int,
+]
+
+
+@dataclass(slots=True)
+class _Totals:
+    """In-memory mirror of aggregate state; a copy is edited inside a transaction."""
+
+    used: int = 0
+    count: int = 0
+    by_kind: dict[int, int] = field(default_factory=dict)
+    seen_count: int = 0
+    seen_serial: int = 0
+
+    def copy(self) -> _Totals:
+        return replace(self, by_kind=dict(self.by_kind))
+
+    def change(self, kind: int, count: int, size: int) -> None:
+        """Account for `count` messages of `kind` totalling `size` bytes (negative: removed)."""
+        self.used += size
+        self.count += count
+        left = self.by_kind.get(kind, 0) + count
+        if left:
+            self.by_kind[kind] = left
+        else:
+            self.by_kind.pop(kind, None)
+
+
+class SqliteStore:
+    """`MessageStore` in one SQLite file (WAL, synchronous=FULL).
+
+    Opening creates the file if needed. Raises `SchemaVersionError` for a file written by a
+    newer schema, and `StoreError` for a corrupt file or one that is not a meshnode store.
+    Reopening with a smaller capacity keeps every message; later puts evict as needed.
+    `busy_timeout` is how many seconds a write waits for another process holding the lock.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        capacity_bytes: int,
+        *,
+        seen_capacity: int = DEFAULT_SEEN_CAPACITY,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        check_capacity(capacity_bytes, seen_capacity)
+        self._path = os.fspath(path)
+        self._capacity = capacity_bytes
+        self._seen_capacity = seen_capacity
+        try:
+            self._db = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"{self._path}: cannot open message store: {e}") from e
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        with self._errors("open"):
+            # Read the header before writing anything, so a newer or foreign file is untouched.
+            version = self._scalar("PRAGMA user_version")
+            app_id = self._scalar("PRAGMA application_id")
+            tables = self._scalar("SELECT count(*) FROM sqlite_master")
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self._path}: schema version {version} is newer than this meshnode "
+                f"supports ({SCHEMA_VERSION}); upgrade meshnode"
+            )
+        fresh = version == 0 and app_id == 0 and tables == 0
+        if not fresh and (app_id != APPLICATION_ID or version != SCHEMA_VERSION):
+            raise StoreError(
+                f"{self._path}: not a meshnode message store "
+                f"(application_id={app_id:#x}, user_version={version})"
+            )
+        with self._errors("open"):
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self._path}: WAL journal mode unavailable (got {mode!r})")
+            self._db.execute("PRAGMA synchronous=FULL")
+            if fresh:
+                with self._transaction():
+                    # Another process may have created the schema since we looked.
+                    if self._scalar("SELECT count(*) FROM sqlite_master") == 0:
+                        for statement in _SCHEMA:
+                            self._db.execute(statement)
+                        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    created = (
+                        self._scalar("PRAGMA application_id"),
+                        self._scalar("PRAGMA user_version"),
+                    )
+                if created != (APPLICATION_ID, SCHEMA_VERSION):
+                    raise StoreError(f"{self._path}: not a meshnode message store")
+            self._totals = self._load_totals()
+            if self._totals.seen_count > self._seen_capacity:
+                with self._transaction():
+                    totals = self._totals.copy()
+                    self._trim_seen(totals)
+                self._totals = totals
+
+    def _load_totals(self) -> _Totals:
+        totals = _Totals()
+        for kind, count, raw in self._db.execute(
+            "SELECT kind, count(*), sum(raw_len) FROM messages GROUP BY kind"
+        ):
+            totals.by_kind[kind] = count
+            totals.count += count
+            totals.used += raw + count * message_size(0)
+        totals.seen_count, totals.seen_serial = self._db.execute(
+            "SELECT count(*), coalesce(max(serial), 0) FROM seen"
+        ).fetchone()
+        return totals
+
+    # plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StoreError(
+                f"{self._path}: {what} failed: {e} (corrupt file or not a meshnode store?)"
+                if type(e) is sqlite3.DatabaseError
+                else f"{self._path}: {what} failed: {e}"
+            ) from e
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled back by itself (e.g. on a full disk).
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[_Totals]:
+        """A transaction with a working copy of the totals, adopted only after COMMIT."""
+        with self._errors(what):
+            totals = self._totals.copy()
+            with self._transaction():
+                yield totals
+            self._totals = totals
+
+    def _scalar(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        value = self._db.execute(sql, args).fetchone()[0]
+        if type(value) is not int:
+            raise StoreError(f"{self._path}: unexpected value {value!r} for {sql!r}")
+        return value
+
+    # writes -----------------------------------------------------------------------------------
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self._capacity
+
+    def put(self, msg: StoredMessage, now: int) -> PutResult:
+        check_message(msg)
+        check_uint("now", now)
+        with self._write("put") as totals:
+            return self._put(msg, now, totals)
+
+    def put_many(self, msgs: Sequence[StoredMessage], now: int) -> list[PutResult]:
+        check_uint("now", now)
+        for msg in msgs:  # validate all first: a bad item must change nothing
+            check_message(msg)
+        with self._write("put_many") as totals:
+            return [self._put(msg, now, totals) for msg in msgs]
+
+    def _put(self, msg: StoredMessage, now: int, totals: _Totals) -> PutResult:
+        if self._db.execute("SELECT 1 FROM messages WHERE id = ?", (msg.id,)).fetchone():
+            return PutResult.DUPLICATE
+        if is_expired(msg.expires, now):
+            return PutResult.REJECTED_EXPIRED
+        size = msg.size
+        if size > self._capacity:
+            return PutResult.REJECTED_FULL
+        need = totals.used + size - self._capacity
+        victims: list[Candidate] | None = []
+        if need > 0:
+            expired = _candidates(
+                self._db,
+                f"SELECT {_CANDIDATE} FROM messages WHERE expires <= ? {_EVICT_ORDER}",
+                now,
+            )
+            live = _candidates(
+                self._db,
+                f"SELECT {_CANDIDATE} FROM messages INDEXED BY messages_evict "
+                f"WHERE pinned = 0 AND expires > ? {_EVICT_ORDER}",
+                now,
+            )
+            try:
+                victims = plan_eviction(msg, need, expired, live)
+            finally:  # finish both statements before the writes below
+                expired.close()
+                live.close()
+        if victims is None:
+            return PutResult.REJECTED_FULL
+        for victim in victims:
+            self._db.execute("DELETE FROM messages WHERE id = ?", (victim.id,))
+            totals.change(victim.kind, -1, -victim.size)
+            self._mark_seen(victim.id, now, totals)
+        self._db.execute(
+            f"INSERT INTO messages ({_COLUMNS}, raw_len) VALUES ({', '.join('?' * 14)})",
+            (
+                msg.id,
+                msg.kind,
+                msg.raw,
+                msg.priority,
+                msg.created,
+                msg.expires,
+                msg.received,
+                msg.channel,
+                msg.tag,
+                msg.issuer,
+                msg.seq,
+                msg.ref,
+                int(msg.pinned),
+                len(msg.raw),
+            ),
+        )
+        totals.change(msg.kind, 1, size)
+        return PutResult.ACCEPTED
+
+    def delete(self, msg_id: bytes) -> bool:
+        check_id(msg_id)
+        with self._write("delete") as totals:
+            row = self._db.execute(
+                "SELECT kind, raw_len FROM messages WHERE id = ?", (msg_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            self._db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+            totals.change(row[0], -1, -message_size(row[1]))
+            return True
+
+    def expire(self, now: int) -> int:
+        check_uint("now", now)
+        removed = 0
+        with self._write("expire") as totals:
+            groups = self._db.execute(
+                "SELECT kind, count(*), sum(raw_len) FROM messages "
+                "WHERE expires <= ? GROUP BY kind",
+                (now,),
+            ).fetchall()
+            for kind, count, raw in groups:
+                totals.change(kind, -count, -(raw + count * message_size(0)))
+                removed += count
+            self._db.execute("DELETE FROM messages WHERE expires <= ?", (now,))
+        return removed
+
+    # reads ------------------------------------------------------------------------------------
+
+    def _messages(self, where: str, args: tuple[object, ...]) -> list[StoredMessage]:
+        with self._errors("query"):
+            rows: list[_Row] = self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages {where}", args
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def get(self, msg_id: bytes) -> StoredMessage | None:
+        found = self._messages("WHERE id = ?", (check_id(msg_id),))
+        return found[0] if found else None
+
+    def has(self, msg_id: bytes) -> bool:
+        check_id(msg_id)
+        with self._errors("query"):
+            return bool(
+                self._db.execute("SELECT 1 FROM messages WHERE id = ?", (msg_id,)).fetchone()
+            )
+
+    def ids_since(
+        self, created: int, *, kind: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        return self.ids_range((check_uint("created", created), b""), None, kind=kind, limit=limit)
+
+    def ids_range(
+        self,
+        lower: tuple[int, bytes],
+        upper: tuple[int, bytes] | None = None,
+        *,
+        kind: int | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        clauses = ["(created, id) >= (?, ?)"]
+        args: list[object] = list(check_bound("lower", lower))
+        if upper is not None:
+            clauses.append("(created, id) < (?, ?)")
+            args.extend(check_bound("upper", upper))
+        if kind is not None:
+            clauses.append("kind = ?")
+            args.append(check_uint("kind", kind))
+        check_limit(limit)
+        args.append(-1 if limit is None else limit)
+        sql = (
+            f"SELECT created, id FROM messages WHERE {' AND '.join(clauses)} "
+            "ORDER BY created, id LIMIT ?"
+        )
+        with self._errors("query"):
+            return [(c, i) for c, i in self._db.execute(sql, args)]
+
+    def by_kind(self, kind: int) -> list[StoredMessage]:
+        return self._messages("WHERE kind = ? ORDER BY created, id", (check_uint("kind", kind),))
+
+    def by_tag(self, tag: bytes) -> list[StoredMessage]:
+        return self._messages("WHERE tag = ? ORDER BY created, id", (check_key("tag", tag),))
+
+    def by_ref(self, ref: bytes) -> list[StoredMessage]:
+        return self._messages("WHERE ref = ? ORDER BY created, id", (check_key("ref", ref),))
+
+    def by_channel(self, channel: str, limit: int) -> list[StoredMessage]:
+        check_limit(limit)
+        return self._messages(
+            "WHERE rowid IN (SELECT rowid FROM messages WHERE channel = ? "
+            "ORDER BY created DESC, id DESC LIMIT ?) ORDER BY created, id",
+            (check_channel(channel), limit),
+        )
+
+    def alerts_by_issuer(self, issuer: bytes) -> list[StoredMessage]:
+        return self._messages("WHERE issuer = ? ORDER BY seq, id", (check_key("issuer", issuer),))
+
+    def max_seq(self, issuer: bytes) -> int | None:
+        check_key("issuer", issuer)
+        with self._errors("query"):
+            value = self._db.execute(
+                "SELECT max(seq) FROM messages WHERE issuer = ?", (issuer,)
+            ).fetchone()[0]
+        return value if type(value) is int else None
+
+    def issuer_seqs(self) -> dict[bytes, int]:
+        with self._errors("query"):
+            return dict(
+                self._db.execute(
+                    "SELECT issuer, max(seq) FROM messages WHERE issuer IS NOT NULL GROUP BY issuer"
+                )
+            )
+
+    def usage(self) -> StoreUsage:
+        self._check_open()
+        t = self._totals
+        return StoreUsage(t.used, t.count, self._capacity, dict(t.by_kind))
+
+    # seen memory and meta -----------------------------------------------------------------------
+
+    def mark_seen(self, msg_id: bytes, now: int) -> None:
+        check_id(msg_id)
+        check_uint("now", now)
+        with self._write("mark_seen") as totals:
+            self._mark_seen(msg_id, now, totals)
+
+    def _mark_seen(self, msg_id: bytes, now: int, totals: _Totals) -> None:
+        known = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (msg_id,)).fetchone()
+        totals.seen_serial += 1
+        self._db.execute(
+            "INSERT INTO seen (id, marked, serial) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET marked = excluded.marked, serial = excluded.serial",
+            (msg_id, now, totals.seen_serial),
+        )
+        if not known:
+            totals.seen_count += 1
+        self._trim_seen(totals)
+
+    def _trim_seen(self, totals: _Totals) -> None:
+        excess = totals.seen_count - self._seen_capacity
+        if excess > 0:
+            self._db.execute(
+                "DELETE FROM seen WHERE serial IN "
+                "(SELECT serial FROM seen ORDER BY serial LIMIT ?)",
+                (excess,),
+            )
+            totals.seen_count -= excess
+
+    def seen(self, msg_id: bytes) -> bool:
+        check_id(msg_id)
+        with self._errors("query"):
+            return bool(self._db.execute("SELECT 1 FROM seen WHERE id = ?", (msg_id,)).fetchone())
+
+    def seen_count(self) -> int:
+        self._check_open()
+        return self._totals.seen_count
+
+    def get_meta(self, key: str) -> bytes | None:
+        check_meta(key)
+        with self._errors("query"):
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_meta(self, key: str, value: bytes) -> None:
+        check_meta(key, value)
+        with self._write("set_meta"):
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # maintenance ------------------------------------------------------------------------------
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's integrity check and our own invariants; [] means sound."""
+        with self._errors("integrity_check"):
+            problems = [
+                str(row[0]) for row in self._db.execute("PRAGMA integrity_check") if row[0] != "ok"
+            ]
+            bad_len = self._scalar("SELECT count(*) FROM messages WHERE raw_len != length(raw)")
+            fresh = self._load_totals()
+        if bad_len:
+            problems.append(f"{bad_len} message(s) with a wrong raw_len")
+        mine = self._totals
+        if (fresh.used, fresh.count, fresh.by_kind, fresh.seen_count) != (
+            mine.used,
+            mine.count,
+            mine.by_kind,
+            mine.seen_count,
+        ):
+            problems.append("usage counters disagree with the tables")
+        return problems
+
+    def close(self) -> None:
+        """Close the database (checkpointing the WAL); later calls raise `StoreError`."""
+        with self._errors("close"):
+            self._db.close()
+
+    def _check_open(self) -> None:
+        with self._errors("query"):
+            self._db.total_changes  # noqa: B018  (raises ProgrammingError once closed)
+
+
+def _candidates(db: sqlite3.Connection, sql: str, now: int) -> Generator[Candidate, None, None]:
+    """Stream eviction candidates; the query only runs if the planner asks for one."""
+    cursor = db.execute(sql, (now,))
+    try:
+        for msg_id, kind, raw_len, priority, created in cursor:
+            size = message_size(raw_len)
+            yield Candidate(msg_id, kind, size, eviction_rank(priority, created, size, msg_id))
+    finally:
+        cursor.close()
+
+
+def _message(row: _Row) -> StoredMessage:
+    (msg_id, kind, raw, priority, created, expires, received, channel, tag, issuer, seq, ref,
+     pinned) = row  # fmt: skip
+    return StoredMessage(
+        id=msg_id,
+        kind=kind,
+        raw=raw,
+        priority=priority,
+        created=created,
+        expires=expires,
+        received=received,
+        channel=channel,
+        tag=tag,
+        issuer=issuer,
+        seq=seq,
+        ref=ref,
+        pinned=bool(pinned),
+    )
