@@ -1,0 +1,375 @@
+"""The protocol core, driven over in-process links (tests/mesh.py).
+
+Store-carry-forward where no end-to-end path ever exists at one time, receipts purging copies,
+alerts through their chain, epidemic delivery against the oracle, and hostile peers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshnode import wire
+from meshnode.crypto.authority import create_revocation
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.signing import create_post
+from meshnode.events import (
+    AlertReceived,
+    AlertRemoved,
+    Close,
+    DmCarried,
+    DmDelivered,
+    DmReceived,
+    PostReceived,
+    Rejected,
+    Send,
+    SyncFinished,
+)
+from meshnode.node import Node, NodeConfig
+from meshnode.routing.frames import Hello, Msg, Want, encode_frame
+from meshnode.store.memory import MemoryStore
+from tests.crypto.chain import make_chain, nl_alert
+from tests.mesh import Mesh
+
+NOW = 1_790_000_000
+
+
+def texts(mesh: Mesh, name: str) -> list[str]:
+    return [e.post.text for e in mesh.of(name, PostReceived)]  # type: ignore[attr-defined]
+
+
+def test_store_carry_forward_along_a_chain_that_never_exists_at_once() -> None:
+    chain = make_chain()
+    mesh = Mesh(trust=chain.trust)
+    for name in "ABCD":
+        mesh.add(name, NOW)
+    a, d = mesh.nodes["A"], mesh.nodes["D"]
+    mesh.local("A", a.post("wijk-noord", "Water at the gym", NOW)[1], NOW)
+    dm_id, outs = a.send_dm(d.identity.public, "Are you OK?", NOW)
+    mesh.local("A", outs, NOW)
+    mesh.local("A", a.inject(wire.encode_message(chain.alert()), NOW), NOW)
+
+    t = NOW
+    for x, y in (("A", "B"), ("B", "C"), ("C", "D")):
+        t += 600
+        mesh.connect(x, y, t)
+        mesh.disconnect(x, y, t + 60)
+
+    assert texts(mesh, "D") == ["Water at the gym"]
+    [dm] = mesh.of("D", DmReceived)
+    assert dm.text == "Are you OK?" and dm.sender == a.identity.public  # type: ignore[attr-defined]
+    [alert] = mesh.of("D", AlertReceived)
+    assert alert.verified.cert.issuer_id == "nl-vr17"  # type: ignore[attr-defined]
+    # Relays carried the DM without being able to read it.
+    assert not mesh.of("B", DmReceived) and not mesh.of("C", DmReceived)
+    assert mesh.nodes["B"].store.has(dm_id)
+    # C handed the DM to D and got D's receipt back over the same contact: copy purged.
+    assert not mesh.nodes["C"].store.has(dm_id)
+
+    # The receipt travels back along the same path and purges every copy.
+    for x, y in (("C", "D"), ("B", "C"), ("A", "B")):
+        t += 600
+        mesh.connect(x, y, t)
+        mesh.disconnect(x, y, t + 60)
+    assert [e.dm_id for e in mesh.of("A", DmDelivered)] == [dm_id]  # type: ignore[attr-defined]
+    for name in "ABC":
+        assert not mesh.nodes[name].store.has(dm_id), name
+    assert mesh.of("A", DmCarried)
+
+
+def test_a_purged_dm_is_not_accepted_again() -> None:
+    mesh = Mesh()
+    for name in "ABC":
+        mesh.add(name, NOW)
+    dm_id, outs = mesh.nodes["A"].send_dm(mesh.nodes["C"].identity.public, "hoi", NOW)
+    mesh.local("A", outs, NOW)
+    mesh.connect("A", "B", NOW + 1)  # B carries a copy; A keeps one
+    mesh.disconnect("A", "B", NOW + 2)
+    mesh.connect("B", "C", NOW + 3)  # delivered; B's copy purged by the receipt
+    mesh.disconnect("B", "C", NOW + 4)
+    assert not mesh.nodes["B"].store.has(dm_id)
+    mesh.connect("A", "B", NOW + 5)  # A still has its copy until the receipt reaches it
+    assert not mesh.nodes["B"].store.has(dm_id)
+    assert not mesh.nodes["A"].store.has(dm_id)
+    assert len(mesh.of("C", DmReceived)) == 1
+
+
+def test_spray_and_wait_hands_out_at_most_l_copies() -> None:
+    mesh = Mesh()
+    config = NodeConfig(spray_copies=4)
+    names = [f"n{i}" for i in range(12)]
+    for i, name in enumerate(names):
+        mesh.add(name, NOW, dataclasses.replace(config, seed=i))
+    target = Identity.generate()
+    dm_id, outs = mesh.nodes["n0"].send_dm(target.public, "x", NOW)
+    mesh.local("n0", outs, NOW)
+    t = NOW
+    for i in range(1, 12):  # n0 meets everyone, then everyone meets everyone
+        t += 10
+        mesh.connect("n0", names[i], t)
+        mesh.disconnect("n0", names[i], t + 1)
+    for i in range(1, 12):
+        for j in range(i + 1, 12):
+            t += 10
+            mesh.connect(names[i], names[j], t)
+            mesh.disconnect(names[i], names[j], t + 1)
+    holders = [n for n in names if mesh.nodes[n].store.has(dm_id)]
+    assert len(holders) == 4
+
+
+def test_alert_update_and_cancel_supersede_and_revocation_removes() -> None:
+    chain = make_chain()
+    mesh = Mesh(trust=chain.trust)
+    mesh.add("hub", NOW, NodeConfig(location=(518_800_000, 43_000_000)))
+    mesh.add("phone", NOW)
+    hub = mesh.nodes["hub"]
+    first = chain.alert(seq=1)
+    mesh.local("hub", hub.inject(wire.encode_message(first), NOW), NOW)
+    [received] = mesh.of("hub", AlertReceived)
+    assert received.covers_here is True  # type: ignore[attr-defined]
+    original = nl_alert()
+    from meshnode.alerts.model import MsgType, Reference
+    ref = Reference(original.sender, original.identifier, original.sent)
+    update = chain.alert(nl_alert(identifier="upd-1", msg_type=MsgType.UPDATE,
+                                  references=(ref,)), seq=2)
+    mesh.local("hub", hub.inject(wire.encode_message(update), NOW + 60), NOW + 60)
+    assert not hub.store.has(first.id) and hub.store.has(update.id)
+    assert [e.msg_id for e in mesh.of("hub", AlertRemoved)] == [first.id]  # type: ignore[attr-defined]
+    # The superseded original arriving again (replayed by someone) is refused.
+    out = hub.inject(wire.encode_message(first), NOW + 70)
+    assert not hub.store.has(first.id)
+    assert not any(isinstance(o, AlertReceived) for o in out)
+    mesh.connect("hub", "phone", NOW + 100)
+    phone = mesh.nodes["phone"]
+    assert phone.store.has(update.id) and not phone.store.has(first.id)
+    revoke = create_revocation(chain.root, [chain.cert.serial], NOW + 200)
+    mesh.local("hub", hub.inject(wire.encode_message(revoke), NOW + 200), NOW + 200)
+    assert phone.store.has(revoke.id)  # pushed over the open link
+    assert not phone.store.has(update.id) and not hub.store.has(update.id)
+
+
+def test_forged_and_foreign_alerts_are_not_stored_or_relayed() -> None:
+    chain, stranger = make_chain(), make_chain()
+    mesh = Mesh(trust=chain.trust)
+    mesh.add("A", NOW)
+    mesh.add("B", NOW)
+    a = mesh.nodes["A"]
+    foreign = stranger.alert()
+    out = a.inject(wire.encode_message(foreign), NOW)
+    assert [o.reason for o in out if isinstance(o, Rejected)] == [  # type: ignore[attr-defined]
+        "alert unknown root: root " + stranger.cert.root_id.hex() + " is not pinned here"]
+    forged = dataclasses.replace(chain.alert(), sig=bytes(64))
+    a.inject(wire.encode_message(forged), NOW)
+    mesh.connect("A", "B", NOW + 1)
+    assert a.store.usage().count == 0 and mesh.nodes["B"].store.usage().count == 0
+
+
+def test_nodes_restart_from_their_store() -> None:
+    """A node built on an existing store knows its alerts, sequence numbers and revocations."""
+    chain = make_chain()
+    store = MemoryStore(1 << 20)
+    node = Node(Identity.generate(), store, chain.trust, NOW)
+    node.inject(wire.encode_message(chain.alert(seq=7)), NOW)
+    again = Node(node.identity, store, chain.trust, NOW + 10)
+    replay = chain.alert(nl_alert(identifier="other"), seq=7)
+    out = again.inject(wire.encode_message(replay), NOW + 10)
+    assert any(isinstance(o, Rejected) and "sequence number already used" in o.reason
+               for o in out)
+
+
+# --- epidemic delivery against the oracle ---------------------------------------------------
+
+contacts = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)).filter(lambda p: p[0] != p[1]),
+                    max_size=25)
+
+
+def reachable(source: int, seq: list[tuple[int, int]]) -> set[int]:
+    """Nodes with a time-respecting path from `source` over contacts in this order."""
+    reached = {source}
+    for a, b in seq:
+        if a in reached or b in reached:
+            reached |= {a, b}
+    return reached
+
+
+@settings(max_examples=40, deadline=None)
+@given(contacts, st.integers(0, 5))
+def test_epidemic_reaches_exactly_the_oracle_set(seq: list[tuple[int, int]], source: int) -> None:
+    mesh = Mesh()
+    for i in range(6):
+        mesh.add(str(i), NOW)
+    post_id, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    mesh.local(str(source), outs, NOW)
+    t = NOW
+    for a, b in seq:
+        t += 5
+        mesh.connect(str(a), str(b), t)
+        mesh.disconnect(str(a), str(b), t + 1)
+    holders = {i for i in range(6) if mesh.nodes[str(i)].store.has(post_id)}
+    assert holders == reachable(source, seq)
+
+
+@settings(max_examples=25, deadline=None)
+@given(contacts, st.integers(0, 5), st.integers(50, 2_000))
+def test_limited_bandwidth_never_delivers_more(seq: list[tuple[int, int]], source: int,
+                                               budget: int) -> None:
+    mesh = Mesh()
+    for i in range(6):
+        mesh.add(str(i), NOW)
+    post_id, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    mesh.local(str(source), outs, NOW)
+    t = NOW
+    for a, b in seq:
+        t += 5
+        mesh.connect(str(a), str(b), t, budget=budget)
+        mesh.disconnect(str(a), str(b), t + 1)
+    holders = {i for i in range(6) if mesh.nodes[str(i)].store.has(post_id)}
+    assert holders <= reachable(source, seq)
+
+
+# --- sync cost ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def posts() -> list[wire.Message]:
+    # Many authors, each within the per-author hourly quota.
+    authors = [Identity.generate() for _ in range(1_000)]
+    return [create_post(authors[i % 1_000], "wijk", f"post {i}", NOW - 3_000 + i % 3_000)
+            for i in range(11_000)]
+
+
+def sync_bytes(base: list[wire.Message], only_a: list[wire.Message],
+               only_b: list[wire.Message]) -> tuple[int, int]:
+    """(control bytes: hello, reconciliation, wants, done; messages moved) for one sync."""
+    mesh = Mesh()
+    for name, extra in (("A", only_a), ("B", only_b)):
+        node = mesh.add(name, NOW)
+        for m in [*base, *extra]:
+            node.inject(wire.encode_message(m), NOW)
+    mesh.connect("A", "B", NOW)
+    control = sum(v for k, v in mesh.frame_bytes.items() if k != "Msg")
+    return control, mesh.frame_count["Msg"]
+
+
+def test_sync_cost_grows_with_the_difference_not_the_store(posts: list[wire.Message]) -> None:
+    base = posts[:10_000]
+    extra = posts[10_000:]
+    results = {}
+    for d in (0, 10, 100, 1_000):
+        control, moved = sync_bytes(base, extra[: d // 2], extra[d // 2 : d])
+        results[d] = control
+        assert moved == d
+    # Identical stores of 10,000: a few hundred bytes, not 10,000 ids.
+    assert results[0] < 1_000
+    for d in (10, 100, 1_000):
+        assert results[d] <= 8 * d * 16 + 2_000, (d, results[d])
+
+
+# --- hostile peers --------------------------------------------------------------------------
+
+
+def greeted(node: Node, link: str, now: int) -> None:
+    node.link_up(link, now)
+    node.receive(link, encode_frame(Hello(nonce=b"\xff" * 8)), now)
+
+
+def test_garbage_frames_are_counted_then_the_link_is_closed() -> None:
+    mesh = Mesh()
+    node = mesh.add("A", NOW)
+    greeted(node, "evil", NOW)
+    outputs = []
+    for i in range(25):
+        outputs += node.receive("evil", bytes([0x93, i]) + b"\xc1" * i, NOW)
+    assert sum(isinstance(o, Rejected) for o in outputs) == 21
+    closes = [o for o in outputs if isinstance(o, Close)]
+    assert closes == [Close("evil", "too many malformed frames")]
+    assert "evil" not in node.links()
+    # Oversized frames are refused by size before parsing.
+    greeted(node, "big", NOW)
+    out = node.receive("big", b"\x92\x04\xc6" + (1 << 20).to_bytes(4, "big") + bytes(100), NOW)
+    assert any(isinstance(o, Rejected) and "malformed frame" in o.reason for o in out)
+
+
+def test_replayed_messages_cost_nothing_twice() -> None:
+    mesh = Mesh()
+    node = mesh.add("A", NOW)
+    greeted(node, "peer", NOW)
+    msg = create_post(Identity.generate(), "wijk", "hallo", NOW)
+    frame = encode_frame(Msg(wire.encode_message(msg)))
+    for _ in range(50):
+        node.receive("peer", frame, NOW)
+    assert node.store.usage().count == 1
+    assert node.stats.duplicates == 49
+
+
+def test_one_author_flooding_is_held_to_its_quota() -> None:
+    mesh = Mesh()
+    node = mesh.add("A", NOW)
+    greeted(node, "peer", NOW)
+    spammer = Identity.generate()
+    for i in range(500):
+        msg = create_post(spammer, "wijk", f"spam {i}", NOW - i)
+        node.receive("peer", encode_frame(Msg(wire.encode_message(msg))), NOW)
+    assert node.store.usage().count == NodeConfig().author_posts_per_hour
+    assert node.stats.rejected["quota"] == 500 - NodeConfig().author_posts_per_hour
+
+
+def test_sybil_flood_fills_only_the_store_bound_and_alerts_survive() -> None:
+    chain = make_chain()
+    mesh = Mesh(trust=chain.trust)
+    capacity = 200_000
+    node = mesh.add("A", NOW, capacity=capacity)
+    alert = chain.alert()
+    node.inject(wire.encode_message(alert), NOW)
+    greeted(node, "sybil", NOW)
+    for i in range(1_500):
+        msg = create_post(Identity.generate(), "wijk", "x" * 600, NOW - i)
+        node.receive("sybil", encode_frame(Msg(wire.encode_message(msg))), NOW + i // 100)
+    usage = node.store.usage()
+    assert usage.used_bytes <= capacity
+    assert node.store.has(alert.id)
+    # An honest peer is still served afterwards.
+    honest = mesh.add("B", NOW)
+    mesh.nodes["A"].link_down("sybil", NOW + 20)
+    mesh.connect("A", "B", NOW + 20)
+    assert honest.store.has(alert.id)
+
+
+def test_forged_want_and_unknown_ids_are_harmless() -> None:
+    mesh = Mesh()
+    node = mesh.add("A", NOW)
+    greeted(node, "peer", NOW)
+    out = node.receive("peer", encode_frame(Want(tuple(bytes([i]) * 16 for i in range(200)))),
+                       NOW)
+    assert not any(isinstance(o, Send) and o.data[1:2] == b"\x04" for o in out)
+
+
+def test_sync_finishes_on_both_sides() -> None:
+    mesh = Mesh()
+    mesh.add("A", NOW)
+    mesh.add("B", NOW)
+    mesh.local("A", mesh.nodes["A"].post("wijk", "hallo", NOW)[1], NOW)
+    mesh.connect("A", "B", NOW)
+    assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 1
+    # A long-lived link re-syncs on tick after the interval.
+    mesh.local("A", mesh.nodes["A"].tick(NOW + 400), NOW + 400)
+    assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
+
+
+def test_frames_never_name_the_node() -> None:
+    """First and repeat contacts look alike: no frame carries the node's id or keys."""
+    mesh = Mesh()
+    node = mesh.add("A", NOW)
+    mesh.add("B", NOW)
+    mesh.local("A", node.post("wijk", "hallo", NOW)[1], NOW)
+    mesh.connect("A", "B", NOW)
+    mesh.disconnect("A", "B", NOW + 1)
+    hellos = [o.data for o in node.link_up("C", NOW + 2) if isinstance(o, Send)]
+    assert hellos
+    for data in hellos:
+        for secret in (node.identity.node_id, node.identity.public.sign_key,
+                       node.identity.public.dh_key):
+            assert secret not in data
