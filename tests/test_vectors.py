@@ -201,3 +201,40 @@ def test_authority_vector_ids_and_signed_bytes(name: str) -> None:
     msg = vector_message(name)
     assert (msg.id.hex(), msg.signed_bytes.hex(), msg.sig.hex()) == (
         v["id"], v["signed_bytes"], v["sig"])
+
+
+FRAMES = DATA["frames"]
+
+
+def test_frame_vectors_decode_and_re_encode() -> None:
+    from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, decode_frame, encode_frame
+
+    expected = {"hello": Hello, "recon": Recon, "want": Want, "msg": Msg, "done": Done}
+    for name, cls in expected.items():
+        frame = decode_frame(bytes.fromhex(FRAMES[name]))
+        assert isinstance(frame, cls)
+        assert encode_frame(frame).hex() == FRAMES[name]
+    hello = decode_frame(bytes.fromhex(FRAMES["hello"]))
+    assert isinstance(hello, Hello)
+    bram = person("bram")
+    assert hello.tags[0] == sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY)
+    assert hello.alerts == (("nl-vr17", (1,)),)
+    msg = decode_frame(bytes.fromhex(FRAMES["msg"]))
+    assert isinstance(msg, Msg) and msg.data.hex() == DATA["vectors"]["post"]["message"]
+    for name in ("hello", "recon", "want", "done"):
+        assert FRAMES[name] in PROTOCOL_DOC.replace("\n", "")
+
+
+def test_fragment_vector_reassembles() -> None:
+    from meshnode.transport.framing import Fragmenter, Reassembler
+
+    frame = bytes.fromhex(FRAMES["msg"])
+    fragments = [bytes.fromhex(f) for f in FRAMES["fragments_mtu20_of_msg"]]
+    assert Fragmenter(20).fragments(frame) == fragments
+    assert all(len(f) <= 20 for f in fragments)
+    reassembler = Reassembler()
+    out = []
+    for f in fragments:
+        out += reassembler.feed(f, 0.0)
+    assert out == [frame]
+    assert all(f.hex() in PROTOCOL_DOC for f in fragments)

@@ -36,6 +36,9 @@ from meshnode.crypto.authority import (
 )
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_announce, create_post
+from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, encode_frame
+from meshnode.routing.reconcile import Reconciler, SortedItems
+from meshnode.transport.framing import Fragmenter
 from meshnode.wire import DmBody, Message, ReceiptBody, Routing
 
 HERE = Path(__file__).parent
@@ -130,7 +133,8 @@ def main() -> None:
     keys.update(root_seed=seed("root").hex(), root2_seed=seed("root2").hex(),
                 issuer_seed=seed("issuer").hex())
     vectors.update(authority_vectors())
-    out = {"keys": keys, "vectors": vectors, "invalid": invalid_vectors(anna)}
+    out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
+           "invalid": invalid_vectors(anna)}
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -180,6 +184,28 @@ def authority_vectors() -> dict[str, dict[str, Any]]:
                               decode_cert(rotation.body)).items() if k != "msg_types"},
                           **envelope(rotation)},
     }
+
+
+def frame_vectors(vectors: dict[str, dict[str, Any]], bram: Identity) -> dict[str, Any]:
+    """Sync frames (docs/protocol.md §10) and the fragments of one frame (§11)."""
+    tags = (sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY),
+            sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY - 1))
+    post_id = bytes.fromhex(vectors["post"]["id"])
+    reply_id = bytes.fromhex(vectors["post_reply"]["id"])
+    items = SortedItems([(CREATED, post_id), (CREATED + 60, reply_id)])
+    frames = {
+        "hello": Hello(nonce=bytes(range(8)), tags=tags,
+                       trust_ids=(bytes.fromhex(vectors["revoke"]["id"]),),
+                       alerts=(("nl-vr17", (1,)),)),
+        "recon": Recon(Reconciler(items, initiator=True).initiate()),
+        "want": Want((post_id, reply_id)),
+        "msg": Msg(bytes.fromhex(vectors["post"]["message"])),
+        "done": Done(),
+    }
+    out: dict[str, Any] = {name: encode_frame(f).hex() for name, f in frames.items()}
+    msg_frame = encode_frame(frames["msg"])
+    out["fragments_mtu20_of_msg"] = [f.hex() for f in Fragmenter(20).fragments(msg_frame)]
+    return out
 
 
 def invalid_vectors(anna: Identity) -> list[dict[str, str]]:
@@ -239,6 +265,15 @@ def markdown() -> str:
         if "plaintext" in v:
             out += ["`hpke_info`:", "", "```", *wrap(v["hpke_info"]), "```", "",
                     "`plaintext` (after HPKE open):", "", "```", *wrap(v["plaintext"]), "```", ""]
+    out += ["", "#### Sync frames", "",
+            "`hello` (nonce 00..07, Bram's tags for the day of `created` and the day before, "
+            "the revocation vector's id, alert vector nl-vr17: [1]); `recon` (the initiator's "
+            "opening over the two post vectors' items); `want` (the two post ids); `msg` (the "
+            "post vector); `done`:", ""]
+    for name in ("hello", "recon", "want", "msg", "done"):
+        out += [f"`{name}`:", "", "```", *wrap(data["frames"][name]), "```", ""]
+    out += ["The `msg` frame in fragments for ATT MTU 23 (20 usable bytes), one per line:", "",
+            "```", *data["frames"]["fragments_mtu20_of_msg"], "```"]
     out += ["", "#### Inputs that must be refused", "",
             "| why | field named | message (hex) |", "|---|---|---|"]
     out += [f"| {c['why']} | `{c['field']}` | `{c['hex'][:48]}…` (full in v1.json) |"
