@@ -49,6 +49,7 @@ from meshnode.crypto.sealing import (
     seal_dm,
 )
 from meshnode.crypto.signing import SignatureError, create_announce, create_post, verify_message
+from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     AlertReceived,
     AlertRemoved,
@@ -129,8 +130,8 @@ class NodeConfig:
 
     dm_policy: PolicyName = PolicyName.SPRAY
     spray_copies: int = 8
-    hop_limit: int = 8
-    max_hops: int = 16
+    hop_limit: int = 16
+    max_hops: int = 32
     burst_bytes: int = 16_384
     peer_rate: Rate = PEER_RATE
     author_posts_per_hour: int = 60
@@ -139,6 +140,7 @@ class NodeConfig:
     max_frame_errors: int = 20
     clock_skew: int = 3_600
     resync_interval: int = 300
+    session_timeout: int = 60
     location: tuple[int, int] | None = None
     channels: frozenset[str] | None = None
     seed: int = 0
@@ -175,11 +177,16 @@ class _Link:
     received: int = 0
     errors: int = 0
     synced_at: int = 0
+    active_at: int = 0
     busy: bool = False
 
 
 class Node:
-    """One mesh node. See the module docstring for the driving contract."""
+    """One mesh node. See the module docstring for the driving contract.
+
+    `memo` may be shared by many nodes in one process (the simulator): it remembers signature
+    results, which are the same for every node.
+    """
 
     def __init__(
         self,
@@ -188,12 +195,15 @@ class Node:
         trust: TrustStore,
         now: int,
         config: NodeConfig | None = None,
+        *,
+        memo: SignatureMemo | None = None,
     ) -> None:
         self.identity = identity
         self.store = store
         self.trust = trust
         self.config = config or NodeConfig()
         self.stats = NodeStats()
+        self._memo = memo
         self._rng = random.Random(self.config.seed)
         self._links: dict[LinkId, _Link] = {}
         self._dm_policy: ForwardingPolicy = make_policy(self.config.dm_policy,
@@ -239,6 +249,7 @@ class Node:
             return []
         self.stats.frames_in += 1
         self.stats.bytes_in += len(data)
+        state.active_at = now
         out: list[Output] = []
         try:
             frame = decode_frame(data)
@@ -261,7 +272,9 @@ class Node:
                 self._links.pop(link, None)
                 out.append(Close(link, "too many malformed frames"))
                 return out
-        self._pump(state, now, out)
+        # A message accepted here may be news for every other peer we are linked with.
+        for other in self._links.values():
+            self._pump(other, now, out)
         return out
 
     def ready(self, link: LinkId, now: int) -> list[Output]:
@@ -282,6 +295,10 @@ class Node:
         self._prophet.age(now)
         for state in list(self._links.values()):
             if state.finished and now - state.synced_at >= self.config.resync_interval:
+                self._resync(state, now, out)
+            elif not state.finished and now - max(state.active_at, state.synced_at) >= (
+                    self.config.session_timeout):
+                # A frame was lost (lossy link, or a peer that went quiet): start over.
                 self._resync(state, now, out)
         return out
 
@@ -380,9 +397,10 @@ class Node:
         return Send(state.id, data)
 
     def _on_hello(self, state: _Link, hello: Hello, now: int, out: list[Output]) -> None:
+        if not state.peer_rate.take(now, 10.0):
+            raise WireError("hello", "sessions restarted too often")
         if state.peer is not None:
-            if not state.finished:
-                raise WireError("hello", "a new session before the last one finished")
+            # The peer starts over: a re-sync of a long-lived link, or after a lost frame.
             self._reset_session(state, now)  # the peer re-syncs a long-lived link
             out.append(self._send(state, self._hello(state, now)))
         state.peer = hello
@@ -539,8 +557,10 @@ class Node:
         if state is not None and not state.peer_rate.take(now):
             self._reject(out, link, msg.kind, "rate: peer sends too fast")
             return
-        routing = Routing(min(msg.routing.hops_left, self.config.max_hops),
-                          min(msg.routing.copies, self.config.spray_copies))
+        hops = min(msg.routing.hops_left, self.config.max_hops)
+        if link is None and msg.kind in (Kind.ALERT, Kind.REVOKE, Kind.CERT):
+            hops = self.config.max_hops  # authority messages travel as far as the mesh reaches
+        routing = Routing(hops, min(msg.routing.copies, self.config.spray_copies))
         msg = msg.with_routing(routing)
         try:
             handler = {
@@ -591,7 +611,7 @@ class Node:
 
     def _accept_post(self, msg: Message, link: LinkId | None, now: int,
                      out: list[Output]) -> None:
-        body = verify_message(msg)
+        body = verify_message(msg, self._memo)
         assert isinstance(body, PostBody)
         if not self._fresh(msg, body.created, body.expires, link, now, out):
             return
@@ -610,7 +630,7 @@ class Node:
 
     def _accept_announce(self, msg: Message, link: LinkId | None, now: int,
                          out: list[Output]) -> None:
-        body = verify_message(msg)
+        body = verify_message(msg, self._memo)
         assert isinstance(body, AnnounceBody)
         if not self._fresh(msg, body.created, body.expires, link, now, out):
             return
@@ -622,7 +642,7 @@ class Node:
             out.append(AnnounceReceived(msg.id, body))
 
     def _accept_dm(self, msg: Message, link: LinkId | None, now: int, out: list[Output]) -> None:
-        body = verify_message(msg)
+        body = verify_message(msg, self._memo)
         assert isinstance(body, DmBody)
         if not self._fresh(msg, body.created, body.expires, link, now, out):
             return
@@ -653,7 +673,7 @@ class Node:
 
     def _accept_receipt(self, msg: Message, link: LinkId | None, now: int,
                         out: list[Output]) -> None:
-        body = verify_message(msg)
+        body = verify_message(msg, self._memo)
         assert isinstance(body, ReceiptBody)
         if not self._fresh(msg, body.created, body.expires, link, now, out):
             return
@@ -674,7 +694,8 @@ class Node:
     def _accept_alert(self, msg: Message, link: LinkId | None, now: int,
                       out: list[Output]) -> None:
         result = verify_alert(msg, self.trust, now, seqs=self._seqs,
-                              known=lambda s, i: self._known.get((s, i)), cache=self._certs)
+                              known=lambda s, i: self._known.get((s, i)), cache=self._certs,
+                              memo=self._memo)
         if isinstance(result, Rejection):
             if result.reason.name not in ("BAD_SIGNATURE", "MALFORMED"):
                 self.store.mark_seen(msg.id, now)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import TypeVar
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode.alerts import area as alert_area
@@ -29,6 +28,7 @@ from meshnode.alerts.compact import decode_alert, encode_alert
 from meshnode.alerts.model import Alert, MsgType, Pair, Ring, Severity
 from meshnode.codec import Fields, WireError, check_int, check_text, pack, unpack_bounded
 from meshnode.crypto.identity import node_id
+from meshnode.crypto.verify import SignatureMemo, ed25519_valid
 from meshnode.wire import ID_SIZE, KEY_SIZE, MAX_BODY, SIG_SIZE, Kind, Message, signed_bytes
 
 __all__ = [
@@ -443,12 +443,8 @@ def create_revocation(
 # --- verifying -------------------------------------------------------------------------------
 
 
-def _sig_ok(key: bytes, sig: bytes, data: bytes) -> bool:
-    try:
-        ed25519.Ed25519PublicKey.from_public_bytes(key).verify(sig, data)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+def _sig_ok(key: bytes, sig: bytes, data: bytes, memo: SignatureMemo | None = None) -> bool:
+    return ed25519_valid(key, sig, data, memo)
 
 
 @dataclass
@@ -579,13 +575,14 @@ def verify_alert(
     seqs: SequenceWindow | None = None,
     known: Callable[[str, str], KnownAlert | None] = _no_known,
     cache: CertCache | None = None,
+    memo: SignatureMemo | None = None,
 ) -> VerifiedAlert | Rejection:
     """Verify an alert message completely, offline, before it is stored or relayed.
 
     `seqs` holds the per-issuer sequence numbers already accepted (the caller records the new
     one after storing); `known` looks up earlier alerts by CAP (sender, identifier) so that
     Updates and Cancels can be checked against their issuer; `cache` skips re-verifying the
-    root's signature over a certificate seen before.
+    root's signature over a certificate seen before; `memo` remembers signature results.
     """
     if msg.kind is not Kind.ALERT:
         return Rejection(Reason.MALFORMED, f"expected an alert, got {msg.kind.name.lower()}")
@@ -599,7 +596,7 @@ def verify_alert(
     cert, root = chain
     # The issuer key is taken from the certificate only once the root's signature over it has
     # verified, and every later check reads that same verified object.
-    if not _sig_ok(cert.key, msg.sig, msg.signed_bytes):
+    if not _sig_ok(cert.key, msg.sig, msg.signed_bytes, memo):
         return Rejection(Reason.BAD_SIGNATURE, f"alert not signed by {cert.name}'s key")
     if cert.role is not CertRole.ISSUER:
         return Rejection(Reason.NOT_AN_ISSUER, "root rotation certificates cannot sign alerts")

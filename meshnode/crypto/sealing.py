@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
@@ -55,6 +56,7 @@ HPKE_INFO_DOMAIN = b"meshnode/v1/dm\x00"
 INNER_SIG_DOMAIN = b"meshnode/v1/dm-inner\x00"
 
 _SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
+Encrypt = Callable[[bytes, x25519.X25519PublicKey, bytes], bytes]
 _INNER_KEYS = frozenset(range(1, 7))
 
 
@@ -98,6 +100,10 @@ def _inner_signed(recipient_dh: bytes, ack_key: bytes, created: int, expires: in
     return INNER_SIG_DOMAIN + pack([recipient_dh, ack_key, created, expires, text])
 
 
+def _hpke_encrypt(plaintext: bytes, recipient: x25519.X25519PublicKey, info: bytes) -> bytes:
+    return _SUITE.encrypt(plaintext, recipient, info=info)
+
+
 def _padded(inner: dict[int, object]) -> bytes:
     """Pad the plaintext to a multiple of PAD_BLOCK so its length says little about the text."""
     base = len(pack(inner))
@@ -116,13 +122,20 @@ def seal_dm(
     now: int,
     *,
     ttl: int = DEFAULT_DM_TTL,
+    ack: ed25519.Ed25519PrivateKey | None = None,
+    encrypt: Encrypt | None = None,
 ) -> Message:
-    """Sign `text` as `sender` for `recipient`, seal it, and wrap it in a signed DM envelope."""
+    """Sign `text` as `sender` for `recipient`, seal it, and wrap it in a signed DM envelope.
+
+    `ack` (the one-time key) and `encrypt` (HPKE base-mode single-shot encryption to the
+    recipient with `info`) exist only so that the simulator can seal reproducibly from a seed;
+    leave them unset: the defaults draw fresh randomness.
+    """
     if not 1 <= len(text.encode("utf-8", "surrogatepass")) <= DM_TEXT_MAX:
         raise WireError("dm.text", f"must be 1..{DM_TEXT_MAX} UTF-8 bytes")
     ttl = min(ttl, MAX_TTL[Kind.DM])
     created, expires = now, now + ttl
-    ack = ed25519.Ed25519PrivateKey.generate()
+    ack = ack or ed25519.Ed25519PrivateKey.generate()
     ack_key = ack.public_key().public_bytes_raw()
     tag = recipient_tag(recipient.dh_key, created // DAY)
     me = sender.public
@@ -133,10 +146,11 @@ def seal_dm(
         4: ack.private_bytes_raw(),
         5: sender.sign(_inner_signed(recipient.dh_key, ack_key, created, expires, text)),
     }
-    sealed = _SUITE.encrypt(
+    seal = encrypt or _hpke_encrypt
+    sealed = seal(
         _padded(inner),
         x25519.X25519PublicKey.from_public_bytes(recipient.dh_key),
-        info=_hpke_info(tag, created, expires, ack_key),
+        _hpke_info(tag, created, expires, ack_key),
     )
     return sign_body(DmBody(tag, created, expires, ack_key, sealed), ack)
 

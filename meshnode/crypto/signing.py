@@ -8,10 +8,10 @@ Authority alerts, certificates and revocations are verified by `meshnode.crypto.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode.crypto.identity import Identity
+from meshnode.crypto.verify import SignatureMemo, ed25519_valid
 from meshnode.wire import (
     MAX_TTL,
     AnnounceBody,
@@ -57,14 +57,10 @@ def sign_body(
     return Message(kind, data, sig, routing if routing is not None else Routing())
 
 
-def verify_signature(msg: Message, public_key: bytes) -> None:
+def verify_signature(msg: Message, public_key: bytes, memo: SignatureMemo | None = None) -> None:
     """Raise `SignatureError` unless `msg.sig` is `public_key`'s signature of its signed bytes."""
-    try:
-        ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(
-            msg.sig, msg.signed_bytes
-        )
-    except (InvalidSignature, ValueError) as exc:
-        raise SignatureError(f"{msg.kind.name.lower()}: signature does not verify") from exc
+    if not ed25519_valid(public_key, msg.sig, msg.signed_bytes, memo):
+        raise SignatureError(f"{msg.kind.name.lower()}: signature does not verify")
 
 
 def signing_key_of(body: Body) -> bytes:
@@ -78,7 +74,7 @@ def signing_key_of(body: Body) -> bytes:
             return body.ack_key
 
 
-def verify_message(msg: Message) -> Body:
+def verify_message(msg: Message, memo: SignatureMemo | None = None) -> Body:
     """Decode the body of a self-certifying message and verify its signature.
 
     Raises `WireError` for a malformed body and `SignatureError` for a bad signature.
@@ -86,7 +82,7 @@ def verify_message(msg: Message) -> Body:
     if msg.kind not in (Kind.POST, Kind.ANNOUNCE, Kind.DM, Kind.RECEIPT):
         raise WireError("message.kind", f"{msg.kind.name.lower()} is verified by its chain")
     body = decode_body(msg.kind, msg.body)
-    verify_signature(msg, signing_key_of(body))
+    verify_signature(msg, signing_key_of(body), memo)
     return body
 
 

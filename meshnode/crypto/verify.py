@@ -1,0 +1,59 @@
+"""Ed25519 verification, with an optional memo of results.
+
+A signature's validity is a pure function of (key, signature, data), so a memo cannot change
+any outcome; it only saves repeated work. The simulator shares one memo among thousands of
+nodes that each verify the same flooded messages; a daemon gains nothing from one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+__all__ = ["SignatureMemo", "ed25519_valid"]
+
+
+@dataclass
+class SignatureMemo:
+    """Bounded memo of verification results (least recently used dropped)."""
+
+    size: int = 200_000
+    hits: int = 0
+    _results: OrderedDict[bytes, bool] = field(default_factory=OrderedDict)
+
+    def lookup(self, key: bytes) -> bool | None:
+        result = self._results.get(key)
+        if result is not None:
+            self._results.move_to_end(key)
+            self.hits += 1
+        return result
+
+    def store(self, key: bytes, valid: bool) -> None:
+        self._results[key] = valid
+        if len(self._results) > self.size:
+            self._results.popitem(last=False)
+
+
+def _verify(key: bytes, sig: bytes, data: bytes) -> bool:
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(key).verify(sig, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def ed25519_valid(key: bytes, sig: bytes, data: bytes, memo: SignatureMemo | None = None) -> bool:
+    """Whether `sig` is `key`'s Ed25519 signature of `data`."""
+    if memo is None:
+        return _verify(key, sig, data)
+    digest = hashlib.sha256(key + sig + hashlib.sha256(data).digest()).digest()
+    known = memo.lookup(digest)
+    if known is not None:
+        return known
+    valid = _verify(key, sig, data)
+    memo.store(digest, valid)
+    return valid
