@@ -1,0 +1,493 @@
+"""The simulator's driver: real `meshnode.Node`s over modelled BLE links in simulated time.
+
+The driver plays the part the daemon plays on a device: it hands the node every frame that
+arrives, sends what the node returns, calls `ready` when a burst has gone out and `tick`
+from time to time. Frames are the node's real bytes; a link carries them at the modelled
+throughput, fragmented to the modelled ATT MTU, and may lose one. Links come up after the
+modelled discovery and connection set-up while two nodes stay in range, within each device's
+connection slots, and go down when they part or a phone's battery dies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from numpy.typing import NDArray
+
+from meshnode import wire
+from meshnode.alerts.examples import example_nl_alert
+from meshnode.alerts.model import MsgType, Severity
+from meshnode.crypto.authority import (
+    IssuerCert,
+    Level,
+    RootKey,
+    TrustStore,
+    issue_cert,
+    sign_alert,
+)
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.sealing import seal_dm
+from meshnode.crypto.signing import create_post
+from meshnode.crypto.verify import SignatureMemo
+from meshnode.events import AlertReceived, Close, DmReceived, Output, PostReceived, Send
+from meshnode.node import Node, NodeConfig
+from meshnode.routing.policy import PolicyName
+from meshnode.store.memory import MemoryStore
+from sim import linkmodel
+from sim.contacts import ContactDetector, ContactRecorder, Intervals
+from sim.events import EventQueue
+from sim.rng import Streams
+from sim.scenario import Scenario
+from sim.sealing import SeededSealer
+from sim.workload import Action, Work, attackers, schedule
+from sim.world import World, build_world
+
+__all__ = ["Outcome", "Simulation"]
+
+EPOCH = 1_790_000_000  # simulated t = 0, as unix time for the nodes' clocks
+TICK = 30.0
+CHANNEL = "wijk"
+# The authority's area: a box around the example alert's polygon (the simulator's own plane is
+# metres; alert geography only has to satisfy the issuer's scope).
+SCOPE = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
+         (517_500_000, 46_500_000), (517_500_000, 39_000_000))
+
+
+class Ev(Enum):
+    STEP = 1
+    ATTEMPT = 2
+    FRAME = 3
+    WORK = 4
+    TICK = 5
+    SAMPLE = 6
+    DOWN = 7
+
+
+@dataclass(slots=True)
+class _Dir:
+    """One direction of a link: frames waiting, and whether one is on the air."""
+
+    queue: deque[bytes] = field(default_factory=deque)
+    sending: bool = False
+
+
+@dataclass(slots=True)
+class _Link:
+    a: int
+    b: int
+    up: float
+    ab: _Dir = field(default_factory=_Dir)
+    ba: _Dir = field(default_factory=_Dir)
+
+    def dir(self, src: int) -> _Dir:
+        return self.ab if src == self.a else self.ba
+
+
+@dataclass
+class Outcome:
+    """What a run measured; `sim.metrics` turns it into results."""
+
+    scenario: Scenario
+    kinds: NDArray[np.int8]
+    alert_created: list[float] = field(default_factory=list)
+    alert_origin: list[int] = field(default_factory=list)
+    alert_arrival: list[NDArray[np.float64]] = field(default_factory=list)
+    alert_bytes: int = 0
+    post_created: dict[bytes, tuple[float, int]] = field(default_factory=dict)
+    post_receptions: dict[bytes, int] = field(default_factory=dict)
+    post_latencies: list[float] = field(default_factory=list)
+    dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
+    dm_delivered: dict[bytes, float] = field(default_factory=dict)
+    flood_posts: int = 0
+    attackers: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    frames: int = 0
+    msg_frames: int = 0
+    bytes_on_air: int = 0
+    frames_lost: int = 0
+    links_made: int = 0
+    links_refused_slots: int = 0
+    contacts: Intervals | None = None
+    samples: list[dict[str, float]] = field(default_factory=list)
+    energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    died_at: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    events: int = 0
+    signature_memo_hits: int = 0
+
+
+def _identity(rng: np.random.Generator) -> Identity:
+    return Identity.from_seeds(rng.bytes(32), rng.bytes(32))
+
+
+class Simulation:
+    """One run of a scenario. `run(progress)` returns the `Outcome`."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.streams = Streams(scenario.scenario.seed)
+        self.world: World = build_world(scenario, self.streams)
+        self.n = self.world.size
+        self.link = scenario.ble
+        self.queue: EventQueue[tuple[Ev, object]] = EventQueue()
+        self.memo = SignatureMemo()
+        self.out = Outcome(scenario, self.world.kinds)
+        self._rng_link = self.streams.generator("links")
+        self._rng_ids = self.streams.generator("identities")
+        self._rng_dm = self.streams.generator("dm-sealing")
+        self._authority()
+        self._nodes()
+        self.links: dict[tuple[int, int], _Link] = {}
+        self.slots = np.where(self.world.kinds == 0, self.link.hub_connections,
+                              self.link.phone_connections).astype(np.int64)
+        self.pending: set[tuple[int, int]] = set()
+        self.in_range: set[tuple[int, int]] = set()
+        self.detector = ContactDetector(self.link.range, self.link.indoor_range)
+        self.recorder = ContactRecorder(self.n)
+        battery = scenario.battery
+        self.charge = linkmodel.initial_charge(self.streams.generator("battery"), battery,
+                                               self.n)
+        self.mains = (self.world.kinds == 0) & battery.hub_mains
+        self.energy = np.zeros(self.n)
+        self.alive = np.ones(self.n, dtype=np.bool_)
+        self.died_at = np.full(self.n, math.inf)
+        self.bytes_node = np.zeros(self.n)
+        self._alert_ids: list[str] = []
+        self._energy_t = 0.0
+        self._trace_until = -math.inf
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def _authority(self) -> None:
+        rng = self.streams.generator("authority")
+        self.root = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
+        self.issuer = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
+        cert = IssuerCert(
+            serial=1, issuer_id="sim-region", name="Simulated safety region",
+            key=self.issuer.public_key().public_bytes_raw(), root_id=bytes(16),
+            not_before=EPOCH - 86_400, not_after=EPOCH + 400 * 86_400, level=Level.REGION,
+            senders=("nl-alert@vrr.example",), max_severity=Severity.EXTREME,
+            msg_types=frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL}),
+            polygons=(SCOPE,),
+        )
+        self.cert_msg = issue_cert(self.root, cert)
+        self.trust = TrustStore((RootKey(self.root.public_key().public_bytes_raw(),
+                                         "simulation root"),))
+
+    def _nodes(self) -> None:
+        routing = self.scenario.routing
+        bad = set(attackers(self.scenario.workload, self.world.residents, self.streams).tolist())
+        self.out.attackers = np.array(sorted(bad), dtype=np.int64)
+        self.identities = [_identity(self._rng_ids) for _ in range(self.n)]
+        self.nodes: list[Node] = []
+        for i in range(self.n):
+            hub = self.world.kinds[i] == 0
+            config = NodeConfig(
+                dm_policy=PolicyName(routing.policy), spray_copies=routing.spray_copies,
+                hop_limit=routing.hop_limit, seed=int(self.streams.integer_seed(f"node{i}")),
+                # An attacker runs a modified node that ignores its own author quota.
+                author_posts_per_hour=10**9 if i in bad else 60,
+            )
+            capacity = routing.hub_store_bytes if hub else routing.store_bytes
+            self.nodes.append(Node(self.identities[i], MemoryStore(capacity), self.trust, EPOCH,
+                                   config, memo=self.memo))
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[float, int], None] | None = None) -> Outcome:
+        meta = self.scenario.scenario
+        end = meta.duration
+        work = schedule(self.scenario.workload, self.world.hubs, self.world.residents, end,
+                        self.streams)
+        for w in work:
+            self.queue.schedule(w.time, (Ev.WORK, w))
+        self.queue.schedule(0.0, (Ev.STEP, None))
+        self.queue.schedule(TICK, (Ev.TICK, None))
+        self.queue.schedule(0.0, (Ev.SAMPLE, None))
+        trace = self.world.trace
+        self._trace_until = -math.inf
+        events = 0
+        next_report = 0.0
+        while self.queue:
+            t = self.queue.peek_time()
+            if t is None or t > end:
+                break
+            t, (kind, payload) = self.queue.pop()
+            events += 1
+            if kind is Ev.FRAME:
+                self._frame_done(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.STEP:
+                self._step(t)
+            elif kind is Ev.ATTEMPT:
+                if trace is not None:
+                    self.in_range.add(payload)  # type: ignore[arg-type]
+                self._attempt(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.DOWN:
+                self.in_range.discard(payload)
+                self._link_down(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.WORK:
+                self._work(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.TICK:
+                self._tick(t)
+            else:
+                self._sample(t)
+            if progress is not None and t >= next_report:
+                progress(t, events)
+                next_report = t + 60.0
+        self._finish(end)
+        self.out.events = events
+        if progress is not None:
+            progress(end, events)
+        return self.out
+
+    def _finish(self, end: float) -> None:
+        self._drain_energy(end)
+        self.out.energy = self.energy.copy()
+        self.out.died_at = self.died_at.copy()
+        if self.world.trace is not None:
+            self.out.contacts = self.world.trace.intervals(end)
+        else:
+            self.out.contacts = self.recorder.intervals(end)
+        self.out.signature_memo_hits = self.memo.hits
+
+    # --- contacts ---------------------------------------------------------------------------
+
+    def _step(self, t: float) -> None:
+        step = self.scenario.scenario.step
+        self._drain_energy(t)
+        if self.world.trace is not None:
+            self._trace_step(t)
+        else:
+            mobility = self.world.mobility
+            assert mobility is not None
+            pos = mobility.positions(t)
+            pairs = self.detector.pairs(pos, mobility.indoors())
+            dead = ~self.alive
+            if dead.any() and len(pairs):
+                pairs = pairs[~(dead[pairs[:, 0]] | dead[pairs[:, 1]])]
+            up, down = self.recorder.step(t, pairs)
+            self._contacts_changed(t, up, down, delayed=True)
+        if t + step <= self.scenario.scenario.duration:
+            self.queue.schedule(t + step, (Ev.STEP, None))
+
+    def _trace_step(self, t: float) -> None:
+        """Schedule the trace's events of the coming step at their exact times."""
+        trace = self.world.trace
+        assert trace is not None
+        until = t + self.scenario.scenario.step
+        window = trace.between(self._trace_until, until)
+        self._trace_until = until
+        for k in range(window.start, window.stop):
+            pair = (int(trace.a[k]), int(trace.b[k]))
+            when = max(t, float(trace.time[k]))
+            # A trace records connectivity itself: no discovery delay on top.
+            self.queue.schedule(when, (Ev.ATTEMPT if trace.up[k] else Ev.DOWN, pair))
+
+    def _contacts_changed(self, t: float, up: NDArray[np.int64], down: NDArray[np.int64],
+                          *, delayed: bool) -> None:
+        for a, b in down.tolist():
+            self.in_range.discard((a, b))
+            self._link_down(t, (a, b))
+        if not len(up):
+            return
+        delays = (linkmodel.discovery_delay(self._rng_link, self.link, len(up))
+                  + linkmodel.setup_time(self._rng_link, self.link, len(up)))
+        for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
+            self.in_range.add((a, b))
+            self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
+
+    def _attempt(self, t: float, pair: tuple[int, int]) -> None:
+        a, b = pair
+        if pair in self.links or pair not in self.in_range:
+            return
+        if not (self.alive[a] and self.alive[b]):
+            return
+        if self.slots[a] <= 0 or self.slots[b] <= 0:
+            self.out.links_refused_slots += 1
+            return
+        self.slots[a] -= 1
+        self.slots[b] -= 1
+        self.links[pair] = _Link(a, b, t)
+        self.out.links_made += 1
+        now = EPOCH + int(t)
+        self._outputs(t, a, self.nodes[a].link_up(b, now))
+        self._outputs(t, b, self.nodes[b].link_up(a, now))
+
+    def _link_down(self, t: float, pair: tuple[int, int]) -> None:
+        link = self.links.pop(pair, None)
+        if link is None:
+            return
+        a, b = pair
+        self.slots[a] += 1
+        self.slots[b] += 1
+        now = EPOCH + int(t)
+        self._outputs(t, a, self.nodes[a].link_down(b, now))
+        self._outputs(t, b, self.nodes[b].link_down(a, now))
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def _outputs(self, t: float, node: int, outputs: list[Output]) -> None:
+        for o in outputs:
+            if isinstance(o, Send):
+                peer = int(o.link)  # type: ignore[call-overload]
+                link = self.links.get((min(node, peer), max(node, peer)))
+                if link is None:
+                    continue
+                d = link.dir(node)
+                d.queue.append(o.data)
+                if not d.sending:
+                    self._start(t, link, node)
+            elif isinstance(o, Close):
+                peer = int(o.link)  # type: ignore[call-overload]
+                self._link_down(t, (min(node, peer), max(node, peer)))
+            else:
+                self._event(t, node, o)
+
+    def _start(self, t: float, link: _Link, src: int) -> None:
+        d = link.dir(src)
+        data = d.queue[0]
+        d.sending = True
+        duration = linkmodel.transfer_time(len(data), self.link)
+        self.queue.schedule(t + duration, (Ev.FRAME, (link.a, link.b, src, link.up)))
+
+    def _frame_done(self, t: float, payload: tuple[int, int, int, float]) -> None:
+        a, b, src, born = payload
+        link = self.links.get((a, b))
+        if link is None or link.up != born:
+            return  # the link went down while the frame was on the air
+        d = link.dir(src)
+        data = d.queue.popleft()
+        d.sending = False
+        dst = b if src == a else a
+        size = len(data) + linkmodel.fragments(len(data), self.link) * (
+            self.link.fragment_overhead)
+        self.out.frames += 1
+        self.out.bytes_on_air += size
+        self.bytes_node[src] += size
+        self.bytes_node[dst] += size
+        if data[1:2] == b"\x04":  # a Msg frame: [4, bin]
+            self.out.msg_frames += 1
+        now = EPOCH + int(t)
+        lost = self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss
+        if lost:
+            self.out.frames_lost += 1
+        else:
+            self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+        if (a, b) not in self.links:
+            return
+        if d.queue:
+            self._start(t, link, src)
+        else:
+            self._outputs(t, src, self.nodes[src].ready(dst, now))
+
+    # --- application ------------------------------------------------------------------------
+
+    def _event(self, t: float, node: int, event: object) -> None:
+        out = self.out
+        if isinstance(event, AlertReceived):
+            for k, identifier in enumerate(self._alert_ids):
+                if event.verified.alert.identifier == identifier and math.isinf(
+                        out.alert_arrival[k][node]):
+                    out.alert_arrival[k][node] = t
+        elif isinstance(event, PostReceived):
+            origin = out.post_created.get(event.msg_id)
+            if origin is not None and origin[1] != node:
+                out.post_receptions[event.msg_id] = out.post_receptions.get(event.msg_id, 0) + 1
+                out.post_latencies.append(t - origin[0])
+        elif isinstance(event, DmReceived):
+            created = out.dm_created.get(event.msg_id)
+            if created is not None and event.msg_id not in out.dm_delivered:
+                out.dm_delivered[event.msg_id] = t
+
+    def _work(self, t: float, w: Work) -> None:
+        if not self.alive[w.origin]:
+            return
+        node = self.nodes[w.origin]
+        now = EPOCH + int(t)
+        if w.action is Action.ALERT:
+            alert = dataclasses.replace(example_nl_alert(now), identifier=f"sim-alert-{w.ref}")
+            msg = sign_alert(self.issuer, self.cert_msg, alert, w.ref + 1)
+            data = wire.encode_message(msg)
+            self.out.alert_bytes = len(data)
+            self._alert_ids.append(alert.identifier)
+            self.out.alert_created.append(t)
+            self.out.alert_origin.append(w.origin)
+            arrival = np.full(self.n, math.inf)
+            arrival[w.origin] = t
+            self.out.alert_arrival.append(arrival)
+            self._outputs(t, w.origin, node.inject(data, now))
+        elif w.action in (Action.POST, Action.FLOOD):
+            author = self.identities[w.origin]
+            if w.action is Action.FLOOD:
+                author = _identity(self._rng_ids)  # a fresh identity per junk post (Sybil)
+                self.out.flood_posts += 1
+            text = "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
+            msg = create_post(author, CHANNEL, text, now)
+            if w.action is Action.POST:
+                self.out.post_created[msg.id] = (t, w.origin)
+            self._outputs(t, w.origin, node.inject(wire.encode_message(msg), now))
+        else:
+            recipient = self.identities[w.target].public
+            ack = ed25519.Ed25519PrivateKey.from_private_bytes(self._rng_dm.bytes(32))
+            text = "y" * max(1, min(wire.DM_TEXT_MAX, w.size - 450))
+            msg = seal_dm(self.identities[w.origin], recipient, text, now, ack=ack,
+                          encrypt=SeededSealer(self._rng_dm))
+            routing = self.scenario.routing
+            copies = routing.spray_copies if routing.policy == PolicyName.SPRAY.value else 1
+            msg = msg.with_routing(wire.Routing(routing.hop_limit, copies))
+            self.out.dm_created[msg.id] = (t, w.origin, w.target)
+            self._outputs(t, w.origin, node.inject(wire.encode_message(msg), now))
+
+    def _tick(self, t: float) -> None:
+        now = EPOCH + int(t)
+        linked = {i for pair in self.links for i in pair}
+        # Nodes with links tick every TICK; all nodes every tenth tick (expiry, PRoPHET aging).
+        full = int(t / TICK) % 10 == 0
+        for i in (range(self.n) if full else sorted(linked)):
+            if self.alive[i]:
+                self._outputs(t, i, self.nodes[i].tick(now))
+        self.queue.schedule(t + TICK, (Ev.TICK, None))
+
+    # --- energy and samples -----------------------------------------------------------------
+
+    def _drain_energy(self, t: float) -> None:
+        last = self._energy_t
+        if t <= last:
+            return
+        battery = self.scenario.battery
+        open_links = np.zeros(self.n, dtype=np.int64)
+        for a, b in self.links:
+            open_links[a] += 1
+            open_links[b] += 1
+        used = linkmodel.energy_used(battery, self.link, t - last, open_links,
+                                     self.bytes_node.astype(np.int64))
+        self.bytes_node[:] = 0
+        self.energy += used
+        drained = np.where(self.mains, self.charge, linkmodel.drain(self.charge, used))
+        dying = self.alive & (drained <= 0) & ~self.mains
+        self.charge = drained
+        self._energy_t = t
+        for i in np.flatnonzero(dying).tolist():
+            self.alive[i] = False
+            self.died_at[i] = t
+            for pair in [p for p in self.links if i in p]:
+                self._link_down(t, pair)
+
+    def _sample(self, t: float) -> None:
+        used = np.array([node.store.usage().used_bytes for node in self.nodes], dtype=np.float64)
+        residents = self.world.kinds == 1
+        self.out.samples.append({
+            "t": t,
+            "links": float(len(self.links)),
+            "store_mean_bytes": float(used[residents].mean()) if residents.any() else 0.0,
+            "store_max_bytes": float(used.max()) if len(used) else 0.0,
+            "alive_share": float(self.alive[residents].mean()) if residents.any() else 1.0,
+            "alert_coverage": [float(np.mean(np.isfinite(arr[residents])))
+                               for arr in self.out.alert_arrival],  # type: ignore[dict-item]
+        })
+        self.queue.schedule(t + self.scenario.output.sample, (Ev.SAMPLE, None))

@@ -1,0 +1,238 @@
+"""Contact traces from other tools: read, validate, replay, and write.
+
+Two formats:
+* The ONE simulator's connectivity events: `<time> CONN <a> <b> up|down`, one per line;
+  blank lines, `#` comments and other ONE event types (lines whose first field is a time and
+  second field is not CONN) are skipped.
+* CSV: `time,a,b,up|down`, with an optional header line (first field not a number).
+
+Node ids are free-form strings mapped to dense indices 0..n-1: numeric ids in numeric order,
+otherwise in string order. Times must not decrease. In strict mode (the default) an `up` for a
+pair already up, or a `down` for a pair not up, is an error; lenient mode skips such lines.
+Every problem raises `TraceError` with the 1-based line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.contacts import Intervals
+
+__all__ = ["Trace", "TraceError", "format_one", "from_intervals", "parse_csv", "parse_one",
+           "read_trace", "write_one"]
+
+
+class TraceError(ValueError):
+    """A trace line is malformed or inconsistent. `line` is 1-based (0: the trace as a whole)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Trace:
+    """Link events in time order: at `time[k]` the link (a[k], b[k]) went up (`up[k]`) or down.
+
+    a < b are dense node indices; `ids[i]` is node i's id in the source file.
+    """
+
+    time: NDArray[np.float64]
+    a: NDArray[np.int64]
+    b: NDArray[np.int64]
+    up: NDArray[np.bool_]
+    ids: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """Number of nodes."""
+        return len(self.ids)
+
+    @property
+    def end(self) -> float:
+        """Time of the last event (0 for an empty trace)."""
+        return float(self.time[-1]) if len(self.time) else 0.0
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def between(self, after: float, until: float) -> slice:
+        """Index range of the events with after < time <= until, for stepwise replay."""
+        lo = int(np.searchsorted(self.time, after, side="right"))
+        hi = int(np.searchsorted(self.time, until, side="right"))
+        return slice(lo, max(lo, hi))
+
+    def intervals(self, end: float | None = None) -> Intervals:
+        """Contact intervals; links still up at the end close at `end` (default: last event)."""
+        close = self.end if end is None else end
+        if close < self.end:
+            raise ValueError("end is before the last event")
+        open_since: dict[tuple[int, int], float] = {}
+        rows: list[tuple[float, float, int, int]] = []
+        for t, a, b, up in zip(self.time.tolist(), self.a.tolist(), self.b.tolist(),
+                               self.up.tolist(), strict=True):
+            if up:
+                open_since.setdefault((a, b), t)
+            elif (a, b) in open_since:
+                rows.append((open_since.pop((a, b)), t, a, b))
+        rows.extend((t, close, a, b) for (a, b), t in open_since.items())
+        rows.sort()
+        return Intervals.from_rows(rows, self.size)
+
+
+def _id_order(ids: Iterable[str]) -> list[str]:
+    unique = set(ids)
+    try:
+        return sorted(unique, key=lambda s: (int(s), s))
+    except ValueError:
+        return sorted(unique)
+
+
+def _time(text: str, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceError(line, f"time is not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise TraceError(line, f"time must be finite: {text!r}")
+    return value
+
+
+class _Builder:
+    """Collects validated events; maps ids to indices at the end."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.rows: list[tuple[float, str, str, bool]] = []
+        self.up: set[tuple[str, str]] = set()
+        self.last = -math.inf
+
+    def add(self, line: int, time_text: str, a: str, b: str, state: str) -> None:
+        t = _time(time_text, line)
+        if t < self.last:
+            raise TraceError(line, f"time {t} is before the previous event ({self.last})")
+        if not a or not b:
+            raise TraceError(line, "empty node id")
+        if a == b:
+            raise TraceError(line, f"link from node {a!r} to itself")
+        word = state.strip().lower()
+        if word not in ("up", "down"):
+            raise TraceError(line, f"state must be up or down, not {state!r}")
+        up = word == "up"
+        pair = (a, b) if a < b else (b, a)
+        if up == (pair in self.up):
+            if self.strict:
+                raise TraceError(line, f"link {a}-{b} is already {word}")
+            return
+        (self.up.add if up else self.up.discard)(pair)
+        self.last = t
+        self.rows.append((t, a, b, up))
+
+    def trace(self) -> Trace:
+        ids = _id_order(x for _, a, b, _ in self.rows for x in (a, b))
+        index = {name: i for i, name in enumerate(ids)}
+        n = len(self.rows)
+        a = np.fromiter((index[r[1]] for r in self.rows), dtype=np.int64, count=n)
+        b = np.fromiter((index[r[2]] for r in self.rows), dtype=np.int64, count=n)
+        return Trace(np.fromiter((r[0] for r in self.rows), dtype=np.float64, count=n),
+                     np.minimum(a, b), np.maximum(a, b),
+                     np.fromiter((r[3] for r in self.rows), dtype=np.bool_, count=n), tuple(ids))
+
+
+def parse_one(lines: Iterable[str], *, strict: bool = True) -> Trace:
+    """Parse The ONE's connectivity events (see the module docstring)."""
+    builder = _Builder(strict)
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split()
+        if len(fields) < 2 or fields[1] != "CONN":
+            _time(fields[0], number)  # another ONE event type has a time first
+            if len(fields) < 2:
+                raise TraceError(number, "expected '<time> CONN <a> <b> up|down'")
+            continue
+        if len(fields) != 5:
+            raise TraceError(number, f"CONN needs 5 fields, got {len(fields)}")
+        builder.add(number, fields[0], fields[2], fields[3], fields[4])
+    return builder.trace()
+
+
+def parse_csv(lines: Iterable[str], *, strict: bool = True) -> Trace:
+    """Parse `time,a,b,up|down` rows with an optional header (see the module docstring)."""
+    builder = _Builder(strict)
+    seen_row = False
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            fields = next(csv.reader([raw]))
+        except csv.Error as error:
+            raise TraceError(number, f"bad CSV: {error}") from None
+        fields = [f.strip() for f in fields]
+        if len(fields) != 4:
+            raise TraceError(number, f"expected 4 fields (time,a,b,up|down), got {len(fields)}")
+        if not seen_row:
+            seen_row = True
+            try:
+                float(fields[0])
+            except ValueError:
+                continue  # the header
+        builder.add(number, *fields)
+    return builder.trace()
+
+
+def read_trace(path: str | Path, fmt: str | None = None, *, strict: bool = True) -> Trace:
+    """Read a trace file; `fmt` is "one" or "csv" (default: ".csv" files are CSV, else ONE)."""
+    path = Path(path)
+    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "one")
+    if kind not in ("one", "csv"):
+        raise ValueError(f"unknown trace format {kind!r}")
+    parse = parse_csv if kind == "csv" else parse_one
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return parse(handle, strict=strict)
+    except UnicodeDecodeError as error:
+        raise TraceError(0, f"{path}: not UTF-8 text ({error.reason})") from None
+
+
+def from_intervals(intervals: Intervals, ids: tuple[str, ...] | None = None) -> Trace:
+    """The link events of contact intervals (at equal times, links go down before others
+    come up, except that a zero-length contact comes up before it goes down)."""
+    names = ids if ids is not None else tuple(str(i) for i in range(intervals.size))
+    if len(names) != intervals.size:
+        raise ValueError("need one id per node")
+    time = np.concatenate([intervals.up, intervals.down])
+    a = np.concatenate([intervals.a, intervals.a])
+    b = np.concatenate([intervals.b, intervals.b])
+    k = len(intervals)
+    up = np.concatenate([np.ones(k, np.bool_), np.zeros(k, np.bool_)])
+    # At equal times: downs, then ups, then the downs of zero-length contacts (after their up).
+    rank = np.concatenate([np.ones(k, np.int8), np.where(intervals.down > intervals.up, 0, 2)])
+    order = np.lexsort((b, a, rank, time))
+    return Trace(time[order], a[order], b[order], up[order], names)
+
+
+def format_one(trace: Trace) -> Iterator[str]:
+    """Lines (without newline) of `trace` in The ONE's connectivity format."""
+    for t, a, b, up in zip(trace.time.tolist(), trace.a.tolist(), trace.b.tolist(),
+                           trace.up.tolist(), strict=True):
+        time = str(int(t)) if float(t).is_integer() else repr(t)
+        yield f"{time} CONN {trace.ids[a]} {trace.ids[b]} {'up' if up else 'down'}"
+
+
+def write_one(trace: Trace, path: str | Path, comments: Iterable[str] = ()) -> None:
+    """Write `trace` as a ONE connectivity file, `comments` first as `#` lines."""
+    with Path(path).open("w", encoding="utf-8", newline="\n") as handle:
+        for comment in comments:
+            handle.write(f"# {comment}\n")
+        for line in format_one(trace):
+            handle.write(line + "\n")
