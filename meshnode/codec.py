@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import msgpack
 
-__all__ = ["Fields", "WireError", "pack", "unpack_bounded"]
+__all__ = ["Fields", "WireError", "pack", "pack_ordered", "unpack_bounded"]
 
 
 class WireError(Exception):
@@ -28,6 +28,12 @@ class WireError(Exception):
 def pack(obj: object) -> bytes:
     """Canonical encoding: bin for bytes, str for text, maps with ascending integer keys."""
     return msgpack.packb(_sorted(obj), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def pack_ordered(obj: object) -> bytes:
+    """`pack` for structures whose maps are already built in ascending key order (hot paths:
+    envelopes and sync frames); the decoders' canonical checks catch any that are not."""
+    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def _sorted(obj: object) -> object:

@@ -272,9 +272,11 @@ class Node:
                 self._links.pop(link, None)
                 out.append(Close(link, "too many malformed frames"))
                 return out
+        self._pump(state, now, out)
         # A message accepted here may be news for every other peer we are linked with.
         for other in self._links.values():
-            self._pump(other, now, out)
+            if other is not state and other.queue and not other.busy:
+                self._pump(other, now, out)
         return out
 
     def ready(self, link: LinkId, now: int) -> list[Output]:
@@ -392,6 +394,7 @@ class Node:
 
     def _send(self, state: _Link, frame: Hello | Recon | Want | Msg | Done) -> Send:
         data = encode_frame(frame)
+        state.busy = True  # until the driver says the link sent it: `ready`
         self.stats.frames_out += 1
         self.stats.bytes_out += len(data)
         return Send(state.id, data)
@@ -498,8 +501,6 @@ class Node:
         if not state.queue and not state.done_sent and offered:
             state.done_sent = True
             out.append(self._send(state, Done()))
-        if any(isinstance(o, Send) and o.link == state.id for o in out):
-            state.busy = True
         if state.done_sent and state.done_received and not state.finished:
             state.finished = True
             state.synced_at = now

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
 
-from meshnode.codec import Fields, WireError, check_bin, check_int, pack, unpack_bounded
+from meshnode.codec import (
+    Fields,
+    WireError,
+    check_bin,
+    check_int,
+    pack,
+    pack_ordered,
+    unpack_bounded,
+)
 
 __all__ = [
     "ID_SIZE",
@@ -140,8 +148,7 @@ def encode_message(msg: Message) -> bytes:
     r = msg.routing
     check_int(r.hops_left, "message.routing.hops_left", lo=0, hi=MAX_HOPS)
     check_int(r.copies, "message.routing.copies", lo=1, hi=MAX_COPIES)
-    routing = {1: r.hops_left, 2: r.copies}
-    data = pack([msg.version, int(kind), msg.body, msg.sig, routing])
+    data = pack_ordered([msg.version, int(kind), msg.body, msg.sig, {1: r.hops_left, 2: r.copies}])
     if len(data) > MAX_MESSAGE:
         raise WireError("message", f"{len(data)} bytes exceeds {MAX_MESSAGE}")
     return data

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
 
-from meshnode.codec import Fields, WireError, check_bin, check_int, check_text, pack, unpack_bounded
+from meshnode.codec import (
+    Fields,
+    WireError,
+    check_bin,
+    check_int,
+    check_text,
+    pack_ordered,
+    unpack_bounded,
+)
 from meshnode.wire import ID_SIZE, MAX_MESSAGE, TAG_SIZE
 
 __all__ = [
@@ -157,7 +165,7 @@ def encode_frame(frame: Frame) -> bytes:
             body, kind = frame.data, FrameType.MSG
         case Done():
             body, kind = None, FrameType.DONE
-    return pack([int(kind), body])
+    return pack_ordered([int(kind), body])
 
 
 def decode_frame(data: bytes) -> Frame:
