@@ -139,7 +139,7 @@ class NodeConfig:
     serve_rate: Rate = SERVE_RATE
     max_frame_errors: int = 20
     clock_skew: int = 3_600
-    resync_interval: int = 300
+    resync_interval: int = 900
     session_timeout: int = 60
     location: tuple[int, int] | None = None
     channels: frozenset[str] | None = None

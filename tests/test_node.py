@@ -357,7 +357,7 @@ def test_sync_finishes_on_both_sides() -> None:
     mesh.connect("A", "B", NOW)
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 1
     # A long-lived link re-syncs on tick after the interval.
-    mesh.local("A", mesh.nodes["A"].tick(NOW + 400), NOW + 400)
+    mesh.local("A", mesh.nodes["A"].tick(NOW + 1_000), NOW + 1_000)
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
 
 
