@@ -1,0 +1,384 @@
+"""The central role with bleak: scan for our service, connect, sync over GATT (asyncio side).
+
+A scan cycle listens for `scan_window` seconds in every `scan_interval` (an application-level
+duty cycle; the radio's own window/interval are BlueZ's, see docs/hardware.md), remembering
+each peer by the token in its service data. A scan ends early when a peer is ready to be
+connected: the radio is left alone while connecting, which BlueZ handles best.
+
+Who to connect to: peers not linked recently first (never-seen tokens, then the longest ago),
+then by signal strength; never a peer already linked to us as a central, nor one in back-off
+after failed attempts (exponential, `backoff_initial` doubling up to `backoff_max`). Of two
+meshnode devices, the one with the lower token connects; the other waits `yield_time` before
+trying itself, so that one link forms, not two. At most `max_central_links` links at once.
+
+A link: connect (with `connect_timeout`), find our service, check INFO, learn the payload
+size (the RX characteristic's `MTU` property, BlueZ 5.62+, else `AcquireWrite`), subscribe
+to TX notifications, then report `LinkUp`. Frames go out as write-without-response
+fragments. The link ends on disconnect, on a failed write, or on `close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.args.bluez import BlueZScannerArgs, OrPattern
+from bleak.assigned_numbers import AdvertisementDataType
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+
+from meshnode.transport.base import LinkId, TransportEvent
+from meshnode.transport.ble_config import BleConfig
+from meshnode.transport.ble_links import BleLink, LinkIds
+from meshnode.transport.ble_profile import (
+    ATT_HEADER,
+    INFO_UUID,
+    RX_UUID,
+    SERVICE_UUID,
+    TX_UUID,
+    AdvertError,
+    decode_info,
+    parse_service_data,
+    uuid_le,
+)
+from meshnode.transport.framing import MIN_MTU
+
+__all__ = ["Candidate", "CentralRole", "LinkSetupError"]
+
+DEFAULT_ATT_MTU = 23
+TEARDOWN_TIMEOUT = 3.0
+POLL = 0.25
+
+log = logging.getLogger(__name__)
+
+
+class LinkSetupError(Exception):
+    """The peer connected but is not a usable meshnode peer."""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A peer heard advertising our service in the current epoch."""
+
+    token: bytes
+    device: BLEDevice
+    rssi: int
+    first_seen: float
+    last_seen: float
+
+    @property
+    def device_path(self) -> str | None:
+        details = self.device.details
+        if isinstance(details, dict):
+            path = details.get("path")
+            return path if isinstance(path, str) else None
+        return None
+
+
+class CentralRole:
+    """Scan and connect until cancelled; `send`/`close` act on the links it opened."""
+
+    def __init__(
+        self,
+        config: BleConfig,
+        *,
+        adapter: str,
+        emit: Callable[[TransportEvent], None],
+        ids: LinkIds,
+        own_token: Callable[[], bytes],
+        busy_devices: Callable[[], set[str]],
+        acquire_mtu: Callable[[str], Awaitable[int | None]],
+        passive: bool,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.adapter = adapter
+        self._emit = emit
+        self._ids = ids
+        self._own_token = own_token
+        self._busy_devices = busy_devices
+        self._acquire_mtu = acquire_mtu
+        self.passive = passive
+        self._rng = rng or random.Random()
+        self.candidates: dict[bytes, Candidate] = {}
+        self.links: dict[LinkId, tuple[BleLink, BleakClient]] = {}
+        self.connecting: set[bytes] = set()
+        self.linked_tokens: set[bytes] = set()
+        self.failures: dict[bytes, int] = {}
+        self.backoff_until: dict[bytes, float] = {}
+        self.last_linked: dict[bytes, float] = {}
+        self.bad_adverts = 0
+        self.scans = 0
+        self._found = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    # --- main loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                started = loop.time()
+                if self._free_slots() > 0:
+                    await self._scan(self.config.scan_window)
+                    await self._connect(self._picks(loop.time()))
+                else:
+                    self._slot_freed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slot_freed.wait(),
+                                               timeout=self.config.scan_interval)
+                    continue
+                rest = self.config.scan_interval - (loop.time() - started)
+                if rest > 0 and self.config.scan_window < self.config.scan_interval:
+                    await asyncio.sleep(rest)
+        finally:
+            await self._teardown()
+
+    async def _scan(self, duration: float) -> None:
+        loop = asyncio.get_running_loop()
+        args: BlueZScannerArgs = {"adapter": self.adapter} if self.adapter else {}
+        if self.passive:
+            args["or_patterns"] = [OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID128,
+                                             uuid_le(SERVICE_UUID))]
+        else:
+            args["filters"] = {"Transport": "le", "DuplicateData": False}
+        scanner = BleakScanner(self._on_advert, scanning_mode="passive" if self.passive
+                               else "active", bluez=args)
+        try:
+            await asyncio.wait_for(scanner.start(), timeout=self.config.call_timeout)
+        except Exception as exc:  # bleak raises BleakError, BleakDBusError, TimeoutError...
+            log.warning("BLE scan could not start on %s: %s", self.adapter or "adapter", exc)
+            await asyncio.sleep(self.config.backoff_initial)
+            return
+        self.scans += 1
+        try:
+            end = loop.time() + duration
+            while (now := loop.time()) < end:
+                self._prune(now)
+                if self._picks(now):
+                    break
+                self._found.clear()
+                wait = min(POLL, end - now, max(0.0, self._next_ready(now) - now))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._found.wait(), timeout=wait)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(scanner.stop(), timeout=TEARDOWN_TIMEOUT)
+
+    def _on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
+        raw = adv.service_data.get(SERVICE_UUID)
+        if raw is None:
+            return
+        try:
+            token = parse_service_data(raw)
+        except AdvertError as exc:
+            self.bad_adverts += 1
+            log.debug("ignoring advert from %s: %s", device.address, exc)
+            return
+        if token == self._own_token():
+            return
+        now = asyncio.get_running_loop().time()
+        cand = self.candidates.get(token)
+        if cand is None:
+            self.candidates[token] = Candidate(token, device, adv.rssi, now, now)
+        else:
+            cand.device, cand.rssi, cand.last_seen = device, adv.rssi, now
+        self._found.set()
+
+    def _prune(self, now: float) -> None:
+        horizon = 3 * self.config.scan_interval + 30.0
+        for token in [t for t, c in self.candidates.items() if now - c.last_seen > horizon]:
+            del self.candidates[token]
+
+    def _free_slots(self) -> int:
+        return self.config.max_central_links - len(self.links) - len(self.connecting)
+
+    def _eligible(self, c: Candidate, now: float) -> bool:
+        if c.token in self.connecting or c.token in self.linked_tokens:
+            return False
+        if now < self.backoff_until.get(c.token, 0.0):
+            return False
+        last = self.last_linked.get(c.token)
+        if last is not None and now - last < self.config.revisit_after:
+            return False
+        if c.device_path is not None and c.device_path in self._busy_devices():
+            return False  # already linked: it connected to us
+        return not (self._own_token() > c.token and now - c.first_seen < self.config.yield_time)
+
+    def _next_ready(self, now: float) -> float:
+        """The soonest a waiting candidate's back-off, revisit or yield time runs out."""
+        times = [float("inf")]
+        for c in self.candidates.values():
+            times.append(self.backoff_until.get(c.token, 0.0))
+            last = self.last_linked.get(c.token)
+            if last is not None:
+                times.append(last + self.config.revisit_after)
+            times.append(c.first_seen + self.config.yield_time)
+        future = [t for t in times if t > now]
+        return min(future) if future else float("inf")
+
+    def _picks(self, now: float) -> list[Candidate]:
+        """Who to connect to now, best first: not linked recently, then strongest."""
+        free = self._free_slots()
+        if free <= 0:
+            return []
+        ready = [c for c in self.candidates.values() if self._eligible(c, now)]
+        ready.sort(key=lambda c: (self.last_linked.get(c.token, float("-inf")), -c.rssi))
+        return ready[:free]
+
+    async def _connect(self, picks: list[Candidate]) -> None:
+        """Start a session per pick; return once each is linked or has failed."""
+        if not picks:
+            return
+        loop = asyncio.get_running_loop()
+        ready: list[asyncio.Event] = []
+        for cand in picks:
+            event = asyncio.Event()
+            ready.append(event)
+            self.connecting.add(cand.token)
+            task = loop.create_task(self._session(cand, event))
+            self._sessions.add(task)
+            task.add_done_callback(self._sessions.discard)
+        limit = self.config.connect_timeout + self.config.mtu_wait + self.config.call_timeout
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), timeout=limit)
+
+    # --- one link ------------------------------------------------------------------------
+
+    async def _session(self, cand: Candidate, ready: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        token = cand.token
+        client: BleakClient | None = None
+        link: BleLink | None = None
+        gone = asyncio.Event()
+        reason = "peer disconnected"
+        try:
+            try:
+                client = BleakClient(cand.device, lambda _c: gone.set(), [SERVICE_UUID],
+                                     timeout=self.config.connect_timeout,
+                                     bluez={"adapter": self.adapter} if self.adapter else {})
+                async with asyncio.timeout(self.config.connect_timeout):
+                    await client.connect()
+                    rx, tx, info = self._characteristics(client)
+                    if info is not None:
+                        decode_info(await client.read_gatt_char(info))
+                payload = await self._payload(rx)
+                link = BleLink(self._ids.new("c"), payload, self._emit,
+                               self._writer(client, rx, gone))
+                self.links[link.id] = (link, client)
+                on_fragment = link.fragment_in
+
+                def notified(_: BleakGATTCharacteristic, data: bytearray) -> None:
+                    on_fragment(data, loop.time())
+
+                await asyncio.wait_for(client.start_notify(tx, notified),
+                                       timeout=self.config.call_timeout)
+            except Exception as exc:  # any failure to set up: back off from this peer
+                self._failed(cand, exc)
+                if link is not None:
+                    self.links.pop(link.id, None)
+                    link = None
+                return
+            finally:
+                self.connecting.discard(token)
+                ready.set()
+            self.failures.pop(token, None)
+            self.linked_tokens.add(token)
+            link.announce()
+            log.info("BLE link %s up (central, %d-byte fragments)", link.id, link.payload)
+            waiters = [loop.create_task(gone.wait()), loop.create_task(link.closed.wait())]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            reason = link.close_reason or reason
+        except asyncio.CancelledError:
+            reason = "BLE transport stopped"
+            raise
+        finally:
+            if link is not None:
+                self.last_linked[token] = loop.time()
+                self.linked_tokens.discard(token)
+                self.links.pop(link.id, None)
+                link.finish(reason)
+                log.info("BLE link %s down: %s", link.id, reason)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.disconnect(), timeout=TEARDOWN_TIMEOUT)
+            self._slot_freed.set()
+
+    def _characteristics(self, client: BleakClient) -> tuple[
+            BleakGATTCharacteristic, BleakGATTCharacteristic, BleakGATTCharacteristic | None]:
+        service = client.services.get_service(SERVICE_UUID)
+        if service is None:
+            raise LinkSetupError("no meshnode GATT service")
+        rx = service.get_characteristic(RX_UUID)
+        tx = service.get_characteristic(TX_UUID)
+        if rx is None or tx is None:
+            raise LinkSetupError("meshnode service lacks RX or TX")
+        if "write-without-response" not in rx.properties or "notify" not in tx.properties:
+            raise LinkSetupError("RX must allow write-without-response and TX notify")
+        return rx, tx, service.get_characteristic(INFO_UUID)
+
+    async def _payload(self, rx: BleakGATTCharacteristic) -> int:
+        """ATT MTU - 3 for this link: BlueZ's MTU property, waited for, else AcquireWrite."""
+        props: Any = rx.obj[1] if isinstance(rx.obj, tuple) else {}
+        if isinstance(props, dict) and "MTU" in props:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.config.mtu_wait
+            while rx.max_write_without_response_size <= MIN_MTU and loop.time() < deadline:
+                await asyncio.sleep(0.05)  # BlueZ updates MTU once the exchange completes
+            return max(rx.max_write_without_response_size, MIN_MTU)
+        path = rx.obj[0] if isinstance(rx.obj, tuple) else None
+        mtu = await self._acquire_mtu(path) if isinstance(path, str) else None
+        return max((mtu or DEFAULT_ATT_MTU) - ATT_HEADER, MIN_MTU)
+
+    def _writer(self, client: BleakClient, rx: BleakGATTCharacteristic,
+                gone: asyncio.Event) -> Callable[[bytes], Awaitable[None]]:
+        async def write(fragment: bytes) -> None:
+            try:
+                await client.write_gatt_char(rx, fragment, response=False)
+            except Exception as exc:  # bleak: BleakError, BleakDBusError, EOFError...
+                gone.set()
+                raise ConnectionError(f"write failed: {exc}") from exc
+        return write
+
+    def _failed(self, cand: Candidate, exc: BaseException) -> None:
+        token = cand.token
+        count = self.failures[token] = self.failures.get(token, 0) + 1
+        delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (count - 1))
+        delay *= self._rng.uniform(0.9, 1.1)
+        self.backoff_until[token] = asyncio.get_running_loop().time() + delay
+        log.info("BLE connect to %s failed (%s: %s); retry in %.1f s", cand.device.address,
+                 type(exc).__name__, exc, delay)
+
+    # --- daemon commands -----------------------------------------------------------------
+
+    def link(self, link_id: LinkId) -> BleLink | None:
+        entry = self.links.get(link_id)
+        return entry[0] if entry else None
+
+    async def close(self, link_id: LinkId, reason: str) -> bool:
+        entry = self.links.get(link_id)
+        if entry is None:
+            return False
+        link, client = entry
+        link.finish(reason)  # the session ends and disconnects
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), timeout=TEARDOWN_TIMEOUT)
+        return True
+
+    async def _teardown(self) -> None:
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.wait(list(self._sessions), timeout=TEARDOWN_TIMEOUT * 2)

@@ -1,0 +1,73 @@
+"""Advert layout and INFO value: what other implementations parse."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshnode.transport.ble_profile import (
+    ADVERT_FORMAT,
+    LEGACY_ADV_SIZE,
+    SERVICE_DATA_BUDGET,
+    SERVICE_UUID,
+    AdvertError,
+    Info,
+    advert_size,
+    decode_info,
+    encode_info,
+    parse_service_data,
+    service_data,
+    uuid_le,
+)
+from meshnode.transport.ble_token import TOKEN_SIZE
+
+
+def test_advert_fits_legacy_advertising_with_the_exact_budget() -> None:
+    # flags (3) + service data AD header (2) + 128-bit UUID (16) leave 10 bytes
+    assert SERVICE_DATA_BUDGET == LEGACY_ADV_SIZE - 3 - 2 - 16 == 10
+    assert len(service_data(bytes(TOKEN_SIZE))) == 1 + TOKEN_SIZE <= SERVICE_DATA_BUDGET
+    assert advert_size() == 30 <= LEGACY_ADV_SIZE
+    assert uuid_le(SERVICE_UUID)[::-1].hex() == SERVICE_UUID.replace("-", "")
+
+
+@given(st.binary(min_size=TOKEN_SIZE, max_size=TOKEN_SIZE))
+def test_service_data_round_trip(token: bytes) -> None:
+    data = service_data(token)
+    assert data[0] == ADVERT_FORMAT
+    assert parse_service_data(data) == token
+    assert parse_service_data(bytearray(data)) == token
+
+
+@given(st.binary(max_size=40))
+def test_foreign_service_data_is_refused_cleanly(data: bytes) -> None:
+    try:
+        token = parse_service_data(data)
+    except AdvertError as exc:
+        assert exc.field.startswith("advert")
+    else:
+        assert data == service_data(token)
+
+
+def test_service_data_rejects_non_bytes() -> None:
+    with pytest.raises(AdvertError):
+        parse_service_data("10" * 9)
+
+
+@given(st.binary(max_size=16))
+def test_info_decoding_never_raises_anything_else(data: bytes) -> None:
+    try:
+        info = decode_info(data)
+    except AdvertError as exc:
+        assert exc.field.startswith("info")
+    else:
+        assert encode_info(info) == data[:6]
+
+
+def test_info_round_trip_and_versions() -> None:
+    info = Info()
+    assert decode_info(encode_info(info)) == info
+    with pytest.raises(AdvertError, match="protocol"):
+        decode_info(bytes([2, 0, 0, 0, 64, 0]))
+    with pytest.raises(AdvertError, match="framing"):
+        decode_info(bytes([1, 1, 0, 0, 64, 0]))
