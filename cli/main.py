@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import authority, demo, keys, trust
+from cli import authority, contacts, daemon, demo, keys, messages, sim, status, trust, tui
 from cli.errors import CliError
 
 __all__ = ["main"]
@@ -25,9 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys.register(sub)
+    daemon.register(sub)
+    messages.register(sub)
+    status.register(sub)
+    contacts.register(sub)
     authority.register(sub)
     trust.register(sub)
     demo.register(sub)
+    sim.register(sub)
+    tui.register(sub)
     return parser
 
 

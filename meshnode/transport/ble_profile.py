@@ -97,6 +97,9 @@ def parse_service_data(data: object) -> bytes:
         raise AdvertError("advert", "empty service data")
     if data[0] >> 4 != ADVERT_FORMAT >> 4:
         raise AdvertError("advert.format", f"unknown advert version {data[0] >> 4}")
+    if data[0] != ADVERT_FORMAT:
+        # The low bits are reserved in this version: one advert, one meaning.
+        raise AdvertError("advert.format", f"reserved bits set in format byte {data[0]:#04x}")
     if len(data) != SERVICE_DATA_SIZE:
         raise AdvertError("advert", f"{len(data)} bytes, expected {SERVICE_DATA_SIZE}")
     return data[1:]

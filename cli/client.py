@@ -1,0 +1,80 @@
+"""Shared by the commands that talk to a running daemon: finding it, calling it, printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli.errors import CliError
+from meshnode import api
+from meshnode.client import ApiClient, DaemonNotRunning
+from meshnode.config import CONFIG_FILE, ConfigError, DaemonConfig, load_config
+from meshnode.paths import data_dir
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def config_for(args: argparse.Namespace) -> DaemonConfig:
+    """The configuration in the data directory (defaults if there is none)."""
+    path = Path(getattr(args, "config", None) or data_dir(args.data_dir) / CONFIG_FILE)
+    if not path.exists() and getattr(args, "config", None) is None:
+        return DaemonConfig()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def socket_for(args: argparse.Namespace) -> Path:
+    return data_dir(args.data_dir) / config_for(args).api.socket
+
+
+def connect(args: argparse.Namespace, *, timeout: float | None = 30.0) -> ApiClient:
+    client = ApiClient(socket_for(args), timeout=timeout)
+    try:
+        client.connect()
+    except DaemonNotRunning:
+        hint = f" --data-dir {args.data_dir}" if args.data_dir else ""
+        raise CliError(f"the daemon is not running on {data_dir(args.data_dir)}: start it "
+                       f"with `meshnode{hint} run`") from None
+    except PermissionError:
+        raise CliError(f"no permission to use {client.path}: run this as the user that runs "
+                       "the daemon") from None
+    return client
+
+
+def call(args: argparse.Namespace, request: api.Request) -> dict[str, Any]:
+    with connect(args) as client:
+        try:
+            return client.request(request)
+        except api.ApiError as exc:
+            raise CliError(exc.message) from exc
+        except ConnectionError as exc:
+            raise CliError(f"the daemon hung up: {exc}") from exc
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any],
+         human: Callable[[dict[str, Any]], None]) -> None:
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        human(result)
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def who(person: dict[str, Any]) -> str:
+    """A person as "name (FP12…)" or "unknown FP12…"; names come from the contact book."""
+    short = str(person.get("fingerprint", ""))[:9]
+    name = person.get("name")
+    return f"{name} ({short})" if name else f"unknown {short}"

@@ -1,0 +1,214 @@
+"""Messaging through the running daemon: post, dm, inbox, outbox, channels, read, alerts,
+inject, events."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli.client import add_json, call, connect, emit, when, who
+from cli.errors import CliError
+from meshnode import api
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("post", help="post to a neighbourhood channel")
+    p.add_argument("channel", help="e.g. wijk-noord (lowercase letters, digits, - _ .)")
+    p.add_argument("text")
+    add_json(p)
+    p.set_defaults(handler=post)
+
+    p = sub.add_parser("dm", help="send an end-to-end encrypted direct message")
+    p.add_argument("to", help="a contact name, a fingerprint, or a signing key (hex)")
+    p.add_argument("text")
+    add_json(p)
+    p.set_defaults(handler=dm)
+
+    p = sub.add_parser("inbox", help="direct messages received")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--since", type=int, default=0, metavar="UNIX_TIME")
+    add_json(p)
+    p.set_defaults(handler=inbox)
+
+    p = sub.add_parser("outbox", help="direct messages sent, with their delivery state")
+    p.add_argument("--limit", type=int, default=50)
+    add_json(p)
+    p.set_defaults(handler=outbox)
+
+    p = sub.add_parser("channels", help="channels with posts held by this node")
+    add_json(p)
+    p.set_defaults(handler=channels)
+
+    p = sub.add_parser("read", help="the latest posts of a channel")
+    p.add_argument("channel")
+    p.add_argument("--limit", type=int, default=50)
+    add_json(p)
+    p.set_defaults(handler=read)
+
+    p = sub.add_parser("alerts", help="verified authority alerts held by this node")
+    add_json(p)
+    p.set_defaults(handler=alerts)
+
+    p = sub.add_parser("inject", help="hand an authority's alert, revocation or certificate "
+                                      "file to the node, which verifies and relays it")
+    p.add_argument("files", nargs="+", type=Path)
+    add_json(p)
+    p.set_defaults(handler=inject)
+
+    p = sub.add_parser("events", help="follow the daemon's events (JSON lines with --json)")
+    p.add_argument("--only", action="append", default=[], choices=api.EVENTS,
+                   metavar="EVENT", help=f"only these events (repeatable): "
+                                         f"{', '.join(api.EVENTS)}")
+    p.add_argument("--count", type=int, help="stop after this many events")
+    add_json(p)
+    p.set_defaults(handler=events)
+
+
+def _limit(value: int) -> int:
+    if not 1 <= value <= api.MAX_LIMIT:
+        raise CliError(f"--limit must be 1..{api.MAX_LIMIT}")
+    return value
+
+
+def post(args: argparse.Namespace) -> int:
+    result = call(args, api.Post(args.channel, args.text))
+    emit(args, result, lambda r: print(f"Posted to #{r['channel']}: {r['id']}"))
+    return 0
+
+
+def dm(args: argparse.Namespace) -> int:
+    result = call(args, api.SendDm(args.to, args.text))
+    emit(args, result, lambda r: print(f"Sealed for {who(r['to'])}: {r['id']} "
+                                       "(`meshnode outbox` shows when it is delivered)"))
+    return 0
+
+
+def inbox(args: argparse.Namespace) -> int:
+    result = call(args, api.Inbox(limit=_limit(args.limit), since=args.since))
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["messages"]:
+            print("No direct messages.")
+        for m in r["messages"]:
+            print(f"{when(m['created'])}  from {who(m['from'])}\n    {m['text']}")
+
+    emit(args, result, show)
+    return 0
+
+
+def outbox(args: argparse.Namespace) -> int:
+    result = call(args, api.Outbox(limit=_limit(args.limit)))
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["messages"]:
+            print("No direct messages sent.")
+        for m in r["messages"]:
+            state = (f"delivered {when(m['delivered'])}" if m["delivered"]
+                     else f"handed to {m['handovers']} relay(s)" if m["handovers"]
+                     else "waiting for a contact")
+            print(f"{when(m['created'])}  to {who(m['to'])}  [{state}]\n    {m['text']}")
+
+    emit(args, result, show)
+    return 0
+
+
+def channels(args: argparse.Namespace) -> int:
+    result = call(args, api.Channels())
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["channels"]:
+            print("No posts yet.")
+        for c in r["channels"]:
+            print(f"#{c['channel']}  {c['posts']} post(s), latest {when(c['latest'])}")
+
+    emit(args, result, show)
+    return 0
+
+
+def read(args: argparse.Namespace) -> int:
+    result = call(args, api.Posts(args.channel, limit=_limit(args.limit)))
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["posts"]:
+            print(f"No posts in #{r['channel']}.")
+        for p in r["posts"]:
+            print(f"{when(p['created'])}  {who(p['author'])}\n    {p['text']}")
+
+    emit(args, result, show)
+    return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    result = call(args, api.Alerts())
+
+    def show(r: dict[str, Any]) -> None:
+        if not r["alerts"]:
+            print("No alerts.")
+        for a in r["alerts"]:
+            here = {True: "  [covers this node]", False: "  [elsewhere]", None: ""}[
+                a["covers_here"]]
+            print(f"{a['msg_type'].upper()} {a['severity'] or ''} from {a['issuer']} "
+                  f"(#{a['seq']}, until {when(a['expires'])}){here}")
+            for info in a["infos"]:
+                print(f"  [{info['language']}] {info['headline'] or info['event']}")
+                for part in ("description", "instruction"):
+                    if info[part]:
+                        print(f"      {info[part]}")
+
+    emit(args, result, show)
+    return 0
+
+
+def inject(args: argparse.Namespace) -> int:
+    results = []
+    failed = False
+    with connect(args) as client:
+        for path in args.files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CliError(f"{path}: {exc.strerror or exc}") from exc
+            if len(data) > api.MAX_MESSAGE_FILE:
+                raise CliError(f"{path}: {len(data)} bytes, not a meshnode message file")
+            try:
+                result = client.request(api.Inject(data))
+            except api.ApiError as exc:
+                failed = True
+                result = {"file": str(path), "accepted": False, "error": exc.message}
+            results.append({"file": str(path), **result})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['file']}: REFUSED: {r['error']}")
+            elif r["duplicate"]:
+                print(f"{r['file']}: {r['kind']} {r['id']} already held")
+            else:
+                print(f"{r['file']}: {r['kind']} {r['id']} accepted; it spreads at the next "
+                      "contacts")
+    return 1 if failed else 0
+
+
+def events(args: argparse.Namespace) -> int:
+    seen = 0
+    with connect(args, timeout=None) as client:
+        try:
+            client.request(api.Subscribe(tuple(args.only)))
+            for event in client.events():
+                if args.json:
+                    print(json.dumps({"event": event.event, "data": event.data},
+                                     ensure_ascii=False), flush=True)
+                else:
+                    detail = {k: v for k, v in event.data.items() if not isinstance(v, dict | list)}
+                    print(f"{event.event}: {detail}", flush=True)
+                seen += 1
+                if args.count is not None and seen >= args.count:
+                    return 0
+        except api.ApiError as exc:
+            raise CliError(exc.message) from exc
+    print("the daemon stopped", file=sys.stderr)
+    return 0 if args.count is None else 1

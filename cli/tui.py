@@ -1,0 +1,45 @@
+"""`meshnode tui`: the terminal UI on the running daemon, or `--web` to serve it in a browser."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import Any
+
+from cli.client import socket_for
+from cli.errors import CliError
+from tui.i18n import pick_language
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("tui", help="terminal UI: alerts, channels, messages, status")
+    p.add_argument("--lang", choices=("nl", "en"),
+                   help="UI language (default: $MESHNODE_LANG, else the locale)")
+    p.add_argument("--web", action="store_true",
+                   help="serve the UI to a browser (textual-serve); anyone who can reach the "
+                        "address can use this node: keep it on loopback")
+    p.add_argument("--host", default="127.0.0.1", help="--web address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="--web port (default 8000)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lang = pick_language(args.lang, os.environ)
+    if args.web:
+        try:
+            from textual_serve.server import Server
+        except ImportError:
+            raise CliError("--web needs textual-serve: pip install textual-serve") from None
+        command = [sys.executable, "-m", "cli.main"]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        command += ["tui", "--lang", lang.value]
+        Server(shlex.join(command), host=args.host, port=args.port,
+               title="meshnode").serve()
+        return 0
+    from tui.app import MeshApp
+
+    MeshApp(socket_for(args), lang).run()
+    return 0

@@ -1,0 +1,415 @@
+"""The daemon's configuration: a TOML file, validated into frozen dataclasses.
+
+`load_config(path)` reads and checks a file; `parse_config(text)` a string. Every problem raises
+`ConfigError` naming the key (``udp.peers[1]: 'x' is not HOST:PORT``); unknown keys are errors
+too, with a suggestion, so that a typo never silently leaves a default in place.
+`default_config_text()` is the commented file `meshnode init` writes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from meshnode.codec import WireError, check_text
+from meshnode.node import NodeConfig
+from meshnode.routing.limits import Rate
+from meshnode.routing.policy import PolicyName
+from meshnode.transport.udp import Endpoint, UdpConfig
+from meshnode.wire import CHANNEL_MAX, NAME_MAX
+
+__all__ = [
+    "CONFIG_FILE",
+    "ApiConfig",
+    "ConfigError",
+    "DaemonConfig",
+    "LogConfig",
+    "NodeSettings",
+    "default_config_text",
+    "load_config",
+    "parse_config",
+    "render_config",
+]
+
+CONFIG_FILE = "config.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_NODE = NodeConfig()  # the protocol's own defaults
+LOG_FORMATS = ("kv", "json")
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A configuration value is missing, mistyped or out of range; `key` names it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """The `[node]` table: identity card, store size, protocol tunables and abuse limits."""
+
+    name: str = ""
+    store_mb: int = 256
+    channels: tuple[str, ...] = ()
+    location: tuple[float, float] | None = None
+    tick: float = 1.0
+    hop_limit: int = _NODE.hop_limit
+    dm_policy: str = _NODE.dm_policy.value
+    spray_copies: int = _NODE.spray_copies
+    session_timeout: int = _NODE.session_timeout
+    resync_interval: int = _NODE.resync_interval
+    peer_rate: float = _NODE.peer_rate.per_second
+    peer_burst: float = _NODE.peer_rate.burst
+    post_rate: float = _NODE.post_rate.per_second
+    post_burst: float = _NODE.post_rate.burst
+    serve_rate: float = _NODE.serve_rate.per_second
+    serve_burst: float = _NODE.serve_rate.burst
+    author_posts_per_hour: int = _NODE.author_posts_per_hour
+
+    def node_config(self) -> NodeConfig:
+        """The `Node`'s own configuration."""
+        location = None
+        if self.location is not None:
+            location = (round(self.location[0] * 10**7), round(self.location[1] * 10**7))
+        return NodeConfig(
+            dm_policy=PolicyName(self.dm_policy),
+            spray_copies=self.spray_copies,
+            hop_limit=self.hop_limit,
+            peer_rate=Rate(self.peer_rate, self.peer_burst),
+            post_rate=Rate(self.post_rate, self.post_burst),
+            serve_rate=Rate(self.serve_rate, self.serve_burst),
+            author_posts_per_hour=self.author_posts_per_hour,
+            session_timeout=self.session_timeout,
+            resync_interval=self.resync_interval,
+            location=location,
+            channels=frozenset(self.channels) if self.channels else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The `[api]` table: the local control socket."""
+
+    socket: str = "api.sock"
+    max_clients: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """The `[log]` table."""
+
+    level: str = "info"
+    format: str = "kv"
+    file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    node: NodeSettings = field(default_factory=NodeSettings)
+    udp: UdpConfig = field(default_factory=UdpConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> DaemonConfig:
+    """Read and validate a config file; a missing file is a `ConfigError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"{path}: no such file (create one with `meshnode init`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("", f"{path}: cannot read it ({exc})") from exc
+    try:
+        return parse_config(text)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, f"{exc.problem} (in {path})") from exc
+
+
+def parse_config(text: str) -> DaemonConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"not valid TOML: {exc}") from exc
+    _known("", data, {"node", "udp", "api", "log"})
+    return DaemonConfig(
+        node=_node(_table(data, "node")),
+        udp=_udp(_table(data, "udp")),
+        api=_api(_table(data, "api")),
+        log=_logging(_table(data, "log")),
+    )
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a table, e.g. [" + key + "]")
+    _known(key, value, _FIELDS[key])
+    return value
+
+
+def _known(prefix: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            name = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(name, f"unknown key{hint}")
+
+
+def _get(table: dict[str, Any], section: str, key: str, kind: type, default: Any) -> Any:
+    value = table.get(key, default)
+    name = f"{section}.{key}"
+    if kind is float and type(value) is int:
+        value = float(value)
+    if type(value) is not kind:
+        raise ConfigError(name, f"must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return value
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number",
+               bool: "true or false", list: "a list"}
+
+
+def _positive(name: str, value: float, *, zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero):
+        raise ConfigError(name, f"must be {'at least 0' if zero else 'positive'}, got {value}")
+
+
+def _node(t: dict[str, Any]) -> NodeSettings:
+    d = NodeSettings()
+    s = "node"
+    name = _get(t, s, "name", str, d.name)
+    try:
+        check_text(name, "node.name", hi=NAME_MAX)
+    except WireError as exc:
+        raise ConfigError("node.name", exc.rule) from None
+    store_mb = _get(t, s, "store_mb", int, d.store_mb)
+    if not 1 <= store_mb <= 1_000_000:
+        raise ConfigError("node.store_mb", f"must be 1..1000000 (MiB), got {store_mb}")
+    channels = _get(t, s, "channels", list, list(d.channels))
+    for i, ch in enumerate(channels):
+        if type(ch) is not str or not ch or len(ch) > CHANNEL_MAX:
+            raise ConfigError(f"node.channels[{i}]", f"must be a channel name, got {ch!r}")
+    location = t.get("location")
+    loc: tuple[float, float] | None = None
+    if location is not None:
+        if (not isinstance(location, list) or len(location) != 2
+                or not all(type(x) in (int, float) for x in location)):
+            raise ConfigError("node.location", "must be [latitude, longitude] in degrees")
+        lat, lon = float(location[0]), float(location[1])
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ConfigError("node.location", f"[{lat}, {lon}] is not on Earth")
+        loc = (lat, lon)
+    tick = _get(t, s, "tick", float, d.tick)
+    _positive("node.tick", tick)
+    dm_policy = _get(t, s, "dm_policy", str, d.dm_policy)
+    policies = [p.value for p in PolicyName]
+    if dm_policy not in policies:
+        raise ConfigError("node.dm_policy", f"must be one of {', '.join(policies)}")
+    ints = {k: _get(t, s, k, int, getattr(d, k)) for k in (
+        "hop_limit", "spray_copies", "session_timeout", "resync_interval",
+        "author_posts_per_hour")}
+    for k, v in ints.items():
+        _positive(f"node.{k}", v)
+    if ints["hop_limit"] > 32:
+        raise ConfigError("node.hop_limit", "at most 32")
+    if ints["spray_copies"] > 64:
+        raise ConfigError("node.spray_copies", "at most 64")
+    rates = {k: _get(t, s, k, float, getattr(d, k)) for k in (
+        "peer_rate", "peer_burst", "post_rate", "post_burst", "serve_rate", "serve_burst")}
+    for k, v in rates.items():
+        _positive(f"node.{k}", v)
+    return NodeSettings(name=name, store_mb=store_mb, channels=tuple(channels), location=loc,
+                        tick=tick, dm_policy=dm_policy, **ints, **rates)
+
+
+def _endpoint(name: str, value: object) -> Endpoint:
+    if type(value) is not str:
+        raise ConfigError(name, f"must be a \"HOST:PORT\" string, got {value!r}")
+    try:
+        return Endpoint.parse(value)
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
+
+
+def _udp(t: dict[str, Any]) -> UdpConfig:
+    d = UdpConfig()
+    s = "udp"
+    listen = _endpoint("udp.listen", t.get("listen", str(d.listen)))
+    peers_raw = _get(t, s, "peers", list, [])
+    peers = tuple(_endpoint(f"udp.peers[{i}]", p) for i, p in enumerate(peers_raw))
+    for i, p in enumerate(peers):
+        if p.port == 0:
+            raise ConfigError(f"udp.peers[{i}]", "port 0 is not a peer's port")
+    group = _endpoint("udp.group", t.get("group", str(d.group)))
+    floats = {k: _get(t, s, k, float, getattr(d, k)) for k in (
+        "discovery_interval", "keepalive", "link_timeout")}
+    for k, v in floats.items():
+        _positive(f"udp.{k}", v)
+    if floats["link_timeout"] <= floats["keepalive"]:
+        raise ConfigError("udp.link_timeout", "must be longer than udp.keepalive")
+    size = _get(t, s, "datagram_size", int, d.datagram_size)
+    if not 64 <= size <= 65_000:
+        raise ConfigError("udp.datagram_size", f"must be 64..65000 bytes, got {size}")
+    max_links = _get(t, s, "max_links", int, d.max_links)
+    _positive("udp.max_links", max_links, zero=True)
+    window = _get(t, s, "window", int, d.window)
+    if not 1 <= window <= 1024:
+        raise ConfigError("udp.window", f"must be 1..1024 datagrams, got {window}")
+    return UdpConfig(
+        listen=listen, peers=peers, discovery=_get(t, s, "discovery", bool, d.discovery),
+        group=group, datagram_size=size, max_links=max_links, window=window,
+        accept_unknown=_get(t, s, "accept_unknown", bool, d.accept_unknown), **floats,
+    )
+
+
+def _api(t: dict[str, Any]) -> ApiConfig:
+    d = ApiConfig()
+    sock = _get(t, "api", "socket", str, d.socket)
+    if not sock:
+        raise ConfigError("api.socket", "must not be empty")
+    clients = _get(t, "api", "max_clients", int, d.max_clients)
+    if not 1 <= clients <= 1024:
+        raise ConfigError("api.max_clients", f"must be 1..1024, got {clients}")
+    return ApiConfig(socket=sock, max_clients=clients)
+
+
+def _logging(t: dict[str, Any]) -> LogConfig:
+    d = LogConfig()
+    level = _get(t, "log", "level", str, d.level).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError("log.level", f"must be one of {', '.join(LOG_LEVELS)}")
+    fmt = _get(t, "log", "format", str, d.format)
+    if fmt not in LOG_FORMATS:
+        raise ConfigError("log.format", f"must be one of {', '.join(LOG_FORMATS)}")
+    return LogConfig(level=level, format=fmt, file=_get(t, "log", "file", str, d.file))
+
+
+_FIELDS: dict[str, set[str]] = {
+    "node": set(NodeSettings.__dataclass_fields__),
+    "udp": set(UdpConfig.__dataclass_fields__),
+    "api": set(ApiConfig.__dataclass_fields__),
+    "log": set(LogConfig.__dataclass_fields__),
+}
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _toml_str(text: str) -> str:
+    """A TOML basic string: quote, backslash and every control character escaped."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c < " " or c == "\x7f":
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def default_config_text(*, name: str = "", listen: str | None = None,
+                        peers: tuple[str, ...] = (), discovery: bool = True) -> str:
+    """The commented configuration `meshnode init` writes, with the given values filled in."""
+    d = DaemonConfig()
+    n, u = d.node, d.udp
+    peer_list = ", ".join(_toml_str(p) for p in peers)
+    return f"""\
+# meshnode daemon configuration (`meshnode run` reads it; flags override it).
+# Every key is optional: what is left out takes the default shown.
+
+[node]
+# Display name announced to the mesh with this node's keys ("" announces nothing).
+name = {_toml_str(name)}
+# Disk budget of the message store, in MiB. Full: expired first, then low priority, oldest.
+store_mb = {n.store_mb}
+# Channels whose posts reach the inbox and the event stream; [] shows all. All are relayed.
+channels = []
+# Where this node is, [latitude, longitude], to tell whether an alert covers it.
+# location = [51.92, 4.48]
+# Seconds between housekeeping ticks (expiry, re-sync of long-lived links).
+tick = {n.tick}
+# Hops a message may travel; how direct messages spread ("spray-and-wait", "epidemic",
+# "prophet") and how many copies spray-and-wait hands out.
+hop_limit = {n.hop_limit}
+dm_policy = {_toml_str(n.dm_policy)}
+spray_copies = {n.spray_copies}
+# A sync that stalls this long (seconds) starts over; a finished one repeats this often.
+session_timeout = {n.session_timeout}
+resync_interval = {n.resync_interval}
+# Abuse limits per peer link, per second with a burst allowance. A hub that has to catch up
+# with a large backlog may raise them.
+peer_rate = {n.peer_rate}
+peer_burst = {n.peer_burst}
+post_rate = {n.post_rate}
+post_burst = {n.post_burst}
+serve_rate = {n.serve_rate}
+serve_burst = {n.serve_burst}
+author_posts_per_hour = {n.author_posts_per_hour}
+
+[udp]
+# Where to listen (HOST:PORT; 0.0.0.0 = every interface).
+listen = {_toml_str(listen or str(u.listen))}
+# Peers to link with, as HOST:PORT; they need not list us back.
+peers = [{peer_list}]
+# Find peers on the LAN by multicast (the group below); static peers work without it.
+discovery = {str(discovery).lower()}
+group = {_toml_str(str(u.group))}
+discovery_interval = {u.discovery_interval}
+# Largest datagram we send (bytes); 1200 fits every common path MTU.
+datagram_size = {u.datagram_size}
+# Seconds between keepalives, and of silence after which a link is down.
+keepalive = {u.keepalive}
+link_timeout = {u.link_timeout}
+# Links with peers that are neither static nor discovered (accept_unknown) are capped.
+max_links = {u.max_links}
+accept_unknown = {str(u.accept_unknown).lower()}
+# Unacknowledged datagrams in flight per link.
+window = {u.window}
+
+[api]
+# The local control socket, relative to the data directory (owner-only).
+socket = {_toml_str(d.api.socket)}
+max_clients = {d.api.max_clients}
+
+[log]
+# debug, info, warning or error; "kv" (key=value) or "json" lines; file "" = standard error.
+level = {_toml_str(d.log.level)}
+format = {_toml_str(d.log.format)}
+file = ""
+"""
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Endpoint):
+        return _toml_str(str(value))
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def render_config(config: DaemonConfig) -> str:
+    """`config` as a TOML file, every key written out (`parse_config` reads it back equal)."""
+    lines = ["# meshnode daemon configuration"]
+    for section in fields(config):
+        table = getattr(config, section.name)
+        lines.append(f"\n[{section.name}]")
+        for f in fields(table):
+            value = getattr(table, f.name)
+            if value is not None:
+                lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

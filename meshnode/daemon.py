@@ -1,0 +1,468 @@
+"""The node daemon: one `Node` with its SQLite store, the transports and the local API, on trio.
+
+Tasks, all in one nursery:
+
+* transport tasks: each transport's `run`; a forwarder tags its events and queues them for
+  the core;
+* the core: the only task that calls the `Node` (and the `Service` around it). It takes inputs
+  one at a time from one bounded channel — transport events, ticks, "burst sent" notices and
+  API calls — and dispatches the outputs: events are persisted and published first (a DM opened
+  for us is in the inbox before anything else happens), then frames go to the link senders;
+* link senders: one per link, handing the node's frames to the transport in order and then
+  telling the core that the burst went out (`Node.ready`);
+* the ticker: `Node.tick` every `node.tick` seconds;
+* the API server on the Unix socket, whose requests become calls queued for the core;
+* the signal watcher: SIGINT or SIGTERM cancels the nursery; once every task has ended, the
+  stores are closed (the WAL checkpointed) and the data directory's lock released.
+
+The core never waits for anything but its input channel, so no task can deadlock it. Messages
+are durable when the node accepts them (SQLite, synchronous=FULL); what was in flight when
+the daemon stopped is offered again by the peers at the next sync.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import stat
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import trio
+
+from meshnode.api import ApiError, ErrorCode, Request, op_name
+from meshnode.apiserver import ApiServer, EventHub
+from meshnode.config import DaemonConfig
+from meshnode.contacts import ContactBook, ContactError
+from meshnode.crypto.authority import TrustStore
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.trustfile import TrustFileError, load_trust
+from meshnode.events import Close, LinkId, Output, Send
+from meshnode.inbox import Inbox, InboxError
+from meshnode.lockfile import AlreadyRunning, DataDirLock
+from meshnode.node import Node
+from meshnode.service import Service, ServiceInfo
+from meshnode.store.base import StoreError
+from meshnode.store.sqlite import SqliteStore
+from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
+from meshnode.transport.udp import UdpTransport
+from meshnode.views import announce_of
+from meshnode.wire import Kind
+
+__all__ = ["CONTACTS_FILE", "INBOX_FILE", "STORE_FILE", "Daemon", "DaemonError", "run_daemon"]
+
+STORE_FILE = "messages.db"
+INBOX_FILE = "inbox.db"
+CONTACTS_FILE = "contacts.db"
+INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
+ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
+
+_log = logging.getLogger("meshnode.daemon")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    link: LinkId
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class _FromTransport:
+    transport: Transport
+    event: TransportEvent
+
+
+@dataclass(eq=False)
+class _Call:
+    request: Request
+    done: trio.Event = field(default_factory=trio.Event)
+    result: dict[str, Any] | None = None
+    error: ApiError | None = None
+
+
+_Input: TypeAlias = _FromTransport | _Tick | _Ready | _Call
+
+
+@dataclass(eq=False)
+class _Outbox:
+    """Frames waiting for one link's sender task."""
+
+    link: LinkId
+    transport: Transport
+    generation: int
+    up_at: float
+    frames: deque[bytes] = field(default_factory=deque)
+    wake: trio.Event = field(default_factory=trio.Event)
+    closed: bool = False
+
+    def push(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+
+    def open(self) -> bool:
+        """Not closed (a method, so that type checkers re-read it after an await)."""
+        return not self.closed
+
+
+def _prepare_data_dir(data_dir: Path) -> None:
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode
+    if mode & 0o022:
+        raise DaemonError(f"{data_dir} is writable by other users "
+                          f"({stat.filemode(mode)}): run `chmod 700 {data_dir}`")
+
+
+class Daemon:
+    """Opens everything on construction (errors early, as `DaemonError`); `run` serves."""
+
+    def __init__(self, data_dir: Path, config: DaemonConfig, identity: Identity, *,
+                 transports: Sequence[Transport] | None = None,
+                 clock: Callable[[], float] = time.time, handle_signals: bool = True) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.handle_signals = handle_signals
+        self._clock = clock
+        self._stack = ExitStack()
+        try:
+            self._open(identity, transports)
+        except BaseException:
+            self._stack.close()
+            raise
+        self._boxes: dict[LinkId, _Outbox] = {}
+        self._generation = 0
+        self._hub = EventHub()
+        self.api = ApiServer(data_dir / config.api.socket, self.call, self._hub,
+                             max_clients=config.api.max_clients)
+        try:
+            self.api.bind()
+        except OSError as exc:
+            self._stack.close()
+            raise DaemonError(f"cannot create the API socket {self.api.path}: "
+                              f"{exc.strerror or exc}") from exc
+        self._stack.callback(self.api.close)
+        self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
+            str(data_dir), self.peers, self.transport_stats, self.api.stats),
+            name=config.node.name)
+        self._inputs: trio.MemorySendChannel[_Input] | None = None
+        self._nursery: trio.Nursery | None = None
+        self.internal_errors = 0
+
+    def _open(self, identity: Identity, transports: Sequence[Transport] | None) -> None:
+        _prepare_data_dir(self.data_dir)
+        lock = DataDirLock(self.data_dir)
+        try:
+            lock.acquire()
+        except AlreadyRunning as exc:
+            raise DaemonError(str(exc)) from None
+        self._stack.callback(lock.release)
+        try:
+            trust = load_trust(self.data_dir)
+        except TrustFileError as exc:
+            raise DaemonError(f"cannot read the pinned roots: {exc}") from exc
+        try:
+            store = SqliteStore(self.data_dir / STORE_FILE, self.config.node.store_mb * 1024 * 1024)
+            self._stack.callback(store.close)
+            self.inbox = Inbox(self.data_dir / INBOX_FILE)
+            self._stack.callback(self.inbox.close)
+            self.contacts = ContactBook(self.data_dir / CONTACTS_FILE)
+            self._stack.callback(self.contacts.close)
+        except (StoreError, InboxError, ContactError) as exc:
+            raise DaemonError(f"cannot open the node's files: {exc}") from exc
+        # A fresh seed per start: session nonces must differ between nodes (equal nonces
+        # leave both sides waiting for the other to start reconciling).
+        node_config = dataclasses.replace(self.config.node.node_config(),
+                                          seed=secrets.randbits(64))
+        self.node = Node(identity, store, trust, int(self._clock()), node_config)
+        if transports is None:
+            try:
+                udp = UdpTransport(self.config.udp)
+            except OSError as exc:
+                raise DaemonError(str(exc.strerror or exc)) from exc
+            self._stack.callback(udp.close_sockets)
+            transports = [udp]
+        self.transports = list(transports)
+
+    @property
+    def trust(self) -> TrustStore:
+        return self.node.trust
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Serve until cancelled or signalled; then close every file. Runs once."""
+        try:
+            await self._serve(task_status)
+        finally:
+            left = _descendants(trio.lowlevel.current_task())
+            self._stack.close()
+            _log.info("stopped", extra={"fields": {"tasks_left": left,
+                                                   "data_dir": str(self.data_dir)}})
+
+    async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
+        send, receive = trio.open_memory_channel[_Input](INPUT_BUFFER)
+        self._inputs = send
+        with ExitStack() as signals:
+            receiver = (signals.enter_context(trio.open_signal_receiver(signal.SIGINT,
+                                                                        signal.SIGTERM))
+                        if self.handle_signals else None)
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if receiver is not None:
+                    nursery.start_soon(self._watch_signals, receiver, nursery.cancel_scope)
+                for transport in self.transports:
+                    events, queued = trio.open_memory_channel[TransportEvent](0)
+                    nursery.start_soon(transport.run, events)
+                    nursery.start_soon(self._forward, transport, queued)
+                nursery.start_soon(self._core, receive)
+                nursery.start_soon(self._ticker)
+                await nursery.start(self.api.serve)
+                _log.info("ready", extra={"fields": {
+                    "node_id": self.node.identity.node_id.hex(),
+                    "fingerprint": self.node.identity.fingerprint,
+                    "data_dir": str(self.data_dir), "api": str(self.api.path),
+                    "udp": ",".join(str(t.local) for t in self.transports
+                                    if isinstance(t, UdpTransport)),
+                    "peers": ",".join(str(p) for p in self.config.udp.peers),
+                    "roots": len(self.node.trust.roots),
+                    "stored": self.node.store.usage().count}})
+                task_status.started()
+
+    async def _watch_signals(self, receiver: Any, scope: trio.CancelScope) -> None:
+        async for signum in receiver:
+            _log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
+            scope.cancel()
+            return
+
+    async def _forward(self, transport: Transport,
+                       queued: trio.MemoryReceiveChannel[TransportEvent]) -> None:
+        assert self._inputs is not None
+        async for event in queued:
+            await self._inputs.send(_FromTransport(transport, event))
+
+    async def _ticker(self) -> None:
+        assert self._inputs is not None
+        while True:
+            await trio.sleep(self.config.node.tick)
+            await self._inputs.send(_Tick())
+
+    async def call(self, request: Request) -> dict[str, Any]:
+        """Have the core answer an API request; raises `ApiError`."""
+        assert self._inputs is not None
+        pending = _Call(request)
+        await self._inputs.send(pending)
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    # --- the core ------------------------------------------------------------------------------
+
+    async def _core(self, inputs: trio.MemoryReceiveChannel[_Input]) -> None:
+        self._announce_if_needed(int(self._clock()))
+        async for item in inputs:
+            now = int(self._clock())
+            try:
+                self._step(item, now)
+            except (StoreError, InboxError) as exc:
+                # The disk failed: stop rather than accept messages we cannot keep.
+                _log.critical("storage_failed", extra={"fields": {"error": str(exc)}})
+                raise
+            except Exception:
+                self.internal_errors += 1
+                _log.exception("internal_error", extra={"fields": {"input": type(item).__name__}})
+
+    def _step(self, item: _Input, now: int) -> None:
+        outputs: list[Output] = []
+        if isinstance(item, _FromTransport):
+            event = item.event
+            if isinstance(event, FrameReceived):
+                if event.link in self._boxes:
+                    outputs = self.node.receive(event.link, event.data, now)
+            elif isinstance(event, LinkUp):
+                self._link_up(item.transport, event.link)
+                outputs = self.node.link_up(event.link, now)
+            else:
+                box = self._boxes.pop(event.link, None)
+                if box is not None:
+                    box.close()
+                    outputs = self.node.link_down(event.link, now)
+                    self._publish("link_down", {"link": str(event.link), "reason": event.reason})
+        elif isinstance(item, _Ready):
+            box = self._boxes.get(item.link)
+            if box is not None and box.generation == item.generation:
+                outputs = self.node.ready(item.link, now)
+        elif isinstance(item, _Tick):
+            outputs = self.node.tick(now)
+        else:
+            outputs = self._answer(item, now)
+        self._dispatch(outputs, now)
+
+    def _link_up(self, transport: Transport, link: LinkId) -> None:
+        old = self._boxes.pop(link, None)
+        if old is not None:  # a transport that skipped LinkDown: start afresh all the same
+            old.close()
+            self.node.link_down(link, int(self._clock()))
+        self._generation += 1
+        box = _Outbox(link, transport, self._generation, time.time())
+        self._boxes[link] = box
+        assert self._nursery is not None
+        self._nursery.start_soon(self._link_sender, box)
+        self._publish("link_up", {"link": str(link)})
+
+    def _answer(self, call: _Call, now: int) -> list[Output]:
+        outputs: list[Output] = []
+        try:
+            call.result, outputs = self.service.handle(call.request, now)
+        except ApiError as exc:
+            call.error = exc
+        except (StoreError, InboxError):
+            raise
+        except Exception:
+            self.internal_errors += 1
+            _log.exception("internal_error", extra={"fields": {"op": op_name(call.request)}})
+            call.error = ApiError(ErrorCode.INTERNAL, "internal error; the daemon's log has "
+                                                      "the details")
+        finally:
+            call.done.set()
+        return outputs
+
+    def _dispatch(self, outputs: list[Output], now: int) -> None:
+        for name, data in self.service.record(outputs, now):
+            self._publish(name, data)
+        for out in outputs:
+            if isinstance(out, Send):
+                box = self._boxes.get(out.link)
+                if box is not None:
+                    box.push(out.data)
+            elif isinstance(out, Close):
+                box = self._boxes.get(out.link)
+                if box is not None:
+                    assert self._nursery is not None
+                    _log.info("closing_link", extra={"fields": {"link": str(out.link),
+                                                                "reason": out.reason}})
+                    self._nursery.start_soon(self._close_link, box, out.reason)
+
+    def _publish(self, name: str, data: dict[str, Any]) -> None:
+        self._hub.publish(name, data)
+        level, keys = _LOGGED.get(name, (logging.DEBUG, ()))
+        if _log.isEnabledFor(level):
+            _log.log(level, name, extra={"fields": {k: data.get(k) for k in keys}})
+
+    async def _close_link(self, box: _Outbox, reason: str) -> None:
+        try:
+            await box.transport.close(box.link, reason)
+        except Exception:
+            self.internal_errors += 1
+            _log.exception("close_failed", extra={"fields": {"link": str(box.link)}})
+
+    async def _link_sender(self, box: _Outbox) -> None:
+        assert self._inputs is not None
+        while True:
+            if not box.frames and not box.closed:
+                box.wake = trio.Event()
+                await box.wake.wait()
+            if box.closed:
+                return
+            while box.frames and box.open():
+                frame = box.frames.popleft()
+                try:
+                    await box.transport.send(box.link, frame)
+                except Exception:  # a transport bug costs this frame, not the daemon
+                    self.internal_errors += 1
+                    _log.exception("send_failed", extra={"fields": {"link": str(box.link)}})
+            if box.open():
+                await self._inputs.send(_Ready(box.link, box.generation))
+
+    def _announce_if_needed(self, now: int) -> None:
+        name = self.config.node.name
+        if not name:
+            return
+        own = self.node.identity.public.sign_key
+        for stored in self.node.store.by_kind(int(Kind.ANNOUNCE)):
+            card = announce_of(stored)
+            if (card is not None and card.sign_key == own and card.name == name
+                    and card.expires > now + ANNOUNCE_RENEW):
+                return
+        _, outputs = self.node.announce(name, now)
+        self._dispatch(outputs, now)
+
+    # --- introspection ---------------------------------------------------------------------------
+
+    def peers(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for transport in self.transports:
+            if isinstance(transport, UdpTransport):
+                out.extend(_peer_dict(p) for p in transport.peers())
+        listed = {p["link"] for p in out}
+        for box in self._boxes.values():
+            if str(box.link) not in listed:
+                out.append({"link": str(box.link), "state": "up", "up_since": box.up_at})
+        return out
+
+    def transport_stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for transport in self.transports:
+            if isinstance(transport, UdpTransport):
+                for key, value in transport.stats().items():
+                    total[key] = total.get(key, 0) + value
+        total["internal_errors"] = self.internal_errors
+        return total
+
+
+def _peer_dict(p: Any) -> dict[str, Any]:
+    return {"link": p.link, "address": p.address, "state": p.state, "static": p.static,
+            "up_since": p.up_since, "last_heard": p.last_heard, "rtt_ms": p.rtt_ms,
+            "datagrams_in": p.datagrams_in, "datagrams_out": p.datagrams_out,
+            "resent": p.resent, "in_flight": p.in_flight}
+
+
+# Which API events the daemon logs, at what level, with which fields.
+_LOGGED: dict[str, tuple[int, tuple[str, ...]]] = {
+    "post_received": (logging.DEBUG, ("id", "channel")),
+    "dm_received": (logging.INFO, ("id",)),
+    "dm_carried": (logging.INFO, ("id", "handovers")),
+    "dm_delivered": (logging.INFO, ("id",)),
+    "alert_received": (logging.WARNING, ("id", "identifier", "issuer", "severity",
+                                         "covers_here")),
+    "alert_removed": (logging.INFO, ("id", "reason")),
+    "trust_updated": (logging.WARNING, ("id", "what")),
+    "key_warning": (logging.WARNING, ("name", "detail", "new_fingerprint")),
+    "link_up": (logging.INFO, ("link",)),
+    "link_down": (logging.INFO, ("link", "reason")),
+    "rejected": (logging.DEBUG, ("link", "kind", "reason")),
+}
+
+
+def _descendants(task: trio.lowlevel.Task) -> int:
+    return sum(1 + _descendants(child) for nursery in task.child_nurseries
+               for child in nursery.child_tasks)
+
+
+async def run_daemon(data_dir: Path, config: DaemonConfig, identity: Identity) -> None:
+    """Open the daemon on `data_dir` and serve until SIGINT/SIGTERM."""
+    _log.info("starting", extra={"fields": {"pid": os.getpid(), "data_dir": str(data_dir)}})
+    daemon = Daemon(data_dir, config, identity)
+    await daemon.run()

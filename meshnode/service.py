@@ -1,0 +1,339 @@
+"""What the daemon does for an API request, and with the node's events (synchronous).
+
+`Service.handle` answers one request at `now`, calling the `Node` for local actions and reading
+`node.store`, the inbox and the contact book for queries; it returns the JSON result and the
+node's outputs for the daemon to dispatch. `Service.record` persists what an event means for
+this node (a DM opened for us goes into the inbox at once, delivery states, key-change checks
+against the contact book) and returns the API events to publish. Failures raise `ApiError`
+with a code and a message that says what to do.
+
+Not thread-safe and never awaited: the daemon calls it from its one core task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from meshnode import api
+from meshnode.api import ApiError, ErrorCode
+from meshnode.contacts import ContactBook, ContactError, normalise_fingerprint
+from meshnode.crypto.identity import PublicIdentity, fingerprint
+from meshnode.events import (
+    AnnounceReceived,
+    Close,
+    DmCarried,
+    DmDelivered,
+    DmReceived,
+    Event,
+    Output,
+    Rejected,
+    Send,
+)
+from meshnode.inbox import Inbox, ReceivedDm, SentDm
+from meshnode.node import Node
+from meshnode.store.base import StoredMessage
+from meshnode.views import (
+    announce_of,
+    contact_view,
+    event_view,
+    post_view,
+    received_view,
+    sent_view,
+    stored_alert_view,
+    warning_view,
+)
+from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
+
+__all__ = ["SOFTWARE", "Service", "ServiceInfo"]
+
+SOFTWARE = "meshnode 0.1.0"
+_SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What the service shows of its surroundings: transports, API counters, the data dir."""
+
+    data_dir: str
+    peers: Callable[[], list[dict[str, Any]]]
+    transport_stats: Callable[[], dict[str, int]]
+    api_stats: Callable[[], dict[str, int]]
+
+
+class Service:
+    def __init__(self, node: Node, inbox: Inbox, contacts: ContactBook, info: ServiceInfo, *,
+                 name: str = "", started: float | None = None) -> None:
+        self.node = node
+        self.inbox = inbox
+        self.contacts = contacts
+        self.info = info
+        self.name = name
+        self.started = time.time() if started is None else started
+        self.events_published: Counter[str] = Counter()
+        self._handlers: dict[type, Callable[[Any, int], tuple[dict[str, Any], list[Output]]]] = {
+            api.Hello: self._hello, api.Status: self._status, api.Peers: self._peers,
+            api.Whoami: self._whoami, api.Post: self._post, api.SendDm: self._dm,
+            api.Inbox: self._inbox, api.Outbox: self._outbox, api.Channels: self._channels,
+            api.Posts: self._posts, api.Alerts: self._alerts, api.Inject: self._inject,
+            api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
+            api.ContactRemove: self._contact_remove, api.Announce: self._announce,
+        }
+
+    def names(self, sign_key: bytes) -> str | None:
+        if sign_key == self.node.identity.public.sign_key:
+            return "me"
+        contact = self.contacts.by_sign_key(sign_key)
+        return None if contact is None else contact.name
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def handle(self, request: api.Request, now: int) -> tuple[dict[str, Any], list[Output]]:
+        handler = self._handlers.get(type(request))
+        if handler is None:
+            raise ApiError(ErrorCode.UNKNOWN_OP, f"{api.op_name(request)} is handled by the "
+                                                 "API server, not the node")
+        return handler(request, now)
+
+    def _hello(self, _: api.Hello, now: int) -> tuple[dict[str, Any], list[Output]]:
+        pub = self.node.identity.public
+        return {"api_versions": list(api.SUPPORTED_VERSIONS), "software": SOFTWARE,
+                "node_id": pub.node_id.hex(), "fingerprint": pub.fingerprint}, []
+
+    def _status(self, _: api.Status, now: int) -> tuple[dict[str, Any], list[Output]]:
+        s = self.node.status(now)
+        stats = self.node.stats
+        received, sent = self.inbox.counts()
+        return {
+            "node_id": self.node.identity.node_id.hex(),
+            "fingerprint": self.node.identity.fingerprint,
+            "name": self.name,
+            "software": SOFTWARE,
+            "data_dir": self.info.data_dir,
+            "uptime": round(time.time() - self.started, 3),
+            "links": s["links"],
+            "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
+                      "capacity_bytes": s["capacity_bytes"],
+                      "by_kind": {Kind(k).name.lower(): n
+                                  for k, n in self.node.store.usage().by_kind.items()}},
+            "counters": {
+                "accepted": dict(stats.accepted), "rejected": dict(stats.rejected),
+                "accepted_total": sum(stats.accepted.values()),
+                "rejected_total": sum(stats.rejected.values()),
+                "duplicates": stats.duplicates, "relayed": stats.relayed,
+                "frames_in": stats.frames_in, "frames_out": stats.frames_out,
+                "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out,
+            },
+            "inbox": {"received": received, "sent": sent},
+            "roots": [r.name for r in self.node.trust.roots],
+            "transport": self.info.transport_stats(),
+            "api": {**self.info.api_stats(), "events_published": sum(
+                self.events_published.values())},
+        }, []
+
+    def _peers(self, _: api.Peers, now: int) -> tuple[dict[str, Any], list[Output]]:
+        return {"peers": self.info.peers()}, []
+
+    def _whoami(self, _: api.Whoami, now: int) -> tuple[dict[str, Any], list[Output]]:
+        pub = self.node.identity.public
+        return {"node_id": pub.node_id.hex(), "fingerprint": pub.fingerprint,
+                "sign_key": pub.sign_key.hex(), "dh_key": pub.dh_key.hex(),
+                "name": self.name}, []
+
+    def _originated(self, what: str, msg_id: bytes, outputs: list[Output]) -> None:
+        """Raise if the node refused its own new message (a quota, a full store)."""
+        if self.node.store.has(msg_id):
+            return
+        reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
+        raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: "
+                       f"{reasons[0] if reasons else 'not stored'}")
+
+    def _post(self, req: api.Post, now: int) -> tuple[dict[str, Any], list[Output]]:
+        try:
+            msg_id, outputs = self.node.post(req.channel, req.text, now)
+        except WireError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot post: {exc}") from None
+        self._originated("post", msg_id, outputs)
+        return {"id": msg_id.hex(), "channel": req.channel}, outputs
+
+    def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
+        recipient = self.resolve(req.to)
+        try:
+            msg_id, outputs = self.node.send_dm(recipient, req.text, now)
+        except WireError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
+        self._originated("direct message", msg_id, outputs)
+        self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
+        return {"id": msg_id.hex(), "to": {"fingerprint": recipient.fingerprint,
+                                           "name": self.names(recipient.sign_key)}}, outputs
+
+    def resolve(self, to: str) -> PublicIdentity:
+        """A recipient by contact name, fingerprint, or signing key (hex) seen in an announce."""
+        contact = self.contacts.by_name(to)
+        if contact is None:
+            contact = self.contacts.by_fingerprint(to)
+        if contact is None and _is_hex_key(to):
+            contact = self.contacts.by_sign_key(bytes.fromhex(to))
+        if contact is not None:
+            return contact.identity
+        found = self._announced(to)
+        if found is not None:
+            return found
+        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or announced identity matches {to!r}: "
+                       "add one with `meshnode contacts add NAME --keys SIGN_KEY:DH_KEY` "
+                       "(the other side's `meshnode whoami` shows both keys)")
+
+    def _announced(self, key_or_fingerprint: str) -> PublicIdentity | None:
+        wanted_key = bytes.fromhex(key_or_fingerprint) if _is_hex_key(key_or_fingerprint) else None
+        wanted_fp = normalise_fingerprint(key_or_fingerprint)
+        matches = set()
+        for stored in self._newest(Kind.ANNOUNCE, _SEARCH_LIMIT):
+            card = announce_of(stored)
+            if card is None:
+                continue
+            if card.sign_key == wanted_key or normalise_fingerprint(
+                    fingerprint(card.sign_key)) == wanted_fp:
+                matches.add(PublicIdentity(card.sign_key, card.dh_key))
+        if len(matches) > 1:
+            raise ApiError(ErrorCode.CONFLICT, "that key is announced with several agreement "
+                           "keys: ask the person for both keys and add them as a contact")
+        return next(iter(matches), None)
+
+    def _newest(self, kind: Kind, limit: int) -> Iterator[StoredMessage]:
+        """The newest `limit` stored messages of a kind, without loading the others."""
+        store = self.node.store
+        for _, msg_id in store.ids_since(0, kind=int(kind))[-limit:]:
+            stored = store.get(msg_id)
+            if stored is not None:
+                yield stored
+
+    def _inbox(self, req: api.Inbox, now: int) -> tuple[dict[str, Any], list[Output]]:
+        dms = self.inbox.received(since=req.since, limit=req.limit)
+        return {"messages": [received_view(dm, self.names) for dm in dms]}, []
+
+    def _outbox(self, req: api.Outbox, now: int) -> tuple[dict[str, Any], list[Output]]:
+        return {"messages": [sent_view(dm, self.names) for dm in self.inbox.sent(
+            limit=req.limit)]}, []
+
+    def _channels(self, _: api.Channels, now: int) -> tuple[dict[str, Any], list[Output]]:
+        counts: Counter[str] = Counter()
+        latest: dict[str, int] = {}
+        for stored in self._newest(Kind.POST, _SEARCH_LIMIT):
+            if stored.channel is None:
+                continue
+            counts[stored.channel] += 1
+            latest[stored.channel] = max(latest.get(stored.channel, 0), stored.created)
+        return {"channels": [{"channel": ch, "posts": n, "latest": latest[ch]}
+                             for ch, n in sorted(counts.items())]}, []
+
+    def _posts(self, req: api.Posts, now: int) -> tuple[dict[str, Any], list[Output]]:
+        out = []
+        for stored in self.node.store.by_channel(req.channel, req.limit):
+            try:
+                body = decode_body(Kind.POST, decode_message(stored.raw).body)
+            except WireError:
+                continue
+            if isinstance(body, PostBody):
+                out.append(post_view(stored.id, body, self.names))
+        return {"channel": req.channel, "posts": out}, []
+
+    def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
+        views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
+                 for s in self.node.store.by_kind(int(Kind.ALERT))]
+        return {"alerts": [v for v in views if v is not None]}, []
+
+    def _inject(self, req: api.Inject, now: int) -> tuple[dict[str, Any], list[Output]]:
+        try:
+            msg = decode_message(req.data)
+        except WireError as exc:
+            raise ApiError(ErrorCode.INVALID, f"not a meshnode message file ({exc})") from None
+        held = self.node.store.has(msg.id)
+        outputs = self.node.inject(req.data, now)
+        result = {"id": msg.id.hex(), "kind": msg.kind.name.lower(),
+                  "accepted": not held and self.node.store.has(msg.id), "duplicate": held}
+        if not result["accepted"] and not held:
+            reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
+            if reasons or not self.node.store.seen(msg.id):
+                reason = reasons[0] if reasons else "not stored"
+                raise ApiError(ErrorCode.INVALID, f"the node refused it: {reason}")
+            result["duplicate"] = True  # seen before (e.g. a delivered DM): nothing to do
+        return result, outputs
+
+    def _contacts(self, _: api.Contacts, now: int) -> tuple[dict[str, Any], list[Output]]:
+        return {"contacts": [contact_view(c) for c in self.contacts.all()],
+                "warnings": [warning_view(w) for w in self.contacts.warnings()]}, []
+
+    def _contact_add(self, req: api.ContactAdd, now: int) -> tuple[dict[str, Any], list[Output]]:
+        if req.sign_key is not None and req.dh_key is not None:
+            identity = PublicIdentity(req.sign_key, req.dh_key)
+            if req.fingerprint is not None and normalise_fingerprint(
+                    req.fingerprint) != normalise_fingerprint(identity.fingerprint):
+                raise ApiError(ErrorCode.INVALID, "the fingerprint does not match the keys")
+        elif req.fingerprint is not None or req.sign_key is not None:
+            query = req.sign_key.hex() if req.sign_key is not None else str(req.fingerprint)
+            found = self._announced(query)
+            if found is None:
+                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint has "
+                               "reached this node yet: add the contact with both keys "
+                               "(--keys SIGN_KEY:DH_KEY from their `meshnode whoami`)")
+            identity = found
+        else:
+            raise ApiError(ErrorCode.BAD_REQUEST, "contact_add needs sign_key and dh_key, or a "
+                           "fingerprint")
+        try:
+            contact = self.contacts.add(req.name, identity, now, replace=req.replace)
+        except ContactError as exc:
+            raise ApiError(ErrorCode(str(exc.problem)), str(exc)) from None
+        return {"contact": contact_view(contact)}, []
+
+    def _contact_remove(self, req: api.ContactRemove,
+                        now: int) -> tuple[dict[str, Any], list[Output]]:
+        if not self.contacts.remove(req.name):
+            raise ApiError(ErrorCode.NOT_FOUND, f"no contact named {req.name!r} "
+                           "(`meshnode contacts list` shows them)")
+        return {"removed": req.name}, []
+
+    def _announce(self, req: api.Announce, now: int) -> tuple[dict[str, Any], list[Output]]:
+        try:
+            msg_id, outputs = self.node.announce(req.name, now)
+        except WireError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot announce: {exc}") from None
+        self._originated("identity card", msg_id, outputs)
+        self.name = req.name
+        return {"id": msg_id.hex(), "name": req.name}, outputs
+
+    # --- events --------------------------------------------------------------------------------
+
+    def record(self, outputs: list[Output], now: int) -> list[tuple[str, dict[str, Any]]]:
+        """Persist what the node's events mean here; the API events to publish, in order."""
+        published: list[tuple[str, dict[str, Any]]] = []
+        for out in outputs:
+            if isinstance(out, Send | Close):
+                continue
+            event: Event = out
+            if isinstance(event, DmReceived):
+                self.inbox.add_received(ReceivedDm(event.msg_id, event.sender.sign_key,
+                                                   event.sender.dh_key, event.text,
+                                                   event.created, now))
+            elif isinstance(event, DmCarried):
+                self.inbox.carried(event.dm_id, event.handovers)
+            elif isinstance(event, DmDelivered):
+                self.inbox.delivered(event.dm_id, now)
+            published.append(event_view(event, self.names))
+            if isinstance(event, AnnounceReceived):
+                card = event.announce
+                warning = self.contacts.check_announce(
+                    card.name, PublicIdentity(card.sign_key, card.dh_key), now)
+                if warning is not None:
+                    published.append(("key_warning", warning_view(warning)))
+        for name, _ in published:
+            self.events_published[name] += 1
+        return published
+
+
+def _is_hex_key(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+

@@ -1,0 +1,192 @@
+"""Selective-repeat retransmission for datagram links (sans-IO: time is passed in).
+
+A `Node` expects what BLE's link layer gives it: frames arrive in order, or the link goes down.
+UDP loses, duplicates and reorders datagrams and has no flow control, so the UDP transport puts
+each fragment in a numbered datagram that the receiver acknowledges: `ArqSender` keeps at most
+`window` unacknowledged datagrams (the sender waits for room, which slows it down to what the
+receiver takes) and says which to send again; `ArqReceiver` hands payloads on in order, exactly
+once, and describes what it holds in an acknowledgement (next seq expected + a 64-bit map of
+the seqs after it). Retransmission timeouts follow RFC 6298 (smoothed RTT, Karn's rule,
+exponential backoff) with Linux TCP's 200 ms floor, so that a receiver busy for a moment (a
+daemon verifying and storing a burst) does not draw spurious resends. Losses are mostly found
+sooner: a datagram sent before one that was acknowledged is resent at once (RFC 8985's idea).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["ACK_BITS", "ArqReceiver", "ArqSender", "ReceiverStats", "SenderStats"]
+
+ACK_BITS = 64
+
+
+@dataclass(slots=True)
+class _Pending:
+    payload: bytes
+    sent_at: float
+    deadline: float
+    tries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SenderStats:
+    sent: int
+    resent: int
+    acked: int
+    in_flight: int
+    rto: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStats:
+    delivered: int
+    duplicates: int
+    beyond_window: int
+
+
+class ArqSender:
+    """Numbers payloads from 0 and keeps each until it is acknowledged."""
+
+    def __init__(self, *, window: int = 64, rto_initial: float = 0.3, rto_min: float = 0.2,
+                 rto_max: float = 2.0) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        if not 0 < rto_min <= rto_initial <= rto_max:
+            raise ValueError("need 0 < rto_min <= rto_initial <= rto_max")
+        self.window = window
+        self._rto_min, self._rto_max = rto_min, rto_max
+        self._rto = rto_initial
+        self._srtt: float | None = None
+        self._rttvar = 0.0
+        self._min_rtt = math.inf
+        self._next = 0
+        self._pending: dict[int, _Pending] = {}
+        self._sent = self._resent = self._acked = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def has_room(self) -> bool:
+        return len(self._pending) < self.window
+
+    @property
+    def srtt(self) -> float | None:
+        """The smoothed round-trip time in seconds, once measured."""
+        return self._srtt
+
+    @property
+    def stats(self) -> SenderStats:
+        return SenderStats(self._sent, self._resent, self._acked, len(self._pending), self._rto)
+
+    def push(self, payload: bytes, now: float) -> int:
+        """Take `payload` for its first transmission at `now`; returns its seq."""
+        if not self.has_room():
+            raise RuntimeError("window full: wait until has_room()")
+        seq = self._next
+        self._next += 1
+        self._pending[seq] = _Pending(payload, now, now + self._rto)
+        self._sent += 1
+        return seq
+
+    def on_ack(self, next_seq: int, bitmap: int, now: float) -> bool:
+        """Apply an acknowledgement; True if some datagram became due at once (a hole)."""
+        if next_seq > self._next:
+            return False  # acknowledges what we never sent: not for this sender
+        acked = [s for s in self._pending if s < next_seq]
+        for i in range(ACK_BITS):
+            if bitmap >> i & 1 and next_seq + 1 + i in self._pending:
+                acked.append(next_seq + 1 + i)
+        latest: tuple[float, int] | None = None
+        for seq in acked:
+            entry = self._pending.pop(seq)
+            self._acked += 1
+            if entry.tries == 1:  # Karn: only unambiguous samples
+                self._sample(now - entry.sent_at)
+            elif now - entry.sent_at < self._min_rtt:
+                continue  # acknowledges the first transmission, not the resend: no clue
+            latest = max(latest or (entry.sent_at, seq), (entry.sent_at, seq))
+        if latest is None:
+            return False
+        # A datagram sent before one that arrived, and older than a quarter RTT (reordering
+        # allowance), is lost: resend it now rather than at its timeout. This also catches a
+        # resend that was lost again (the RACK idea, RFC 8985).
+        allowance = (self._srtt or 0.0) / 4
+        hole = False
+        for seq, entry in self._pending.items():
+            if ((entry.sent_at, seq) < latest and now - entry.sent_at >= allowance
+                    and entry.deadline > now):
+                entry.deadline = now
+                hole = True
+        return hole
+
+    def _sample(self, rtt: float) -> None:
+        self._min_rtt = min(self._min_rtt, rtt)
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
+        self._rto = min(self._rto_max, max(self._rto_min, self._srtt + 4 * self._rttvar))
+
+    def next_deadline(self) -> float | None:
+        return min((p.deadline for p in self._pending.values()), default=None)
+
+    def due(self, now: float) -> list[tuple[int, bytes]]:
+        """The payloads to send again at `now`, oldest first; each timer backs off."""
+        out = []
+        for seq, entry in self._pending.items():
+            if entry.deadline <= now:
+                backoff = self._rto * (2 ** min(entry.tries, 6))
+                entry.tries += 1
+                entry.sent_at = now
+                entry.deadline = now + min(self._rto_max, backoff)
+                self._resent += 1
+                out.append((seq, entry.payload))
+        return out
+
+
+class ArqReceiver:
+    """Delivers payloads in seq order from 0; holds at most `window` that arrived early."""
+
+    def __init__(self, *, window: int = 256) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.window = window
+        self._next = 0
+        self._held: dict[int, bytes] = {}
+        self._delivered = self._duplicates = self._beyond = 0
+
+    @property
+    def stats(self) -> ReceiverStats:
+        return ReceiverStats(self._delivered, self._duplicates, self._beyond)
+
+    def receive(self, seq: int, payload: bytes) -> list[bytes]:
+        """Take one datagram; return the payloads now deliverable, in order."""
+        if seq < self._next or seq in self._held:
+            self._duplicates += 1
+            return []
+        if seq > self._next + self.window:
+            self._beyond += 1
+            return []
+        if seq != self._next:
+            self._held[seq] = payload
+            return []
+        out = [payload]
+        self._next += 1
+        while self._next in self._held:
+            out.append(self._held.pop(self._next))
+            self._next += 1
+        self._delivered += len(out)
+        return out
+
+    def ack(self) -> tuple[int, int]:
+        """(next seq expected, bitmap of the `ACK_BITS` seqs after it that are held)."""
+        bitmap = 0
+        for seq in self._held:
+            offset = seq - self._next - 1
+            if 0 <= offset < ACK_BITS:
+                bitmap |= 1 << offset
+        return self._next, bitmap

@@ -1,0 +1,232 @@
+"""Helpers for tests that run real daemons: fast configs, an authority, events, waiting."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from meshnode import api
+from meshnode.alerts.examples import example_nl_alert
+from meshnode.alerts.model import MsgType, Severity
+from meshnode.config import DaemonConfig
+from meshnode.crypto.authority import IssuerCert, Level, issue_cert, sign_alert
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.signing import create_post
+from meshnode.crypto.trustfile import write_public_key
+from meshnode.localnet import LocalNode
+from meshnode.store import Priority, SqliteStore, StoredMessage
+from meshnode.wire import Kind, PostBody, decode_body, decode_message, encode_message
+
+RIJNMOND = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
+            (517_500_000, 46_500_000), (517_500_000, 39_000_000))
+
+
+def fast_config(**node: Any) -> DaemonConfig:
+    """Short timers, so that links and re-syncs settle within a test's time."""
+    base = DaemonConfig()
+    return dataclasses.replace(
+        base,
+        node=dataclasses.replace(base.node, tick=0.2, session_timeout=2, resync_interval=3,
+                                 store_mb=64, **node),
+        udp=dataclasses.replace(base.udp, keepalive=0.2, link_timeout=1.5, discovery=False))
+
+
+@dataclass(frozen=True)
+class Authority:
+    root_pub: Path
+    issuer: ed25519.Ed25519PrivateKey
+    cert: Any
+
+    def alert(self, seq: int = 1) -> bytes:
+        now = int(time.time())
+        alert = dataclasses.replace(example_nl_alert(now), identifier=f"test.{now}.{seq}")
+        return encode_message(sign_alert(self.issuer, self.cert, alert, seq))
+
+
+def make_authority(folder: Path) -> Authority:
+    """A throw-away root and safety region, valid now."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+    root, issuer = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    root_pub = folder / "root.pub"
+    write_public_key(root_pub, role="root", name="Test root",
+                     key=root.public_key().public_bytes_raw())
+    cert = issue_cert(root, IssuerCert(
+        serial=1, issuer_id="test-vr17", name="Test region",
+        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
+        not_before=now - 300, not_after=now + 86_400, level=Level.REGION,
+        senders=("nl-alert@vrr.example",), max_severity=Severity.EXTREME,
+        msg_types=frozenset(MsgType), polygons=(RIJNMOND,)))
+    return Authority(root_pub, issuer, cert)
+
+
+def make_posts(count: int, channel: str = "wijk-noord", per_author: int = 50) -> list[bytes]:
+    """`count` signed posts from throw-away authors (within the per-author hourly quota)."""
+    now = int(time.time())
+    out = []
+    author = Identity.generate()
+    for i in range(count):
+        if i % per_author == 0:
+            author = Identity.generate()
+        out.append(encode_message(create_post(author, channel, f"post {i}", now)))
+    return out
+
+
+def prefill(node: LocalNode, posts: list[bytes], *, capacity: int = 64 * 1024 * 1024) -> None:
+    """Store posts in a stopped node's store, as if it had accepted them (one transaction)."""
+    now = int(time.time())
+    store = SqliteStore(node.data_dir / "messages.db", capacity)
+    try:
+        msgs = []
+        for raw in posts:
+            msg = decode_message(raw)
+            body = decode_body(Kind.POST, msg.body)
+            assert isinstance(body, PostBody)
+            msgs.append(StoredMessage(id=msg.id, kind=int(Kind.POST), raw=raw,
+                                      priority=int(Priority.POST), created=body.created,
+                                      expires=body.expires, received=now,
+                                      channel=body.channel))
+        store.put_many(msgs, now)
+    finally:
+        store.close()
+
+
+def stored_ids(node: LocalNode, kind: Kind | None = None) -> set[bytes]:
+    """The ids in a stopped node's store (opening it also checks it is sound)."""
+    store = SqliteStore(node.data_dir / "messages.db", 64 * 1024 * 1024)
+    try:
+        assert store.integrity_check() == []
+        return {i for _, i in store.ids_since(0, kind=None if kind is None else int(kind))}
+    finally:
+        store.close()
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 30.0,
+             every: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def links_up(node: LocalNode, count: int) -> Callable[[], bool]:
+    return lambda: int(node.request(api.Status())["links"]) >= count
+
+
+class Events(threading.Thread):
+    """A daemon's event stream, recorded with arrival times (monotonic)."""
+
+    def __init__(self, node: LocalNode, events: tuple[str, ...] = ()) -> None:
+        super().__init__(daemon=True)
+        self.client = node.client(timeout=None)
+        self.client.connect()
+        self.client.request(api.Subscribe(events))
+        self.seen: list[tuple[float, str, dict[str, Any]]] = []
+        self.lock = threading.Condition()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for event in self.client.events():
+                with self.lock:
+                    self.seen.append((time.monotonic(), event.event, event.data))
+                    self.lock.notify_all()
+        except (OSError, ValueError, api.ApiError):
+            pass
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [d for _, n, d in self.seen if n == name]
+
+    def wait_count(self, name: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Block until `count` events called `name` arrived; return them (at that moment)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                found = [d for _, n, d in self.seen if n == name]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"only {len(found)} of {count} {name} events "
+                                         f"after {timeout} s")
+                self.lock.wait(left)
+
+    def count(self, name: str) -> int:
+        return len(self.of(name))
+
+    def close(self) -> None:
+        self.client.shutdown()
+        self.join(5)
+        self.client.close()
+
+
+DM_TEXT = "Are you OK? We have spare water at the gym."
+
+
+def relay_killed_mid_transfer(a: LocalNode, b: LocalNode, c: LocalNode, authority: Authority,
+                              posts: int) -> None:
+    """The chain A–B–C (A cannot reach C): A holds `posts` posts and injects an alert and a DM
+    for C; B is SIGKILLed while posts stream through it and restarted. Asserts that what B had
+    accepted survived the kill, and that everything reaches C and the DM's receipt A."""
+    raws = make_posts(posts)
+    post_ids = {decode_message(r).id.hex() for r in raws}
+    prefill(a, raws)
+    for node in (a, b, c):
+        node.start()
+    for node in (a, b, c):
+        node.wait_ready()
+    # Links first, so that B meets A's backlog while it is subscribed.
+    wait_for("links up", lambda: links_up(a, 1)() and links_up(b, 2)() and links_up(c, 1)())
+    at_b = Events(b, ("post_received",))
+    at_a = Events(a, ("dm_delivered",))
+    try:
+        whoami = c.request(api.Whoami())
+        a.request(api.ContactAdd("C", sign_key=bytes.fromhex(whoami["sign_key"]),
+                                 dh_key=bytes.fromhex(whoami["dh_key"])))
+        alert = authority.alert()
+        assert a.request(api.Inject(alert))["accepted"] is True
+        dm_id = a.request(api.SendDm("C", DM_TEXT))["id"]
+
+        # Kill B once a tenth of the posts went through it: mid-transfer.
+        accepted = {e["id"] for e in at_b.wait_count("post_received", posts // 10, 60)}
+        b.kill()
+        at_b.close()
+        assert len(accepted) < posts, "the transfer ended before B was killed"
+        held = {i.hex() for i in stored_ids(b)}
+        assert accepted <= held, "B lost messages it had accepted"
+
+        b.start()
+        b.wait_ready()
+
+        def c_has_everything() -> bool:
+            status = c.request(api.Status())
+            return bool(status["store"]["by_kind"].get("post", 0) >= posts
+                        and c.request(api.Alerts())["alerts"]
+                        and c.request(api.Inbox())["messages"])
+
+        wait_for("C holding every post, the alert and the DM", c_has_everything, 90)
+        at_c_posts = c.request(api.Posts("wijk-noord", limit=1000))["posts"]
+        assert len(at_c_posts) == min(posts, 1000)
+        assert {p["id"] for p in at_c_posts} <= post_ids
+        [dm] = c.request(api.Inbox())["messages"]
+        assert dm["text"] == DM_TEXT and dm["id"] == dm_id
+        assert dm["from"]["fingerprint"] == a.identity.fingerprint
+        [got] = c.request(api.Alerts())["alerts"]
+        assert got["id"] == decode_message(alert).id.hex() and got["issuer"] == "Test region"
+        # B carried the DM without being able to open it.
+        assert b.request(api.Inbox())["messages"] == []
+        at_a.wait_count("dm_delivered", 1, 60)
+        [sent] = a.request(api.Outbox())["messages"]
+        assert sent["id"] == dm_id and sent["delivered"] is not None
+    finally:
+        at_a.close()
+        at_b.close()

@@ -1,0 +1,163 @@
+"""What the daemon does for each API request and with each node event, on a real Node and a
+real SQLite store (no sockets: the service is synchronous)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meshnode import api
+from meshnode.api import ApiError, ErrorCode
+from meshnode.contacts import ContactBook
+from meshnode.crypto.authority import RootKey, TrustStore
+from meshnode.crypto.identity import Identity, PublicIdentity
+from meshnode.crypto.sealing import seal_dm
+from meshnode.crypto.signing import create_announce
+from meshnode.crypto.trustfile import read_public_key
+from meshnode.events import AnnounceReceived, DmCarried, DmDelivered, DmReceived, Send
+from meshnode.inbox import Inbox
+from meshnode.node import Node
+from meshnode.service import Service, ServiceInfo
+from meshnode.store import SqliteStore
+from meshnode.wire import AnnounceBody, Kind, decode_body, encode_message
+from tests.daemons import make_authority
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    authority = make_authority(tmp_path / "authority")
+    name, key = read_public_key(authority.root_pub, role="root")
+    store = SqliteStore(tmp_path / "messages.db", 4 * 1024 * 1024)
+    node = Node(Identity.generate(), store, TrustStore((RootKey(key, name),)),
+                int(time.time()))
+    inbox, contacts = Inbox(tmp_path / "inbox.db"), ContactBook(tmp_path / "contacts.db")
+    info = ServiceInfo(str(tmp_path), lambda: [{"link": "x"}], lambda: {"malformed": 2},
+                       lambda: {"requests": 1})
+    svc = Service(node, inbox, contacts, info, name="Hub")
+    svc.authority = authority  # type: ignore[attr-defined]
+    yield svc
+    store.close()
+    inbox.close()
+    contacts.close()
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def test_posts_are_signed_stored_and_listed(service: Service) -> None:
+    result, outputs = service.handle(api.Post("wijk-noord", "Water at the gym"), now())
+    assert service.node.store.has(bytes.fromhex(result["id"]))
+    assert not any(isinstance(o, Send) for o in outputs)  # no links yet
+    channels = service.handle(api.Channels(), now())[0]["channels"]
+    assert [(c["channel"], c["posts"]) for c in channels] == [("wijk-noord", 1)]
+    [post] = service.handle(api.Posts("wijk-noord"), now())[0]["posts"]
+    assert post["text"] == "Water at the gym" and post["author"]["name"] == "me"
+
+
+def test_a_post_the_node_refuses_is_an_error_with_the_reason(service: Service) -> None:
+    with pytest.raises(ApiError) as info:
+        service.handle(api.Post("Not A Channel!", "x"), now())
+    assert info.value.code is ErrorCode.INVALID and "channel" in info.value.message
+    for i in range(60):
+        service.handle(api.Post("wijk-noord", f"post {i}"), now())
+    with pytest.raises(ApiError) as info:
+        service.handle(api.Post("wijk-noord", "one too many"), now())
+    assert "quota" in info.value.message
+
+
+def test_direct_messages_need_a_known_recipient(service: Service) -> None:
+    with pytest.raises(ApiError) as info:
+        service.handle(api.SendDm("Bram", "hi"), now())
+    assert info.value.code is ErrorCode.NOT_FOUND
+    assert "meshnode contacts add" in info.value.message
+    bram = Identity.generate().public
+    service.handle(api.ContactAdd("Bram", sign_key=bram.sign_key, dh_key=bram.dh_key), now())
+    for to in ("Bram", bram.fingerprint, bram.fingerprint.replace(" ", "").lower(),
+               bram.sign_key.hex()):
+        result, _ = service.handle(api.SendDm(to, f"hi via {to}"), now())
+        assert result["to"]["name"] == "Bram"
+    sent = service.handle(api.Outbox(), now())[0]["messages"]
+    assert len(sent) == 4 and all(m["delivered"] is None for m in sent)
+
+
+def test_identity_cards_from_the_mesh_resolve_fingerprints(service: Service) -> None:
+    carla = Identity.generate()
+    service.node.inject(encode_message(create_announce(carla, "Carla", now())), now())
+    result, _ = service.handle(api.ContactAdd("Carla", fingerprint=carla.fingerprint), now())
+    assert result["contact"]["dh_key"] == carla.public.dh_key.hex()
+    with pytest.raises(ApiError) as info:
+        service.handle(api.ContactAdd("Dirk", fingerprint="AAAA BBBB"), now())
+    assert info.value.code is ErrorCode.NOT_FOUND and "--keys" in info.value.message
+
+
+def test_inject_verifies_alerts_and_reports_duplicates_and_forgeries(service: Service) -> None:
+    alert = service.authority.alert()  # type: ignore[attr-defined]
+    first, _ = service.handle(api.Inject(alert), now())
+    assert first["accepted"] is True and first["kind"] == "alert"
+    again, _ = service.handle(api.Inject(alert), now())
+    assert again == {**first, "accepted": False, "duplicate": True}
+    [shown] = service.handle(api.Alerts(), now())[0]["alerts"]
+    assert shown["id"] == first["id"] and shown["issuer"] == "Test region"
+    forged = bytearray(service.authority.alert(seq=2))  # type: ignore[attr-defined]
+    forged[len(forged) // 2] ^= 1
+    with pytest.raises(ApiError) as info:
+        service.handle(api.Inject(bytes(forged)), now())
+    assert info.value.code is ErrorCode.INVALID
+    with pytest.raises(ApiError, match="not a meshnode message"):
+        service.handle(api.Inject(b"\x00garbage"), now())
+
+
+def test_a_dm_opened_for_us_is_in_the_inbox_before_it_is_published(service: Service) -> None:
+    anna = Identity.generate()
+    msg = seal_dm(anna, service.node.identity.public, "Are you OK?", now())
+    event = DmReceived(msg.id, anna.public, "Are you OK?", now())
+    published = service.record([event], now())
+    assert published[0][0] == "dm_received"
+    assert published[0][1]["from"]["known"] is False
+    [dm] = service.handle(api.Inbox(), now())[0]["messages"]
+    assert dm["text"] == "Are you OK?" and dm["from"]["sign_key"] == anna.public.sign_key.hex()
+
+
+def test_delivery_states_are_recorded(service: Service) -> None:
+    bram = Identity.generate().public
+    service.handle(api.ContactAdd("Bram", sign_key=bram.sign_key, dh_key=bram.dh_key), now())
+    dm_id = bytes.fromhex(service.handle(api.SendDm("Bram", "hi"), now())[0]["id"])
+    service.record([DmCarried(dm_id, 2)], now())
+    service.record([DmDelivered(dm_id)], now())
+    [sent] = service.handle(api.Outbox(), now())[0]["messages"]
+    assert sent["handovers"] == 2 and sent["delivered"] is not None
+
+
+def test_a_changed_key_behind_a_contact_name_raises_a_warning(service: Service) -> None:
+    bram, impostor = Identity.generate(), Identity.generate()
+    service.handle(api.ContactAdd("Bram", sign_key=bram.public.sign_key,
+                                  dh_key=bram.public.dh_key), now())
+    card = create_announce(impostor, "Bram", now())
+    body = decode_body(Kind.ANNOUNCE, card.body)
+    assert isinstance(body, AnnounceBody)
+    published = service.record([AnnounceReceived(card.id, body)], now())
+    assert [name for name, _ in published] == ["announce_received", "key_warning"]
+    assert published[1][1]["name"] == "Bram"
+    contacts = service.handle(api.Contacts(), now())[0]
+    assert contacts["contacts"][0]["sign_key"] == bram.public.sign_key.hex()  # unchanged
+    assert len(contacts["warnings"]) == 1
+    assert service.record([AnnounceReceived(card.id, body)], now()) == [published[0]]
+
+
+def test_status_whoami_and_announce(service: Service) -> None:
+    status = service.handle(api.Status(), now())[0]
+    assert status["name"] == "Hub" and status["transport"] == {"malformed": 2}
+    assert status["roots"] == ["Test root"] and status["store"]["messages"] == 0
+    me = service.handle(api.Whoami(), now())[0]
+    assert PublicIdentity(bytes.fromhex(me["sign_key"]), bytes.fromhex(me["dh_key"])) == \
+        service.node.identity.public
+    result, _ = service.handle(api.Announce("Hub Noord"), now())
+    assert service.node.store.has(bytes.fromhex(result["id"]))
+    assert service.handle(api.Whoami(), now())[0]["name"] == "Hub Noord"
+    assert service.handle(api.Peers(), now())[0] == {"peers": [{"link": "x"}]}
+    with pytest.raises(ApiError):
+        service.handle(api.ContactRemove("nobody"), now())

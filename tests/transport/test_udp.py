@@ -1,0 +1,311 @@
+"""UDP links over real sockets on 127.0.0.1: link life cycle, whole frames in order through a
+lossy, duplicating, reordering network, restarts, limits, discovery, hostile datagrams."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEvent
+from meshnode.transport.framing import DEFAULT_MAX_FRAME
+from meshnode.transport.udp import Endpoint, UdpConfig, UdpTransport
+from meshnode.transport.udpwire import DATA_HEADER, Type, decode, encode_control, encode_data
+
+LOOPBACK = Endpoint("127.0.0.1", 0)
+TIMEOUT = 10.0
+
+
+def config(**changes: Any) -> UdpConfig:
+    return dataclasses.replace(UdpConfig(listen=LOOPBACK, discovery=False, keepalive=0.05,
+                                         link_timeout=0.5), **changes)
+
+
+@dataclasses.dataclass
+class Side:
+    transport: UdpTransport
+    events: trio.MemoryReceiveChannel[TransportEvent]
+    scope: trio.CancelScope
+
+    @property
+    def addr(self) -> Endpoint:
+        return self.transport.local
+
+    async def next(self, kind: type, timeout: float = TIMEOUT, link: str | None = None) -> Any:
+        """The next event (on `link`, if given), which must be of `kind`; frames of an old
+        link are skipped."""
+        with trio.fail_after(timeout):
+            while True:
+                event = await self.events.receive()
+                if isinstance(event, FrameReceived) and kind is not FrameReceived:
+                    continue
+                if link is not None and event.link != link:
+                    continue
+                assert isinstance(event, kind), f"expected {kind.__name__}, got {event}"
+                return event
+
+    async def frames(self, count: int, link: str | None = None) -> list[bytes]:
+        return [(await self.next(FrameReceived, link=link)).data for _ in range(count)]
+
+
+@asynccontextmanager
+async def running(nursery: trio.Nursery, cfg: UdpConfig) -> AsyncIterator[Side]:
+    transport = UdpTransport(cfg)
+    send, receive = trio.open_memory_channel[TransportEvent](1000)
+    scope = trio.CancelScope()
+
+    async def run() -> None:
+        with scope:
+            await transport.run(send)
+
+    nursery.start_soon(run)
+    try:
+        yield Side(transport, receive, scope)
+    finally:
+        scope.cancel()
+
+
+def go(test: Callable[[trio.Nursery], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(60):
+                await test(nursery)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+FRAMES = [b"", b"x", os.urandom(1200 - DATA_HEADER - 3), os.urandom(1200 - DATA_HEADER - 2),
+          os.urandom(5000), os.urandom(DEFAULT_MAX_FRAME)]
+
+
+def test_static_peers_link_up_and_frames_arrive_whole_and_in_order() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config()) as b, \
+                running(nursery, config(peers=(b_addr := b.addr,))) as a:
+            up_a, up_b = await a.next(LinkUp), await b.next(LinkUp)
+            assert up_a.link == f"udp:{b_addr.host}:{b_addr.port}"
+            assert up_b.link == f"udp:127.0.0.1:{a.addr.port}"
+            assert up_a.mtu == up_b.mtu == 1200 - DATA_HEADER
+
+            async def send_all(side: Side, link: str) -> None:
+                for frame in FRAMES * 3:
+                    await side.transport.send(link, frame)
+
+            nursery.start_soon(send_all, a, up_a.link)
+            nursery.start_soon(send_all, b, up_b.link)
+            assert await b.frames(len(FRAMES) * 3) == FRAMES * 3
+            assert await a.frames(len(FRAMES) * 3) == FRAMES * 3
+            stats = a.transport.stats()
+            assert stats["frames_out"] == stats["frames_in"] == len(FRAMES) * 3
+            [peer] = a.transport.peers()
+            assert peer.state == "up" and peer.static and peer.rtt_ms is not None
+
+    go(test)
+
+
+async def proxy(nursery: trio.Nursery, a: Endpoint, b: Endpoint, *, loss: float, dup: float,
+                delay: float, seed: int) -> int:
+    """A network between A and B that loses, duplicates and reorders datagrams.
+
+    A sends to the returned port; B sees the proxy's other socket as its peer.
+    """
+    rng = random.Random(seed)
+    face_a = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    face_b = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    await face_a.bind(("127.0.0.1", 0))
+    await face_b.bind(("127.0.0.1", 0))
+
+    async def later(sock: trio.socket.SocketType, data: bytes, to: tuple[str, int],
+                    wait: float) -> None:
+        await trio.sleep(wait)
+        await sock.sendto(data, to)
+
+    async def pump(src: trio.socket.SocketType, out: trio.socket.SocketType,
+                   to: tuple[str, int]) -> None:
+        while True:
+            data, _ = await src.recvfrom(65536)
+            if rng.random() < loss:
+                continue
+            for _ in range(2 if rng.random() < dup else 1):
+                nursery.start_soon(later, out, data, to, rng.random() * delay)
+
+    nursery.start_soon(pump, face_a, face_b, (b.host, b.port))
+    nursery.start_soon(pump, face_b, face_a, (a.host, a.port))
+    return int(face_a.getsockname()[1])
+
+
+def test_frames_cross_a_lossy_duplicating_reordering_network_intact() -> None:
+    sent = [os.urandom(random.Random(i).randrange(0, 6000)) for i in range(120)]
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=3.0)) as b:
+            a_transport = UdpTransport(config(link_timeout=3.0))
+            port = await proxy(nursery, a_transport.local, b.addr, loss=0.2, dup=0.1,
+                               delay=0.02, seed=7)
+            a_transport.close_sockets()
+            async with running(nursery, config(listen=a_transport.local, link_timeout=3.0,
+                                               peers=(Endpoint("127.0.0.1", port),))) as a:
+                up = await a.next(LinkUp)
+                await b.next(LinkUp)
+
+                async def send_all() -> None:
+                    for frame in sent:
+                        await a.transport.send(up.link, frame)
+
+                nursery.start_soon(send_all)
+                assert await b.frames(len(sent)) == sent
+                assert a.transport.stats()["resent"] > 0
+
+    go(test)
+
+
+def test_a_clean_stop_takes_the_link_down_at_once() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0)) as a:
+            await a.next(LinkUp)
+            await b.next(LinkUp)
+            b.scope.cancel()
+            down = await a.next(LinkDown, timeout=2.0)
+            assert down.reason == "peer closed the link"
+
+    go(test)
+
+
+def test_silence_takes_the_link_down_and_the_peer_is_found_again() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config()) as b, \
+                running(nursery, config(peers=(b.addr,))) as a:
+            await a.next(LinkUp)
+            await b.next(LinkUp)
+            b.transport.close_sockets()  # a crash: no BYE
+            b.scope.cancel()
+            assert (await a.next(LinkDown, timeout=3.0)).reason == "peer silent"
+            async with running(nursery, config(listen=b.addr)) as b2:
+                await a.next(LinkUp)
+                await b2.next(LinkUp)
+
+    go(test)
+
+
+def test_a_restarted_peer_is_a_new_link() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0)) as a:
+            up = await a.next(LinkUp)
+            await b.next(LinkUp)
+            b.transport.close_sockets()
+            b.scope.cancel()
+            async with running(nursery, config(listen=b.addr, peers=(a.addr,))) as b2:
+                assert (await a.next(LinkDown)).reason == "peer restarted"
+                assert (await a.next(LinkUp)).link == up.link
+                back = await b2.next(LinkUp)
+                await a.transport.send(up.link, b"after the restart")
+                await b2.transport.send(back.link, b"hello again")
+                assert await b2.frames(1) == [b"after the restart"]
+                assert await a.frames(1) == [b"hello again"]
+
+    go(test)
+
+
+def test_closing_a_link_tells_the_peer_and_a_static_peer_is_probed_again() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0)) as a:
+            up = await a.next(LinkUp)
+            await b.next(LinkUp)
+            await a.transport.close(up.link, "garbage")
+            assert (await a.next(LinkDown)).reason == "garbage"
+            assert (await b.next(LinkDown)).reason == "peer closed the link"
+            await a.next(LinkUp)
+            await b.next(LinkUp)
+
+    go(test)
+
+
+def test_unknown_peers_are_refused_unless_accepted() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(accept_unknown=False)) as b, \
+                running(nursery, config(peers=(b.addr,))) as a:
+            await trio.sleep(0.3)
+            assert b.transport.stats()["refused"] > 0
+            assert b.transport.peers() == [] and a.transport.stats()["links_up"] == 0
+
+    go(test)
+
+
+def test_links_with_unknown_peers_are_capped() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(max_links=1)) as hub, \
+                running(nursery, config(peers=(hub.addr,))) as one:
+            await one.next(LinkUp)
+            await hub.next(LinkUp)
+            async with running(nursery, config(peers=(hub.addr,))) as two:
+                await trio.sleep(0.3)
+                assert hub.transport.stats()["refused"] > 0
+                assert two.transport.stats()["links_up"] == 0
+                assert len(hub.transport.peers()) == 1
+
+    go(test)
+
+
+def test_discovery_finds_peers_by_multicast() -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("", 0))
+    group = Endpoint(f"239.255.{random.randrange(256)}.{random.randrange(1, 255)}",
+                     probe.getsockname()[1])
+    probe.close()
+    found = config(discovery=True, group=group, discovery_interval=0.1)
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, found) as a, running(nursery, found) as b:
+            up_a, up_b = await a.next(LinkUp), await b.next(LinkUp)
+            assert up_a.link == f"udp:127.0.0.1:{b.addr.port}"
+            assert up_b.link == f"udp:127.0.0.1:{a.addr.port}"
+            assert a.transport.stats()["discovered"] + b.transport.stats()["discovered"] >= 1
+
+    go(test)
+
+
+def test_hostile_datagrams_are_counted_and_change_nothing() -> None:
+    rng = random.Random(3)
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0)) as a:
+            up = await a.next(LinkUp)
+            b_up = await b.next(LinkUp)
+            me = os.urandom(8)
+            attacker = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            await attacker.bind(("127.0.0.1", 0))
+            junk = [rng.randbytes(rng.randrange(0, 200)) for _ in range(200)]
+            junk += [b"MN\x01" + rng.randbytes(rng.randrange(0, 60)) for _ in range(200)]
+            junk += [bytes(2000),  # oversized
+                     encode_control(Type.PONG, me, b.transport.instance),  # unsolicited
+                     encode_control(Type.BYE, me, b.transport.instance),  # not its link
+                     encode_data(me, b.transport.instance, 10**6, b"\x30\x00\x00x")]
+            for data in junk:
+                await attacker.sendto(data, (b.addr.host, b.addr.port))
+            replies = []
+            with trio.move_on_after(0.3):
+                while True:
+                    replies.append(decode((await attacker.recvfrom(100))[0]).type)
+            # DATA for a link that does not exist is answered with BYE; a junk datagram that
+            # happens to be a valid PING gets a PONG. Nothing else, and never more bytes.
+            assert Type.BYE in replies and set(replies) <= {Type.BYE, Type.PONG}
+            stats = b.transport.stats()
+            assert stats["oversized"] == 1
+            assert stats["malformed"] >= 200
+            assert stats["malformed"] + stats["stale"] + stats["oversized"] + replies.count(
+                Type.PONG) >= len(junk)
+            await a.transport.send(up.link, b"still fine")
+            assert await b.frames(1, link=b_up.link) == [b"still fine"]
+
+    go(test)

@@ -1,0 +1,207 @@
+"""The TUI driven with Textual's Pilot against real daemons (subprocesses), at 80x24."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from meshnode import api
+from meshnode.crypto.keyfile import load_identity
+from meshnode.paths import IDENTITY_FILE
+from tests.tui.authority import ISSUER_NAME, ROOT_NAME, make_authority
+from tests.tui.daemon import DaemonProcess
+from tui.app import MeshApp, QrScreen
+from tui.i18n import Lang
+
+SIZE = (80, 24)
+Scenario = Callable[[MeshApp, Pilot[None]], Awaitable[None]]
+
+
+def drive(app: MeshApp, scenario: Scenario) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the UI"
+        await pilot.pause(0.05)
+
+
+def shown(app: MeshApp, selector: str) -> str:
+    """The plain text a Static widget shows."""
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.query_one(selector, Static).content)
+    return console.export_text()
+
+
+async def type_into(pilot: Pilot[None], app: MeshApp, selector: str, value: str) -> None:
+    field = app.query_one(selector, Input)
+    field.focus()
+    field.value = value
+    await pilot.press("enter")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_post_in_a_channel_is_listed(daemon: DaemonProcess) -> None:
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        assert app.active_tab == "channels"  # no alert: channels first
+        await type_into(pilot, app, "#post-channel", "wijk-noord")
+        await type_into(pilot, app, "#post-text", "Water bij de sporthal")
+        await until(pilot, lambda: "Water bij de sporthal" in shown(app, "#posts"))
+        assert app.query_one("#post-text", Input).value == ""
+        held = daemon.request(api.Posts("wijk-noord"))["posts"]
+        assert [p["text"] for p in held] == ["Water bij de sporthal"]
+        assert "#wijk-noord" in str(app.query_one("#channel-list").get_option_at_index(0).prompt)
+        await pilot.press("f7")  # one's own fingerprint, as text and QR code
+        assert isinstance(app.screen, QrScreen)
+        assert app.screen.fingerprint == daemon.request(api.Whoami())["fingerprint"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, QrScreen)
+
+    drive(MeshApp(daemon.socket, Lang.NL), scenario)
+
+
+def test_verified_alert_arriving_jumps_to_the_alerts_view(tmp_path: Path) -> None:
+    now = int(time.time())
+    authority = make_authority(now)
+    node = DaemonProcess(tmp_path / "hub")
+    node.cli("trust", "add-root", str(authority.write_root(tmp_path / "root.pub")))
+    node.start()
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        assert app.active_tab == "channels"
+        result = await asyncio.to_thread(node.request, api.Inject(authority.alert(now)))
+        assert result["accepted"] is True
+        await until(pilot, lambda: app.active_tab == "alerts")
+        body = shown(app, "#alerts-body")
+        assert f"VERIFIED by {ISSUER_NAME}, certified by {ROOT_NAME}" in body
+        assert "What to do" in body and "What is happening" in body
+        assert "NOT VERIFIED" not in body
+        await pilot.press("f6")  # Dutch: the alert's Dutch text and the Dutch labels
+        nl = shown(app, "#alerts-body")
+        assert f"GEVERIFIEERD: {ISSUER_NAME}" in nl and "Wat moet u doen" in nl
+        assert nl != body
+
+    try:
+        drive(MeshApp(node.socket, Lang.EN), scenario)
+    finally:
+        node.stop()
+
+
+def test_unverified_alert_is_shown_as_not_verified(tmp_path: Path) -> None:
+    """A peer that pins another root relays an alert this node cannot verify."""
+    now = int(time.time())
+    stranger = make_authority(now)
+    bob_port = free_port()
+    bob = DaemonProcess(tmp_path / "bob")
+    bob.cli("trust", "add-root", str(stranger.write_root(tmp_path / "root.pub")))
+    alice = DaemonProcess(tmp_path / "alice")
+    alice.start("--peer", f"127.0.0.1:{bob_port}")
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        await asyncio.to_thread(bob.start, "--listen", f"127.0.0.1:{bob_port}")
+        result = await asyncio.to_thread(bob.request, api.Inject(stranger.alert(now)))
+        assert result["accepted"] is True
+        await until(pilot, lambda: app.active_tab == "alerts", 40)
+        body = shown(app, "#alerts-body")
+        assert "NOT VERIFIED" in body and "unknown root" in body
+        assert "✔ VERIFIED" not in body
+        assert alice.request(api.Alerts())["alerts"] == []
+
+    try:
+        drive(MeshApp(alice.socket, Lang.EN), scenario)
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+def test_daemon_restart_shows_how_to_start_it_and_reconnects(daemon: DaemonProcess) -> None:
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        assert not app.query_one("#offline").display
+        await asyncio.to_thread(daemon.stop)
+        await until(pilot, lambda: not app.connected)
+        assert app.query_one("#offline").display
+        assert not app.query_one("#tabs").display
+        assert "meshnode run" in shown(app, "#offline")
+        await asyncio.to_thread(daemon.start)
+        await until(pilot, lambda: app.connected)
+        await type_into(pilot, app, "#post-channel", "na-herstart")
+        await type_into(pilot, app, "#post-text", "weer online")
+        await until(pilot, lambda: "weer online" in shown(app, "#posts"))
+
+    drive(MeshApp(daemon.socket, Lang.EN), scenario)
+
+
+def test_not_running_screen_without_a_daemon(tmp_path: Path) -> None:
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await pilot.pause(0.3)
+        assert not app.connected
+        text = shown(app, "#offline")
+        assert "De meshnode-daemon draait niet" in text and "meshnode run" in text
+        assert str(tmp_path / "api.sock") in text
+
+    drive(MeshApp(tmp_path / "api.sock", Lang.NL), scenario)
+
+
+def test_direct_message_delivery_state_changes(tmp_path: Path) -> None:
+    bob_port = free_port()
+    bob = DaemonProcess(tmp_path / "bob", name="bob")
+    alice = DaemonProcess(tmp_path / "alice", name="alice")
+    bob_id = load_identity(bob.home / IDENTITY_FILE).public
+    alice.start("--peer", f"127.0.0.1:{bob_port}")
+    alice.request(api.ContactAdd("bob", sign_key=bob_id.sign_key, dh_key=bob_id.dh_key))
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        await pilot.press("f3")
+        assert app.active_tab == "messages"
+        assert app.contact == "bob"
+        await type_into(pilot, app, "#dm-text", "Heb je water nodig?")
+        await until(pilot, lambda: "Heb je water nodig?" in shown(app, "#conversation"))
+        assert "[queued]" in shown(app, "#conversation")  # bob is not running yet
+        await asyncio.to_thread(bob.start, "--listen", f"127.0.0.1:{bob_port}")
+        await until(pilot, lambda: any(p.get("state") == "up" for p in app.peers))
+        await type_into(pilot, app, "#dm-text", "Ik kom langs")
+
+        def line(text: str) -> str:
+            return next(x for x in shown(app, "#conversation").splitlines() if text in x)
+
+        await until(pilot, lambda: "Ik kom langs" in shown(app, "#conversation"))
+        await until(pilot, lambda: "[delivered ✔]" in line("Ik kom langs"), 30)
+        inbox = bob.request(api.Inbox())["messages"]
+        assert "Ik kom langs" in [m["text"] for m in inbox]
+        # a post from another node, while this one looks at its messages, is unread
+        await asyncio.to_thread(bob.request, api.Post("markt", "Brood bij de bakker"))
+        await until(pilot, lambda: app.unread.get("markt") == 1, 30)
+        assert "#markt (1)" in str(app.query_one("#channel-list").get_option_at_index(0).prompt)
+        await pilot.press("f2")
+        await until(pilot, lambda: "Brood bij de bakker" in shown(app, "#posts"))
+        assert app.unread == {}
+
+    try:
+        drive(MeshApp(alice.socket, Lang.EN), scenario)
+    finally:
+        alice.stop()
+        bob.stop()

@@ -1,0 +1,65 @@
+"""Snapshots of the main views at 80x24, in Dutch and English, from fixed API results.
+
+Update them after a deliberate UI change with `pytest tests/tui --snapshot-update` and look at
+the SVGs in tests/tui/__snapshots__/ before committing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui.sample import snapshot
+from tui.app import MeshApp
+from tui.i18n import Lang
+
+SOCKET = Path("/run/meshnode/api.sock")
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def loaded(data: dict[str, Any], tab: str) -> Callable[[Pilot[None]], Any]:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, MeshApp)
+        app.load(data)
+        app.action_show_tab(tab)
+        app.set_focus(None)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+@pytest.mark.parametrize("tab", ["alerts", "channels", "messages", "peers"])
+def test_view(snap_compare: SnapCompare, lang: Lang, tab: str) -> None:
+    app = MeshApp(SOCKET, lang, connect=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded(snapshot(), tab))
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+def test_daemon_not_running(snap_compare: SnapCompare, lang: Lang) -> None:
+    assert snap_compare(MeshApp(SOCKET, lang, connect=False), terminal_size=(80, 24))
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+def test_fingerprint_qr_code(snap_compare: SnapCompare, lang: Lang) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(snapshot(), "messages")(pilot)
+        await pilot.press("f7")
+
+    app = MeshApp(SOCKET, lang, connect=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

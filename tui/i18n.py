@@ -1,0 +1,202 @@
+"""The TUI's strings in Dutch and English, and how the language is chosen.
+
+`pick_language(explicit, environ)`: an explicit `--lang` wins, then $MESHNODE_LANG, then the
+locale variables ($LC_ALL, $LC_MESSAGES, $LANG: Dutch if they start with "nl"), else English.
+`text(lang, key, **values)` formats one string; every key exists in both tables (a test checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+__all__ = ["STRINGS", "Lang", "pick_language", "text"]
+
+
+class Lang(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+    def other(self) -> Lang:
+        return Lang.EN if self is Lang.NL else Lang.NL
+
+
+_EN: dict[str, str] = {
+    "title": "meshnode",
+    "tab.alerts": "Alerts",
+    "tab.channels": "Channels",
+    "tab.messages": "Messages",
+    "tab.peers": "Peers & status",
+    "key.alerts": "Alerts",
+    "key.channels": "Channels",
+    "key.messages": "Messages",
+    "key.peers": "Status",
+    "key.language": "Nederlands",
+    "key.refresh": "Refresh",
+    "key.quit": "Quit",
+    "offline.title": "The meshnode daemon is not running",
+    "offline.body": "No daemon answers at {path}.\n\nStart it in another terminal with:\n\n"
+                    "    meshnode run\n\n(first time: meshnode init). This screen reconnects "
+                    "by itself as soon as the daemon is up.",
+    "offline.retry": "Trying again every {seconds} s…",
+    "alerts.none": "No authority alerts. Verified alerts appear here as soon as they arrive.",
+    "alerts.verified": "✔ VERIFIED by {issuer}, certified by {root}",
+    "alerts.unverified": "✖ NOT VERIFIED — an alert arrived that failed verification and "
+                         "was discarded: {reason}. Do not act on copies of it.",
+    "alerts.covers.yes": "Your area IS in the alert area",
+    "alerts.covers.no": "Your area is outside the alert area",
+    "alerts.covers.unknown": "Unknown whether your area is affected (no location configured)",
+    "alerts.what": "What is happening",
+    "alerts.todo": "What to do",
+    "alerts.more": "More information",
+    "alerts.area": "Area",
+    "alerts.sent": "Sent {when} · severity {severity} · expires {expires}",
+    "alerts.history": "History",
+    "alerts.cancelled": "CANCELLED — this alert has been withdrawn",
+    "alerts.superseded": "superseded",
+    "channels.none": "No channels yet. Type a channel name and a message below to start one.",
+    "channels.channel": "Channel",
+    "channels.placeholder": "Write a message to the channel, Enter sends",
+    "channels.posted": "Posted in #{channel}",
+    "channels.empty": "No messages in #{channel} yet.",
+    "messages.me": "Me",
+    "messages.you": "You are {fingerprint}",
+    "messages.qr.missing": "(no QR code: install `segno` to show one)",
+    "messages.add.placeholder": "Add contact: NAME FINGERPRINT, Enter adds",
+    "messages.to": "To",
+    "messages.placeholder": "Write a direct message, Enter sends",
+    "messages.none": "No contacts yet: ask a neighbour for their fingerprint and add it below.",
+    "messages.pick": "Pick a contact on the left.",
+    "messages.queued": "queued",
+    "messages.carried": "carried by {n} relay(s)",
+    "messages.delivered": "delivered ✔",
+    "messages.added": "Added contact {name}",
+    "messages.add.usage": "Type a name and a fingerprint, e.g.: Anna ABCD EFGH …",
+    "messages.keychange": "⚠ KEY CHANGED for {name}: was {old}, now {new}. Someone may be "
+                          "impersonating them. Compare fingerprints in person before trusting "
+                          "new messages.",
+    "messages.sent": "Sent to {to}",
+    "peers.none": "No links up: no other node in reach yet.",
+    "peers.link": "Link",
+    "peers.transport": "Transport",
+    "peers.state": "State",
+    "peers.last_sync": "Last sync",
+    "status.node": "Node {name} · {fingerprint}",
+    "status.links": "Links up: {links} · last sync: {last_sync}",
+    "status.store": "Store: {messages} messages, {used} of {capacity}",
+    "status.counters": "Accepted {accepted} · rejected {rejected} · duplicates {duplicates} · "
+                       "relayed {relayed}",
+    "status.inbox": "Direct messages: {received} received, {sent} sent",
+    "status.roots": "Trusted roots: {roots}",
+    "status.never": "never",
+    "error": "The daemon refused: {message}",
+    "severity.Extreme": "Extreme",
+    "severity.Severe": "Severe",
+    "severity.Moderate": "Moderate",
+    "severity.Minor": "Minor",
+    "severity.Unknown": "Unknown",
+    "key.qr": "QR",
+    "qr.title": "Your fingerprint: let a neighbour scan it or read it out, and compare it "
+                "in person",
+    "qr.close": "Esc closes",
+}
+
+_NL: dict[str, str] = {
+    "title": "meshnode",
+    "tab.alerts": "Alerts",
+    "tab.channels": "Kanalen",
+    "tab.messages": "Berichten",
+    "tab.peers": "Verbindingen",
+    "key.alerts": "Alerts",
+    "key.channels": "Kanalen",
+    "key.messages": "Berichten",
+    "key.peers": "Status",
+    "key.language": "English",
+    "key.refresh": "Vernieuwen",
+    "key.quit": "Stoppen",
+    "offline.title": "De meshnode-daemon draait niet",
+    "offline.body": "Er antwoordt geen daemon op {path}.\n\nStart hem in een andere terminal "
+                    "met:\n\n    meshnode run\n\n(de eerste keer: meshnode init). Dit scherm "
+                    "maakt vanzelf verbinding zodra de daemon draait.",
+    "offline.retry": "Elke {seconds} s opnieuw proberen…",
+    "alerts.none": "Geen alerts van de overheid. Geverifieerde alerts verschijnen hier zodra "
+                   "ze binnenkomen.",
+    "alerts.verified": "✔ GEVERIFIEERD: {issuer}, gecertificeerd door {root}",
+    "alerts.unverified": "✖ NIET GEVERIFIEERD — er kwam een alert binnen dat de controle niet "
+                         "doorstond en is weggegooid: {reason}. Handel niet naar kopieën ervan.",
+    "alerts.covers.yes": "Uw omgeving LIGT in het alertgebied",
+    "alerts.covers.no": "Uw omgeving ligt buiten het alertgebied",
+    "alerts.covers.unknown": "Onbekend of uw omgeving getroffen is (geen locatie ingesteld)",
+    "alerts.what": "Wat is er aan de hand",
+    "alerts.todo": "Wat moet u doen",
+    "alerts.more": "Meer informatie",
+    "alerts.area": "Gebied",
+    "alerts.sent": "Verstuurd {when} · ernst {severity} · verloopt {expires}",
+    "alerts.history": "Geschiedenis",
+    "alerts.cancelled": "INGETROKKEN — dit alert is ingetrokken",
+    "alerts.superseded": "vervangen",
+    "channels.none": "Nog geen kanalen. Typ hieronder een kanaalnaam en een bericht om er een "
+                     "te beginnen.",
+    "channels.channel": "Kanaal",
+    "channels.placeholder": "Schrijf een bericht aan het kanaal, Enter verstuurt",
+    "channels.posted": "Geplaatst in #{channel}",
+    "channels.empty": "Nog geen berichten in #{channel}.",
+    "messages.me": "Ik",
+    "messages.you": "U bent {fingerprint}",
+    "messages.qr.missing": "(geen QR-code: installeer `segno` om er een te tonen)",
+    "messages.add.placeholder": "Contact toevoegen: NAAM VINGERAFDRUK, Enter voegt toe",
+    "messages.to": "Aan",
+    "messages.placeholder": "Schrijf een privébericht, Enter verstuurt",
+    "messages.none": "Nog geen contacten: vraag een buur om zijn vingerafdruk en voeg die "
+                     "hieronder toe.",
+    "messages.pick": "Kies links een contact.",
+    "messages.queued": "in de wachtrij",
+    "messages.carried": "meegenomen door {n} doorgever(s)",
+    "messages.delivered": "afgeleverd ✔",
+    "messages.added": "Contact {name} toegevoegd",
+    "messages.add.usage": "Typ een naam en een vingerafdruk, bijv.: Anna ABCD EFGH …",
+    "messages.keychange": "⚠ SLEUTEL GEWIJZIGD voor {name}: was {old}, nu {new}. Iemand doet "
+                          "zich misschien voor als deze persoon. Vergelijk de vingerafdrukken "
+                          "persoonlijk voordat u nieuwe berichten vertrouwt.",
+    "messages.sent": "Verstuurd aan {to}",
+    "peers.none": "Geen verbindingen: nog geen ander apparaat binnen bereik.",
+    "peers.link": "Verbinding",
+    "peers.transport": "Transport",
+    "peers.state": "Toestand",
+    "peers.last_sync": "Laatste sync",
+    "status.node": "Node {name} · {fingerprint}",
+    "status.links": "Actieve verbindingen: {links} · laatste sync: {last_sync}",
+    "status.store": "Opslag: {messages} berichten, {used} van {capacity}",
+    "status.counters": "Geaccepteerd {accepted} · geweigerd {rejected} · dubbel {duplicates} · "
+                       "doorgestuurd {relayed}",
+    "status.inbox": "Privéberichten: {received} ontvangen, {sent} verstuurd",
+    "status.roots": "Vertrouwde roots: {roots}",
+    "status.never": "nog nooit",
+    "error": "De daemon weigerde: {message}",
+    "severity.Extreme": "Extreem",
+    "severity.Severe": "Ernstig",
+    "severity.Moderate": "Matig",
+    "severity.Minor": "Gering",
+    "severity.Unknown": "Onbekend",
+    "key.qr": "QR",
+    "qr.title": "Uw vingerafdruk: laat een buur hem scannen of lees hem voor, en vergelijk "
+                "hem persoonlijk",
+    "qr.close": "Esc sluit",
+}
+
+STRINGS: Mapping[Lang, Mapping[str, str]] = {Lang.EN: _EN, Lang.NL: _NL}
+
+
+def text(lang: Lang, key: str, **values: object) -> str:
+    """The string `key` in `lang`, formatted with `values`; KeyError for an unknown key."""
+    template = STRINGS[lang][key]
+    return template.format(**values) if values else template
+
+
+def pick_language(explicit: str | None, environ: Mapping[str, str]) -> Lang:
+    """--lang, else $MESHNODE_LANG, else the locale ($LC_ALL, $LC_MESSAGES, $LANG), else English."""
+    for value in (explicit, environ.get("MESHNODE_LANG"), environ.get("LC_ALL"),
+                  environ.get("LC_MESSAGES"), environ.get("LANG")):
+        if value:
+            return Lang.NL if value.lower().startswith("nl") else Lang.EN
+    return Lang.EN

@@ -1,0 +1,270 @@
+"""Pure renderings of the daemon's API results (docs/api.md) into Rich text for the TUI views.
+
+Every function takes the JSON objects the API returns and the UI language, and returns a Rich
+renderable; none does I/O. Times are shown in local time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from tui.i18n import Lang, text
+
+__all__ = [
+    "SEVERITY_STYLE",
+    "AlertThread",
+    "alert_threads",
+    "delivery_state",
+    "render_alerts",
+    "render_conversation",
+    "render_posts",
+    "render_qr",
+    "render_status",
+    "size",
+    "when",
+]
+
+SEVERITY_STYLE = {
+    "Extreme": "bold white on red",
+    "Severe": "bold black on dark_orange",
+    "Moderate": "bold black on yellow",
+    "Minor": "bold white on blue",
+    "Unknown": "bold white on grey37",
+}
+
+
+def when(ts: object, *, short: bool = False) -> str:
+    if not isinstance(ts, int | float) or isinstance(ts, bool) or ts <= 0:
+        return "-"
+    return time.strftime("%H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def size(n: object) -> str:
+    value = float(n) if isinstance(n, int | float) else 0.0
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+@dataclass(slots=True)
+class AlertThread:
+    """One alert and its Updates and Cancel, oldest first; `removed` ids were superseded."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        return self.entries[-1]
+
+    @property
+    def cancelled(self) -> bool:
+        return self.latest.get("msg_type") == "Cancel"
+
+
+def _key(alert: Mapping[str, Any]) -> tuple[str, str]:
+    return str(alert.get("sender")), str(alert.get("identifier"))
+
+
+def alert_threads(alerts: Sequence[dict[str, Any]]) -> list[AlertThread]:
+    """Group alerts into threads by CAP references (an Update or Cancel joins what it names).
+
+    Newest thread first.
+    """
+    threads: list[AlertThread] = []
+    by_key: dict[tuple[str, str], AlertThread] = {}
+    for alert in sorted(alerts, key=lambda a: (a.get("sent", 0), a.get("seq", 0))):
+        thread = None
+        for ref in alert.get("references", []):
+            thread = by_key.get((str(ref.get("sender")), str(ref.get("identifier"))))
+            if thread is not None:
+                break
+        if thread is None:
+            thread = by_key.get(_key(alert))
+        if thread is None:
+            thread = AlertThread()
+            threads.append(thread)
+        thread.entries.append(alert)
+        by_key[_key(alert)] = thread
+    threads.sort(key=lambda t: t.latest.get("sent", 0), reverse=True)
+    return threads
+
+
+def pick_info(alert: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
+    infos = [i for i in alert.get("infos", []) if isinstance(i, dict)]
+    for info in infos:
+        if str(info.get("language", "")).lower().startswith(lang.value):
+            return info
+    return infos[0] if infos else {}
+
+
+def _alert_panel(thread: AlertThread, removed: set[str], lang: Lang) -> RenderableType:
+    alert = thread.latest
+    info = pick_info(alert, lang)
+    severity = str(alert.get("severity") or info.get("severity") or "Unknown")
+    style = SEVERITY_STYLE.get(severity, SEVERITY_STYLE["Unknown"])
+    parts: list[RenderableType] = []
+    shown = text(lang, f"severity.{severity}") if severity in SEVERITY_STYLE else severity
+    head = Text(f" {shown.upper()} ", style=style)
+    head.append(f" {info.get('headline') or info.get('event') or alert.get('identifier')}",
+                style="bold")
+    parts.append(head)
+    parts.append(Text(text(lang, "alerts.verified", issuer=alert.get("issuer"),
+                           root=alert.get("root")), style="bold green"))
+    covers = alert.get("covers_here")
+    key = ("alerts.covers.yes" if covers is True else
+           "alerts.covers.no" if covers is False else "alerts.covers.unknown")
+    parts.append(Text(text(lang, key), style="bold red" if covers is True else "italic"))
+    if thread.cancelled:
+        parts.append(Text(text(lang, "alerts.cancelled"), style="bold reverse"))
+    parts.append(Text(text(lang, "alerts.sent", when=when(alert.get("sent")),
+                           severity=shown, expires=when(alert.get("expires"))), style="dim"))
+    for label, value in (("alerts.what", info.get("description")),
+                         ("alerts.todo", info.get("instruction")),
+                         ("alerts.more", info.get("web")),
+                         ("alerts.area", ", ".join(info.get("areas") or []))):
+        if value:
+            parts.append(_block(text(lang, label), str(value)))
+    if len(thread.entries) > 1:
+        parts.append(Text(text(lang, "alerts.history"), style="bold"))
+        for entry in reversed(thread.entries):
+            line = Text(f"  {when(entry.get('sent'))}  {entry.get('msg_type')}  ")
+            line.append(str(pick_info(entry, lang).get("headline", "")))
+            if entry.get("id") in removed:
+                line.append(f"  ({text(lang, 'alerts.superseded')})", style="dim")
+            parts.append(line)
+    return Panel(Group(*parts), border_style=style.split(" on ")[-1], expand=True)
+
+
+def _block(label: str, value: str) -> Text:
+    """A labelled block; NL-Alert texts often open with the heading themselves ("Wat moet u
+    doen? ..."), so the label is not repeated then."""
+    if value.lower().startswith(label.lower()):
+        head = value[:len(label) + 1] if value[len(label):len(label) + 1] in "?:" else \
+            value[:len(label)]
+        block = Text(head, style="bold underline")
+        block.append(value[len(head):])
+        return block
+    block = Text(label + ":", style="bold underline")
+    block.append(" " + value)
+    return block
+
+
+def render_alerts(alerts: Sequence[dict[str, Any]], removed: set[str],
+                  unverified: Sequence[str], lang: Lang) -> RenderableType:
+    """The alerts view: unverified warnings first, then each alert thread, newest first."""
+    parts: list[RenderableType] = []
+    for reason in unverified:
+        parts.append(Panel(Text(text(lang, "alerts.unverified", reason=reason),
+                                style="bold white on red"), border_style="red"))
+    threads = alert_threads(alerts)
+    parts.extend(_alert_panel(t, removed, lang) for t in threads)
+    if not parts:
+        parts.append(Text(text(lang, "alerts.none"), style="italic"))
+    return Group(*parts)
+
+
+def _who(person: Mapping[str, Any], lang: Lang) -> str:
+    name = person.get("name")
+    if name == "me":
+        return text(lang, "messages.me")
+    short = str(person.get("fingerprint", ""))[:9]
+    return f"{name}" if name else f"? {short}"
+
+
+def render_posts(channel: str | None, posts: Sequence[dict[str, Any]],
+                 lang: Lang) -> RenderableType:
+    if channel is None:
+        return Text(text(lang, "channels.none"), style="italic")
+    if not posts:
+        return Text(text(lang, "channels.empty", channel=channel), style="italic")
+    out = Text()
+    for post in sorted(posts, key=lambda p: p.get("created", 0)):
+        if out:
+            out.append("\n")
+        out.append(f"{when(post.get('created'), short=True)} ", style="dim")
+        out.append(_who(post.get("author", {}), lang), style="bold cyan")
+        out.append(f": {post.get('text', '')}")
+    return out
+
+
+def delivery_state(dm: Mapping[str, Any], lang: Lang) -> str:
+    if dm.get("delivered"):
+        return text(lang, "messages.delivered")
+    handovers = dm.get("handovers") or 0
+    if handovers:
+        return text(lang, "messages.carried", n=handovers)
+    return text(lang, "messages.queued")
+
+
+def render_conversation(contact: Mapping[str, Any] | None, inbox: Sequence[dict[str, Any]],
+                        outbox: Sequence[dict[str, Any]], lang: Lang) -> RenderableType:
+    """Messages with one contact, oldest first; sent ones carry their delivery state."""
+    if contact is None:
+        return Text(text(lang, "messages.pick"), style="italic")
+    key = contact.get("sign_key")
+    items: list[tuple[int, bool, dict[str, Any]]] = []
+    items += [(m.get("received") or m.get("created", 0), False, m) for m in inbox
+              if m.get("from", {}).get("sign_key") == key]
+    items += [(m.get("created", 0), True, m) for m in outbox
+              if m.get("to", {}).get("sign_key") == key]
+    out = Text()
+    for ts, mine, message in sorted(items, key=lambda item: item[0]):
+        if out:
+            out.append("\n")
+        out.append(f"{when(ts, short=True)} ", style="dim")
+        if mine:
+            out.append(text(lang, "messages.me"), style="bold green")
+            out.append(f": {message.get('text', '')} ")
+            out.append(f"[{delivery_state(message, lang)}]", style="italic yellow")
+        else:
+            out.append(str(contact.get("name")), style="bold cyan")
+            out.append(f": {message.get('text', '')}")
+    return out
+
+
+def render_status(status: Mapping[str, Any], last_sync: float | None,
+                  lang: Lang) -> RenderableType:
+    store = status.get("store", {})
+    counters = status.get("counters", {})
+    inbox = status.get("inbox", {})
+    lines = [
+        text(lang, "status.node", name=status.get("name") or "-",
+             fingerprint=status.get("fingerprint", "")),
+        text(lang, "status.links", links=status.get("links", 0),
+             last_sync=when(last_sync) if last_sync else text(lang, "status.never")),
+        text(lang, "status.store", messages=store.get("messages", 0),
+             used=size(store.get("used_bytes", 0)), capacity=size(store.get("capacity_bytes", 0))),
+        text(lang, "status.counters", accepted=counters.get("accepted_total", 0),
+             rejected=counters.get("rejected_total", 0),
+             duplicates=counters.get("duplicates", 0), relayed=counters.get("relayed", 0)),
+        text(lang, "status.inbox", received=inbox.get("received", 0), sent=inbox.get("sent", 0)),
+        text(lang, "status.roots", roots=", ".join(status.get("roots", [])) or "-"),
+    ]
+    return Text("\n".join(lines))
+
+
+def render_qr(data: str) -> Text | None:
+    """`data` as a QR code in half-block characters (two modules a cell); None without segno."""
+    try:
+        import segno
+    except ImportError:
+        return None
+    rows = [list(row) for row in segno.make(data, error="m").matrix_iter(scale=1, border=2)]
+    if len(rows) % 2:
+        rows.append([0] * len(rows[0]))
+    out = Text(style="black on white")
+    glyphs = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
+    for top, bottom in zip(rows[::2], rows[1::2], strict=True):
+        if out:
+            out.append("\n")
+        out.append("".join(glyphs[bool(a), bool(b)] for a, b in zip(top, bottom, strict=True)))
+    return out
