@@ -18,6 +18,7 @@ from meshnode.codec import WireError, check_text
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
+from meshnode.transport.ble_config import BleConfig, BleConfigError
 from meshnode.transport.udp import Endpoint, UdpConfig
 from meshnode.wire import CHANNEL_MAX, NAME_MAX
 
@@ -115,6 +116,7 @@ class DaemonConfig:
     udp: UdpConfig = field(default_factory=UdpConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    ble: BleConfig | None = None  # [transport.ble] with enabled = true
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -139,13 +141,31 @@ def parse_config(text: str) -> DaemonConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}") from exc
-    _known("", data, {"node", "udp", "api", "log"})
+    _known("", data, {"node", "udp", "api", "log", "transport"})
     return DaemonConfig(
         node=_node(_table(data, "node")),
         udp=_udp(_table(data, "udp")),
         api=_api(_table(data, "api")),
         log=_logging(_table(data, "log")),
+        ble=_ble(data.get("transport", {})),
     )
+
+
+def _ble(transport: object) -> BleConfig | None:
+    """The `[transport.ble]` table: None unless `enabled = true`."""
+    if not isinstance(transport, dict):
+        raise ConfigError("transport", "must be a table, e.g. [transport.ble]")
+    _known("transport", transport, {"ble"})
+    table = transport.get("ble", {})
+    if not isinstance(table, dict):
+        raise ConfigError("transport.ble", "must be a table, e.g. [transport.ble]")
+    enabled = _get(table, "transport.ble", "enabled", bool, False)
+    if not enabled:
+        return None
+    try:
+        return BleConfig.from_mapping({k: v for k, v in table.items() if k != "enabled"})
+    except BleConfigError as exc:
+        raise ConfigError("transport.ble", str(exc)) from None
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -407,6 +427,12 @@ def render_config(config: DaemonConfig) -> str:
     lines = ["# meshnode daemon configuration"]
     for section in fields(config):
         table = getattr(config, section.name)
+        if section.name == "ble":
+            if table is not None:
+                lines.append("\n[transport.ble]\nenabled = true")
+                lines.extend(f"{f.name} = {_toml_value(getattr(table, f.name))}"
+                             for f in fields(table))
+            continue
         lines.append(f"\n[{section.name}]")
         for f in fields(table):
             value = getattr(table, f.name)

@@ -53,6 +53,8 @@ from meshnode.service import Service, ServiceInfo
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore
 from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
+from meshnode.transport.ble import BleTransport
+from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
 from meshnode.transport.udp import UdpTransport
 from meshnode.views import announce_of
 from meshnode.wire import Kind
@@ -201,6 +203,11 @@ class Daemon:
                 raise DaemonError(str(exc.strerror or exc)) from exc
             self._stack.callback(udp.close_sockets)
             transports = [udp]
+            if self.config.ble is not None:
+                # The BLE transport never fails the daemon: without a usable adapter it logs
+                # what the operator should fix and waits, while UDP keeps working.
+                secret = load_or_create_secret(self.data_dir / SECRET_FILE)
+                transports.append(BleTransport(self.config.ble, secret=secret))
         self.transports = list(transports)
 
     @property

@@ -3,10 +3,11 @@
 A `Node` expects what BLE's link layer gives it: frames arrive in order, or the link goes down.
 UDP loses, duplicates and reorders datagrams and has no flow control, so the UDP transport puts
 each fragment in a numbered datagram that the receiver acknowledges: `ArqSender` keeps at most
-`window` unacknowledged datagrams (the sender waits for room, which slows it down to what the
-receiver takes) and says which to send again; `ArqReceiver` hands payloads on in order, exactly
-once, and describes what it holds in an acknowledgement (next seq expected + a 64-bit map of
-the seqs after it). Retransmission timeouts follow RFC 6298 (smoothed RTT, Karn's rule,
+`window` unacknowledged datagrams, never sends past the limit the receiver granted (flow
+control: a receiver whose application is busy grants nothing more, and still acknowledges what
+it holds) and says which to send again; `ArqReceiver` hands payloads on in order, exactly once,
+and describes what it holds in an acknowledgement (next seq expected + a 64-bit map of the seqs
+after it). Retransmission timeouts follow RFC 6298 (smoothed RTT, Karn's rule,
 exponential backoff) with Linux TCP's 200 ms floor, so that a receiver busy for a moment (a
 daemon verifying and storing a burst) does not draw spurious resends. Losses are mostly found
 sooner: a datagram sent before one that was acknowledged is resent at once (RFC 8985's idea).
@@ -62,6 +63,7 @@ class ArqSender:
         self._rttvar = 0.0
         self._min_rtt = math.inf
         self._next = 0
+        self._limit = window  # until the receiver says otherwise
         self._pending: dict[int, _Pending] = {}
         self._sent = self._resent = self._acked = 0
 
@@ -70,7 +72,13 @@ class ArqSender:
         return len(self._pending)
 
     def has_room(self) -> bool:
-        return len(self._pending) < self.window
+        """Within both our window and the receiver's limit."""
+        return len(self._pending) < self.window and self._next < self._limit
+
+    @property
+    def limit(self) -> int:
+        """The receiver's limit: seqs below it may be sent."""
+        return self._limit
 
     @property
     def srtt(self) -> float | None:
@@ -91,10 +99,13 @@ class ArqSender:
         self._sent += 1
         return seq
 
-    def on_ack(self, next_seq: int, bitmap: int, now: float) -> bool:
-        """Apply an acknowledgement; True if some datagram became due at once (a hole)."""
+    def on_ack(self, next_seq: int, bitmap: int, now: float, limit: int | None = None) -> bool:
+        """Apply an acknowledgement (and the receiver's new limit, which never shrinks);
+        True if some datagram became due at once (a hole)."""
         if next_seq > self._next:
             return False  # acknowledges what we never sent: not for this sender
+        if limit is not None:
+            self._limit = max(self._limit, limit)
         acked = [s for s in self._pending if s < next_seq]
         for i in range(ACK_BITS):
             if bitmap >> i & 1 and next_seq + 1 + i in self._pending:
@@ -162,6 +173,11 @@ class ArqReceiver:
     @property
     def stats(self) -> ReceiverStats:
         return ReceiverStats(self._delivered, self._duplicates, self._beyond)
+
+    @property
+    def next(self) -> int:
+        """The next seq to deliver: everything below it was handed on."""
+        return self._next
 
     def receive(self, seq: int, payload: bytes) -> list[bytes]:
         """Take one datagram; return the payloads now deliverable, in order."""

@@ -8,6 +8,11 @@ layer; each fragment travels in one DATA datagram that the receiver acknowledges
 (`meshnode.transport.arq`), so frames arrive whole, in order, or the link goes down — what a
 `Node` expects of BLE. The datagram format is in `meshnode.transport.udpwire`.
 
+Receiving never waits for the daemon: datagrams are read, acknowledged and answered at once,
+and whole frames queue for the `run` task's events channel. The queue is bounded by flow
+control: each acknowledgement grants the peer only as many further datagrams as the queue has
+room for, and a grant that was cut short is renewed once the daemon has caught up.
+
 Every daemon start picks a random 8-byte instance that its datagrams carry: a peer that
 restarted shows up with a new instance and its old link goes down before a new one comes up.
 Traffic for a link the receiver does not hold (it restarted, or timed the link out) is answered
@@ -30,7 +35,7 @@ import os
 import socket
 import struct
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import trio
@@ -66,6 +71,7 @@ COUNTERS = (
     "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "frames_in", "frames_out",
     "malformed", "oversized", "stale", "refused", "malformed_fragments", "discovered",
     "send_errors", "send_dropped", "receive_errors", "links_up_total", "links_down_total",
+    "over_limit",
 )
 _Addr = tuple[str, int]
 
@@ -144,6 +150,7 @@ class _Link:
     up_at: float | None = None  # wall clock, for display
     heard: float | None = None  # trio clock
     room: trio.Event = field(default_factory=trio.Event)
+    granted: int = 0  # the peer may send seqs below this (never shrinks)
     closed: bool = False
     datagrams_in: int = 0
     datagrams_out: int = 0
@@ -175,8 +182,11 @@ class UdpTransport:
         self._links: dict[_Addr, _Link] = {}
         self._static = [_resolve(p, "peer") for p in config.peers]
         self._discovered: set[_Addr] = set()
-        self._events: trio.MemorySendChannel[TransportEvent] | None = None
         self._timer = trio.Event()
+        self._queue: deque[TransportEvent] = deque()
+        self._queued = trio.Event()
+        self._queue_limit = 2 * config.window
+        self._throttled: set[_Link] = set()
         self._raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._group_raw: socket.socket | None = None
         try:
@@ -222,7 +232,6 @@ class UdpTransport:
     # --- the Transport interface -------------------------------------------------------------
 
     async def run(self, events: trio.MemorySendChannel[TransportEvent]) -> None:
-        self._events = events
         now = trio.current_time()
         for addr in self._static:
             self._probe(addr, now, static=True)
@@ -235,6 +244,7 @@ class UdpTransport:
                     nursery.start_soon(self._announce)
                 nursery.start_soon(self._keepalive)
                 nursery.start_soon(self._retransmit)
+                nursery.start_soon(self._deliver, events)
         finally:
             for link in self._links.values():
                 if link.up:
@@ -270,7 +280,7 @@ class UdpTransport:
         if state is not None:
             if state.up:
                 self._control(Type.BYE, state)
-            await self._drop(state, reason, trio.current_time())
+            self._drop(state, reason, trio.current_time())
         await trio.lowlevel.checkpoint()
 
     def close_sockets(self) -> None:
@@ -317,10 +327,11 @@ class UdpTransport:
         mtu = self.config.datagram_size - DATA_HEADER
         link = _Link(
             addr, link_id(addr), static, now,
-            ArqSender(window=self.config.window), ArqReceiver(window=4 * self.config.window),
+            ArqSender(window=self.config.window), ArqReceiver(window=self._queue_limit),
             Fragmenter(mtu, max_frame=DEFAULT_MAX_FRAME,
                        first_seq=int.from_bytes(os.urandom(2), "big")),
             Reassembler(max_frame=DEFAULT_MAX_FRAME, ordered=True),
+            granted=self.config.window,
         )
         self._links[addr] = link
         return link
@@ -337,15 +348,15 @@ class UdpTransport:
         dynamic = sum(1 for link in self._links.values() if not link.static)
         return dynamic < self.config.max_links
 
-    async def _up(self, link: _Link, peer: bytes, now: float) -> None:
+    def _up(self, link: _Link, peer: bytes, now: float) -> None:
         link.peer = peer
         link.up_at = time.time()
         link.heard = now
         self.counters["links_up_total"] += 1
         _log.debug("link_up", extra={"fields": {"link": link.id}})
-        await self._emit(LinkUp(link.id, self.config.datagram_size - DATA_HEADER))
+        self._enqueue(LinkUp(link.id, self.config.datagram_size - DATA_HEADER))
 
-    async def _drop(self, link: _Link, reason: str, now: float) -> None:
+    def _drop(self, link: _Link, reason: str, now: float) -> None:
         """Forget a link (reporting LinkDown if it was up); static peers are probed again."""
         if self._links.get(link.addr) is not link:
             return
@@ -354,6 +365,7 @@ class UdpTransport:
         was_up = link.up
         link.closed = True
         link.room.set()
+        self._throttled.discard(link)
         if not link.static:
             self._discovered.discard(link.addr)
         if link.static:
@@ -361,11 +373,40 @@ class UdpTransport:
         if was_up:
             self.counters["links_down_total"] += 1
             _log.debug("link_down", extra={"fields": {"link": link.id, "reason": reason}})
-            await self._emit(LinkDown(link.id, reason))
+            self._enqueue(LinkDown(link.id, reason))
 
-    async def _emit(self, event: TransportEvent) -> None:
-        assert self._events is not None
-        await self._events.send(event)
+    # --- towards the daemon, with flow control --------------------------------------------------
+
+    def _enqueue(self, event: TransportEvent) -> None:
+        self._queue.append(event)
+        self._queued.set()
+
+    async def _deliver(self, events: trio.MemorySendChannel[TransportEvent]) -> None:
+        """Hand queued events to the daemon in order; renew cut grants once it caught up."""
+        while True:
+            if not self._queue:
+                self._queued = trio.Event()
+                await self._queued.wait()
+            await events.send(self._queue.popleft())
+            if self._throttled and len(self._queue) <= self._queue_limit // 2:
+                for link in list(self._throttled):
+                    self._acknowledge(link)
+
+    def _grant(self, link: _Link) -> int:
+        """Let the peer send as much more as the queue has room for (a grant never shrinks)."""
+        room = max(0, self._queue_limit - len(self._queue))
+        link.granted = max(link.granted, link.rx.next + room)
+        if link.granted - link.rx.next < self.config.window:
+            self._throttled.add(link)
+        else:
+            self._throttled.discard(link)
+        return link.granted
+
+    def _acknowledge(self, link: _Link) -> None:
+        assert link.peer is not None
+        next_seq, bitmap = link.rx.ack()
+        limit = self._grant(link)
+        self._sendto(encode_ack(self.instance, link.peer, next_seq, bitmap, limit), link)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -396,9 +437,9 @@ class UdpTransport:
             except OSError:
                 self.counters["receive_errors"] += 1
                 continue
-            await self._on_datagram(data, (str(addr[0]), int(addr[1])), group)
+            self._on_datagram(data, (str(addr[0]), int(addr[1])), group)
 
-    async def _on_datagram(self, data: bytes, addr: _Addr, group: bool) -> None:
+    def _on_datagram(self, data: bytes, addr: _Addr, group: bool) -> None:
         self.counters["datagrams_in"] += 1
         self.counters["bytes_in"] += len(data)
         if len(data) > self.config.datagram_size:
@@ -420,13 +461,13 @@ class UdpTransport:
             # A new instance announces itself with a PING (or answers ours); anything else
             # from an unknown instance is a straggler from before a restart.
             if d.type is Type.PING or (d.type is Type.PONG and d.dst == self.instance):
-                await self._drop(link, "peer restarted", now)
+                self._drop(link, "peer restarted", now)
                 link = self._links.get(addr)
             else:
                 self.counters["stale"] += 1
                 return
         if d.type is Type.PING:
-            await self._on_ping(d, addr, link, now)
+            self._on_ping(d, addr, link, now)
             return
         if d.dst != self.instance:
             self.counters["stale"] += 1
@@ -442,10 +483,10 @@ class UdpTransport:
         if d.type is Type.PONG:
             link.heard = now
             if not link.up:
-                await self._up(link, d.src, now)
+                self._up(link, d.src, now)
         elif d.type is Type.BYE:
             if link.up:
-                await self._drop(link, "peer closed the link", now)
+                self._drop(link, "peer closed the link", now)
         elif not link.up:
             # DATA or ACK before we heard the peer's PONG: its state may predate ours.
             self.counters["stale"] += 1
@@ -453,14 +494,14 @@ class UdpTransport:
         else:
             link.heard = now
             if isinstance(d.payload, Data):
-                await self._on_data(link, d.payload, now)
-            elif isinstance(d.payload, Ack) and link.tx.on_ack(d.payload.next, d.payload.bitmap,
-                                                               now):
+                self._on_data(link, d.payload, now)
+            elif isinstance(d.payload, Ack) and link.tx.on_ack(
+                    d.payload.next, d.payload.bitmap, now, d.payload.limit):
                 self._timer.set()
             if link.tx.has_room():
                 link.room.set()
 
-    async def _on_ping(self, d: Datagram, addr: _Addr, link: _Link | None, now: float) -> None:
+    def _on_ping(self, d: Datagram, addr: _Addr, link: _Link | None, now: float) -> None:
         if link is None:
             if not self._may_link(addr):
                 self.counters["refused"] += 1
@@ -468,7 +509,7 @@ class UdpTransport:
             link = self._new_link(addr, now, static=False)
         link.datagrams_in += 1
         if not link.up:
-            await self._up(link, d.src, now)
+            self._up(link, d.src, now)
         link.heard = now
         self._control(Type.PONG, link)
 
@@ -482,11 +523,12 @@ class UdpTransport:
         self.counters["discovered"] += 1
         self._probe(addr, now, static=False)
 
-    async def _on_data(self, link: _Link, data: Data, now: float) -> None:
-        payloads = link.rx.receive(data.seq, data.fragment)
-        assert link.peer is not None
-        next_seq, bitmap = link.rx.ack()
-        self._sendto(encode_ack(self.instance, link.peer, next_seq, bitmap), link)
+    def _on_data(self, link: _Link, data: Data, now: float) -> None:
+        if data.seq >= link.granted:
+            self.counters["over_limit"] += 1  # a peer ignoring our grant: not taken
+            payloads = []
+        else:
+            payloads = link.rx.receive(data.seq, data.fragment)
         for fragment in payloads:
             try:
                 frames = link.reassembler.feed(fragment, now)
@@ -495,9 +537,8 @@ class UdpTransport:
                 continue
             for frame in frames:
                 self.counters["frames_in"] += 1
-                await self._emit(FrameReceived(link.id, frame))
-                if link.closed:
-                    return
+                self._enqueue(FrameReceived(link.id, frame))
+        self._acknowledge(link)
 
     # --- timers --------------------------------------------------------------------------------
 
@@ -508,8 +549,10 @@ class UdpTransport:
                 if link.up:
                     assert link.heard is not None
                     if now - link.heard > self.config.link_timeout:
-                        await self._drop(link, "peer silent", now)
+                        self._drop(link, "peer silent", now)
                         continue
+                    if link in self._throttled:
+                        self._acknowledge(link)  # the renewed grant may have been lost
                 elif not link.static and now - link.created > self.config.link_timeout:
                     del self._links[link.addr]  # a discovered peer that never answered
                     self._discovered.discard(link.addr)

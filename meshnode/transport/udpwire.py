@@ -13,7 +13,8 @@ then, by type:
     PING, PONG, BYE   nothing more (exactly 20 bytes)
     DATA              bytes 20-27 seq (uint64), then one framing fragment (at least 3 bytes)
     ACK               bytes 20-27 next seq expected (uint64), 28-35 bitmap (uint64): bit i set
-                      means seq next+1+i arrived too (exactly 36 bytes)
+                      means seq next+1+i arrived too, 36-43 limit (uint64): the sender may
+                      send seqs below it (the receiver's window; exactly 44 bytes)
 
 Instances let each side tell a restarted peer (new `src`) and stale traffic meant for its own
 previous run (`dst` not its current instance) from live traffic on the same address.
@@ -51,7 +52,7 @@ INSTANCE_SIZE = 8
 NO_INSTANCE = bytes(INSTANCE_SIZE)
 HEADER = 20
 DATA_HEADER = HEADER + 8
-ACK_SIZE = HEADER + 16
+ACK_SIZE = HEADER + 24
 MIN_FRAGMENT = 3  # the framing layer's smallest fragment header
 _U64 = 8
 
@@ -78,6 +79,7 @@ class Data:
 class Ack:
     next: int
     bitmap: int
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,9 @@ def encode_data(src: bytes, dst: bytes, seq: int, fragment: bytes) -> bytes:
     return _header(Type.DATA, src, dst) + seq.to_bytes(_U64, "big") + fragment
 
 
-def encode_ack(src: bytes, dst: bytes, next_seq: int, bitmap: int) -> bytes:
+def encode_ack(src: bytes, dst: bytes, next_seq: int, bitmap: int, limit: int) -> bytes:
     return (_header(Type.ACK, src, dst) + next_seq.to_bytes(_U64, "big")
-            + bitmap.to_bytes(_U64, "big"))
+            + bitmap.to_bytes(_U64, "big") + limit.to_bytes(_U64, "big"))
 
 
 def decode(data: bytes) -> Datagram:
@@ -135,8 +137,8 @@ def decode(data: bytes) -> Datagram:
     if kind is Type.ACK:
         if len(data) != ACK_SIZE:
             raise DatagramError("datagram.ack", f"{len(data)} bytes, ACK is {ACK_SIZE}")
-        return Datagram(kind, src, dst, Ack(int.from_bytes(data[HEADER:DATA_HEADER], "big"),
-                                            int.from_bytes(data[DATA_HEADER:ACK_SIZE], "big")))
+        fields = [int.from_bytes(data[i:i + _U64], "big") for i in range(HEADER, ACK_SIZE, _U64)]
+        return Datagram(kind, src, dst, Ack(*fields))
     if len(data) != HEADER:
         raise DatagramError(f"datagram.{kind.name.lower()}",
                             f"{len(data)} bytes, {kind.name} is {HEADER}")

@@ -18,15 +18,17 @@ def _transfer(payloads: list[bytes], *, loss: float, dup: float, jitter: float, 
               seed: int) -> tuple[list[bytes], ArqSender, ArqReceiver, int]:
     """Run sender and receiver over a simulated link; returns what was delivered."""
     rng = random.Random(seed)
-    tx, rx = ArqSender(window=window, rto_initial=0.2, rto_min=0.02), ArqReceiver(window=window)
-    wire: list[tuple[float, int, str, tuple[int, Any]]] = []  # (arrival, tiebreak, kind, what)
+    tx = ArqSender(window=window, rto_initial=0.2, rto_min=0.02)
+    rx = ArqReceiver(window=2 * window)
+    wire: list[tuple[float, int, str, tuple[Any, ...]]] = []  # (arrival, tiebreak, kind, what)
+    granted = window  # the receiver's grant: random, as a busy application would make it
     counter = 0
     now = 0.0
     delivered: list[bytes] = []
     pending = list(payloads)
     max_in_flight = 0
 
-    def send(kind: str, what: tuple[int, Any]) -> None:
+    def send(kind: str, what: tuple[Any, ...]) -> None:
         nonlocal counter
         for _ in range(2 if rng.random() < dup else 1):
             if rng.random() < loss:
@@ -45,10 +47,12 @@ def _transfer(payloads: list[bytes], *, loss: float, dup: float, jitter: float, 
         if wire and (deadline is None or wire[0][0] <= deadline):
             now, _, kind, what = heapq.heappop(wire)
             if kind == "data":
+                assert what[0] < granted, "sent past the receiver's limit"
                 delivered += rx.receive(what[0], what[1])
-                send("ack", rx.ack())
+                granted = max(granted, rx.next + rng.randrange(1, 2 * window + 1))
+                send("ack", (*rx.ack(), granted))
             else:
-                tx.on_ack(what[0], what[1], now)
+                tx.on_ack(what[0], what[1], now, what[2])
         else:
             assert deadline is not None
             now = max(now, deadline)
@@ -119,3 +123,19 @@ def test_acknowledgements_for_unsent_seqs_are_ignored() -> None:
     tx.push(b"a", 0)
     assert tx.on_ack(5, 2**64 - 1, 0.1) is False
     assert tx.in_flight == 1
+
+
+def test_the_receivers_limit_stops_the_sender_until_it_grows() -> None:
+    tx = ArqSender(window=8)
+    assert tx.limit == 8
+    for i in range(3):
+        tx.push(bytes([i]), 0.0)
+    tx.on_ack(3, 0, 0.1, limit=3)  # all acknowledged, nothing more granted... but
+    assert tx.limit == 8 and tx.has_room()  # a grant never shrinks
+    for i in range(3, 8):
+        tx.push(bytes([i]), 0.2)
+    tx.on_ack(8, 0, 0.3, limit=8)
+    assert tx.in_flight == 0 and not tx.has_room()  # everything delivered, no grant left
+    assert tx.due(100.0) == []  # and nothing to resend while waiting
+    tx.on_ack(8, 0, 0.5, limit=12)
+    assert tx.has_room()

@@ -55,9 +55,10 @@ class Side:
 
 
 @asynccontextmanager
-async def running(nursery: trio.Nursery, cfg: UdpConfig) -> AsyncIterator[Side]:
+async def running(nursery: trio.Nursery, cfg: UdpConfig, buffer: int = 1000
+                  ) -> AsyncIterator[Side]:
     transport = UdpTransport(cfg)
-    send, receive = trio.open_memory_channel[TransportEvent](1000)
+    send, receive = trio.open_memory_channel[TransportEvent](buffer)
     scope = trio.CancelScope()
 
     async def run() -> None:
@@ -162,6 +163,30 @@ def test_frames_cross_a_lossy_duplicating_reordering_network_intact() -> None:
                 nursery.start_soon(send_all)
                 assert await b.frames(len(sent)) == sent
                 assert a.transport.stats()["resent"] > 0
+
+    go(test)
+
+
+def test_a_busy_receiver_slows_the_sender_without_losses_or_resends() -> None:
+    sent = [os.urandom(2000) for _ in range(400)]
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0), buffer=0) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0)) as a:
+            up = await a.next(LinkUp)
+            await b.next(LinkUp)
+
+            async def send_all() -> None:
+                for frame in sent:
+                    await a.transport.send(up.link, frame)
+
+            nursery.start_soon(send_all)
+            await trio.sleep(1.0)  # B's application reads nothing for a second
+            queued = b.transport.stats()["frames_in"]
+            assert 0 < queued < len(sent), "the grant did not hold the sender back"
+            assert await b.frames(len(sent)) == sent
+            assert a.transport.stats()["resent"] == 0
+            assert b.transport.stats()["over_limit"] == 0
 
     go(test)
 

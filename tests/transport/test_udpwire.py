@@ -42,11 +42,11 @@ def test_data_round_trips(src: bytes, dst: bytes, seq: int, fragment: bytes) -> 
     assert decode(data) == Datagram(Type.DATA, src, dst, Data(seq, fragment))
 
 
-@given(src=instances, dst=instances, next_seq=u64, bitmap=u64)
-def test_acks_round_trip(src: bytes, dst: bytes, next_seq: int, bitmap: int) -> None:
-    data = encode_ack(src, dst, next_seq, bitmap)
+@given(src=instances, dst=instances, next_seq=u64, bitmap=u64, limit=u64)
+def test_acks_round_trip(src: bytes, dst: bytes, next_seq: int, bitmap: int, limit: int) -> None:
+    data = encode_ack(src, dst, next_seq, bitmap, limit)
     assert len(data) == ACK_SIZE
-    assert decode(data) == Datagram(Type.ACK, src, dst, Ack(next_seq, bitmap))
+    assert decode(data) == Datagram(Type.ACK, src, dst, Ack(next_seq, bitmap, limit))
 
 
 @given(st.binary(max_size=100))
@@ -63,7 +63,7 @@ def test_any_bytes_decode_or_raise_datagram_error(data: bytes) -> None:
        cut=st.integers(1, 40))
 def test_truncated_datagrams_are_refused(src: bytes, seq: int, fragment: bytes,
                                          cut: int) -> None:
-    for full in (encode_data(src, src, seq, fragment), encode_ack(src, src, seq, seq),
+    for full in (encode_data(src, src, seq, fragment), encode_ack(src, src, seq, seq, seq),
                  encode_control(Type.PING, src, NO_INSTANCE)):
         short = full[:max(0, len(full) - cut)]
         if full[3] == Type.DATA and len(short) >= DATA_HEADER + 3:
@@ -80,6 +80,7 @@ def test_truncated_datagrams_are_refused(src: bytes, seq: int, fragment: bytes,
     (b"MN\x01\x01" + bytes(16), "datagram.src"),
     (b"MN\x01\x01" + b"\x01" * 17, "datagram.ping"),
     (b"MN\x01\x04" + b"\x01" * 33, "datagram.ack"),
+    (b"MN\x01\x04" + b"\x01" * 41, "datagram.ack"),
     (b"MN\x01\x03" + b"\x01" * 26, "datagram.data"),
 ])
 def test_malformed_datagrams_name_the_problem(data: bytes, field: str) -> None:
