@@ -11,21 +11,14 @@ import itertools
 from pathlib import Path
 
 from common import header, rate
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode import wire
 from meshnode.alerts.capxml import import_cap
 from meshnode.alerts.compact import encode_alert
-from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import MsgType, Severity
+from meshnode.alerts.examples import example_authority, example_nl_alert
 from meshnode.crypto.authority import (
     CertCache,
-    IssuerCert,
-    Level,
-    RootKey,
     SequenceWindow,
-    TrustStore,
-    issue_cert,
     sign_alert,
     verify_alert,
 )
@@ -38,18 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=1.0)
     args = parser.parse_args()
-    root, issuer = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
-    cert = IssuerCert(
-        serial=1, issuer_id="nl-vr17", name="Veiligheidsregio Rotterdam-Rijnmond",
-        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16), not_before=NOW - 86_400,
-        not_after=NOW + 30 * 86_400, level=Level.REGION, senders=("nl-alert@vrr.example",),
-        max_severity=Severity.EXTREME,
-        msg_types=frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL}),
-        polygons=(((520_500_000, 39_000_000), (520_500_000, 46_500_000),
-                   (517_500_000, 46_500_000), (517_500_000, 39_000_000)),),
-    )
-    cert_msg = issue_cert(root, cert)
-    trust = TrustStore((RootKey(root.public_key().public_bytes_raw(), "bench root"),))
+    authority = example_authority(NOW, root_name="bench root")
+    trust, issuer, cert_msg = authority.trust, authority.issuer, authority.cert_msg
     alert = example_nl_alert(NOW)
     msgs = [sign_alert(issuer, cert_msg, alert, seq) for seq in range(1, 2001)]
     raw = wire.encode_message(msgs[0])

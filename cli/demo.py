@@ -20,25 +20,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from rich.console import Console
 from rich.table import Table
 
 from cli.errors import CliError
 from meshnode import api
-from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import MsgType, Severity
+from meshnode.alerts.examples import example_authority
 from meshnode.config import DaemonConfig
-from meshnode.crypto.authority import IssuerCert, Level, issue_cert, sign_alert
-from meshnode.crypto.trustfile import write_public_key
 from meshnode.localnet import LocalNet, LocalNode, NodeFailed
 from meshnode.wire import encode_message
 
 NAMES = ("Anna", "Bram", "Carla", "Daan", "Eva", "Femke", "Gijs", "Hanna")
 DM_TEXT = "Are you OK? We have spare water at the school gym."
-# Rotterdam-Rijnmond, roughly (degrees × 10^7): the safety region's certified area.
-RIJNMOND = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
-            (517_500_000, 46_500_000), (517_500_000, 39_000_000))
 PERNIS = (51.885, 4.33)  # inside the example alert's area
 WAIT = 30.0
 
@@ -86,17 +79,11 @@ class _Watcher(threading.Thread):
 def _authority(folder: Path, now: int) -> tuple[Path, bytes, bytes, int]:
     """A throw-away root and safety region; returns root.pub, the alert, a forgery, its size."""
     folder.mkdir(parents=True)
-    root, issuer = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
-    root_pub = folder / "root.pub"
-    write_public_key(root_pub, role="root", name="Demo root (throw-away)",
-                     key=root.public_key().public_bytes_raw())
-    cert = issue_cert(root, IssuerCert(
-        serial=1, issuer_id="demo-vr17", name="Veiligheidsregio Rotterdam-Rijnmond (demo)",
-        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
-        not_before=now - 300, not_after=now + 86_400, level=Level.REGION,
-        senders=("nl-alert@vrr.example",), max_severity=Severity.EXTREME,
-        msg_types=frozenset(MsgType), polygons=(RIJNMOND,), geocodes=(("CBS", "GM0599"),)))
-    alert = encode_message(sign_alert(issuer, cert, example_nl_alert(now), 1))
+    authority = example_authority(now, root_name="Demo root (throw-away)",
+                                  issuer_name="Veiligheidsregio Rotterdam-Rijnmond (demo)",
+                                  issuer_id="demo-vr17")
+    root_pub = authority.write_root(folder / "root.pub")
+    alert = encode_message(authority.alert(now))
     forged = bytearray(alert)
     forged[len(forged) // 2] ^= 0x01  # one bit in the signed body
     return root_pub, alert, bytes(forged), len(alert)

@@ -10,22 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from meshnode import api
-from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import MsgType, Severity
+from meshnode.alerts.examples import ExampleAuthority, example_authority
 from meshnode.config import DaemonConfig
-from meshnode.crypto.authority import IssuerCert, Level, issue_cert, sign_alert
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_post
-from meshnode.crypto.trustfile import write_public_key
 from meshnode.localnet import LocalNode
 from meshnode.store import Priority, SqliteStore, StoredMessage
 from meshnode.wire import Kind, PostBody, decode_body, decode_message, encode_message
-
-RIJNMOND = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
-            (517_500_000, 46_500_000), (517_500_000, 39_000_000))
 
 
 def fast_config(**node: Any) -> DaemonConfig:
@@ -41,30 +33,19 @@ def fast_config(**node: Any) -> DaemonConfig:
 @dataclass(frozen=True)
 class Authority:
     root_pub: Path
-    issuer: ed25519.Ed25519PrivateKey
-    cert: Any
+    example: ExampleAuthority
 
     def alert(self, seq: int = 1) -> bytes:
         now = int(time.time())
-        alert = dataclasses.replace(example_nl_alert(now), identifier=f"test.{now}.{seq}")
-        return encode_message(sign_alert(self.issuer, self.cert, alert, seq))
+        return encode_message(self.example.alert(now, seq=seq, identifier=f"test.{now}.{seq}"))
 
 
 def make_authority(folder: Path) -> Authority:
     """A throw-away root and safety region, valid now."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = int(time.time())
-    root, issuer = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
-    root_pub = folder / "root.pub"
-    write_public_key(root_pub, role="root", name="Test root",
-                     key=root.public_key().public_bytes_raw())
-    cert = issue_cert(root, IssuerCert(
-        serial=1, issuer_id="test-vr17", name="Test region",
-        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
-        not_before=now - 300, not_after=now + 86_400, level=Level.REGION,
-        senders=("nl-alert@vrr.example",), max_severity=Severity.EXTREME,
-        msg_types=frozenset(MsgType), polygons=(RIJNMOND,)))
-    return Authority(root_pub, issuer, cert)
+    example = example_authority(int(time.time()), root_name="Test root",
+                                issuer_name="Test region", issuer_id="test-vr17")
+    return Authority(example.write_root(folder / "root.pub"), example)
 
 
 def make_posts(count: int, channel: str = "wijk-noord", per_author: int = 50) -> list[bytes]:

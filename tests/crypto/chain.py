@@ -7,14 +7,11 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import Alert, MsgType, Severity
+from meshnode.alerts.examples import example_authority, example_nl_alert
+from meshnode.alerts.model import Alert
 from meshnode.crypto.authority import (
     IssuerCert,
-    Level,
-    RootKey,
     TrustStore,
-    decode_cert,
     issue_cert,
     sign_alert,
 )
@@ -22,9 +19,6 @@ from meshnode.wire import Message
 
 NOW = 1_790_000_000
 DAY = 86_400
-# Rotterdam-Rijnmond, roughly: a box around the Botlek example polygon and the city.
-RIJNMOND = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
-            (517_500_000, 46_500_000), (517_500_000, 39_000_000))
 SENDER = "nl-alert@vrr.example"  # the sender of example_nl_alert
 
 
@@ -47,20 +41,9 @@ class Chain:
 
 
 def make_chain(**cert_changes: object) -> Chain:
-    root = ed25519.Ed25519PrivateKey.generate()
-    issuer = ed25519.Ed25519PrivateKey.generate()
-    cert = IssuerCert(
-        serial=17, issuer_id="nl-vr17", name="Veiligheidsregio Rotterdam-Rijnmond",
-        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
-        not_before=NOW - DAY, not_after=NOW + 30 * DAY, level=Level.REGION,
-        senders=(SENDER,), max_severity=Severity.EXTREME,
-        msg_types=frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL}),
-        polygons=(RIJNMOND,), geocodes=(("CBS", "GM0599"),),
-    )
-    cert = dataclasses.replace(cert, **cert_changes)  # type: ignore[arg-type]
-    cert_msg = issue_cert(root, cert)
-    trust = TrustStore((RootKey(root.public_key().public_bytes_raw(), "Test root"),))
-    return Chain(root, issuer, decode_cert(cert_msg.body), cert_msg, trust)
+    example = example_authority(NOW, root_name="Test root")
+    chain = Chain(example.root, example.issuer, example.cert, example.cert_msg, example.trust)
+    return chain.with_cert(**cert_changes) if cert_changes else chain
 
 
 def nl_alert(**changes: object) -> Alert:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from meshnode.alerts.examples import example_nl_alert
+from meshnode.alerts.examples import RIJNMOND, example_nl_alert
 from meshnode.alerts.model import MsgType, Severity
 from meshnode.crypto.authority import IssuerCert, Level, issue_cert, sign_alert
 from meshnode.crypto.trustfile import write_public_key
 from meshnode.wire import Message, encode_message
-from tests.crypto.chain import DAY, RIJNMOND, SENDER
+from tests.crypto.chain import DAY, SENDER
 
 ROOT_NAME = "Test root NCTV"
 ISSUER_NAME = "Veiligheidsregio Rotterdam-Rijnmond"
