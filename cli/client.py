@@ -49,14 +49,19 @@ def connect(args: argparse.Namespace, *, timeout: float | None = 30.0) -> ApiCli
     return client
 
 
-def call(args: argparse.Namespace, request: api.Request) -> dict[str, Any]:
+def call(args: argparse.Namespace, req: api.Request) -> dict[str, Any]:
     with connect(args) as client:
-        try:
-            return client.request(request)
-        except api.ApiError as exc:
-            raise CliError(exc.message) from exc
-        except ConnectionError as exc:
-            raise CliError(f"the daemon hung up: {exc}") from exc
+        return request(client, req)
+
+
+def request(client: ApiClient, req: api.Request) -> dict[str, Any]:
+    """One request on an open connection; the daemon's refusal becomes a `CliError`."""
+    try:
+        return client.request(req)
+    except api.ApiError as exc:
+        raise CliError(exc.message) from exc
+    except ConnectionError as exc:
+        raise CliError(f"the daemon hung up: {exc}") from exc
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any],

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cli.client import add_json, call, emit, when
+from cli.client import add_json, call, emit
 from cli.errors import CliError
+from cli.messages import key_warning
 from meshnode import api
 
 
@@ -42,8 +43,7 @@ def list_contacts(args: argparse.Namespace) -> int:
         for c in r["contacts"]:
             print(f"{c['name']:<20} {c['fingerprint']}")
         for w in r["warnings"]:
-            print(f"WARNING {when(w['seen'])} {w['name']}: {w['detail']} "
-                  f"(was {w['old_fingerprint']}, now {w['new_fingerprint']})")
+            print(f"WARNING: {key_warning(w)}")
 
     emit(args, result, show)
     return 0

@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("whoami", help="show this node's id, fingerprint and public keys")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--qr", action="store_true",
+                   help="also show the fingerprint as a QR code for a neighbour to scan")
     p.set_defaults(handler=whoami)
 
 
@@ -98,4 +100,13 @@ def whoami(args: argparse.Namespace) -> int:
         width = max(len(k) for k in info)
         for key, value in info.items():
             print(f"{key.replace('_', ' '):<{width}}  {value}")
+    if args.qr and not args.json:
+        from rich.console import Console
+
+        from tui.render import render_qr
+
+        code = render_qr(pub.fingerprint)
+        if code is None:
+            raise CliError("--qr needs segno: pip install segno")
+        Console(highlight=False).print(code)
     return 0

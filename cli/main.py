@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="meshnode",
         description="Crisis messaging over a Bluetooth LE mesh: signed posts, sealed direct "
         "messages and verifiable authority alerts, with no network or power grid.",
+        epilog="Start here: `meshnode init --name NAME`, then `meshnode run`, and in another "
+        "terminal `meshnode tui` (or the commands above; most take --json). "
+        "`meshnode demo` shows a small mesh at work without any setup.",
     )
     parser.add_argument(
         "--data-dir",

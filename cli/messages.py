@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.client import add_json, call, connect, emit, when, who
+from cli.client import add_json, call, connect, emit, request, when, who
 from cli.errors import CliError
 from meshnode import api
 
@@ -28,27 +28,44 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=dm)
 
     p = sub.add_parser("inbox", help="direct messages received")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--since", type=int, default=0, metavar="UNIX_TIME")
+    p.add_argument("--limit", type=int, default=50, help="the newest N (default 50, at most "
+                                                         f"{api.MAX_LIMIT})")
+    p.add_argument("--since", type=int, default=0, metavar="UNIX_TIME",
+                   help="only those received at or after this time")
     add_json(p)
     p.set_defaults(handler=inbox)
 
     p = sub.add_parser("outbox", help="direct messages sent, with their delivery state")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="the newest N (default 50, at most "
+                                                         f"{api.MAX_LIMIT})")
     add_json(p)
     p.set_defaults(handler=outbox)
 
-    p = sub.add_parser("channels", help="channels with posts held by this node")
+    p = sub.add_parser("channels", help="channels with posts held by this node, and how many "
+                                        "are unread")
     add_json(p)
     p.set_defaults(handler=channels)
 
     p = sub.add_parser("read", help="the latest posts of a channel")
-    p.add_argument("channel")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("channel", help="e.g. wijk-noord (`meshnode channels` lists them)")
+    p.add_argument("--limit", type=int, default=50, help="the newest N (default 50, at most "
+                                                         f"{api.MAX_LIMIT})")
+    p.add_argument("--mark-read", action="store_true",
+                   help="then mark the channel read up to its newest post (for every app on "
+                        "this daemon)")
     add_json(p)
     p.set_defaults(handler=read)
 
-    p = sub.add_parser("alerts", help="verified authority alerts held by this node")
+    p = sub.add_parser("alerts", help="verified authority alerts in force on this node",
+                       description="Verified authority alerts in force; with --history every "
+                       "alert received, an alert with its Updates and Cancel as one thread; "
+                       "with --rejected the alerts that failed verification.")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--history", action="store_true",
+                      help="every alert received (also superseded, cancelled and expired ones)")
+    what.add_argument("--rejected", action="store_true",
+                      help="alerts that failed verification and were discarded")
+    p.add_argument("--limit", type=int, default=50, help="threads or reasons shown (default 50)")
     add_json(p)
     p.set_defaults(handler=alerts)
 
@@ -62,7 +79,8 @@ def register(sub: Any) -> None:
     p.add_argument("--only", action="append", default=[], choices=api.EVENTS,
                    metavar="EVENT", help=f"only these events (repeatable): "
                                          f"{', '.join(api.EVENTS)}")
-    p.add_argument("--count", type=int, help="stop after this many events")
+    p.add_argument("--count", type=int, help="stop after this many events (default: follow "
+                                             "until Ctrl-C or the daemon stops)")
     add_json(p)
     p.set_defaults(handler=events)
 
@@ -83,7 +101,16 @@ def dm(args: argparse.Namespace) -> int:
     result = call(args, api.SendDm(args.to, args.text))
     emit(args, result, lambda r: print(f"Sealed for {who(r['to'])}: {r['id']} "
                                        "(`meshnode outbox` shows when it is delivered)"))
+    for w in result.get("key_warnings", []):
+        print(f"WARNING: {key_warning(w)}", file=sys.stderr)
     return 0
+
+
+def key_warning(w: dict[str, Any]) -> str:
+    """A contact-book warning, said so that it cannot be mistaken for something harmless."""
+    return (f"KEY CHANGED for {w['name']} ({when(w['seen'])}): {w['detail']}; was "
+            f"{w['old_fingerprint']}, now {w['new_fingerprint']}. Someone may be impersonating "
+            "them: compare fingerprints in person before trusting new messages.")
 
 
 def inbox(args: argparse.Namespace) -> int:
@@ -122,14 +149,19 @@ def channels(args: argparse.Namespace) -> int:
         if not r["channels"]:
             print("No posts yet.")
         for c in r["channels"]:
-            print(f"#{c['channel']}  {c['posts']} post(s), latest {when(c['latest'])}")
+            unread = f", {c['unread']} unread" if c.get("unread") else ""
+            print(f"#{c['channel']}  {c['posts']} post(s){unread}, latest {when(c['latest'])}")
 
     emit(args, result, show)
     return 0
 
 
 def read(args: argparse.Namespace) -> int:
-    result = call(args, api.Posts(args.channel, limit=_limit(args.limit)))
+    with connect(args) as client:
+        result = request(client, api.Posts(args.channel, limit=_limit(args.limit)))
+        if args.mark_read:
+            newest = max((p.get("received", 0) for p in result["posts"]), default=0)
+            result["read"] = request(client, api.MarkRead(args.channel, upto=newest))
 
     def show(r: dict[str, Any]) -> None:
         if not r["posts"]:
@@ -141,22 +173,61 @@ def read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alert(a: dict[str, Any], indent: str = "") -> None:
+    here = {True: "  [covers this node]", False: "  [elsewhere]", None: ""}[a["covers_here"]]
+    removed = a.get("removed")
+    gone = f"  [{removed['reason']} {when(removed['at'])}]" if removed else ""
+    print(f"{indent}{a['msg_type'].upper()} {a['severity'] or ''} from {a['issuer']} "
+          f"(#{a['seq']}, until {when(a['expires'])}){here}{gone}")
+    for info in a["infos"]:
+        print(f"{indent}  [{info['language']}] {info['headline'] or info['event']}")
+        for part in ("description", "instruction"):
+            if info[part]:
+                print(f"{indent}      {info[part]}")
+
+
 def alerts(args: argparse.Namespace) -> int:
-    result = call(args, api.Alerts())
+    limit = _limit(args.limit)
+    if args.history:
+        result = call(args, api.AlertHistory(limit=limit))
+
+        def history(r: dict[str, Any]) -> None:
+            if not r["threads"]:
+                print("No alerts received yet.")
+            for t in r["threads"]:
+                print(f"{t['state'].upper()}: {t['identifier']} ({t['sender']}), "
+                      f"{len(t['entries'])} message(s)")
+                for entry in t["entries"]:
+                    _alert(entry, "  ")
+
+        emit(args, result, history)
+        return 0
+    if args.rejected:
+        result = call(args, api.RejectedAlerts(limit=limit))
+
+        def rejected(r: dict[str, Any]) -> None:
+            if not r["rejected"]:
+                print("No alert has failed verification.")
+            for x in r["rejected"]:
+                print(f"NOT VERIFIED, discarded: {x['reason']} ({x['count']}×, last "
+                      f"{when(x['last_seen'])} from {x['link'] or 'local input'})")
+
+        emit(args, result, rejected)
+        return 0
+    with connect(args) as client:
+        result = request(client, api.Alerts())
+        refused = request(client, api.RejectedAlerts(limit=limit))["rejected"]
+    result["rejected"] = refused
 
     def show(r: dict[str, Any]) -> None:
         if not r["alerts"]:
-            print("No alerts.")
+            print("No alerts in force.")
         for a in r["alerts"]:
-            here = {True: "  [covers this node]", False: "  [elsewhere]", None: ""}[
-                a["covers_here"]]
-            print(f"{a['msg_type'].upper()} {a['severity'] or ''} from {a['issuer']} "
-                  f"(#{a['seq']}, until {when(a['expires'])}){here}")
-            for info in a["infos"]:
-                print(f"  [{info['language']}] {info['headline'] or info['event']}")
-                for part in ("description", "instruction"):
-                    if info[part]:
-                        print(f"      {info[part]}")
+            _alert(a)
+        if refused:
+            print(f"NOT VERIFIED: {sum(x['count'] for x in refused)} alert(s) failed "
+                  f"verification and were discarded, last {when(refused[0]['last_seen'])}: "
+                  "`meshnode alerts --rejected` lists them. Do not act on copies of them.")
 
     emit(args, result, show)
     return 0

@@ -25,7 +25,7 @@ def status(args: argparse.Namespace) -> int:
         store, c, t = r["store"], r["counters"], r["transport"]
         print(f"node        {r['fingerprint']}  {r['name'] or ''}")
         print(f"software    {r['software']}, up {r['uptime']:.0f} s, data in {r['data_dir']}")
-        print(f"links       {r['links']} up")
+        print(f"links       {r['links']} up, last sync {when(r.get('last_sync'))}")
         print(f"store       {store['messages']} messages, {store['used_bytes']:,} of "
               f"{store['capacity_bytes']:,} bytes")
         print(f"messages    {c['accepted_total']} accepted, {c['rejected_total']} rejected, "
@@ -34,6 +34,9 @@ def status(args: argparse.Namespace) -> int:
             print(f"              rejected {n} × {reason}")
         print(f"inbox       {r['inbox']['received']} received, {r['inbox']['sent']} sent")
         print(f"roots       {', '.join(r['roots']) or 'none pinned: alerts cannot be verified'}")
+        if r.get("key_warnings"):
+            print(f"WARNING     {r['key_warnings']} contact key change(s): "
+                  "`meshnode contacts list` shows them")
         dropped = {k: v for k, v in t.items() if k in (
             "malformed", "oversized", "stale", "refused", "malformed_fragments") and v}
         print(f"udp         {t.get('datagrams_in', 0)} datagrams in, "
@@ -56,8 +59,9 @@ def peers(args: argparse.Namespace) -> int:
         for p in r["peers"]:
             rtt = f"{p['rtt_ms']:.1f} ms" if p.get("rtt_ms") is not None else "-"
             origin = "static" if p.get("static") else "found"
-            print(f"{p['link']:<28} {p['state']:<8} {origin:<7} since {when(p.get('up_since'))}"
-                  f"  rtt {rtt}  in {p.get('datagrams_in', 0)} out {p.get('datagrams_out', 0)}")
+            print(f"{p['link']:<28} {p.get('transport') or '-':<6} {p['state']:<8} {origin:<7} "
+                  f"since {when(p.get('up_since'))}  last sync {when(p.get('last_sync'))}  "
+                  f"rtt {rtt}  in {p.get('datagrams_in', 0)} out {p.get('datagrams_out', 0)}")
 
     emit(args, result, show)
     return 0

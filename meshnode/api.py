@@ -40,6 +40,7 @@ __all__ = [
     "MAX_REQUEST",
     "OPS",
     "SUPPORTED_VERSIONS",
+    "AlertHistory",
     "Alerts",
     "Announce",
     "ApiError",
@@ -53,10 +54,12 @@ __all__ = [
     "Hello",
     "Inbox",
     "Inject",
+    "MarkRead",
     "Outbox",
     "Peers",
     "Post",
     "Posts",
+    "RejectedAlerts",
     "Reply",
     "Request",
     "RequestId",
@@ -88,7 +91,7 @@ MAX_LIMIT = 1000
 EVENTS = (
     "post_received", "dm_received", "dm_carried", "dm_delivered", "alert_received",
     "alert_removed", "trust_updated", "announce_received", "key_warning", "rejected",
-    "sync_finished", "link_up", "link_down", "overflow",
+    "sync_finished", "link_up", "link_down", "read_marked", "overflow",
 )
 
 
@@ -101,6 +104,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"  # no such contact or recipient
     CONFLICT = "conflict"  # a name or key already bound to something else
     BUSY = "busy"  # too many clients
+    STORAGE_FULL = "storage_full"  # the disk is full: nothing was stored; free space and retry
     INTERNAL = "internal"
 
 
@@ -187,6 +191,29 @@ class Alerts:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertHistory:
+    """Every alert received (kept by the daemon, bounded), grouped into threads by CAP
+    references: an alert with its Updates and Cancel. The newest `limit` threads."""
+
+    limit: int = field(default=50, metadata={"min": 1, "max": MAX_LIMIT})
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedAlerts:
+    """Alerts that failed verification, by reason, the most recent first."""
+
+    limit: int = field(default=50, metadata={"min": 1, "max": MAX_LIMIT})
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    """Mark `channel` read up to `upto` (a local arrival time; default: its newest post)."""
+
+    channel: str = field(metadata={"max": MAX_NAME})
+    upto: int | None = field(default=None, metadata={"min": 0, "max": 2**40})
+
+
+@dataclass(frozen=True, slots=True)
 class Inject:
     """A message file (an authority's alert, revocation or certificate), validated in full."""
 
@@ -230,13 +257,15 @@ class Subscribe:
 
 Request: TypeAlias = (
     Hello | Status | Peers | Whoami | Post | SendDm | Inbox | Outbox | Channels | Posts | Alerts
-    | Inject | Contacts | ContactAdd | ContactRemove | Announce | Subscribe
+    | AlertHistory | RejectedAlerts | MarkRead | Inject | Contacts | ContactAdd | ContactRemove
+    | Announce | Subscribe
 )
 
 OPS: dict[str, type[Request]] = {
     "hello": Hello, "status": Status, "peers": Peers, "whoami": Whoami, "post": Post,
     "dm": SendDm, "inbox": Inbox, "outbox": Outbox, "channels": Channels, "posts": Posts,
-    "alerts": Alerts, "inject": Inject, "contacts": Contacts, "contact_add": ContactAdd,
+    "alerts": Alerts, "alert_history": AlertHistory, "rejected_alerts": RejectedAlerts,
+    "mark_read": MarkRead, "inject": Inject, "contacts": Contacts, "contact_add": ContactAdd,
     "contact_remove": ContactRemove, "announce": Announce, "subscribe": Subscribe,
 }
 _NAMES = {cls: name for name, cls in OPS.items()}
@@ -333,6 +362,13 @@ def _parse(line: bytes, limit: int) -> dict[str, Any]:
         raise ApiError(ErrorCode.BAD_REQUEST, f"not a JSON line: {exc}") from None
     if not isinstance(obj, dict):
         raise ApiError(ErrorCode.BAD_REQUEST, "expected a JSON object")
+    if b"\\u" in line:
+        # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 reply can echo back.
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(ErrorCode.BAD_REQUEST, "not a JSON line: a lone surrogate "
+                           "(\\ud800-\\udfff) in a string") from None
     return obj
 
 
@@ -401,14 +437,14 @@ def _build(cls: type[Request], args: dict[str, Any], request_id: RequestId) -> R
 
 
 def _value(where: str, hint: Any, meta: Any, value: object, request_id: RequestId) -> object:
-    optional = hint in (bytes | None, str | None)
+    optional = hint in (bytes | None, str | None, int | None)
     if value is None and optional:
         return None
     if hint is bool:
         if type(value) is not bool:
             raise _bad(f"{where} must be true or false", request_id)
         return value
-    if hint is int:
+    if hint in (int, int | None):
         lo, hi = meta.get("min", 0), meta.get("max", 2**53)
         if type(value) is not int or not lo <= value <= hi:
             raise _bad(f"{where} must be an integer {lo}..{hi}", request_id)

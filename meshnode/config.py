@@ -61,6 +61,7 @@ class NodeSettings:
     location: tuple[float, float] | None = None
     tick: float = 1.0
     hop_limit: int = _NODE.hop_limit
+    post_hops: int = _NODE.post_hops
     dm_policy: str = _NODE.dm_policy.value
     spray_copies: int = _NODE.spray_copies
     session_timeout: int = _NODE.session_timeout
@@ -82,6 +83,7 @@ class NodeSettings:
             dm_policy=PolicyName(self.dm_policy),
             spray_copies=self.spray_copies,
             hop_limit=self.hop_limit,
+            post_hops=self.post_hops,
             peer_rate=Rate(self.peer_rate, self.peer_burst),
             post_rate=Rate(self.post_rate, self.post_burst),
             serve_rate=Rate(self.serve_rate, self.serve_burst),
@@ -141,6 +143,9 @@ def parse_config(text: str) -> DaemonConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise ConfigError("", "not valid TOML: nested too deeply") from None
     _known("", data, {"node", "udp", "api", "log", "transport"})
     return DaemonConfig(
         node=_node(_table(data, "node")),
@@ -236,12 +241,13 @@ def _node(t: dict[str, Any]) -> NodeSettings:
     if dm_policy not in policies:
         raise ConfigError("node.dm_policy", f"must be one of {', '.join(policies)}")
     ints = {k: _get(t, s, k, int, getattr(d, k)) for k in (
-        "hop_limit", "spray_copies", "session_timeout", "resync_interval",
+        "hop_limit", "post_hops", "spray_copies", "session_timeout", "resync_interval",
         "author_posts_per_hour")}
     for k, v in ints.items():
         _positive(f"node.{k}", v)
-    if ints["hop_limit"] > 32:
-        raise ConfigError("node.hop_limit", "at most 32")
+    for k in ("hop_limit", "post_hops"):
+        if ints[k] > 32:
+            raise ConfigError(f"node.{k}", "at most 32")
     if ints["spray_copies"] > 64:
         raise ConfigError("node.spray_copies", "at most 64")
     rates = {k: _get(t, s, k, float, getattr(d, k)) for k in (
@@ -362,6 +368,8 @@ tick = {n.tick}
 # Hops a message may travel; how direct messages spread ("spray-and-wait", "epidemic",
 # "prophet") and how many copies spray-and-wait hands out.
 hop_limit = {n.hop_limit}
+# Hops a neighbourhood post or identity card may travel (its scope), at most hop_limit.
+post_hops = {n.post_hops}
 dm_policy = {_toml_str(n.dm_policy)}
 spray_copies = {n.spray_copies}
 # A sync that stalls this long (seconds) starts over; a finished one repeats this often.

@@ -18,15 +18,25 @@ Tasks, all in one nursery:
 The core never waits for anything but its input channel, so no task can deadlock it. Messages
 are durable when the node accepts them (SQLite, synchronous=FULL); what was in flight when
 the daemon stopped is offered again by the peers at the next sync.
+
+Faults (docs/hub.md, "Faults and recovery"): a full disk refuses writes, not the daemon: API
+calls get `storage_full`, messages from peers are dropped (they are offered again), and the
+daemon carries on once there is room. A damaged store is moved aside (never deleted) and the
+node starts with an empty one that its peers refill; a damaged inbox or contact book, which no
+peer can refill, stops the start with a message naming the file and the fix. Any other storage
+failure stops the daemon rather than accept messages it cannot keep.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import secrets
+import shutil
 import signal
+import sqlite3
 import stat
 import time
 from collections import deque
@@ -38,6 +48,7 @@ from typing import Any, TypeAlias
 
 import trio
 
+from meshnode.alertlog import AlertLog
 from meshnode.api import ApiError, ErrorCode, Request, op_name
 from meshnode.apiserver import ApiServer, EventHub
 from meshnode.config import DaemonConfig
@@ -48,10 +59,11 @@ from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.events import Close, LinkId, Output, Send
 from meshnode.inbox import Inbox, InboxError
 from meshnode.lockfile import AlreadyRunning, DataDirLock
+from meshnode.marks import Marks
 from meshnode.node import Node
 from meshnode.service import Service, ServiceInfo
 from meshnode.store.base import StoreError
-from meshnode.store.sqlite import SqliteStore
+from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
 from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
@@ -59,13 +71,18 @@ from meshnode.transport.udp import UdpTransport
 from meshnode.views import announce_of
 from meshnode.wire import Kind
 
-__all__ = ["CONTACTS_FILE", "INBOX_FILE", "STORE_FILE", "Daemon", "DaemonError", "run_daemon"]
+__all__ = ["ALERTS_FILE", "CONTACTS_FILE", "INBOX_FILE", "MARKS_FILE", "STORE_FILE", "Daemon",
+           "DaemonError", "run_daemon"]
 
 STORE_FILE = "messages.db"
 INBOX_FILE = "inbox.db"
 CONTACTS_FILE = "contacts.db"
+ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.alertlog)
+MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.marks)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
+ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
+HUB_DOC = 'docs/hub.md, "Faults and recovery"'
 
 _log = logging.getLogger("meshnode.daemon")
 
@@ -165,10 +182,13 @@ class Daemon:
         self._stack.callback(self.api.close)
         self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
             str(data_dir), self.peers, self.transport_stats, self.api.stats),
-            name=config.node.name)
+            name=config.node.name, alert_log=self.alert_log, marks=self.marks)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
         self._nursery: trio.Nursery | None = None
         self.internal_errors = 0
+        self.storage_full = 0  # writes refused for want of disk space
+        self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
+        self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
 
     def _open(self, identity: Identity, transports: Sequence[Transport] | None) -> None:
         _prepare_data_dir(self.data_dir)
@@ -182,13 +202,28 @@ class Daemon:
             trust = load_trust(self.data_dir)
         except TrustFileError as exc:
             raise DaemonError(f"cannot read the pinned roots: {exc}") from exc
+        for name, what in ((INBOX_FILE, "the direct messages opened for this node"),
+                           (CONTACTS_FILE, "the contact book and the keys it pinned")):
+            problem = check_file(self.data_dir / name)
+            if problem is not None:
+                path = self.data_dir / name
+                raise DaemonError(
+                    f"{path} is damaged ({problem}). It holds {what}, which no peer can send "
+                    f"again, so the daemon does not replace it: recover it with "
+                    f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` and move that in "
+                    f"place, or move the damaged file aside (`mv {path} {path}.damaged`) to "
+                    f"start with an empty one ({HUB_DOC})")
         try:
-            store = SqliteStore(self.data_dir / STORE_FILE, self.config.node.store_mb * 1024 * 1024)
+            store = self._open_store()
             self._stack.callback(store.close)
             self.inbox = Inbox(self.data_dir / INBOX_FILE)
             self._stack.callback(self.inbox.close)
             self.contacts = ContactBook(self.data_dir / CONTACTS_FILE)
             self._stack.callback(self.contacts.close)
+            self.alert_log = AlertLog(self.data_dir / ALERTS_FILE)
+            self._stack.callback(self.alert_log.close)
+            self.marks = Marks(self.data_dir / MARKS_FILE)
+            self._stack.callback(self.marks.close)
         except (StoreError, InboxError, ContactError) as exc:
             raise DaemonError(f"cannot open the node's files: {exc}") from exc
         # A fresh seed per start: session nonces must differ between nodes (equal nonces
@@ -210,6 +245,26 @@ class Daemon:
                 transports.append(BleTransport(self.config.ble, secret=secret))
         self.transports = list(transports)
 
+    def _open_store(self) -> SqliteStore:
+        """The message store; a damaged one is moved aside and replaced by an empty one."""
+        path = self.data_dir / STORE_FILE
+        capacity = self.config.node.store_mb * 1024 * 1024
+        try:
+            return SqliteStore(path, capacity)
+        except StoreCorrupt as exc:
+            try:
+                moved = quarantine(path, int(self._clock()))
+            except OSError as err:
+                raise DaemonError(f"{exc}; moving it aside failed ({err.strerror or err}): "
+                                  f"move {path} and its -wal/-shm files out of the data "
+                                  f"directory by hand ({HUB_DOC})") from err
+            _log.critical("store_quarantined", extra={"fields": {
+                "file": str(path), "moved_to": str(moved), "problem": exc.problem,
+                "fix": "none needed: the node starts with an empty store and fetches what its "
+                       "peers hold; the damaged file is kept for inspection and can be "
+                       f"deleted when no longer wanted ({HUB_DOC})"}})
+            return SqliteStore(path, capacity)
+
     @property
     def trust(self) -> TrustStore:
         return self.node.trust
@@ -218,7 +273,10 @@ class Daemon:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        """Serve until cancelled or signalled; then close every file. Runs once."""
+        """Serve until cancelled or signalled; then close every file. Runs once.
+
+        Raises `DaemonError` if storage failed while serving (a damaged file, an I/O error).
+        """
         try:
             await self._serve(task_status)
         finally:
@@ -226,6 +284,13 @@ class Daemon:
             self._stack.close()
             _log.info("stopped", extra={"fields": {"tasks_left": left,
                                                    "data_dir": str(self.data_dir)}})
+        if self._failed is not None:
+            fix = ("start the daemon again: it moves the damaged store aside and starts with "
+                   "an empty one" if isinstance(self._failed, StoreCorrupt)
+                   else "check the disk and the file, then start the daemon again")
+            raise DaemonError(f"storage failed, so the daemon stopped rather than accept "
+                              f"messages it cannot keep: {self._failed}; {fix} "
+                              f"({HUB_DOC})") from self._failed
 
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
         send, receive = trio.open_memory_channel[_Input](INPUT_BUFFER)
@@ -294,10 +359,20 @@ class Daemon:
             try:
                 self._step(item, now)
             except (StoreError, InboxError) as exc:
+                if _is_disk_full(exc):
+                    # Nothing was stored; the peers offer it again at the next sync.
+                    self._note_disk_full(exc)
+                    continue
                 # The disk failed: stop rather than accept messages we cannot keep.
                 _log.critical("storage_failed", extra={"fields": {"error": str(exc)}})
-                raise
-            except Exception:
+                self._failed = exc
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
+                return
+            except Exception as exc:
+                if _is_disk_full(exc):  # another of the node's files (contacts, ...)
+                    self._note_disk_full(exc)
+                    continue
                 self.internal_errors += 1
                 _log.exception("internal_error", extra={"fields": {"input": type(item).__name__}})
 
@@ -322,6 +397,8 @@ class Daemon:
             if box is not None and box.generation == item.generation:
                 outputs = self.node.ready(item.link, now)
         elif isinstance(item, _Tick):
+            self._check_room()
+            self.service.retry_unrecorded()
             outputs = self.node.tick(now)
         else:
             outputs = self._answer(item, now)
@@ -345,9 +422,14 @@ class Daemon:
             call.result, outputs = self.service.handle(call.request, now)
         except ApiError as exc:
             call.error = exc
-        except (StoreError, InboxError):
-            raise
-        except Exception:
+        except (StoreError, InboxError) as exc:
+            if not _is_disk_full(exc):
+                raise
+            call.error = self._refuse_for_disk(exc)
+        except Exception as exc:
+            if _is_disk_full(exc):  # another of the node's files (contacts, ...)
+                call.error = self._refuse_for_disk(exc)
+                return outputs
             self.internal_errors += 1
             _log.exception("internal_error", extra={"fields": {"op": op_name(call.request)}})
             call.error = ApiError(ErrorCode.INTERNAL, "internal error; the daemon's log has "
@@ -371,6 +453,29 @@ class Daemon:
                     _log.info("closing_link", extra={"fields": {"link": str(out.link),
                                                                 "reason": out.reason}})
                     self._nursery.start_soon(self._close_link, box, out.reason)
+
+    def _refuse_for_disk(self, exc: BaseException) -> ApiError:
+        self._note_disk_full(exc)
+        return ApiError(ErrorCode.STORAGE_FULL, (
+            f"the disk holding {self.data_dir} is full, so nothing was stored: free space on it "
+            "(or move the data directory to a larger disk) and try again; the daemon carries "
+            "on by itself once there is room"))
+
+    def _note_disk_full(self, exc: BaseException) -> None:
+        self.storage_full += 1
+        if not self._disk_full:
+            self._disk_full = True
+            _log.error("disk_full", extra={"fields": {
+                "error": str(exc), "data_dir": str(self.data_dir),
+                "free_bytes": _free_bytes(self.data_dir),
+                "fix": "free space on this disk; writes are refused until then, and "
+                       "resume by themselves"}})
+
+    def _check_room(self) -> None:
+        if self._disk_full and _free_bytes(self.data_dir) >= ROOM_AGAIN:
+            self._disk_full = False
+            _log.warning("disk_space_available", extra={"fields": {
+                "free_bytes": _free_bytes(self.data_dir), "refused": self.storage_full}})
 
     def _publish(self, name: str, data: dict[str, Any]) -> None:
         self._hub.publish(name, data)
@@ -422,11 +527,12 @@ class Daemon:
         out: list[dict[str, Any]] = []
         for transport in self.transports:
             if isinstance(transport, UdpTransport):
-                out.extend(_peer_dict(p) for p in transport.peers())
+                out.extend({**_peer_dict(p), "transport": "udp"} for p in transport.peers())
         listed = {p["link"] for p in out}
         for box in self._boxes.values():
             if str(box.link) not in listed:
-                out.append({"link": str(box.link), "state": "up", "up_since": box.up_at})
+                out.append({"link": str(box.link), "transport": _transport_kind(box.transport),
+                            "state": "up", "up_since": box.up_at})
         return out
 
     def transport_stats(self) -> dict[str, int]:
@@ -436,7 +542,37 @@ class Daemon:
                 for key, value in transport.stats().items():
                     total[key] = total.get(key, 0) + value
         total["internal_errors"] = self.internal_errors
+        total["storage_full"] = self.storage_full
         return total
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether a storage error (store, inbox, contacts) means the disk has no room."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, StoreFull):
+            return True
+        if isinstance(cause, sqlite3.Error) and (
+                getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
+def _transport_kind(transport: Transport) -> str:
+    """`udp`, `ble` or `memory` (tests and the simulator): what the Peers view shows."""
+    if isinstance(transport, UdpTransport):
+        return "udp"
+    return "ble" if isinstance(transport, BleTransport) else "memory"
 
 
 def _peer_dict(p: Any) -> dict[str, Any]:

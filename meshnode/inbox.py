@@ -28,7 +28,8 @@ _SCHEMA = (
 
 
 class InboxError(Exception):
-    """The inbox file cannot be opened, read or written."""
+    """A record file of the daemon (the inbox, the alert log, the marks) cannot be opened,
+    read or written."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from meshnode.crypto.sealing import (
     OpenError,
     addressed_to,
     create_receipt,
+    hello_tag,
     open_dm,
     receipt_matches,
     recipient_tag,
@@ -78,6 +79,7 @@ from meshnode.routing.frames import (
     Msg,
     Recon,
     Want,
+    blind_digest,
     decode_frame,
     encode_frame,
 )
@@ -90,7 +92,7 @@ from meshnode.routing.policy import (
     make_policy,
 )
 from meshnode.routing.reconcile import Reconciler, SortedItems
-from meshnode.store.base import MessageStore, Priority, PutResult, StoredMessage
+from meshnode.store.base import MessageStore, Priority, PutResult, StoredMessage, StoreError
 from meshnode.wire import (
     DAY,
     MAX_TIME,
@@ -126,12 +128,18 @@ SERVE_RATE = Rate(500.0, 5_000.0)  # messages we hand a peer on request
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    """Tunables; the defaults suit a phone on BLE. Rates are per link or per author."""
+    """Tunables; the defaults suit a phone on BLE. Rates are per link or per author.
+
+    `post_hops` scopes posts and announces: every node (author and relays) clamps their hop
+    budget to it, so a post travels at most that many contacts from its author however large
+    the budget it arrived with. A neighbourhood channel needs a few hops, not a whole city.
+    """
 
     dm_policy: PolicyName = PolicyName.SPRAY
     spray_copies: int = 8
     hop_limit: int = 16
     max_hops: int = 32
+    post_hops: int = 16
     burst_bytes: int = 16_384
     peer_rate: Rate = PEER_RATE
     author_posts_per_hour: int = 60
@@ -168,6 +176,7 @@ class _Link:
     recon: Reconciler | None = None
     queue: list[tuple[int, int, bytes]] = field(default_factory=list)
     queued: set[bytes] = field(default_factory=set)
+    peer_has: set[bytes] = field(default_factory=set)  # ids the peer sent us on this link
     done_sent: bool = False
     done_received: bool = False
     reconciled: bool = False
@@ -179,6 +188,25 @@ class _Link:
     synced_at: int = 0
     active_at: int = 0
     busy: bool = False
+    tags: tuple[bytes, ...] = ()  # the recipient tags our last Hello carried
+    items: SortedItems | None = None  # the set whose digest our last Hello carried
+    digest: bytes = b""
+    quiet: bool = False  # equal sets: the session ends without Done frames
+
+
+# A stored message is canonical, so it ends with its routing map {1: hops, 2: copies}; with both
+# below 128 (MAX_HOPS and MAX_COPIES are) that is exactly these five bytes, hops and copies at
+# offsets -3 and -1. Relaying reads and rewrites it in place instead of decoding the message.
+_ROUTING_TAIL = bytes((0x82, 1, 0, 2, 0))
+
+
+def _stored_routing(raw: bytes) -> Routing | None:
+    """The routing header at the end of a canonically encoded message, or None if the tail is
+    not the five-byte form (then decode the message)."""
+    if (len(raw) > 5 and raw[-5] == 0x82 and raw[-4] == 1 and raw[-2] == 2
+            and raw[-3] < 0x80 and 0 < raw[-1] < 0x80):
+        return Routing(raw[-3], raw[-1])
+    return None
 
 
 class Node:
@@ -221,6 +249,8 @@ class Node:
         self._alert_certs: dict[bytes, tuple[bytes, int]] = {}
         self._certs = CertCache()
         self._items: SortedItems | None = None
+        self._items_added: list[tuple[int, bytes]] = []  # accepted since `_items` was built
+        self._wake = 0  # `tick` has nothing to do before this time (a lower bound)
         self._load(now)
 
     # --- driver inputs ---------------------------------------------------------------------
@@ -235,6 +265,7 @@ class Node:
             synced_at=now,
         )
         self._links[link] = state
+        self._wake = min(self._wake, now + self.config.session_timeout)
         return [self._send(state, self._hello(state, now))]
 
     def link_down(self, link: LinkId, now: int) -> list[Output]:
@@ -290,11 +321,17 @@ class Node:
         return out
 
     def tick(self, now: int) -> list[Output]:
-        """Housekeeping: expire messages, age PRoPHET, re-sync long-lived links."""
+        """Housekeeping: expire messages, age PRoPHET, re-sync long-lived links.
+
+        Cheap to call often: it returns at once until the next thing is due."""
+        prophet = self._dm_policy.name is PolicyName.PROPHET
+        if now < self._wake and not prophet:
+            return []
         out: list[Output] = []
         if self.store.expire(now):
             self._items = None
-        self._prophet.age(now)
+        if prophet:
+            self._prophet.age(now)
         for state in list(self._links.values()):
             if state.finished and now - state.synced_at >= self.config.resync_interval:
                 self._resync(state, now, out)
@@ -302,7 +339,21 @@ class Node:
                     self.config.session_timeout):
                 # A frame was lost (lossy link, or a peer that went quiet): start over.
                 self._resync(state, now, out)
+        self._wake = self._next_wake()
         return out
+
+    def _next_wake(self) -> int:
+        """When `tick` next has work, as far as is known now; events that bring something
+        forward (a link up, a session restart, a message expiring sooner) lower `_wake`."""
+        wake = self.store.next_expiry()
+        due = MAX_TIME if wake is None else wake
+        for state in self._links.values():
+            if state.finished:
+                due = min(due, state.synced_at + self.config.resync_interval)
+            else:
+                due = min(due, max(state.active_at, state.synced_at)
+                          + self.config.session_timeout)
+        return due
 
     # --- local actions ---------------------------------------------------------------------
 
@@ -368,6 +419,13 @@ class Node:
                     result = verify_alert(msg, self.trust, now)
                     if isinstance(result, VerifiedAlert):
                         self._remember_alert(result)
+        # Whatever a held Update or Cancel superseded stays out (a crash between storing it
+        # and deleting the old alert, or a replay after the seen memory moved on).
+        for key in self._superseded & self._alert_ids.keys():
+            old = self._alert_ids.pop(key)
+            self._alert_certs.pop(old, None)
+            if self.store.delete(old):
+                self.store.mark_seen(old, now)
 
     # --- sync ------------------------------------------------------------------------------
 
@@ -381,12 +439,20 @@ class Node:
                 alerts.setdefault(m.issuer.decode("utf-8", "replace"), []).append(m.seq)
         vector = tuple((issuer, tuple(sorted(seqs)[-MAX_SEQS:]))
                        for issuer, seqs in sorted(alerts.items())[:MAX_ISSUERS])
+        mine = (recipient_tag(own, day), recipient_tag(own, day - 1))
         prophet: tuple[tuple[bytes, int], ...] = ()
         if self._dm_policy.name is PolicyName.PROPHET:
-            prophet = tuple((t, round(p * 10_000)) for t, p in self._prophet.top(MAX_PROPHET))
+            # PRoPHET routes by destination, so it names our own tags (predictability 1.0) in
+            # the clear: linkable for a day, which is why it is opt-in (docs/security.md).
+            prophet = tuple((t, 10_000) for t in mine) + tuple(
+                (t, round(p * 10_000)) for t, p in self._prophet.top(MAX_PROPHET - len(mine)))
+        state.tags = tuple(hello_tag(state.nonce, t) for t in mine)
+        state.items = self._item_set()
+        state.digest = state.items.fingerprint(0, len(state.items))
         return Hello(
             nonce=state.nonce,
-            tags=(recipient_tag(own, day), recipient_tag(own, day - 1)),
+            tags=state.tags,
+            digest=blind_digest(state.nonce, state.digest),
             trust_ids=tuple(trust_ids[:MAX_TRUST_IDS]),
             alerts=vector,
             prophet=prophet,
@@ -408,23 +474,44 @@ class Node:
             out.append(self._send(state, self._hello(state, now)))
         state.peer = hello
         if self._dm_policy.name is PolicyName.PROPHET:
-            self._prophet.encounter(hello.tags, [(t, p / 10_000) for t, p in hello.prophet], now)
+            own = [t for t, p in hello.prophet if p == 10_000]
+            self._prophet.encounter(own, [(t, p / 10_000) for t, p in hello.prophet], now)
         self._push_trust_and_alerts(state, hello)
         self._start_recon(state, out)
 
     def _start_recon(self, state: _Link, out: list[Output]) -> None:
         assert state.peer is not None
-        state.initiator = state.nonce > state.peer.nonce
+        # Equal nonces (two nodes seeded alike) fall back to the tags, which differ between
+        # identities, so exactly one side initiates.
+        state.initiator = (state.nonce, state.tags) > (state.peer.nonce, state.peer.tags)
+        if (state.peer.digest and state.items is not None
+                and state.peer.digest == blind_digest(state.peer.nonce, state.digest)):
+            # Both Hellos carried the same set: nothing to reconcile and no Wants can come, so
+            # neither side sends Recon or Done. What we took in since our Hello goes out as is.
+            state.reconciled = state.done_received = state.quiet = True
+            current = self._item_set()
+            if current is not state.items:
+                sent = set(state.items.items(0, len(state.items)))
+                for item in current.items(0, len(current)):
+                    stored = None if item in sent else self.store.get(item[1])
+                    if stored is not None:
+                        self._enqueue(state, stored)
+            return
         state.recon = Reconciler(self._item_set(), initiator=state.initiator)
         if state.initiator:
             out.append(self._send(state, Recon(state.recon.initiate())))
 
     def _reset_session(self, state: _Link, now: int) -> None:
         state.synced_at = now
+        self._wake = min(self._wake, now + self.config.session_timeout)
         state.finished = state.done_sent = state.done_received = state.reconciled = False
+        state.quiet = False
         state.peer = None
         state.recon = None
         state.nonce = self._rng.randbytes(NONCE_SIZE)
+        # What was sent in earlier sessions may be wanted again (the peer refused it: a full
+        # disk, a rate limit), so only what is still waiting counts as queued.
+        state.queued = {msg_id for _, _, msg_id in state.queue}
 
     def _resync(self, state: _Link, now: int, out: list[Output]) -> None:
         """A long-lived link (a hub's neighbour) reconciles again from time to time."""
@@ -474,7 +561,7 @@ class Node:
         if stored.id in state.queued:
             return
         cls = _CLASS.get(Kind(stored.kind), 6)
-        if stored.kind == Kind.DM and state.peer is not None and stored.tag in state.peer.tags:
+        if _addressed_to_peer(state, stored):
             cls = 3
         state.queued.add(stored.id)
         heapq.heappush(state.queue, (cls, -stored.created, stored.id))
@@ -500,7 +587,8 @@ class Node:
         offered = state.reconciled if state.initiator else state.done_received
         if not state.queue and not state.done_sent and offered:
             state.done_sent = True
-            out.append(self._send(state, Done()))
+            if not state.quiet:
+                out.append(self._send(state, Done()))
         if state.done_sent and state.done_received and not state.finished:
             state.finished = True
             state.synced_at = now
@@ -510,18 +598,22 @@ class Node:
                   out: list[Output]) -> bytes | None:
         """The bytes to send for a queued message, applying hops and the forwarding policy."""
         stored = self.store.get(msg_id)
-        if stored is None or stored.expires <= now:
+        if stored is None or stored.expires <= now or msg_id in state.peer_has:
             return None
-        try:
-            msg = decode_message(stored.raw)
-        except WireError:
-            return None
+        routing = _stored_routing(stored.raw)
+        msg = None
+        if routing is None:
+            try:
+                msg = decode_message(stored.raw)
+            except WireError:
+                return None
+            routing = msg.routing
         assert state.peer is not None
-        is_dest = stored.kind == Kind.DM and stored.tag in state.peer.tags
-        if msg.routing.hops_left <= 0 and not is_dest:
+        is_dest = _addressed_to_peer(state, stored)
+        if routing.hops_left <= 0 and not is_dest:
             return None
         policy = self._dm_policy if stored.kind == Kind.DM else self._flood
-        held = self._copies.get(msg_id, msg.routing.copies)
+        held = self._copies.get(msg_id, routing.copies)
         gain = 0.0
         if stored.kind == Kind.DM and stored.tag is not None:
             gain = dict(state.peer.prophet).get(stored.tag, 0) / 10_000 - self._prophet.p(
@@ -534,8 +626,11 @@ class Node:
             if self.store.get_meta(_SENT_DM_META + msg_id.hex()) is not None:
                 self._carried[msg_id] = self._carried.get(msg_id, 0) + 1
                 out.append(DmCarried(msg_id, self._carried[msg_id]))
-        hops = max(0, msg.routing.hops_left - 1)
-        return encode_message(msg.with_routing(Routing(hops, offer.give)))
+        new = Routing(max(0, routing.hops_left - 1), offer.give).clamped()
+        if msg is None:
+            return stored.raw[:-len(_ROUTING_TAIL)] + bytes(
+                (0x82, 1, new.hops_left, 2, new.copies))
+        return encode_message(msg.with_routing(new))
 
     # --- accepting messages ----------------------------------------------------------------
 
@@ -551,14 +646,20 @@ class Node:
         except WireError as exc:
             self._reject(out, link, None, f"malformed: {exc}")
             return
+        state = self._links.get(link) if link is not None else None
+        if state is not None:
+            # The peer holds it: never send it back (a push crossing this one on the air).
+            state.peer_has.add(msg.id)
+            state.queued.add(msg.id)
         if self.store.has(msg.id) or self.store.seen(msg.id):
             self.stats.duplicates += 1
             return
-        state = self._links.get(link) if link is not None else None
         if state is not None and not state.peer_rate.take(now):
             self._reject(out, link, msg.kind, "rate: peer sends too fast")
             return
         hops = min(msg.routing.hops_left, self.config.max_hops)
+        if msg.kind in (Kind.POST, Kind.ANNOUNCE):
+            hops = min(hops, self.config.post_hops)  # the scope of posts: see NodeConfig
         if link is None and msg.kind in (Kind.ALERT, Kind.REVOKE, Kind.CERT):
             hops = self.config.max_hops  # authority messages travel as far as the mesh reaches
         routing = Routing(hops, min(msg.routing.copies, self.config.spray_copies))
@@ -592,9 +693,14 @@ class Node:
             priority=int(_PRIORITY[msg.kind]), created=created, expires=expires,
             received=now, **meta,  # type: ignore[arg-type]
         )
+        count = self.store.usage().count
         result = self.store.put(stored, now)
         if result is PutResult.ACCEPTED:
-            self._items = None
+            if self.store.usage().count != count + 1:
+                self._items = None  # the put evicted something: rebuild
+            elif msg.kind in _RECONCILED:
+                self._items_added.append((created, msg.id))
+            self._wake = min(self._wake, expires)
             self.stats.accepted[msg.kind.name.lower()] += 1
             self._push_everywhere(stored, except_link=link)
             return True
@@ -623,8 +729,14 @@ class Node:
             self.store.mark_seen(msg.id, now)
             self._reject(out, link, msg.kind, "quota: author created too many posts")
             return
-        if self._store(msg, now, out, link, created=body.created, expires=body.expires,
-                       channel=body.channel):
+        try:
+            stored = self._store(msg, now, out, link, created=body.created,
+                                 expires=body.expires, channel=body.channel)
+        except StoreError:
+            # Not stored (a full disk): it comes again, and must not count twice.
+            self._authors.forget(body.author, body.created)
+            raise
+        if stored:
             channels = self.config.channels
             if channels is None or body.channel in channels:
                 out.append(PostReceived(msg.id, body))
@@ -639,7 +751,12 @@ class Node:
             self.store.mark_seen(msg.id, now)
             self._reject(out, link, msg.kind, "quota: author created too many announces")
             return
-        if self._store(msg, now, out, link, created=body.created, expires=body.expires):
+        try:
+            stored = self._store(msg, now, out, link, created=body.created, expires=body.expires)
+        except StoreError:
+            self._authors.forget(body.sign_key, body.created)  # as for posts
+            raise
+        if stored:
             out.append(AnnounceReceived(msg.id, body))
 
     def _accept_dm(self, msg: Message, link: LinkId | None, now: int, out: list[Output]) -> None:
@@ -698,7 +815,13 @@ class Node:
                               known=lambda s, i: self._known.get((s, i)), cache=self._certs,
                               memo=self._memo)
         if isinstance(result, Rejection):
-            if result.reason.name not in ("BAD_SIGNATURE", "MALFORMED"):
+            # Not remembered: a forgery must not block the genuine message, and an alert
+            # refused for our clock (sent "in the future", certificate "not yet valid") is
+            # accepted once the clock has caught up. UNKNOWN_ROOT and REVOKED are decided before
+            # the alert's own signature is checked: remembering them would let anyone fill (and
+            # so flush) the seen memory with made-up alerts.
+            if result.reason.name not in ("BAD_SIGNATURE", "MALFORMED", "SENT_IN_FUTURE",
+                                          "CERT_NOT_YET_VALID", "UNKNOWN_ROOT", "REVOKED"):
                 self.store.mark_seen(msg.id, now)
             self._reject(out, link, msg.kind, f"alert {result}")
             return
@@ -733,6 +856,9 @@ class Node:
         self._known[key] = KnownAlert(cert.issuer_id, cert.level)
         self._alert_ids[key] = result.msg_id
         self._alert_certs[result.msg_id] = (cert.root_id, cert.serial)
+        if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
+            # Remembered with the Update/Cancel itself, so a restart cannot forget it.
+            self._superseded.update((r.sender, r.identifier) for r in alert.references)
 
     def _accept_cert(self, msg: Message, link: LinkId | None, now: int,
                      out: list[Output]) -> None:
@@ -783,13 +909,26 @@ class Node:
     # --- helpers ---------------------------------------------------------------------------
 
     def _item_set(self) -> SortedItems:
+        """What we reconcile, cached: rebuilt after removals (`_items = None`), updated in
+        place for plain additions."""
         if self._items is None:
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
                 items.extend(self.store.ids_since(0, kind=int(kind)))
             self._items = SortedItems(sorted(items))
+            self._items_added.clear()
+        elif self._items_added:
+            self._items = self._items.updated(add=self._items_added)
+            self._items_added.clear()
         return self._items
 
     def links(self) -> Iterable[LinkId]:
         return list(self._links)
 
+
+
+def _addressed_to_peer(state: _Link, stored: StoredMessage) -> bool:
+    """Whether `stored` is a DM for the peer on `state`, by the blinded tags of its Hello."""
+    if stored.kind != Kind.DM or stored.tag is None or state.peer is None:
+        return False
+    return hello_tag(state.peer.nonce, stored.tag) in state.peer.tags

@@ -12,6 +12,7 @@ Not thread-safe and never awaited: the daemon calls it from its one core task.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshnode import api
+from meshnode.alertlog import AlertLog, LoggedAlert, is_failed_verification
 from meshnode.api import ApiError, ErrorCode
 from meshnode.contacts import ContactBook, ContactError, normalise_fingerprint
 from meshnode.crypto.identity import PublicIdentity, fingerprint
 from meshnode.events import (
+    AlertReceived,
+    AlertRemoved,
     AnnounceReceived,
     Close,
     DmCarried,
@@ -30,18 +34,23 @@ from meshnode.events import (
     DmReceived,
     Event,
     Output,
+    PostReceived,
     Rejected,
     Send,
+    SyncFinished,
 )
-from meshnode.inbox import Inbox, ReceivedDm, SentDm
+from meshnode.inbox import Inbox, InboxError, ReceivedDm, SentDm
+from meshnode.marks import Marks, Sync
 from meshnode.node import Node
 from meshnode.store.base import StoredMessage
 from meshnode.views import (
     announce_of,
     contact_view,
     event_view,
+    history_view,
     post_view,
     received_view,
+    rejected_view,
     sent_view,
     stored_alert_view,
     warning_view,
@@ -51,6 +60,7 @@ from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
 __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 
 SOFTWARE = "meshnode 0.1.0"
+_log = logging.getLogger("meshnode.service")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
 
 
@@ -66,19 +76,30 @@ class ServiceInfo:
 
 class Service:
     def __init__(self, node: Node, inbox: Inbox, contacts: ContactBook, info: ServiceInfo, *,
-                 name: str = "", started: float | None = None) -> None:
+                 name: str = "", started: float | None = None, alert_log: AlertLog | None = None,
+                 marks: Marks | None = None) -> None:
         self.node = node
         self.inbox = inbox
         self.contacts = contacts
+        # Without files of their own (tests), history and marks last as long as the service.
+        self.alert_log = alert_log if alert_log is not None else AlertLog(":memory:")
+        self.marks = marks if marks is not None else Marks(":memory:")
+        self._queued: list[tuple[str, dict[str, Any]]] = []  # API events a request caused
+        self._own: dict[bytes, bool] = {}  # post id -> ours (posts never change)
         self.info = info
         self.name = name
         self.started = time.time() if started is None else started
         self.events_published: Counter[str] = Counter()
+        # DMs opened for us that the inbox could not take (a full disk): the node has already
+        # sent their receipts, so they are held here and written by `retry_unrecorded`.
+        self.unrecorded: list[ReceivedDm] = []
         self._handlers: dict[type, Callable[[Any, int], tuple[dict[str, Any], list[Output]]]] = {
             api.Hello: self._hello, api.Status: self._status, api.Peers: self._peers,
             api.Whoami: self._whoami, api.Post: self._post, api.SendDm: self._dm,
             api.Inbox: self._inbox, api.Outbox: self._outbox, api.Channels: self._channels,
             api.Posts: self._posts, api.Alerts: self._alerts, api.Inject: self._inject,
+            api.AlertHistory: self._alert_history, api.RejectedAlerts: self._rejected_alerts,
+            api.MarkRead: self._mark_read,
             api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
             api.ContactRemove: self._contact_remove, api.Announce: self._announce,
         }
@@ -115,6 +136,8 @@ class Service:
             "data_dir": self.info.data_dir,
             "uptime": round(time.time() - self.started, 3),
             "links": s["links"],
+            "last_sync": self.marks.last_sync(),
+            "key_warnings": len(self.contacts.warnings()),
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
@@ -135,7 +158,15 @@ class Service:
         }, []
 
     def _peers(self, _: api.Peers, now: int) -> tuple[dict[str, Any], list[Output]]:
-        return {"peers": self.info.peers()}, []
+        syncs = self.marks.syncs()
+        peers = []
+        for peer in self.info.peers():
+            sync = syncs.get(str(peer.get("link")))
+            peers.append({"transport": None, **peer,
+                          "last_sync": None if sync is None else sync.at,
+                          "last_sync_sent": None if sync is None else sync.sent,
+                          "last_sync_received": None if sync is None else sync.received})
+        return {"peers": peers}, []
 
     def _whoami(self, _: api.Whoami, now: int) -> tuple[dict[str, Any], list[Output]]:
         pub = self.node.identity.public
@@ -167,8 +198,10 @@ class Service:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
         self._originated("direct message", msg_id, outputs)
         self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
-        return {"id": msg_id.hex(), "to": {"fingerprint": recipient.fingerprint,
-                                           "name": self.names(recipient.sign_key)}}, outputs
+        name = self.names(recipient.sign_key)
+        warnings = [warning_view(w) for w in self.contacts.warnings() if w.name == name]
+        return {"id": msg_id.hex(), "to": {"fingerprint": recipient.fingerprint, "name": name},
+                "key_warnings": warnings}, outputs
 
     def resolve(self, to: str) -> PublicIdentity:
         """A recipient by contact name, fingerprint, or signing key (hex) seen in an announce."""
@@ -220,14 +253,32 @@ class Service:
 
     def _channels(self, _: api.Channels, now: int) -> tuple[dict[str, Any], list[Output]]:
         counts: Counter[str] = Counter()
+        unread: Counter[str] = Counter()
         latest: dict[str, int] = {}
+        marks = self.marks.read_upto()
         for stored in self._newest(Kind.POST, _SEARCH_LIMIT):
             if stored.channel is None:
                 continue
             counts[stored.channel] += 1
             latest[stored.channel] = max(latest.get(stored.channel, 0), stored.created)
-        return {"channels": [{"channel": ch, "posts": n, "latest": latest[ch]}
+            if stored.received > marks.get(stored.channel, 0) and not self._own_post(stored):
+                unread[stored.channel] += 1
+        return {"channels": [{"channel": ch, "posts": n, "latest": latest[ch],
+                              "unread": unread[ch], "read_upto": marks.get(ch, 0)}
                              for ch, n in sorted(counts.items())]}, []
+
+    def _own_post(self, stored: StoredMessage) -> bool:
+        own = self._own.get(stored.id)
+        if own is None:
+            try:
+                body = decode_body(Kind.POST, decode_message(stored.raw).body)
+            except WireError:
+                body = None
+            own = isinstance(body, PostBody) and body.author == self.node.identity.public.sign_key
+            if len(self._own) >= 2 * _SEARCH_LIMIT:
+                self._own.clear()
+            self._own[stored.id] = own
+        return own
 
     def _posts(self, req: api.Posts, now: int) -> tuple[dict[str, Any], list[Output]]:
         out = []
@@ -237,13 +288,41 @@ class Service:
             except WireError:
                 continue
             if isinstance(body, PostBody):
-                out.append(post_view(stored.id, body, self.names))
+                out.append(post_view(stored.id, body, self.names, stored.received))
         return {"channel": req.channel, "posts": out}, []
 
     def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
         views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
                  for s in self.node.store.by_kind(int(Kind.ALERT))]
         return {"alerts": [v for v in views if v is not None]}, []
+
+    def _alert_history(self, req: api.AlertHistory,
+                       now: int) -> tuple[dict[str, Any], list[Output]]:
+        logged = self.alert_log.entries()
+        kept = {entry.id for entry in logged}
+        # Alerts held from before the log existed are history too.
+        for stored in self.node.store.by_kind(int(Kind.ALERT)):
+            if stored.id not in kept:
+                view = stored_alert_view(stored, self.node.trust, now, self.node.config.location)
+                if view is not None:
+                    logged.append(LoggedAlert(stored.id, stored.received, view))
+        return {"threads": history_view(logged, now)[:req.limit]}, []
+
+    def _rejected_alerts(self, req: api.RejectedAlerts,
+                         now: int) -> tuple[dict[str, Any], list[Output]]:
+        return {"rejected": [rejected_view(r) for r in self.alert_log.rejected(req.limit)]}, []
+
+    def _mark_read(self, req: api.MarkRead, now: int) -> tuple[dict[str, Any], list[Output]]:
+        posts = self.node.store.by_channel(req.channel, _SEARCH_LIMIT)
+        newest = max((p.received for p in posts), default=0)
+        upto = min(now, newest if req.upto is None else req.upto)
+        moved = self.marks.mark_read(req.channel, upto)
+        mark = self.marks.read_upto().get(req.channel, 0)
+        unread = sum(1 for p in posts if p.received > mark and not self._own_post(p))
+        result = {"channel": req.channel, "read_upto": mark, "unread": unread}
+        if moved is not None:
+            self._queued.append(("read_marked", dict(result)))
+        return result, []
 
     def _inject(self, req: api.Inject, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:
@@ -258,6 +337,8 @@ class Service:
             reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
             if reasons or not self.node.store.seen(msg.id):
                 reason = reasons[0] if reasons else "not stored"
+                if is_failed_verification(msg.kind.name.lower(), reason):
+                    self.alert_log.reject(reason, None, now)  # shown as NOT VERIFIED too
                 raise ApiError(ErrorCode.INVALID, f"the node refused it: {reason}")
             result["duplicate"] = True  # seen before (e.g. a delivered DM): nothing to do
         return result, outputs
@@ -309,20 +390,31 @@ class Service:
 
     def record(self, outputs: list[Output], now: int) -> list[tuple[str, dict[str, Any]]]:
         """Persist what the node's events mean here; the API events to publish, in order."""
-        published: list[tuple[str, dict[str, Any]]] = []
+        published, self._queued = self._queued, []
         for out in outputs:
             if isinstance(out, Send | Close):
                 continue
             event: Event = out
             if isinstance(event, DmReceived):
-                self.inbox.add_received(ReceivedDm(event.msg_id, event.sender.sign_key,
-                                                   event.sender.dh_key, event.text,
-                                                   event.created, now))
+                self._keep(ReceivedDm(event.msg_id, event.sender.sign_key, event.sender.dh_key,
+                                      event.text, event.created, now))
             elif isinstance(event, DmCarried):
                 self.inbox.carried(event.dm_id, event.handovers)
             elif isinstance(event, DmDelivered):
                 self.inbox.delivered(event.dm_id, now)
-            published.append(event_view(event, self.names))
+            name, data = event_view(event, self.names)
+            if isinstance(event, AlertReceived):
+                self.alert_log.record(data, now)
+            elif isinstance(event, AlertRemoved):
+                self.alert_log.remove(event.msg_id, event.reason, now)
+            elif isinstance(event, Rejected) and is_failed_verification(data["kind"],
+                                                                       event.reason):
+                self.alert_log.reject(event.reason, data["link"], now)
+            elif isinstance(event, SyncFinished):
+                self.marks.synced(Sync(str(event.link), now, event.sent, event.received))
+            elif isinstance(event, PostReceived):
+                data["received"] = now
+            published.append((name, data))
             if isinstance(event, AnnounceReceived):
                 card = event.announce
                 warning = self.contacts.check_announce(
@@ -332,6 +424,32 @@ class Service:
         for name, _ in published:
             self.events_published[name] += 1
         return published
+
+
+    def _keep(self, dm: ReceivedDm) -> None:
+        try:
+            self.inbox.add_received(dm)
+        except InboxError as exc:
+            self.unrecorded.append(dm)
+            _log.error("dm_not_recorded", extra={"fields": {
+                "id": dm.id.hex(), "held": len(self.unrecorded), "error": str(exc),
+                "fix": "free space on the data directory's disk; the DM is held in memory "
+                       "and written as soon as the inbox takes it"}})
+
+    def retry_unrecorded(self) -> int:
+        """Write the held DMs the inbox now takes (oldest first); returns how many."""
+        written = 0
+        while self.unrecorded:
+            try:
+                self.inbox.add_received(self.unrecorded[0])
+            except InboxError:
+                break
+            self.unrecorded.pop(0)
+            written += 1
+        if written:
+            _log.warning("dm_recorded_late", extra={"fields": {"written": written,
+                                                               "held": len(self.unrecorded)}})
+        return written
 
 
 def _is_hex_key(text: str) -> bool:

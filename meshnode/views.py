@@ -7,9 +7,10 @@ to their key, never with a name they chose for themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from meshnode.alertlog import LoggedAlert, RejectedAlert, threads
 from meshnode.alerts.area import covers
 from meshnode.contacts import Contact, KeyWarning
 from meshnode.crypto.authority import Rejection, TrustStore, VerifiedAlert, verify_alert
@@ -37,9 +38,11 @@ __all__ = [
     "announce_of",
     "contact_view",
     "event_view",
+    "history_view",
     "person",
     "post_view",
     "received_view",
+    "rejected_view",
     "sent_view",
     "stored_alert_view",
     "warning_view",
@@ -55,10 +58,14 @@ def person(sign_key: bytes, names: Names) -> dict[str, Any]:
             "known": name is not None}
 
 
-def post_view(msg_id: bytes, post: PostBody, names: Names) -> dict[str, Any]:
-    return {"id": msg_id.hex(), "channel": post.channel, "author": person(post.author, names),
+def post_view(msg_id: bytes, post: PostBody, names: Names,
+              received: int | None = None) -> dict[str, Any]:
+    view = {"id": msg_id.hex(), "channel": post.channel, "author": person(post.author, names),
             "text": post.text, "created": post.created, "expires": post.expires,
             "reply_to": None if post.reply_to is None else post.reply_to.hex()}
+    if received is not None:
+        view["received"] = received
+    return view
 
 
 def received_view(dm: ReceivedDm, names: Names) -> dict[str, Any]:
@@ -130,6 +137,32 @@ def stored_alert_view(stored: StoredMessage, trust: TrustStore, now: int,
     if location is not None and result.alert.infos:
         here = covers(result.alert, *location)
     return alert_view(result, here)
+
+
+def history_view(logged: Sequence[LoggedAlert], now: int) -> list[dict[str, Any]]:
+    """Kept alerts as threads (an alert with its Updates and Cancel), the newest first.
+
+    A thread's `state`: `cancelled` (its latest entry is a Cancel), `withdrawn` (its latest
+    entry was removed, e.g. its certificate revoked), `expired`, or `active`.
+    """
+    entries = [{**entry.view, "received": entry.received,
+                "removed": None if entry.removed is None else
+                {"at": entry.removed, "reason": entry.removed_reason}} for entry in logged]
+    out = []
+    for thread in threads(entries):
+        latest = thread[-1]
+        expires = latest.get("expires")
+        state = ("cancelled" if latest.get("msg_type") == "Cancel" else
+                 "withdrawn" if latest.get("removed") is not None else
+                 "expired" if type(expires) is int and expires <= now else "active")
+        out.append({"sender": thread[0].get("sender"), "identifier": thread[0].get("identifier"),
+                    "state": state, "updated": latest.get("sent"), "entries": list(thread)})
+    return out
+
+
+def rejected_view(rejected: RejectedAlert) -> dict[str, Any]:
+    return {"reason": rejected.reason, "link": rejected.link, "first_seen": rejected.first_seen,
+            "last_seen": rejected.last_seen, "count": rejected.count}
 
 
 def announce_of(stored: StoredMessage) -> AnnounceBody | None:

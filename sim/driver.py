@@ -22,14 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from numpy.typing import NDArray
 
 from meshnode import wire
-from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import MsgType, Severity
+from meshnode.alerts.examples import RIJNMOND, example_authority, example_nl_alert
 from meshnode.crypto.authority import (
-    IssuerCert,
-    Level,
-    RootKey,
-    TrustStore,
-    issue_cert,
     sign_alert,
 )
 from meshnode.crypto.identity import Identity
@@ -49,15 +43,14 @@ from sim.sealing import SeededSealer
 from sim.workload import Action, Work, attackers, schedule
 from sim.world import World, build_world
 
-__all__ = ["Outcome", "Simulation"]
+__all__ = ["Outcome", "Sample", "Simulation"]
 
 EPOCH = 1_790_000_000  # simulated t = 0, as unix time for the nodes' clocks
 TICK = 30.0
 CHANNEL = "wijk"
 # The authority's area: a box around the example alert's polygon (the simulator's own plane is
 # metres; alert geography only has to satisfy the issuer's scope).
-SCOPE = ((520_500_000, 39_000_000), (520_500_000, 46_500_000),
-         (517_500_000, 46_500_000), (517_500_000, 39_000_000))
+SCOPE = RIJNMOND
 
 
 class Ev(Enum):
@@ -90,6 +83,19 @@ class _Link:
         return self.ab if src == self.a else self.ba
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The state of the run at one sample time: `alert_coverage[k]` is the share of residents
+    holding alert k (one item per alert injected so far)."""
+
+    t: float
+    links: int
+    store_mean_bytes: float
+    store_max_bytes: float
+    alive_share: float
+    alert_coverage: tuple[float, ...]
+
+
 @dataclass
 class Outcome:
     """What a run measured; `sim.metrics` turns it into results."""
@@ -114,7 +120,7 @@ class Outcome:
     links_made: int = 0
     links_refused_slots: int = 0
     contacts: Intervals | None = None
-    samples: list[dict[str, float]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     died_at: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     events: int = 0
@@ -143,10 +149,13 @@ class Simulation:
         self._authority()
         self._nodes()
         self.links: dict[tuple[int, int], _Link] = {}
-        self.slots = np.where(self.world.kinds == 0, self.link.hub_connections,
-                              self.link.phone_connections).astype(np.int64)
+        self.open_links = np.zeros(self.n, dtype=np.int64)  # links per node, kept with `links`
+        self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
         self.pending: set[tuple[int, int]] = set()
         self.in_range: set[tuple[int, int]] = set()
+        # Pairs in range that were refused for want of a slot, by node: retried when that node
+        # frees a slot (it advertises and accepts connections again).
+        self.waiting: dict[int, set[tuple[int, int]]] = {}
         self.detector = ContactDetector(self.link.range, self.link.indoor_range)
         self.recorder = ContactRecorder(self.n)
         battery = scenario.battery
@@ -165,19 +174,13 @@ class Simulation:
 
     def _authority(self) -> None:
         rng = self.streams.generator("authority")
-        self.root = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
-        self.issuer = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
-        cert = IssuerCert(
-            serial=1, issuer_id="sim-region", name="Simulated safety region",
-            key=self.issuer.public_key().public_bytes_raw(), root_id=bytes(16),
-            not_before=EPOCH - 86_400, not_after=EPOCH + 400 * 86_400, level=Level.REGION,
-            senders=("nl-alert@vrr.example",), max_severity=Severity.EXTREME,
-            msg_types=frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL}),
-            polygons=(SCOPE,),
-        )
-        self.cert_msg = issue_cert(self.root, cert)
-        self.trust = TrustStore((RootKey(self.root.public_key().public_bytes_raw(),
-                                         "simulation root"),))
+        root = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
+        issuer = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
+        authority = example_authority(
+            EPOCH, root=root, issuer=issuer, root_name="simulation root",
+            issuer_name="Simulated safety region", issuer_id="sim-region", serial=1,
+            valid=(-86_400, 400 * 86_400), polygons=(SCOPE,), geocodes=())
+        self.issuer, self.cert_msg, self.trust = issuer, authority.cert_msg, authority.trust
 
     def _nodes(self) -> None:
         routing = self.scenario.routing
@@ -189,7 +192,8 @@ class Simulation:
             hub = self.world.kinds[i] == 0
             config = NodeConfig(
                 dm_policy=PolicyName(routing.policy), spray_copies=routing.spray_copies,
-                hop_limit=routing.hop_limit, seed=int(self.streams.integer_seed(f"node{i}")),
+                hop_limit=routing.hop_limit, post_hops=routing.post_hops,
+                seed=int(self.streams.integer_seed(f"node{i}")),
                 # An attacker runs a modified node that ignores its own author quota.
                 author_posts_per_hour=10**9 if i in bad else 60,
             )
@@ -296,7 +300,7 @@ class Simulation:
         if not len(up):
             return
         delays = (linkmodel.discovery_delay(self._rng_link, self.link, len(up))
-                  + linkmodel.setup_time(self._rng_link, self.link, len(up)))
+                  + linkmodel.connect_delay(self._rng_link, self.link, len(up))[0])
         for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
             self.in_range.add((a, b))
             self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
@@ -307,12 +311,15 @@ class Simulation:
             return
         if not (self.alive[a] and self.alive[b]):
             return
-        if self.slots[a] <= 0 or self.slots[b] <= 0:
+        if not self.slots.take(pair, self._rng_link.random() < 0.5):
             self.out.links_refused_slots += 1
+            for i in pair:
+                if self.slots.blocked(i):
+                    self.waiting.setdefault(i, set()).add(pair)
             return
-        self.slots[a] -= 1
-        self.slots[b] -= 1
         self.links[pair] = _Link(a, b, t)
+        self.open_links[a] += 1
+        self.open_links[b] += 1
         self.out.links_made += 1
         now = EPOCH + int(t)
         self._outputs(t, a, self.nodes[a].link_up(b, now))
@@ -323,11 +330,36 @@ class Simulation:
         if link is None:
             return
         a, b = pair
-        self.slots[a] += 1
-        self.slots[b] += 1
+        self.slots.release(pair)
+        self.open_links[a] -= 1
+        self.open_links[b] -= 1
         now = EPOCH + int(t)
         self._outputs(t, a, self.nodes[a].link_down(b, now))
         self._outputs(t, b, self.nodes[b].link_down(a, now))
+        self._retry(t, a)
+        self._retry(t, b)
+
+    def _retry(self, t: float, node: int) -> None:
+        """`node` has a free slot again: peers still in range that it refused try again, after
+        a fresh discovery and set-up (a trace's contacts need no discovery)."""
+        pairs = self.waiting.pop(node, None)
+        if not pairs:
+            return
+        for pair in pairs:
+            other = pair[0] if pair[1] == node else pair[1]
+            waiting = self.waiting.get(other)
+            if waiting is not None:
+                waiting.discard(pair)
+        again = sorted(p for p in pairs if p in self.in_range and p not in self.links)
+        if not again:
+            return
+        if self.world.trace is not None:
+            delays = np.zeros(len(again))
+        else:
+            delays = (linkmodel.discovery_delay(self._rng_link, self.link, len(again))
+                      + linkmodel.connect_delay(self._rng_link, self.link, len(again))[0])
+        for pair, d in zip(again, delays.tolist(), strict=True):
+            self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -364,8 +396,7 @@ class Simulation:
         data = d.queue.popleft()
         d.sending = False
         dst = b if src == a else a
-        size = len(data) + linkmodel.fragments(len(data), self.link) * (
-            self.link.fragment_overhead)
+        size = linkmodel.on_air_bytes(len(data), self.link)
         self.out.frames += 1
         self.out.bytes_on_air += size
         self.bytes_node[src] += size
@@ -421,11 +452,12 @@ class Simulation:
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)
             self._outputs(t, w.origin, node.inject(data, now))
-        elif w.action in (Action.POST, Action.FLOOD):
+        elif w.action in (Action.POST, Action.FLOOD, Action.SPAM):
             author = self.identities[w.origin]
+            if w.action is not Action.POST:
+                self.out.flood_posts += 1
             if w.action is Action.FLOOD:
                 author = _identity(self._rng_ids)  # a fresh identity per junk post (Sybil)
-                self.out.flood_posts += 1
             text = "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
             msg = create_post(author, CHANNEL, text, now)
             if w.action is Action.POST:
@@ -460,11 +492,7 @@ class Simulation:
         if t <= last:
             return
         battery = self.scenario.battery
-        open_links = np.zeros(self.n, dtype=np.int64)
-        for a, b in self.links:
-            open_links[a] += 1
-            open_links[b] += 1
-        used = linkmodel.energy_used(battery, self.link, t - last, open_links,
+        used = linkmodel.energy_used(battery, self.link, t - last, self.open_links,
                                      self.bytes_node.astype(np.int64))
         self.bytes_node[:] = 0
         self.energy += used
@@ -481,13 +509,13 @@ class Simulation:
     def _sample(self, t: float) -> None:
         used = np.array([node.store.usage().used_bytes for node in self.nodes], dtype=np.float64)
         residents = self.world.kinds == 1
-        self.out.samples.append({
-            "t": t,
-            "links": float(len(self.links)),
-            "store_mean_bytes": float(used[residents].mean()) if residents.any() else 0.0,
-            "store_max_bytes": float(used.max()) if len(used) else 0.0,
-            "alive_share": float(self.alive[residents].mean()) if residents.any() else 1.0,
-            "alert_coverage": [float(np.mean(np.isfinite(arr[residents])))
-                               for arr in self.out.alert_arrival],  # type: ignore[dict-item]
-        })
+        self.out.samples.append(Sample(
+            t=t,
+            links=len(self.links),
+            store_mean_bytes=float(used[residents].mean()) if residents.any() else 0.0,
+            store_max_bytes=float(used.max()) if len(used) else 0.0,
+            alive_share=float(self.alive[residents].mean()) if residents.any() else 1.0,
+            alert_coverage=tuple(float(np.mean(np.isfinite(arr[residents])))
+                                 for arr in self.out.alert_arrival),
+        ))
         self.queue.schedule(t + self.scenario.output.sample, (Ev.SAMPLE, None))

@@ -1,7 +1,11 @@
 """The BLE link and battery model: parameters (plain records) and pure functions over them.
 
-Defaults follow DESIGN.md §9; every number's source or assumption is in its `doc` and in
-docs/simulator.md. Samplers take a `numpy.random.Generator` and draw `size` values at once.
+Defaults follow DESIGN.md §9 and, wherever the BLE transport (`meshnode.transport.ble*`)
+decides, the transport itself: its framing (`framing.wire_size` at `ble_profile.fragment_size`
+of the ATT MTU), its connect timeout, back-off schedule (`ble_config.backoff_delay`), yield
+time and connection slots (`BleConfig` defaults). Every number's source or assumption is in
+its `doc` and in docs/simulator.md. Samplers take a `numpy.random.Generator` and draw `size`
+values at once.
 """
 
 from __future__ import annotations
@@ -12,15 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
+from meshnode.transport.ble_profile import DEFAULT_ATT_MTU, MAX_ATT_MTU, fragment_size
+from meshnode.transport.framing import fragment_count, wire_size
 from sim.config import ScenarioError, check, param
 
 __all__ = [
     "ADV_DELAY_MAX",
-    "ATT_HEADER",
+    "MAX_ATTEMPTS",
     "BatteryParams",
     "LinkParams",
-    "admit",
+    "Slots",
     "best_case_delay",
+    "connect_delay",
     "discovery_delay",
     "drain",
     "duty_cycle",
@@ -29,15 +37,18 @@ __all__ = [
     "frame_lost",
     "initial_charge",
     "lifetime",
+    "on_air_bytes",
     "one_way_discovery_delay",
     "power_draw",
+    "scan_wait",
     "setup_time",
     "transfer_time",
 ]
 
 ADV_DELAY_MAX = 0.010  # s; random advDelay added to each advertising event (Core 6.B.4.4.2.2.1)
-ATT_HEADER = 3  # bytes of an ATT write/notification header inside the ATT MTU
+MAX_ATTEMPTS = 64  # connect attempts per discovery before the sampler gives up (delay = inf)
 _MAX_ADVERTS = 100_000  # safety stop for the discovery sampler (never reached with sane params)
+_BLE = BleConfig()  # the transport's defaults (immutable)
 
 FloatArray = NDArray[np.float64]
 
@@ -53,31 +64,52 @@ class LinkParams:
         "exterior walls, ~10–20 dB extra loss); set equal to range to ignore walls; assumption",
         unit="m", gt=0)
     adv_interval: float = param(
-        0.25, "advertising interval; Android ADVERTISE_MODE_BALANCED is ~250 ms "
+        _BLE.advert_interval_ms / 1000, "advertising interval; the transport asks BlueZ for "
+        "transport.ble.advert_interval_ms; Android ADVERTISE_MODE_BALANCED is ~250 ms "
         "(LOW_POWER ~1 s, LOW_LATENCY ~100 ms); plus 0–10 ms random advDelay", unit="s", gt=0)
     scan_interval: float = param(
         10.24, "scan interval; AOSP ScanManager screen-off low power: 512 ms every 10,240 ms "
-        "(5 % duty)", unit="s", gt=0)
+        "(5 % duty); used for hubs too, though the transport's default scans continuously",
+        unit="s", gt=0)
     scan_window: float = param(0.512, "scan window within each scan interval", unit="s", gt=0)
     advert_loss: float = param(
         0.1, "chance that an advert sent inside a scan window is still missed (collisions, "
         "channel hopping, interference); assumption", ge=0, lt=1)
+    yield_time: float = param(
+        _BLE.yield_time, "of two devices, the one with the higher advert token waits this long "
+        "after hearing the other before it connects itself (transport.ble.yield_time)",
+        unit="s", ge=0)
     setup_min: float = param(1.0, "connection setup time, lower bound (DESIGN §9: 1–10 s on "
                              "BlueZ incl. service resolution); drawn uniformly", unit="s", ge=0)
     setup_max: float = param(10.0, "connection setup time, upper bound", unit="s", ge=0)
+    setup_stall: float = param(
+        0.05, "chance that a connection attempt never completes (no connection event, service "
+        "discovery hangs), so it runs into connect_timeout; assumption", ge=0, lt=1)
+    connect_timeout: float = param(
+        _BLE.connect_timeout, "a set-up taking longer fails and is retried after the back-off "
+        "(transport.ble.connect_timeout)", unit="s", gt=0)
+    backoff_initial: float = param(
+        _BLE.backoff_initial, "back-off after the first failed connect to a peer, doubling per "
+        "further failure, ±10 % jitter (transport.ble.backoff_initial)", unit="s", gt=0)
+    backoff_max: float = param(_BLE.backoff_max, "longest back-off (transport.ble.backoff_max)",
+                               unit="s", gt=0)
     throughput: float = param(
         20_000.0, "GATT goodput per link; plan 10–50 kB/s, spec max ~175 kB/s on 2M PHY "
         "(DESIGN §9)", unit="B/s", gt=0)
-    att_mtu: int = param(185, "negotiated ATT MTU; default 23, iOS 185, BlueZ 247, Android 14+ "
-                         "517 (DESIGN §9)", unit="B", ge=23, le=517)
-    fragment_overhead: int = param(4, "framing header bytes per fragment (length prefix); "
-                                   "assumption", unit="B", ge=0)
+    att_mtu: int = param(185, "ATT MTU of a link; hubs offer 517 (BlueZ), so it is the phone's: "
+                         "iOS 185, Android 14+ 517, 23 without an exchange (DESIGN §9); "
+                         "fragments of att_mtu − 3 bytes in the transport's framing",
+                         unit="B", ge=DEFAULT_ATT_MTU, le=MAX_ATT_MTU)
     frame_loss: float = param(0.01, "chance that a frame is lost whole (link layer retransmits "
                               "PDUs, so this models app-level drops); assumption", ge=0, lt=1)
-    phone_connections: int = param(7, "simultaneous connections per phone (Android default, "
-                                   "DESIGN §9)", ge=1)
-    hub_connections: int = param(5, "simultaneous connections per hub (Linux adapters 3–5, "
-                                 "DESIGN §9)", ge=1)
+    phone_connections: int = param(7, "simultaneous connections per phone, both roles together "
+                                   "(Android default, DESIGN §9)", ge=1)
+    hub_central_links: int = param(
+        _BLE.max_central_links, "links a hub opens as central (transport.ble.max_central_links; "
+        "Linux adapters manage 3–5 in all)", ge=0)
+    hub_peripheral_links: int = param(
+        _BLE.max_peripheral_links, "links a hub accepts as peripheral; a hub with all of them "
+        "in use stops advertising (transport.ble.max_peripheral_links)", ge=0)
 
     def __post_init__(self) -> None:
         check(self)
@@ -87,8 +119,10 @@ class LinkParams:
             raise ScenarioError("scan_window", "must be <= scan_interval")
         if self.setup_min > self.setup_max:
             raise ScenarioError("setup_min", "must be <= setup_max")
-        if self.att_mtu - ATT_HEADER <= self.fragment_overhead:
-            raise ScenarioError("fragment_overhead", "leaves no payload in an ATT MTU")
+        if self.backoff_initial > self.backoff_max:
+            raise ScenarioError("backoff_initial", "must be <= backoff_max")
+        if self.hub_central_links + self.hub_peripheral_links < 1:
+            raise ScenarioError("hub_central_links", "a hub needs at least one slot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,31 +182,79 @@ def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams,
 
 
 def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
-    """Seconds until either of two devices that just came in range hears the other.
+    """Seconds from coming in range until one of two devices starts to connect to the other.
 
-    Both scan and advertise, so the first of two independent one-way discoveries counts.
+    Both scan and advertise. As in the transport, the device with the lower advert token (the
+    first of each pair here: tokens are random) connects as soon as it hears the other; the
+    other one connects `yield_time` after it first heard the lower one, if that is sooner.
     """
     return np.minimum(one_way_discovery_delay(rng, link, size),
-                      one_way_discovery_delay(rng, link, size))
+                      one_way_discovery_delay(rng, link, size) + link.yield_time)
+
+
+def scan_wait(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
+    """Seconds from a random moment until the scanner is inside a scan window (0 if it is)."""
+    phase = rng.uniform(0.0, link.scan_interval, size)
+    return np.where(phase < link.scan_window, 0.0, link.scan_interval - phase)
 
 
 def setup_time(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
-    """Connection setup times (connect, MTU exchange, service resolution), uniform."""
-    return rng.uniform(link.setup_min, link.setup_max, size)
+    """Drawn set-up times of connect attempts (connect, MTU exchange, service resolution):
+    uniform in [setup_min, setup_max], or infinite for an attempt that stalls."""
+    times = rng.uniform(link.setup_min, link.setup_max, size)
+    if link.setup_stall > 0:
+        times[rng.random(size) < link.setup_stall] = math.inf
+    return times
+
+
+def connect_delay(rng: np.random.Generator, link: LinkParams,
+                  size: int) -> tuple[FloatArray, NDArray[np.int64]]:
+    """Seconds from a central's first connect attempt until the link is up, and how many
+    attempts failed before it, for `size` links.
+
+    As the transport's central does: an attempt whose drawn set-up time exceeds
+    `connect_timeout` fails at the timeout; the peer is retried after `backoff_delay` of the
+    failures so far (with the transport's jitter), once the central scans again. After
+    MAX_ATTEMPTS failures the delay is infinite.
+    """
+    delay = np.zeros(size)
+    failures = np.zeros(size, dtype=np.int64)
+    pending = np.arange(size)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if pending.size == 0:
+            break
+        setup = setup_time(rng, link, pending.size)
+        ok = setup <= link.connect_timeout
+        delay[pending[ok]] += setup[ok]
+        pending = pending[~ok]
+        if pending.size == 0:
+            break
+        backoff = backoff_delay(link.backoff_initial, link.backoff_max, attempt)
+        factor = rng.uniform(*BACKOFF_JITTER, pending.size)
+        delay[pending] += (link.connect_timeout + backoff * factor
+                           + scan_wait(rng, link, pending.size))
+        failures[pending] += 1
+    delay[pending] = math.inf
+    return delay, failures
+
+
+def on_air_bytes(nbytes: int, link: LinkParams) -> int:
+    """Bytes the transport's fragmenter sends for one frame of `nbytes` on this link."""
+    if nbytes < 0:
+        raise ValueError("nbytes must be >= 0")
+    return wire_size(nbytes, fragment_size(link.att_mtu))
 
 
 def fragments(nbytes: int, link: LinkParams) -> int:
-    """Number of ATT writes needed for a frame of `nbytes` (at least one)."""
+    """Number of GATT writes/notifications the transport needs for a frame of `nbytes`."""
     if nbytes < 0:
         raise ValueError("nbytes must be >= 0")
-    payload = link.att_mtu - ATT_HEADER - link.fragment_overhead
-    return max(1, -(-nbytes // payload))
+    return fragment_count(nbytes, fragment_size(link.att_mtu))
 
 
 def transfer_time(nbytes: int, link: LinkParams) -> float:
     """Seconds to carry one frame of `nbytes` over an open link, framing included, no loss."""
-    on_air = nbytes + fragments(nbytes, link) * link.fragment_overhead
-    return on_air / link.throughput
+    return on_air_bytes(nbytes, link) / link.throughput
 
 
 def best_case_delay(nbytes: int, link: LinkParams) -> float:
@@ -188,20 +270,80 @@ def frame_lost(rng: np.random.Generator, link: LinkParams, size: int) -> NDArray
     return rng.random(size) < link.frame_loss
 
 
-def admit(pairs: NDArray[np.int64], free: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Greedily admit candidate links in the given order while both ends have a free slot.
+class Slots:
+    """Free connection slots of every device, by role, as the BLE transport keeps them.
 
-    `pairs` is (k, 2) node indices, `free` the free slots per node (not modified). Returns
-    the admitted mask; the caller takes one slot at both ends of every admitted pair.
+    A hub runs the transport: it opens at most `hub_central_links` links as central and
+    accepts at most `hub_peripheral_links` as peripheral. A phone has `phone_connections`
+    for both roles together. A device advertises only while it can accept a link (the
+    transport's peripheral stops advertising when its slots are full) and scans only while
+    it can open one, so a full device is neither discovered nor discovering.
     """
-    admitted = np.zeros(len(pairs), dtype=np.bool_)
-    slots = free.tolist()
-    for k, (a, b) in enumerate(pairs.tolist()):
-        if slots[a] > 0 and slots[b] > 0:
-            slots[a] -= 1
-            slots[b] -= 1
-            admitted[k] = True
-    return admitted
+
+    __slots__ = ("_central", "_peripheral", "_roles", "_total")
+
+    def __init__(self, hub: NDArray[np.bool_], link: LinkParams) -> None:
+        hubs = [bool(h) for h in hub.tolist()]
+        phone = link.phone_connections
+        central, peripheral = link.hub_central_links, link.hub_peripheral_links
+        self._central = [central if h else phone for h in hubs]
+        self._peripheral = [peripheral if h else phone for h in hubs]
+        self._total = [central + peripheral if h else phone for h in hubs]
+        self._roles: dict[tuple[int, int], int] = {}  # linked pair -> its central
+
+    def advertising(self, i: int) -> bool:
+        """Device `i` can accept a link, so it advertises and can be discovered."""
+        return self._peripheral[i] > 0 and self._total[i] > 0
+
+    def scanning(self, i: int) -> bool:
+        """Device `i` can open a link, so it scans and connects."""
+        return self._central[i] > 0 and self._total[i] > 0
+
+    def blocked(self, i: int) -> bool:
+        """Device `i` cannot take a link in at least one of the two roles."""
+        return not (self.advertising(i) and self.scanning(i))
+
+    def used(self, i: int) -> int:
+        """Links device `i` has open."""
+        return sum(i in pair for pair in self._roles)
+
+    def roles(self, a: int, b: int, a_first: bool) -> tuple[int, int] | None:
+        """(central, peripheral) for a new link between `a` and `b`, or None if neither way
+        has free slots. `a_first`: `a` has the lower token, so it connects if it can."""
+        for c, p in ((a, b), (b, a)) if a_first else ((b, a), (a, b)):
+            if self.scanning(c) and self.advertising(p):
+                return c, p
+        return None
+
+    def take(self, pair: tuple[int, int], a_first: bool) -> bool:
+        """Open a link for `pair` if slots allow (see `roles`); False changes nothing."""
+        if pair in self._roles:
+            return False
+        roles = self.roles(pair[0], pair[1], a_first)
+        if roles is None:
+            return False
+        c, p = roles
+        self._central[c] -= 1
+        self._peripheral[p] -= 1
+        self._total[c] -= 1
+        self._total[p] -= 1
+        self._roles[pair] = c
+        return True
+
+    def central(self, pair: tuple[int, int]) -> int | None:
+        """The device that opened the link of `pair` (None if not linked)."""
+        return self._roles.get(pair)
+
+    def release(self, pair: tuple[int, int]) -> None:
+        """The link of `pair` is gone: both ends get their slot back."""
+        c = self._roles.pop(pair, None)
+        if c is None:
+            return
+        p = pair[1] if c == pair[0] else pair[0]
+        self._central[c] += 1
+        self._peripheral[p] += 1
+        self._total[c] += 1
+        self._total[p] += 1
 
 
 def power_draw(battery: BatteryParams, link: LinkParams,

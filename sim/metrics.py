@@ -117,7 +117,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
 
     deliveries = receptions + delivered + alert_receptions
     samples = out.samples
-    store_mean = [s["store_mean_bytes"] for s in samples]
+    store_mean = [s.store_mean_bytes for s in samples]
     residents_energy = out.energy[residents] if residents.any() else np.zeros(0)
     died = out.died_at[residents] if residents.any() else np.zeros(0)
     return {
@@ -146,7 +146,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         "links": {"made": out.links_made, "refused_no_slot": out.links_refused_slots,
                   "contacts": len(contacts)},
         "buffer": {"mean_bytes": float(np.mean(store_mean)) if store_mean else 0.0,
-                   "max_bytes": max((s["store_max_bytes"] for s in samples), default=0.0),
+                   "max_bytes": max((s.store_max_bytes for s in samples), default=0.0),
                    "capacity_bytes": scenario.routing.store_bytes},
         "energy": {"mean_wh_per_phone": float(residents_energy.mean())
                    if residents_energy.size else 0.0,

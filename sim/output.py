@@ -32,7 +32,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -141,9 +141,9 @@ def coverage_table(outcome: Outcome) -> Table:
 
 
 def sample_table(outcome: Outcome) -> Table:
-    """The driver's periodic samples; list-valued fields become one column per item."""
-    # Typed as floats in Outcome, but alert_coverage is a list (one item per alert so far).
-    samples = cast(list[dict[str, object]], outcome.samples)
+    """The driver's periodic samples; tuple-valued fields become one column per item."""
+    samples = [{f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+               for s in outcome.samples]
     widths: dict[str, int] = {}
     for sample in samples:
         for key, value in sample.items():

@@ -23,6 +23,7 @@ from sim.linkmodel import BatteryParams, LinkParams
 from sim.mobility import NeighbourhoodParams, RandomWaypointParams
 
 __all__ = [
+    "ATTACK_MODES",
     "MODELS",
     "AlertSpec",
     "AttackerSpec",
@@ -114,13 +115,22 @@ class AlertSpec:
         check(self)
 
 
+ATTACK_MODES = ("sybil", "single")
+
+
 @dataclass(frozen=True, slots=True)
 class AttackerSpec:
-    """[workload.attacker]: residents flooding the network with junk posts."""
+    """[workload.attacker]: residents flooding the network with junk posts.
+
+    `mode` "sybil": every junk post is signed by a fresh identity (defeats per-author quotas);
+    "single": each attacker signs all its junk under its own one identity (a high-rate author).
+    """
 
     count: int = param(0, "attacking residents", ge=0)
     rate: float = param(3600.0, "posts per hour per attacker", unit="1/h", ge=0)
     start: float = param(3600.0, "when the flood starts", unit="s", ge=0)
+    mode: str = param("sybil", "sybil: each junk post from a fresh identity; single: each "
+                      "attacker posts under its own one identity", choices=ATTACK_MODES)
 
     def __post_init__(self) -> None:
         check(self)
@@ -154,6 +164,8 @@ class RoutingSpec:
                         choices=POLICIES)
     spray_copies: int = param(8, "copies L for binary spray-and-wait", ge=1)
     hop_limit: int = param(16, "hops a post or DM may travel (authority messages: 32)", ge=1)
+    post_hops: int = param(16, "scope of posts: every node clamps a post's hop budget to this "
+                           "(NodeConfig.post_hops)", ge=0)
     store_bytes: int = param(4 * 1024 * 1024, "message store per phone", unit="B", gt=0)
     hub_store_bytes: int = param(64 * 1024 * 1024, "message store per hub", unit="B", gt=0)
 

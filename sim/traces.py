@@ -71,14 +71,17 @@ class Trace:
         return slice(lo, max(lo, hi))
 
     def intervals(self, end: float | None = None) -> Intervals:
-        """Contact intervals; links still up at the end close at `end` (default: last event)."""
+        """Contact intervals up to `end` (default: the last event).
+
+        The trace is cut at `end`: events after it are ignored and links still up then close
+        at `end`, so a run shorter than its trace gets the contacts it actually replayed.
+        """
         close = self.end if end is None else end
-        if close < self.end:
-            raise ValueError("end is before the last event")
+        stop = int(np.searchsorted(self.time, close, side="right"))
         open_since: dict[tuple[int, int], float] = {}
         rows: list[tuple[float, float, int, int]] = []
-        for t, a, b, up in zip(self.time.tolist(), self.a.tolist(), self.b.tolist(),
-                               self.up.tolist(), strict=True):
+        for t, a, b, up in zip(self.time[:stop].tolist(), self.a[:stop].tolist(),
+                               self.b[:stop].tolist(), self.up[:stop].tolist(), strict=True):
             if up:
                 open_since.setdefault((a, b), t)
             elif (a, b) in open_since:

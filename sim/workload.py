@@ -1,9 +1,12 @@
 """The traffic of a scenario as a time-ordered list of send actions, drawn up front.
 
 Alerts come from hubs at fixed times; posts and DMs are Poisson processes over the residents;
-attackers (residents chosen at random) flood posts from `attacker.start`. Each part draws from
-its own stream ("workload.posts", "workload.dms", "workload.attacker"), so enabling one
-leaves the others unchanged. The driver turns each `Work` into a call on the origin's node.
+attackers (residents chosen at random) flood junk posts from `attacker.start`, each junk post
+either from a fresh identity (`FLOOD`, attacker mode "sybil") or under the attacker's own
+identity (`SPAM`, mode "single"). Each part draws from its own stream ("workload.posts",
+"workload.dms", "workload.attacker"), so enabling one leaves the others unchanged, and the
+mode changes only the actions' kind, not their times. The driver turns each `Work` into a
+call on the origin's node.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class Action(Enum):
     ALERT = "alert"
     POST = "post"
     DM = "dm"
-    FLOOD = "flood"
+    FLOOD = "flood"  # a junk post signed by a fresh identity (Sybil)
+    SPAM = "spam"  # a junk post signed by the attacker's own identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ def attackers(spec: WorkloadSpec, residents: NDArray[np.int64],
 
 def schedule(spec: WorkloadSpec, hubs: NDArray[np.int64], residents: NDArray[np.int64],
              duration: float, streams: Streams) -> list[Work]:
-    """All send actions in [0, duration), ordered by time (ties: alerts, posts, DMs, floods)."""
+    """All send actions in [0, duration), ordered by time (ties: alerts, posts, DMs, junk)."""
     work: list[Work] = [Work(a.at, Action.ALERT, int(hubs[a.hub]), -1, a.size, i)
                         for i, a in enumerate(spec.alerts) if a.at < duration]
     n = len(residents)
@@ -84,8 +88,9 @@ def schedule(spec: WorkloadSpec, hubs: NDArray[np.int64], residents: NDArray[np.
         times = _poisson_times(rng, len(bad) * spec.attacker.rate / 3600.0,
                                spec.attacker.start, duration)
         who = bad[rng.integers(0, len(bad), len(times))]
-        work += [Work(t, Action.FLOOD, o, -1, spec.post_size)
+        junk = Action.SPAM if spec.attacker.mode == "single" else Action.FLOOD
+        work += [Work(t, junk, o, -1, spec.post_size)
                  for t, o in zip(times.tolist(), who.tolist(), strict=True)]
-    order = {Action.ALERT: 0, Action.POST: 1, Action.DM: 2, Action.FLOOD: 3}
+    order = {Action.ALERT: 0, Action.POST: 1, Action.DM: 2, Action.FLOOD: 3, Action.SPAM: 3}
     work.sort(key=lambda w: (w.time, order[w.action]))
     return work

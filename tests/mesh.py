@@ -29,6 +29,11 @@ class Mesh:
     bytes_sent: int = 0
     frame_bytes: Counter[str] = field(default_factory=Counter)
     frame_count: Counter[str] = field(default_factory=Counter)
+    offsets: dict[str, int] = field(default_factory=dict)  # a node's clock minus true time
+
+    def clock(self, name: str, now: int) -> int:
+        """What node `name` reads as the time when it is `now`."""
+        return now + self.offsets.get(name, 0)
 
     def add(self, name: str, now: int, config: NodeConfig | None = None,
             capacity: int = CAPACITY) -> Node:
@@ -42,15 +47,15 @@ class Mesh:
         self.links[(a, b)] = budget
         self.links[(b, a)] = budget
         queue: deque[tuple[str, Output]] = deque()
-        queue.extend((a, o) for o in self.nodes[a].link_up(b, now))
-        queue.extend((b, o) for o in self.nodes[b].link_up(a, now))
+        queue.extend((a, o) for o in self.nodes[a].link_up(b, self.clock(a, now)))
+        queue.extend((b, o) for o in self.nodes[b].link_up(a, self.clock(b, now)))
         self._run(queue, now)
 
     def disconnect(self, a: str, b: str, now: int) -> None:
         self.links.pop((a, b), None)
         self.links.pop((b, a), None)
-        self._collect(a, self.nodes[a].link_down(b, now))
-        self._collect(b, self.nodes[b].link_down(a, now))
+        self._collect(a, self.nodes[a].link_down(b, self.clock(a, now)))
+        self._collect(b, self.nodes[b].link_down(a, self.clock(b, now)))
 
     def local(self, name: str, outputs: list[Output], now: int) -> None:
         """Feed the outputs of a local action (post, send_dm, inject) into the mesh."""
@@ -87,9 +92,10 @@ class Mesh:
             kind = type(decode_frame(out.data)).__name__
             self.frame_bytes[kind] += len(out.data)
             self.frame_count[kind] += 1
-            queue.extend((peer, o) for o in self.nodes[peer].receive(name, out.data, now))
+            queue.extend((peer, o) for o in self.nodes[peer].receive(
+                name, out.data, self.clock(peer, now)))
             if (name, peer) in self.links:
-                queue.extend((name, o) for o in self.nodes[name].ready(peer, now))
+                queue.extend((name, o) for o in self.nodes[name].ready(peer, self.clock(name, now)))
 
     def of(self, name: str, cls: type) -> list[object]:
         return [e for e in self.events[name] if isinstance(e, cls)]

@@ -33,6 +33,9 @@ requests = st.one_of(
     st.builds(api.Inbox, limits, st.integers(0, 2**40)),
     st.builds(api.Outbox, limits),
     st.builds(api.Posts, texts, limits),
+    st.builds(api.AlertHistory, limits),
+    st.builds(api.RejectedAlerts, limits),
+    st.builds(api.MarkRead, texts, st.none() | st.integers(0, 2**40)),
     st.builds(api.Inject, st.binary(max_size=3000)),
     st.builds(api.ContactAdd, texts, st.none() | keys, st.none() | keys, st.none() | texts,
               st.booleans()),
@@ -59,7 +62,7 @@ json_values = st.recursive(
 
 @given(op=st.sampled_from([*api.OPS, "nope"]), args=st.dictionaries(
     st.sampled_from(["channel", "text", "to", "limit", "since", "data", "name", "sign_key",
-                     "dh_key", "fingerprint", "replace", "events", "extra"]), json_values,
+                     "dh_key", "fingerprint", "replace", "events", "upto", "extra"]), json_values,
     max_size=5), version=st.sampled_from([1, 2, "1", None]), request_id=json_values)
 def test_hostile_requests_raise_api_error_or_decode_fully(op: str, args: dict[str, Any],
                                                           version: object,
@@ -96,6 +99,11 @@ def test_arbitrary_bytes_raise_api_error_or_decode(data: bytes) -> None:
     (b'{"v":1,"id":1,"op":"contact_add","args":{"name":"a","sign_key":"00"}}',
      api.ErrorCode.BAD_REQUEST),
     (b'{"v":1,"id":1,"op":"inject","args":{"data":"%%%"}}', api.ErrorCode.BAD_REQUEST),
+    (b'{"v":1,"id":1,"op":"mark_read","args":{"channel":"a","upto":-1}}',
+     api.ErrorCode.BAD_REQUEST),
+    (b'{"v":1,"id":1,"op":"mark_read","args":{"channel":"a","upto":true}}',
+     api.ErrorCode.BAD_REQUEST),
+    (b'{"v":1,"id":1,"op":"alert_history","args":{"limit":1001}}', api.ErrorCode.BAD_REQUEST),
     (b'{"v":1,"id":1,"op":"subscribe","args":{"events":["everything"]}}',
      api.ErrorCode.BAD_REQUEST),
 ])

@@ -76,6 +76,7 @@ def test_any_valid_config_renders_and_reads_back_equal(
     ("[node]\nstore_mb = 0", "node.store_mb", "1..1000000"),
     ("[node]\ntick = -1", "node.tick", "positive"),
     ("[node]\nhop_limit = 99", "node.hop_limit", "at most 32"),
+    ("[node]\npost_hops = 33", "node.post_hops", "at most 32"),
     ('[node]\ndm_policy = "flood"', "node.dm_policy", "spray-and-wait"),
     ("[node]\nlocation = [91, 0]", "node.location", "not on Earth"),
     ('[node]\nlocation = "here"', "node.location", "[latitude, longitude]"),
@@ -109,10 +110,11 @@ def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
 
 def test_node_settings_become_the_node_config() -> None:
     settings = NodeSettings(dm_policy="epidemic", location=(51.9, 4.5), channels=("a",),
-                            peer_rate=10, peer_burst=20, session_timeout=5)
+                            peer_rate=10, peer_burst=20, session_timeout=5, post_hops=3)
     config = settings.node_config()
     assert config.dm_policy is PolicyName.EPIDEMIC
     assert config.location == (519_000_000, 45_000_000)
     assert config.channels == frozenset({"a"})
     assert config.peer_rate == Rate(10, 20) and config.session_timeout == 5
+    assert config.post_hops == 3
     assert NodeSettings().node_config() == dataclasses.replace(NodeConfig(), seed=0)

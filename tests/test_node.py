@@ -7,6 +7,7 @@ alerts through their chain, epidemic delivery against the oracle, and hostile pe
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
@@ -361,6 +362,44 @@ def test_sync_finishes_on_both_sides() -> None:
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
 
 
+def test_nodes_seeded_alike_still_agree_on_one_initiator() -> None:
+    """Equal seeds give equal Hello nonces; the session must start anyway, on both contacts."""
+    mesh = Mesh()
+    a = mesh.add("A", NOW, NodeConfig(seed=5))
+    b = mesh.add("B", NOW, NodeConfig(seed=5))
+    mesh.local("A", a.post("wijk", "van A", NOW)[1], NOW)
+    mesh.local("B", b.post("wijk", "van B", NOW)[1], NOW)
+    mesh.connect("A", "B", NOW)
+    assert texts(mesh, "A") == ["van A", "van B"] and texts(mesh, "B") == ["van B", "van A"]
+    assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 1
+    mesh.local("A", a.tick(NOW + 1_000), NOW + 1_000)  # the re-sync draws equal nonces too
+    assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
+
+
+def test_equal_sets_skip_reconciliation_and_news_since_the_hello_still_crosses() -> None:
+    mesh = Mesh()
+    a = mesh.add("A", NOW)
+    b = mesh.add("B", NOW)
+    mesh.local("A", a.post("wijk", "oud", NOW)[1], NOW)
+    mesh.connect("A", "B", NOW)
+    mesh.disconnect("A", "B", NOW + 1)
+    recons, dones = mesh.frame_count["Recon"], mesh.frame_count["Done"]
+    assert recons > 0 and dones == 2
+    # Next contact: both hold the same set, so the Hellos settle it.
+    mesh.connect("A", "B", NOW + 10)
+    assert (mesh.frame_count["Recon"], mesh.frame_count["Done"]) == (recons, dones)
+    assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
+    mesh.disconnect("A", "B", NOW + 11)
+    # A takes in a post after sending its Hello, before B's arrives: it must still cross.
+    mesh.links[("A", "B")] = mesh.links[("B", "A")] = None
+    hello_a, hello_b = a.link_up("B", NOW + 20), b.link_up("A", NOW + 20)
+    _, outs = a.post("wijk", "nieuw", NOW + 20)
+    mesh.local("A", hello_a + outs, NOW + 20)
+    mesh.local("B", hello_b, NOW + 20)
+    assert texts(mesh, "B") == ["oud", "nieuw"]
+    assert (mesh.frame_count["Recon"], mesh.frame_count["Done"]) == (recons, dones)
+
+
 def test_frames_never_name_the_node() -> None:
     """First and repeat contacts look alike: no frame carries the node's id or keys."""
     mesh = Mesh()
@@ -414,3 +453,19 @@ def test_node_on_sqlite_keeps_what_it_accepted(tmp_path: Path) -> None:
     assert any(isinstance(o, Rejected) and "already used" in o.reason for o in out)
     assert reopened.integrity_check() == []
     reopened.close()
+
+
+@pytest.mark.parametrize("post_hops", [1, 2, 3])
+def test_post_hops_scope_posts_to_that_many_contacts_from_the_author(post_hops: int) -> None:
+    """Every node clamps a post's hop budget to its `post_hops`, so along a line of nodes a
+    post reaches exactly `post_hops` contacts away from its author, and no further."""
+    mesh = Mesh()
+    names = ["n0", "n1", "n2", "n3", "n4"]
+    for i, name in enumerate(names):
+        mesh.add(name, NOW, NodeConfig(seed=i, post_hops=post_hops))
+    mesh.local("n0", mesh.nodes["n0"].post("wijk", "hallo", NOW)[1], NOW)
+    for i, (a, b) in enumerate(itertools.pairwise(names)):
+        mesh.connect(a, b, NOW + 10 * i)
+        mesh.disconnect(a, b, NOW + 10 * i + 5)
+    reached = [n for n in names[1:] if mesh.of(n, PostReceived)]
+    assert reached == names[1 : post_hops + 1]

@@ -17,7 +17,16 @@ from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_announce
 from meshnode.crypto.trustfile import read_public_key
-from meshnode.events import AnnounceReceived, DmCarried, DmDelivered, DmReceived, Send
+from meshnode.events import (
+    AlertRemoved,
+    AnnounceReceived,
+    DmCarried,
+    DmDelivered,
+    DmReceived,
+    Rejected,
+    Send,
+    SyncFinished,
+)
 from meshnode.inbox import Inbox
 from meshnode.node import Node
 from meshnode.service import Service, ServiceInfo
@@ -158,6 +167,40 @@ def test_status_whoami_and_announce(service: Service) -> None:
     result, _ = service.handle(api.Announce("Hub Noord"), now())
     assert service.node.store.has(bytes.fromhex(result["id"]))
     assert service.handle(api.Whoami(), now())[0]["name"] == "Hub Noord"
-    assert service.handle(api.Peers(), now())[0] == {"peers": [{"link": "x"}]}
+    [peer] = service.handle(api.Peers(), now())[0]["peers"]
+    assert peer["link"] == "x" and peer["last_sync"] is None
     with pytest.raises(ApiError):
         service.handle(api.ContactRemove("nobody"), now())
+
+
+def test_alert_history_refusals_syncs_and_read_marks_are_recorded(service: Service) -> None:
+    t = now()
+    alert = service.authority.alert()  # type: ignore[attr-defined]
+    result, outputs = service.handle(api.Inject(alert), t)
+    published = service.record(outputs, t)
+    assert [name for name, _ in published] == ["alert_received"]
+    [thread] = service.handle(api.AlertHistory(), t)[0]["threads"]
+    assert thread["state"] == "active" and thread["entries"][0]["id"] == result["id"]
+    assert thread["entries"][0]["received"] == t and thread["entries"][0]["removed"] is None
+    service.record([AlertRemoved(bytes.fromhex(result["id"]), "superseded by Update")], t + 1)
+    [thread] = service.handle(api.AlertHistory(), t)[0]["threads"]
+    assert thread["entries"][0]["removed"] == {"at": t + 1, "reason": "superseded by Update"}
+    service.record([Rejected("udp:x", Kind.ALERT, "alert unknown root"),
+                    Rejected("udp:x", Kind.ALERT, "rate: peer sends too fast"),
+                    Rejected("udp:x", Kind.POST, "post quota")], t)
+    [refused] = service.handle(api.RejectedAlerts(), t)[0]["rejected"]
+    assert (refused["reason"], refused["link"], refused["count"]) == (
+        "alert unknown root", "udp:x", 1)
+    assert service.handle(api.Status(), t)[0]["last_sync"] is None
+    service.record([SyncFinished("x", 3, 4)], t + 2)
+    assert service.handle(api.Status(), t)[0]["last_sync"] == t + 2
+    [peer] = service.handle(api.Peers(), t)[0]["peers"]
+    assert (peer["last_sync"], peer["last_sync_sent"], peer["last_sync_received"]) == (t + 2, 3, 4)
+    service.handle(api.Post("wijk-noord", "mine"), t)
+    [channel] = service.handle(api.Channels(), t)[0]["channels"]
+    assert channel["unread"] == 0 and channel["read_upto"] == 0  # one's own post
+    read, _ = service.handle(api.MarkRead("wijk-noord"), t + 3)
+    assert read == {"channel": "wijk-noord", "read_upto": t, "unread": 0}
+    assert service.record([], t + 3) == [("read_marked", read)]
+    assert service.handle(api.MarkRead("wijk-noord", upto=t - 5), t + 3)[0]["read_upto"] == t
+    assert service.record([], t + 3) == []  # the mark did not move: nothing to tell

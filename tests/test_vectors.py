@@ -217,7 +217,8 @@ def test_frame_vectors_decode_and_re_encode() -> None:
     hello = decode_frame(bytes.fromhex(FRAMES["hello"]))
     assert isinstance(hello, Hello)
     bram = person("bram")
-    assert hello.tags[0] == sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY)
+    assert hello.tags[0] == sealing.hello_tag(
+        hello.nonce, sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY))
     assert hello.alerts == (("nl-vr17", (1,)),)
     msg = decode_frame(bytes.fromhex(FRAMES["msg"]))
     assert isinstance(msg, Msg) and msg.data.hex() == DATA["vectors"]["post"]["message"]

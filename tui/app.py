@@ -4,7 +4,8 @@ It never opens the store: everything comes from the API socket (`tui.link.ApiLin
 connection task connects, subscribes to events and refreshes the views; when the daemon is not
 there (or goes away) the app shows how to start it and retries every `RETRY` seconds.
 An alert (verified, or one that failed verification) arriving while the app is open switches to
-the Alerts tab.
+the Alerts tab. What outlives the app is the daemon's: alert history and refused alerts, channel
+read marks (shared with every other app on the same daemon), sync times.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from meshnode import api
+from meshnode.alertlog import is_failed_verification
 from meshnode.api import ApiError
 from tui.i18n import Lang, text
 from tui.link import ApiLink
@@ -42,13 +44,18 @@ from tui.render import (
     render_posts,
     render_qr,
     render_status,
+    when,
 )
 
 __all__ = ["RETRY", "MeshApp"]
 
 RETRY = 1.0  # seconds between connection attempts
-MAX_UNVERIFIED = 3  # failed alerts kept on screen
+MAX_UNVERIFIED = 3  # refused alerts shown (the most recent reasons)
+RECENT = 6 * 3600  # a refused alert this recent opens the app on the Alerts tab
 TABS = ("alerts", "channels", "messages", "peers")
+# What takes the keyboard on each tab: typing goes straight into the message, arrows scroll.
+FOCUS = {"alerts": "#alerts-scroll", "channels": "#post-text", "messages": "#dm-text",
+         "peers": "#peer-table"}
 
 
 class MeshApp(App[None]):
@@ -100,23 +107,20 @@ class MeshApp(App[None]):
         self.channels: list[dict[str, Any]] = []
         self.posts: list[dict[str, Any]] = []
         self.channel: str | None = None
-        self.unread: dict[str, int] = {}
-        self.alerts: dict[str, dict[str, Any]] = {}  # by id, superseded ones kept as history
-        self.removed: set[str] = set()
-        self.unverified: list[str] = []
+        self.threads: list[dict[str, Any]] = []  # alert history, as the daemon groups it
+        self.rejected: list[dict[str, Any]] = []  # alerts that failed verification
         self.contacts: list[dict[str, Any]] = []
         self.warnings: list[dict[str, Any]] = []
         self.contact: str | None = None
         self.inbox: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
-        self.last_sync: float | None = None
         self._first_load = True
 
     # --- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(id="offline")
-        with TabbedContent(id="tabs", initial="channels"):
+        with Views(id="tabs", initial="channels"):
             with TabPane("Alerts", id="alerts"), VerticalScroll(id="alerts-scroll"):
                 yield Static(id="alerts-body")
             with TabPane("Channels", id="channels"), Horizontal():
@@ -152,9 +156,7 @@ class MeshApp(App[None]):
         return text(self.lang, key, **values)
 
     def _apply_language(self) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        for pane in TABS:
-            tabs.get_tab(pane).label = self.t(f"tab.{pane}")
+        self._label_tabs()
         for key, label in self._KEY_LABELS.items():
             self._bindings.key_to_bindings[key] = [
                 Binding(b.key, b.action, self.t(label), show=b.show, priority=True)
@@ -170,18 +172,41 @@ class MeshApp(App[None]):
         self.query_one("#contact-add", Input).placeholder = self.t("messages.add.placeholder")
         self.redraw()
 
+    def _label_tabs(self) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        for pane in TABS:
+            label = self.t(f"tab.{pane}")
+            if pane == "messages" and self.warnings:
+                label += " ⚠"
+            tabs.get_tab(pane).label = label
+
+    @property
+    def unread(self) -> dict[str, int]:
+        """Unread posts by channel (the daemon's count), channels with none left out."""
+        return {c["channel"]: c["unread"] for c in self.channels if c.get("unread")}
+
     def _set_online(self, online: bool) -> None:
         self.connected = online
         self.query_one("#offline").display = not online
         self.query_one("#tabs").display = online
+        if online and self.focused is None:
+            self.call_after_refresh(self._focus_tab)
+
+    def _focus_tab(self) -> None:
+        tab = self.active_tab
+        if tab in FOCUS:
+            self.query_one(FOCUS[tab]).focus()
 
     # --- actions -------------------------------------------------------------------------------
 
     def action_show_tab(self, tab: str) -> None:
+        # The keyboard goes with the view: a widget left focused in a hidden pane would take
+        # what is typed next, or hand the focus to its neighbour there.
+        self.set_focus(None)
         self.query_one("#tabs", TabbedContent).active = tab
-        if tab == "channels" and self.channel is not None:
-            self.unread.pop(self.channel, None)
-            self._draw_channels()
+        self._focus_tab()
+        if tab == "channels" and self.channel in self.unread:
+            self._schedule_refresh()  # which marks the channel read
 
     def action_toggle_language(self) -> None:
         self.lang = self.lang.other()
@@ -251,17 +276,16 @@ class MeshApp(App[None]):
         link = self.link
         if link is None:
             return
-        status, peers, who, channels, alerts, contacts, outbox, inbox = await asyncio.gather(
+        (status, peers, who, channels, history, rejected, contacts, outbox,
+         inbox) = await asyncio.gather(
             link.request(api.Status()), link.request(api.Peers()), link.request(api.Whoami()),
-            link.request(api.Channels()), link.request(api.Alerts()),
+            link.request(api.Channels()), link.request(api.AlertHistory()),
+            link.request(api.RejectedAlerts(limit=MAX_UNVERIFIED)),
             link.request(api.Contacts()), link.request(api.Outbox(limit=200)),
             link.request(api.Inbox(limit=200)))
         self.status, self.peers, self.whoami = status, peers["peers"], who
         self.channels = channels["channels"]
-        held = {a["id"]: a for a in alerts["alerts"]}
-        for alert_id in set(self.alerts) - set(held):
-            self.removed.add(alert_id)
-        self.alerts.update(held)
+        self.threads, self.rejected = history["threads"], rejected["rejected"]
         self.contacts, self.warnings = contacts["contacts"], contacts["warnings"]
         self.outbox, self.inbox = outbox["messages"], inbox["messages"]
         if self.channel is None and self.channels:
@@ -273,38 +297,36 @@ class MeshApp(App[None]):
         if self._first_load:
             self._first_load = False
             self.action_show_tab("alerts" if self._active_alerts() else "channels")
+        if self.channel in self.unread and self.active_tab == "channels":
+            await self._mark_read(link, self.channel)
         self.redraw()
 
+    async def _mark_read(self, link: ApiLink, channel: str) -> None:
+        """The posts on screen are read: up to the newest one's arrival, not to "now"."""
+        upto = max((p.get("received") or 0 for p in self.posts), default=0)
+        if upto:
+            done = await link.request(api.MarkRead(channel, upto=upto))
+            for entry in self.channels:
+                if entry["channel"] == channel:
+                    entry["unread"] = done["unread"]
+
     def _active_alerts(self) -> bool:
-        return any(a["id"] not in self.removed and a.get("msg_type") != "Cancel"
-                   for a in self.alerts.values()) or bool(self.unverified)
+        recent = time.time() - RECENT
+        return any(t.get("state") == "active" for t in self.threads) or any(
+            (r.get("last_seen") or 0) >= recent for r in self.rejected)
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
-        if name == "alert_received":
-            self.alerts[data["id"]] = data
+        if name == "alert_received" or (name == "rejected" and is_failed_verification(
+                data.get("kind"), str(data.get("reason", "")))):
             self.action_show_tab("alerts")
             self.bell()
-        elif name == "alert_removed":
-            self.removed.add(str(data.get("id")))
-        elif name == "rejected" and _failed_verification(data):
-            reason = str(data.get("reason")).removeprefix("alert ")
-            if reason not in self.unverified:
-                self.unverified = [*self.unverified, reason][-MAX_UNVERIFIED:]
-            self.action_show_tab("alerts")
-            self.bell()
-        elif name == "post_received":
-            channel = str(data.get("channel"))
-            mine = data.get("author", {}).get("name") == "me"
-            if self.channel is None:
-                self.channel = channel
-            if not mine and (channel != self.channel or self.active_tab != "channels"):
-                self.unread[channel] = self.unread.get(channel, 0) + 1
+        elif name == "post_received" and self.channel is None:
+            self.channel = str(data.get("channel"))
         elif name == "key_warning":
             self.notify(self.t("messages.keychange", name=data.get("name"),
                                old=data.get("old_fingerprint"), new=data.get("new_fingerprint")),
                         severity="error", timeout=30)
-        elif name == "sync_finished":
-            self.last_sync = time.time()
+            self.bell()
         elif name == "overflow" and self.link is not None:
             self.run_worker(self.link.close(), group="close")
             return
@@ -318,7 +340,6 @@ class MeshApp(App[None]):
         if event.option.id and event.option.id != self.channel:
             self.channel = event.option.id
             self.posts = []
-            self.unread.pop(self.channel, None)
             self.query_one("#post-channel", Input).value = self.channel
             self._schedule_refresh()
 
@@ -364,7 +385,8 @@ class MeshApp(App[None]):
 
     def redraw(self) -> None:
         self.query_one("#alerts-body", Static).update(render_alerts(
-            list(self.alerts.values()), self.removed, self.unverified, self.lang))
+            self.threads, self.rejected[:MAX_UNVERIFIED], self.lang))
+        self._label_tabs()
         self._draw_channels()
         self._draw_messages()
         self._draw_peers()
@@ -374,8 +396,9 @@ class MeshApp(App[None]):
         if self.channel is not None and self.channel not in names:
             names.append(self.channel)
         options = []
+        unread_by_channel = self.unread
         for name in names:
-            unread = self.unread.get(name, 0)
+            unread = unread_by_channel.get(name, 0)
             label = Text(f"#{name}")
             if unread:
                 label.append(f" ({unread})", style="bold yellow")
@@ -405,19 +428,18 @@ class MeshApp(App[None]):
         self.query_one("#conversation", Static).update(body)
 
     def _draw_peers(self) -> None:
-        self.query_one("#status-body", Static).update(
-            render_status(self.status, self.last_sync, self.lang))
+        self.query_one("#status-body", Static).update(render_status(self.status, self.lang))
         table = self.query_one("#peer-table", DataTable)
         table.clear(columns=True)
         table.add_columns(self.t("peers.link"), self.t("peers.transport"), self.t("peers.state"),
-                          "RTT", "in/out")
+                          self.t("peers.last_sync"), "RTT", "in/out")
         for peer in self.peers:
-            table.add_row(str(peer.get("link")), "udp" if "address" in peer else "ble",
-                          str(peer.get("state", "-")),
+            table.add_row(str(peer.get("link")), str(peer.get("transport") or "-"),
+                          str(peer.get("state", "-")), when(peer.get("last_sync"), short=True),
                           "-" if peer.get("rtt_ms") is None else f"{peer['rtt_ms']} ms",
                           f"{peer.get('datagrams_in', '-')}/{peer.get('datagrams_out', '-')}")
         if not self.peers:
-            table.add_row(self.t("peers.none"), "", "", "", "")
+            table.add_row(self.t("peers.none"), "", "", "", "", "")
 
     def load(self, snapshot: dict[str, Any]) -> None:
         """Show `snapshot` (the API results by op name) as if the daemon had sent it (tests)."""
@@ -426,7 +448,8 @@ class MeshApp(App[None]):
         self.channels = snapshot.get("channels", {}).get("channels", [])
         self.posts = snapshot.get("posts", {}).get("posts", [])
         self.channel = snapshot.get("posts", {}).get("channel")
-        self.alerts = {a["id"]: a for a in snapshot.get("alerts", {}).get("alerts", [])}
+        self.threads = snapshot.get("alert_history", {}).get("threads", [])
+        self.rejected = snapshot.get("rejected_alerts", {}).get("rejected", [])
         self.contacts = snapshot.get("contacts", {}).get("contacts", [])
         self.warnings = snapshot.get("contacts", {}).get("warnings", [])
         self.contact = self.contacts[0]["name"] if self.contacts else None
@@ -434,6 +457,16 @@ class MeshApp(App[None]):
         self.outbox = snapshot.get("outbox", {}).get("messages", [])
         self._set_online(True)
         self.redraw()
+
+
+class Views(TabbedContent):
+    """The app's tabs. The app chooses the tab and then puts the focus in it; a widget that
+    gets the focus does not choose the tab (as in a plain TabbedContent), so a focus change
+    still on its way cannot pull the view back to the tab the user just left."""
+
+    def on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.prevent_default()
+        event.stop()
 
 
 class QrScreen(ModalScreen[None]):
@@ -460,14 +493,6 @@ class QrScreen(ModalScreen[None]):
             body.append_text(code)
         body.append("\n" + text(self.lang, "qr.close"), style="dim")
         yield Static(body, id="qr")
-
-
-def _failed_verification(rejected: dict[str, Any]) -> bool:
-    """A `rejected` event for an alert that failed its checks (not a superseded or rate-limited
-    copy): the node says "alert <why>" (crypto.authority.Reason) for those."""
-    reason = str(rejected.get("reason", ""))
-    return (rejected.get("kind") == "alert" and reason.startswith("alert ")
-            and not reason.startswith("alert superseded"))
 
 
 def _set_options(widget: OptionList, options: list[Option], selected: str | None) -> None:

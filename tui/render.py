@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -19,8 +18,6 @@ from tui.i18n import Lang, text
 
 __all__ = [
     "SEVERITY_STYLE",
-    "AlertThread",
-    "alert_threads",
     "delivery_state",
     "render_alerts",
     "render_conversation",
@@ -55,49 +52,6 @@ def size(n: object) -> str:
     return f"{value:.1f} GB"  # pragma: no cover
 
 
-@dataclass(slots=True)
-class AlertThread:
-    """One alert and its Updates and Cancel, oldest first; `removed` ids were superseded."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def latest(self) -> dict[str, Any]:
-        return self.entries[-1]
-
-    @property
-    def cancelled(self) -> bool:
-        return self.latest.get("msg_type") == "Cancel"
-
-
-def _key(alert: Mapping[str, Any]) -> tuple[str, str]:
-    return str(alert.get("sender")), str(alert.get("identifier"))
-
-
-def alert_threads(alerts: Sequence[dict[str, Any]]) -> list[AlertThread]:
-    """Group alerts into threads by CAP references (an Update or Cancel joins what it names).
-
-    Newest thread first.
-    """
-    threads: list[AlertThread] = []
-    by_key: dict[tuple[str, str], AlertThread] = {}
-    for alert in sorted(alerts, key=lambda a: (a.get("sent", 0), a.get("seq", 0))):
-        thread = None
-        for ref in alert.get("references", []):
-            thread = by_key.get((str(ref.get("sender")), str(ref.get("identifier"))))
-            if thread is not None:
-                break
-        if thread is None:
-            thread = by_key.get(_key(alert))
-        if thread is None:
-            thread = AlertThread()
-            threads.append(thread)
-        thread.entries.append(alert)
-        by_key[_key(alert)] = thread
-    threads.sort(key=lambda t: t.latest.get("sent", 0), reverse=True)
-    return threads
-
-
 def pick_info(alert: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
     infos = [i for i in alert.get("infos", []) if isinstance(i, dict)]
     for info in infos:
@@ -106,8 +60,14 @@ def pick_info(alert: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
     return infos[0] if infos else {}
 
 
-def _alert_panel(thread: AlertThread, removed: set[str], lang: Lang) -> RenderableType:
-    alert = thread.latest
+_STATE_NOTE = {"cancelled": "alerts.cancelled", "withdrawn": "alerts.withdrawn",
+               "expired": "alerts.expired"}
+
+
+def _alert_panel(thread: Mapping[str, Any], lang: Lang) -> RenderableType:
+    entries = [e for e in thread.get("entries", []) if isinstance(e, dict)] or [{}]
+    alert = entries[-1]
+    state = str(thread.get("state", "active"))
     info = pick_info(alert, lang)
     severity = str(alert.get("severity") or info.get("severity") or "Unknown")
     style = SEVERITY_STYLE.get(severity, SEVERITY_STYLE["Unknown"])
@@ -123,8 +83,8 @@ def _alert_panel(thread: AlertThread, removed: set[str], lang: Lang) -> Renderab
     key = ("alerts.covers.yes" if covers is True else
            "alerts.covers.no" if covers is False else "alerts.covers.unknown")
     parts.append(Text(text(lang, key), style="bold red" if covers is True else "italic"))
-    if thread.cancelled:
-        parts.append(Text(text(lang, "alerts.cancelled"), style="bold reverse"))
+    if state in _STATE_NOTE:
+        parts.append(Text(text(lang, _STATE_NOTE[state]), style="bold reverse"))
     parts.append(Text(text(lang, "alerts.sent", when=when(alert.get("sent")),
                            severity=shown, expires=when(alert.get("expires"))), style="dim"))
     for label, value in (("alerts.what", info.get("description")),
@@ -133,15 +93,16 @@ def _alert_panel(thread: AlertThread, removed: set[str], lang: Lang) -> Renderab
                          ("alerts.area", ", ".join(info.get("areas") or []))):
         if value:
             parts.append(_block(text(lang, label), str(value)))
-    if len(thread.entries) > 1:
+    if len(entries) > 1:
         parts.append(Text(text(lang, "alerts.history"), style="bold"))
-        for entry in reversed(thread.entries):
+        for entry in reversed(entries):
             line = Text(f"  {when(entry.get('sent'))}  {entry.get('msg_type')}  ")
             line.append(str(pick_info(entry, lang).get("headline", "")))
-            if entry.get("id") in removed:
+            if entry.get("removed"):
                 line.append(f"  ({text(lang, 'alerts.superseded')})", style="dim")
             parts.append(line)
-    return Panel(Group(*parts), border_style=style.split(" on ")[-1], expand=True)
+    border = style.split(" on ")[-1] if state == "active" else "grey50"
+    return Panel(Group(*parts), border_style=border, expand=True)
 
 
 def _block(label: str, value: str) -> Text:
@@ -158,15 +119,18 @@ def _block(label: str, value: str) -> Text:
     return block
 
 
-def render_alerts(alerts: Sequence[dict[str, Any]], removed: set[str],
-                  unverified: Sequence[str], lang: Lang) -> RenderableType:
-    """The alerts view: unverified warnings first, then each alert thread, newest first."""
+def render_alerts(threads: Sequence[Mapping[str, Any]], rejected: Sequence[Mapping[str, Any]],
+                  lang: Lang) -> RenderableType:
+    """The alerts view: refused alerts first (API `rejected_alerts`), then each alert thread
+    (API `alert_history`), newest first."""
     parts: list[RenderableType] = []
-    for reason in unverified:
-        parts.append(Panel(Text(text(lang, "alerts.unverified", reason=reason),
-                                style="bold white on red"), border_style="red"))
-    threads = alert_threads(alerts)
-    parts.extend(_alert_panel(t, removed, lang) for t in threads)
+    for refused in rejected:
+        reason = str(refused.get("reason", "")).removeprefix("alert ")
+        body = Text(text(lang, "alerts.unverified", reason=reason), style="bold white on red")
+        body.append("\n" + text(lang, "alerts.unverified.seen", when=when(refused.get("last_seen")),
+                                 count=refused.get("count", 1)), style="white on red")
+        parts.append(Panel(body, border_style="red"))
+    parts.extend(_alert_panel(t, lang) for t in threads)
     if not parts:
         parts.append(Text(text(lang, "alerts.none"), style="italic"))
     return Group(*parts)
@@ -231,8 +195,7 @@ def render_conversation(contact: Mapping[str, Any] | None, inbox: Sequence[dict[
     return out
 
 
-def render_status(status: Mapping[str, Any], last_sync: float | None,
-                  lang: Lang) -> RenderableType:
+def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
     store = status.get("store", {})
     counters = status.get("counters", {})
     inbox = status.get("inbox", {})
@@ -240,7 +203,8 @@ def render_status(status: Mapping[str, Any], last_sync: float | None,
         text(lang, "status.node", name=status.get("name") or "-",
              fingerprint=status.get("fingerprint", "")),
         text(lang, "status.links", links=status.get("links", 0),
-             last_sync=when(last_sync) if last_sync else text(lang, "status.never")),
+             last_sync=when(status.get("last_sync")) if status.get("last_sync")
+             else text(lang, "status.never")),
         text(lang, "status.store", messages=store.get("messages", 0),
              used=size(store.get("used_bytes", 0)), capacity=size(store.get("capacity_bytes", 0))),
         text(lang, "status.counters", accepted=counters.get("accepted_total", 0),

@@ -41,6 +41,7 @@ __all__ = [
     "OpenedDm",
     "addressed_to",
     "create_receipt",
+    "hello_tag",
     "open_dm",
     "receipt_matches",
     "recipient_tag",
@@ -52,6 +53,7 @@ DEFAULT_RECEIPT_TTL = 7 * DAY
 PAD_BLOCK = 64
 
 TAG_DOMAIN = b"meshnode/v1/tag\x00"
+HELLO_TAG_DOMAIN = b"meshnode/v1/hello-tag\x00"
 HPKE_INFO_DOMAIN = b"meshnode/v1/dm\x00"
 INNER_SIG_DOMAIN = b"meshnode/v1/dm-inner\x00"
 
@@ -83,6 +85,16 @@ def recipient_tag(dh_key: bytes, day: int) -> bytes:
     """The tag relays see for a DM to `dh_key` created on UTC day `day` (unix time // 86400)."""
     mac = hmac.new(dh_key, TAG_DOMAIN + day.to_bytes(4, "big"), hashlib.sha256)
     return mac.digest()[:TAG_SIZE]
+
+
+def hello_tag(nonce: bytes, tag: bytes) -> bytes:
+    """`tag` as a sync Hello with `nonce` names it: unlinkable across Hellos without the tag.
+
+    A node's own DM tags are fixed for a day; sent in the clear they would let a passive radio
+    link all of one phone's syncs that day. A relay holding a DM with `tag` recognises its
+    recipient by computing this with the peer's nonce.
+    """
+    return hashlib.sha256(HELLO_TAG_DOMAIN + nonce + tag).digest()[:TAG_SIZE]
 
 
 def addressed_to(identity: Identity, body: DmBody) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 ROOTS_DIR = "roots"
+MAX_KEY_FILE = 4096  # a real one is about 250 bytes
 
 
 class TrustFileError(Exception):
@@ -46,10 +47,15 @@ def write_public_key(path: Path, *, role: str, name: str, key: bytes) -> None:
 def read_public_key(path: Path, *, role: str) -> tuple[str, bytes]:
     """(name, key) from a public key file of the given role."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        if len(raw) > MAX_KEY_FILE:
+            # tomllib's memory grows with the square of a dotted key's length: bound it first.
+            raise TrustFileError(f"{path}: {len(raw):,} bytes, too large for a key file")
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise TrustFileError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: tomllib recurses once per nested array or inline table.
         raise TrustFileError(f"{path}: not a meshnode key file ({exc})") from exc
     if data.get("role") != role:
         raise TrustFileError(f"{path}: expected a {role} key file, found {data.get('role')!r}")

@@ -7,6 +7,7 @@ repeat contact look the same on the air.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
@@ -20,6 +21,7 @@ from meshnode.codec import (
     pack_ordered,
     unpack_bounded,
 )
+from meshnode.routing.reconcile import FINGERPRINT_SIZE
 from meshnode.wire import ID_SIZE, MAX_MESSAGE, TAG_SIZE
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "Msg",
     "Recon",
     "Want",
+    "blind_digest",
     "decode_frame",
     "encode_frame",
 ]
@@ -45,6 +48,7 @@ MAX_SEQS = 64
 MAX_WANT = 256
 MAX_PROPHET = 64
 NONCE_SIZE = 8
+DIGEST_DOMAIN = b"meshnode/v1/hello-digest\x00"
 
 
 class FrameType(IntEnum):
@@ -59,7 +63,9 @@ class FrameType(IntEnum):
 class Hello:
     """Opens a sync. `nonce` picks the initiator (higher wins); `tags` are the sender's own
     DM tags (so DMs for it go first), `trust_ids` the revocations and certificates it holds,
-    `alerts` its per-issuer sequence numbers, `prophet` its delivery predictabilities."""
+    `alerts` its per-issuer sequence numbers, `prophet` its delivery predictabilities,
+    `digest` the range fingerprint (meshnode.routing.reconcile) of the whole set it reconciles
+    (empty: not sent). Equal digests on both sides mean equal sets: no reconciliation."""
 
     nonce: bytes
     tags: tuple[bytes, ...] = ()
@@ -67,6 +73,7 @@ class Hello:
     alerts: tuple[tuple[str, tuple[int, ...]], ...] = ()
     prophet: tuple[tuple[bytes, int], ...] = ()
     version: int = SYNC_VERSION
+    digest: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,16 @@ class Done:
 Frame: TypeAlias = Hello | Recon | Want | Msg | Done
 
 
+def blind_digest(nonce: bytes, fingerprint: bytes) -> bytes:
+    """The set `fingerprint` as a Hello with `nonce` carries it (field 7).
+
+    A phone's set changes slowly, so its plain fingerprint would link its syncs for hours. The
+    receiver compares by blinding its own fingerprint with the sender's nonce: equal sets give
+    equal values, and a listener sees a fresh value in every Hello.
+    """
+    return hashlib.sha256(DIGEST_DOMAIN + nonce + fingerprint).digest()[:FINGERPRINT_SIZE]
+
+
 def _ids(value: object, field: str, *, size: int, hi: int) -> tuple[bytes, ...]:
     raw = check_bin(value, field, hi=size * hi)
     if len(raw) % size:
@@ -115,11 +132,13 @@ def _hello_map(h: Hello) -> dict[int, object]:
         d[5] = [[issuer, list(seqs)] for issuer, seqs in h.alerts]
     if h.prophet:
         d[6] = [[tag, p] for tag, p in h.prophet]
+    if h.digest:
+        d[7] = h.digest
     return d
 
 
 def _hello_from(obj: object) -> Hello:
-    f = Fields(obj, "hello", allowed=frozenset(range(1, 7)))
+    f = Fields(obj, "hello", allowed=frozenset(range(1, 8)))
     version = f.uint(1, "version", hi=255)
     if version != SYNC_VERSION:
         raise WireError("hello.version", f"unsupported sync version {version}")
@@ -148,6 +167,8 @@ def _hello_from(obj: object) -> Hello:
         alerts=tuple(alerts),
         prophet=tuple(prophet),
         version=version,
+        digest=f.bin(7, "digest", size=FINGERPRINT_SIZE, hi=FINGERPRINT_SIZE)
+        if f.has(7) else b"",
     )
 
 

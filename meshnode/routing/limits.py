@@ -100,3 +100,9 @@ class AuthorQuota:
         if len(times) > 4 * self.per_hour:
             del times[: len(times) - 4 * self.per_hour]
         return True
+
+    def forget(self, author: bytes, created: int) -> None:
+        """Undo one `allow` of `created` (the post could not be stored and may come again)."""
+        times = self._times.get(author)
+        if times is not None and created in times:
+            times.remove(created)

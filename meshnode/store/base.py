@@ -314,6 +314,11 @@ class MessageStore(Protocol):
         """Remove every expired message (pinned too); return how many were removed."""
         ...
 
+    def next_expiry(self) -> int | None:
+        """The earliest `expires` of any held message (None when empty): until then
+        `expire` has nothing to do."""
+        ...
+
     def ids_since(
         self, created: int, *, kind: int | None = None, limit: int | None = None
     ) -> list[tuple[int, bytes]]:

@@ -225,6 +225,11 @@ class MemoryStore:
             self._remove(msg_id)
         return end
 
+    def next_expiry(self) -> int | None:
+        self._check_open()
+        first = self._by_expiry.slice(0, 1)
+        return self._msgs[first[0]].expires if first else None
+
     # reads ------------------------------------------------------------------------------------
 
     def get(self, msg_id: bytes) -> StoredMessage | None:

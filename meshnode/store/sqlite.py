@@ -9,17 +9,23 @@ evictions it causes, is one transaction: it happens completely or not at all.
 Counters (bytes used, counts per kind, seen entries) are computed from the tables at open and
 then maintained in memory, changed only after a commit succeeded.
 
-Every `sqlite3` failure surfaces as `StoreError`. Not thread-safe: callers serialise access
-(the connection may be used from worker threads, one at a time).
+Every `sqlite3` failure surfaces as `StoreError`; two are told apart because the daemon acts
+on them: `StoreFull` (the disk has no room: the write changed nothing, retry once there is room)
+and `StoreCorrupt` (the file is damaged: SQLite reports it malformed or not a database, or the
+quick check run at every open finds a fault). `quarantine` moves a damaged file aside, never
+deleting it. Not thread-safe: callers serialise access (the connection may be used from worker
+threads, one at a time).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from meshnode.store.base import (
     DEFAULT_SEEN_CAPACITY,
@@ -44,7 +50,15 @@ from meshnode.store.base import (
     plan_eviction,
 )
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteStore"]
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "SqliteStore",
+    "StoreCorrupt",
+    "StoreFull",
+    "check_file",
+    "quarantine",
+]
 
 APPLICATION_ID = 0x6D657368  # "mesh": marks the file as a meshnode store
 SCHEMA_VERSION = 1
@@ -83,6 +97,95 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
 )
+
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_QUICK_CHECK_LINES = 5  # problems quoted in a StoreCorrupt message
+
+
+class StoreFull(StoreError):
+    """The disk holding the file has no room (or its quota is spent); nothing was written."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is damaged; `path` names it and `problem` says what SQLite found."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path} is damaged: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _classify(path: str, what: str, e: sqlite3.Error) -> StoreError:
+    """The typed `StoreError` for a failed SQLite call."""
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    if code == sqlite3.SQLITE_FULL:
+        return StoreFull(f"{path}: {what} failed: the disk is full; nothing was written")
+    if code in _CORRUPT_CODES:
+        return StoreCorrupt(path, str(e))
+    if type(e) is sqlite3.DatabaseError:
+        return StoreError(f"{path}: {what} failed: {e} (corrupt file or not a meshnode store?)")
+    return StoreError(f"{path}: {what} failed: {e}")
+
+
+def _quick_check(db: sqlite3.Connection, path: str) -> None:
+    """Raise `StoreCorrupt` unless SQLite's quick check passes (b-tree pages, records)."""
+    rows = db.execute(f"PRAGMA quick_check({_QUICK_CHECK_LINES})").fetchall()
+    problems = [str(row[0]) for row in rows if row[0] != "ok"]
+    if problems:
+        raise StoreCorrupt(path, "; ".join(problems))
+
+
+def check_file(path: str | os.PathLike[str]) -> str | None:
+    """What is wrong with the SQLite file at `path` (None: sound, or absent).
+
+    For files the daemon keeps besides the store (inbox, contacts): a damaged file is found
+    before it is used. Errors other than damage (permissions, a full disk) are left for the
+    file's own open to report, so they return None.
+    """
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        return None
+    try:
+        db = sqlite3.connect(name, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        _quick_check(db, name)
+    except StoreCorrupt as e:
+        return e.problem
+    except UnicodeDecodeError as e:
+        return f"text that is not UTF-8: {e.reason}"
+    except sqlite3.Error as e:
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES:
+            return str(e)
+    finally:
+        db.close()
+    return None
+
+
+def quarantine(path: str | os.PathLike[str], now: int) -> Path:
+    """Move a damaged database aside, with its `-wal` and `-shm`; return its new path.
+
+    The new name is ``PATH.corrupt-YYYYMMDDTHHMMSSZ`` (from `now`, with ``.N`` added if taken);
+    its journal files follow it, so SQLite tools open the set as it was. Nothing is deleted.
+    Raises `OSError` if the file cannot be moved.
+    """
+    src = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    dest = src.with_name(f"{src.name}.corrupt-{stamp}")
+    n = 0
+    while any(Path(f"{dest}{s}").exists() for s in ("", "-wal", "-shm")):
+        n += 1
+        dest = src.with_name(f"{src.name}.corrupt-{stamp}.{n}")
+    # Journal files first: a crash in between leaves the main file where the next start
+    # finds it again, never a main file beside a stranger's WAL.
+    for suffix in ("-wal", "-shm"):
+        journal = Path(f"{src}{suffix}")
+        if journal.exists():
+            journal.rename(f"{dest}{suffix}")
+    src.rename(dest)
+    return dest
+
 
 _COLUMNS = (
     "id, kind, raw, priority, created, expires, received, channel, tag, issuer, seq, ref, pinned"
@@ -134,8 +237,10 @@ class _Totals:
 class SqliteStore:
     """`MessageStore` in one SQLite file (WAL, synchronous=FULL).
 
-    Opening creates the file if needed. Raises `SchemaVersionError` for a file written by a
-    newer schema, and `StoreError` for a corrupt file or one that is not a meshnode store.
+    Opening creates the file if needed and runs SQLite's quick check on an existing one. Raises
+    `SchemaVersionError` for a file written by a newer schema, `StoreCorrupt` for a damaged
+    file, `StoreFull` when the disk has no room, and `StoreError` for one that is not a
+    meshnode store.
     Reopening with a smaller capacity keeps every message; later puts evict as needed.
     `busy_timeout` is how many seconds a write waits for another process holding the lock.
     """
@@ -157,7 +262,7 @@ class SqliteStore:
                 self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
         except sqlite3.Error as e:
-            raise StoreError(f"{self._path}: cannot open message store: {e}") from e
+            raise _classify(self._path, "open", e) from e
         try:
             self._open()
         except BaseException:
@@ -186,6 +291,8 @@ class SqliteStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self._path}: WAL journal mode unavailable (got {mode!r})")
             self._db.execute("PRAGMA synchronous=FULL")
+            if not fresh:
+                _quick_check(self._db, self._path)
             if fresh:
                 with self._transaction():
                     # Another process may have created the schema since we looked.
@@ -227,11 +334,10 @@ class SqliteStore:
         try:
             yield
         except sqlite3.Error as e:
-            raise StoreError(
-                f"{self._path}: {what} failed: {e} (corrupt file or not a meshnode store?)"
-                if type(e) is sqlite3.DatabaseError
-                else f"{self._path}: {what} failed: {e}"
-            ) from e
+            raise _classify(self._path, what, e) from e
+        except UnicodeDecodeError as e:
+            # A damaged text cell (the schema's, or a channel name) that SQLite hands over.
+            raise StoreCorrupt(self._path, f"text that is not UTF-8 ({what}): {e.reason}") from e
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -430,6 +536,11 @@ class SqliteStore:
 
     def alerts_by_issuer(self, issuer: bytes) -> list[StoredMessage]:
         return self._messages("WHERE issuer = ? ORDER BY seq, id", (check_key("issuer", issuer),))
+
+    def next_expiry(self) -> int | None:
+        with self._errors("query"):
+            value = self._db.execute("SELECT min(expires) FROM messages").fetchone()[0]
+        return value if type(value) is int else None
 
     def max_seq(self, issuer: bytes) -> int | None:
         check_key("issuer", issuer)

@@ -35,16 +35,17 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from meshnode.transport.base import LinkId, TransportEvent
-from meshnode.transport.ble_config import BleConfig
+from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
 from meshnode.transport.ble_links import BleLink, LinkIds
 from meshnode.transport.ble_profile import (
-    ATT_HEADER,
+    DEFAULT_ATT_MTU,
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
     TX_UUID,
     AdvertError,
     decode_info,
+    fragment_size,
     parse_service_data,
     uuid_le,
 )
@@ -52,7 +53,6 @@ from meshnode.transport.framing import MIN_MTU
 
 __all__ = ["Candidate", "CentralRole", "LinkSetupError"]
 
-DEFAULT_ATT_MTU = 23
 TEARDOWN_TIMEOUT = 3.0
 POLL = 0.25
 
@@ -340,7 +340,7 @@ class CentralRole:
             return max(rx.max_write_without_response_size, MIN_MTU)
         path = rx.obj[0] if isinstance(rx.obj, tuple) else None
         mtu = await self._acquire_mtu(path) if isinstance(path, str) else None
-        return max((mtu or DEFAULT_ATT_MTU) - ATT_HEADER, MIN_MTU)
+        return fragment_size(mtu or DEFAULT_ATT_MTU)
 
     def _writer(self, client: BleakClient, rx: BleakGATTCharacteristic,
                 gone: asyncio.Event) -> Callable[[bytes], Awaitable[None]]:
@@ -355,8 +355,8 @@ class CentralRole:
     def _failed(self, cand: Candidate, exc: BaseException) -> None:
         token = cand.token
         count = self.failures[token] = self.failures.get(token, 0) + 1
-        delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (count - 1))
-        delay *= self._rng.uniform(0.9, 1.1)
+        delay = backoff_delay(self.config.backoff_initial, self.config.backoff_max, count,
+                              self._rng.uniform(*BACKOFF_JITTER))
         self.backoff_until[token] = asyncio.get_running_loop().time() + delay
         log.info("BLE connect to %s failed (%s: %s); retry in %.1f s", cand.device.address,
                  type(exc).__name__, exc, delay)

@@ -29,9 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
-__all__ = ["BleConfig", "BleConfigError"]
+__all__ = ["BACKOFF_JITTER", "BleConfig", "BleConfigError", "backoff_delay"]
 
 ScanMode = Literal["active", "passive"]
+
+# A failed peer's back-off is scaled by a factor drawn uniformly from this range, so that
+# devices that failed together do not all retry at the same instant.
+BACKOFF_JITTER = (0.9, 1.1)
 
 
 class BleConfigError(ValueError):
@@ -111,3 +115,12 @@ class BleConfig:
                                      f"{type(default).__name__}, got {type(value).__name__}")
             values[key] = value
         return cls(**values)  # type: ignore[arg-type]
+
+
+def backoff_delay(initial: float, maximum: float, failures: int, factor: float = 1.0) -> float:
+    """Seconds the central waits before retrying a peer after `failures` (>= 1) failed
+    connects in a row: `initial` doubling per failure up to `maximum`, times `factor`
+    (drawn from BACKOFF_JITTER by the caller; 1 for the schedule without jitter)."""
+    if failures < 1:
+        raise ValueError("failures must be >= 1")
+    return min(maximum, initial * 2.0 ** min(failures - 1, 64)) * factor

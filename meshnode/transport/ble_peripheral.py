@@ -34,12 +34,14 @@ from meshnode.transport.ble_bluez import BlueZWatch, call
 from meshnode.transport.ble_links import BleLink, LinkIds
 from meshnode.transport.ble_profile import (
     ATT_HEADER,
+    DEFAULT_ATT_MTU,
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
     TX_UUID,
     Info,
     encode_info,
+    fragment_size,
     service_data,
 )
 from meshnode.transport.ble_token import advert_token, epoch_of, next_rotation
@@ -55,8 +57,6 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 
-DEFAULT_ATT_MTU = 23
-MAX_ATT_MTU = 517
 TEARDOWN_TIMEOUT = 3.0
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,8 @@ class PeripheralRole:
         options: dict[str, Variant] = msg.body[0]
         central = self._central(options)
         mtu = _option(options, "mtu", DEFAULT_ATT_MTU)
-        mtu = min(max(mtu, DEFAULT_ATT_MTU), MAX_ATT_MTU) if type(mtu) is int else DEFAULT_ATT_MTU
+        payload = fragment_size(mtu if type(mtu) is int else DEFAULT_ATT_MTU)
+        mtu = payload + ATT_HEADER
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
         old = central.notify if notify else central.write
@@ -343,7 +344,7 @@ class PeripheralRole:
         reply = Message.new_method_return(msg, "hq", [0, mtu], [theirs.fileno()])
         self._spawn(self._send_fd(reply, theirs))
         if notify:
-            link = BleLink(self._ids.new("p"), mtu - ATT_HEADER, self._emit,
+            link = BleLink(self._ids.new("p"), payload, self._emit,
                            self._notifier(central))
             central.link = link
             link.announce()

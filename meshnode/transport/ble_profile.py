@@ -39,10 +39,12 @@ from meshnode.transport.framing import DEFAULT_MAX_FRAME, VERSION
 __all__ = [
     "ADVERT_FORMAT",
     "ATT_HEADER",
+    "DEFAULT_ATT_MTU",
     "FLAGS_AD_SIZE",
     "INFO_FORMAT",
     "INFO_UUID",
     "LEGACY_ADV_SIZE",
+    "MAX_ATT_MTU",
     "PROTOCOL_VERSION",
     "RX_UUID",
     "SERVICE_DATA_BUDGET",
@@ -53,6 +55,7 @@ __all__ = [
     "advert_size",
     "decode_info",
     "encode_info",
+    "fragment_size",
     "parse_service_data",
     "service_data",
 ]
@@ -65,6 +68,8 @@ INFO_UUID = "092993bd-5aa2-44d6-bb5e-de14ccf19d72"
 PROTOCOL_VERSION = 1
 ADVERT_FORMAT = 0x10  # version 1 in the high nibble
 ATT_HEADER = 3  # opcode + handle in front of every ATT write/notification value
+DEFAULT_ATT_MTU = 23  # before (or without) an MTU exchange; Core Vol 3 Part F 3.2.8
+MAX_ATT_MTU = 517  # the largest ATT MTU; what BlueZ offers in an MTU exchange
 
 LEGACY_ADV_SIZE = 31
 FLAGS_AD_SIZE = 3
@@ -108,6 +113,15 @@ def parse_service_data(data: object) -> bytes:
 def advert_size(service_data_len: int = SERVICE_DATA_SIZE) -> int:
     """Bytes of legacy advertising payload our advert takes (flags + 128-bit service data)."""
     return FLAGS_AD_SIZE + _AD_HEADER + 16 + service_data_len
+
+
+def fragment_size(att_mtu: int) -> int:
+    """Bytes per GATT write or notification, the framing MTU, on a link with `att_mtu`.
+
+    `att_mtu` is clamped to DEFAULT_ATT_MTU..MAX_ATT_MTU first (a peer cannot talk us below
+    the default or above the maximum); the result is at least framing's MIN_MTU.
+    """
+    return min(max(att_mtu, DEFAULT_ATT_MTU), MAX_ATT_MTU) - ATT_HEADER
 
 
 def uuid_le(value: str) -> bytes:

@@ -1,5 +1,6 @@
 """The client commands against two real, linked daemons: post, read, channels, contacts, dm,
-inbox, outbox, inject, alerts, status, peers, events — human and --json output."""
+inbox, outbox, inject, alerts, status, peers, events — human and --json output — and what
+the daemon keeps for them across a restart (read marks, alert history, sync times)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,8 @@ def test_contacts_dm_inbox_and_outbox(pair: tuple[LocalNet, Authority]) -> None:
     net, _ = pair
     a, b = net["A"], net["B"]
     me = json.loads(cli(b, "whoami", "--json").stdout)
+    shown = cli(b, "whoami", "--qr").stdout  # to compare in person, or scan
+    assert me["fingerprint"] in shown and shown.count("█") > 50
     added = ok(a, "contacts", "add", "Bram", "--keys", f"{me['sign_key']}:{me['dh_key']}")
     assert added["contact"]["fingerprint"] == me["fingerprint"]
     refused = cli(a, "contacts", "add", "Bram", "--keys", f"{'ab' * 32}:{'cd' * 32}")
@@ -111,8 +115,13 @@ def test_status_peers_and_events(pair: tuple[LocalNet, Authority]) -> None:
     assert status["store"]["capacity_bytes"] == 64 * 1024 * 1024
     assert "messages" in cli(a, "status").stdout
     [peer] = ok(a, "peers")["peers"]
-    assert peer["state"] == "up" and peer["static"] is True
+    assert peer["state"] == "up" and peer["static"] is True and peer["transport"] == "udp"
     assert peer["address"] == str(b.config.udp.listen)
+    wait_for("a sync", lambda: a.request(api.Status())["last_sync"] is not None, 10)
+    [peer] = ok(a, "peers")["peers"]
+    assert time.time() - 60 <= peer["last_sync"] <= time.time()
+    assert ok(a, "status")["last_sync"] >= peer["last_sync"]
+    assert "last sync" in cli(a, "peers").stdout and " udp " in cli(a, "peers").stdout
     follower = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--data-dir", str(b.data_dir), "events", "--json",
          "--only", "post_received", "--count", "1"], stdout=subprocess.PIPE, text=True)
@@ -126,3 +135,43 @@ def test_status_peers_and_events(pair: tuple[LocalNet, Authority]) -> None:
     event = json.loads(out)
     assert event["event"] == "post_received" and event["data"]["text"] == "Stroom is terug"
     assert follower.returncode == 0
+
+
+def test_what_the_daemon_keeps_for_its_apps_survives_a_restart(
+        pair: tuple[LocalNet, Authority], tmp_path: Path) -> None:
+    """Unread counts and read marks, alert history with superseded alerts, refused alerts."""
+    net, authority = pair
+    a, b = net["A"], net["B"]
+    ok(a, "post", "wijk-zuid", "Aggregaat draait bij de kerk")
+
+    def unread(node: LocalNode) -> int | None:
+        return next((c["unread"] for c in node.request(api.Channels())["channels"]
+                     if c["channel"] == "wijk-zuid"), None)
+
+    wait_for("the post at B", lambda: unread(b) == 1, 10)
+    assert unread(a) == 0  # one's own posts are read
+    assert "wijk-zuid  1 post(s), 1 unread" in cli(b, "channels").stdout
+    with b.client() as listener:  # a second app on the same daemon hears about the mark
+        listener.request(api.Subscribe(("read_marked",)))
+        shown = ok(b, "read", "wijk-zuid", "--mark-read")
+        event = next(listener.events())
+    assert shown["read"] == event.data == {"channel": "wijk-zuid", "unread": 0,
+                                           "read_upto": shown["posts"][-1]["received"]}
+    assert unread(b) == 0
+    forged = tmp_path / "forged.msg"
+    data = bytearray(authority.alert(seq=30))
+    data[len(data) // 2] ^= 1
+    forged.write_bytes(bytes(data))
+    assert cli(b, "inject", str(forged)).returncode == 1
+    synced = b.request(api.Status())["last_sync"]
+    history = ok(b, "alerts", "--history")
+    b.stop()
+    b.start()
+    b.wait_ready()
+    assert unread(b) == 0
+    assert ok(b, "status")["last_sync"] >= synced
+    assert ok(b, "alerts", "--history") == history
+    [refused] = ok(b, "alerts", "--rejected")["rejected"]
+    assert "signature" in refused["reason"] and refused["link"] is None
+    assert "NOT VERIFIED" in cli(b, "alerts").stdout
+    wait_for("the link again", links_up(a, 1), 20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from sim.driver import Simulation
 from sim.linkmodel import LinkParams
 from sim.metrics import coverage_series, summarise
 from sim.oracle import earliest_arrival
-from sim.scenario import RoutingSpec, Scenario, WorkloadSpec, bundled
+from sim.scenario import RoutingSpec, Scenario, WorkloadSpec, bundled, parse_scenario
 
 
 def small(**changes: Any) -> Scenario:
@@ -38,7 +39,8 @@ def test_same_seed_same_results_and_another_seed_differs() -> None:
 def test_epidemic_on_a_replayed_trace_with_unlimited_bandwidth_equals_the_oracle() -> None:
     scenario = bundled("trace-replay")
     ideal = LinkParams(setup_min=0.0, setup_max=0.0, throughput=1e12, frame_loss=0.0,
-                       phone_connections=1_000, hub_connections=1_000)
+                       phone_connections=1_000, hub_central_links=1_000,
+                       hub_peripheral_links=1_000)
     scenario = dataclasses.replace(
         scenario, ble=ideal,
         workload=dataclasses.replace(scenario.workload, posts_per_hour=0.0, dms_per_day=0.0))
@@ -90,3 +92,32 @@ def test_results_carry_oracle_ratios() -> None:
     assert oracle is None or 0 <= oracle <= 1
     assert summary["run"]["events"] > 0
     assert summary["overhead"]["bytes_on_air"] > 0
+
+
+def test_a_run_shorter_than_its_trace_replays_the_trace_up_to_its_end() -> None:
+    scenario = bundled("trace-replay")
+    meta = dataclasses.replace(scenario.scenario, duration=1_200.0)
+    out = Simulation(dataclasses.replace(scenario, scenario=meta)).run()
+    assert out.contacts is not None and len(out.contacts) > 0
+    assert float(out.contacts.down.max()) == 1_200.0
+    assert summarise(out, 1.0)["alerts"][0]["final_oracle"] > 0
+
+
+def one_slot_trace(tmp_path: Path) -> Scenario:
+    """Hub 0 meets phone 1 while 1's only slot is taken by phone 2; that link ends at 60 s."""
+    (tmp_path / "t.one").write_text("0 CONN 1 2 up\n10 CONN 0 1 up\n60 CONN 1 2 down\n"
+                                    "600 CONN 0 1 down\n")
+    return parse_scenario(
+        '[scenario]\nduration = "10m"\nstep = "10s"\n[population]\nresidents = 2\nhubs = 1\n'
+        '[mobility]\nmodel = "trace"\n[trace]\nfile = "t.one"\nhub_ids = ["0"]\n'
+        '[ble]\nphone_connections = 1\nframe_loss = 0.0\n'
+        '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
+        '[[workload.alerts]]\nat = "20s"\nhub = 0\n', base=tmp_path)
+
+
+def test_a_contact_refused_for_want_of_a_slot_links_once_a_slot_frees(tmp_path: Path) -> None:
+    out = Simulation(one_slot_trace(tmp_path)).run()
+    assert out.links_refused_slots >= 1
+    arrival = out.alert_arrival[0]
+    # Phone 1 frees its slot at 60 s and is still in range of the hub until 600 s.
+    assert 60.0 < arrival[1] < 120.0

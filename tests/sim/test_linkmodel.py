@@ -5,13 +5,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
+from meshnode.transport.ble_profile import DEFAULT_ATT_MTU, MAX_ATT_MTU, fragment_size
+from meshnode.transport.framing import DEFAULT_MAX_FRAME, Fragmenter
 from sim.config import ScenarioError
 from sim.linkmodel import (
     ADV_DELAY_MAX,
     BatteryParams,
     LinkParams,
-    admit,
+    Slots,
     best_case_delay,
+    connect_delay,
     discovery_delay,
     drain,
     duty_cycle,
@@ -19,8 +23,10 @@ from sim.linkmodel import (
     fragments,
     initial_charge,
     lifetime,
+    on_air_bytes,
     one_way_discovery_delay,
     power_draw,
+    scan_wait,
     setup_time,
     transfer_time,
 )
@@ -36,15 +42,30 @@ def test_defaults_follow_the_design_numbers() -> None:
     assert duty_cycle(link) == pytest.approx(0.05)
     assert (link.setup_min, link.setup_max) == (1.0, 10.0)
     assert 10_000 <= link.throughput <= 50_000
-    assert link.phone_connections == 7 and 3 <= link.hub_connections <= 5
+    assert link.phone_connections == 7
+    assert 3 <= link.hub_central_links + link.hub_peripheral_links <= 5
+
+
+def test_transport_defaults_are_the_transports() -> None:
+    link, ble = LinkParams(), BleConfig()
+    assert link.connect_timeout == ble.connect_timeout
+    assert (link.backoff_initial, link.backoff_max) == (ble.backoff_initial, ble.backoff_max)
+    assert link.yield_time == ble.yield_time
+    assert link.adv_interval * 1000 == ble.advert_interval_ms
+    assert (link.hub_central_links, link.hub_peripheral_links) == (
+        ble.max_central_links, ble.max_peripheral_links)
 
 
 @pytest.mark.parametrize(("overrides", "key"), [
     ({"scan_window": 2.0, "scan_interval": 1.0}, "scan_window"),
     ({"setup_min": 5.0, "setup_max": 2.0}, "setup_min"),
     ({"indoor_range": 30.0, "range": 20.0}, "indoor_range"),
-    ({"att_mtu": 22}, "att_mtu"),
-    ({"att_mtu": 23, "fragment_overhead": 20}, "fragment_overhead"),
+    ({"att_mtu": DEFAULT_ATT_MTU - 1}, "att_mtu"),
+    ({"att_mtu": MAX_ATT_MTU + 1}, "att_mtu"),
+    ({"backoff_initial": 10.0, "backoff_max": 5.0}, "backoff_initial"),
+    ({"connect_timeout": 0.0}, "connect_timeout"),
+    ({"setup_stall": 1.0}, "setup_stall"),
+    ({"hub_central_links": 0, "hub_peripheral_links": 0}, "hub_central_links"),
     ({"frame_loss": 1.0}, "frame_loss"),
     ({"range": 0.0}, "range"),
     ({"phone_connections": 0}, "phone_connections"),
@@ -82,32 +103,104 @@ def test_loss_and_rare_adverts_slow_discovery_down() -> None:
     assert lossy > 1.5 * fast and rare > 1.5 * fast
 
 
-def test_mutual_discovery_is_the_faster_direction() -> None:
-    link = LinkParams()
+def test_without_yielding_mutual_discovery_is_the_faster_direction() -> None:
+    link = LinkParams(yield_time=0.0)
     one_way = np.mean(one_way_discovery_delay(rng(3), link, 3000))
     mutual = discovery_delay(rng(3), link, 3000)
     assert np.all(np.isfinite(mutual)) and np.all(mutual >= 0)
     assert np.mean(mutual) < 0.8 * one_way
 
 
-def test_setup_times_stay_in_their_range() -> None:
-    times = setup_time(rng(), LinkParams(setup_min=2.0, setup_max=4.0), 500)
+def test_the_higher_token_yields_so_discovery_is_mostly_one_way() -> None:
+    link = LinkParams()
+    one_way = one_way_discovery_delay(rng(4), link, 4000)
+    patient = discovery_delay(rng(5), LinkParams(yield_time=1e6), 4000)
+    assert np.mean(patient) == pytest.approx(np.mean(one_way), rel=0.06)
+    eager = np.mean(discovery_delay(rng(5), LinkParams(yield_time=0.0), 4000))
+    default = np.mean(discovery_delay(rng(5), link, 4000))
+    assert eager < default <= np.mean(patient) + 0.01
+
+
+def test_scan_wait_is_zero_inside_a_window_and_else_until_the_next() -> None:
+    link = LinkParams(scan_interval=10.0, scan_window=1.0)
+    waits = scan_wait(rng(), link, 5000)
+    assert np.all((waits >= 0) & (waits <= 9.0))
+    assert np.mean(waits == 0) == pytest.approx(0.1, abs=0.02)
+    assert np.all(scan_wait(rng(), LinkParams(scan_interval=2.0, scan_window=2.0), 100) == 0)
+
+
+def test_setup_times_stay_in_their_range_or_stall() -> None:
+    times = setup_time(rng(), LinkParams(setup_min=2.0, setup_max=4.0, setup_stall=0.0), 500)
     assert np.all((times >= 2.0) & (times <= 4.0))
+    stalls = setup_time(rng(), LinkParams(setup_stall=0.3), 5000)
+    assert np.mean(np.isinf(stalls)) == pytest.approx(0.3, abs=0.03)
 
 
-@pytest.mark.parametrize(("nbytes", "expected"), [(0, 1), (1, 1), (178, 1), (179, 2),
-                                                  (1000, 6), (4096, 24)])
-def test_fragments_fill_the_att_mtu(nbytes: int, expected: int) -> None:
-    link = LinkParams(att_mtu=185, fragment_overhead=4)  # 178 payload bytes per write
-    assert fragments(nbytes, link) == expected
+def test_setups_within_the_timeout_never_fail() -> None:
+    link = LinkParams(setup_min=1.0, setup_max=10.0, setup_stall=0.0)
+    delay, failures = connect_delay(rng(), link, 1000)
+    assert not failures.any()
+    assert np.all((delay >= link.setup_min) & (delay <= link.setup_max))
 
 
-def test_transfer_time_counts_framing_at_the_link_throughput() -> None:
-    link = LinkParams(att_mtu=185, fragment_overhead=4, throughput=20_000.0)
-    assert transfer_time(1000, link) == pytest.approx((1000 + 6 * 4) / 20_000.0)
-    assert best_case_delay(1000, link) == pytest.approx(link.setup_min + 1024 / 20_000.0)
+def schedule_bounds(link: LinkParams, failures: int) -> tuple[float, float]:
+    """Earliest and latest total wait of `failures` failed attempts at the transport's
+    back-off times (jitter at either end), with the scanner's wait for its next window."""
+    low, high = BACKOFF_JITTER
+    backoffs = [backoff_delay(link.backoff_initial, link.backoff_max, k)
+                for k in range(1, failures + 1)]
+    waited = failures * link.connect_timeout
+    scan_gap = link.scan_interval - link.scan_window
+    return waited + low * sum(backoffs), waited + high * sum(backoffs) + failures * scan_gap
+
+
+@pytest.mark.parametrize("scan", [(1.0, 1.0), (0.512, 10.24)])
+def test_setup_beyond_the_timeout_fails_and_retries_at_the_transports_backoff(
+        scan: tuple[float, float]) -> None:
+    window, interval = scan
+    link = LinkParams(setup_min=1.0, setup_max=29.0, setup_stall=0.0, connect_timeout=15.0,
+                      backoff_initial=2.0, backoff_max=5.0, scan_window=window,
+                      scan_interval=interval)
+    delay, failures = connect_delay(rng(6), link, 4000)
+    # Half the attempts take longer than the timeout: geometric number of failures.
+    assert np.mean(failures > 0) == pytest.approx(0.5, abs=0.04)
+    assert failures.max() >= 4  # past backoff_max: the cap is exercised
+    for k in range(failures.max() + 1):
+        chosen = delay[failures == k]
+        low, high = schedule_bounds(link, k)
+        assert np.all(chosen >= low + link.setup_min - 1e-9), k
+        assert np.all(chosen <= high + link.connect_timeout + 1e-9), k
+
+
+def test_stalled_attempts_are_retried_and_hopeless_ones_never_connect() -> None:
+    link = LinkParams(setup_stall=0.4)
+    delay, failures = connect_delay(rng(7), link, 3000)
+    assert np.mean(failures > 0) == pytest.approx(0.4, abs=0.04)
+    assert np.all(np.isfinite(delay))
+    assert np.all(delay[failures > 0] >= link.connect_timeout + 0.9 * link.backoff_initial)
+    never = LinkParams(setup_min=20.0, setup_max=30.0, connect_timeout=15.0)
+    delay, _ = connect_delay(rng(), never, 10)
+    assert np.all(np.isinf(delay))
+
+
+@given(st.integers(0, DEFAULT_MAX_FRAME), st.integers(DEFAULT_ATT_MTU, MAX_ATT_MTU))
+def test_on_air_bytes_are_what_the_transports_fragmenter_sends(nbytes: int, mtu: int) -> None:
+    link = LinkParams(att_mtu=mtu)
+    sent = Fragmenter(fragment_size(mtu)).fragments(bytes(nbytes))
+    assert on_air_bytes(nbytes, link) == sum(len(f) for f in sent)
+    assert fragments(nbytes, link) == len(sent)
+    assert all(len(f) + 3 <= mtu for f in sent)  # each fits one ATT write/notification
+    assert transfer_time(nbytes, link) == pytest.approx(sum(map(len, sent)) / link.throughput)
+
+
+def test_best_case_delay_is_quickest_setup_plus_transfer() -> None:
+    link = LinkParams()
+    assert best_case_delay(1000, link) == pytest.approx(link.setup_min
+                                                        + transfer_time(1000, link))
     with pytest.raises(ValueError):
         fragments(-1, link)
+    with pytest.raises(ValueError):
+        on_air_bytes(-1, link)
 
 
 @given(st.integers(0, 100_000), st.integers(0, 100_000))
@@ -117,24 +210,60 @@ def test_transfer_time_grows_with_size(a: int, b: int) -> None:
         assert transfer_time(a, link) <= transfer_time(b, link)
 
 
-@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)).filter(lambda p: p[0] != p[1]),
-                max_size=30),
-       st.lists(st.integers(0, 3), min_size=8, max_size=8))
-def test_admission_respects_connection_slots(pairs: list[tuple[int, int]],
-                                             free: list[int]) -> None:
-    candidates = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    slots = np.asarray(free, dtype=np.int64)
-    admitted = admit(candidates, slots)
-    assert slots.tolist() == free  # not modified
-    used = np.bincount(candidates[admitted].ravel(), minlength=8)
-    assert np.all(used <= slots)
-    # Greedy in order: a refused pair had a full end at its turn.
-    left = list(free)
-    for (a, b), ok in zip(pairs, admitted.tolist(), strict=True):
-        assert ok == (left[a] > 0 and left[b] > 0)
-        if ok:
-            left[a] -= 1
-            left[b] -= 1
+def test_a_full_peripheral_is_not_discovered_until_a_slot_frees() -> None:
+    link = LinkParams(hub_central_links=1, hub_peripheral_links=1, phone_connections=1)
+    slots = Slots(np.array([True, False, False, False]), link)  # hub 0, phones 1-3
+    assert slots.take((0, 1), a_first=False)  # the phone opens the link: hub is peripheral
+    assert slots.central((0, 1)) == 1
+    assert not slots.advertising(0) and slots.scanning(0)
+    # Phone 2 can only reach the hub as a central: the hub does not advertise.
+    assert slots.roles(2, 0, a_first=True) == (0, 2)  # but the hub can still connect to it
+    assert slots.take((0, 2), a_first=False)
+    assert slots.blocked(0) and not slots.advertising(0) and not slots.scanning(0)
+    assert slots.roles(0, 3, a_first=False) is None
+    assert not slots.take((0, 3), a_first=False)
+    slots.release((0, 1))
+    assert slots.advertising(0) and slots.roles(0, 3, a_first=False) == (3, 0)
+    slots.release((0, 1))  # a second release changes nothing
+    assert not slots.take((0, 2), a_first=True)  # already linked
+    assert slots.take((0, 3), a_first=False)
+    assert not slots.advertising(0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.booleans(), st.booleans())
+                .filter(lambda x: x[0] != x[1]), max_size=60),
+       st.integers(0, 3), st.integers(0, 3), st.integers(1, 4))
+def test_slots_never_exceed_the_role_limits(ops: list[tuple[int, int, bool, bool]],
+                                            central: int, peripheral: int, phone: int) -> None:
+    if central + peripheral == 0:
+        central = 1
+    link = LinkParams(hub_central_links=central, hub_peripheral_links=peripheral,
+                      phone_connections=phone)
+    hub = np.array([True, True, False, False, False, False])
+    slots = Slots(hub, link)
+    linked: dict[tuple[int, int], int] = {}
+    for a, b, a_first, close in ops:
+        pair = (min(a, b), max(a, b))
+        if close and pair in linked:
+            slots.release(pair)
+            del linked[pair]
+            continue
+        expected = None if pair in linked else slots.roles(pair[0], pair[1], a_first == (a < b))
+        assert slots.take(pair, a_first == (a < b)) == (expected is not None)
+        if expected is not None:
+            linked[pair] = expected[0]
+            assert slots.central(pair) == expected[0]
+        for i in range(len(hub)):
+            as_central = sum(c == i for c in linked.values())
+            total = sum(i in p for p in linked)
+            assert total == slots.used(i)
+            if hub[i]:
+                assert as_central <= central and total - as_central <= peripheral
+                assert slots.advertising(i) == (total - as_central < peripheral)
+                assert slots.scanning(i) == (as_central < central)
+            else:
+                assert total <= phone
+                assert slots.advertising(i) == slots.scanning(i) == (total < phone)
 
 
 def test_power_scales_with_duty_cycle_and_connections() -> None:

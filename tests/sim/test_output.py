@@ -117,11 +117,11 @@ def test_samples_and_contacts_csv(run: tuple[Outcome, dict[str, Any]], tmp_path:
     write_run(tmp_path, outcome, summary, command="c", source="small")
     samples = rows(tmp_path / "samples.csv")
     assert len(samples) == len(outcome.samples)
-    assert [float(s["t"]) for s in samples] == [s["t"] for s in outcome.samples]
-    assert [float(s["links"]) for s in samples] == [s["links"] for s in outcome.samples]
+    assert [float(s["t"]) for s in samples] == [s.t for s in outcome.samples]
+    assert [int(s["links"]) for s in samples] == [s.links for s in outcome.samples]
     before = [s for s in samples if float(s["t"]) < outcome.alert_created[0]]
     assert before and all(s["alert0_coverage"] == "" for s in before)
-    assert float(samples[-1]["alert0_coverage"]) == outcome.samples[-1]["alert_coverage"][0]  # type: ignore[index]
+    assert float(samples[-1]["alert0_coverage"]) == outcome.samples[-1].alert_coverage[0]
     contacts = rows(tmp_path / "contacts.csv")
     assert outcome.contacts is not None
     assert len(contacts) == len(outcome.contacts) == summary["links"]["contacts"]

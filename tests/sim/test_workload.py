@@ -72,3 +72,14 @@ def test_parts_draw_from_independent_streams() -> None:
 def test_schedule_is_deterministic() -> None:
     assert schedule(spec(), HUBS, RESIDENTS, DAY, Streams(5)) == schedule(
         spec(), HUBS, RESIDENTS, DAY, Streams(5))
+
+
+def test_attack_mode_picks_the_junk_kind_and_keeps_the_times() -> None:
+    sybil = AttackerSpec(count=2, rate=600.0, start=0.0, mode="sybil")
+    single = dataclasses.replace(sybil, mode="single")
+    quiet = {"posts_per_hour": 0.0, "dms_per_day": 0.0, "alerts": ()}
+    a = schedule(spec(attacker=sybil, **quiet), HUBS, RESIDENTS, DAY / 4, Streams(6))
+    b = schedule(spec(attacker=single, **quiet), HUBS, RESIDENTS, DAY / 4, Streams(6))
+    assert a and {w.action for w in a} == {Action.FLOOD}
+    assert {w.action for w in b} == {Action.SPAM}
+    assert [(w.time, w.origin) for w in a] == [(w.time, w.origin) for w in b]

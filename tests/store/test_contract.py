@@ -65,6 +65,18 @@ def test_expired_message_is_refused(new_store: StoreFactory) -> None:
     assert [i for _, i in store.ids_since(0)] == [mid(2)]
 
 
+def test_next_expiry_is_the_earliest_held_expiry(new_store: StoreFactory) -> None:
+    store = new_store(BIG)
+    assert store.next_expiry() is None
+    assert store.put(make_msg(1, expires=NOW + 50), NOW) is ACCEPTED
+    assert store.put(make_msg(2, expires=NOW + 20, pinned=True), NOW) is ACCEPTED
+    assert store.next_expiry() == NOW + 20
+    assert store.expire(NOW + 20) == 1
+    assert store.next_expiry() == NOW + 50
+    assert store.delete(mid(1))
+    assert store.next_expiry() is None
+
+
 def test_message_larger_than_capacity_is_refused(new_store: StoreFactory) -> None:
     store = new_store(charged(500))
     assert store.put(make_msg(1, size=501), NOW) is PutResult.REJECTED_FULL

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from meshnode.transport.ble_config import BleConfig, BleConfigError
+from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, BleConfigError, backoff_delay
 
 
 def test_defaults_and_mapping() -> None:
@@ -30,3 +32,23 @@ def test_defaults_and_mapping() -> None:
 def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:
     with pytest.raises(BleConfigError, match=f"transport.ble.{key}"):
         BleConfig.from_mapping(section)
+
+
+@given(st.floats(0.01, 100.0), st.floats(0.01, 1000.0), st.integers(1, 2000),
+       st.floats(*BACKOFF_JITTER))
+def test_backoff_doubles_per_failure_up_to_the_maximum(initial: float, maximum: float,
+                                                       failures: int, factor: float) -> None:
+    delay = backoff_delay(initial, maximum, failures, factor)
+    plain = backoff_delay(initial, maximum, failures)
+    assert delay == pytest.approx(plain * factor)
+    assert plain <= maximum
+    if failures == 1:
+        assert plain == min(initial, maximum)
+    else:
+        before = backoff_delay(initial, maximum, failures - 1)
+        assert plain == min(maximum, 2 * before) or plain == maximum
+
+
+def test_backoff_needs_a_failure() -> None:
+    with pytest.raises(ValueError):
+        backoff_delay(2.0, 300.0, 0)

@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 from meshnode.transport.ble_profile import (
     ADVERT_FORMAT,
+    ATT_HEADER,
+    DEFAULT_ATT_MTU,
     LEGACY_ADV_SIZE,
+    MAX_ATT_MTU,
     SERVICE_DATA_BUDGET,
     SERVICE_UUID,
     AdvertError,
@@ -16,11 +19,13 @@ from meshnode.transport.ble_profile import (
     advert_size,
     decode_info,
     encode_info,
+    fragment_size,
     parse_service_data,
     service_data,
     uuid_le,
 )
 from meshnode.transport.ble_token import TOKEN_SIZE
+from meshnode.transport.framing import MIN_MTU, Fragmenter
 
 
 def test_advert_fits_legacy_advertising_with_the_exact_budget() -> None:
@@ -71,3 +76,16 @@ def test_info_round_trip_and_versions() -> None:
         decode_info(bytes([2, 0, 0, 0, 64, 0]))
     with pytest.raises(AdvertError, match="framing"):
         decode_info(bytes([1, 1, 0, 0, 64, 0]))
+
+
+@given(st.integers(-1000, 5000))
+def test_fragment_size_fills_one_att_value_within_the_mtu_range(att_mtu: int) -> None:
+    size = fragment_size(att_mtu)
+    assert MIN_MTU <= size <= MAX_ATT_MTU - ATT_HEADER
+    if DEFAULT_ATT_MTU <= att_mtu <= MAX_ATT_MTU:
+        assert size + ATT_HEADER == att_mtu
+    else:
+        assert size == fragment_size(DEFAULT_ATT_MTU if att_mtu < DEFAULT_ATT_MTU
+                                     else MAX_ATT_MTU)
+    frame = bytes(3 * size)
+    assert max(len(f) for f in Fragmenter(size).fragments(frame)) == size

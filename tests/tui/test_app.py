@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TabbedContent
 
 from meshnode import api
 from meshnode.crypto.keyfile import load_identity
@@ -93,6 +95,7 @@ def test_verified_alert_arriving_jumps_to_the_alerts_view(tmp_path: Path) -> Non
         result = await asyncio.to_thread(node.request, api.Inject(authority.alert(now)))
         assert result["accepted"] is True
         await until(pilot, lambda: app.active_tab == "alerts")
+        await until(pilot, lambda: "VERIFIED" in shown(app, "#alerts-body"))
         body = shown(app, "#alerts-body")
         assert f"VERIFIED by {ISSUER_NAME}, certified by {ROOT_NAME}" in body
         assert "What to do" in body and "What is happening" in body
@@ -124,6 +127,7 @@ def test_unverified_alert_is_shown_as_not_verified(tmp_path: Path) -> None:
         result = await asyncio.to_thread(bob.request, api.Inject(stranger.alert(now)))
         assert result["accepted"] is True
         await until(pilot, lambda: app.active_tab == "alerts", 40)
+        await until(pilot, lambda: "NOT VERIFIED" in shown(app, "#alerts-body"))
         body = shown(app, "#alerts-body")
         assert "NOT VERIFIED" in body and "unknown root" in body
         assert "✔ VERIFIED" not in body
@@ -196,12 +200,163 @@ def test_direct_message_delivery_state_changes(tmp_path: Path) -> None:
         await asyncio.to_thread(bob.request, api.Post("markt", "Brood bij de bakker"))
         await until(pilot, lambda: app.unread.get("markt") == 1, 30)
         assert "#markt (1)" in str(app.query_one("#channel-list").get_option_at_index(0).prompt)
-        await pilot.press("f2")
+        await pilot.press("f2")  # from the message field: the keys work wherever one types
+        assert app.active_tab == "channels"
         await until(pilot, lambda: "Brood bij de bakker" in shown(app, "#posts"))
-        assert app.unread == {}
+        await until(pilot, lambda: app.unread == {})  # read, as the daemon keeps it
+        [markt] = alice.request(api.Channels())["channels"]
+        assert markt["unread"] == 0 and markt["read_upto"] > 0
 
     try:
         drive(MeshApp(alice.socket, Lang.EN), scenario)
     finally:
         alice.stop()
         bob.stop()
+
+
+def _announces(node: DaemonProcess) -> int:
+    return int(node.request(api.Status())["store"]["by_kind"].get("announce", 0))
+
+
+def test_add_a_contact_by_fingerprint_then_message_them(tmp_path: Path) -> None:
+    bob_port = free_port()
+    bob = DaemonProcess(tmp_path / "bob", name="bob")
+    alice = DaemonProcess(tmp_path / "alice", name="alice")
+    bob_id = load_identity(bob.home / IDENTITY_FILE).public
+    alice_id = load_identity(alice.home / IDENTITY_FILE).public
+    bob.start("--listen", f"127.0.0.1:{bob_port}")
+    alice.start("--peer", f"127.0.0.1:{bob_port}")
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        await pilot.press("f3")
+        assert "No contacts yet" in shown(app, "#conversation")
+        await type_into(pilot, app, "#contact-add", "Bram")  # no fingerprint: how to do it
+        assert app.contacts == [] and app.query_one("#contact-add", Input).value == "Bram"
+        # bob's identity card (sent when his daemon started) reaches alice at the first sync
+        await until(pilot, lambda: app.status.get("store", {}).get("by_kind", {}).get(
+            "announce") == 2, 30)
+        # typed as read out loud: lower case, groups separated by spaces
+        await type_into(pilot, app, "#contact-add", f"Bram {bob_id.fingerprint.lower()}")
+        await until(pilot, lambda: [c["name"] for c in app.contacts] == ["Bram"])
+        assert app.contact == "Bram" and app.query_one("#contact-add", Input).value == ""
+        assert "Bram" in str(app.query_one("#contact-list").get_option_at_index(0).prompt)
+        [contact] = alice.request(api.Contacts())["contacts"]
+        assert contact["fingerprint"] == bob_id.fingerprint
+        assert contact["sign_key"] == bob_id.sign_key.hex()
+        assert contact["dh_key"] == bob_id.dh_key.hex()
+        await type_into(pilot, app, "#dm-text", "Kun je water brengen?")
+
+        def line() -> str:
+            return next((x for x in shown(app, "#conversation").splitlines()
+                         if "Kun je water brengen?" in x), "")
+
+        await until(pilot, lambda: "[delivered ✔]" in line(), 30)
+        [got] = bob.request(api.Inbox())["messages"]
+        assert got["text"] == "Kun je water brengen?"
+        assert got["from"]["fingerprint"] == alice_id.fingerprint
+
+    try:
+        drive(MeshApp(alice.socket, Lang.EN), scenario)
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+def test_a_contacts_name_announced_with_other_keys_is_a_warning_that_cannot_be_missed(
+        tmp_path: Path) -> None:
+    """Carol is a contact; then someone else's node announces itself as "carol"."""
+    carol_port, impostor_port = free_port(), free_port()
+    carol = DaemonProcess(tmp_path / "carol", name="carol")
+    impostor = DaemonProcess(tmp_path / "impostor", name="carol")
+    alice = DaemonProcess(tmp_path / "alice", name="alice")
+    carol_fp = load_identity(carol.home / IDENTITY_FILE).public.fingerprint
+    impostor_fp = load_identity(impostor.home / IDENTITY_FILE).public.fingerprint
+    carol.start("--listen", f"127.0.0.1:{carol_port}")
+    alice.start("--peer", f"127.0.0.1:{carol_port}", "--peer", f"127.0.0.1:{impostor_port}")
+    deadline = time.monotonic() + 30
+    while _announces(alice) < 2:
+        assert time.monotonic() < deadline, "carol's identity card did not arrive"
+        time.sleep(0.1)
+    alice.request(api.ContactAdd("carol", fingerprint=carol_fp))
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        await pilot.press("f3")
+        await until(pilot, lambda: app.contact == "carol")
+        banner = app.query_one("#keywarning")
+        assert not banner.has_class("shown") and app.warnings == []
+        await pilot.press("f2")  # looking elsewhere when it happens
+        await asyncio.to_thread(impostor.start, "--listen", f"127.0.0.1:{impostor_port}")
+        await until(pilot, lambda: bool(app.warnings), 30)
+        await pilot.pause(0.2)
+        # on every tab: the Messages tab is marked, and a notification says what happened
+        tabs = app.query_one("#tabs", TabbedContent)
+        assert "⚠" in str(tabs.get_tab("messages").label)
+        assert any("KEY CHANGED for carol" in n.message for n in app._notifications)
+        await pilot.press("f3")
+        assert banner.has_class("shown") and banner.display
+        text = shown(app, "#keywarning")
+        assert "KEY CHANGED for carol" in text and carol_fp in text and impostor_fp in text
+        assert "⚠ carol" in str(app.query_one("#contact-list").get_option_at_index(0).prompt)
+
+    try:
+        drive(MeshApp(alice.socket, Lang.EN), scenario)
+        # and the command line says it wherever carol comes up
+        listed = alice.cli("contacts", "list")
+        assert "KEY CHANGED for carol" in listed.stdout and impostor_fp in listed.stdout
+        sent = alice.cli("dm", "carol", "Ben jij dat?")
+        assert "WARNING: KEY CHANGED for carol" in sent.stderr
+        assert "1 contact key change" in alice.cli("status").stdout
+        [warning] = json.loads(alice.cli("contacts", "list", "--json").stdout)["warnings"]
+        assert warning["old_fingerprint"] == carol_fp
+        assert warning["new_fingerprint"] == impostor_fp
+        [contact] = alice.request(api.Contacts())["contacts"]
+        assert contact["fingerprint"] == carol_fp  # the book did not change by itself
+    finally:
+        alice.stop()
+        carol.stop()
+        impostor.stop()
+
+
+def test_alert_history_and_refused_alerts_outlive_the_app_and_the_daemon(
+        tmp_path: Path) -> None:
+    """What arrived before the app opened is there when it opens, and after a restart."""
+    now = int(time.time())
+    authority, stranger = make_authority(now), make_authority(now)
+    hub = DaemonProcess(tmp_path / "hub")
+    hub.cli("trust", "add-root", str(authority.write_root(tmp_path / "root.pub")))
+    hub.start()
+    assert hub.request(api.Inject(authority.alert(now - 120)))["accepted"]
+    assert hub.request(api.Inject(authority.alert(now - 60, seq=2, update_of=now - 120)))[
+        "accepted"]
+    with pytest.raises(api.ApiError, match="unknown root"):
+        hub.request(api.Inject(stranger.alert(now)))
+    assert len(hub.request(api.Alerts())["alerts"]) == 1  # the update; the original is gone
+
+    async def scenario(app: MeshApp, pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: app.connected)
+        assert app.active_tab == "alerts"  # an alert is in force
+        body = shown(app, "#alerts-body")
+        assert "NOT VERIFIED" in body and "unknown root" in body
+        assert "History" in body and "Update" in body and "(superseded)" in body
+        await asyncio.to_thread(hub.stop)
+        await until(pilot, lambda: not app.connected)
+        await asyncio.to_thread(hub.start)
+        await until(pilot, lambda: app.connected)
+        await until(pilot, lambda: bool(app.threads))
+        assert shown(app, "#alerts-body") == body
+
+    try:
+        drive(MeshApp(hub.socket, Lang.EN), scenario)
+        [thread] = hub.request(api.AlertHistory())["threads"]
+        assert thread["state"] == "active"
+        assert [e["msg_type"] for e in thread["entries"]] == ["Alert", "Update"]
+        assert thread["entries"][0]["removed"]["reason"] == "superseded by Update"
+        history = json.loads(hub.cli("alerts", "--history", "--json").stdout)
+        assert history == hub.request(api.AlertHistory())
+        refused = hub.cli("alerts")
+        assert "NOT VERIFIED: 1 alert(s) failed verification" in refused.stdout
+        assert "unknown root" in hub.cli("alerts", "--rejected").stdout
+    finally:
+        hub.stop()

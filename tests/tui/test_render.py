@@ -1,28 +1,15 @@
-"""Pure renderings: alert threads, delivery states, the QR code."""
+"""Pure renderings: delivery states, refused alerts, the QR code."""
 
 from __future__ import annotations
 
+import io
+
 import segno
+from rich.console import Console
 
 from tests.crypto.chain import NOW
 from tui.i18n import Lang
-from tui.render import alert_threads, delivery_state, render_qr
-
-
-def _alert(identifier: str, sent: int, msg_type: str = "Alert",
-           refs: tuple[str, ...] = ()) -> dict[str, object]:
-    return {"id": identifier, "sender": "vr@example", "identifier": identifier, "sent": sent,
-            "msg_type": msg_type,
-            "references": [{"sender": "vr@example", "identifier": r, "sent": 0} for r in refs]}
-
-
-def test_update_and_cancel_join_the_alert_they_reference() -> None:
-    threads = alert_threads([
-        _alert("c", NOW + 20, "Cancel", ("b",)), _alert("x", NOW + 5),
-        _alert("a", NOW), _alert("b", NOW + 10, "Update", ("a",)),
-    ])
-    assert [[e["identifier"] for e in t.entries] for t in threads] == [["a", "b", "c"], ["x"]]
-    assert threads[0].cancelled and not threads[1].cancelled
+from tui.render import delivery_state, render_alerts, render_qr
 
 
 def test_delivery_states_in_both_languages() -> None:
@@ -41,3 +28,13 @@ def test_qr_code_has_every_module_of_the_symbol() -> None:
     assert {len(line) for line in lines} == {len(rows[0])}
     top = {"▀", "█"}
     assert [c in top for c in lines[2]] == [bool(m) for m in rows[4]]
+
+
+def test_refused_alerts_come_first_and_loud_in_both_languages() -> None:
+    refused = [{"reason": "alert unknown root", "link": None, "first_seen": NOW,
+                "last_seen": NOW, "count": 3}]
+    console = Console(width=80, file=io.StringIO(), record=True, color_system=None)
+    for lang, loud in ((Lang.EN, "NOT VERIFIED"), (Lang.NL, "NIET GEVERIFIEERD")):
+        console.print(render_alerts([], refused, lang))
+        shown = console.export_text()
+        assert loud in shown and "unknown root" in shown and "3×" in shown

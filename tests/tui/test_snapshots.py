@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.sample import snapshot
+from tests.tui.sample import rejected, snapshot
 from tui.app import MeshApp
 from tui.i18n import Lang
 
@@ -48,6 +48,13 @@ def loaded(data: dict[str, Any], tab: str) -> Callable[[Pilot[None]], Any]:
 def test_view(snap_compare: SnapCompare, lang: Lang, tab: str) -> None:
     app = MeshApp(SOCKET, lang, connect=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=loaded(snapshot(), tab))
+
+
+@pytest.mark.parametrize("lang", list(Lang))
+def test_alert_refused_before_the_app_opened(snap_compare: SnapCompare, lang: Lang) -> None:
+    app = MeshApp(SOCKET, lang, connect=False)
+    data = {**snapshot(), "rejected_alerts": rejected()}
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded(data, "alerts"))
 
 
 @pytest.mark.parametrize("lang", list(Lang))

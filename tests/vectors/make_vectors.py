@@ -188,13 +188,14 @@ def authority_vectors() -> dict[str, dict[str, Any]]:
 
 def frame_vectors(vectors: dict[str, dict[str, Any]], bram: Identity) -> dict[str, Any]:
     """Sync frames (docs/protocol.md §10) and the fragments of one frame (§11)."""
-    tags = (sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY),
-            sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY - 1))
+    nonce = bytes(range(8))
+    tags = tuple(sealing.hello_tag(nonce, sealing.recipient_tag(bram.public.dh_key, day))
+                 for day in (CREATED // wire.DAY, CREATED // wire.DAY - 1))
     post_id = bytes.fromhex(vectors["post"]["id"])
     reply_id = bytes.fromhex(vectors["post_reply"]["id"])
     items = SortedItems([(CREATED, post_id), (CREATED + 60, reply_id)])
     frames = {
-        "hello": Hello(nonce=bytes(range(8)), tags=tags,
+        "hello": Hello(nonce=nonce, tags=tags,
                        trust_ids=(bytes.fromhex(vectors["revoke"]["id"]),),
                        alerts=(("nl-vr17", (1,)),)),
         "recon": Recon(Reconciler(items, initiator=True).initiate()),
@@ -266,10 +267,10 @@ def markdown() -> str:
             out += ["`hpke_info`:", "", "```", *wrap(v["hpke_info"]), "```", "",
                     "`plaintext` (after HPKE open):", "", "```", *wrap(v["plaintext"]), "```", ""]
     out += ["", "#### Sync frames", "",
-            "`hello` (nonce 00..07, Bram's tags for the day of `created` and the day before, "
-            "the revocation vector's id, alert vector nl-vr17: [1]); `recon` (the initiator's "
-            "opening over the two post vectors' items); `want` (the two post ids); `msg` (the "
-            "post vector); `done`:", ""]
+            "`hello` (nonce 00..07, Bram's tags for the day of `created` and the day before "
+            "blinded with the nonce, the revocation vector's id, alert vector nl-vr17: [1]); "
+            "`recon` (the initiator's opening over the two post vectors' items); `want` (the "
+            "two post ids); `msg` (the post vector); `done`:", ""]
     for name in ("hello", "recon", "want", "msg", "done"):
         out += [f"`{name}`:", "", "```", *wrap(data["frames"][name]), "```", ""]
     out += ["The `msg` frame in fragments for ATT MTU 23 (20 usable bytes), one per line:", "",

@@ -1,0 +1,1 @@
+"""Fuzz targets, atheris harnesses and the runner: see fuzz/run.py and docs/benchmarks.md."""

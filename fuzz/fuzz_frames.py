@@ -1,0 +1,6 @@
+"""atheris harness for `frames`: routing.frames.decode_frame."""
+
+from fuzz.harness import main
+
+if __name__ == "__main__":
+    main("frames")

@@ -1,0 +1,181 @@
+"""Requirements 5 and 6: bounded parsing before anything is allocated, full validation before
+storing or relaying, and no compression of untrusted data.
+
+Attacker: a modified node that sends small frames whose headers claim huge sizes (an
+allocation bomb: a msgpack bin, str, array or map header of 2^32 − 1), deep nesting, extension
+types, or fragments announcing a megabyte frame; the same inside a signed message, inside a
+sealed DM, and inside an alert signed with a stolen issuer key. Defence: `unpack_bounded`
+(`meshnode/codec.py`) passes `max_buffer_size = len(data)` and per-type limits to msgpack
+before it parses, every decoder checks types and ranges, the `Reassembler` bounds pending frames
+and bytes, and nothing in meshnode decompresses (a zip bomb has nothing to expand in).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
+
+import meshnode
+from meshnode.codec import pack
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.sealing import seal_dm
+from meshnode.crypto.signing import create_post
+from meshnode.events import AlertReceived, DmReceived, Rejected
+from meshnode.routing.frames import Msg
+from meshnode.transport.framing import FramingError, Reassembler
+from meshnode.wire import Kind, Message, encode_message, signed_bytes
+from tests.attacks.peers import NOW, Bench
+from tests.crypto.chain import make_chain
+
+LIMIT = 1 << 20  # a 4,000th of what the bombs claim; a real frame peaks near 256 KiB
+
+BOMBS: dict[str, bytes] = {
+    "bin32 of 4 GiB": b"\xc6\xff\xff\xff\xff" + b"\x00" * 16,
+    "str32 of 4 GiB": b"\xdb\xff\xff\xff\xff" + b"a" * 16,
+    "array32 of 4 G items": b"\xdd\xff\xff\xff\xff" + b"\xc0" * 16,
+    "array32 of 16 M items": b"\xdd\x01\x00\x00\x00" + b"\xc0" * 16,
+    "map32 of 4 G pairs": b"\xdf\xff\xff\xff\xff" + b"\x01\xc0" * 8,
+    "map32 of 16 M pairs": b"\xdf\x01\x00\x00\x00" + b"\x01\xc0" * 8,
+    "nested 100,000 deep": b"\x91" * 100_000 + b"\xc0",
+    "ext32 of 4 GiB": b"\xc9\xff\xff\xff\xff\x01" + b"\x00" * 16,
+    "many small arrays": b"\xdc\x20\x00" + b"\x9f" * 8_000,
+}
+
+
+def peak(action: Callable[..., object], *args: object) -> int:
+    """The most memory Python allocated while `action(*args)` ran."""
+    tracemalloc.start()
+    try:
+        action(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def wrapped(where: str, bomb: bytes) -> bytes:
+    """The bomb as a whole frame, as a frame's message, or as a message's body."""
+    if where == "frame":
+        return bomb
+    if where == "msg":
+        return pack([4, bomb])
+    msg = msgpack.packb([1, 1, bomb, bytes(64), {1: 8, 2: 1}], use_bin_type=True)
+    return pack([4, msg])
+
+
+@pytest.mark.parametrize("where", ["frame", "msg", "body"])
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_allocation_bombs_are_refused_before_allocating(name: str, where: str) -> None:
+    bench = Bench.make()
+    bench.link("evil")
+    data = wrapped(where, BOMBS[name])
+    used = peak(bench.frame, "evil", data)
+    assert used < LIMIT, (name, where, used)
+    assert any(isinstance(o, Rejected) for o in bench.outputs)
+    assert bench.node.store.usage().count == 0
+
+
+def seal_bomb(suite: Suite, bomb: bytes, plaintext: bytes, key: X25519PublicKey,
+              info: bytes) -> bytes:
+    """HPKE-seal `bomb` where the sender's plaintext should be."""
+    return suite.encrypt(bomb, key, info=info)
+
+
+def test_a_bomb_sealed_inside_a_dm_is_opened_within_bounds() -> None:
+    """The plaintext decoder is bounded too: a sealed bomb fails like any bad DM."""
+    victim = Identity.generate()
+    suite = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
+    for bomb in BOMBS.values():
+        dm = seal_dm(Identity.generate(), victim.public, "x", NOW,
+                     encrypt=partial(seal_bomb, suite, bomb[:4_000]))
+        bench = Bench.make(identity=victim)
+        bench.link("evil")
+        used = peak(bench.send, "evil", dm)
+        assert used < LIMIT
+        assert not any(isinstance(o, DmReceived) for o in bench.outputs)
+
+
+def test_a_stolen_issuer_key_cannot_crash_or_bloat_a_node_with_a_bomb() -> None:
+    """The issuer's signature admits the alert to parsing, never past the CAP decoder's bounds."""
+    chain = make_chain()
+    genuine = chain.alert()
+    body = msgpack.unpackb(genuine.body, raw=False, strict_map_key=False)
+    for bomb in BOMBS.values():
+        body[5] = bomb[:4_000]
+        data = pack(body)
+        msg = Message(Kind.ALERT, data, chain.issuer.sign(signed_bytes(1, Kind.ALERT, data)))
+        bench = Bench.make(trust=chain.trust)
+        bench.link("evil")
+        used = peak(bench.send, "evil", msg)
+        assert used < LIMIT
+        assert any(isinstance(o, Rejected) and "malformed" in o.reason for o in bench.outputs)
+        assert bench.node.store.usage().count == 0
+
+
+def test_fragments_announcing_huge_frames_hold_only_what_arrived() -> None:
+    reassembler = Reassembler(max_frame=16 * 1024)
+    huge_first = bytes([0x2F, 0, 1, 0xFF, 0xFF]) + b"x" * 10  # FIRST, total = 1 MiB - 1
+    with pytest.raises(FramingError):
+        reassembler.feed(huge_first, 0.0)
+    assert reassembler.pending_bytes == 0
+    # Many half-open frames: bounded in count and bytes, never more than the budget.
+    for seq in range(1_000):
+        first = bytes([0x20, seq >> 8, seq & 0xFF, 0x3F, 0xFF]) + b"y" * 100  # total 16 KiB-1
+        with contextlib.suppress(FramingError):
+            reassembler.feed(first, 1.0)
+        assert reassembler.pending_frames <= reassembler.max_pending_frames
+        assert reassembler.pending_bytes <= reassembler.max_pending_bytes
+
+
+COMPRESSORS = {"zlib", "gzip", "bz2", "lzma", "zipfile", "tarfile", "zstandard", "zstd",
+               "brotli", "lz4", "snappy", "blosc"}
+
+
+def test_nothing_in_meshnode_decompresses() -> None:
+    """Requirement 6: no module of the package imports a (de)compressor."""
+    root = Path(meshnode.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [(path.name, n) for n in names if n.split(".")[0] in COMPRESSORS]
+    assert offenders == []
+
+
+def test_a_valid_message_passes_the_same_bounds() -> None:
+    """Control: the limits do not refuse real traffic of the largest sizes."""
+    bench = Bench.make()
+    bench.link("peer")
+    post = create_post(Identity.generate(), "wijk", "é" * 512, NOW)  # 1,024 UTF-8 bytes
+    used = peak(bench.frame, "peer", Msg(encode_message(post)))
+    assert bench.node.store.has(post.id) and used < LIMIT
+    assert not any(isinstance(o, AlertReceived) for o in bench.outputs)
+
+
+def test_oversized_input_is_refused_by_its_length_before_parsing() -> None:
+    """A frame of 4 MiB (all of it really sent) is refused without being copied or parsed."""
+    big = b"z" * (4 << 20)
+    frames = {
+        "frame": msgpack.packb([4, big], use_bin_type=True),
+        "message": msgpack.packb([4, msgpack.packb([1, 1, big, bytes(64), {1: 8, 2: 1}],
+                                                   use_bin_type=True)], use_bin_type=True),
+    }
+    for name, data in frames.items():
+        bench = Bench.make()
+        bench.link("evil")
+        used = peak(bench.frame, "evil", data)
+        assert used < LIMIT, (name, used)
+        assert any(isinstance(o, Rejected) for o in bench.outputs)

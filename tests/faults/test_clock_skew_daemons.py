@@ -1,0 +1,89 @@
+"""Two real daemons (in one process, real UDP sockets on loopback, real SQLite files) whose
+clocks are an hour apart, through the daemon's `clock`: posts, DMs with their receipts and
+an authority's alert cross in both directions."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from meshnode import api
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.trustfile import install_root
+from meshnode.daemon import Daemon
+from meshnode.localnet import free_udp_ports
+from meshnode.transport.udp import Endpoint
+from meshnode.wire import decode_message
+from tests.daemons import make_authority
+from tests.faults.helpers import fault_config
+
+pytestmark = pytest.mark.slow
+HOUR = 3_600
+TIMEOUT = 30.0
+
+
+async def _until(what: str, predicate: Callable[[], bool]) -> None:
+    with trio.move_on_after(TIMEOUT):
+        while not predicate():
+            await trio.sleep(0.05)
+        return
+    raise AssertionError(f"timed out after {TIMEOUT} s waiting for {what}")
+
+
+@pytest.mark.parametrize("offset", [HOUR, -HOUR])
+def test_daemons_an_hour_apart_exchange_posts_dms_and_alerts(tmp_path: Path,
+                                                             offset: int) -> None:
+    authority = make_authority(tmp_path / "authority")
+    ports = free_udp_ports(2)
+    base = fault_config()
+    daemons: list[Daemon] = []
+    for i, skew in enumerate((0, offset)):
+        data_dir = tmp_path / f"node{i}"
+        data_dir.mkdir(mode=0o700)
+        install_root(data_dir, authority.root_pub)
+        udp = dataclasses.replace(base.udp, listen=Endpoint("127.0.0.1", ports[i]),
+                                  peers=(Endpoint("127.0.0.1", ports[1 - i]),))
+        daemons.append(Daemon(data_dir, dataclasses.replace(base, udp=udp),
+                              Identity.generate(), clock=lambda s=skew: time.time() + s,
+                              handle_signals=False))
+
+    async def scenario() -> None:
+        async with trio.open_nursery() as nursery:
+            for d in daemons:
+                await nursery.start(d.run)
+            await _until("the link", lambda: all(d.node.links() for d in daemons))
+            ids: dict[int, dict[str, bytes]] = {}
+            for i, (me, peer) in enumerate(((daemons[0], daemons[1]),
+                                            (daemons[1], daemons[0]))):
+                pub = peer.node.identity.public
+                await me.call(api.ContactAdd("peer", sign_key=pub.sign_key, dh_key=pub.dh_key))
+                alert = authority.alert(seq=i + 1)
+                ids[i] = {
+                    "post": bytes.fromhex((await me.call(api.Post("wijk-noord", f"post {i}")))
+                                          ["id"]),
+                    "dm": bytes.fromhex((await me.call(api.SendDm("peer", f"dm {i}")))["id"]),
+                    "alert": decode_message(alert).id,
+                }
+                assert (await me.call(api.Inject(alert)))["accepted"] is True
+            for i, (me, peer) in enumerate(((daemons[0], daemons[1]),
+                                            (daemons[1], daemons[0]))):
+                await _until(f"post and alert {i} at the peer", lambda p=peer, i=i: all(
+                    p.node.store.has(ids[i][k]) for k in ("post", "alert")))
+                await _until(f"dm {i} opened", lambda p=peer, i=i: [
+                    d.text for d in p.inbox.received()] == [f"dm {i}"])
+                await _until(f"dm {i} delivered", lambda m=me: [
+                    d.delivered is not None for d in m.inbox.sent()] == [True])
+                alerts = (await peer.call(api.Alerts()))["alerts"]
+                assert {a["id"] for a in alerts} == {ids[0]["alert"].hex(),
+                                                     ids[1]["alert"].hex()}
+            for d in daemons:
+                rejected = (await d.call(api.Status()))["counters"]["rejected"]
+                assert rejected == {}, rejected
+            nursery.cancel_scope.cancel()
+
+    trio.run(scenario)
