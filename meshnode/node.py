@@ -512,6 +512,9 @@ class Node:
         # What was sent in earlier sessions may be wanted again (the peer refused it: a full
         # disk, a rate limit), so only what is still waiting counts as queued.
         state.queued = {msg_id for _, _, msg_id in state.queue}
+        # Per session, so a long-lived link does not collect every id that ever crossed it;
+        # the new reconciliation tells what the peer holds.
+        state.peer_has.clear()
 
     def _resync(self, state: _Link, now: int, out: list[Output]) -> None:
         """A long-lived link (a hub's neighbour) reconciles again from time to time."""
