@@ -25,9 +25,20 @@ def register(sub: Any) -> None:
     g.add_argument("--fingerprint", help="a fingerprint compared in person; the keys come "
                                          "from their identity card, once it reached this node")
     p.add_argument("--replace", action="store_true",
-                   help="rebind a name that has other keys (leaves a warning)")
+                   help="rebind a name that has other keys (compare fingerprints in person "
+                        "first; clears the name's key-change warnings)")
     add_json(p)
     p.set_defaults(handler=add)
+    p = cmds.add_parser(
+        "dismiss", help="clear a contact's key-change warnings, after checking the keys",
+        description="Clear the key-change warnings about NAME. Do this only after comparing "
+                    "fingerprints in person (face to face: their `meshnode whoami` against "
+                    "`meshnode contacts list`); a warning you did not check may be an "
+                    "impostor. If the contact really has new keys, rebind instead with "
+                    "`meshnode contacts add NAME --keys ... --replace`.")
+    p.add_argument("name")
+    add_json(p)
+    p.set_defaults(handler=dismiss)
     p = cmds.add_parser("remove", help="forget a contact")
     p.add_argument("name")
     add_json(p)
@@ -63,6 +74,13 @@ def add(args: argparse.Namespace) -> int:
                                        fingerprint=args.fingerprint, replace=args.replace))
     emit(args, result, lambda r: print(f"{r['contact']['name']} = "
                                        f"{r['contact']['fingerprint']}"))
+    return 0
+
+
+def dismiss(args: argparse.Namespace) -> int:
+    result = call(args, api.DismissKeyWarning(args.name))
+    emit(args, result, lambda r: print(f"Dismissed {r['dismissed']} key-change warning(s) "
+                                       f"about {r['name']}"))
     return 0
 
 

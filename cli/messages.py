@@ -110,7 +110,8 @@ def key_warning(w: dict[str, Any]) -> str:
     """A contact-book warning, said so that it cannot be mistaken for something harmless."""
     return (f"KEY CHANGED for {w['name']} ({when(w['seen'])}): {w['detail']}; was "
             f"{w['old_fingerprint']}, now {w['new_fingerprint']}. Someone may be impersonating "
-            "them: compare fingerprints in person before trusting new messages.")
+            "them: compare fingerprints in person before trusting new messages (if they match, "
+            f"`meshnode contacts dismiss {w['name']}` clears this warning).")
 
 
 def inbox(args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ __all__ = [
     "ContactAdd",
     "ContactRemove",
     "Contacts",
+    "DismissKeyWarning",
     "ErrorCode",
     "ErrorReply",
     "EventMessage",
@@ -90,7 +91,8 @@ MAX_LIMIT = 1000
 
 EVENTS = (
     "post_received", "dm_received", "dm_carried", "dm_delivered", "alert_received",
-    "alert_removed", "trust_updated", "announce_received", "key_warning", "rejected",
+    "alert_removed", "trust_updated", "announce_received", "key_warning", "key_warnings_dismissed",
+    "rejected",
     "sync_finished", "link_up", "link_down", "read_marked", "overflow",
 )
 
@@ -242,6 +244,13 @@ class ContactRemove:
 
 
 @dataclass(frozen=True, slots=True)
+class DismissKeyWarning:
+    """Delete the key-change warnings about contact `name` (its keys were checked in person)."""
+
+    name: str = field(metadata={"max": MAX_NAME})
+
+
+@dataclass(frozen=True, slots=True)
 class Announce:
     """Publish this node's identity card (name and keys) to the mesh."""
 
@@ -258,7 +267,7 @@ class Subscribe:
 Request: TypeAlias = (
     Hello | Status | Peers | Whoami | Post | SendDm | Inbox | Outbox | Channels | Posts | Alerts
     | AlertHistory | RejectedAlerts | MarkRead | Inject | Contacts | ContactAdd | ContactRemove
-    | Announce | Subscribe
+    | DismissKeyWarning | Announce | Subscribe
 )
 
 OPS: dict[str, type[Request]] = {
@@ -266,7 +275,8 @@ OPS: dict[str, type[Request]] = {
     "dm": SendDm, "inbox": Inbox, "outbox": Outbox, "channels": Channels, "posts": Posts,
     "alerts": Alerts, "alert_history": AlertHistory, "rejected_alerts": RejectedAlerts,
     "mark_read": MarkRead, "inject": Inject, "contacts": Contacts, "contact_add": ContactAdd,
-    "contact_remove": ContactRemove, "announce": Announce, "subscribe": Subscribe,
+    "contact_remove": ContactRemove, "dismiss_key_warning": DismissKeyWarning,
+    "announce": Announce, "subscribe": Subscribe,
 }
 _NAMES = {cls: name for name, cls in OPS.items()}
 

@@ -1,10 +1,12 @@
 """The contact book: names bound to public keys, and warnings when keys change.
 
 A name is bound to exactly one identity (signing + agreement key) and a key to one name; the
-binding never changes silently (DESIGN §10.2-3): replacing it takes `replace=True` and leaves a
-warning behind. `check_announce` compares an identity card seen in the mesh with the book and
-records a `KeyWarning` when it claims a contact's name with other keys, or a contact's signing
-key with another agreement key. Stored in one SQLite file in the data directory.
+binding never changes silently (DESIGN §10.2-3): replacing it takes `replace=True`, which the
+user does after comparing fingerprints in person, so it also clears that name's warnings (the
+user acted on them); `dismiss_warnings` clears them without rebinding. `check_announce`
+compares an identity card seen in the mesh with the book and records a `KeyWarning` when it
+claims a contact's name with other keys, or a contact's signing key with another agreement key.
+Stored in one SQLite file in the data directory.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class ContactBook:
 
     def add(self, name: str, identity: PublicIdentity, now: int, *,
             replace: bool = False) -> Contact:
-        """Bind `name` to `identity`. Rebinding a name or a key needs `replace` (and warns)."""
+        """Bind `name` to `identity`. Rebinding a name or a key needs `replace`, which clears the
+        name's key-change warnings: the user compared fingerprints and acted on them."""
         name = name.strip()
         if not name or len(name.encode("utf-8")) > NAME_MAX or any(
                 c < " " for c in name):
@@ -136,8 +139,7 @@ class ContactBook:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             if current is not None:
-                self._warn(current.name, current.sign_key, identity, now,
-                           "name rebound to new keys by the user")
+                self._db.execute("DELETE FROM warnings WHERE name = ?", (name,))
                 self._db.execute("DELETE FROM contacts WHERE name = ?", (name,))
             if holder is not None and holder.name != name:
                 self._db.execute("DELETE FROM contacts WHERE name = ?", (holder.name,))
@@ -179,6 +181,11 @@ class ContactBook:
         self._db.execute("DELETE FROM warnings WHERE rowid IN (SELECT rowid FROM warnings "
                          "ORDER BY seen DESC LIMIT -1 OFFSET ?)", (MAX_WARNINGS,))
         return added
+
+    def dismiss_warnings(self, name: str) -> int:
+        """Delete the key-change warnings about `name` (after the user checked the keys in
+        person); returns how many there were."""
+        return self._db.execute("DELETE FROM warnings WHERE name = ?", (name,)).rowcount
 
     def warnings(self) -> list[KeyWarning]:
         rows = self._db.execute("SELECT name, old_sign, new_sign, new_dh, seen, detail "

@@ -101,7 +101,8 @@ class Service:
             api.AlertHistory: self._alert_history, api.RejectedAlerts: self._rejected_alerts,
             api.MarkRead: self._mark_read,
             api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
-            api.ContactRemove: self._contact_remove, api.Announce: self._announce,
+            api.ContactRemove: self._contact_remove,
+            api.DismissKeyWarning: self._dismiss_key_warning, api.Announce: self._announce,
         }
 
     def names(self, sign_key: bytes) -> str | None:
@@ -364,11 +365,31 @@ class Service:
         else:
             raise ApiError(ErrorCode.BAD_REQUEST, "contact_add needs sign_key and dh_key, or a "
                            "fingerprint")
+        warned = sum(w.name == req.name.strip() for w in self.contacts.warnings())
         try:
             contact = self.contacts.add(req.name, identity, now, replace=req.replace)
         except ContactError as exc:
             raise ApiError(ErrorCode(str(exc.problem)), str(exc)) from None
+        left = sum(w.name == contact.name for w in self.contacts.warnings())
+        if warned > left:  # a rebind (replace) clears the name's warnings: say so, and who
+            self._key_warnings_dismissed(contact.name, warned - left, "rebound")
         return {"contact": contact_view(contact)}, []
+
+    def _dismiss_key_warning(self, req: api.DismissKeyWarning,
+                             now: int) -> tuple[dict[str, Any], list[Output]]:
+        dismissed = self.contacts.dismiss_warnings(req.name)
+        if not dismissed and self.contacts.by_name(req.name) is None:
+            raise ApiError(ErrorCode.NOT_FOUND, f"no contact or key-change warning named "
+                           f"{req.name!r} (`meshnode contacts list` shows both)")
+        if dismissed:
+            self._key_warnings_dismissed(req.name, dismissed, "dismissed")
+        return {"name": req.name, "dismissed": dismissed}, []
+
+    def _key_warnings_dismissed(self, name: str, count: int, how: str) -> None:
+        # Logged so that a cleared warning stays auditable; published so every client refreshes.
+        _log.warning("key_warnings_cleared", extra={"fields": {"name": name, "count": count,
+                                                               "how": how}})
+        self._queued.append(("key_warnings_dismissed", {"name": name, "dismissed": count}))
 
     def _contact_remove(self, req: api.ContactRemove,
                         now: int) -> tuple[dict[str, Any], list[Output]]:

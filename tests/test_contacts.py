@@ -24,7 +24,7 @@ def test_contacts_are_found_by_name_key_and_fingerprint(tmp_path: Path) -> None:
     assert book.all() == [contact] and contact.identity == bram
 
 
-def test_rebinding_needs_replace_and_leaves_a_warning(tmp_path: Path) -> None:
+def test_rebinding_needs_replace_and_clears_the_names_warnings(tmp_path: Path) -> None:
     book = ContactBook(tmp_path / "contacts.db")
     old, new = Identity.generate().public, Identity.generate().public
     book.add("Bram", old, 100)
@@ -33,11 +33,28 @@ def test_rebinding_needs_replace_and_leaves_a_warning(tmp_path: Path) -> None:
     assert info.value.problem is Problem.CONFLICT and "compare fingerprints" in str(info.value)
     with pytest.raises(ContactError, match="already belong to contact 'Bram'"):
         book.add("Other", old, 110)
-    book.add("Bram", new, 120, replace=True)
+    book.add("Carla", Identity.generate().public, 100)
+    assert book.check_announce("Bram", new, 115) is not None
+    assert book.check_announce("Carla", new, 115) is not None
+    book.add("Bram", new, 120, replace=True)  # the user compared fingerprints: warning acted on
     assert book.by_name("Bram") is not None and book.by_name("Bram").sign_key == new.sign_key
-    [warning] = book.warnings()
-    assert (warning.name, warning.old_sign, warning.new_sign) == ("Bram", old.sign_key,
-                                                                  new.sign_key)
+    assert [w.name for w in book.warnings()] == ["Carla"]
+
+
+def test_dismissing_deletes_only_that_names_warnings(tmp_path: Path) -> None:
+    book = ContactBook(tmp_path / "contacts.db")
+    bram, carla = Identity.generate().public, Identity.generate().public
+    book.add("Bram", bram, 100)
+    book.add("Carla", carla, 100)
+    for t in (110, 111):
+        book.check_announce("Bram", Identity.generate().public, t)
+    book.check_announce("Carla", Identity.generate().public, 112)
+    assert book.dismiss_warnings("Nobody") == 0
+    assert book.dismiss_warnings("Bram") == 2
+    book.close()
+    book = ContactBook(tmp_path / "contacts.db")  # the dismissal is stored
+    assert [w.name for w in book.warnings()] == ["Carla"]
+    assert book.dismiss_warnings("Bram") == 0
 
 
 def test_announces_that_contradict_the_book_are_flagged_once(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ real SQLite store (no sockets: the service is synchronous)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,6 +156,40 @@ def test_a_changed_key_behind_a_contact_name_raises_a_warning(service: Service) 
     assert contacts["contacts"][0]["sign_key"] == bram.public.sign_key.hex()  # unchanged
     assert len(contacts["warnings"]) == 1
     assert service.record([AnnounceReceived(card.id, body)], now()) == [published[0]]
+
+
+def test_key_warnings_are_dismissed_or_cleared_by_a_rebind_and_announced(
+        service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    bram, impostor = Identity.generate(), Identity.generate()
+    service.handle(api.ContactAdd("Bram", sign_key=bram.public.sign_key,
+                                  dh_key=bram.public.dh_key), now())
+    for who in (impostor, Identity.generate()):
+        card = create_announce(who, "Bram", now())
+        body = decode_body(Kind.ANNOUNCE, card.body)
+        assert isinstance(body, AnnounceBody)
+        service.record([AnnounceReceived(card.id, body)], now())
+    assert service.handle(api.Status(), now())[0]["key_warnings"] == 2
+    with pytest.raises(ApiError) as info:
+        service.handle(api.DismissKeyWarning("Nobody"), now())
+    assert info.value.code is ErrorCode.NOT_FOUND and "contacts list" in info.value.message
+    with caplog.at_level(logging.WARNING, logger="meshnode.service"):
+        result, _ = service.handle(api.DismissKeyWarning("Bram"), now())
+    assert result == {"name": "Bram", "dismissed": 2}
+    assert "key_warnings_cleared" in caplog.text
+    assert service.record([], now()) == [("key_warnings_dismissed",
+                                          {"name": "Bram", "dismissed": 2})]
+    assert service.handle(api.Contacts(), now())[0]["warnings"] == []
+    assert service.handle(api.DismissKeyWarning("Bram"), now())[0]["dismissed"] == 0
+    assert service.record([], now()) == []
+    card = create_announce(impostor, "Bram", now())  # a new warning; the user checks and rebinds
+    body = decode_body(Kind.ANNOUNCE, card.body)
+    assert isinstance(body, AnnounceBody)
+    service.record([AnnounceReceived(card.id, body)], now())
+    service.handle(api.ContactAdd("Bram", sign_key=impostor.public.sign_key,
+                                  dh_key=impostor.public.dh_key, replace=True), now())
+    assert service.handle(api.Contacts(), now())[0]["warnings"] == []
+    assert service.record([], now()) == [("key_warnings_dismissed",
+                                          {"name": "Bram", "dismissed": 1})]
 
 
 def test_status_whoami_and_announce(service: Service) -> None:

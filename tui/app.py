@@ -80,6 +80,8 @@ class MeshApp(App[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # First: while a key-change warning is shown it must fit in an 80-column footer.
+        Binding("f8", "keys_checked", "Keys checked"),
         Binding("f1", "show_tab('alerts')", "Alerts"),
         Binding("f2", "show_tab('channels')", "Channels"),
         Binding("f3", "show_tab('messages')", "Messages"),
@@ -91,7 +93,8 @@ class MeshApp(App[None]):
     ]
     _KEY_LABELS: ClassVar[dict[str, str]] = {
         "f1": "key.alerts", "f2": "key.channels", "f3": "key.messages", "f4": "key.peers",
-        "f6": "key.language", "f7": "key.qr", "f5": "key.refresh", "ctrl+q": "key.quit",
+        "f6": "key.language", "f7": "key.qr",
+        "f8": "key.keys_checked", "f5": "key.refresh", "ctrl+q": "key.quit",
     }
 
     def __init__(self, socket: Path, lang: Lang = Lang.EN, *, connect: bool = True) -> None:
@@ -205,6 +208,7 @@ class MeshApp(App[None]):
         self.set_focus(None)
         self.query_one("#tabs", TabbedContent).active = tab
         self._focus_tab()
+        self.refresh_bindings()
         if tab == "channels" and self.channel in self.unread:
             self._schedule_refresh()  # which marks the channel read
 
@@ -219,6 +223,26 @@ class MeshApp(App[None]):
 
     def action_refresh(self) -> None:
         self._schedule_refresh()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Keys checked" is offered only where the warning is shown, and only while there is one.
+        if action == "keys_checked":
+            return (self.active_tab == "messages" and bool(self.warnings)
+                    and len(self.screen_stack) == 1)  # not behind the QR code
+        return True
+
+    def _warned_names(self) -> list[str]:
+        """The selected contact if it is warned about, else every name in the banner."""
+        names = list(dict.fromkeys(str(w.get("name")) for w in self.warnings))
+        return [self.contact] if self.contact in names else names
+
+    async def action_keys_checked(self) -> None:
+        # The daemon publishes key_warnings_dismissed, which refreshes every app on it.
+        for name in self._warned_names():
+            if await self.call(api.DismissKeyWarning(name)) is not None:
+                self.warnings = [w for w in self.warnings if w.get("name") != name]
+                self.notify(self.t("messages.dismissed", name=name), timeout=5)
+        self.redraw()
 
     @property
     def active_tab(self) -> str:
@@ -384,6 +408,7 @@ class MeshApp(App[None]):
     # --- drawing -------------------------------------------------------------------------------
 
     def redraw(self) -> None:
+        self.refresh_bindings()
         self.query_one("#alerts-body", Static).update(render_alerts(
             self.threads, self.rejected[:MAX_UNVERIFIED], self.lang))
         self._label_tabs()

@@ -78,6 +78,7 @@ _EN: dict[str, str] = {
     "messages.keychange": "⚠ KEY CHANGED for {name}: was {old}, now {new}. Someone may be "
                           "impersonating them. Compare fingerprints in person before trusting "
                           "new messages.",
+    "messages.dismissed": "Warning for {name} cleared: fingerprints compared in person",
     "messages.sent": "Sent to {to}",
     "peers.none": "No links up: no other node in reach yet.",
     "peers.link": "Link",
@@ -99,6 +100,7 @@ _EN: dict[str, str] = {
     "severity.Minor": "Minor",
     "severity.Unknown": "Unknown",
     "key.qr": "QR",
+    "key.keys_checked": "Keys checked",
     "qr.title": "Your fingerprint: let a neighbour scan it or read it out, and compare it "
                 "in person",
     "qr.close": "Esc closes",
@@ -164,6 +166,8 @@ _NL: dict[str, str] = {
     "messages.keychange": "⚠ SLEUTEL GEWIJZIGD voor {name}: was {old}, nu {new}. Iemand doet "
                           "zich misschien voor als deze persoon. Vergelijk de vingerafdrukken "
                           "persoonlijk voordat u nieuwe berichten vertrouwt.",
+    "messages.dismissed": "Waarschuwing voor {name} gewist: vingerafdrukken persoonlijk "
+                          "vergeleken",
     "messages.sent": "Verstuurd aan {to}",
     "peers.none": "Geen verbindingen: nog geen ander apparaat binnen bereik.",
     "peers.link": "Verbinding",
@@ -185,6 +189,7 @@ _NL: dict[str, str] = {
     "severity.Minor": "Gering",
     "severity.Unknown": "Onbekend",
     "key.qr": "QR",
+    "key.keys_checked": "Sleutels gecontroleerd",
     "qr.title": "Uw vingerafdruk: laat een buur hem scannen of lees hem voor, en vergelijk "
                 "hem persoonlijk",
     "qr.close": "Esc sluit",

@@ -83,6 +83,24 @@ def test_contacts_dm_inbox_and_outbox(pair: tuple[LocalNet, Authority]) -> None:
     assert missing.returncode == 2 and "meshnode contacts add" in missing.stderr
 
 
+def test_a_key_change_warning_is_dismissed_after_checking(pair: tuple[LocalNet,
+                                                                         Authority]) -> None:
+    net, _ = pair
+    a, b = net["A"], net["B"]
+    ok(a, "contacts", "add", "Carla", "--keys", f"{'ab' * 32}:{'cd' * 32}")
+    b.request(api.Announce("Carla"))  # B claims a contact's name with other keys
+    wait_for("the warning", lambda: a.request(api.Contacts())["warnings"], 10)
+    assert "WARNING" in cli(a, "contacts", "list").stdout
+    helped = cli(a, "contacts", "dismiss", "--help").stdout
+    assert "in person" in " ".join(helped.split())
+    assert ok(a, "contacts", "dismiss", "Carla") == {"name": "Carla", "dismissed": 1}
+    assert "WARNING" not in cli(a, "contacts", "list").stdout
+    assert "Dismissed 0" in cli(a, "contacts", "dismiss", "Carla").stdout
+    unknown = cli(a, "contacts", "dismiss", "Nobody")
+    assert unknown.returncode == 2 and "meshnode contacts list" in unknown.stderr
+    ok(a, "contacts", "remove", "Carla")
+
+
 def test_inject_verifies_and_alerts_list_what_arrived(pair: tuple[LocalNet, Authority],
                                                       tmp_path: Path) -> None:
     net, authority = pair

@@ -300,6 +300,22 @@ def test_a_contacts_name_announced_with_other_keys_is_a_warning_that_cannot_be_m
         assert "KEY CHANGED for carol" in text and carol_fp in text and impostor_fp in text
         assert "⚠ carol" in str(app.query_one("#contact-list").get_option_at_index(0).prompt)
 
+    async def dismiss(app: MeshApp, pilot: Pilot[None]) -> None:
+        # after comparing fingerprints in person, the user says so and the warning goes
+        await until(pilot, lambda: app.connected and bool(app.warnings))
+        assert not app.check_action("keys_checked", ())  # offered only on the Messages tab
+        await pilot.press("f3")
+        await until(pilot, lambda: app.contact == "carol")
+        assert app.check_action("keys_checked", ())
+        await pilot.press("f8")
+        await until(pilot, lambda: not app.warnings)
+        await pilot.pause(0.2)
+        assert not app.query_one("#keywarning").has_class("shown")
+        tabs = app.query_one("#tabs", TabbedContent)
+        assert "⚠" not in str(tabs.get_tab("messages").label)
+        assert "⚠" not in str(app.query_one("#contact-list").get_option_at_index(0).prompt)
+        assert not app.check_action("keys_checked", ())
+
     try:
         drive(MeshApp(alice.socket, Lang.EN), scenario)
         # and the command line says it wherever carol comes up
@@ -313,6 +329,8 @@ def test_a_contacts_name_announced_with_other_keys_is_a_warning_that_cannot_be_m
         assert warning["new_fingerprint"] == impostor_fp
         [contact] = alice.request(api.Contacts())["contacts"]
         assert contact["fingerprint"] == carol_fp  # the book did not change by itself
+        drive(MeshApp(alice.socket, Lang.EN), dismiss)
+        assert alice.request(api.Contacts())["warnings"] == []
     finally:
         alice.stop()
         carol.stop()
