@@ -472,10 +472,13 @@ class Daemon:
                        "resume by themselves"}})
 
     def _check_room(self) -> None:
-        if self._disk_full and _free_bytes(self.data_dir) >= ROOM_AGAIN:
+        if not self._disk_full:
+            return
+        free = _free_bytes(self.data_dir)
+        if free >= ROOM_AGAIN:
             self._disk_full = False
             _log.warning("disk_space_available", extra={"fields": {
-                "free_bytes": _free_bytes(self.data_dir), "refused": self.storage_full}})
+                "free_bytes": free, "refused": self.storage_full}})
 
     def _publish(self, name: str, data: dict[str, Any]) -> None:
         self._hub.publish(name, data)

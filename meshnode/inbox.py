@@ -9,8 +9,9 @@ receipt). Both lists are bounded: beyond `max_messages` each, the oldest are dro
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
+
+from meshnode.localdb import InboxError, open_db, write
 
 __all__ = ["Inbox", "InboxError", "ReceivedDm", "SentDm"]
 
@@ -25,11 +26,6 @@ _SCHEMA = (
         delivered INTEGER)""",
     "CREATE INDEX IF NOT EXISTS sent_time ON sent (created, id)",
 )
-
-
-class InboxError(Exception):
-    """A record file of the daemon (the inbox, the alert log, the marks) cannot be opened,
-    read or written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,20 +55,10 @@ class Inbox:
     def __init__(self, path: str | os.PathLike[str], *, max_messages: int = 10_000) -> None:
         self.path = os.fspath(path)
         self.max_messages = max_messages
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except sqlite3.Error as exc:
-            raise InboxError(f"{self.path}: cannot open the inbox: {exc}") from exc
+        self._db = open_db(self.path, _SCHEMA, "the inbox")
 
     def _write(self, sql: str, args: tuple[object, ...]) -> int:
-        try:
-            return self._db.execute(sql, args).rowcount
-        except sqlite3.Error as exc:
-            raise InboxError(f"{self.path}: write failed: {exc}") from exc
+        return write(self._db, self.path, sql, args)
 
     def _trim(self, table: str, time_column: str) -> None:
         """Keep the newest `max_messages` rows of `table`."""

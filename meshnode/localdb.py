@@ -1,4 +1,5 @@
-"""Opening the daemon's small record files (inbox, alert log, marks): SQLite, WAL, durable.
+"""Opening and writing the daemon's small record files (inbox, alert log, marks): SQLite,
+WAL, durable.
 
 Every failure is an `InboxError` naming the file, so the daemon treats a broken record file as
 it treats the inbox: a storage failure it must not carry on past.
@@ -10,9 +11,12 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
-from meshnode.inbox import InboxError
+__all__ = ["InboxError", "open_db", "write"]
 
-__all__ = ["open_db", "write"]
+
+class InboxError(Exception):
+    """A record file of the daemon (the inbox, the alert log, the marks) cannot be opened,
+    read or written."""
 
 
 def open_db(path: str | os.PathLike[str], schema: Sequence[str], what: str) -> sqlite3.Connection:
