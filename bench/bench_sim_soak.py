@@ -5,13 +5,16 @@ traced meshnode memory and DM copy-count entries every 6 simulated hours, store 
     python bench/bench_sim_soak.py                 # the full scenario (300 nodes, 72 h)
     python bench/bench_sim_soak.py --nodes 60      # scaled down (hubs in proportion)
 
-tracemalloc slows the run about twofold; the figures are memory, not speed.
+tracemalloc slows the run about twofold; the figures are memory, not speed. `--rss` samples the
+process's resident memory instead (no tracing: the speed of a plain run, coarser figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import time
 import tracemalloc
 
@@ -23,11 +26,20 @@ from sim.scenario import bundled
 HOUR = 3600.0
 
 
+def _rss() -> int:
+    """This process's resident memory in bytes (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=None, help="scale to this many nodes")
     parser.add_argument("--step", type=float, default=None, help="mobility step in seconds")
     parser.add_argument("--every", type=float, default=6.0, help="memory sample, hours")
+    parser.add_argument("--json", metavar="FILE", help="also write the run's summary as JSON")
+    parser.add_argument("--rss", action="store_true",
+                        help="sample resident memory instead of tracing allocations")
     args = parser.parse_args()
     scenario = bundled("soak-72h")
     if args.nodes is not None:
@@ -42,7 +54,8 @@ def main() -> None:
     next_sample = [0.0]
     print(f"nodes {sim.n}, {scenario.scenario.duration / HOUR:.0f} h, "
           f"step {scenario.scenario.step:g} s")
-    print("sim h | traced meshnode MB | DM copy entries | fullest store | wall s")
+    memory = "RSS MB" if args.rss else "traced meshnode MB"
+    print(f"sim h | {memory} | DM bookkeeping entries | fullest store | wall s")
 
     def progress(t: float, _events: int) -> None:
         for node in sim.nodes:
@@ -50,15 +63,19 @@ def main() -> None:
             fullest[0] = max(fullest[0], usage.used_bytes / usage.capacity_bytes)
             overfull[0] += usage.used_bytes > usage.capacity_bytes
         if t >= next_sample[0]:
-            snap = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(True, "*meshnode*")])
-            traced = sum(stat.size for stat in snap.statistics("filename"))
-            copies = sum(len(node._copies) for node in sim.nodes)
+            if args.rss:
+                traced = _rss()
+            else:
+                snap = tracemalloc.take_snapshot().filter_traces(
+                    [tracemalloc.Filter(True, "*meshnode*")])
+                traced = sum(stat.size for stat in snap.statistics("filename"))
+            copies = sum(int(node.status(0)["dm_bookkeeping"]) for node in sim.nodes)  # type: ignore[call-overload]
             print(f"{t / HOUR:5.1f} | {traced / 1e6:7.2f} | {copies:7d} | {fullest[0]:.3f} | "
                   f"{time.perf_counter() - start:6.0f}", flush=True)
             next_sample[0] = t + args.every * HOUR
 
-    tracemalloc.start()
+    if not args.rss:
+        tracemalloc.start()
     out = sim.run(progress)
     tracemalloc.stop()
     wall = time.perf_counter() - start
@@ -69,6 +86,9 @@ def main() -> None:
               f"{alert['final_coverage']:.3f} vs oracle {alert['final_oracle']:.3f} "
               f"(ratio {alert['final_ratio']}); 60 min {alert['coverage'].get('60min')}")
     print(f"wall {wall:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=1, default=float)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ from meshnode.routing.frames import (
     MAX_WANT,
     NONCE_SIZE,
     Done,
+    Frame,
     Hello,
     Msg,
     Recon,
@@ -162,6 +163,7 @@ class NodeStats:
     relayed: int = 0
     frames_in: int = 0
     frames_out: int = 0
+    stale_frames: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
 
@@ -192,12 +194,16 @@ class _Link:
     items: SortedItems | None = None  # the set whose digest our last Hello carried
     digest: bytes = b""
     quiet: bool = False  # equal sets: the session ends without Done frames
+    restarted: bool = False  # a session on this link was started over (see `receive`)
 
 
 # A stored message is canonical, so it ends with its routing map {1: hops, 2: copies}; with both
 # below 128 (MAX_HOPS and MAX_COPIES are) that is exactly these five bytes, hops and copies at
 # offsets -3 and -1. Relaying reads and rewrites it in place instead of decoding the message.
 _ROUTING_TAIL = bytes((0x82, 1, 0, 2, 0))
+
+# How far the per-DM copy and carry counts may outgrow the store before they are pruned.
+_BOOKKEEPING_SLACK = 64
 
 
 def _stored_routing(raw: bytes) -> Routing | None:
@@ -251,6 +257,8 @@ class Node:
         self._items: SortedItems | None = None
         self._items_added: list[tuple[int, bytes]] = []  # accepted since `_items` was built
         self._wake = 0  # `tick` has nothing to do before this time (a lower bound)
+        self._own_dh = identity.public.dh_key
+        self._own_tags: tuple[int, tuple[bytes, bytes]] = (-1, (b"", b""))  # (day, tags)
         self._load(now)
 
     # --- driver inputs ---------------------------------------------------------------------
@@ -283,7 +291,17 @@ class Node:
         state.active_at = now
         out: list[Output] = []
         try:
-            frame = decode_frame(data)
+            frame: Frame | None = decode_frame(data)
+            if state.peer is None and isinstance(frame, (Recon, Want, Done)):
+                # Out of session. Either we started over and the peer has not seen our new
+                # Hello yet (links are FIFO, so these belong to the old session: a stale Done
+                # must not end the new one), or the peer's Hello was lost on a lossy link: then
+                # start over now rather than at the session timeout. Once per session, so a
+                # peer cannot make us send Hellos at will.
+                self.stats.stale_frames += 1
+                frame = None
+                if not state.restarted:
+                    self._resync(state, now, out)
             match frame:
                 case Hello():
                     self._on_hello(state, frame, now, out)
@@ -330,6 +348,7 @@ class Node:
         out: list[Output] = []
         if self.store.expire(now):
             self._items = None
+            self._forget_gone()
         if prophet:
             self._prophet.age(now)
         for state in list(self._links.values()):
@@ -395,6 +414,8 @@ class Node:
             "rejected": dict(self.stats.rejected),
             "duplicates": self.stats.duplicates,
             "relayed": self.stats.relayed,
+            "stale_frames": self.stats.stale_frames,
+            "dm_bookkeeping": len(self._copies) + len(self._carried),
         }
 
     # --- loading ---------------------------------------------------------------------------
@@ -431,7 +452,6 @@ class Node:
 
     def _hello(self, state: _Link, now: int) -> Hello:
         day = now // DAY
-        own = self.identity.public.dh_key
         trust_ids = [m.id for k in (Kind.REVOKE, Kind.CERT) for m in self.store.by_kind(int(k))]
         alerts: dict[str, list[int]] = {}
         for m in self.store.by_kind(int(Kind.ALERT)):
@@ -439,7 +459,10 @@ class Node:
                 alerts.setdefault(m.issuer.decode("utf-8", "replace"), []).append(m.seq)
         vector = tuple((issuer, tuple(sorted(seqs)[-MAX_SEQS:]))
                        for issuer, seqs in sorted(alerts.items())[:MAX_ISSUERS])
-        mine = (recipient_tag(own, day), recipient_tag(own, day - 1))
+        if self._own_tags[0] != day:  # a Hello per contact, the tags change once a day
+            own = self._own_dh
+            self._own_tags = (day, (recipient_tag(own, day), recipient_tag(own, day - 1)))
+        mine = self._own_tags[1]
         prophet: tuple[tuple[bytes, int], ...] = ()
         if self._dm_policy.name is PolicyName.PROPHET:
             # PRoPHET routes by destination, so it names our own tags (predictability 1.0) in
@@ -506,6 +529,7 @@ class Node:
         self._wake = min(self._wake, now + self.config.session_timeout)
         state.finished = state.done_sent = state.done_received = state.reconciled = False
         state.quiet = False
+        state.restarted = True
         state.peer = None
         state.recon = None
         state.nonce = self._rng.randbytes(NONCE_SIZE)
@@ -701,6 +725,7 @@ class Node:
         if result is PutResult.ACCEPTED:
             if self.store.usage().count != count + 1:
                 self._items = None  # the put evicted something: rebuild
+                self._forget_gone()
             elif msg.kind in _RECONCILED:
                 self._items_added.append((created, msg.id))
             self._wake = min(self._wake, expires)
@@ -712,6 +737,18 @@ class Node:
         else:
             self._reject(out, link, msg.kind, f"store: {result.value}")
         return False
+
+    def _forget_gone(self) -> None:
+        """Drop the copy counts and carry counts of DMs the store no longer holds (expired,
+        evicted), so this bookkeeping stays within the store's bound over a long outage.
+
+        Amortised: it scans only once the entries outnumber the stored messages by a margin,
+        so each scan removes at least that many."""
+        count = self.store.usage().count
+        if len(self._copies) + len(self._carried) <= count + _BOOKKEEPING_SLACK:
+            return
+        self._copies = {k: v for k, v in self._copies.items() if self.store.has(k)}
+        self._carried = {k: v for k, v in self._carried.items() if self.store.has(k)}
 
     def _push_everywhere(self, stored: StoredMessage, except_link: LinkId | None) -> None:
         """Eager push to peers we are already synced with, so long links stay current."""

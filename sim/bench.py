@@ -83,7 +83,8 @@ class BenchReport:
 
 
 def scaled(scenario: Scenario, nodes: int, duration: float | None) -> Scenario:
-    """The scenario with `nodes` devices (hubs in proportion) and, optionally, a new duration."""
+    """The scenario with `nodes` devices and, optionally, a new duration: a bigger or smaller
+    area at the same density, with hubs and shops in proportion to the population."""
     if scenario.mobility.model == "trace":
         raise ScenarioError("mobility.model", "a replayed trace has a fixed size; benchmark "
                             "a mobility model instead")
@@ -98,8 +99,12 @@ def scaled(scenario: Scenario, nodes: int, duration: float | None) -> Scenario:
         meta = dataclasses.replace(meta, duration=duration, step=min(meta.step, duration))
     alerts = tuple(dataclasses.replace(a, hub=a.hub % hubs) for a in scenario.workload.alerts
                    if a.at < meta.duration and hubs)
+    hood = scenario.neighbourhood
+    shops = round(hood.shops * (nodes - hubs) / pop.residents) if pop.residents else hood.shops
+    shops = max(shops, 1 if hood.shops else 0)
     return dataclasses.replace(
         scenario, scenario=meta,
+        neighbourhood=dataclasses.replace(hood, shops=shops),
         population=dataclasses.replace(pop, hubs=hubs, residents=nodes - hubs),
         workload=dataclasses.replace(scenario.workload, alerts=alerts))
 
@@ -238,7 +243,7 @@ def markdown(report: BenchReport) -> str:
     lines = ["# Simulator benchmark", "",
              f"Command: `{report.command}`  ", f"Machine: {report.machine}  ",
              f"Scenario: `{report.source}` (seed {report.seed}), scaled to each size with "
-             "hubs in proportion; each size in its own process.", "",
+             "hubs and shops in proportion; each size in its own process.", "",
              "| nodes | hubs | simulated | setup s | run s | sim s / wall s | events | events/s "
              "| metrics s | peak RSS MiB |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -104,6 +104,7 @@ class Outcome:
     kinds: NDArray[np.int8]
     alert_created: list[float] = field(default_factory=list)
     alert_origin: list[int] = field(default_factory=list)
+    alert_expires: list[float] = field(default_factory=list)  # sim time each alert expires
     alert_arrival: list[NDArray[np.float64]] = field(default_factory=list)
     alert_bytes: int = 0
     post_created: dict[bytes, tuple[float, int]] = field(default_factory=dict)
@@ -141,7 +142,7 @@ class Simulation:
         self.n = self.world.size
         self.link = scenario.ble
         self.queue: EventQueue[tuple[Ev, object]] = EventQueue()
-        self.memo = SignatureMemo()
+        self.memo = SignatureMemo(decoded_size=16_384)  # bodies in flight across the city
         self.out = Outcome(scenario, self.world.kinds)
         self._rng_link = self.streams.generator("links")
         self._rng_ids = self.streams.generator("identities")
@@ -448,6 +449,8 @@ class Simulation:
             self._alert_ids.append(alert.identifier)
             self.out.alert_created.append(t)
             self.out.alert_origin.append(w.origin)
+            self.out.alert_expires.append(
+                math.inf if alert.expires is None else float(alert.expires - EPOCH))
             arrival = np.full(self.n, math.inf)
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)

@@ -1,8 +1,9 @@
 """From a run's `Outcome` to the figures a researcher reads, each beside its oracle bound.
 
 The oracle is the earliest arrival over the run's own contacts (`sim.oracle`), with each hop
-costing the best-case delay of the message's size: no routing could do better over the same
-encounters, so every delivery figure is also reported as a ratio to it.
+costing the best-case delay of the message's size, and every hop done before the message
+expires: no routing could do better over the same encounters, so every delivery figure is also
+reported as a ratio to it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from meshnode.crypto.sealing import DEFAULT_DM_TTL
 from sim import linkmodel
 from sim.driver import Outcome
 from sim.oracle import coverage_curve, earliest_arrival
@@ -53,7 +55,8 @@ def coverage_series(out: Outcome, times: NDArray[np.float64]) -> dict[str, list[
     assert out.contacts is not None
     delay = linkmodel.best_case_delay(out.alert_bytes, out.scenario.ble)
     for k, arrival in enumerate(out.alert_arrival):
-        oracle = earliest_arrival(out.contacts, out.alert_origin[k], out.alert_created[k], delay)
+        oracle = earliest_arrival(out.contacts, out.alert_origin[k], out.alert_created[k], delay,
+                                  out.alert_expires[k])
         series[f"alert{k}"] = coverage_curve(arrival, times, residents).tolist()
         series[f"alert{k}_oracle"] = coverage_curve(oracle, times, residents).tolist()
     return series
@@ -73,7 +76,8 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
     alert_receptions = 0
     for k, arrival in enumerate(out.alert_arrival):
         start = out.alert_created[k]
-        oracle = earliest_arrival(contacts, out.alert_origin[k], start, delay)
+        oracle = earliest_arrival(contacts, out.alert_origin[k], start, delay,
+                                  out.alert_expires[k])
         res, ora = arrival[residents], oracle[residents]
         alert_receptions += int(np.isfinite(arrival).sum()) - 1
         marks = {}
@@ -108,7 +112,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
     end = scenario.scenario.duration
     sampled_delivered = 0
     for msg_id, (created, origin, target) in sample:
-        arrival = earliest_arrival(contacts, origin, created, dm_delay)
+        arrival = earliest_arrival(contacts, origin, created, dm_delay, created + DEFAULT_DM_TTL)
         oracle_ok += bool(arrival[target] <= end)
         sampled_delivered += msg_id in out.dm_delivered
     dm_ratio = delivered / dms_made if dms_made else None

@@ -229,6 +229,12 @@ class NeighbourhoodParams:
                                             unit="m/s", gt=0, length=2, ordered=True)
     cycle_speed: tuple[float, float] = param((3.5, 5.5), "cycling speed, uniform per outing",
                                              unit="m/s", gt=0, length=2, ordered=True)
+    nearest: int = param(0, "an outing to a shop or a hub goes to one of this many nearest "
+                         "the resident's home, at random; 0: any in the area", ge=0)
+    trip_radius: float = param(
+        0.0, "visits and strolls go to a block at most this far from the home's block (in "
+        "each direction, whole blocks); 0: anywhere in the area. Keeps outings local when "
+        "the area grows with the population", unit="m", ge=0)
     weight_shop: float = param(0.3, "relative chance an outing goes to a shop", ge=0)
     weight_hub: float = param(0.2, "relative chance an outing goes to a hub", ge=0)
     weight_visit: float = param(0.3, "relative chance an outing visits another home", ge=0)
@@ -292,10 +298,18 @@ class Layout:
 
 
 def _frontage(rng: np.random.Generator, n: int, blocks: int, block: float,
-              setback: float) -> Places:
-    """`n` random points facing a street: a block, one of its four sides, a spot along it."""
-    bx = rng.integers(0, blocks, n)
-    by = rng.integers(0, blocks, n)
+              setback: float, near: tuple[IntArray, IntArray, int] | None = None) -> Places:
+    """`n` random points facing a street: a block, one of its four sides, a spot along it.
+
+    With `near` = (bx, by, r) the block is drawn within r blocks of (bx[i], by[i]), clipped
+    to the grid."""
+    if near is None:
+        bx = rng.integers(0, blocks, n)
+        by = rng.integers(0, blocks, n)
+    else:
+        cx, cy, r = near
+        bx = np.clip(cx + rng.integers(-r, r + 1, n), 0, blocks - 1)
+        by = np.clip(cy + rng.integers(-r, r + 1, n), 0, blocks - 1)
     side = rng.integers(0, 4, n)  # 0 south, 1 north, 2 west, 3 east
     along = rng.uniform(setback, block - setback, n)
     horizontal = side < 2
@@ -376,6 +390,56 @@ def _street_route(origin: Places, dest: Places, block: float) -> FloatArray:
     return np.stack([origin.pos, a, c_a, turn, c_b, b, dest.pos], axis=1)
 
 
+class _Locality:
+    """Where a resident's local outings may go: each resident's home block, the `nearest`
+    shops and hubs to the home (None: any), and homes indexed by block for local visits."""
+
+    def __init__(self, layout: Layout, params: NeighbourhoodParams, home: Places) -> None:
+        blocks, block = layout.blocks, layout.block
+        cell = np.clip(np.floor(home.pos / block).astype(np.int64), 0, blocks - 1)
+        self.bx, self.by = cell[:, 0], cell[:, 1]
+        self.radius = math.ceil(params.trip_radius / block) if params.trip_radius else 0
+        self.shops = _nearest(home.pos, layout.shops.pos, params.nearest)
+        self.hubs = _nearest(home.pos, layout.hubs.pos, params.nearest)
+        home_cell = np.clip(np.floor(layout.homes.pos / block).astype(np.int64), 0, blocks - 1)
+        key = home_cell[:, 0] * blocks + home_cell[:, 1]
+        self._by_block = np.argsort(key, kind="stable")
+        self._start = np.zeros(blocks * blocks + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=blocks * blocks), out=self._start[1:])
+        self._blocks = blocks
+
+    def visit(self, rng: np.random.Generator, residents: IntArray,
+              own: IntArray) -> tuple[IntArray, BoolArray]:
+        """For each resident, a home in a block within `radius` of theirs, not their own;
+        `found` is False where that block has no other home (the outing becomes a stroll)."""
+        r, blocks = self.radius, self._blocks
+        bx = np.clip(self.bx[residents] + rng.integers(-r, r + 1, residents.size), 0, blocks - 1)
+        by = np.clip(self.by[residents] + rng.integers(-r, r + 1, residents.size), 0, blocks - 1)
+        key = bx * blocks + by
+        lo, count = self._start[key], self._start[key + 1] - self._start[key]
+        pick = np.floor(rng.random(residents.size) * count).astype(np.int64)
+        other = self._by_block[np.minimum(lo + pick, len(self._by_block) - 1)]
+        # Your own home is no visit: take the next home of that block instead.
+        mine = other == own
+        shifted = self._by_block[np.minimum(lo + (pick + 1) % np.maximum(count, 1),
+                                            len(self._by_block) - 1)]
+        other = np.where(mine, shifted, other)
+        found = (count > 0) & (other != own)
+        return other.astype(np.int64), found
+
+
+def _nearest(points: FloatArray, places: FloatArray, k: int) -> IntArray | None:
+    """Per point, the indices of its `k` nearest places (any order); None if k is 0 or
+    there are no more than k places (then every place is a candidate)."""
+    if k == 0 or len(places) <= k:
+        return None
+    out = np.empty((len(points), k), dtype=np.int64)
+    for lo in range(0, len(points), 4096):  # bounded memory: 4096 x places distances
+        d = np.linalg.norm(points[lo:lo + 4096, None, :] - places[None, :, :], axis=2)
+        out[lo:lo + 4096] = np.argpartition(d, k - 1, axis=1)[:, :k]
+    return out
+
+
 class Neighbourhood:
     """Residents of a `Layout` who go on outings along the streets and come home.
 
@@ -397,6 +461,7 @@ class Neighbourhood:
         self._offset = start_hour * 3600.0 - start  # sim time + offset = clock seconds
         n = layout.residents
         self._home = layout.homes.take(layout.resident_home)
+        self._local = _Locality(layout, params, self._home)
         self._phase = np.full(n, _HOME, dtype=np.int8)
         self._destination = np.full(n, Destination.STROLL, dtype=np.int8)
         self._route = np.repeat(self._home.pos[:, None, :], _WAYPOINTS, axis=1)
@@ -476,17 +541,28 @@ class Neighbourhood:
         n = idx.size
         rng = self._rng
         kind = rng.choice(4, size=n, p=self._weights)
-        dest = self._street_points(n)  # strolls; others overwritten below
+        local = self._local
+        dest = self._street_points(idx)  # strolls; others overwritten below
         layout = self._layout
-        for k, places in ((Destination.SHOP, layout.shops), (Destination.HUB, layout.hubs)):
+        for k, places, near in ((Destination.SHOP, layout.shops, local.shops),
+                                (Destination.HUB, layout.hubs, local.hubs)):
             sel = np.flatnonzero(kind == k)
             if sel.size:
-                self._put(dest, sel, places.take(rng.integers(0, len(places), sel.size)))
+                if near is None:
+                    chosen = rng.integers(0, len(places), sel.size)
+                else:
+                    chosen = near[idx[sel], rng.integers(0, near.shape[1], sel.size)]
+                self._put(dest, sel, places.take(chosen))
         sel = np.flatnonzero(kind == Destination.VISIT)
         if sel.size:
             own = layout.resident_home[idx[sel]]
-            other = (own + 1 + rng.integers(0, len(layout.homes) - 1, sel.size)) % len(
-                layout.homes)
+            if local.radius:
+                other, found = local.visit(rng, idx[sel], own)
+                sel, other = sel[found], other[found]
+                kind[np.flatnonzero(kind == Destination.VISIT)[~found]] = Destination.STROLL
+            else:
+                other = (own + 1 + rng.integers(0, len(layout.homes) - 1, sel.size)) % len(
+                    layout.homes)
             self._put(dest, sel, layout.homes.take(other))
         origin = self._home.take(idx)
         route = _street_route(origin, dest, layout.block)
@@ -510,9 +586,11 @@ class Neighbourhood:
         dest.door[sel] = places.door
         dest.horizontal[sel] = places.horizontal
 
-    def _street_points(self, n: int) -> Places:
+    def _street_points(self, idx: IntArray) -> Places:
         layout = self._layout
-        return _frontage(self._rng, n, layout.blocks, layout.block, 0.0)
+        local = self._local
+        near = None if not local.radius else (local.bx[idx], local.by[idx], local.radius)
+        return _frontage(self._rng, idx.size, layout.blocks, layout.block, 0.0, near)
 
     def _arrive(self, idx: IntArray, now: FloatArray) -> None:
         dwell = np.empty(idx.size)

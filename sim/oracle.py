@@ -4,9 +4,11 @@
 source that holds the message at `start`: a node can pass it on over a contact [up, down]
 with a peer once it holds it, taking `delay` seconds (e.g. connection setup plus transfer of
 one message, `linkmodel.best_case_delay`), finishing before the contact ends. Nodes may store
-and carry for any time. The search is Dijkstra's algorithm over nodes with time-dependent
-edges; it is exact because handing over later never arrives earlier (FIFO), and relaxes all
-contacts of a settled node at once in numpy: O(C + N log N) heap work for C contacts.
+and carry until the message's `deadline` (its expiry: real nodes drop an expired message and
+refuse it), by which every handover must be complete. The search is Dijkstra's algorithm over
+nodes with time-dependent edges; it is exact because handing over later never arrives earlier
+(FIFO), and relaxes all contacts of a settled node at once in numpy: O(C + N log N) heap work
+for C contacts.
 """
 
 from __future__ import annotations
@@ -38,18 +40,20 @@ def _adjacency(contacts: Intervals) -> tuple[NDArray[np.int64], FloatArray, Floa
 
 
 def earliest_arrival(contacts: Intervals, source: int, start: float,
-                     delay: float = 0.0) -> FloatArray:
+                     delay: float = 0.0, deadline: float = math.inf) -> FloatArray:
     """Earliest time each node can hold a message that `source` holds at `start`.
 
     A handover over contact [up, down] starting at time s >= max(held, up) completes at
-    s + delay and must complete by `down`. Unreachable nodes get +inf; the source gets
-    `start`. Exact for any contact order; contacts may overlap.
+    s + delay and must complete by `down` and by `deadline`. Unreachable nodes get +inf; the
+    source gets `start`. Exact for any contact order; contacts may overlap.
     """
     n = contacts.size
     if not 0 <= source < n:
         raise ValueError("source is not a node of the trace")
     if not (math.isfinite(start) and math.isfinite(delay) and delay >= 0):
         raise ValueError("start must be finite and delay finite and >= 0")
+    if math.isnan(deadline):
+        raise ValueError("deadline must be a time or +inf")
     offsets, up, down, peer = _adjacency(contacts)
     arrival = np.full(n, math.inf)
     arrival[source] = start
@@ -64,7 +68,7 @@ def earliest_arrival(contacts: Intervals, source: int, start: float,
         if lo == hi:
             continue
         done = np.maximum(up[lo:hi], held) + delay
-        usable = done <= down[lo:hi]
+        usable = done <= np.minimum(down[lo:hi], deadline)
         if not usable.any():
             continue
         peers = peer[lo:hi][usable]

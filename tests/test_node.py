@@ -31,7 +31,7 @@ from meshnode.events import (
     SyncFinished,
 )
 from meshnode.node import Node, NodeConfig
-from meshnode.routing.frames import Hello, Msg, Want, encode_frame
+from meshnode.routing.frames import Hello, Msg, Recon, Want, decode_frame, encode_frame
 from meshnode.store.memory import MemoryStore
 from meshnode.store.sqlite import SqliteStore
 from tests.crypto.chain import make_chain, nl_alert
@@ -469,3 +469,81 @@ def test_post_hops_scope_posts_to_that_many_contacts_from_the_author(post_hops: 
         mesh.disconnect(a, b, NOW + 10 * i + 5)
     reached = [n for n in names[1:] if mesh.of(n, PostReceived)]
     assert reached == names[1 : post_hops + 1]
+
+
+def two_posters_greeting() -> tuple[Mesh, Send, Send]:
+    """A and B, each holding a post of its own, just linked: their Hellos not yet delivered
+    (the test decides what arrives, when)."""
+    mesh = Mesh()
+    a, b = mesh.add("A", NOW), mesh.add("B", NOW)
+    mesh.local("A", a.post("wijk", "van A", NOW)[1], NOW)
+    mesh.local("B", b.post("wijk", "van B", NOW)[1], NOW)
+    mesh.links[("A", "B")] = mesh.links[("B", "A")] = None
+    (hello_a,), (hello_b,) = a.link_up("B", NOW), b.link_up("A", NOW)
+    assert isinstance(hello_a, Send) and isinstance(hello_b, Send)
+    return mesh, hello_a, hello_b
+
+
+def test_frames_crossing_a_restarted_session_are_stale_not_malformed() -> None:
+    """A session started over (a lost frame, a re-sync) sends a new Hello that can cross the
+    peer's frames of the old session on the air: those are dropped as stale, not counted as
+    protocol errors, and the new session still finishes on both sides."""
+    mesh, hello_a, hello_b = two_posters_greeting()
+    a, b = mesh.nodes["A"], mesh.nodes["B"]
+    replies = {"B": b.receive("A", hello_a.data, NOW), "A": a.receive("B", hello_b.data, NOW)}
+    first = "A" if replies["A"] else "B"  # the initiator answers the Hello with a Recon
+    other = "B" if first == "A" else "A"
+    (recon,) = replies[first]
+    assert isinstance(recon, Send)
+    restart = mesh.nodes[other].tick(NOW + 60)  # its session timed out: a new Hello
+    assert any(isinstance(o, Send) for o in restart)
+    late = mesh.nodes[other].receive(first, recon.data, NOW + 60)
+    assert not any(isinstance(o, Rejected) for o in late)
+    assert mesh.nodes[other].status(NOW + 60)["stale_frames"] == 1
+    mesh.local(other, restart + late, NOW + 60)
+    mesh.local(first, mesh.nodes[first].ready(other, NOW + 60), NOW + 60)
+    mesh.local(other, mesh.nodes[other].ready(first, NOW + 60), NOW + 60)
+    assert texts(mesh, "A") == ["van A", "van B"] and texts(mesh, "B") == ["van B", "van A"]
+    assert mesh.of("A", SyncFinished) and mesh.of("B", SyncFinished)
+    assert not mesh.of("A", Rejected) and not mesh.of("B", Rejected)
+
+
+def test_dm_bookkeeping_stays_within_the_store_bound_as_dms_are_evicted_and_expire() -> None:
+    """A relay's per-DM copy counts go with the DMs (evicted from a full store, expired), so a
+    long outage does not grow them without bound."""
+    mesh = Mesh()
+    a = mesh.add("A", NOW)
+    relay = mesh.add("B", NOW, capacity=8_192)  # room for about a dozen DMs
+    mesh.connect("A", "B", NOW)
+    for i in range(300):
+        stranger = Identity.generate().public
+        mesh.local("A", a.send_dm(stranger, f"bericht {i}", NOW + i)[1], NOW + i)
+    status = relay.status(NOW + 300)
+    assert status["accepted"]["dm"] == 300  # type: ignore[index]
+    assert 0 < status["stored"] < 20  # type: ignore[operator]
+    assert status["dm_bookkeeping"] <= status["stored"] + 64  # type: ignore[operator]
+    later = NOW + 30 * 86_400  # every DM has expired
+    relay.tick(later)
+    assert relay.status(later)["stored"] == 0
+    assert relay.status(later)["dm_bookkeeping"] <= 64  # type: ignore[operator]
+
+
+def test_a_lost_hello_restarts_the_session_at_the_first_frame_not_the_timeout() -> None:
+    """On a lossy link the initiator's Hello may never arrive while its Recon does: the
+    responder starts over at once (no protocol error), and the exchange completes."""
+    mesh, hello_a, hello_b = two_posters_greeting()
+    ha, hb = decode_frame(hello_a.data), decode_frame(hello_b.data)
+    assert isinstance(ha, Hello) and isinstance(hb, Hello)
+    first, other = ("A", "B") if (ha.nonce, ha.tags) > (hb.nonce, hb.tags) else ("B", "A")
+    # The initiator's Hello is lost; the other one's arrives and is answered with a Recon.
+    hello = hello_a if other == "A" else hello_b
+    (recon,) = mesh.nodes[first].receive(other, hello.data, NOW)
+    assert isinstance(recon, Send) and isinstance(decode_frame(recon.data), Recon)
+    answer = mesh.nodes[other].receive(first, recon.data, NOW + 1)
+    assert not any(isinstance(o, Rejected) for o in answer)
+    assert [type(decode_frame(o.data)) for o in answer if isinstance(o, Send)] == [Hello]
+    mesh.local(other, answer, NOW + 1)
+    mesh.local(first, mesh.nodes[first].ready(other, NOW + 1), NOW + 1)
+    assert texts(mesh, "A") == ["van A", "van B"] and texts(mesh, "B") == ["van B", "van A"]
+    assert mesh.of("A", SyncFinished) and mesh.of("B", SyncFinished)
+    assert not mesh.of("A", Rejected) and not mesh.of("B", Rejected)

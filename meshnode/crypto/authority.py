@@ -472,11 +472,13 @@ class CertCache:
 
 
 def _chain(
-    cert_body: bytes, cert_sig: bytes, trust: TrustStore, cache: CertCache | None = None
+    cert_body: bytes, cert_sig: bytes, trust: TrustStore, cache: CertCache | None = None,
+    memo: SignatureMemo | None = None,
 ) -> tuple[IssuerCert, RootKey] | Rejection:
     """The certificate parses, its root is pinned, the root signed it, it is not revoked."""
     try:
-        cert = decode_cert(cert_body)
+        cert = decode_cert(cert_body) if memo is None else memo.decoded(
+            "cert", cert_body, decode_cert)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
     root = trust.root(cert.root_id)
@@ -590,7 +592,7 @@ def verify_alert(
         body = decode_alert_body(msg.body)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
-    chain = _chain(body.cert_body, body.cert_sig, trust, cache)
+    chain = _chain(body.cert_body, body.cert_sig, trust, cache, memo)
     if isinstance(chain, Rejection):
         return chain
     cert, root = chain
@@ -601,7 +603,8 @@ def verify_alert(
     if cert.role is not CertRole.ISSUER:
         return Rejection(Reason.NOT_AN_ISSUER, "root rotation certificates cannot sign alerts")
     try:
-        alert = decode_alert(body.cap)
+        alert = decode_alert(body.cap) if memo is None else memo.decoded(
+            "alert", body.cap, decode_alert)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
     invalid = _validity(cert, alert.sent, now)

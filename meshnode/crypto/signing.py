@@ -42,6 +42,9 @@ __all__ = [
 DEFAULT_POST_TTL = 3 * 86_400
 DEFAULT_ANNOUNCE_TTL = 90 * 86_400
 
+# Names under which a shared memo keeps decoded bodies, by kind.
+_BODY_MEMO = {kind: f"body:{kind.name.lower()}" for kind in Kind}
+
 
 class SignatureError(Exception):
     """A signature did not verify against the key the message names."""
@@ -81,7 +84,11 @@ def verify_message(msg: Message, memo: SignatureMemo | None = None) -> Body:
     """
     if msg.kind not in (Kind.POST, Kind.ANNOUNCE, Kind.DM, Kind.RECEIPT):
         raise WireError("message.kind", f"{msg.kind.name.lower()} is verified by its chain")
-    body = decode_body(msg.kind, msg.body)
+    if memo is None:
+        body = decode_body(msg.kind, msg.body)
+    else:  # bodies are immutable: nodes sharing a memo decode a flooded body once
+        kind = msg.kind
+        body = memo.decoded(_BODY_MEMO[kind], msg.body, lambda data: decode_body(kind, data))
     verify_signature(msg, signing_key_of(body), memo)
     return body
 

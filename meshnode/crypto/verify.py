@@ -1,20 +1,25 @@
 """Ed25519 verification, with an optional memo of results.
 
 A signature's validity is a pure function of (key, signature, data), so a memo cannot change
-any outcome; it only saves repeated work. The simulator shares one memo among thousands of
-nodes that each verify the same flooded messages; a daemon gains nothing from one.
+any outcome; it only saves repeated work. The same memo also remembers pure decodes with
+immutable results (an alert's CAP body, a certificate). The simulator shares one memo among
+thousands of nodes that each verify the same flooded messages; a daemon gains nothing from one.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 __all__ = ["SignatureMemo", "ed25519_valid"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,7 +28,9 @@ class SignatureMemo:
 
     size: int = 200_000
     hits: int = 0
+    decoded_size: int = 1_024
     _results: OrderedDict[bytes, bool] = field(default_factory=OrderedDict)
+    _decoded: OrderedDict[tuple[str, bytes], object] = field(default_factory=OrderedDict)
 
     def lookup(self, key: bytes) -> bool | None:
         result = self._results.get(key)
@@ -36,6 +43,23 @@ class SignatureMemo:
         self._results[key] = valid
         if len(self._results) > self.size:
             self._results.popitem(last=False)
+
+    def decoded(self, what: str, data: bytes, decode: Callable[[bytes], T]) -> T:
+        """`decode(data)`, remembered under (`what`, `data`).
+
+        Only for pure decoders whose results are immutable. A decoder's exception is raised
+        again on every call, never remembered (hostile input must not fill the memo)."""
+        key = (what, data)
+        known = self._decoded.get(key)
+        if known is not None:
+            self._decoded.move_to_end(key)
+            self.hits += 1
+            return cast(T, known)
+        value = decode(data)
+        self._decoded[key] = value
+        if len(self._decoded) > self.decoded_size:
+            self._decoded.popitem(last=False)
+        return value
 
 
 def _verify(key: bytes, sig: bytes, data: bytes) -> bool:

@@ -152,7 +152,7 @@ from itertools import accumulate
 from math import ceil, isqrt
 from typing import Protocol, runtime_checkable
 
-from meshnode.codec import WireError, check_bin, check_int, pack, unpack_bounded
+from meshnode.codec import WireError, check_bin, check_int, pack_ordered, unpack_bounded
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE",
@@ -375,7 +375,7 @@ class Message:
             body[3] = _encode_ranges(self.ranges)
         if self.more:
             body[4] = 1
-        return pack(body)
+        return pack_ordered(body)  # keys added in ascending order, ranges are plain lists
 
     @staticmethod
     def decode(

@@ -29,6 +29,7 @@ from meshnode.crypto.authority import (
     verify_alert,
     verify_cert,
 )
+from meshnode.crypto.verify import SignatureMemo
 from meshnode.wire import Message
 from tests.crypto.chain import DAY, NOW, SENDER, make_chain, nl_alert
 
@@ -291,3 +292,29 @@ def test_certificate_cache_still_checks_revocation_and_signatures() -> None:
     bad_sig = dataclasses.replace(chain.cert_msg, sig=bytes(64))
     assert reason(verify_alert(chain.alert(seq=5, cert_msg=bad_sig), chain.trust, NOW,
                                cache=cache)) is Reason.BAD_SIGNATURE
+
+
+MEMO = SignatureMemo()
+REVOKED_TRUST = apply_revocation(CHAIN.trust, create_revocation(CHAIN.root, [17], NOW))
+_AMSTERDAM = Area(area_desc="Amsterdam", polygons=((
+    (524_000_000, 48_000_000), (524_000_000, 50_000_000), (523_000_000, 50_000_000)),))
+OUT_OF_SCOPE = CHAIN.alert(dataclasses.replace(nl_alert(), infos=tuple(
+    dataclasses.replace(i, areas=(_AMSTERDAM,)) for i in nl_alert().infos)), seq=3)
+
+
+@given(st.data())
+def test_a_shared_memo_never_changes_a_verdict(data: st.DataObject) -> None:
+    """The simulator shares one memo (signatures, decoded alerts and certificates) among
+    thousands of nodes: every verdict must be the one a node without it reaches, whatever the
+    time, the trust and the bytes."""
+    msg = data.draw(st.sampled_from([SIGNED, CHAIN.alert(seq=2), OUT_OF_SCOPE]))
+    if data.draw(st.booleans()):
+        target = data.draw(st.sampled_from(["body", "sig"]))
+        raw = bytearray(getattr(msg, target))
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        raw[pos] ^= data.draw(st.integers(1, 255))
+        msg = dataclasses.replace(msg, **{target: bytes(raw)})
+    trust = data.draw(st.sampled_from([CHAIN.trust, REVOKED_TRUST, TrustStore(())]))
+    now = data.draw(st.sampled_from([NOW - 2 * DAY, NOW, NOW + 7 * 3600, NOW + 400 * DAY]))
+    assert isinstance(trust, TrustStore)
+    assert verify_alert(msg, trust, now, memo=MEMO) == verify_alert(msg, trust, now)

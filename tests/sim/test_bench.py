@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -12,7 +13,7 @@ from sim.output import machine
 from sim.scenario import bundled
 
 
-def test_scaling_keeps_the_hub_share_and_valid_alerts() -> None:
+def test_scaling_keeps_the_hub_and_shop_share_and_valid_alerts() -> None:
     default = bundled("neighbourhood")  # 2,500 residents, 20 hubs, alerts at 10 min and 6 h
     big = scaled(default, 10_000, None)
     assert (big.population.hubs, big.population.residents) == (79, 9_921)
@@ -24,7 +25,9 @@ def test_scaling_keeps_the_hub_share_and_valid_alerts() -> None:
     tiny = scaled(default, 300, None)
     assert tiny.population.hubs == 2
     assert all(a.hub < 2 for a in tiny.workload.alerts)
-    assert tiny.neighbourhood == default.neighbourhood  # same density: the area shrinks
+    # Same density (the area shrinks), shops in proportion: 6 per 2,500 residents.
+    assert tiny.neighbourhood == dataclasses.replace(default.neighbourhood, shops=1)
+    assert big.neighbourhood == dataclasses.replace(default.neighbourhood, shops=24)
 
 
 def test_trace_scenarios_and_too_few_nodes_are_refused() -> None:

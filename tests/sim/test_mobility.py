@@ -195,3 +195,50 @@ def test_random_waypoint_needs_a_positive_minimum_speed() -> None:
     with pytest.raises(ScenarioError) as info:
         RandomWaypointParams(speed=(0.0, 1.0))
     assert info.value.key == "speed"
+
+
+def _dwelling(model: Neighbourhood, hours: float = 12.0,
+              step: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
+    """(resident, position) of everyone dwelling at an outing's destination, sampled."""
+    who, where = [], []
+    for k in range(1, int(hours * 3600 / step)):
+        pos = model.positions(k * step)
+        dwelling = np.flatnonzero(model.phase == 2)
+        who.append(dwelling)
+        where.append(pos[dwelling])
+    return np.concatenate(who), np.concatenate(where)
+
+
+def _blocks_from_home(model: Neighbourhood, who: np.ndarray, where: np.ndarray) -> np.ndarray:
+    block = model.layout.block
+    home = model.layout.homes.pos[model.layout.resident_home[who]]
+    return np.max(np.abs(np.floor(where / block) - np.floor(home / block)), axis=1)
+
+
+def test_local_outings_go_to_near_shops_and_hubs_and_nearby_blocks() -> None:
+    """With `nearest` and `trip_radius` set, a shop or hub outing ends at one of the `nearest`
+    to the home, and a visit or stroll within `trip_radius` of the home's block (a stroll's
+    street point may lie on the far edge of its block: one block of slack)."""
+    params = dict(trips_per_day=8.0, nearest=2, trip_radius=200.0, shops=12)
+    model = neighbourhood(residents=4000, hubs=30, **params)
+    assert model.layout.blocks >= 8
+    who, where = _dwelling(model)
+    assert who.size > 5000
+    layout = model.layout
+    home = layout.homes.pos[layout.resident_home[who]]
+    far = _blocks_from_home(model, who, where) > 3
+    for places in (layout.shops.pos, layout.hubs.pos):
+        at = np.all(np.isclose(where[:, None, :], places[None, :, :]), axis=2)  # (m, places)
+        rows, index = np.nonzero(at)
+        assert rows.size > 100
+        distance = np.linalg.norm(home[rows, None, :] - places[None, :, :], axis=2)
+        rank = (distance < distance[np.arange(rows.size), index][:, None]).sum(axis=1)
+        assert np.all(rank < 2)  # one of the two nearest
+        far[rows] = False
+    assert not far.any()
+
+
+def test_without_locality_outings_cross_the_whole_area() -> None:
+    model = neighbourhood(residents=4000, hubs=30, trips_per_day=8.0, shops=12)
+    who, where = _dwelling(model)
+    assert np.max(_blocks_from_home(model, who, where)) >= model.layout.blocks - 2

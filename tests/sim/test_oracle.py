@@ -43,6 +43,17 @@ def test_the_handover_must_finish_before_the_contact_ends() -> None:
     assert earliest_arrival(trace, 0, 0.0, delay=11.0).tolist() == [0.0, INF]
 
 
+def test_nothing_is_handed_over_after_the_message_expires() -> None:
+    """Nodes drop an expired message and refuse it, so the bound must not carry it on."""
+    trace = contacts([(10, 20, 0, 1), (15, 30, 1, 2), (40, 50, 2, 3)], 4)
+    assert earliest_arrival(trace, 0, 0.0, deadline=40.0).tolist() == [0.0, 10.0, 15.0, 40.0]
+    assert earliest_arrival(trace, 0, 0.0, deadline=39.0).tolist() == [0.0, 10.0, 15.0, INF]
+    assert earliest_arrival(trace, 0, 0.0, delay=2.0, deadline=16.0).tolist() == [
+        0.0, 12.0, INF, INF]
+    with pytest.raises(ValueError):
+        earliest_arrival(trace, 0, 0.0, deadline=math.nan)
+
+
 def test_start_time_matters() -> None:
     trace = contacts([(10, 20, 0, 1), (30, 40, 1, 2)], 3)
     assert earliest_arrival(trace, 0, 15.0).tolist() == [15.0, 15.0, 30.0]
