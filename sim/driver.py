@@ -199,7 +199,8 @@ class Simulation:
                 author_posts_per_hour=10**9 if i in bad else 60,
             )
             capacity = routing.hub_store_bytes if hub else routing.store_bytes
-            self.nodes.append(Node(self.identities[i], MemoryStore(capacity), self.trust, EPOCH,
+            store = MemoryStore(capacity, seen_capacity=routing.seen_capacity)
+            self.nodes.append(Node(self.identities[i], store, self.trust, EPOCH,
                                    config, memo=self.memo))
 
     # --- running ----------------------------------------------------------------------------

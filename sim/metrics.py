@@ -92,6 +92,10 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
             "created": start, "origin": out.alert_origin[k], "bytes": out.alert_bytes,
             "coverage": marks,
             "final_coverage": final, "final_oracle": final_oracle,
+            # Phones with a flat battery cannot be reached by any routing: read coverage late
+            # in a long outage against this.
+            "alive_at_issue": float(np.mean(out.died_at[residents] > start))
+            if out.died_at.size and res.size else 1.0,
             "final_ratio": _ratio(final, final_oracle),
             "time_to_50": _time_to(0.5, res, start), "time_to_90": _time_to(0.9, res, start),
             "oracle_time_to_90": _time_to(0.9, ora, start),

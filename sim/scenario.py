@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from meshnode.routing.policy import PolicyName
+from meshnode.store.base import DEFAULT_SEEN_CAPACITY
 from sim.config import ScenarioError, check, describe, load, param
 from sim.linkmodel import BatteryParams, LinkParams
 from sim.mobility import NeighbourhoodParams, RandomWaypointParams
@@ -168,6 +169,9 @@ class RoutingSpec:
                            "(NodeConfig.post_hops)", ge=0)
     store_bytes: int = param(4 * 1024 * 1024, "message store per phone", unit="B", gt=0)
     hub_store_bytes: int = param(64 * 1024 * 1024, "message store per hub", unit="B", gt=0)
+    seen_capacity: int = param(
+        DEFAULT_SEEN_CAPACITY, "ids of dropped messages (expired, evicted, purged) a store "
+        "remembers so they are not taken again; the daemon's default", ge=1)
 
     def __post_init__(self) -> None:
         check(self)

@@ -121,3 +121,18 @@ def test_a_contact_refused_for_want_of_a_slot_links_once_a_slot_frees(tmp_path: 
     arrival = out.alert_arrival[0]
     # Phone 1 frees its slot at 60 s and is still in range of the hub until 600 s.
     assert 60.0 < arrival[1] < 120.0
+
+
+def test_flat_batteries_are_reported_with_each_alert() -> None:
+    """Phones that die stop counting as reachable: each alert carries the share of residents
+    still alive when it was issued, and nobody dead then is reached later."""
+    scenario = small()
+    battery = dataclasses.replace(scenario.battery, capacity=0.05, initial=(0.05, 1.0))
+    out = Simulation(dataclasses.replace(scenario, battery=battery)).run()
+    summary = summarise(out, 1.0)
+    residents = out.kinds == 1
+    for k, alert in enumerate(summary["alerts"]):
+        alive = out.died_at[residents] > alert["created"]
+        assert alert["alive_at_issue"] == float(np.mean(alive))
+        assert not np.isfinite(out.alert_arrival[k][residents][~alive]).any()
+    assert 0 < summary["alerts"][0]["alive_at_issue"] < 1
