@@ -348,7 +348,7 @@ class Node:
         out: list[Output] = []
         if self.store.expire(now):
             self._items = None
-            self._forget_gone()
+            self._forget_gone(self.store.usage().count)
         if prophet:
             self._prophet.age(now)
         for state in list(self._links.values()):
@@ -723,9 +723,10 @@ class Node:
         count = self.store.usage().count
         result = self.store.put(stored, now)
         if result is PutResult.ACCEPTED:
-            if self.store.usage().count != count + 1:
+            after = self.store.usage().count
+            if after != count + 1:
                 self._items = None  # the put evicted something: rebuild
-                self._forget_gone()
+                self._forget_gone(after)
             elif msg.kind in _RECONCILED:
                 self._items_added.append((created, msg.id))
             self._wake = min(self._wake, expires)
@@ -738,14 +739,13 @@ class Node:
             self._reject(out, link, msg.kind, f"store: {result.value}")
         return False
 
-    def _forget_gone(self) -> None:
+    def _forget_gone(self, stored: int) -> None:
         """Drop the copy counts and carry counts of DMs the store no longer holds (expired,
         evicted), so this bookkeeping stays within the store's bound over a long outage.
 
         Amortised: it scans only once the entries outnumber the stored messages by a margin,
-        so each scan removes at least that many."""
-        count = self.store.usage().count
-        if len(self._copies) + len(self._carried) <= count + _BOOKKEEPING_SLACK:
+        so each scan removes at least that many. `stored` is the store's message count."""
+        if len(self._copies) + len(self._carried) <= stored + _BOOKKEEPING_SLACK:
             return
         self._copies = {k: v for k, v in self._copies.items() if self.store.has(k)}
         self._carried = {k: v for k, v in self._carried.items() if self.store.has(k)}

@@ -307,9 +307,7 @@ def _frontage(rng: np.random.Generator, n: int, blocks: int, block: float,
         bx = rng.integers(0, blocks, n)
         by = rng.integers(0, blocks, n)
     else:
-        cx, cy, r = near
-        bx = np.clip(cx + rng.integers(-r, r + 1, n), 0, blocks - 1)
-        by = np.clip(cy + rng.integers(-r, r + 1, n), 0, blocks - 1)
+        bx, by = _blocks_near(rng, *near, blocks)
     side = rng.integers(0, 4, n)  # 0 south, 1 north, 2 west, 3 east
     along = rng.uniform(setback, block - setback, n)
     horizontal = side < 2
@@ -323,6 +321,14 @@ def _frontage(rng: np.random.Generator, n: int, blocks: int, block: float,
     pos = door + np.where(horizontal[:, None], np.stack([np.zeros(n), inward], 1),
                           np.stack([inward, np.zeros(n)], 1))
     return Places(pos, door, horizontal)
+
+
+def _blocks_near(rng: np.random.Generator, cx: IntArray, cy: IntArray, r: int,
+                 blocks: int) -> tuple[IntArray, IntArray]:
+    """Per (cx[i], cy[i]), a block at most `r` blocks away in each direction, on the grid."""
+    bx = np.clip(cx + rng.integers(-r, r + 1, cx.size), 0, blocks - 1)
+    by = np.clip(cy + rng.integers(-r, r + 1, cy.size), 0, blocks - 1)
+    return bx, by
 
 
 def make_layout(residents: int, hubs: int, params: NeighbourhoodParams,
@@ -396,12 +402,12 @@ class _Locality:
 
     def __init__(self, layout: Layout, params: NeighbourhoodParams, home: Places) -> None:
         blocks, block = layout.blocks, layout.block
-        cell = np.clip(np.floor(home.pos / block).astype(np.int64), 0, blocks - 1)
+        home_cell = np.clip(np.floor(layout.homes.pos / block).astype(np.int64), 0, blocks - 1)
+        cell = home_cell[layout.resident_home]  # `home` is layout.homes by resident
         self.bx, self.by = cell[:, 0], cell[:, 1]
         self.radius = math.ceil(params.trip_radius / block) if params.trip_radius else 0
         self.shops = _nearest(home.pos, layout.shops.pos, params.nearest)
         self.hubs = _nearest(home.pos, layout.hubs.pos, params.nearest)
-        home_cell = np.clip(np.floor(layout.homes.pos / block).astype(np.int64), 0, blocks - 1)
         key = home_cell[:, 0] * blocks + home_cell[:, 1]
         self._by_block = np.argsort(key, kind="stable")
         self._start = np.zeros(blocks * blocks + 1, dtype=np.int64)
@@ -412,9 +418,8 @@ class _Locality:
               own: IntArray) -> tuple[IntArray, BoolArray]:
         """For each resident, a home in a block within `radius` of theirs, not their own;
         `found` is False where that block has no other home (the outing becomes a stroll)."""
-        r, blocks = self.radius, self._blocks
-        bx = np.clip(self.bx[residents] + rng.integers(-r, r + 1, residents.size), 0, blocks - 1)
-        by = np.clip(self.by[residents] + rng.integers(-r, r + 1, residents.size), 0, blocks - 1)
+        blocks = self._blocks
+        bx, by = _blocks_near(rng, self.bx[residents], self.by[residents], self.radius, blocks)
         key = bx * blocks + by
         lo, count = self._start[key], self._start[key + 1] - self._start[key]
         pick = np.floor(rng.random(residents.size) * count).astype(np.int64)
@@ -558,8 +563,8 @@ class Neighbourhood:
             own = layout.resident_home[idx[sel]]
             if local.radius:
                 other, found = local.visit(rng, idx[sel], own)
+                kind[sel[~found]] = Destination.STROLL
                 sel, other = sel[found], other[found]
-                kind[np.flatnonzero(kind == Destination.VISIT)[~found]] = Destination.STROLL
             else:
                 other = (own + 1 + rng.integers(0, len(layout.homes) - 1, sel.size)) % len(
                     layout.homes)

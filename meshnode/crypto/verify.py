@@ -27,8 +27,9 @@ class SignatureMemo:
     """Bounded memo of verification results (least recently used dropped)."""
 
     size: int = 200_000
-    hits: int = 0
+    hits: int = 0  # signature results found
     decoded_size: int = 1_024
+    decoded_hits: int = 0
     _results: OrderedDict[bytes, bool] = field(default_factory=OrderedDict)
     _decoded: OrderedDict[tuple[str, bytes], object] = field(default_factory=OrderedDict)
 
@@ -53,7 +54,7 @@ class SignatureMemo:
         known = self._decoded.get(key)
         if known is not None:
             self._decoded.move_to_end(key)
-            self.hits += 1
+            self.decoded_hits += 1
             return cast(T, known)
         value = decode(data)
         self._decoded[key] = value
