@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import header
 
-from meshnode import api
-from meshnode.localnet import LocalNet, LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.localnet import LocalNet, LocalNode
 from tests.daemons import (
     Events,
     fast_config,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from cli.errors import CliError
-from meshnode import api
-from meshnode.client import ApiClient, DaemonNotRunning
-from meshnode.config import CONFIG_FILE, ConfigError, DaemonConfig, load_config
-from meshnode.paths import data_dir
+from meshnode.daemon import api
+from meshnode.daemon.client import ApiClient, DaemonNotRunning
+from meshnode.daemon.config import CONFIG_FILE, ConfigError, DaemonConfig, load_config
+from meshnode.daemon.paths import data_dir
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

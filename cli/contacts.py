@@ -8,7 +8,7 @@ from typing import Any
 from cli.client import add_json, call, emit
 from cli.errors import CliError
 from cli.messages import key_warning
-from meshnode import api
+from meshnode.daemon import api
 
 
 def register(sub: Any) -> None:

@@ -12,12 +12,18 @@ import trio
 from cli.client import config_for
 from cli.errors import CliError
 from cli.keys import ask_new_passphrase, load_own_identity
-from meshnode.config import CONFIG_FILE, ConfigError, LogConfig, default_config_text, parse_config
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.keyfile import KeyFileError, save_identity
-from meshnode.daemon import DaemonError, run_daemon
-from meshnode.logs import setup_logging
-from meshnode.paths import IDENTITY_FILE, data_dir
+from meshnode.daemon.config import (
+    CONFIG_FILE,
+    ConfigError,
+    LogConfig,
+    default_config_text,
+    parse_config,
+)
+from meshnode.daemon.daemon import DaemonError, run_daemon
+from meshnode.daemon.logs import setup_logging
+from meshnode.daemon.paths import IDENTITY_FILE, data_dir
 from meshnode.transport.udp import Endpoint
 
 

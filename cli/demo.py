@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.errors import CliError
-from meshnode import api
 from meshnode.alerts.examples import example_authority
-from meshnode.config import DaemonConfig
-from meshnode.localnet import LocalNet, LocalNode, NodeFailed
+from meshnode.daemon import api
+from meshnode.daemon.config import DaemonConfig
+from meshnode.daemon.localnet import LocalNet, LocalNode, NodeFailed
 from meshnode.wire import encode_message
 
 NAMES = ("Anna", "Bram", "Carla", "Daan", "Eva", "Femke", "Gijs", "Hanna")

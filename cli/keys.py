@@ -12,7 +12,7 @@ from typing import Any
 from cli.errors import CliError
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.keyfile import KeyFileError, PassphraseRequired, load_identity, save_identity
-from meshnode.paths import IDENTITY_FILE, data_dir
+from meshnode.daemon.paths import IDENTITY_FILE, data_dir
 
 PASSPHRASE_ENV = "MESHNODE_PASSPHRASE"
 

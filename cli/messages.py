@@ -11,7 +11,7 @@ from typing import Any
 
 from cli.client import add_json, call, connect, emit, request, when, who
 from cli.errors import CliError
-from meshnode import api
+from meshnode.daemon import api
 
 
 def register(sub: Any) -> None:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from cli.client import add_json, call, emit, when
-from meshnode import api
+from meshnode.daemon import api
 
 
 def register(sub: Any) -> None:

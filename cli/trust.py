@@ -9,7 +9,7 @@ from typing import Any
 from cli.errors import CliError
 from meshnode.crypto.identity import fingerprint
 from meshnode.crypto.trustfile import TrustFileError, install_root, load_trust
-from meshnode.paths import data_dir
+from meshnode.daemon.paths import data_dir
 
 
 def register(sub: Any) -> None:

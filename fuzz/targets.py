@@ -389,7 +389,7 @@ def _ble_seeds() -> list[bytes]:
 # --- local API and files ---------------------------------------------------------------------
 
 def _api(data: bytes) -> None:
-    from meshnode import api
+    from meshnode.daemon import api
 
     with contextlib.suppress(api.ApiError):
         api.decode_reply(data)
@@ -398,7 +398,7 @@ def _api(data: bytes) -> None:
 
 
 def _api_seeds() -> list[bytes]:
-    from meshnode import api
+    from meshnode.daemon import api
 
     requests: list[api.Request] = [
         api.Hello(), api.Post("wijk-noord", "Water at the gym"), api.SendDm("Bram", "OK?"),
@@ -449,13 +449,13 @@ def _trustfile_seeds() -> list[bytes]:
 
 
 def _config(data: bytes) -> None:
-    from meshnode.config import load_config
+    from meshnode.daemon.config import load_config
 
     load_config(_file("meshnode.toml", data, 0o644))
 
 
 def _config_seeds() -> list[bytes]:
-    from meshnode.config import default_config_text
+    from meshnode.daemon.config import default_config_text
 
     return [default_config_text().encode(),
             default_config_text(name="Hub", listen="0.0.0.0:4242",
@@ -520,14 +520,14 @@ TARGETS: dict[str, Callable[[], Target]] = {
                            "transport.udpwire.decode + arq sender/receiver"),
     "ble": lambda: _target("ble", _ble, (WIRE,), _ble_seeds,
                            "ble_profile.parse_service_data + decode_info"),
-    "api": lambda: _target("api", _api, ("meshnode.api.ApiError",), _api_seeds,
+    "api": lambda: _target("api", _api, ("meshnode.daemon.api.ApiError",), _api_seeds,
                            "api.decode_request + decode_reply"),
     "keyfile": lambda: _target("keyfile", _keyfile, ("meshnode.crypto.keyfile.KeyFileError",),
                                _keyfile_seeds, "crypto.keyfile.load_identity"),
     "trustfile": lambda: _target("trustfile", _trustfile,
                                  ("meshnode.crypto.trustfile.TrustFileError",),
                                  _trustfile_seeds, "crypto.trustfile.read_public_key"),
-    "config": lambda: _target("config", _config, ("meshnode.config.ConfigError",),
+    "config": lambda: _target("config", _config, ("meshnode.daemon.config.ConfigError",),
                               _config_seeds, "config.load_config"),
     "node": lambda: _target("node", _node, (), _node_seeds,
                             "Node.receive: frame sequences from a peer, invariants checked"),

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshnode import api
 from meshnode.alerts.examples import ExampleAuthority, example_authority
-from meshnode.config import DaemonConfig
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_post
-from meshnode.localnet import LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.config import DaemonConfig
+from meshnode.daemon.localnet import LocalNode
 from meshnode.store import Priority, SqliteStore, StoredMessage
 from meshnode.wire import Kind, PostBody, decode_body, decode_message, encode_message
 

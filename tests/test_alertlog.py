@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshnode import alertlog
-from meshnode.alertlog import AlertLog, is_failed_verification, threads
+from meshnode.daemon import alertlog
+from meshnode.daemon.alertlog import AlertLog, is_failed_verification, threads
 from tests.crypto.chain import NOW
 
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshnode import api
-from meshnode.client import ApiClient
-from meshnode.localnet import LocalNet, LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.client import ApiClient
+from meshnode.daemon.localnet import LocalNet, LocalNode
 from tests.daemons import fast_config, wait_for
 
 texts = st.text(max_size=40)

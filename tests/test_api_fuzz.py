@@ -1,7 +1,8 @@
-"""Fuzzing the local control API (meshnode/api.py, meshnode/apiserver.py): byte mutations of
-valid request and reply lines, and hostile byte streams, cut at random points, sent to a real
-`ApiServer` over its Unix socket. Only `ApiError` escapes the decoders; the server answers every
-complete line with a well-formed reply, never dies, and serves the next client normally.
+"""Fuzzing the local control API (meshnode/daemon/api.py, meshnode/daemon/apiserver.py): byte
+mutations of valid request and reply lines, and hostile byte streams, cut at random points, sent
+to a real `ApiServer` over its Unix socket. Only `ApiError` escapes the decoders; the server
+answers every complete line with a well-formed reply, never dies, and serves the next client
+normally.
 
 Structured JSON and arbitrary-bytes cases are in test_api.py. `ci` profile by default;
 `HYPOTHESIS_PROFILE=fuzz` for the long run.
@@ -17,8 +18,8 @@ import trio
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from meshnode import api
-from meshnode.apiserver import ApiServer, EventHub
+from meshnode.daemon import api
+from meshnode.daemon.apiserver import ApiServer, EventHub
 from tests.fuzzing import mutated_from
 
 REQUESTS = [

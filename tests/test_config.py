@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshnode.config import (
+from meshnode.daemon.config import (
     ConfigError,
     DaemonConfig,
     LogConfig,

@@ -1,4 +1,4 @@
-"""Fuzzing the daemon's config file parser (meshnode/config.py): mutations of the file
+"""Fuzzing the daemon's config file parser (meshnode/daemon/config.py): mutations of the file
 `meshnode init` writes, and hostile TOML, raise only `ConfigError`.
 
 `ci` profile by default; `HYPOTHESIS_PROFILE=fuzz` for the long run.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from meshnode.config import ConfigError, default_config_text, parse_config, render_config
+from meshnode.daemon.config import ConfigError, default_config_text, parse_config, render_config
 from tests.fuzzing import mutated_from
 
 VALID = [default_config_text().encode(),

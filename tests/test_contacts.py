@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from meshnode.contacts import ContactBook, ContactError, Problem, normalise_fingerprint
 from meshnode.crypto.identity import Identity
+from meshnode.daemon.contacts import ContactBook, ContactError, Problem, normalise_fingerprint
 
 
 def test_contacts_are_found_by_name_key_and_fingerprint(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.localnet import LocalNet, LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.localnet import LocalNet, LocalNode
 from meshnode.transport import udpwire
 from tests.daemons import (
     Events,

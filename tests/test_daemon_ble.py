@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.config import ConfigError, parse_config, render_config
-from meshnode.localnet import LocalNet
+from meshnode.daemon import api
+from meshnode.daemon.config import ConfigError, parse_config, render_config
+from meshnode.daemon.localnet import LocalNet
 from meshnode.transport.ble_config import BleConfig
 from tests.daemons import Events, fast_config
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.config import DaemonConfig, LogConfig
-from meshnode.localnet import LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.config import DaemonConfig, LogConfig
+from meshnode.daemon.localnet import LocalNode
 from meshnode.transport.udp import Endpoint
 from tests.daemons import (
     DM_TEXT,

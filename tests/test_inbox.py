@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshnode.inbox import Inbox, ReceivedDm, SentDm
+from meshnode.daemon.inbox import Inbox, ReceivedDm, SentDm
 
 
 def dm(n: int, received: int) -> ReceivedDm:

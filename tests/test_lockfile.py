@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from meshnode.lockfile import AlreadyRunning, DataDirLock
+from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 
-HOLD = ("import sys, time; from pathlib import Path; from meshnode.lockfile import DataDirLock;"
+HOLD = ("import sys, time; from pathlib import Path;"
+        " from meshnode.daemon.lockfile import DataDirLock;"
         "DataDirLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(60)")
 
 

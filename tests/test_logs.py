@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from meshnode.logs import setup_logging
+from meshnode.daemon.logs import setup_logging
 
 
 def _emit(fmt: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from meshnode import marks
-from meshnode.marks import Marks, Sync
+from meshnode.daemon import marks
+from meshnode.daemon.marks import Marks, Sync
 from tests.crypto.chain import NOW
 
 

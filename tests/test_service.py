@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.api import ApiError, ErrorCode
-from meshnode.contacts import ContactBook
 from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_announce
 from meshnode.crypto.trustfile import read_public_key
+from meshnode.daemon import api
+from meshnode.daemon.api import ApiError, ErrorCode
+from meshnode.daemon.contacts import ContactBook
+from meshnode.daemon.inbox import Inbox
+from meshnode.daemon.service import Service, ServiceInfo
 from meshnode.events import (
     AlertRemoved,
     AnnounceReceived,
@@ -28,9 +30,7 @@ from meshnode.events import (
     Send,
     SyncFinished,
 )
-from meshnode.inbox import Inbox
 from meshnode.node import Node
-from meshnode.service import Service, ServiceInfo
 from meshnode.store import SqliteStore
 from meshnode.wire import AnnounceBody, Kind, decode_body, encode_message
 from tests.daemons import make_authority

@@ -33,9 +33,9 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from meshnode import api
-from meshnode.alertlog import is_failed_verification
-from meshnode.api import ApiError
+from meshnode.daemon import api
+from meshnode.daemon.alertlog import is_failed_verification
+from meshnode.daemon.api import ApiError
 from tui.i18n import Lang, text
 from tui.link import ApiLink
 from tui.render import (

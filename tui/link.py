@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meshnode import api
-from meshnode.api import ApiError, ErrorCode, ErrorReply, EventMessage, Response
+from meshnode.daemon import api
+from meshnode.daemon.api import ApiError, ErrorCode, ErrorReply, EventMessage, Response
 
 __all__ = ["ApiLink"]
 

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.api import ApiError
-from meshnode.contacts import ContactBook
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import create_announce, sign_body
+from meshnode.daemon import api
+from meshnode.daemon.api import ApiError
+from meshnode.daemon.contacts import ContactBook
+from meshnode.daemon.inbox import Inbox
+from meshnode.daemon.service import Service, ServiceInfo
 from meshnode.events import AnnounceReceived, Rejected
-from meshnode.inbox import Inbox
 from meshnode.node import Node
-from meshnode.service import Service, ServiceInfo
 from meshnode.store.memory import MemoryStore
 from meshnode.wire import AnnounceBody, PostBody, encode_message
 from tests.attacks.peers import NOW, Bench

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshnode.config import load_config
+from meshnode.daemon.config import load_config
 from meshnode.transport.udp import Endpoint
 from tests.cli.conftest import Run
 

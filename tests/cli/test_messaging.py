@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from meshnode import api
-from meshnode.localnet import LocalNet, LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.localnet import LocalNet, LocalNode
 from tests.daemons import Authority, fast_config, links_up, make_authority, wait_for
 
 pytestmark = pytest.mark.slow

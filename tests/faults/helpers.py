@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from meshnode.config import DaemonConfig
-from meshnode.localnet import LocalNode
+from meshnode.daemon.config import DaemonConfig
+from meshnode.daemon.localnet import LocalNode
 from meshnode.store import SqliteStore
 from tests.daemons import fast_config
 

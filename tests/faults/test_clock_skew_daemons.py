@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from meshnode import api
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.trustfile import install_root
-from meshnode.daemon import Daemon
-from meshnode.localnet import free_udp_ports
+from meshnode.daemon import api
+from meshnode.daemon.daemon import Daemon
+from meshnode.daemon.localnet import free_udp_ports
 from meshnode.transport.udp import Endpoint
 from meshnode.wire import decode_message
 from tests.daemons import make_authority

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from meshnode import api
-from meshnode.client import DaemonNotRunning
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_post
-from meshnode.localnet import LocalNet
+from meshnode.daemon import api
+from meshnode.daemon.client import DaemonNotRunning
+from meshnode.daemon.localnet import LocalNet
 from meshnode.store import SqliteStore, StoredMessage, StoreError
 from meshnode.store.sqlite import StoreCorrupt, check_file, quarantine
 from meshnode.wire import encode_message

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.contacts import ContactBook
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity
+from meshnode.daemon import api
+from meshnode.daemon.contacts import ContactBook
+from meshnode.daemon.inbox import Inbox
+from meshnode.daemon.localnet import LocalNet, LocalNode
+from meshnode.daemon.service import Service, ServiceInfo
 from meshnode.events import DmReceived
-from meshnode.inbox import Inbox
-from meshnode.localnet import LocalNet, LocalNode
 from meshnode.node import Node, NodeConfig
 from meshnode.routing.limits import Rate
-from meshnode.service import Service, ServiceInfo
 from meshnode.store import SqliteStore
 from meshnode.store.sqlite import StoreFull
 from tests.daemons import links_up, wait_for

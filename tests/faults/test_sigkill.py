@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from meshnode import api
-from meshnode.client import DaemonNotRunning
-from meshnode.localnet import LocalNet, LocalNode
+from meshnode.daemon import api
+from meshnode.daemon.client import DaemonNotRunning
+from meshnode.daemon.localnet import LocalNet, LocalNode
 from meshnode.wire import decode_message
 from tests.daemons import Events, links_up, make_posts, prefill, wait_for
 from tests.faults.helpers import fault_config, store_ids

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from meshnode import api
-from meshnode.client import ApiClient, DaemonNotRunning
+from meshnode.daemon import api
+from meshnode.daemon.client import ApiClient, DaemonNotRunning
 
 START_TIMEOUT = 20.0
 

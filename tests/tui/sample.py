@@ -1,16 +1,16 @@
 """Fixed API results (shaped as the daemon's, docs/api.md) for the TUI snapshot tests.
 
 The alert is a real one: the example NL-Alert signed by tests.crypto.chain's throwaway
-authority, verified, and rendered by `meshnode.views.alert_view` as the daemon does.
+authority, verified, and rendered by `meshnode.daemon.views.alert_view` as the daemon does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from meshnode.alertlog import LoggedAlert
 from meshnode.crypto.authority import VerifiedAlert, verify_alert
-from meshnode.views import alert_view, history_view
+from meshnode.daemon.alertlog import LoggedAlert
+from meshnode.daemon.views import alert_view, history_view
 from tests.crypto.chain import NOW, make_chain
 
 ALICE = "OWDK 3MZL WGLU 5LQ2 7GBP JJGA 2XHY NZ4B"

@@ -15,9 +15,9 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
-from meshnode import api
 from meshnode.crypto.keyfile import load_identity
-from meshnode.paths import IDENTITY_FILE
+from meshnode.daemon import api
+from meshnode.daemon.paths import IDENTITY_FILE
 from tests.tui.authority import ISSUER_NAME, ROOT_NAME, make_authority
 from tests.tui.daemon import DaemonProcess
 from tui.app import MeshApp, QrScreen

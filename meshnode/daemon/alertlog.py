@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meshnode.localdb import open_db, write
+from meshnode.daemon.localdb import open_db, write
 
 __all__ = ["MAX_ALERTS", "MAX_REASON", "MAX_REJECTED", "AlertLog", "LoggedAlert",
            "RejectedAlert", "is_failed_verification", "threads"]

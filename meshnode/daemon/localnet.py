@@ -20,13 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from meshnode import api
-from meshnode.client import ApiClient, DaemonNotRunning
-from meshnode.config import CONFIG_FILE, DaemonConfig, LogConfig, render_config
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.keyfile import save_identity
 from meshnode.crypto.trustfile import install_root
-from meshnode.paths import IDENTITY_FILE
+from meshnode.daemon import api
+from meshnode.daemon.client import ApiClient, DaemonNotRunning
+from meshnode.daemon.config import CONFIG_FILE, DaemonConfig, LogConfig, render_config
+from meshnode.daemon.paths import IDENTITY_FILE
 from meshnode.transport.udp import Endpoint
 
 __all__ = ["LocalNet", "LocalNode", "NodeFailed", "free_udp_ports"]

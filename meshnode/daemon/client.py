@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from meshnode import api
-from meshnode.api import ApiError, ErrorCode, ErrorReply, EventMessage, Response
+from meshnode.daemon import api
+from meshnode.daemon.api import ApiError, ErrorCode, ErrorReply, EventMessage, Response
 
 __all__ = ["ApiClient", "DaemonNotRunning"]
 

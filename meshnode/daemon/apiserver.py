@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from meshnode.api import (
+from meshnode.daemon.api import (
     EVENTS,
     MAX_REQUEST,
     ApiError,

@@ -48,27 +48,27 @@ from typing import Any, TypeAlias
 
 import trio
 
-from meshnode.alertlog import AlertLog
-from meshnode.api import ApiError, ErrorCode, Request, op_name
-from meshnode.apiserver import ApiServer, EventHub
-from meshnode.config import DaemonConfig
-from meshnode.contacts import ContactBook, ContactError
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.trustfile import TrustFileError, load_trust
+from meshnode.daemon.alertlog import AlertLog
+from meshnode.daemon.api import ApiError, ErrorCode, Request, op_name
+from meshnode.daemon.apiserver import ApiServer, EventHub
+from meshnode.daemon.config import DaemonConfig
+from meshnode.daemon.contacts import ContactBook, ContactError
+from meshnode.daemon.inbox import Inbox, InboxError
+from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
+from meshnode.daemon.marks import Marks
+from meshnode.daemon.service import Service, ServiceInfo
+from meshnode.daemon.views import announce_of
 from meshnode.events import Close, LinkId, Output, Send
-from meshnode.inbox import Inbox, InboxError
-from meshnode.lockfile import AlreadyRunning, DataDirLock
-from meshnode.marks import Marks
 from meshnode.node import Node
-from meshnode.service import Service, ServiceInfo
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
 from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
 from meshnode.transport.udp import UdpTransport
-from meshnode.views import announce_of
 from meshnode.wire import Kind
 
 __all__ = ["ALERTS_FILE", "CONTACTS_FILE", "INBOX_FILE", "MARKS_FILE", "STORE_FILE", "Daemon",
@@ -77,8 +77,8 @@ __all__ = ["ALERTS_FILE", "CONTACTS_FILE", "INBOX_FILE", "MARKS_FILE", "STORE_FI
 STORE_FILE = "messages.db"
 INBOX_FILE = "inbox.db"
 CONTACTS_FILE = "contacts.db"
-ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.alertlog)
-MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.marks)
+ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.daemon.alertlog)
+MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.daemon.marks)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from meshnode.localdb import open_db, write
+from meshnode.daemon.localdb import open_db, write
 
 __all__ = ["MAX_CHANNELS", "MAX_LINKS", "Marks", "Sync"]
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meshnode.alertlog import LoggedAlert, RejectedAlert, threads
 from meshnode.alerts.area import covers
-from meshnode.contacts import Contact, KeyWarning
 from meshnode.crypto.authority import Rejection, TrustStore, VerifiedAlert, verify_alert
 from meshnode.crypto.identity import fingerprint
+from meshnode.daemon.alertlog import LoggedAlert, RejectedAlert, threads
+from meshnode.daemon.contacts import Contact, KeyWarning
+from meshnode.daemon.inbox import ReceivedDm, SentDm
 from meshnode.events import (
     AlertReceived,
     AlertRemoved,
@@ -28,7 +29,6 @@ from meshnode.events import (
     SyncFinished,
     TrustUpdated,
 )
-from meshnode.inbox import ReceivedDm, SentDm
 from meshnode.store.base import StoredMessage
 from meshnode.wire import AnnounceBody, Kind, PostBody, WireError, decode_body, decode_message
 

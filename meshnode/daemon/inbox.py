@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from meshnode.localdb import InboxError, open_db, write
+from meshnode.daemon.localdb import InboxError, open_db, write
 
 __all__ = ["Inbox", "InboxError", "ReceivedDm", "SentDm"]
 

@@ -19,11 +19,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from meshnode import api
-from meshnode.alertlog import AlertLog, LoggedAlert, is_failed_verification
-from meshnode.api import ApiError, ErrorCode
-from meshnode.contacts import ContactBook, ContactError, normalise_fingerprint
 from meshnode.crypto.identity import PublicIdentity, fingerprint
+from meshnode.daemon import api
+from meshnode.daemon.alertlog import AlertLog, LoggedAlert, is_failed_verification
+from meshnode.daemon.api import ApiError, ErrorCode
+from meshnode.daemon.contacts import ContactBook, ContactError, normalise_fingerprint
+from meshnode.daemon.inbox import Inbox, InboxError, ReceivedDm, SentDm
+from meshnode.daemon.marks import Marks, Sync
+from meshnode.daemon.views import (
+    announce_of,
+    contact_view,
+    event_view,
+    history_view,
+    post_view,
+    received_view,
+    rejected_view,
+    sent_view,
+    stored_alert_view,
+    warning_view,
+)
 from meshnode.events import (
     AlertReceived,
     AlertRemoved,
@@ -39,22 +53,8 @@ from meshnode.events import (
     Send,
     SyncFinished,
 )
-from meshnode.inbox import Inbox, InboxError, ReceivedDm, SentDm
-from meshnode.marks import Marks, Sync
 from meshnode.node import Node
 from meshnode.store.base import StoredMessage
-from meshnode.views import (
-    announce_of,
-    contact_view,
-    event_view,
-    history_view,
-    post_view,
-    received_view,
-    rejected_view,
-    sent_view,
-    stored_alert_view,
-    warning_view,
-)
 from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
 
 __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
