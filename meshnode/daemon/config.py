@@ -29,6 +29,7 @@ __all__ = [
     "DaemonConfig",
     "LogConfig",
     "NodeSettings",
+    "WebConfig",
     "default_config_text",
     "load_config",
     "parse_config",
@@ -40,6 +41,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE = NodeConfig()  # the protocol's own defaults
 LOG_FORMATS = ("kv", "json")
 MIB = 1024 * 1024
+WEB_LISTEN = Endpoint("0.0.0.0", 8080)  # the board's default address (when enabled)
 
 
 class ConfigError(Exception):
@@ -113,12 +115,33 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The `[web]` table: the steunpunt's public information board (docs/steunpunt.md).
+
+    Off by default; a hub at a neighbourhood support point turns it on. `place` is the
+    steunpunt's name and address as residents know it; `url` is the board's address that the
+    join card prints (and encodes in its QR code); `wifi_name` and `wifi_password` are the
+    hub's own access point ("" = an open network), printed on the card.
+    """
+
+    enabled: bool = False
+    listen: Endpoint = WEB_LISTEN
+    place: str = ""
+    url: str = ""
+    wifi_name: str = ""
+    wifi_password: str = ""
+    language: str = "nl"
+    kiosk_seconds: int = 20
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     node: NodeSettings = field(default_factory=NodeSettings)
     udp: UdpConfig = field(default_factory=UdpConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ble: BleConfig | None = None  # [transport.ble] with enabled = true
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -146,13 +169,14 @@ def parse_config(text: str) -> DaemonConfig:
     except RecursionError:
         # tomllib recurses once per nested array or inline table.
         raise ConfigError("", "not valid TOML: nested too deeply") from None
-    _known("", data, {"node", "udp", "api", "log", "transport"})
+    _known("", data, {"node", "udp", "api", "log", "transport", "web"})
     return DaemonConfig(
         node=_node(_table(data, "node")),
         udp=_udp(_table(data, "udp")),
         api=_api(_table(data, "api")),
         log=_logging(_table(data, "log")),
         ble=_ble(data.get("transport", {})),
+        web=_web(_table(data, "web")),
     )
 
 
@@ -320,11 +344,41 @@ def _logging(t: dict[str, Any]) -> LogConfig:
     return LogConfig(level=level, format=fmt, file=_get(t, "log", "file", str, d.file))
 
 
+WEB_LANGUAGES = ("nl", "en")
+_WEB_TEXT_MAX = 200  # characters of place, url and Wi-Fi name: they must fit on a card
+
+
+def _web(t: dict[str, Any]) -> WebConfig:
+    d = WebConfig()
+    s = "web"
+    listen = _endpoint("web.listen", t.get("listen", str(d.listen)))
+    texts = {k: _get(t, s, k, str, getattr(d, k)) for k in (
+        "place", "url", "wifi_name", "wifi_password")}
+    for k, v in texts.items():
+        if len(v) > _WEB_TEXT_MAX or any(c < " " or c == "\x7f" for c in v):
+            raise ConfigError(f"web.{k}", f"must be one line of at most {_WEB_TEXT_MAX} "
+                                          "characters")
+    if len(texts["wifi_name"].encode()) > 32:
+        raise ConfigError("web.wifi_name", "a Wi-Fi network name is at most 32 bytes")
+    if texts["url"] and not texts["url"].startswith(("http://", "https://")):
+        raise ConfigError("web.url", "must start with http:// or https:// "
+                                     "(e.g. http://10.42.0.1:8080/)")
+    language = _get(t, s, "language", str, d.language)
+    if language not in WEB_LANGUAGES:
+        raise ConfigError("web.language", f"must be one of {', '.join(WEB_LANGUAGES)}")
+    kiosk = _get(t, s, "kiosk_seconds", int, d.kiosk_seconds)
+    if not 5 <= kiosk <= 600:
+        raise ConfigError("web.kiosk_seconds", f"must be 5..600, got {kiosk}")
+    return WebConfig(enabled=_get(t, s, "enabled", bool, d.enabled), listen=listen,
+                     language=language, kiosk_seconds=kiosk, **texts)
+
+
 _FIELDS: dict[str, set[str]] = {
     "node": set(NodeSettings.__dataclass_fields__),
     "udp": set(UdpConfig.__dataclass_fields__),
     "api": set(ApiConfig.__dataclass_fields__),
     "log": set(LogConfig.__dataclass_fields__),
+    "web": set(WebConfig.__dataclass_fields__),
 }
 
 
@@ -415,6 +469,25 @@ max_clients = {d.api.max_clients}
 level = {_toml_str(d.log.level)}
 format = {_toml_str(d.log.format)}
 file = ""
+
+[web]
+# The steunpunt's public information board for residents' phones (docs/steunpunt.md): alerts,
+# the hub's notices, the neighbourhood channels (read-only), a kiosk view and a join card.
+# Off unless this node is a hub at a neighbourhood support point.
+enabled = {str(d.web.enabled).lower()}
+# Where to serve it (HOST:PORT): the address of the hub's own Wi-Fi access point, or 0.0.0.0.
+listen = {_toml_str(str(d.web.listen))}
+# The steunpunt's name and address as residents know it, e.g. "Sporthal De Ark, Kerkstraat 1".
+place = ""
+# The board's address printed on the join card and in its QR code, e.g. "http://10.42.0.1:8080/".
+url = ""
+# The hub's Wi-Fi access point, printed on the join card ("" password = an open network).
+wifi_name = ""
+wifi_password = ""
+# The board's language when the phone asks for neither: "nl" or "en".
+language = {_toml_str(d.web.language)}
+# Seconds each alert or notice stays on the kiosk screen before the next.
+kiosk_seconds = {d.web.kiosk_seconds}
 """
 
 

@@ -12,6 +12,8 @@ Tasks, all in one nursery:
   telling the core that the burst went out (`Node.ready`);
 * the ticker: `Node.tick` every `node.tick` seconds;
 * the API server on the Unix socket, whose requests become calls queued for the core;
+* with `[web] enabled`, the steunpunt's web board (`meshnode.daemon.web`), which reads
+  through the same calls;
 * the signal watcher: SIGINT or SIGTERM cancels the nursery; once every task has ended, the
   stores are closed (the WAL checkpointed) and the data directory's lock released.
 
@@ -61,6 +63,7 @@ from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
 from meshnode.daemon.service import Service, ServiceInfo
 from meshnode.daemon.views import announce_of
+from meshnode.daemon.web import serve_web
 from meshnode.events import Close, LinkId, Output, Send
 from meshnode.node import Node
 from meshnode.store.base import StoreError
@@ -310,6 +313,8 @@ class Daemon:
                 nursery.start_soon(self._core, receive)
                 nursery.start_soon(self._ticker)
                 await nursery.start(self.api.serve)
+                if self.config.web.enabled:  # the steunpunt board (docs/steunpunt.md)
+                    await nursery.start(serve_web, self.config.web, self.call)
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
                     "fingerprint": self.node.identity.fingerprint,
