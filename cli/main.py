@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import authority, contacts, daemon, demo, keys, messages, sim, status, trust, tui
+from cli import authority, contacts, daemon, demo, keys, messages, notice, sim, status, trust, tui
 from cli.errors import CliError
 
 __all__ = ["main"]
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(sub)
     daemon.register(sub)
     messages.register(sub)
+    notice.register(sub)
     status.register(sub)
     contacts.register(sub)
     authority.register(sub)

@@ -208,7 +208,9 @@ _SEVERITY_ORDER = {"Extreme": 0, "Severe": 1, "Moderate": 2, "Minor": 3}
 
 def _alerts(snapshot: Snapshot, lang: str) -> tuple[AlertCard, ...]:
     threads = snapshot.history.get("threads", [])
-    cards = [alert_card(v, lang, threads) for v in snapshot.alerts.get("alerts", [])]
+    # A Cancel ends its thread: it is listed among the alerts that ended, not in force.
+    cards = [alert_card(v, lang, threads) for v in snapshot.alerts.get("alerts", [])
+             if v.get("msg_type") != "Cancel"]
     # Real alerts covering this place first, then by severity, then the newest.
     cards.sort(key=lambda c: (not c.actual, c.covers_here is False,
                               _SEVERITY_ORDER.get(c.severity, 4), -c.sent))
