@@ -118,3 +118,34 @@ def test_node_settings_become_the_node_config() -> None:
     assert config.peer_rate == Rate(10, 20) and config.session_timeout == 5
     assert config.post_hops == 3
     assert NodeSettings().node_config() == dataclasses.replace(NodeConfig(), seed=0)
+
+
+def test_the_web_board_is_off_by_default() -> None:
+    assert DaemonConfig().web.enabled is False
+    assert parse_config(default_config_text()).web.enabled is False
+    assert parse_config("[web]\nplace = 'Sporthal'").web.enabled is False
+
+
+def test_a_web_section_reads_back_and_round_trips() -> None:
+    config = parse_config('[web]\nenabled = true\nlisten = "10.42.0.1:80"\n'
+                          'place = "Sporthal De Ark"\nurl = "http://10.42.0.1/"\n'
+                          'wifi_name = "Steunpunt"\nlanguage = "en"\nkiosk_seconds = 30\n')
+    assert config.web.enabled and config.web.listen == Endpoint("10.42.0.1", 80)
+    assert (config.web.place, config.web.language, config.web.kiosk_seconds) == (
+        "Sporthal De Ark", "en", 30)
+    assert parse_config(render_config(config)) == config
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[web]\nlanguage = "de"', "web.language"),
+    ('[web]\nurl = "10.42.0.1"', "web.url"),
+    ('[web]\nwifi_name = "' + "x" * 33 + '"', "web.wifi_name"),
+    ('[web]\nplace = "a\\nb"', "web.place"),
+    ("[web]\nkiosk_seconds = 1", "web.kiosk_seconds"),
+    ('[web]\nlisten = "nowhere"', "web.listen"),
+    ("[web]\nenabeld = true", "web.enabeld"),
+])
+def test_web_mistakes_name_the_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    assert err.value.key == key

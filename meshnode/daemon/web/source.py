@@ -53,8 +53,10 @@ class Memo(Generic[V]):
     """Values by key, each kept `fresh_for` seconds (trio's clock), at most `size` of them.
 
     `get(key, make)` returns the kept value or awaits `make()` for a new one; concurrent
-    callers for the same key wait for the one `make` under way instead of starting their own.
-    If `make` raises, the error reaches its caller and a waiting caller tries again.
+    callers for the same key never start a second `make`: while one is under way they get the
+    value kept before it (however old), or, if there is none yet, wait for it. So a busy core
+    delays one visitor every `fresh_for` seconds, not all of them. If `make` raises, the error
+    reaches its caller and a waiting caller tries again.
     """
 
     def __init__(self, fresh_for: float, size: int = 256) -> None:
@@ -72,6 +74,8 @@ class Memo(Generic[V]):
             pending = self._making.get(key)
             if pending is None:
                 break
+            if kept is not None:
+                return kept[1]  # stale, while its successor is being read
             await pending.wait()
         done = self._making[key] = trio.Event()
         try:
