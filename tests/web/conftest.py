@@ -8,6 +8,7 @@ Set MESHNODE_SCREENSHOTS=1 to have the browser tests write the docs' screenshots
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -186,7 +187,6 @@ class Browser:
             "clip": {"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1}})
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        import base64
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
