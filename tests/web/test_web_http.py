@@ -95,3 +95,24 @@ def test_a_port_that_cannot_be_bound_leaves_the_daemon_running(tmp_path: Path) -
             wait_for("the log line", lambda: "web_unavailable" in hub.log_file.read_text())
             assert hub.request(api.Post("wijk-noord", "still relaying"))["channel"] == "wijk-noord"
             assert hub.process is not None and hub.process.poll() is None
+
+
+def test_with_web_off_nothing_listens_on_its_port(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    with LocalNet.line(tmp_path, ["hub"], fast_config()) as net:
+        hub = net["hub"]
+        hub.config = dataclasses.replace(
+            hub.config, web=dataclasses.replace(web_config(port), enabled=False))
+        net.start()
+        assert hub.request(api.Hello())["node_id"]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_the_kiosk_without_a_language_shows_each_screen_in_dutch_then_english(
+        spot: Steunpunt) -> None:
+    first = spot.page("/kiosk")
+    assert 'lang="nl"' in first and 'url=/kiosk?i=1"' in first
+    second = spot.page("/kiosk?i=1")
+    assert 'lang="en"' in second and "No alerts in force" in second
+    assert 'url=/kiosk?i=0"' in second  # one screen (no alerts, no notices), two languages
