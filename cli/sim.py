@@ -252,6 +252,9 @@ def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: l
                   f"{_num(posts['latency']['p90'], ',.0f')} s", "")
     table.add_row(f"DMs delivered (of {dms['created']})", _pct(dms["delivery_ratio"]),
                   _pct(dms["oracle_delivery_ratio"]))
+    sender = dms["sender_sees"]
+    table.add_row("DMs carried / receipt back (as senders see them)",
+                  f"{_pct(sender['carried_ratio'])} / {_pct(sender['acknowledged_ratio'])}", "")
     table.add_row("transmissions per delivery", _num(over["transmissions_per_delivery"],
                                                      ",.2f"), "")
     table.add_row("bytes on air per delivery", _num(over["bytes_per_delivery"], ",.0f"), "")

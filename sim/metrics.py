@@ -120,6 +120,12 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         oracle_ok += bool(arrival[target] <= end)
         sampled_delivered += msg_id in out.dm_delivered
     dm_ratio = delivered / dms_made if dms_made else None
+    # What a resident sees of their own DMs: carried (a copy handed to someone) and delivered
+    # (the recipient's signed receipt came back).
+    carried = sum(1 for i in out.dm_created if i in out.dm_carried)
+    acknowledged = sum(1 for i in out.dm_created if i in out.dm_acknowledged)
+    ack_latency = [out.dm_acknowledged[i] - out.dm_created[i][0]
+                   for i in out.dm_created if i in out.dm_acknowledged]
     dm_oracle = oracle_ok / len(sample) if sample else None
     dm_measured_sample = sampled_delivered / len(sample) if sample else None
 
@@ -142,7 +148,13 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
                 "latency": _percentiles(dm_latency),
                 "oracle_sample": len(sample), "oracle_delivery_ratio": dm_oracle,
                 "measured_in_sample": dm_measured_sample,
-                "ratio_to_oracle": _ratio(dm_measured_sample, dm_oracle)},
+                "ratio_to_oracle": _ratio(dm_measured_sample, dm_oracle),
+                "sender_sees": {
+                    "carried": carried,
+                    "carried_ratio": carried / dms_made if dms_made else None,
+                    "acknowledged": acknowledged,
+                    "acknowledged_ratio": acknowledged / dms_made if dms_made else None,
+                    "acknowledgement_latency": _percentiles(ack_latency)}},
         "attack": {"attackers": len(out.attackers), "flood_posts": out.flood_posts},
         "overhead": {
             "frames": out.frames, "message_frames": out.msg_frames,

@@ -51,6 +51,7 @@ FIGURES: dict[str, tuple[tuple[str | int, ...], str]] = {
     "dm_delivery_ratio": (("dms", "delivery_ratio"), "share"),
     "dm_oracle_delivery_ratio": (("dms", "oracle_delivery_ratio"), "share"),
     "dm_ratio_to_oracle": (("dms", "ratio_to_oracle"), "ratio"),
+    "dm_acknowledged_ratio": (("dms", "sender_sees", "acknowledged_ratio"), "share"),
     "bytes_per_delivery": (("overhead", "bytes_per_delivery"), "B"),
 }
 # One plot per measured figure, with its oracle bound (if any) dashed on the same axes.

@@ -1,4 +1,4 @@
-"""The protocol core, driven over in-process links (tests/mesh.py).
+"""The protocol core, driven over in-process links (meshnode.testing).
 
 Store-carry-forward where no end-to-end path ever exists at one time, receipts purging copies,
 alerts through their chain, epidemic delivery against the oracle, and hostile peers.
@@ -34,8 +34,8 @@ from meshnode.node import Node, NodeConfig
 from meshnode.routing.frames import Hello, Msg, Recon, Want, decode_frame, encode_frame
 from meshnode.store.memory import MemoryStore
 from meshnode.store.sqlite import SqliteStore
+from meshnode.testing import Mesh
 from tests.crypto.chain import make_chain, nl_alert
-from tests.mesh import Mesh
 
 NOW = 1_790_000_000
 
@@ -51,7 +51,8 @@ def test_store_carry_forward_along_a_chain_that_never_exists_at_once() -> None:
         mesh.add(name, NOW)
     a, d = mesh.nodes["A"], mesh.nodes["D"]
     mesh.local("A", a.post("wijk-noord", "Water at the gym", NOW)[1], NOW)
-    dm_id, outs = a.send_dm(d.identity.public, "Are you OK?", NOW)
+    verdict, outs = a.send_dm(d.identity.public, "Are you OK?", NOW)
+    dm_id = verdict.msg_id
     mesh.local("A", outs, NOW)
     mesh.local("A", a.inject(wire.encode_message(chain.alert()), NOW), NOW)
 
@@ -87,7 +88,8 @@ def test_a_purged_dm_is_not_accepted_again() -> None:
     mesh = Mesh()
     for name in "ABC":
         mesh.add(name, NOW)
-    dm_id, outs = mesh.nodes["A"].send_dm(mesh.nodes["C"].identity.public, "hoi", NOW)
+    verdict, outs = mesh.nodes["A"].send_dm(mesh.nodes["C"].identity.public, "hoi", NOW)
+    dm_id = verdict.msg_id
     mesh.local("A", outs, NOW)
     mesh.connect("A", "B", NOW + 1)  # B carries a copy; A keeps one
     mesh.disconnect("A", "B", NOW + 2)
@@ -107,7 +109,8 @@ def test_spray_and_wait_hands_out_at_most_l_copies() -> None:
     for i, name in enumerate(names):
         mesh.add(name, NOW, dataclasses.replace(config, seed=i))
     target = Identity.generate()
-    dm_id, outs = mesh.nodes["n0"].send_dm(target.public, "x", NOW)
+    verdict, outs = mesh.nodes["n0"].send_dm(target.public, "x", NOW)
+    dm_id = verdict.msg_id
     mesh.local("n0", outs, NOW)
     t = NOW
     for i in range(1, 12):  # n0 meets everyone, then everyone meets everyone
@@ -142,7 +145,7 @@ def test_alert_update_and_cancel_supersede_and_revocation_removes() -> None:
     assert not hub.store.has(first.id) and hub.store.has(update.id)
     assert [e.msg_id for e in mesh.of("hub", AlertRemoved)] == [first.id]  # type: ignore[attr-defined]
     # The superseded original arriving again (replayed by someone) is refused.
-    out = hub.inject(wire.encode_message(first), NOW + 70)
+    out = hub.inject(wire.encode_message(first), NOW + 70).outputs
     assert not hub.store.has(first.id)
     assert not any(isinstance(o, AlertReceived) for o in out)
     mesh.connect("hub", "phone", NOW + 100)
@@ -161,7 +164,7 @@ def test_forged_and_foreign_alerts_are_not_stored_or_relayed() -> None:
     mesh.add("B", NOW)
     a = mesh.nodes["A"]
     foreign = stranger.alert()
-    out = a.inject(wire.encode_message(foreign), NOW)
+    out = a.inject(wire.encode_message(foreign), NOW).outputs
     assert [o.reason for o in out if isinstance(o, Rejected)] == [  # type: ignore[attr-defined]
         "alert unknown root: root " + stranger.cert.root_id.hex() + " is not pinned here"]
     forged = dataclasses.replace(chain.alert(), sig=bytes(64))
@@ -178,7 +181,7 @@ def test_nodes_restart_from_their_store() -> None:
     node.inject(wire.encode_message(chain.alert(seq=7)), NOW)
     again = Node(node.identity, store, chain.trust, NOW + 10)
     replay = chain.alert(nl_alert(identifier="other"), seq=7)
-    out = again.inject(wire.encode_message(replay), NOW + 10)
+    out = again.inject(wire.encode_message(replay), NOW + 10).outputs
     assert any(isinstance(o, Rejected) and "sequence number already used" in o.reason
                for o in out)
 
@@ -204,7 +207,8 @@ def test_epidemic_reaches_exactly_the_oracle_set(seq: list[tuple[int, int]], sou
     mesh = Mesh()
     for i in range(6):
         mesh.add(str(i), NOW)
-    post_id, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    verdict, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    post_id = verdict.msg_id
     mesh.local(str(source), outs, NOW)
     t = NOW
     for a, b in seq:
@@ -222,7 +226,8 @@ def test_limited_bandwidth_never_delivers_more(seq: list[tuple[int, int]], sourc
     mesh = Mesh()
     for i in range(6):
         mesh.add(str(i), NOW)
-    post_id, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    verdict, outs = mesh.nodes[str(source)].post("wijk", "news", NOW)
+    post_id = verdict.msg_id
     mesh.local(str(source), outs, NOW)
     t = NOW
     for a, b in seq:
@@ -358,7 +363,7 @@ def test_sync_finishes_on_both_sides() -> None:
     mesh.connect("A", "B", NOW)
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 1
     # A long-lived link re-syncs on tick after the interval.
-    mesh.local("A", mesh.nodes["A"].tick(NOW + 1_000), NOW + 1_000)
+    mesh.local("A", mesh.nodes["A"].handle_timer(NOW + 1_000), NOW + 1_000)
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
 
 
@@ -372,7 +377,7 @@ def test_nodes_seeded_alike_still_agree_on_one_initiator() -> None:
     mesh.connect("A", "B", NOW)
     assert texts(mesh, "A") == ["van A", "van B"] and texts(mesh, "B") == ["van B", "van A"]
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 1
-    mesh.local("A", a.tick(NOW + 1_000), NOW + 1_000)  # the re-sync draws equal nonces too
+    mesh.local("A", a.handle_timer(NOW + 1_000), NOW + 1_000)  # the re-sync draws equal nonces too
     assert len(mesh.of("A", SyncFinished)) == len(mesh.of("B", SyncFinished)) == 2
 
 
@@ -442,14 +447,15 @@ def test_node_on_sqlite_keeps_what_it_accepted(tmp_path: Path) -> None:
     identity = Identity.generate()
     store = SqliteStore(path, 1 << 20)
     node = Node(identity, store, chain.trust, NOW)
-    post_id, _ = node.post("wijk", "hallo", NOW)
+    verdict, _ = node.post("wijk", "hallo", NOW)
+    post_id = verdict.msg_id
     node.inject(wire.encode_message(chain.alert(seq=3)), NOW)
     store.close()
     reopened = SqliteStore(path, 1 << 20)
     again = Node(identity, reopened, chain.trust, NOW + 5)
     assert reopened.has(post_id)
     out = again.inject(wire.encode_message(chain.alert(nl_alert(identifier="x"), seq=3)),
-                       NOW + 5)
+                       NOW + 5).outputs
     assert any(isinstance(o, Rejected) and "already used" in o.reason for o in out)
     assert reopened.integrity_check() == []
     reopened.close()
@@ -495,7 +501,7 @@ def test_frames_crossing_a_restarted_session_are_stale_not_malformed() -> None:
     other = "B" if first == "A" else "A"
     (recon,) = replies[first]
     assert isinstance(recon, Send)
-    restart = mesh.nodes[other].tick(NOW + 60)  # its session timed out: a new Hello
+    restart = mesh.nodes[other].handle_timer(NOW + 60)  # its session timed out: a new Hello
     assert any(isinstance(o, Send) for o in restart)
     late = mesh.nodes[other].receive(first, recon.data, NOW + 60)
     assert not any(isinstance(o, Rejected) for o in late)
@@ -523,7 +529,7 @@ def test_dm_bookkeeping_stays_within_the_store_bound_as_dms_are_evicted_and_expi
     assert 0 < status["stored"] < 20  # type: ignore[operator]
     assert status["dm_bookkeeping"] <= status["stored"] + 64  # type: ignore[operator]
     later = NOW + 30 * 86_400  # every DM has expired
-    relay.tick(later)
+    relay.handle_timer(later)
     assert relay.status(later)["stored"] == 0
     assert relay.status(later)["dm_bookkeeping"] <= 64  # type: ignore[operator]
 

@@ -34,8 +34,8 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from meshnode.daemon import api
-from meshnode.daemon.alertlog import is_failed_verification
 from meshnode.daemon.api import ApiError
+from meshnode.events import Refusal
 from tui.i18n import Lang, text
 from tui.link import ApiLink
 from tui.render import (
@@ -340,8 +340,8 @@ class MeshApp(App[None]):
             (r.get("last_seen") or 0) >= recent for r in self.rejected)
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
-        if name == "alert_received" or (name == "rejected" and is_failed_verification(
-                data.get("kind"), str(data.get("reason", "")))):
+        if name == "alert_received" or (name == "rejected"
+                                         and data.get("refusal") == Refusal.ALERT.value):
             self.action_show_tab("alerts")
             self.bell()
         elif name == "post_received" and self.channel is None:

@@ -5,12 +5,16 @@ Tasks, all in one nursery:
 * transport tasks: each transport's `run`; a forwarder tags its events and queues them for
   the core;
 * the core: the only task that calls the `Node` (and the `Service` around it). It takes inputs
-  one at a time from one bounded channel — transport events, ticks, "burst sent" notices and
-  API calls — and dispatches the outputs: events are persisted and published first (a DM opened
-  for us is in the inbox before anything else happens), then frames go to the link senders;
+  one at a time from one bounded channel — transport events, timer and housekeeping ticks,
+  "burst sent" notices and API calls — and dispatches the outputs: events are persisted and
+  published first (a DM opened for us is in the inbox before anything else happens), then
+  frames go to the link senders;
 * link senders: one per link, handing the node's frames to the transport in order and then
   telling the core that the burst went out (`Node.ready`);
-* the ticker: `Node.tick` every `node.tick` seconds;
+* the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
+  earlier), then has the core call `Node.handle_timer`;
+* housekeeping: every `node.tick` seconds the daemon's own checks (free disk space, DMs the
+  inbox could not take yet); it never calls the node;
 * the API server on the Unix socket, whose requests become calls queued for the core;
 * the signal watcher: SIGINT or SIGTERM cancels the nursery; once every task has ended, the
   stores are closed (the WAL checkpointed) and the data directory's lock released.
@@ -29,11 +33,9 @@ failure stops the daemon rather than accept messages it cannot keep.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -79,6 +81,7 @@ INBOX_FILE = "inbox.db"
 CONTACTS_FILE = "contacts.db"
 ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.daemon.alertlog)
 MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.daemon.marks)
+_TIMER_CAP = 60.0  # the node timer re-reads the clock at least this often (seconds)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
@@ -93,7 +96,14 @@ class DaemonError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Tick:
-    pass
+    """The daemon's own housekeeping is due."""
+
+
+@dataclass(eq=False)
+class _Timer:
+    """`Node.handle_timer` is due; `done` is set once the core has called it."""
+
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +126,7 @@ class _Call:
     error: ApiError | None = None
 
 
-_Input: TypeAlias = _FromTransport | _Tick | _Ready | _Call
+_Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call
 
 
 @dataclass(eq=False)
@@ -182,9 +192,12 @@ class Daemon:
         self._stack.callback(self.api.close)
         self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
             str(data_dir), self.peers, self.transport_stats, self.api.stats),
-            name=config.node.name, alert_log=self.alert_log, marks=self.marks)
+            name=config.node.name, started=self._clock(), alert_log=self.alert_log,
+            marks=self.marks)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
         self._nursery: trio.Nursery | None = None
+        self._timer_at = 0  # when the node timer task will next wake
+        self._timer_moved = trio.Event()  # set when the node's timer came forward
         self.internal_errors = 0
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
@@ -226,11 +239,9 @@ class Daemon:
             self._stack.callback(self.marks.close)
         except (StoreError, InboxError, ContactError) as exc:
             raise DaemonError(f"cannot open the node's files: {exc}") from exc
-        # A fresh seed per start: session nonces must differ between nodes (equal nonces
-        # leave both sides waiting for the other to start reconciling).
-        node_config = dataclasses.replace(self.config.node.node_config(),
-                                          seed=secrets.randbits(64))
-        self.node = Node(identity, store, trust, int(self._clock()), node_config)
+        # No seed: nonces and DM keys come from the operating system's randomness.
+        self.node = Node(identity, store, trust, int(self._clock()),
+                         self.config.node.node_config())
         if transports is None:
             try:
                 udp = UdpTransport(self.config.udp)
@@ -308,6 +319,7 @@ class Daemon:
                     nursery.start_soon(transport.run, events)
                     nursery.start_soon(self._forward, transport, queued)
                 nursery.start_soon(self._core, receive)
+                nursery.start_soon(self._node_timer)
                 nursery.start_soon(self._ticker)
                 await nursery.start(self.api.serve)
                 _log.info("ready", extra={"fields": {
@@ -338,6 +350,22 @@ class Daemon:
         while True:
             await trio.sleep(self.config.node.tick)
             await self._inputs.send(_Tick())
+
+    async def _node_timer(self) -> None:
+        """Call `Node.handle_timer` when `Node.get_timer` says, and not before."""
+        assert self._inputs is not None
+        while True:
+            self._timer_at = self.node.get_timer()
+            delay = self._timer_at - self._clock()
+            if delay > 0:
+                self._timer_moved = trio.Event()
+                # Capped, so that a step of the wall clock (NTP coming back) is noticed.
+                with trio.move_on_after(min(delay, _TIMER_CAP)):
+                    await self._timer_moved.wait()
+                continue
+            due = _Timer()
+            await self._inputs.send(due)
+            await due.done.wait()
 
     async def call(self, request: Request) -> dict[str, Any]:
         """Have the core answer an API request; raises `ApiError`."""
@@ -396,13 +424,19 @@ class Daemon:
             box = self._boxes.get(item.link)
             if box is not None and box.generation == item.generation:
                 outputs = self.node.ready(item.link, now)
+        elif isinstance(item, _Timer):
+            try:
+                outputs = self.node.handle_timer(now)
+            finally:
+                item.done.set()
         elif isinstance(item, _Tick):
             self._check_room()
             self.service.retry_unrecorded()
-            outputs = self.node.tick(now)
         else:
             outputs = self._answer(item, now)
         self._dispatch(outputs, now)
+        if self.node.get_timer() < self._timer_at:
+            self._timer_moved.set()  # an input brought the node's timer forward
 
     def _link_up(self, transport: Transport, link: LinkId) -> None:
         old = self._boxes.pop(link, None)
@@ -410,7 +444,7 @@ class Daemon:
             old.close()
             self.node.link_down(link, int(self._clock()))
         self._generation += 1
-        box = _Outbox(link, transport, self._generation, time.time())
+        box = _Outbox(link, transport, self._generation, self._clock())
         self._boxes[link] = box
         assert self._nursery is not None
         self._nursery.start_soon(self._link_sender, box)

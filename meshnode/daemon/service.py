@@ -13,7 +13,6 @@ Not thread-safe and never awaited: the daemon calls it from its one core task.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 from meshnode.crypto.identity import PublicIdentity, fingerprint
 from meshnode.daemon import api
-from meshnode.daemon.alertlog import AlertLog, LoggedAlert, is_failed_verification
+from meshnode.daemon.alertlog import AlertLog, LoggedAlert
 from meshnode.daemon.api import ApiError, ErrorCode
 from meshnode.daemon.contacts import ContactBook, ContactError, normalise_fingerprint
 from meshnode.daemon.inbox import Inbox, InboxError, ReceivedDm, SentDm
@@ -49,9 +48,11 @@ from meshnode.events import (
     Event,
     Output,
     PostReceived,
+    Refusal,
     Rejected,
     Send,
     SyncFinished,
+    Verdict,
 )
 from meshnode.node import Node
 from meshnode.store.base import StoredMessage
@@ -88,7 +89,7 @@ class Service:
         self._own: dict[bytes, bool] = {}  # post id -> ours (posts never change)
         self.info = info
         self.name = name
-        self.started = time.time() if started is None else started
+        self.started = started  # None: from the first request (tests without a daemon)
         self.events_published: Counter[str] = Counter()
         # DMs opened for us that the inbox could not take (a full disk): the node has already
         # sent their receipts, so they are held here and written by `retry_unrecorded`.
@@ -114,6 +115,8 @@ class Service:
     # --- requests ------------------------------------------------------------------------------
 
     def handle(self, request: api.Request, now: int) -> tuple[dict[str, Any], list[Output]]:
+        if self.started is None:
+            self.started = now
         handler = self._handlers.get(type(request))
         if handler is None:
             raise ApiError(ErrorCode.UNKNOWN_OP, f"{api.op_name(request)} is handled by the "
@@ -135,7 +138,7 @@ class Service:
             "name": self.name,
             "software": SOFTWARE,
             "data_dir": self.info.data_dir,
-            "uptime": round(time.time() - self.started, 3),
+            "uptime": round(now - (self.started or now), 3),
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
@@ -175,29 +178,27 @@ class Service:
                 "sign_key": pub.sign_key.hex(), "dh_key": pub.dh_key.hex(),
                 "name": self.name}, []
 
-    def _originated(self, what: str, msg_id: bytes, outputs: list[Output]) -> None:
-        """Raise if the node refused its own new message (a quota, a full store)."""
-        if self.node.store.has(msg_id):
-            return
-        reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
-        raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: "
-                       f"{reasons[0] if reasons else 'not stored'}")
+    def _originated(self, what: str, verdict: Verdict) -> bytes:
+        """The new message's id; raises if the node refused it (a quota, a full store)."""
+        if not verdict.accepted or verdict.msg_id is None:
+            raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: {verdict.reason}")
+        return verdict.msg_id
 
     def _post(self, req: api.Post, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:
-            msg_id, outputs = self.node.post(req.channel, req.text, now)
+            verdict, outputs = self.node.post(req.channel, req.text, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot post: {exc}") from None
-        self._originated("post", msg_id, outputs)
+        msg_id = self._originated("post", verdict)
         return {"id": msg_id.hex(), "channel": req.channel}, outputs
 
     def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
         recipient = self.resolve(req.to)
         try:
-            msg_id, outputs = self.node.send_dm(recipient, req.text, now)
+            verdict, outputs = self.node.send_dm(recipient, req.text, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
-        self._originated("direct message", msg_id, outputs)
+        msg_id = self._originated("direct message", verdict)
         self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
         name = self.names(recipient.sign_key)
         warnings = [warning_view(w) for w in self.contacts.warnings() if w.name == name]
@@ -330,18 +331,15 @@ class Service:
             msg = decode_message(req.data)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"not a meshnode message file ({exc})") from None
-        held = self.node.store.has(msg.id)
-        outputs = self.node.inject(req.data, now)
+        verdict, outputs = self.node.inject(req.data, now)
+        duplicate = verdict.refusal is Refusal.DUPLICATE
+        if not verdict.accepted and not duplicate:
+            if verdict.refusal is Refusal.ALERT:
+                self.alert_log.reject(verdict.reason, None, now)  # shown as NOT VERIFIED too
+            raise ApiError(ErrorCode.INVALID, f"the node refused it: {verdict.reason}")
+        # A duplicate is held or was seen before (e.g. a delivered DM): nothing to do.
         result = {"id": msg.id.hex(), "kind": msg.kind.name.lower(),
-                  "accepted": not held and self.node.store.has(msg.id), "duplicate": held}
-        if not result["accepted"] and not held:
-            reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
-            if reasons or not self.node.store.seen(msg.id):
-                reason = reasons[0] if reasons else "not stored"
-                if is_failed_verification(msg.kind.name.lower(), reason):
-                    self.alert_log.reject(reason, None, now)  # shown as NOT VERIFIED too
-                raise ApiError(ErrorCode.INVALID, f"the node refused it: {reason}")
-            result["duplicate"] = True  # seen before (e.g. a delivered DM): nothing to do
+                  "accepted": verdict.accepted, "duplicate": duplicate}
         return result, outputs
 
     def _contacts(self, _: api.Contacts, now: int) -> tuple[dict[str, Any], list[Output]]:
@@ -400,10 +398,10 @@ class Service:
 
     def _announce(self, req: api.Announce, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:
-            msg_id, outputs = self.node.announce(req.name, now)
+            verdict, outputs = self.node.announce(req.name, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot announce: {exc}") from None
-        self._originated("identity card", msg_id, outputs)
+        msg_id = self._originated("identity card", verdict)
         self.name = req.name
         return {"id": msg_id.hex(), "name": req.name}, outputs
 
@@ -428,8 +426,7 @@ class Service:
                 self.alert_log.record(data, now)
             elif isinstance(event, AlertRemoved):
                 self.alert_log.remove(event.msg_id, event.reason, now)
-            elif isinstance(event, Rejected) and is_failed_verification(data["kind"],
-                                                                       event.reason):
+            elif isinstance(event, Rejected) and event.refusal is Refusal.ALERT:
                 self.alert_log.reject(event.reason, data["link"], now)
             elif isinstance(event, SyncFinished):
                 self.marks.synced(Sync(str(event.link), now, event.sent, event.received))

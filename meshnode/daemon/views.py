@@ -198,10 +198,10 @@ def event_view(event: Event, names: Names) -> tuple[str, dict[str, Any]]:
             return "announce_received", {
                 "id": msg_id.hex(), "name": card.name,
                 **person(card.sign_key, names), "dh_key": card.dh_key.hex()}
-        case Rejected(link, kind, reason):
+        case Rejected(link, kind, refusal):
             return "rejected", {"link": None if link is None else str(link),
                                 "kind": None if kind is None else kind.name.lower(),
-                                "reason": reason}
+                                "refusal": refusal.value, "reason": event.reason}
         case SyncFinished(link, sent, received):
             return "sync_finished", {"link": str(link), "sent": sent, "received": received}
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover

@@ -22,6 +22,7 @@ from meshnode.crypto.sealing import recipient_tag
 from meshnode.events import DmCarried, DmReceived, Send
 from meshnode.node import NodeConfig
 from meshnode.routing.frames import Hello, decode_frame, encode_frame
+from meshnode.testing import Mesh
 from meshnode.transport.ble_profile import (
     SERVICE_UUID,
     Info,
@@ -37,7 +38,6 @@ from meshnode.transport.ble_token import (
 )
 from meshnode.wire import DAY
 from tests.attacks.peers import NOW, recording
-from tests.mesh import Mesh
 
 FLAGS = bytes((2, 0x01, 0x06))
 
