@@ -163,7 +163,8 @@ class Mesh:
     """A synchronous in-process driver: links deliver whole frames, in order, at once.
 
     `connect` runs the exchange until quiet (or a byte budget is spent, modelling a short, slow
-    encounter); `local` feeds a local action's outputs in; `advance(now)` calls every due timer.
+    encounter); `local` feeds a local action's outputs in; `advance(now)` runs the timers due
+    until `now`, each at its time.
     `offsets` give nodes wrong clocks (a node reads true time + its offset)."""
 
     trust: TrustStore = field(default_factory=lambda: TrustStore(()))
@@ -175,6 +176,7 @@ class Mesh:
     frame_bytes: Counter[str] = field(default_factory=Counter)
     frame_count: Counter[str] = field(default_factory=Counter)
     offsets: dict[str, int] = field(default_factory=dict)
+    _unsent: Counter[tuple[str, str]] = field(default_factory=Counter)  # frames handed, not sent
 
     def clock(self, name: str, now: int) -> int:
         """What node `name` reads as the time when it is `now`."""
@@ -192,14 +194,18 @@ class Mesh:
         """Bring a link up and run the exchange until quiet (or the byte budget is spent)."""
         self.links[(a, b)] = budget
         self.links[(b, a)] = budget
-        self._run(deque([(a, self.nodes[a].link_up(b, self.clock(a, now))),
-                         (b, self.nodes[b].link_up(a, self.clock(b, now)))]), now)
+        queue: deque[tuple[str, list[Output]]] = deque()
+        self._hand(queue, a, self.nodes[a].link_up(b, self.clock(a, now)))
+        self._hand(queue, b, self.nodes[b].link_up(a, self.clock(b, now)))
+        self._run(queue, now)
 
     def disconnect(self, a: str, b: str, now: int) -> None:
         if (a, b) not in self.links:
             return
         self.links.pop((a, b), None)
         self.links.pop((b, a), None)
+        self._unsent.pop((a, b), None)
+        self._unsent.pop((b, a), None)
         self._collect(a, self.nodes[a].link_down(b, self.clock(a, now)))
         self._collect(b, self.nodes[b].link_down(a, self.clock(b, now)))
 
@@ -207,13 +213,22 @@ class Mesh:
         """Feed the outputs of a local action (post, send_dm, inject) into the mesh."""
         if isinstance(outputs, Result):
             outputs = outputs.outputs
-        self._run(deque([(name, outputs)]), now)
+        queue: deque[tuple[str, list[Output]]] = deque()
+        self._hand(queue, name, outputs)
+        self._run(queue, now)
 
-    def advance(self, now: int) -> None:
-        """Call the timer of every node whose `get_timer` is due by `now`."""
-        for name, node in self.nodes.items():
-            if self.clock(name, now) >= node.get_timer():
-                self._run(deque([(name, node.handle_timer(self.clock(name, now)))]), now)
+    def advance(self, now: int, start: int | None = None) -> None:
+        """Run every timer that falls due up to `now`, each at its own time, in time order
+        (from `start`, the time of the last call, if a timer was already due then)."""
+        while self.nodes:
+            t, name = min((node.get_timer() - self.offsets.get(name, 0), name)
+                          for name, node in self.nodes.items())
+            if t > now:
+                return
+            t = t if start is None else max(t, start)
+            queue: deque[tuple[str, list[Output]]] = deque()
+            self._hand(queue, name, self.nodes[name].handle_timer(self.clock(name, t)))
+            self._run(queue, t)
 
     def of(self, name: str, cls: type) -> list[object]:
         return [e for e in self.events[name] if isinstance(e, cls)]
@@ -223,27 +238,38 @@ class Mesh:
             if not isinstance(o, Send | Close):
                 self.events[name].append(o)
 
+    def _hand(self, queue: deque[tuple[str, list[Output]]], name: str,
+              outputs: list[Output]) -> None:
+        """A node call returned: its frames are now handed to their links."""
+        for out in outputs:
+            if isinstance(out, Send):
+                self._unsent[(name, str(out.link))] += 1
+        queue.append((name, outputs))
+
     def _run(self, queue: deque[tuple[str, list[Output]]], now: int) -> None:
-        """Deliver each call's outputs in order; a link that got frames from one call (a burst)
-        is told `ready` once they are all delivered."""
+        """Deliver each call's outputs in order; a link is told `ready` once everything handed
+        to it has been delivered."""
         steps = 0
         while queue:
             steps += 1
             if steps >= 1_000_000:
                 raise RuntimeError("the exchange does not terminate")
             name, outputs = queue.popleft()
-            bursts: list[str] = []
+            sent: list[str] = []
             for out in outputs:
                 if isinstance(out, Close):
                     self.disconnect(name, str(out.link), now)
                 elif not isinstance(out, Send):
                     self.events[name].append(out)
-                elif (self._deliver(name, str(out.link), out.data, now, queue)
-                      and str(out.link) not in bursts):
-                    bursts.append(str(out.link))
-            for peer in bursts:
-                if (name, peer) in self.links:
-                    queue.append((name, self.nodes[name].ready(peer, self.clock(name, now))))
+                else:
+                    peer = str(out.link)
+                    if (name, peer) in self._unsent:
+                        self._unsent[(name, peer)] -= 1
+                    if self._deliver(name, peer, out.data, now, queue) and peer not in sent:
+                        sent.append(peer)
+            for peer in sent:
+                if (name, peer) in self.links and not self._unsent[(name, peer)]:
+                    self._hand(queue, name, self.nodes[name].ready(peer, self.clock(name, now)))
 
     def _deliver(self, name: str, peer: str, data: bytes, now: int,
                  queue: deque[tuple[str, list[Output]]]) -> bool:
@@ -261,5 +287,5 @@ class Mesh:
         kind = type(decode_frame(data)).__name__
         self.frame_bytes[kind] += len(data)
         self.frame_count[kind] += 1
-        queue.append((peer, self.nodes[peer].receive(name, data, self.clock(peer, now))))
+        self._hand(queue, peer, self.nodes[peer].receive(name, data, self.clock(peer, now)))
         return True

@@ -146,8 +146,11 @@ def _identity(rng: np.random.Generator) -> Identity:
 class Simulation:
     """One run of a scenario. `run(progress)` returns the `Outcome`."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, node_factory: Callable[..., Node] = Node) -> None:
+        """`node_factory` builds each node as `Node` does (`meshnode.testing.CheckedNode`
+        checks that this driver keeps the driving contract)."""
         self.scenario = scenario
+        self._node_factory = node_factory
         self.streams = Streams(scenario.scenario.seed)
         self.world: World = build_world(scenario, self.streams)
         self.n = self.world.size
@@ -211,8 +214,8 @@ class Simulation:
             )
             capacity = routing.hub_store_bytes if hub else routing.store_bytes
             store = MemoryStore(capacity, seen_capacity=routing.seen_capacity)
-            self.nodes.append(Node(self.identities[i], store, self.trust, EPOCH,
-                                   config, memo=self.memo))
+            self.nodes.append(self._node_factory(self.identities[i], store, self.trust, EPOCH,
+                                                 config, memo=self.memo))
 
     # --- running ----------------------------------------------------------------------------
 

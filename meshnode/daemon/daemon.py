@@ -167,14 +167,15 @@ class Daemon:
 
     def __init__(self, data_dir: Path, config: DaemonConfig, identity: Identity, *,
                  transports: Sequence[Transport] | None = None,
-                 clock: Callable[[], float] = time.time, handle_signals: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, handle_signals: bool = True,
+                 node_factory: Callable[..., Node] = Node) -> None:
         self.data_dir = data_dir
         self.config = config
         self.handle_signals = handle_signals
         self._clock = clock
         self._stack = ExitStack()
         try:
-            self._open(identity, transports)
+            self._open(identity, transports, node_factory)
         except BaseException:
             self._stack.close()
             raise
@@ -203,7 +204,8 @@ class Daemon:
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
 
-    def _open(self, identity: Identity, transports: Sequence[Transport] | None) -> None:
+    def _open(self, identity: Identity, transports: Sequence[Transport] | None,
+              node_factory: Callable[..., Node]) -> None:
         _prepare_data_dir(self.data_dir)
         lock = DataDirLock(self.data_dir)
         try:
@@ -240,8 +242,8 @@ class Daemon:
         except (StoreError, InboxError, ContactError) as exc:
             raise DaemonError(f"cannot open the node's files: {exc}") from exc
         # No seed: nonces and DM keys come from the operating system's randomness.
-        self.node = Node(identity, store, trust, int(self._clock()),
-                         self.config.node.node_config())
+        self.node = node_factory(identity, store, trust, int(self._clock()),
+                                 self.config.node.node_config())
         if transports is None:
             try:
                 udp = UdpTransport(self.config.udp)

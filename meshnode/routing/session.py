@@ -163,3 +163,7 @@ class Session:
 
     def pop(self) -> bytes:
         return heapq.heappop(self.queue)[2]
+
+
+if __name__ == "__main__":  # python -m meshnode.routing.session: the diagram for the docs
+    print(diagram(), end="")
