@@ -73,7 +73,7 @@ from meshnode.routing.policy import (
 )
 from meshnode.routing.reconcile import Reconciler, SortedItems
 from meshnode.routing.session import Phase, Session, SessionError, Step
-from meshnode.store.base import MessageStore, StoredMessage
+from meshnode.store.base import MessageStore, StoredMessage, StoreView
 from meshnode.wire import (
     DAY,
     MAX_TIME,
@@ -84,6 +84,8 @@ from meshnode.wire import (
     decode_body,
     decode_message,
     encode_message,
+    tail_routing,
+    with_tail_routing,
 )
 
 __all__ = ["Node", "NodeConfig", "NodeStats"]
@@ -144,21 +146,6 @@ class NodeConfig:
             channels=self.channels)
 
 
-# A stored message is canonical, so it ends with its routing map {1: hops, 2: copies}; with both
-# below 128 (MAX_HOPS and MAX_COPIES are) that is exactly these five bytes, hops and copies at
-# offsets -3 and -1. Relaying reads and rewrites it in place instead of decoding the message.
-_ROUTING_TAIL = bytes((0x82, 1, 0, 2, 0))
-
-
-def _stored_routing(raw: bytes) -> Routing | None:
-    """The routing header at the end of a canonically encoded message, or None if the tail is
-    not the five-byte form (then decode the message)."""
-    if (len(raw) > 5 and raw[-5] == 0x82 and raw[-4] == 1 and raw[-2] == 2
-            and raw[-3] < 0x80 and 0 < raw[-1] < 0x80):
-        return Routing(raw[-3], raw[-1])
-    return None
-
-
 class Node:
     """One mesh node. See the module docstring for the driving contract.
 
@@ -195,6 +182,11 @@ class Node:
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
         self._own_dh = identity.public.dh_key
         self._own_tags: tuple[int, tuple[bytes, bytes]] = (-1, (b"", b""))  # (day, tags)
+
+    @property
+    def held(self) -> StoreView:
+        """The store, read-only: what applications read (only the node writes it)."""
+        return self.store
 
     @property
     def trust(self) -> TrustStore:
@@ -531,7 +523,7 @@ class Node:
         stored = self.store.get(msg_id)
         if stored is None or stored.expires <= now or msg_id in session.peer_has:
             return None
-        routing = _stored_routing(stored.raw)
+        routing = tail_routing(stored.raw)
         msg = None
         if routing is None:
             try:
@@ -562,8 +554,7 @@ class Node:
                 out.append(DmCarried(msg_id, carried[msg_id]))
         new = Routing(max(0, routing.hops_left - 1), offer.give).clamped()
         if msg is None:
-            return stored.raw[:-len(_ROUTING_TAIL)] + bytes(
-                (0x82, 1, new.hops_left, 2, new.copies))
+            return with_tail_routing(stored.raw, new)
         return encode_message(msg.with_routing(new))
 
     # --- the reconciled set ----------------------------------------------------------------

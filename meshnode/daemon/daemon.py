@@ -332,7 +332,7 @@ class Daemon:
                                     if isinstance(t, UdpTransport)),
                     "peers": ",".join(str(p) for p in self.config.udp.peers),
                     "roots": len(self.node.trust.roots),
-                    "stored": self.node.store.usage().count}})
+                    "stored": self.node.held.usage().count}})
                 task_status.started()
 
     async def _watch_signals(self, receiver: Any, scope: trio.CancelScope) -> None:
@@ -552,7 +552,7 @@ class Daemon:
         if not name:
             return
         own = self.node.identity.public.sign_key
-        for stored in self.node.store.by_kind(int(Kind.ANNOUNCE)):
+        for stored in self.node.held.by_kind(int(Kind.ANNOUNCE)):
             card = announce_of(stored)
             if (card is not None and card.sign_key == own and card.name == name
                     and card.expires > now + ANNOUNCE_RENEW):

@@ -1,10 +1,11 @@
 """What the daemon does for an API request, and with the node's events (synchronous).
 
-`Service.handle` answers one request at `now`, calling the `Node` for local actions and reading
-`node.store`, the inbox and the contact book for queries; it returns the JSON result and the
-node's outputs for the daemon to dispatch. `Service.record` persists what an event means for
-this node (a DM opened for us goes into the inbox at once, delivery states, key-change checks
-against the contact book) and returns the API events to publish. Failures raise `ApiError`
+`Service.handle` answers one request at `now`, calling the `Node` for local actions (their
+typed `Verdict` says what became of them) and reading `node.held` (the store, read-only), the
+inbox and the contact book for queries; it returns the JSON result and the node's outputs for
+the daemon to dispatch. `Service.record` persists what an event means for this node (a DM
+opened for us goes into the inbox at once, delivery states, key-change checks against the
+contact book) and returns the API events to publish. Failures raise `ApiError`
 with a code and a message that says what to do.
 
 Not thread-safe and never awaited: the daemon calls it from its one core task.
@@ -145,7 +146,7 @@ class Service:
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
-                                  for k, n in self.node.store.usage().by_kind.items()}},
+                                  for k, n in self.node.held.usage().by_kind.items()}},
             "counters": {
                 "accepted": dict(stats.accepted), "rejected": dict(stats.rejected),
                 "accepted_total": sum(stats.accepted.values()),
@@ -239,7 +240,7 @@ class Service:
 
     def _newest(self, kind: Kind, limit: int) -> Iterator[StoredMessage]:
         """The newest `limit` stored messages of a kind, without loading the others."""
-        store = self.node.store
+        store = self.node.held
         for _, msg_id in store.ids_since(0, kind=int(kind))[-limit:]:
             stored = store.get(msg_id)
             if stored is not None:
@@ -284,7 +285,7 @@ class Service:
 
     def _posts(self, req: api.Posts, now: int) -> tuple[dict[str, Any], list[Output]]:
         out = []
-        for stored in self.node.store.by_channel(req.channel, req.limit):
+        for stored in self.node.held.by_channel(req.channel, req.limit):
             try:
                 body = decode_body(Kind.POST, decode_message(stored.raw).body)
             except WireError:
@@ -295,7 +296,7 @@ class Service:
 
     def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
         views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
-                 for s in self.node.store.by_kind(int(Kind.ALERT))]
+                 for s in self.node.held.by_kind(int(Kind.ALERT))]
         return {"alerts": [v for v in views if v is not None]}, []
 
     def _alert_history(self, req: api.AlertHistory,
@@ -303,7 +304,7 @@ class Service:
         logged = self.alert_log.entries()
         kept = {entry.id for entry in logged}
         # Alerts held from before the log existed are history too.
-        for stored in self.node.store.by_kind(int(Kind.ALERT)):
+        for stored in self.node.held.by_kind(int(Kind.ALERT)):
             if stored.id not in kept:
                 view = stored_alert_view(stored, self.node.trust, now, self.node.config.location)
                 if view is not None:
@@ -315,7 +316,7 @@ class Service:
         return {"rejected": [rejected_view(r) for r in self.alert_log.rejected(req.limit)]}, []
 
     def _mark_read(self, req: api.MarkRead, now: int) -> tuple[dict[str, Any], list[Output]]:
-        posts = self.node.store.by_channel(req.channel, _SEARCH_LIMIT)
+        posts = self.node.held.by_channel(req.channel, _SEARCH_LIMIT)
         newest = max((p.received for p in posts), default=0)
         upto = min(now, newest if req.upto is None else req.upto)
         moved = self.marks.mark_read(req.channel, upto)
