@@ -29,8 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import header
 
 from meshnode.daemon import api
-from meshnode.daemon.localnet import LocalNet, LocalNode
-from tests.daemons import (
+from meshnode.daemon.harness import (
     Events,
     fast_config,
     links_up,
@@ -39,6 +38,7 @@ from tests.daemons import (
     prefill,
     wait_for,
 )
+from meshnode.daemon.localnet import LocalNet, LocalNode
 
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
 
