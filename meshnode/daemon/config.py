@@ -363,7 +363,8 @@ store_mb = {n.store_mb}
 channels = []
 # Where this node is, [latitude, longitude], to tell whether an alert covers it.
 # location = [51.92, 4.48]
-# Seconds between housekeeping ticks (expiry, re-sync of long-lived links).
+# Seconds between the daemon's own housekeeping (free disk space, DMs waiting for the inbox);
+# the node's timers (expiry, re-syncs, session timeouts) run when due, whatever this is.
 tick = {n.tick}
 # Hops a message may travel; how direct messages spread ("spray-and-wait", "epidemic",
 # "prophet") and how many copies spray-and-wait hands out.
