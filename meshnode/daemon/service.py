@@ -180,8 +180,10 @@ class Service:
                 "name": self.name}, []
 
     def _originated(self, what: str, verdict: Verdict) -> bytes:
-        """The new message's id; raises if the node refused it (a quota, a full store)."""
-        if not verdict.accepted or verdict.msg_id is None:
+        """The new message's id; raises if the node refused it (a quota, a full store). The
+        same text sent twice in one second is one message, held already: not an error."""
+        held = verdict.accepted or verdict.refusal is Refusal.DUPLICATE
+        if not held or verdict.msg_id is None:
             raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: {verdict.reason}")
         return verdict.msg_id
 
