@@ -111,6 +111,12 @@ class IntakeConfig:
 
 @dataclass
 class NodeStats:
+    """Counters since start. `wanted` counts ids peers asked for with `Want`; `want_refused`
+    those of them this node then could not send (no hops left, the forwarding policy said no):
+    the airtime a sync spent on a difference nobody could act on. `unoffered` counts every
+    queued message refused that way (pushes included); `frame_bytes` the bytes sent per frame
+    type."""
+
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
@@ -120,6 +126,11 @@ class NodeStats:
     stale_frames: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    sessions: int = 0  # sync sessions finished (both sides said Done)
+    wanted: int = 0
+    want_refused: int = 0
+    unoffered: int = 0
+    frame_bytes: Counter[str] = field(default_factory=Counter)
 
 
 class Intake:

@@ -399,6 +399,7 @@ class Node:
         session.busy = True  # until the driver says the link sent it: `ready`
         self.stats.frames_out += 1
         self.stats.bytes_out += len(data)
+        self.stats.frame_bytes[type(frame).__name__] += len(data)
         return Send(session.link, data)
 
     def _restart(self, session: Session, now: int, out: list[Output]) -> None:
@@ -411,6 +412,7 @@ class Node:
         session.advance(step)
         if session.finished:
             session.synced_at = now
+            self.stats.sessions += 1
             out.append(SyncFinished(session.link, session.sent, session.received))
 
     def _on_hello(self, session: Session, hello: Hello, now: int, out: list[Output]) -> None:
@@ -477,6 +479,8 @@ class Node:
                 out.append(self._send(session, Want(tuple(wanted[i : i + MAX_WANT]))))
 
     def _on_want(self, session: Session, want: Want, now: int) -> None:
+        self.stats.wanted += len(want.ids)
+        session.wanted.update(want.ids)
         for msg_id in want.ids:
             stored = self.store.get(msg_id)
             if stored is None:
@@ -488,7 +492,7 @@ class Node:
 
     def _enqueue(self, session: Session, stored: StoredMessage) -> None:
         cls = _CLASS.get(Kind(stored.kind), 6)
-        if _addressed_to_peer(session, stored):
+        if session.for_peer(stored):
             cls = _FOR_THE_PEER
         session.enqueue(cls, stored.created, stored.id)
 
@@ -532,8 +536,9 @@ class Node:
                 return None
             routing = msg.routing
         assert session.peer is not None
-        is_dest = _addressed_to_peer(session, stored)
+        is_dest = session.for_peer(stored)
         if routing.hops_left <= 0 and not is_dest:
+            self._unoffered(session, msg_id)
             return None
         policy = self._dm_policy if stored.kind == Kind.DM else self._flood
         copies = self._intake.copies
@@ -545,6 +550,7 @@ class Node:
                 stored.tag)
         offer = policy.offer(held, peer_is_destination=is_dest, gain=gain)
         if offer is None:
+            self._unoffered(session, msg_id)
             return None
         if stored.kind == Kind.DM:
             copies[msg_id] = offer.keep
@@ -556,6 +562,11 @@ class Node:
         if msg is None:
             return with_tail_routing(stored.raw, new)
         return encode_message(msg.with_routing(new))
+
+    def _unoffered(self, session: Session, msg_id: bytes) -> None:
+        self.stats.unoffered += 1
+        if msg_id in session.wanted:
+            self.stats.want_refused += 1
 
     # --- the reconciled set ----------------------------------------------------------------
 
@@ -586,11 +597,4 @@ class Node:
             self._items = self._items.updated(add=self._items_added)
             self._items_added.clear()
         return self._items
-
-
-def _addressed_to_peer(session: Session, stored: StoredMessage) -> bool:
-    """Whether `stored` is a DM for the peer on `session`, by the blinded tags of its Hello."""
-    if stored.kind != Kind.DM or stored.tag is None or session.peer is None:
-        return False
-    return hello_tag(session.peer.nonce, stored.tag) in session.peer.tags
 

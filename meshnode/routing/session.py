@@ -25,10 +25,13 @@ import heapq
 from dataclasses import dataclass, field
 from enum import Enum
 
+from meshnode.crypto.sealing import hello_tag
 from meshnode.events import LinkId
 from meshnode.routing.frames import Hello
 from meshnode.routing.limits import TokenBucket
 from meshnode.routing.reconcile import Reconciler, SortedItems
+from meshnode.store.base import StoredMessage
+from meshnode.wire import Kind
 
 __all__ = ["TRANSITIONS", "Phase", "Session", "SessionError", "Step", "diagram", "next_phase"]
 
@@ -115,6 +118,7 @@ class Session:
     queue: list[tuple[int, int, bytes]] = field(default_factory=list)
     queued: set[bytes] = field(default_factory=set)
     peer_has: set[bytes] = field(default_factory=set)
+    wanted: set[bytes] = field(default_factory=set)  # ids the peer asked for in this session
     busy: bool = False  # a burst is with the driver until it calls `ready`
     sent: int = 0
     received: int = 0
@@ -140,6 +144,7 @@ class Session:
         self.restarted = True
         self.queued = {msg_id for _, _, msg_id in self.queue}
         self.peer_has.clear()
+        self.wanted.clear()
 
     @property
     def finished(self) -> bool:
@@ -155,6 +160,12 @@ class Session:
         if self.finished:
             return self.synced_at + resync
         return max(self.active_at, self.synced_at) + timeout
+
+    def for_peer(self, stored: StoredMessage) -> bool:
+        """Whether `stored` is a DM for the peer, by the blinded tags of its Hello."""
+        if stored.kind != Kind.DM or stored.tag is None or self.peer is None:
+            return False
+        return hello_tag(self.peer.nonce, stored.tag) in self.peer.tags
 
     def enqueue(self, cls: int, created: int, msg_id: bytes) -> None:
         if msg_id not in self.queued:
