@@ -462,6 +462,11 @@ class Node:
                 self._enqueue(session, m)
 
     def _on_recon(self, session: Session, frame: Recon, out: list[Output]) -> None:
+        if session.recon is None and session.quiet:
+            # Our sets were equal, so this session reconciles nothing: the Recon belongs to a
+            # session the peer started before this one (a restart crossing on the air).
+            self.stats.stale_frames += 1
+            return
         if session.recon is None:
             raise WireError("recon", "reconciliation before hello")
         reply = session.recon.receive(frame.data)

@@ -573,3 +573,18 @@ def test_a_spent_post_is_never_sent_and_a_want_for_it_is_counted_as_waste(
     expected = 0 if session.initiator else 1
     assert holder.stats.wanted == holder.stats.want_refused == expected
     assert holder.stats.frame_bytes["Hello"] > 0 and holder.stats.sessions == 1
+
+
+def test_a_recon_in_a_quiet_session_is_stale_not_malformed() -> None:
+    """A Recon can only belong to an earlier session once the sets were found equal (a restart
+    crossing it on the air): counted as stale, never towards closing the link."""
+    mesh = Mesh()
+    a = mesh.add("A", NOW)
+    mesh.add("B", NOW)
+    mesh.connect("A", "B", NOW)  # both empty: a quiet session
+    session = a.session("B")
+    assert session is not None and session.quiet
+    old = encode_frame(Recon(b"\x81\x01\x01"))
+    out = a.receive("B", old, NOW + 1)
+    assert a.stats.stale_frames == 1 and not a.stats.rejected
+    assert not [o for o in out if isinstance(o, Rejected)]
