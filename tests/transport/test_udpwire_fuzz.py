@@ -22,7 +22,8 @@ VALID = [
     udpwire.encode(udpwire.Datagram(udpwire.NO_CID, udpwire.Connect(A, bytes(range(16))))),
     udpwire.encode(udpwire.Datagram(A, udpwire.Accept(B))),
     udpwire.encode(udpwire.Datagram(B, udpwire.Close())),
-    udpwire.encode(udpwire.Datagram(B, udpwire.Data(7, (b"\x30\x00\x07payload", b"\x30\x00\x08x")))),
+    udpwire.encode(udpwire.Datagram(
+        B, udpwire.Data(7, (b"\x30\x00\x07payload", b"\x30\x00\x08x")))),
     udpwire.encode(udpwire.Datagram(A, udpwire.Ack(3, 0b1011, 70))),
 ]
 
