@@ -349,3 +349,28 @@ def test_hostile_datagrams_are_counted_and_change_nothing() -> None:
             assert await b.frames(1, link=b_up.link) == [b"still fine"]
 
     go(test)
+
+
+def test_small_frames_share_datagrams_and_one_ack_covers_several() -> None:
+    sent = [os.urandom(random.Random(i).randrange(20, 300)) for i in range(600)]
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0, keepalive=5.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0,
+                                        keepalive=5.0)) as a:
+            up = await a.next(LinkUp)
+            await b.next(LinkUp)
+
+            async def send_all() -> None:
+                for i in range(0, len(sent), 30):  # bursts, as the daemon hands them
+                    for frame in sent[i:i + 30]:
+                        await a.transport.send(up.link, frame)
+                    await trio.lowlevel.checkpoint()
+
+            nursery.start_soon(send_all)
+            assert await b.frames(len(sent)) == sent
+            data_out, acks_out = a.transport.stats()["data_out"], b.transport.stats()["acks_out"]
+            assert data_out * 3 <= len(sent), f"{data_out} datagrams for {len(sent)} frames"
+            assert acks_out * 2 <= data_out, f"{acks_out} ACKs for {data_out} datagrams"
+
+    go(test)
