@@ -310,8 +310,9 @@ class UdpTransport:
 
     async def run(self, events: trio.MemorySendChannel[TransportEvent]) -> None:
         now = trio.current_time()
-        for addr in self._static:
-            self._probe(addr, now, static=True)
+        for addr in self._static:  # the keepalive task's first round probes them
+            if addr not in self._links:
+                self._new_link(addr, now, static=True)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._receive, self._sock, self._raw, False)
@@ -490,8 +491,8 @@ class UdpTransport:
         self._send_raw(encode(Datagram(probe.initiator, Challenge(cookie))), addr)
 
     def _on_challenge(self, link: _Link, challenge: Challenge, now: float) -> None:
-        if link.up:
-            return
+        if link.up or link.cookie == challenge.cookie:
+            return  # a repeat: the keepalive round repeats our CONNECT
         link.cookie, link.cookie_at = challenge.cookie, now
         self._send(link, Connect(link.local, challenge.cookie), NO_CID)
 
