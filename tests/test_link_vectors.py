@@ -10,9 +10,27 @@ from typing import Any
 
 import pytest
 
+from meshnode.transport.ble_profile import (
+    PeerToken,
+    advert_size,
+    advertising_data,
+    decode_info,
+    parse_service_data,
+    parse_token_value,
+    uuid_advert_size,
+)
+from meshnode.transport.ble_token import advert_token, epoch_of
 from meshnode.transport.framing import Reassembler
 from meshnode.transport.udpwire import NO_CID, DatagramError, decode, encode
-from tests.vectors.make_link_vectors import BEGIN, END, datagram, markdown
+from tests.vectors.make_link_vectors import (
+    BEGIN,
+    BLE_BEGIN,
+    BLE_END,
+    END,
+    ble_markdown,
+    datagram,
+    markdown,
+)
 
 ROOT = Path(__file__).parent.parent
 DATA = json.loads((ROOT / "tests" / "vectors" / "link_v2.json").read_text())
@@ -75,7 +93,26 @@ def test_the_recorded_exchange_delivers_the_frames_and_acknowledges_them() -> No
     assert any(len(e.get("fragments", [])) > 1 for e in EXCHANGE)
 
 
+def test_the_ble_vectors_hold_byte_for_byte() -> None:
+    ble = DATA["ble"]
+    secret, h = bytes.fromhex(ble["secret"]), bytes.fromhex
+    assert epoch_of(ble["unix_time"]) == ble["epoch"]
+    token = advert_token(secret, ble["epoch"])
+    assert token.hex() == ble["token"]
+    service_data_advert, uuid_advert = h(ble["advert_service_data"]), h(ble["advert_uuid"])
+    assert service_data_advert == advertising_data("service-data", token)
+    assert uuid_advert == advertising_data("uuid", token)
+    assert len(service_data_advert) == advert_size() and len(uuid_advert) == uuid_advert_size()
+    assert parse_service_data(service_data_advert[-9:]) == token
+    assert token not in uuid_advert
+    assert parse_token_value(h(ble["token_value"])) == PeerToken(token, central=True)
+    assert parse_token_value(h(ble["token_value_central_limited"])) == PeerToken(
+        token, central=False)
+    assert decode_info(h(ble["info"])).max_frame == 8_256
+
+
 def test_the_protocol_document_quotes_the_vectors() -> None:
     text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
     quoted = text.split(BEGIN)[1].split(END)[0].strip()
     assert quoted == markdown(DATA)
+    assert text.split(BLE_BEGIN)[1].split(BLE_END)[0].strip() == ble_markdown(DATA["ble"])

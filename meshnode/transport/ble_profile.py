@@ -70,6 +70,7 @@ __all__ = [
     "Info",
     "PeerToken",
     "advert_size",
+    "advertising_data",
     "decode_info",
     "encode_info",
     "encode_token_value",
@@ -141,6 +142,19 @@ def advert_size(service_data_len: int = SERVICE_DATA_SIZE) -> int:
 def uuid_advert_size() -> int:
     """Bytes of legacy advertising payload the "uuid" profile takes (flags + UUID list)."""
     return FLAGS_AD_SIZE + _AD_HEADER + 16
+
+
+def advertising_data(profile: str, token: bytes) -> bytes:
+    """The legacy advertising payload (AD structures) of `profile` ("service-data" or
+    "uuid"), as BlueZ sends it for our advertisement; `token` is unused for "uuid"."""
+    flags = bytes((2, 0x01, 0x06))
+    uuid = uuid_le(SERVICE_UUID)
+    if profile == "uuid":
+        return flags + bytes((1 + len(uuid), 0x07)) + uuid
+    if profile != "service-data":
+        raise ValueError(f"unknown advert profile {profile!r}")
+    value = service_data(token)
+    return flags + bytes((1 + len(uuid) + len(value), 0x21)) + uuid + value
 
 
 @dataclass(frozen=True, slots=True)
