@@ -209,14 +209,18 @@ class _Link:
 
 
 class _Penalties:
-    """Hosts whose link the node closed for misbehaviour: no link until `until`, doubling."""
+    """Hosts whose link the node closed for misbehaviour: no link until `until`, doubling
+    with each repeat; a host that behaved for `cap` seconds after its last penalty starts
+    over (an honest peer closed once in a long while is not locked out for an hour)."""
 
     def __init__(self, base: float, cap: float, limit: int = 4096) -> None:
         self._base, self._cap, self._limit = base, cap, limit
         self._hosts: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     def punish(self, host: str, now: float) -> None:
-        _, count = self._hosts.pop(host, (0.0, 0))
+        until, count = self._hosts.pop(host, (0.0, 0))
+        if now > until + self._cap:
+            count = 0
         self._hosts[host] = (now + min(self._cap, self._base * 2 ** count), count + 1)
         if len(self._hosts) > self._limit:
             self._hosts.popitem(last=False)
