@@ -374,3 +374,24 @@ def test_small_frames_share_datagrams_and_one_ack_covers_several() -> None:
             assert acks_out * 2 <= data_out, f"{acks_out} ACKs for {data_out} datagrams"
 
     go(test)
+
+
+def test_two_peers_that_open_at_once_end_with_one_link() -> None:
+    async def test(nursery: trio.Nursery) -> None:
+        probe = UdpTransport(config())
+        port_b = probe.local.port
+        probe.close_sockets()
+        b_addr = Endpoint("127.0.0.1", port_b)
+        async with running(nursery, config(peers=(b_addr,), link_timeout=30.0)) as a, \
+                running(nursery, config(listen=b_addr, peers=(a.addr,),
+                                        link_timeout=30.0)) as b:
+            up_a, up_b = await a.next(LinkUp), await b.next(LinkUp)
+            await a.transport.send(up_a.link, b"from a")
+            await b.transport.send(up_b.link, b"from b")
+            assert await b.frames(1) == [b"from a"]
+            assert await a.frames(1) == [b"from b"]
+            for side in (a, b):
+                stats = side.transport.stats()
+                assert stats["links_up_total"] == 1 and stats["links_down_total"] == 0
+
+    go(test)
