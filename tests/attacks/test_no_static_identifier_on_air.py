@@ -77,8 +77,7 @@ def test_a_devices_adverts_share_nothing_across_epochs_that_others_lack() -> Non
     assert advert(d, start) == advert(d, last) != advert(d, last + 1)
 
 
-def test_the_uuid_profile_advert_is_the_same_for_every_device_and_the_token_read_rotates(
-        ) -> None:
+def test_the_uuid_advert_is_the_same_everywhere_and_the_token_read_rotates() -> None:
     """The iOS-style advert carries nothing per device; the token it leaves to GATT has the
     same properties as the service-data advert's."""
     devices = [secrets.token_bytes(32) for _ in range(6)]
