@@ -278,7 +278,7 @@ def _udp(t: dict[str, Any]) -> UdpConfig:
             raise ConfigError(f"udp.peers[{i}]", "port 0 is not a peer's port")
     group = _endpoint("udp.group", t.get("group", str(d.group)))
     floats = {k: _get(t, s, k, float, getattr(d, k)) for k in (
-        "discovery_interval", "keepalive", "link_timeout")}
+        "discovery_interval", "keepalive", "link_timeout", "relink_interval", "penalty")}
     for k, v in floats.items():
         _positive(f"udp.{k}", v)
     if floats["link_timeout"] <= floats["keepalive"]:
@@ -288,13 +288,18 @@ def _udp(t: dict[str, Any]) -> UdpConfig:
         raise ConfigError("udp.datagram_size", f"must be 64..65000 bytes, got {size}")
     max_links = _get(t, s, "max_links", int, d.max_links)
     _positive("udp.max_links", max_links, zero=True)
+    per_host = _get(t, s, "max_links_per_host", int, d.max_links_per_host)
+    _positive("udp.max_links_per_host", per_host, zero=True)
+    relink_burst = _get(t, s, "relink_burst", int, d.relink_burst)
+    _positive("udp.relink_burst", relink_burst)
     window = _get(t, s, "window", int, d.window)
     if not 1 <= window <= 1024:
         raise ConfigError("udp.window", f"must be 1..1024 datagrams, got {window}")
     return UdpConfig(
         listen=listen, peers=peers, discovery=_get(t, s, "discovery", bool, d.discovery),
         group=group, datagram_size=size, max_links=max_links, window=window,
-        accept_unknown=_get(t, s, "accept_unknown", bool, d.accept_unknown), **floats,
+        accept_unknown=_get(t, s, "accept_unknown", bool, d.accept_unknown),
+        max_links_per_host=per_host, relink_burst=relink_burst, **floats,
     )
 
 
@@ -403,6 +408,15 @@ link_timeout = {u.link_timeout}
 # Links with peers that are neither static nor discovered (accept_unknown) are capped.
 max_links = {u.max_links}
 accept_unknown = {str(u.accept_unknown).lower()}
+# Links with one host that is not a static peer, whoever it is.
+max_links_per_host = {u.max_links_per_host}
+# New links accepted from one host: a burst, then one per relink_interval seconds. Kept per
+# host, so that linking again does not reset what the node allows a peer.
+relink_burst = {u.relink_burst}
+relink_interval = {u.relink_interval}
+# Seconds a host waits to link again after the node closed its link for misbehaviour
+# (doubling with each repeat, at most an hour).
+penalty = {u.penalty}
 # Unacknowledged datagrams in flight per link.
 window = {u.window}
 

@@ -1,7 +1,8 @@
 """The peripheral role over BlueZ's D-Bus API with dbus-fast (bleak has no peripheral role).
 
-We export, on our own system-bus connection, an `LEAdvertisement1` (service data carrying
-the epoch token of `ble_token`; nothing else) and a GATT application (`GattManager1`) with
+We export, on our own system-bus connection, an `LEAdvertisement1` (in the "service-data"
+profile, service data carrying the epoch token of `ble_token`; in the "uuid" profile, only
+the service UUID; nothing else) and a GATT application (`GattManager1`) with
 the characteristics of `ble_profile`. Per remote central, BlueZ hands us one socket per
 direction: `AcquireWrite` (their writes to RX arrive as datagrams) and `AcquireNotify` (each
 datagram we send is one notification on TX, to that central only; BlueZ 5.76+ keeps these
@@ -38,9 +39,11 @@ from meshnode.transport.ble_profile import (
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
+    TOKEN_UUID,
     TX_UUID,
     Info,
     encode_info,
+    encode_token_value,
     fragment_size,
     service_data,
 )
@@ -96,6 +99,8 @@ class PeripheralRole:
         ids: LinkIds,
         max_links: int,
         advert_interval_ms: int = 0,
+        advert_profile: str = "service-data",
+        central_capable: bool = True,
         info: Info | None = None,
         base_path: str | None = None,
     ) -> None:
@@ -108,6 +113,8 @@ class PeripheralRole:
         self._ids = ids
         self.max_links = max_links
         self._interval_ms = advert_interval_ms
+        self._profile = advert_profile
+        self._central_capable = central_capable
         self._info = encode_info(info or Info())
         base = base_path or f"/org/meshnode/ble{os.getpid()}x{id(self):x}"
         self.app_path = f"{base}/app"
@@ -116,6 +123,7 @@ class PeripheralRole:
         self._rx_path = f"{self._service_path}/rx"
         self._tx_path = f"{self._service_path}/tx"
         self._info_path = f"{self._service_path}/info"
+        self._token_path = f"{self._service_path}/token"
         self.centrals: dict[str, _Central] = {}
         self.advertising = False
         self.advert_token: bytes | None = None
@@ -207,10 +215,13 @@ class PeripheralRole:
         """Interfaces and properties of every object we export, by path."""
         token = self.advert_token or advert_token(self._secret, epoch_of(self._clock()))
         advert: dict[str, Variant] = {
-            "Type": Variant("s", "peripheral"),
-            "ServiceData": Variant("a{sv}", {SERVICE_UUID: Variant("ay", service_data(token))}),
-            "Discoverable": Variant("b", True),
-        }
+            "Type": Variant("s", "peripheral"), "Discoverable": Variant("b", True)}
+        if self._profile == "uuid":
+            # What an iOS app can advertise: the UUID alone; the token is read over GATT.
+            advert["ServiceUUIDs"] = Variant("as", [SERVICE_UUID])
+        else:
+            advert["ServiceData"] = Variant(
+                "a{sv}", {SERVICE_UUID: Variant("ay", service_data(token))})
         if self._interval_ms:
             advert["MinInterval"] = Variant("u", self._interval_ms)
             advert["MaxInterval"] = Variant("u", self._interval_ms)
@@ -234,6 +245,11 @@ class PeripheralRole:
             }},
             self._info_path: {CHRC_IFACE: {
                 "UUID": Variant("s", INFO_UUID),
+                "Service": Variant("o", self._service_path),
+                "Flags": Variant("as", ["read"]),
+            }},
+            self._token_path: {CHRC_IFACE: {
+                "UUID": Variant("s", TOKEN_UUID),
                 "Service": Variant("o", self._service_path),
                 "Flags": Variant("as", ["read"]),
             }},
@@ -283,11 +299,12 @@ class PeripheralRole:
         if iface != CHRC_IFACE:
             raise _Refused("org.freedesktop.DBus.Error.UnknownMethod",
                            f"{iface}.{member} is not handled here")
-        if path == self._info_path and member == "ReadValue":
+        if path in (self._info_path, self._token_path) and member == "ReadValue":
+            value = self._info if path == self._info_path else self._token_value()
             offset = _option(msg.body[0], "offset", 0)
-            if type(offset) is not int or not 0 <= offset <= len(self._info):
+            if type(offset) is not int or not 0 <= offset <= len(value):
                 raise _Refused("org.bluez.Error.InvalidOffset", "offset beyond the value")
-            return Message.new_method_return(msg, "ay", [self._info[offset:]])
+            return Message.new_method_return(msg, "ay", [value[offset:]])
         if path == self._rx_path and member == "WriteValue":
             self._write_value(bytes(msg.body[0]), msg.body[1])
             return Message.new_method_return(msg)
@@ -299,6 +316,11 @@ class PeripheralRole:
             raise _Refused("org.bluez.Error.NotSupported",
                            "notifications are per central: use AcquireNotify")
         raise _Refused("org.bluez.Error.NotSupported", f"{member} is not supported on {path}")
+
+    def _token_value(self) -> bytes:
+        """The current epoch's token (as read now, whatever the advert still shows)."""
+        token = advert_token(self._secret, epoch_of(self._clock()))
+        return encode_token_value(token, central=self._central_capable)
 
     def _introspect(self, path: str, objects: dict[str, dict[str, dict[str, Variant]]]) -> str:
         children = sorted({p[len(path) + 1:].split("/", 1)[0] for p in objects

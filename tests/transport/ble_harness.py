@@ -33,7 +33,7 @@ from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEvent
 from meshnode.transport.ble import BleTransport
-from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TX_UUID
+from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID
 from meshnode.transport.framing import Fragmenter, FramingError, Reassembler
 
 T = TypeVar("T")
@@ -263,7 +263,8 @@ class CentralSim:
             for path, ifaces in reply.body[0].items()}
         for path, ifaces in tree.items():
             uuid = ifaces.get(CHRC_IFACE, {}).get("UUID")
-            for name, value in (("rx", RX_UUID), ("tx", TX_UUID), ("info", INFO_UUID)):
+            for name, value in (("rx", RX_UUID), ("tx", TX_UUID), ("info", INFO_UUID),
+                                ("token", TOKEN_UUID)):
                 if uuid == value:
                     self.paths[name] = path
         self.sender = sender
@@ -281,7 +282,11 @@ class CentralSim:
                 "link": Variant("s", "LE")}
 
     async def read_info(self) -> bytes:
-        reply = await self._call(self.paths["info"], "ReadValue", "a{sv}", [self._options()])
+        return await self.read("info")
+
+    async def read(self, name: str) -> bytes:
+        """ReadValue on one of our characteristics ("info", "token")."""
+        reply = await self._call(self.paths[name], "ReadValue", "a{sv}", [self._options()])
         assert reply.message_type == MessageType.METHOD_RETURN, reply.body
         return bytes(reply.body[0])
 

@@ -268,13 +268,22 @@ def _stop_notify(char):
     _emit_changed(char, CHRC_IFACE, {"Notifying": dbus.Boolean(False)})
 
 
-@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqs", out_signature="s")
+@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqsay", out_signature="s")
 def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_property,
-                acquire_mtu, service_uuid):
-    """A connectable device advertising `service_data` under `service_uuid`, with our GATT
+                acquire_mtu, service_uuid, token_value):
+    """A connectable device advertising `service_data` under `service_uuid` (or, if it is
+    empty, only `service_uuid` in its UUID list: the "uuid" profile), with our GATT
     service; RX carries an MTU property of `mtu` if `mtu_property`, AcquireWrite answers
-    `acquire_mtu`. Returns the device path."""
-    from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TX_UUID, Info, encode_info
+    `acquire_mtu`; a TOKEN characteristic reads `token_value` if that is not empty. Returns
+    the device path."""
+    from meshnode.transport.ble_profile import (
+        INFO_UUID,
+        RX_UUID,
+        TOKEN_UUID,
+        TX_UUID,
+        Info,
+        encode_info,
+    )
 
     path = self.AddDevice(adapter_name, address, "")
     device = mockobject.objects[path]
@@ -282,9 +291,10 @@ def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_proper
     device.acquire_mtu = int(acquire_mtu)
     device.advertising = True
     device.refuse = False
+    advertised = {service_uuid: dbus.Array(service_data, signature="y")} if service_data else {}
     fixed = {
-        "ServiceData": dbus.Dictionary({service_uuid: dbus.Array(service_data, signature="y")},
-                                       signature="sv"),
+        "ServiceData": dbus.Dictionary(advertised, signature="sv"),
+        "UUIDs": dbus.Array([] if service_data else [service_uuid], signature="s"),
         "ManufacturerData": dbus.Dictionary({}, signature="qv"),
         "AdvertisingFlags": dbus.Array([dbus.Byte(6)], signature="y"),
         "AdvertisingData": dbus.Dictionary({}, signature="yv"),
@@ -312,6 +322,9 @@ def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_proper
         ("char000d", TX_UUID, ["notify"], b"",
          [("StartNotify", "", "", _start_notify), ("StopNotify", "", "", _stop_notify)]),
     )
+    if token_value:
+        chars += (("char000e", TOKEN_UUID, ["read"], bytes(token_value),
+                   [("ReadValue", "a{sv}", "ay", _read_value)]),)
     for name, uuid, flags, value, methods in chars:
         char_path = f"{service_path}/{name}"
         props = {
