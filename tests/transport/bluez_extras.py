@@ -359,3 +359,43 @@ def Readvertise(self, device_path, service_data):
     _emit_changed(device, DEVICE_IFACE, {
         "ServiceData": dbus.Dictionary({uuid: dbus.Array(service_data, signature="y")},
                                        signature="sv")})
+
+
+@dbus.service.method(TEST_IFACE, in_signature="sss", out_signature="s")
+def AddBitchatPhone(self, adapter_name, address, service_uuid):
+    """A phone running bitchat: it advertises `service_uuid` (in UUIDs, as iOS and Android
+    do) and serves one characteristic (read, write, write-without-response, notify) whose
+    UUID is bitchat's. Writes are only recorded (GetMethodCalls); a test makes the phone
+    notify with UpdateProperties on the characteristic's Value. Returns the device path."""
+    from meshnode.transport.bitchat.radio import CHARACTERISTIC_UUID
+
+    path = self.AddDevice(adapter_name, address, "")
+    device = mockobject.objects[path]
+    device.acquired = []
+    device.refuse = False
+    _emit_changed(device, DEVICE_IFACE, {
+        "UUIDs": dbus.Array([service_uuid], signature="s"),
+        "AddressType": dbus.String("random"),
+        "RSSI": dbus.Int16(-55),
+    })
+    device.AddMethods(DEVICE_IFACE, [("Connect", "", "", _device_connect),
+                                     ("Disconnect", "", "", _device_disconnect)])
+    service_path = path + "/service0010"
+    self.AddObject(service_path, SERVICE_IFACE, {
+        "UUID": dbus.String(service_uuid), "Device": dbus.ObjectPath(path),
+        "Primary": dbus.Boolean(True), "Includes": dbus.Array([], signature="o"),
+    }, [])
+    _emit_added(service_path, mockobject.objects[service_path].props)
+    char_path = service_path + "/char0011"
+    self.AddObject(char_path, CHRC_IFACE, {
+        "UUID": dbus.String(CHARACTERISTIC_UUID), "Service": dbus.ObjectPath(service_path),
+        "Flags": dbus.Array(["read", "write", "write-without-response", "notify"],
+                            signature="s"),
+        "Value": dbus.Array([], signature="y"), "Notifying": dbus.Boolean(False),
+    }, [])
+    mockobject.objects[char_path].AddMethods(CHRC_IFACE, [
+        ("ReadValue", "a{sv}", "ay", _read_value),
+        ("WriteValue", "aya{sv}", "", _write_value),
+        ("StartNotify", "", "", _start_notify), ("StopNotify", "", "", _stop_notify)])
+    _emit_added(char_path, mockobject.objects[char_path].props)
+    return path

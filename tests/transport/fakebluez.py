@@ -140,6 +140,12 @@ class FakeBlueZ:
                              dbus.Boolean(mtu_property), dbus.UInt16(acquire_mtu),
                              service_uuid or SERVICE_UUID, dbus.ByteArray(token_value)))
 
+    def add_bitchat_phone(self, address: str) -> str:
+        """A phone running bitchat near the hub (see AddBitchatPhone in bluez_extras)."""
+        from meshnode.transport.bitchat.radio import SERVICE_UUID
+
+        return str(self.test("AddBitchatPhone", "hci0", address, SERVICE_UUID))
+
     def registrations(self, adapter_path: str) -> tuple[list[tuple[str, str]],
                                                         list[tuple[str, str]]]:
         apps, adverts = self.test("GetRegistrations", dbus.ObjectPath(adapter_path))

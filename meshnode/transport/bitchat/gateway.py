@@ -34,7 +34,7 @@ from meshnode.crypto.authority import VerifiedAlert
 from meshnode.events import AlertReceived, AlertRemoved, Output
 from meshnode.transport.bitchat.codec import Packet
 from meshnode.transport.bitchat.identity import BitchatIdentity
-from meshnode.transport.bitchat.render import alert_texts
+from meshnode.transport.bitchat.render import MAX_TEXT_BYTES, alert_texts, split_text
 
 __all__ = ["AlertGateway", "GatewayConfig", "Step", "TokenBucket"]
 
@@ -133,6 +133,22 @@ class AlertGateway:
     def remove(self, msg_id: bytes) -> None:
         """Stop repeating an alert (superseded or revoked); queued parts of it still go."""
         self._alerts.pop(msg_id, None)
+
+    def announce_soon(self) -> None:
+        """Announce at the next step, ahead of any message (a phone just connected and
+        needs our key before it can verify what follows)."""
+        self._next_announce = None
+
+    def say(self, text: str) -> int:
+        """Queue `text` (e.g. a bridged meshnode post) as public messages of <= 99 bytes,
+        behind what is queued and within the same rate limits; the number queued."""
+        pieces = split_text(" ".join(text.split()), MAX_TEXT_BYTES)[:MAX_QUEUE - len(self._queue)]
+        self._queue.extend(pieces)
+        return len(pieces)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
 
     @property
     def in_force(self) -> list[bytes]:
