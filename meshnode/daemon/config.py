@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from meshnode.codec import WireError, check_text
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
+from meshnode.transport.bitchat.config import BitchatConfig, BitchatConfigError
 from meshnode.transport.ble_config import BleConfig, BleConfigError
 from meshnode.transport.udp import Endpoint, UdpConfig
 from meshnode.wire import CHANNEL_MAX, NAME_MAX
@@ -35,6 +37,7 @@ __all__ = [
     "render_config",
 ]
 
+T = TypeVar("T")
 CONFIG_FILE = "config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE = NodeConfig()  # the protocol's own defaults
@@ -119,6 +122,7 @@ class DaemonConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ble: BleConfig | None = None  # [transport.ble] with enabled = true
+    bitchat: BitchatConfig | None = None  # [gateway.bitchat] with enabled = true
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -146,31 +150,44 @@ def parse_config(text: str) -> DaemonConfig:
     except RecursionError:
         # tomllib recurses once per nested array or inline table.
         raise ConfigError("", "not valid TOML: nested too deeply") from None
-    _known("", data, {"node", "udp", "api", "log", "transport"})
+    _known("", data, {"node", "udp", "api", "log", "transport", "gateway"})
     return DaemonConfig(
         node=_node(_table(data, "node")),
         udp=_udp(_table(data, "udp")),
         api=_api(_table(data, "api")),
         log=_logging(_table(data, "log")),
         ble=_ble(data.get("transport", {})),
+        bitchat=_bitchat(data.get("gateway", {})),
     )
 
 
 def _ble(transport: object) -> BleConfig | None:
     """The `[transport.ble]` table: None unless `enabled = true`."""
-    if not isinstance(transport, dict):
-        raise ConfigError("transport", "must be a table, e.g. [transport.ble]")
-    _known("transport", transport, {"ble"})
-    table = transport.get("ble", {})
+    return _optional(transport, "transport", "ble", BleConfig.from_mapping)
+
+
+def _bitchat(gateway: object) -> BitchatConfig | None:
+    """The `[gateway.bitchat]` table: None unless `enabled = true`."""
+    return _optional(gateway, "gateway", "bitchat", BitchatConfig.from_mapping)
+
+
+def _optional(outer: object, prefix: str, name: str,
+              parse: Callable[[dict[str, Any]], T]) -> T | None:
+    """An optional `[prefix.name]` table parsed by `parse` (its ValueError names the key),
+    or None unless it says `enabled = true`."""
+    section = f"{prefix}.{name}"
+    if not isinstance(outer, dict):
+        raise ConfigError(prefix, f"must be a table, e.g. [{section}]")
+    _known(prefix, outer, {name})
+    table = outer.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError("transport.ble", "must be a table, e.g. [transport.ble]")
-    enabled = _get(table, "transport.ble", "enabled", bool, False)
-    if not enabled:
+        raise ConfigError(section, f"must be a table, e.g. [{section}]")
+    if not _get(table, section, "enabled", bool, False):
         return None
     try:
-        return BleConfig.from_mapping({k: v for k, v in table.items() if k != "enabled"})
-    except BleConfigError as exc:
-        raise ConfigError("transport.ble", str(exc)) from None
+        return parse({k: v for k, v in table.items() if k != "enabled"})
+    except (BleConfigError, BitchatConfigError) as exc:
+        raise ConfigError(section, str(exc)) from None
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -450,9 +467,10 @@ def render_config(config: DaemonConfig) -> str:
     lines = ["# meshnode daemon configuration"]
     for section in fields(config):
         table = getattr(config, section.name)
-        if section.name == "ble":
+        if section.name in ("ble", "bitchat"):
             if table is not None:
-                lines.append("\n[transport.ble]\nenabled = true")
+                name = "transport.ble" if section.name == "ble" else "gateway.bitchat"
+                lines.append(f"\n[{name}]\nenabled = true")
                 lines.extend(f"{f.name} = {_toml_value(getattr(table, f.name))}"
                              for f in fields(table))
             continue

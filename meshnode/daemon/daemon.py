@@ -52,10 +52,12 @@ import trio
 
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity
+from meshnode.crypto.keyfile import KeyFileError
 from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.daemon.alertlog import AlertLog
 from meshnode.daemon.api import ApiError, ErrorCode, Request, op_name
 from meshnode.daemon.apiserver import ApiServer, EventHub
+from meshnode.daemon.bitchat import open_bitchat
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
@@ -68,6 +70,7 @@ from meshnode.node import Node
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
 from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
+from meshnode.transport.bitchat.hub import BitchatHub
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
 from meshnode.transport.udp import UdpTransport
@@ -192,7 +195,8 @@ class Daemon:
                               f"{exc.strerror or exc}") from exc
         self._stack.callback(self.api.close)
         self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
-            str(data_dir), self.peers, self.transport_stats, self.api.stats),
+            str(data_dir), self.peers, self.transport_stats, self.api.stats,
+            extra=self._extra_status),
             name=config.node.name, started=self._clock(), alert_log=self.alert_log,
             marks=self.marks)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
@@ -244,6 +248,14 @@ class Daemon:
         # No seed: nonces and DM keys come from the operating system's randomness.
         self.node = node_factory(identity, store, trust, int(self._clock()),
                                  self.config.node.node_config())
+        self.bitchat: BitchatHub | None = None
+        if self.config.bitchat is not None:  # docs/bitchat.md
+            try:
+                self.bitchat = open_bitchat(self.data_dir, self.config.bitchat, self.node,
+                                            int(self._clock()), clock=self._clock,
+                                            call=self.call)
+            except KeyFileError as exc:
+                raise DaemonError(f"cannot open the bitchat gateway's key: {exc}") from exc
         if transports is None:
             try:
                 udp = UdpTransport(self.config.udp)
@@ -323,6 +335,8 @@ class Daemon:
                 nursery.start_soon(self._core, receive)
                 nursery.start_soon(self._node_timer)
                 nursery.start_soon(self._ticker)
+                if self.bitchat is not None:
+                    nursery.start_soon(self.bitchat.run)
                 await nursery.start(self.api.serve)
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
@@ -477,6 +491,8 @@ class Daemon:
     def _dispatch(self, outputs: list[Output], now: int) -> None:
         for name, data in self.service.record(outputs, now):
             self._publish(name, data)
+        if self.bitchat is not None:
+            self.bitchat.observe(outputs, now)
         for out in outputs:
             if isinstance(out, Send):
                 box = self._boxes.get(out.link)
@@ -561,6 +577,9 @@ class Daemon:
         self._dispatch(outputs, now)
 
     # --- introspection ---------------------------------------------------------------------------
+
+    def _extra_status(self) -> dict[str, Any]:
+        return {} if self.bitchat is None else {"bitchat": self.bitchat.status()}
 
     def peers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -74,6 +74,7 @@ class ServiceInfo:
     peers: Callable[[], list[dict[str, Any]]]
     transport_stats: Callable[[], dict[str, int]]
     api_stats: Callable[[], dict[str, int]]
+    extra: Callable[[], dict[str, Any]] = dict  # more status sections (the bitchat gateway)
 
 
 class Service:
@@ -160,6 +161,7 @@ class Service:
             "transport": self.info.transport_stats(),
             "api": {**self.info.api_stats(), "events_published": sum(
                 self.events_published.values())},
+            **self.info.extra(),
         }, []
 
     def _peers(self, _: api.Peers, now: int) -> tuple[dict[str, Any], list[Output]]:
