@@ -19,12 +19,16 @@ from dbus_fast import MessageType
 from meshnode import wire
 from meshnode.alerts.examples import example_authority
 from meshnode.crypto.identity import Identity
+from meshnode.crypto.signing import create_post
+from meshnode.events import PostReceived
 from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.bitchat.codec import Packet, encode_packet
 from meshnode.transport.bitchat.config import BitchatConfig
 from meshnode.transport.bitchat.hub import BRIDGE_MARK, BitchatHub
 from meshnode.transport.bitchat.identity import BitchatIdentity
+from meshnode.wire import Kind, PostBody, decode_body
+from tests.transport.bitchat import reference
 from tests.transport.bitchat.phones import PhoneCentral, check_signed_alert, wait_for
 from tests.transport.ble_harness import LoopThread
 from tests.transport.fakebluez import FakeBlueZ
@@ -138,3 +142,44 @@ def test_hub_connects_to_a_phone_and_writes_the_alert_to_it(bluez: FakeBlueZ) ->
     trio.run(main)
     check_signed_alert(written())
     assert all(args[1]["type"] == "command" for args in bluez.calls(char, "WriteValue"))
+
+
+def test_posts_of_the_bridge_channel_go_out_signed_by_the_hub_and_ours_are_not_echoed(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    adapter = bluez.add_adapter()
+    hub, node, _, _ = a_hub(central=False, bridge_channel="buurt")
+    phone = PhoneCentral(bluez.bus.address)
+    now = int(time.time())
+
+    def received(author: Identity, channel: str, text: str) -> PostReceived:
+        msg = create_post(author, channel, text, now)
+        body = decode_body(Kind.POST, msg.body)
+        assert isinstance(body, PostBody)
+        return PostReceived(msg.id, body)
+
+    neighbour = Identity.generate()
+    outputs = [received(neighbour, "buurt", "Soep bij het buurthuis om 18:00"),
+               received(neighbour, "elders", "not bridged: another channel"),
+               received(node.identity, "buurt", f"{BRIDGE_MARK} anna: our own, bridged in")]
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hub.run)
+            await wait_for(lambda: all(bluez.registrations(adapter)))
+            [(sender, app_path)], _ = bluez.registrations(adapter)
+            await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
+            await wait_for(lambda: any(p[1] == 0x01 for p in phone.heard))
+            hub.observe(outputs, now)
+            await wait_for(lambda: any(p[1] == 0x02 for p in phone.heard))
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        peer_loop.run(phone.stop)
+    heard = [reference.parse(p) for p in phone.heard]
+    _, _, signing = reference.announced_keys(next(h for h in heard if h.type == 0x01))
+    texts = [h.payload.decode() for h in heard
+             if h.type == 0x02 and reference.verifies(h, signing)]
+    assert texts == ["Soep bij het buurthuis om 18:00"]
+    assert hub.status()["bridged_out"] == 1 and hub.status()["messages_sent"] == 1

@@ -181,8 +181,15 @@ def test_unknown_flag_bits_are_refused() -> None:
 def test_route_flag_on_version_1_is_refused() -> None:
     raw = bytearray(vectors.V1_PACKET)
     raw[11] |= 0x08
-    with pytest.raises(BitchatError, match="route"):
+    with pytest.raises(BitchatError, match="route flag on a version 1"):
         decode_packet(bytes(raw))
+
+
+def test_route_flag_with_no_hops_is_refused() -> None:
+    # v2 broadcast: header, sender, route count 0, payload "ab"
+    raw = bytes([2, 2, 7]) + bytes(8) + b"\x08" + (2).to_bytes(4, "big") + bytes(8) + b"\x00ab"
+    with pytest.raises(BitchatError, match="no hops"):
+        decode_packet(raw)
 
 
 def test_trailing_bytes_that_are_not_padding_are_refused() -> None:
