@@ -34,6 +34,14 @@ from tests.transport.ble_harness import LoopThread
 from tests.transport.fakebluez import FakeBlueZ
 
 
+async def subscribe(phone: PhoneCentral, bluez: FakeBlueZ, adapter: str,
+                    peer_loop: LoopThread) -> None:
+    """Once the hub's GATT application is registered, the phone subscribes to it."""
+    await wait_for(lambda: all(bluez.registrations(adapter)))
+    [(sender, app_path)], _ = bluez.registrations(adapter)
+    await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
+
+
 def a_hub(**config: Any) -> tuple[BitchatHub, Node, Any, list[tuple[str, str]]]:
     """A hub pinning a fresh safety region's root, and its bitchat gateway (not started)."""
     now = int(time.time())
@@ -60,11 +68,9 @@ def test_alert_reaches_a_subscribed_phone_as_signed_short_messages(
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(hub.run)
-            await wait_for(lambda: all(bluez.registrations(adapter)))
-            [(sender, app_path)], _ = bluez.registrations(adapter)
+            await subscribe(phone, bluez, adapter, peer_loop)
             advert = bluez.advert_log(adapter)[-1]
             assert advert["ServiceUUIDs"] == ["f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"]
-            await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
             # A new subscriber gets the hub's announce at once.
             await wait_for(lambda: any(p[1] == 0x01 for p in phone.heard))
             now = int(time.time())
@@ -101,9 +107,7 @@ def test_phone_writes_are_parsed_strictly_and_public_chat_bridged(
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(hub.run)
-            await wait_for(lambda: all(bluez.registrations(adapter)))
-            [(sender, app_path)], _ = bluez.registrations(adapter)
-            await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
+            await subscribe(phone, bluez, adapter, peer_loop)
             for data in writes:
                 reply = await peer_loop.trio_run(lambda d=data: phone.write(d))
                 assert reply.message_type == MessageType.METHOD_RETURN, reply.body
@@ -165,9 +169,7 @@ def test_posts_of_the_bridge_channel_go_out_signed_by_the_hub_and_ours_are_not_e
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(hub.run)
-            await wait_for(lambda: all(bluez.registrations(adapter)))
-            [(sender, app_path)], _ = bluez.registrations(adapter)
-            await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
+            await subscribe(phone, bluez, adapter, peer_loop)
             await wait_for(lambda: any(p[1] == 0x01 for p in phone.heard))
             hub.observe(outputs, now)
             await wait_for(lambda: any(p[1] == 0x02 for p in phone.heard))
