@@ -247,3 +247,11 @@ def test_ttl_zero_is_never_relayed() -> None:
     raw = bytearray(vectors.V1_PACKET)
     raw[2] = 0
     assert relay_copy(bytes(raw)) is None
+
+
+def test_the_hubs_announce_stays_below_bitchats_compression_threshold() -> None:
+    # iOS re-compresses payloads of 100+ bytes when it verifies; ours must stay under.
+    longest = BitchatIdentity(Identity.generate(), "é" * 10)  # 20 bytes, the maximum
+    assert len(longest.announce(1).payload) < 100
+    with pytest.raises(ValueError, match="nickname"):
+        BitchatIdentity(Identity.generate(), "x" * 21)

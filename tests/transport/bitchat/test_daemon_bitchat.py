@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,3 +80,7 @@ def test_daemon_sends_an_injected_alert_to_phones_under_its_own_checked_identity
         assert again["fingerprint"] == status["fingerprint"]
         assert again["alerts_in_force"] == 1  # the held alert is broadcast again after restart
         assert status["fingerprint"] in hub.tail(200)  # the log shows it too
+        shown = subprocess.run([sys.executable, "-m", "cli.main", "--data-dir",
+                                str(hub.data_dir), "status"],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+        assert f"fingerprint {status['fingerprint']}" in shown and "'steunpunt'" in shown
