@@ -111,11 +111,12 @@ class BitchatHub:
             try:
                 async with AsyncioBridge(name="meshnode-bitchat") as bridge:
                     await self._serve(bridge)
-            except (OSError, RuntimeError, BridgeClosed, BridgeTimeout) as exc:
-                self.state = "waiting"
-                self.problems = (str(exc),)
+            except Exception as exc:  # no bus or adapter, a BlueZ refusal, a bug: never
+                self.state = "waiting"  # fail the daemon; say what happened and retry
+                self.problems = _leaves(exc)
                 log.warning("bitchat gateway not running: %s; trying again in %.0f s",
-                            exc, RECHECK)
+                            "; ".join(self.problems), RECHECK,
+                            exc_info=not isinstance(exc, OSError | RuntimeError))
             await trio.sleep(RECHECK)
 
     async def _serve(self, bridge: AsyncioBridge) -> None:
@@ -136,7 +137,11 @@ class BitchatHub:
                     log.warning("bitchat radio did not stop cleanly")
 
     async def _open(self, bridge: AsyncioBridge) -> BitchatRadio:
-        bus = await connect_system_bus()
+        try:
+            bus = await connect_system_bus()
+        except Exception as exc:  # dbus-fast raises OSError or AuthError
+            raise RuntimeError(f"cannot connect to the system D-Bus ({exc}); is dbus running "
+                               "and BlueZ installed? (docs/bitchat.md)") from exc
         c = self.config
         status = await check_adapter(bus, c.adapter, want_central=c.central,
                                      want_peripheral=c.peripheral, passive=False)
@@ -198,3 +203,10 @@ class BitchatHub:
                 self.bridged_in += 1
                 await self._post(self.config.bridge_channel,
                                  f"{BRIDGE_MARK} {text.nickname}: {text.text}")
+
+
+def _leaves(exc: BaseException) -> tuple[str, ...]:
+    """The messages of an exception, or of every exception inside an exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return tuple(m for e in exc.exceptions for m in _leaves(e))
+    return (f"{type(exc).__name__}: {exc}",)

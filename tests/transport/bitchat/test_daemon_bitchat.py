@@ -84,3 +84,20 @@ def test_daemon_sends_an_injected_alert_to_phones_under_its_own_checked_identity
                                 str(hub.data_dir), "status"],
                                capture_output=True, text=True, timeout=60, check=True).stdout
         assert f"fingerprint {status['fingerprint']}" in shown and "'steunpunt'" in shown
+
+
+def test_without_bluez_the_daemon_serves_on_and_status_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    config = dataclasses.replace(fast_config(), bitchat=BitchatConfig())
+    with LocalNet.line(tmp_path, ["hub"], config) as net:
+        hub = net.nodes[0]
+        hub.setup()
+        hub.start()
+        hub.wait_ready()
+        until(lambda: hub.request(api.Status())["bitchat"]["state"] == "waiting")
+        status = hub.request(api.Status())["bitchat"]
+        assert "cannot connect to the system D-Bus" in status["problems"][0]
+        assert status["fingerprint"]
+        hub.request(api.Post("buurt", "the daemon still serves"))
+        assert hub.stop() == 0
