@@ -8,7 +8,8 @@ big-endian. A packet is::
     sender id (8) | [recipient id (8)] | [route: count u8, count x 8 bytes (v2 only)] |
     [original size u16/u32 if compressed] payload | [Ed25519 signature (64)]
 
-followed, on the air, by PKCS#7-style padding to 256/512/1024/2048 bytes when it fits.
+optionally followed by PKCS#7-style padding to 256/512/1024/2048 bytes when it fits (bitchat
+pads Noise frames on the air, and always pads the bytes it signs).
 
 Flags: 0x01 recipient, 0x02 signature, 0x04 compressed (raw DEFLATE), 0x08 route (v2),
 0x10 RSR (request-sync response; not covered by the signature). A signature is Ed25519 over

@@ -140,7 +140,7 @@ class AlertGateway:
         self._next_announce = None
 
     def say(self, text: str) -> int:
-        """Queue `text` (e.g. a bridged meshnode post) as public messages of <= 99 bytes,
+        """Queue `text` (e.g. a bridged meshnode post) as public messages of <= MAX_TEXT_BYTES,
         behind what is queued and within the same rate limits; the number queued."""
         pieces = split_text(" ".join(text.split()), MAX_TEXT_BYTES)[:MAX_QUEUE - len(self._queue)]
         self._queue.extend(pieces)

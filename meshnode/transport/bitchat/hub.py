@@ -171,7 +171,9 @@ class BitchatHub:
                     warned.add(warning)
                     log.warning("bitchat gateway: %s", warning)
             for packet in step.packets:
-                data = encode_packet(packet)
+                # Unpadded, as bitchat sends all but Noise frames (BLEOutboundPacketPolicy);
+                # the signature still covers the padded form, as receivers re-encode it.
+                data = encode_packet(packet, padded=False)
                 await bridge.call(partial(radio.broadcast, data), timeout=CALL_TIMEOUT)
             self._wake = trio.Event()
             with trio.move_on_after(max(0.0, step.wake_at - self._clock())):

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 KEY_FILE = "bitchat.key"
-MAX_NICKNAME = 20  # bytes: keeps the announce payload under bitchat's 100-byte compression bar
+MAX_NICKNAME = 20  # bytes: the announce payload stays under 100 and the packet under 182
 
 
 def peer_id_of(noise_key: bytes) -> bytes:

@@ -1,9 +1,11 @@
-"""Verified alerts as bitchat chat text: NL-Alert style, Dutch and English, <= 99 bytes each.
+"""Verified alerts as bitchat chat text: NL-Alert style, Dutch and English, <= 96 bytes each.
 
-Why 99: bitchat compresses payloads of 100 bytes or more, and a receiver verifies a signature
-by re-encoding the packet, which re-compresses; Apple's DEFLATE output need not match ours,
-so on iPhones a signed message of 100+ bytes probably fails to verify. Below 100 bytes nobody
-compresses and the re-encoding is byte-identical everywhere.
+Why so short: bitchat compresses payloads of 100 bytes or more, and a receiver verifies a
+signature by re-encoding the packet, which re-compresses; Apple's DEFLATE output need not
+match ours, so on iPhones a signed message of 100+ bytes probably fails to verify. Below 100
+bytes nobody compresses and the re-encoding is byte-identical everywhere. 96 rather than 99:
+then the whole signed packet (14 + 8 + 96 + 64 = 182 bytes) fits one notification at iOS's
+usual limit (ATT MTU 185), so no phone has to reassemble fragments to read an alert.
 
 Each info of the alert (one language) becomes lines: a header ("NL-Alert 07-12-2026 14:05",
 or "NL-Alert UPDATE"/"INGETROKKEN"/"CANCELLED"), the headline, the instruction (what to do)
@@ -22,9 +24,10 @@ from collections.abc import Iterator
 from meshnode.alerts.model import Info, MsgType
 from meshnode.crypto.authority import VerifiedAlert
 
-__all__ = ["MAX_TEXT_BYTES", "alert_texts", "split_text"]
+__all__ = ["MAX_FRAME", "MAX_TEXT_BYTES", "alert_texts", "split_text"]
 
-MAX_TEXT_BYTES = 99
+MAX_TEXT_BYTES = 96
+MAX_FRAME = 182  # bytes of a whole packet: one notification at ATT MTU 185
 
 _WORDS = {
     "nl": {"update": "UPDATE", "cancel": "INGETROKKEN", "verified": "geverifieerd",

@@ -15,7 +15,7 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from meshnode.transport.bitchat.radio import CHARACTERISTIC_UUID
-from meshnode.transport.bitchat.render import MAX_TEXT_BYTES
+from meshnode.transport.bitchat.render import MAX_FRAME, MAX_TEXT_BYTES
 from tests.transport.bitchat import reference
 
 CHRC_IFACE = "org.bluez.GattCharacteristic1"
@@ -85,6 +85,8 @@ class PhoneCentral:
 
 def check_signed_alert(packets: list[bytes]) -> list[str]:
     """Read `packets` as a phone: the announce's key verifies every message; the texts."""
+    # Sent unpadded, as bitchat sends all but Noise frames: one notification each at MTU 185.
+    assert all(len(p) <= MAX_FRAME for p in packets)
     heard = [reference.parse(p) for p in packets]
     announces = [h for h in heard if h.type == 0x01]
     assert announces, "no announce"
@@ -92,7 +94,7 @@ def check_signed_alert(packets: list[bytes]) -> list[str]:
     texts = []
     for h in heard:
         if h.type == 0x02:
-            assert len(h.payload) <= MAX_TEXT_BYTES
+            assert len(h.payload) <= MAX_TEXT_BYTES <= 99
             assert h.sender == announces[0].sender
             assert reference.verifies(h, signing), "a message fails the announced key"
             texts.append(h.payload.decode())

@@ -18,10 +18,10 @@ from meshnode.crypto.identity import Identity
 from meshnode.events import AlertReceived, Output
 from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
-from meshnode.transport.bitchat.codec import encode_packet
+from meshnode.transport.bitchat.codec import decode_packet, encode_packet
 from meshnode.transport.bitchat.gateway import AlertGateway, GatewayConfig
 from meshnode.transport.bitchat.identity import BitchatIdentity
-from meshnode.transport.bitchat.render import MAX_TEXT_BYTES, split_text
+from meshnode.transport.bitchat.render import MAX_FRAME, MAX_TEXT_BYTES, split_text
 from tests.crypto.chain import NOW, Chain, make_chain, nl_alert
 from tests.transport.bitchat import reference
 
@@ -57,6 +57,10 @@ def heard(sent: list[tuple[float, bytes]]) -> list[tuple[float, reference.Heard]
     return [(t, reference.parse(data)) for t, data in sent]
 
 
+def unpadded(sent: list[tuple[float, bytes]]) -> list[bytes]:
+    return [encode_packet(decode_packet(data), padded=False) for _, data in sent]
+
+
 def texts(sent: list[tuple[float, bytes]]) -> list[str]:
     return [h.payload.decode() for _, h in heard(sent) if h.type == 0x02]
 
@@ -66,14 +70,16 @@ def test_injected_alert_comes_out_signed_in_short_messages_verifiable_by_the_ann
     chain, hub, gateway = make_hub()
     alert = chain.alert()
     gateway.observe(hub.inject(wire.encode_message(alert), NOW), NOW)
-    sent = heard(run(gateway, NOW, NOW + 30))
+    gateway_sent = run(gateway, NOW, NOW + 30)
+    sent = heard(gateway_sent)
     announces = [h for _, h in sent if h.type == 0x01]
     nickname, _, signing = reference.announced_keys(announces[0])
     assert nickname == "steunpunt"
     messages = [h for _, h in sent if h.type == 0x02]
     assert messages
+    assert all(len(data) <= MAX_FRAME for data in unpadded(gateway_sent))
     for h in messages:
-        assert len(h.payload) <= MAX_TEXT_BYTES
+        assert len(h.payload) <= MAX_TEXT_BYTES <= 99
         assert h.sender == announces[0].sender
         assert reference.verifies(h, signing)
     body = "\n".join(h.payload.decode() for h in messages)
