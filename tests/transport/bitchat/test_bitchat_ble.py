@@ -10,6 +10,7 @@ Every packet is read back with the separate reference receiver (reference.py).
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -27,10 +28,14 @@ from meshnode.transport.bitchat.codec import Packet, encode_packet
 from meshnode.transport.bitchat.config import BitchatConfig
 from meshnode.transport.bitchat.hub import BRIDGE_MARK, BitchatHub
 from meshnode.transport.bitchat.identity import BitchatIdentity
+from meshnode.transport.bitchat.radio import SERVICE_UUID
+from meshnode.transport.ble import BleTransport
+from meshnode.transport.ble_config import BleConfig
+from meshnode.transport.ble_profile import SERVICE_UUID as MESHNODE_SERVICE
 from meshnode.wire import Kind, PostBody, decode_body
 from tests.transport.bitchat import reference
 from tests.transport.bitchat.phones import PhoneCentral, check_signed_alert, wait_for
-from tests.transport.ble_harness import LoopThread
+from tests.transport.ble_harness import LoopThread, NodeDriver, make_node
 from tests.transport.fakebluez import FakeBlueZ
 
 
@@ -185,3 +190,40 @@ def test_posts_of_the_bridge_channel_go_out_signed_by_the_hub_and_ours_are_not_e
              if h.type == 0x02 and reference.verifies(h, signing)]
     assert texts == ["Soep bij het buurthuis om 18:00"]
     assert hub.status()["bridged_out"] == 1 and hub.status()["messages_sent"] == 1
+
+
+def test_runs_beside_meshnodes_own_ble_service_on_one_adapter(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    adapter = bluez.add_adapter()
+    hub, _, _, _ = a_hub(central=False)
+    meshnode_ble = NodeDriver(BleTransport(BleConfig(central=False, call_timeout=5.0),
+                                           secret=secrets.token_bytes(32)), make_node(1))
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(meshnode_ble.run)
+            nursery.start_soon(hub.run)
+            await wait_for(lambda: all(len(r) == 2 for r in bluez.registrations(adapter)))
+            seen["apps"], seen["adverts"] = bluez.registrations(adapter)
+            nursery.cancel_scope.cancel()
+        await wait_for(lambda: bluez.registrations(adapter) == ([], []))
+
+    trio.run(main)
+    adverts = bluez.advert_log(adapter)
+    assert len({path for _, path in seen["apps"]}) == 2  # two applications, own paths
+    assert {advert_service(a) for a in adverts} == {"meshnode", "bitchat"}
+    assert all(advert_size_of(a) <= 31 for a in adverts)  # each its own legacy instance
+
+
+def advert_service(advert: dict[str, Any]) -> str:
+    return "bitchat" if advert.get("ServiceUUIDs") == [SERVICE_UUID] else (
+        "meshnode" if MESHNODE_SERVICE in advert.get("ServiceData", {}) else "?")
+
+
+def advert_size_of(advert: dict[str, Any]) -> int:
+    """Legacy advertising bytes: flags, 128-bit UUID lists and service data (as the mock)."""
+    size = 3
+    size += sum(2 + 16 for _ in advert.get("ServiceUUIDs", []))
+    size += sum(2 + 16 + len(v) for v in advert.get("ServiceData", {}).values())
+    return size
