@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from meshnode.alerts.area import covers
 from meshnode.daemon import api
 from meshnode.daemon.api import ApiError
 from meshnode.daemon.views import stored_alert
@@ -37,9 +38,12 @@ def open_bitchat(data_dir: Path, config: BitchatConfig, node: Node, now: int, *,
 
     hub = BitchatHub(config, identity, clock=clock, post=post,
                      own_author=node.identity.public.sign_key)
+    here = node.config.location
     for stored in node.store.by_kind(int(Kind.ALERT)):
         verified = stored_alert(stored, node.trust, now)
-        if verified is not None:
+        # As the node reports it on arrival: an alert known not to cover the hub stays out.
+        if verified is not None and (here is None or not verified.alert.infos
+                                     or covers(verified.alert, *here)):
             hub.gateway.add(verified, now)
     _log.info("bitchat_gateway", extra={"fields": {
         "nickname": identity.nickname, "fingerprint": identity.fingerprint,

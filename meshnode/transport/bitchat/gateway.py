@@ -2,8 +2,9 @@
 
 `AlertGateway` does no I/O and reads no clock. The driver (the BLE side, a test) feeds it
 the node's outputs (`observe`: only `AlertReceived` and `AlertRemoved` matter, so only alerts
-whose whole chain verified can ever be rendered) and calls `step(now)`, which returns the
-packets to broadcast now and when to call again.
+whose whole chain verified can ever be rendered; an alert the node knows not to cover the
+hub's own location is left out, and only public, actual or exercise alerts are taken) and
+calls `step(now)`, which returns the packets to broadcast now and when to call again.
 
 Schedule, per alert in force: its messages (`render.alert_texts`) go out when it arrives,
 again after `first_repeat` seconds, then at doubling intervals up to `max_repeat`, until it
@@ -30,6 +31,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from meshnode.alerts.model import MsgType, Scope, Status
 from meshnode.crypto.authority import VerifiedAlert
 from meshnode.events import AlertReceived, AlertRemoved, Output
 from meshnode.transport.bitchat.codec import Packet
@@ -42,6 +44,8 @@ SENDER_BURST, SENDER_RATE = 5.0, 1.0
 CONTENT_BURST, CONTENT_RATE = 3.0, 0.5
 MAX_QUEUE = 2_000  # messages; far above any real set of alerts in force
 MAX_ALERTS = 64
+BROADCAST_STATUS = frozenset({Status.ACTUAL, Status.EXERCISE})
+BROADCAST_TYPES = frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +119,28 @@ class AlertGateway:
     def observe(self, outputs: Iterable[Output], now: float) -> None:
         """Take what the node reported: verified alerts arrive, removed ones stop."""
         for out in outputs:
-            if isinstance(out, AlertReceived):
+            if isinstance(out, AlertReceived) and out.covers_here is not False:
                 self.add(out.verified, now)
             elif isinstance(out, AlertRemoved):
                 self.remove(out.msg_id)
 
-    def add(self, verified: VerifiedAlert, now: float) -> None:
-        """An alert (or Update/Cancel) whose whole chain verified: broadcast it from `now`."""
-        if verified.msg_id in self._alerts or verified.expires <= now:
-            return
+    def add(self, verified: VerifiedAlert, now: float) -> bool:
+        """An alert (or Update/Cancel) whose whole chain verified: broadcast it from `now`.
+
+        Only what is meant for the public goes to a public chat: scope Public, status Actual
+        or Exercise (marked as such), message type Alert, Update or Cancel. False if not taken.
+        """
+        a = verified.alert
+        if (verified.msg_id in self._alerts or verified.expires <= now
+                or a.scope is not Scope.PUBLIC or a.status not in BROADCAST_STATUS
+                or a.msg_type not in BROADCAST_TYPES):
+            return False
         if len(self._alerts) >= MAX_ALERTS:
             soonest = min(self._alerts.values(), key=lambda a: a.verified.expires)
             del self._alerts[soonest.verified.msg_id]
         self._alerts[verified.msg_id] = _InForce(verified, alert_texts(verified), now,
                                                  self.config.first_repeat)
+        return True
 
     def remove(self, msg_id: bytes) -> None:
         """Stop repeating an alert (superseded or revoked); queued parts of it still go."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from meshnode.alerts.model import Info, MsgType
+from meshnode.alerts.model import Info, MsgType, Status
 from meshnode.crypto.authority import VerifiedAlert
 
 __all__ = ["MAX_FRAME", "MAX_TEXT_BYTES", "alert_texts", "split_text"]
@@ -31,10 +31,10 @@ MAX_FRAME = 182  # bytes of a whole packet: one notification at ATT MTU 185
 
 _WORDS = {
     "nl": {"update": "UPDATE", "cancel": "INGETROKKEN", "verified": "geverifieerd",
-           "certified": "gecertificeerd door", "refs": "trekt in",
+           "certified": "gecertificeerd door", "refs": "trekt in", "exercise": "OEFENING",
            "other": ""},
     "en": {"update": "UPDATE", "cancel": "CANCELLED", "verified": "verified",
-           "certified": "certified by", "refs": "withdraws",
+           "certified": "certified by", "refs": "withdraws", "exercise": "EXERCISE",
            "other": "NL-Alert in Dutch above"},
 }
 
@@ -48,7 +48,8 @@ def _header(v: VerifiedAlert, lang: str) -> str:
     when = time.strftime("%d-%m-%Y %H:%M", time.gmtime(a.sent + a.sent_tz * 60))
     kind = {MsgType.UPDATE: " " + _WORDS[lang]["update"],
             MsgType.CANCEL: " " + _WORDS[lang]["cancel"]}.get(a.msg_type, "")
-    return f"NL-Alert{kind} {when}"
+    drill = f" {_WORDS[lang]['exercise']}" if a.status is Status.EXERCISE else ""
+    return f"NL-Alert{drill}{kind} {when}"
 
 
 def _verification(v: VerifiedAlert, lang: str) -> str:

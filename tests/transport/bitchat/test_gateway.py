@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshnode import wire
-from meshnode.alerts.model import MsgType, Reference
+from meshnode.alerts.model import MsgType, Reference, Scope, Status
 from meshnode.crypto.identity import Identity
 from meshnode.events import AlertReceived, Output
 from meshnode.node import Node, NodeConfig
@@ -174,3 +174,34 @@ def test_split_text_never_exceeds_the_limit_nor_loses_words(text: str, limit: in
     pieces = split_text(words, limit)
     assert all(len(p.encode("utf-8")) <= limit for p in pieces)
     assert "".join(pieces).replace(" ", "") == words.replace(" ", "")
+
+
+def test_only_public_actual_or_exercise_alerts_go_to_the_public_chat() -> None:
+    chain, hub, gateway = make_hub()
+    kinds = [(Status.TEST, Scope.PUBLIC), (Status.ACTUAL, Scope.RESTRICTED),
+             (Status.EXERCISE, Scope.PUBLIC)]
+    for seq, (status, scope) in enumerate(kinds, 1):
+        alert = chain.alert(nl_alert(identifier=f"k{seq}", status=status, scope=scope,
+                                     restriction="hulpdiensten" if scope is Scope.RESTRICTED
+                                     else None), seq=seq)
+        outputs = hub.inject(wire.encode_message(alert), NOW)
+        assert any(isinstance(o, AlertReceived) for o in outputs)  # the node took each
+        gateway.observe(outputs, NOW)
+    sent = texts(run(gateway, NOW, NOW + 30))
+    assert len(gateway.in_force) == 1  # the exercise only
+    firsts = [t.split(" ", 1)[1] for t in sent if t.startswith("1/")]
+    assert firsts[0].startswith("NL-Alert OEFENING ")
+    assert firsts[1].startswith("NL-Alert EXERCISE ")
+
+
+def test_an_alert_known_not_to_cover_the_hub_is_left_out() -> None:
+    chain = make_chain()
+    gateways = {}
+    for name, location in (("botlek", (518_800_000, 43_000_000)),
+                           ("groningen", (532_190_000, 65_660_000)), ("unknown", None)):
+        hub = Node(Identity.generate(), MemoryStore(4 * 1024 * 1024), chain.trust, NOW,
+                   NodeConfig(seed=1, location=location))
+        gateway = AlertGateway(BitchatIdentity(Identity.generate(), "steunpunt"), CONFIG)
+        gateway.observe(hub.inject(wire.encode_message(chain.alert()), NOW), NOW)
+        gateways[name] = len(gateway.in_force)
+    assert gateways == {"botlek": 1, "groningen": 0, "unknown": 1}
