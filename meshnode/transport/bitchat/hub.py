@@ -79,8 +79,8 @@ class BitchatHub:
         channel = self.config.bridge_channel
         for out in outputs:
             if (channel and isinstance(out, PostReceived) and out.post.channel == channel
-                    and out.post.author != self._own_author):
-                self.bridged_out += self.gateway.say(out.post.text) and 1
+                    and out.post.author != self._own_author and self.gateway.say(out.post.text)):
+                self.bridged_out += 1
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
@@ -201,7 +201,10 @@ class BitchatHub:
                 await bridge.call(partial(radio.broadcast, verdict.relay, exclude=event.link),
                                   timeout=CALL_TIMEOUT)
             text = verdict.text
-            if text is not None and self.config.bridge_channel and self._post is not None:
+            # A text that already crossed from meshnode (another hub's bridge) goes no
+            # further: two hubs with overlapping bitchat islands must not ping-pong it.
+            if (text is not None and self.config.bridge_channel and self._post is not None
+                    and not text.text.startswith(BRIDGE_MARK)):
                 self.bridged_in += 1
                 await self._post(self.config.bridge_channel,
                                  f"{BRIDGE_MARK} {text.nickname}: {text.text}")

@@ -106,8 +106,10 @@ def test_phone_writes_are_parsed_strictly_and_public_chat_bridged(
     # Well-formed and signed, but by a key no announce vouched for: relayed, never bridged.
     forged = stranger.sign(Packet(type=2, timestamp=now_ms + 1, sender=stranger.peer_id,
                                   payload=b"evacueer nu!"))
+    # Already bridged from meshnode by another hub: not bridged back.
+    echo = resident.public_message(f"{BRIDGE_MARK} bob: soep om zes", now_ms + 2)
     writes = [b"\x01\x02garbage", encode_packet(resident.announce(now_ms)),
-              encode_packet(hello), encode_packet(forged)]
+              encode_packet(hello), encode_packet(forged), encode_packet(echo)]
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -116,7 +118,7 @@ def test_phone_writes_are_parsed_strictly_and_public_chat_bridged(
             for data in writes:
                 reply = await peer_loop.trio_run(lambda d=data: phone.write(d))
                 assert reply.message_type == MessageType.METHOD_RETURN, reply.body
-            await wait_for(lambda: len(posts) >= 1 and hub.listener.refused >= 1)
+            await wait_for(lambda: hub.relayed >= 4 and hub.listener.refused >= 1)
             nursery.cancel_scope.cancel()
 
     try:
@@ -126,7 +128,7 @@ def test_phone_writes_are_parsed_strictly_and_public_chat_bridged(
     assert posts == [("buurt", f"{BRIDGE_MARK} anna: is de stroom bij jullie ook uit?")]
     assert hub.listener.refused == 1 and "anna" in [p.nickname for p in
                                                     hub.listener.peers.values()]
-    assert hub.relayed == 3  # the good announce, the message and the unverified one
+    assert hub.relayed == 4  # all but the garbage: relaying is not believing
 
 
 def test_hub_connects_to_a_phone_and_writes_the_alert_to_it(bluez: FakeBlueZ) -> None:
