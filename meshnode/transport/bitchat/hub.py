@@ -164,6 +164,9 @@ class BitchatHub:
     async def _outbound(self, bridge: AsyncioBridge, radio: BitchatRadio) -> None:
         warned: set[str] = set()
         while True:
+            # A fresh event before stepping: a wake-up (an alert, a new phone) that comes
+            # while we send is kept for the wait below, not lost.
+            wake = self._wake = trio.Event()
             now = self._clock()
             step = self.gateway.step(now, clock_floor=self._floor())
             for warning in step.warnings:
@@ -175,9 +178,8 @@ class BitchatHub:
                 # the signature still covers the padded form, as receivers re-encode it.
                 data = encode_packet(packet, padded=False)
                 await bridge.call(partial(radio.broadcast, data), timeout=CALL_TIMEOUT)
-            self._wake = trio.Event()
             with trio.move_on_after(max(0.0, step.wake_at - self._clock())):
-                await self._wake.wait()
+                await wake.wait()
 
     async def _scanner(self, bridge: AsyncioBridge, radio: BitchatRadio) -> None:
         while True:

@@ -58,6 +58,8 @@ def a_hub(**config: Any) -> tuple[BitchatHub, Node, Any, list[tuple[str, str]]]:
     async def post(channel: str, text: str) -> None:
         posts.append((channel, text))
 
+    # Periodic announces far apart: a phone must get one because it connected, at once.
+    config.setdefault("announce_every", 600.0)
     hub = BitchatHub(BitchatConfig(**config), BitchatIdentity(Identity.generate(), "steunpunt"),
                      post=post, own_author=node.identity.public.sign_key)
     return hub, node, authority, posts
