@@ -14,8 +14,9 @@ every `announce_every` seconds (bitchat peers forget a silent peer after about 3
 
 Rate limits: every bitchat phone runs, per sender, a token bucket of 5 refilled at 1/s, and
 per (normalised) text one of 3 refilled at 0.5/s, and silently drops public messages beyond
-them. The gateway keeps the same buckets for itself and sends a message only when both
-would admit it, so the phones drop nothing we send; what waits is queued in order.
+them. The gateway keeps the same buckets for itself (`ratelimit.PublicLimits`) and sends a
+message only when both would admit it, so the phones drop nothing we send; what waits is
+queued in order.
 
 Clock: bitchat drops public messages older than 6 hours and announces older than 10-15
 minutes, so timestamps matter. The caller passes `clock_floor`, the latest time known to
@@ -36,12 +37,11 @@ from meshnode.crypto.authority import VerifiedAlert
 from meshnode.events import AlertReceived, AlertRemoved, Output
 from meshnode.transport.bitchat.codec import Packet
 from meshnode.transport.bitchat.identity import BitchatIdentity
+from meshnode.transport.bitchat.ratelimit import PublicLimits
 from meshnode.transport.bitchat.render import MAX_TEXT_BYTES, alert_texts, split_text
 
-__all__ = ["AlertGateway", "GatewayConfig", "Step", "TokenBucket"]
+__all__ = ["AlertGateway", "GatewayConfig", "Step"]
 
-SENDER_BURST, SENDER_RATE = 5.0, 1.0
-CONTENT_BURST, CONTENT_RATE = 3.0, 0.5
 MAX_QUEUE = 2_000  # messages; far above any real set of alerts in force
 MAX_ALERTS = 64
 BROADCAST_STATUS = frozenset({Status.ACTUAL, Status.EXERCISE})
@@ -55,31 +55,6 @@ class GatewayConfig:
     announce_every: float = 15.0
     announce_jitter: float = 4.0
     ttl: int = 7
-
-
-@dataclass(slots=True)
-class TokenBucket:
-    """bitchat's receive-side bucket: `capacity` tokens, refilled at `rate` per second."""
-
-    capacity: float
-    rate: float
-    tokens: float
-    last: float
-
-    def _refill(self, now: float) -> None:
-        if now > self.last:
-            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-            self.last = now
-
-    def ready_at(self, now: float) -> float:
-        """When one token will be there (now if it is)."""
-        self._refill(now)
-        # The epsilon absorbs float error: a token due "now" must not look a nanosecond away.
-        return now if self.tokens >= 1.0 - 1e-9 else now + (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
 
 
 @dataclass(slots=True)
@@ -107,8 +82,8 @@ class AlertGateway:
         self._rng = rng or random.Random()
         self._alerts: dict[bytes, _InForce] = {}
         self._queue: deque[str] = deque()
-        self._sender = TokenBucket(SENDER_BURST, SENDER_RATE, SENDER_BURST, 0.0)
-        self._content: dict[str, TokenBucket] = {}
+        self._limits = PublicLimits()
+        self._me = identity.peer_id.hex()
         self._next_announce: float | None = None
         self._last_ms = 0
         self._warned_no_floor = False
@@ -208,27 +183,13 @@ class AlertGateway:
                 entry.next_round = now + entry.interval
                 entry.interval = min(entry.interval * 2, self.config.max_repeat)
 
-    def _bucket(self, text: str, now: float) -> TokenBucket:
-        key = text.lower()
-        bucket = self._content.get(key)
-        if bucket is None:
-            # Buckets left full and idle carry no state worth keeping.
-            for old in [k for k, b in self._content.items() if b.ready_at(now) == now
-                        and b.tokens >= b.capacity]:
-                del self._content[old]
-            bucket = self._content[key] = TokenBucket(CONTENT_BURST, CONTENT_RATE,
-                                                      CONTENT_BURST, now)
-        return bucket
-
     def _drain(self, now: float, stamp: float) -> list[Packet]:
         packets: list[Packet] = []
         while self._queue:
             text = self._queue[0]
-            content = self._bucket(text, now)
-            if self._sender.ready_at(now) > now or content.ready_at(now) > now:
+            if self._limits.ready_at(self._me, text, now) > now:
                 break
-            self._sender.take(now)
-            content.take(now)
+            self._limits.take(self._me, text, now)
             self._queue.popleft()
             packets.append(self.identity.public_message(text, self._stamp(stamp),
                                                         ttl=self.config.ttl))
@@ -240,6 +201,5 @@ class AlertGateway:
         times += [a.next_round for a in self._alerts.values()]
         times += [a.verified.expires for a in self._alerts.values()]
         if self._queue:
-            text = self._queue[0]
-            times.append(max(self._sender.ready_at(now), self._bucket(text, now).ready_at(now)))
+            times.append(self._limits.ready_at(self._me, self._queue[0], now))
         return min(times)

@@ -33,6 +33,7 @@ from meshnode.transport.bitchat.gateway import AlertGateway, GatewayConfig
 from meshnode.transport.bitchat.identity import BitchatIdentity
 from meshnode.transport.bitchat.inbound import Listener
 from meshnode.transport.bitchat.radio import BitchatRadio
+from meshnode.transport.bitchat.ratelimit import TokenBucket
 from meshnode.transport.ble_bluez import check_adapter, connect_system_bus
 from meshnode.transport.ble_bridge import AsyncioBridge, BridgeClosed, BridgeTimeout
 
@@ -40,6 +41,7 @@ __all__ = ["BRIDGE_MARK", "BitchatHub"]
 
 RECHECK = 30.0
 CALL_TIMEOUT = 20.0
+RELAY_BURST, RELAY_RATE = 50.0, 20.0  # packets: a busy bitchat room, not a flood
 BRIDGE_MARK = "[bitchat]"  # how a bridged bitchat message is marked in the meshnode channel
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class BitchatHub:
         self.state = "starting"
         self.problems: tuple[str, ...] = ()
         self.relayed = 0
+        self.relay_dropped = 0
+        self._relay_budget = TokenBucket(RELAY_BURST, RELAY_RATE, RELAY_BURST, clock())
         self.bridged_in = 0
         self.bridged_out = 0
         self.radio: BitchatRadio | None = None
@@ -96,10 +100,21 @@ class BitchatHub:
             "queued": self.gateway.queued,
             "phones_heard": len(self.listener.peers),
             "refused": self.listener.refused,
-            "relayed": self.relayed, "bridged_in": self.bridged_in,
+            "relayed": self.relayed, "relay_dropped": self.relay_dropped,
+            "limited": self.listener.limited, "bridged_in": self.bridged_in,
             "bridged_out": self.bridged_out,
             "links": 0 if radio is None else len(radio.phones) + int(radio.server.subscribed),
         }
+
+    def _relay_room(self) -> bool:
+        """A relay budget (`RELAY_BURST`, then `RELAY_RATE` per second): a phone that floods
+        the hub with valid packets gets the hub to repeat only so much of it."""
+        now = self._clock()
+        if self._relay_budget.ready_at(now) > now:
+            self.relay_dropped += 1
+            return False
+        self._relay_budget.take(now)
+        return True
 
     # --- running -------------------------------------------------------------------------------
 
@@ -198,7 +213,7 @@ class BitchatHub:
             if verdict.refused is not None:
                 log.debug("bitchat: refused a packet from %s: %s", event.link, verdict.refused)
                 continue
-            if self.config.relay and verdict.relay is not None:
+            if self.config.relay and verdict.relay is not None and self._relay_room():
                 self.relayed += 1
                 await bridge.call(partial(radio.broadcast, verdict.relay, exclude=event.link),
                                   timeout=CALL_TIMEOUT)

@@ -7,8 +7,9 @@
   sender id is SHA-256 of its Noise key (bitchat's own rule); the peer is remembered
   (bounded, least recently heard dropped) with its nickname and signing key;
 * a public message is passed on (`text`) only if it is a broadcast, fresh (bitchat's own 6-hour
-  window), and signed by the key its sender announced; unsigned or unknown senders' texts
-  are not bridged;
+  window), signed by the key its sender announced, and within bitchat's own per-sender and
+  per-text rate limits (`ratelimit.PublicLimits`; `limited` counts the rest): one phone
+  cannot flood a bridged meshnode channel;
 * fragments are reassembled (bounded, `reassembly.Reassembler`) and the whole packet handled;
 * `relay` is the packet's own bytes with TTL - 1, for a packet seen for the first time, not
   from us and with TTL left; the caller decides whether to send it (config `relay`).
@@ -34,6 +35,7 @@ from meshnode.transport.bitchat.payloads import (
     decode_fragment,
     decode_text,
 )
+from meshnode.transport.bitchat.ratelimit import PublicLimits
 from meshnode.transport.bitchat.reassembly import Reassembler
 
 __all__ = ["MESSAGE_MAX_AGE", "Listener", "Peer", "PublicText", "Verdict"]
@@ -73,7 +75,9 @@ class Listener:
     reassembler: Reassembler = field(default_factory=Reassembler)
     peers: OrderedDict[bytes, Peer] = field(default_factory=OrderedDict)
     _seen: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    limits: PublicLimits = field(default_factory=PublicLimits)
     refused: int = 0
+    limited: int = 0
 
     def handle(self, data: bytes, now: float) -> Verdict:
         try:
@@ -124,5 +128,8 @@ class Listener:
         peer = self.peers.get(packet.sender)
         if peer is None or not verify_packet(packet, peer.signing_key):
             return None
-        return PublicText(packet.sender, peer.nickname, decode_text(packet.payload),
-                          packet.timestamp)
+        text = decode_text(packet.payload)
+        if not self.limits.allow(packet.sender.hex(), text, now):
+            self.limited += 1
+            return None
+        return PublicText(packet.sender, peer.nickname, text, packet.timestamp)

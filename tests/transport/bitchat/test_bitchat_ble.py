@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -26,7 +27,7 @@ from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.bitchat.codec import Packet, encode_packet
 from meshnode.transport.bitchat.config import BitchatConfig
-from meshnode.transport.bitchat.hub import BRIDGE_MARK, BitchatHub
+from meshnode.transport.bitchat.hub import BRIDGE_MARK, RELAY_BURST, BitchatHub
 from meshnode.transport.bitchat.identity import BitchatIdentity
 from meshnode.transport.bitchat.radio import SERVICE_UUID
 from meshnode.transport.ble import BleTransport
@@ -47,7 +48,8 @@ async def subscribe(phone: PhoneCentral, bluez: FakeBlueZ, adapter: str,
     await peer_loop.trio_run(lambda: phone.subscribe(sender, app_path))
 
 
-def a_hub(**config: Any) -> tuple[BitchatHub, Node, Any, list[tuple[str, str]]]:
+def a_hub(clock: Callable[[], float] = time.time,
+          **config: Any) -> tuple[BitchatHub, Node, Any, list[tuple[str, str]]]:
     """A hub pinning a fresh safety region's root, and its bitchat gateway (not started)."""
     now = int(time.time())
     authority = example_authority(now, root_name="Test root")
@@ -61,7 +63,7 @@ def a_hub(**config: Any) -> tuple[BitchatHub, Node, Any, list[tuple[str, str]]]:
     # Periodic announces far apart: a phone must get one because it connected, at once.
     config.setdefault("announce_every", 600.0)
     hub = BitchatHub(BitchatConfig(**config), BitchatIdentity(Identity.generate(), "steunpunt"),
-                     post=post, own_author=node.identity.public.sign_key)
+                     post=post, own_author=node.identity.public.sign_key, clock=clock)
     return hub, node, authority, posts
 
 
@@ -231,3 +233,31 @@ def advert_size_of(advert: dict[str, Any]) -> int:
     size += sum(2 + 16 for _ in advert.get("ServiceUUIDs", []))
     size += sum(2 + 16 + len(v) for v in advert.get("ServiceData", {}).values())
     return size
+
+
+def test_relaying_is_budgeted_so_one_phone_cannot_make_the_hub_flood(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    adapter = bluez.add_adapter()
+    frozen = time.time()  # no refill: exactly the burst is relayed
+    hub, _, _, _ = a_hub(clock=lambda: frozen, central=False, relay=True)
+    phone = PhoneCentral(bluez.bus.address)
+    flooder = BitchatIdentity(Identity.generate(), "flood")
+    now_ms = int(frozen * 1000)
+    writes = [encode_packet(flooder.announce(now_ms))] + [
+        encode_packet(flooder.public_message(f"spam {i}", now_ms + i)) for i in range(80)]
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hub.run)
+            await subscribe(phone, bluez, adapter, peer_loop)
+            for data in writes:
+                await peer_loop.trio_run(lambda d=data: phone.write(d))
+            await wait_for(lambda: hub.relayed + hub.relay_dropped == len(writes))
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        peer_loop.run(phone.stop)
+    assert hub.relayed == RELAY_BURST and hub.relay_dropped == len(writes) - RELAY_BURST
+    assert hub.listener.limited == 80 - 5  # bitchat's own per-sender limit, as phones apply it
