@@ -83,7 +83,7 @@ def test_alert_reaches_a_subscribed_phone_as_signed_short_messages(
             # A new subscriber gets the hub's announce at once.
             await wait_for(lambda: any(p[1] == 0x01 for p in phone.heard))
             now = int(time.time())
-            hub.observe(node.inject(wire.encode_message(alert), now), now)
+            hub.observe(node.inject(wire.encode_message(alert), now).outputs, now)
             # Then a burst of 5 messages (bitchat's per-sender allowance).
             await wait_for(lambda: sum(p[1] == 0x02 for p in phone.heard) >= 5)
             nursery.cancel_scope.cancel()
@@ -150,7 +150,7 @@ def test_hub_connects_to_a_phone_and_writes_the_alert_to_it(bluez: FakeBlueZ) ->
             nursery.start_soon(hub.run)
             await wait_for(lambda: any(p[1] == 0x01 for p in written()))
             now = int(time.time())
-            hub.observe(node.inject(wire.encode_message(alert), now), now)
+            hub.observe(node.inject(wire.encode_message(alert), now).outputs, now)
             await wait_for(lambda: sum(p[1] == 0x02 for p in written()) >= 5)
             nursery.cancel_scope.cancel()
 

@@ -69,7 +69,7 @@ def test_injected_alert_comes_out_signed_in_short_messages_verifiable_by_the_ann
 ) -> None:
     chain, hub, gateway = make_hub()
     alert = chain.alert()
-    gateway.observe(hub.inject(wire.encode_message(alert), NOW), NOW)
+    gateway.observe(hub.inject(wire.encode_message(alert), NOW).outputs, NOW)
     gateway_sent = run(gateway, NOW, NOW + 30)
     sent = heard(gateway_sent)
     announces = [h for _, h in sent if h.type == 0x01]
@@ -99,14 +99,16 @@ def test_forged_alerts_are_never_broadcast() -> None:
     good = chain.alert()
     tampered = replace(good, sig=bytes(64))
     outputs: list[Output] = []
-    outputs += hub.inject(wire.encode_message(stranger.alert()), NOW)  # root not pinned here
-    outputs += hub.inject(wire.encode_message(tampered), NOW)
+    for forged in (stranger.alert(), tampered):  # a root not pinned here; a bad signature
+        verdict, out = hub.inject(wire.encode_message(forged), NOW)
+        assert not verdict.accepted
+        outputs += out
     gateway.observe(outputs, NOW)
     sent = run(gateway, NOW, NOW + 3600)
     assert texts(sent) == [] and gateway.in_force == []
     assert not any(isinstance(o, AlertReceived) for o in outputs)
     # The same hub and gateway do broadcast the genuine alert.
-    gateway.observe(hub.inject(wire.encode_message(good), NOW + 3600), NOW + 3600)
+    gateway.observe(hub.inject(wire.encode_message(good), NOW + 3600).outputs, NOW + 3600)
     assert texts(run(gateway, NOW + 3600, NOW + 3700))
 
 
@@ -114,7 +116,7 @@ def test_phones_rate_limits_never_drop_a_message() -> None:
     chain, hub, gateway = make_hub()
     for seq in (1, 2, 3):
         alert = chain.alert(nl_alert(identifier=f"a{seq}"), seq=seq)
-        gateway.observe(hub.inject(wire.encode_message(alert), NOW), NOW)
+        gateway.observe(hub.inject(wire.encode_message(alert), NOW).outputs, NOW)
     sent = heard(run(gateway, NOW, NOW + 2 * 3600))
     phone = reference.PhoneLimiter()
     messages = [(t, h) for t, h in sent if h.type == 0x02]
@@ -128,7 +130,7 @@ def test_phones_rate_limits_never_drop_a_message() -> None:
 
 def test_repeats_back_off_and_stop_at_expiry() -> None:
     chain, hub, gateway = make_hub()
-    gateway.observe(hub.inject(wire.encode_message(chain.alert()), NOW), NOW)
+    gateway.observe(hub.inject(wire.encode_message(chain.alert()), NOW).outputs, NOW)
     sent = heard(run(gateway, NOW, NOW + 8 * 3600))
     first = [t - NOW for t, h in sent if h.type == 0x02 and h.payload.startswith(b"1/")]
     starts = sorted({round(t) for t in first})
@@ -141,13 +143,13 @@ def test_repeats_back_off_and_stop_at_expiry() -> None:
 def test_cancel_stops_the_alert_and_is_broadcast_itself() -> None:
     chain, hub, gateway = make_hub()
     first = chain.alert(seq=1)
-    gateway.observe(hub.inject(wire.encode_message(first), NOW), NOW)
+    gateway.observe(hub.inject(wire.encode_message(first), NOW).outputs, NOW)
     run(gateway, NOW, NOW + 10)
     original = nl_alert()
     cancel = chain.alert(nl_alert(identifier="cancel-1", msg_type=MsgType.CANCEL,
                                   references=(Reference(original.sender, original.identifier,
                                                         original.sent),)), seq=2)
-    gateway.observe(hub.inject(wire.encode_message(cancel), NOW + 100), NOW + 100)
+    gateway.observe(hub.inject(wire.encode_message(cancel), NOW + 100).outputs, NOW + 100)
     assert gateway.in_force == [cancel.id]
     after = texts(run(gateway, NOW + 100, NOW + 3600))
     assert any("INGETROKKEN" in t for t in after) and any("CANCELLED" in t for t in after)
@@ -184,7 +186,7 @@ def test_only_public_actual_or_exercise_alerts_go_to_the_public_chat() -> None:
         alert = chain.alert(nl_alert(identifier=f"k{seq}", status=status, scope=scope,
                                      restriction="hulpdiensten" if scope is Scope.RESTRICTED
                                      else None), seq=seq)
-        outputs = hub.inject(wire.encode_message(alert), NOW)
+        outputs = hub.inject(wire.encode_message(alert), NOW).outputs
         assert any(isinstance(o, AlertReceived) for o in outputs)  # the node took each
         gateway.observe(outputs, NOW)
     sent = texts(run(gateway, NOW, NOW + 30))
@@ -202,6 +204,6 @@ def test_an_alert_known_not_to_cover_the_hub_is_left_out() -> None:
         hub = Node(Identity.generate(), MemoryStore(4 * 1024 * 1024), chain.trust, NOW,
                    NodeConfig(seed=1, location=location))
         gateway = AlertGateway(BitchatIdentity(Identity.generate(), "steunpunt"), CONFIG)
-        gateway.observe(hub.inject(wire.encode_message(chain.alert()), NOW), NOW)
+        gateway.observe(hub.inject(wire.encode_message(chain.alert()), NOW).outputs, NOW)
         gateways[name] = len(gateway.in_force)
     assert gateways == {"botlek": 1, "groningen": 0, "unknown": 1}
