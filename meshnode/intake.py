@@ -62,7 +62,9 @@ from meshnode.events import (
 from meshnode.routing.limits import AuthorQuota, Rate, TokenBucket
 from meshnode.store.base import MessageStore, Priority, PutResult, StoredMessage, StoreError
 from meshnode.wire import (
+    KEY_SIZE,
     MAX_TIME,
+    MAX_TTL,
     AnnounceBody,
     DmBody,
     Kind,
@@ -75,7 +77,8 @@ from meshnode.wire import (
     encode_message,
 )
 
-__all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats"]
+__all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "own_dm_deadline",
+           "own_dm_record"]
 
 _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: Priority.ALERT,
              Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
@@ -133,6 +136,16 @@ class NodeStats:
     frame_bytes: Counter[str] = field(default_factory=Counter)
 
 
+def own_dm_record(ack_key: bytes, expires: int) -> bytes:
+    """What the store keeps of a DM this node sent: its ack key, to know the receipt, until the
+    last moment a receipt can come (the DM's expiry plus a receipt's longest lifetime)."""
+    return ack_key + (expires + MAX_TTL[Kind.RECEIPT]).to_bytes(8, "big")
+
+
+def own_dm_deadline(record: bytes) -> int:
+    return int.from_bytes(record[KEY_SIZE:], "big")
+
+
 class Intake:
     """Validation and storage for one node (see the module docstring)."""
 
@@ -158,6 +171,8 @@ class Intake:
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
         self._load(now)
+        # When the next own-DM record runs out (`expire` prunes them then).
+        self.own_dms_until = self._prune_own_dms(now)
 
     # --- what changed --------------------------------------------------------------------
 
@@ -176,6 +191,26 @@ class Intake:
         if self.store.expire(now):
             self._removed = True
             self.forget_gone(self.store.usage().count)
+        if self.own_dms_until <= now:
+            self.own_dms_until = self._prune_own_dms(now)
+
+    def remember_own_dm(self, dm_id: bytes, ack_key: bytes, expires: int) -> None:
+        """Keep what is needed to recognise the receipt of a DM this node sent."""
+        record = own_dm_record(ack_key, expires)
+        self.store.set_meta(SENT_DM_META + dm_id.hex(), record)
+        self.own_dms_until = min(self.own_dms_until, own_dm_deadline(record))
+
+    def _prune_own_dms(self, now: int) -> int:
+        """Forget own DMs no receipt can come for any more; the earliest deadline left."""
+        earliest = MAX_TIME
+        for key in self.store.meta_keys(SENT_DM_META):
+            record = self.store.get_meta(key)
+            deadline = -1 if record is None else own_dm_deadline(record)
+            if deadline <= now:
+                self.store.delete_meta(key)
+            else:
+                earliest = min(earliest, deadline)
+        return earliest
 
     # --- accepting -----------------------------------------------------------------------
 
@@ -361,8 +396,9 @@ class Intake:
         if stale is not None:
             return stale
         own = self.store.get_meta(SENT_DM_META + body.dm_id.hex())
-        if own is not None and own == body.ack_key:
+        if own is not None and own[:KEY_SIZE] == body.ack_key:
             out.append(DmDelivered(body.dm_id))
+            self.store.delete_meta(SENT_DM_META + body.dm_id.hex())
         dm = self.store.get(body.dm_id)
         if dm is not None:
             dm_body = decode_body(Kind.DM, decode_message(dm.raw).body)

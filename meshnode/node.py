@@ -269,10 +269,11 @@ class Node:
         return out
 
     def _sweep_at(self) -> int:
-        """When expired messages are next removed: at the next expiry, batched."""
+        """When expired messages (and records of own DMs past any receipt) are next removed:
+        at the next expiry, batched."""
         expiry = self.store.next_expiry()
-        return MAX_TIME if expiry is None else max(expiry, self._swept
-                                                   + self.config.expiry_interval)
+        due = min(MAX_TIME if expiry is None else expiry, self._intake.own_dms_until)
+        return due if due == MAX_TIME else max(due, self._swept + self.config.expiry_interval)
 
     # --- local actions ---------------------------------------------------------------------
 
@@ -290,7 +291,7 @@ class Node:
         msg = seal_dm(self.identity, recipient, text, now, entropy=self._entropy)
         body = decode_body(Kind.DM, msg.body)
         assert isinstance(body, DmBody)
-        self.store.set_meta(SENT_DM_META + msg.id.hex(), body.ack_key)
+        self._intake.remember_own_dm(msg.id, body.ack_key, body.expires)
         return self._originate(msg, now)
 
     def inject(self, data: bytes, now: int) -> Result:

@@ -588,3 +588,26 @@ def test_a_recon_in_a_quiet_session_is_stale_not_malformed() -> None:
     out = a.receive("B", old, NOW + 1)
     assert a.stats.stale_frames == 1 and not a.stats.rejected
     assert not [o for o in out if isinstance(o, Rejected)]
+
+
+def test_own_dm_records_end_with_the_receipt_or_once_no_receipt_can_come() -> None:
+    """What a sender keeps to recognise its receipts is bounded: gone when the receipt is in,
+    or when the DM and any receipt for it must have expired."""
+    mesh = Mesh()
+    a, b, c = mesh.add("A", NOW), mesh.add("B", NOW), mesh.add("C", NOW)
+    delivered = a.send_dm(b.identity.public, "hoi", NOW)
+    mesh.local("A", delivered, NOW)
+    lost = a.send_dm(c.identity.public, "ben je er?", NOW)
+    mesh.local("A", lost, NOW)
+    assert len(a.store.meta_keys("sent-dm:")) == 2
+    mesh.connect("A", "B", NOW + 1)
+    assert [e.dm_id for e in mesh.of("A", DmDelivered)] == [delivered.verdict.msg_id]
+    assert a.store.meta_keys("sent-dm:") == ["sent-dm:" + lost.verdict.msg_id.hex()]
+    mesh.disconnect("A", "B", NOW + 2)
+    stored = a.store.get(lost.verdict.msg_id)
+    assert stored is not None
+    deadline = stored.expires + wire.MAX_TTL[wire.Kind.RECEIPT]
+    mesh.advance(deadline - 1, start=NOW + 2)
+    assert len(a.store.meta_keys("sent-dm:")) == 1  # a receipt could still come
+    mesh.advance(deadline + 400)
+    assert a.store.meta_keys("sent-dm:") == [] and a.get_timer() > deadline + 400

@@ -397,6 +397,14 @@ class MessageStore(StoreView, Protocol):
         """Store node state; durable on return for the SQLite store."""
         ...
 
+    def delete_meta(self, key: str) -> bool:
+        """Remove a node state value; True if there was one. Durable on return."""
+        ...
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The node state keys starting with `prefix` (non-empty), in sorted order."""
+        ...
+
     def close(self) -> None:
         """Release resources; the store must not be used afterwards."""
         ...
