@@ -43,6 +43,8 @@ def register(sub: Any) -> None:
     p.add_argument("--peer", type=_endpoint, action="append", default=[], metavar="HOST:PORT",
                    help="a static UDP peer (repeatable)")
     p.add_argument("--no-discovery", action="store_true", help="no multicast discovery")
+    p.add_argument("--no-ble", action="store_true",
+                   help="write Bluetooth LE off in config.toml (default: on; UDP only then)")
     p.add_argument("--passphrase", action="store_true", help="encrypt the identity key file")
     p.add_argument("--force", action="store_true", help="replace an existing config.toml")
     p.set_defaults(handler=init)
@@ -80,7 +82,8 @@ def init(args: argparse.Namespace) -> int:
     config_path = root / CONFIG_FILE
     text = default_config_text(
         name=args.name, listen=None if args.listen is None else str(args.listen),
-        peers=tuple(str(p) for p in args.peer), discovery=not args.no_discovery)
+        peers=tuple(str(p) for p in args.peer), discovery=not args.no_discovery,
+        ble=not args.no_ble)
     try:
         parse_config(text)
     except ConfigError as exc:

@@ -324,6 +324,8 @@ class Daemon:
                 nursery.start_soon(self._node_timer)
                 nursery.start_soon(self._ticker)
                 await nursery.start(self.api.serve)
+                _log.info("transports", extra={"fields": _transports_in_use(
+                    self.config, self.transports)})
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
                     "fingerprint": self.node.identity.fingerprint,
@@ -605,6 +607,30 @@ def _free_bytes(path: Path) -> int:
         return shutil.disk_usage(path).free
     except OSError:
         return 0
+
+
+BLE_OFF = ("off: the config has no [transport.ble] section with enabled = true (`meshnode "
+           "init` writes one; docs/hardware.md)")
+
+
+def _transports_in_use(config: DaemonConfig, transports: Sequence[Transport]) -> dict[str, str]:
+    """What each transport is doing at start, and why Bluetooth is not, for the start-up log."""
+    out = {"udp": "off", "ble": BLE_OFF}
+    udp = [str(t.local) for t in transports if isinstance(t, UdpTransport)]
+    if udp:
+        out["udp"] = "listening on " + ",".join(udp)
+    ble = config.ble
+    if any(isinstance(t, BleTransport) for t in transports) and ble is not None:
+        roles = " and ".join(r for r, on in (("central", ble.central),
+                                            ("peripheral", ble.peripheral)) if on)
+        out["ble"] = (f"on: adapter {ble.adapter or 'first powered'}, {roles}; what BlueZ or "
+                      "the adapter lacks is logged by meshnode.transport.ble")
+    elif ble is not None:
+        out["ble"] = "off: this daemon was given its transports (a test or the simulator)"
+    others = sorted({_transport_kind(t) for t in transports} - {"udp", "ble"})
+    if others:
+        out["other"] = ",".join(others)
+    return out
 
 
 def _transport_kind(transport: Transport) -> str:
