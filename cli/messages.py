@@ -244,7 +244,8 @@ def inject(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise CliError(f"{path}: {exc.strerror or exc}") from exc
             if len(data) > api.MAX_MESSAGE_FILE:
-                raise CliError(f"{path}: {len(data)} bytes, not a meshnode message file")
+                raise CliError(f"{path}: " + api.not_a_message(
+                    data, f"{len(data):,} bytes, more than a message file holds"))
             try:
                 result = client.request(api.Inject(data))
             except api.ApiError as exc:

@@ -17,9 +17,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from meshnode.crypto.authority import Reason, RootKey, root_label
 from meshnode.crypto.identity import PublicIdentity, fingerprint
+from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.daemon import api
 from meshnode.daemon.alertlog import AlertLog, LoggedAlert
 from meshnode.daemon.api import ApiError, ErrorCode
@@ -105,6 +108,7 @@ class Service:
             api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
             api.ContactRemove: self._contact_remove,
             api.DismissKeyWarning: self._dismiss_key_warning, api.Announce: self._announce,
+            api.ReloadTrust: self._reload_trust,
         }
 
     def names(self, sign_key: bytes) -> str | None:
@@ -333,8 +337,11 @@ class Service:
         try:
             msg = decode_message(req.data)
         except WireError as exc:
-            raise ApiError(ErrorCode.INVALID, f"not a meshnode message file ({exc})") from None
+            raise ApiError(ErrorCode.INVALID, api.not_a_message(req.data, str(exc))) from None
         verdict, outputs = self.node.inject(req.data, now)
+        if _unknown_root(outputs) and self.reload_trust():
+            # A root pinned on disk since the start (by another user, say): take it and retry.
+            verdict, outputs = self.node.inject(req.data, now)
         duplicate = verdict.refusal is Refusal.DUPLICATE
         if not verdict.accepted and not duplicate:
             if verdict.refusal is Refusal.ALERT:
@@ -344,6 +351,32 @@ class Service:
         result = {"id": msg.id.hex(), "kind": msg.kind.name.lower(),
                   "accepted": verdict.accepted, "duplicate": duplicate}
         return result, outputs
+
+    def _reload_trust(self, _: api.ReloadTrust, now: int) -> tuple[dict[str, Any], list[Output]]:
+        added = self.reload_trust()
+        return {"added": [root_view(r) for r in added],
+                "roots": [root_view(r) for r in self.node.trust.roots]}, []
+
+    def reload_trust(self) -> list[RootKey]:
+        """Add the roots pinned in the data directory since the start; the ones added.
+
+        Refusals of alerts under a newly pinned root are forgotten: those alerts verify now,
+        and come again from the peers (a refusal for an unknown root is not remembered as
+        seen), so they must not stay on screen as NOT VERIFIED.
+        """
+        try:
+            pinned = load_trust(Path(self.info.data_dir))
+        except TrustFileError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot read the pinned roots, so nothing "
+                           f"changed: {exc}") from None
+        added = self.node.pin_roots(pinned.roots)
+        if added:
+            forgotten = sum(self.alert_log.forget_rejected(root_label(root.id))
+                            for root in added)
+            _log.warning("roots_pinned", extra={"fields": {
+                "roots": "; ".join(f"{r.name} ({fingerprint(r.key)})" for r in added),
+                "refusals_forgotten": forgotten}})
+        return added
 
     def _contacts(self, _: api.Contacts, now: int) -> tuple[dict[str, Any], list[Output]]:
         return {"contacts": [contact_view(c) for c in self.contacts.all()],
@@ -471,6 +504,18 @@ class Service:
             _log.warning("dm_recorded_late", extra={"fields": {"written": written,
                                                                "held": len(self.unrecorded)}})
         return written
+
+
+def _unknown_root(outputs: list[Output]) -> bool:
+    """Whether local input was refused for a root not pinned here."""
+    return any(isinstance(o, Rejected) and o.link is None and o.rejection is not None
+               and o.rejection.reason is Reason.UNKNOWN_ROOT for o in outputs)
+
+
+def root_view(root: RootKey) -> dict[str, Any]:
+    """A pinned root as the API shows it: named by its fingerprint, as the authority does."""
+    return {"name": root.name, "fingerprint": fingerprint(root.key), "id": root.id.hex(),
+            "retired": root.retired}
 
 
 def _is_hex_key(text: str) -> bool:
