@@ -117,11 +117,7 @@ def run(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, node=node, udp=udp, log=log)
     if not (root / IDENTITY_FILE).exists():
         raise CliError(f"no identity in {root}: run `meshnode init` first")
-    try:
-        identity = load_own_identity(args)
-    except EOFError:
-        raise CliError("the identity key is encrypted and there is no terminal to ask for "
-                       "its passphrase: set MESHNODE_PASSPHRASE (docs/hub.md)") from None
+    identity = load_own_identity(args)
     os.umask(0o077)  # every file the daemon creates (store, inbox, logs) is owner-only
     setup_logging(log.level, log.format, log.file)
     try:
