@@ -21,11 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         "terminal `meshnode tui` (or the commands above; most take --json). "
         "`meshnode demo` shows a small mesh at work without any setup.",
     )
-    parser.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="data directory (default: $MESHNODE_HOME or the platform's user data directory)",
-    )
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys.register(sub)
     daemon.register(sub)
@@ -37,7 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     sim.register(sub)
     tui.register(sub)
+    _accept_data_dir_anywhere(sub)
     return parser
+
+
+DATA_DIR_HELP = "data directory (default: $MESHNODE_HOME or the platform's user data directory)"
+
+
+def _accept_data_dir_anywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`meshnode post --data-dir B ...` as well as `meshnode --data-dir B post ...`: people
+    put it after the command. SUPPRESS keeps the value given before the command otherwise."""
+    for parser in set(sub.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for action in nested:
+                _accept_data_dir_anywhere(action)
+        elif not any("--data-dir" in a.option_strings for a in parser._actions):
+            parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                                help=DATA_DIR_HELP)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,6 +66,12 @@ __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 
 SOFTWARE = "meshnode 0.1.0"
 _log = logging.getLogger("meshnode.service")
+# One hint wherever a person cannot be found, so that every message names both ways in.
+ADD_CONTACT_HINT = (
+    "A card arrives once their node announces one (it has a [node] name; `meshnode init` sets "
+    "one unless given --name '') and a link has carried it here; then `meshnode contacts add "
+    "NAME --fingerprint FP` finds it. Without a card, add them with both keys: `meshnode "
+    "contacts add NAME --keys SIGN_KEY:DH_KEY`, as their `meshnode whoami` shows.")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
 
 
@@ -224,9 +230,8 @@ class Service:
         found = self._announced(to)
         if found is not None:
             return found
-        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or announced identity matches {to!r}: "
-                       "add one with `meshnode contacts add NAME --keys SIGN_KEY:DH_KEY` "
-                       "(the other side's `meshnode whoami` shows both keys)")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or identity card matches {to!r}. "
+                       + ADD_CONTACT_HINT)
 
     def _announced(self, key_or_fingerprint: str) -> PublicIdentity | None:
         wanted_key = bytes.fromhex(key_or_fingerprint) if _is_hex_key(key_or_fingerprint) else None
@@ -392,9 +397,8 @@ class Service:
             query = req.sign_key.hex() if req.sign_key is not None else str(req.fingerprint)
             found = self._announced(query)
             if found is None:
-                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint has "
-                               "reached this node yet: add the contact with both keys "
-                               "(--keys SIGN_KEY:DH_KEY from their `meshnode whoami`)")
+                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint "
+                               "has reached this node. " + ADD_CONTACT_HINT)
             identity = found
         else:
             raise ApiError(ErrorCode.BAD_REQUEST, "contact_add needs sign_key and dh_key, or a "
