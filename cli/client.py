@@ -42,10 +42,10 @@ def connect(args: argparse.Namespace, *, timeout: float | None = 30.0) -> ApiCli
     except DaemonNotRunning:
         hint = f" --data-dir {args.data_dir}" if args.data_dir else ""
         raise CliError(f"the daemon is not running on {data_dir(args.data_dir)}: start it "
-                       f"with `meshnode{hint} run`") from None
+                       f"with `meshnode{hint} run`", "daemon_not_running") from None
     except PermissionError:
         raise CliError(f"no permission to use {client.path}: run this as the user that runs "
-                       "the daemon") from None
+                       "the daemon", "permission_denied") from None
     return client
 
 
@@ -59,9 +59,9 @@ def request(client: ApiClient, req: api.Request) -> dict[str, Any]:
     try:
         return client.request(req)
     except api.ApiError as exc:
-        raise CliError(exc.message) from exc
+        raise CliError(exc.message, str(exc.code)) from exc
     except ConnectionError as exc:
-        raise CliError(f"the daemon hung up: {exc}") from exc
+        raise CliError(f"the daemon hung up: {exc}", "daemon_hung_up") from exc
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any],

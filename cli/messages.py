@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,31 @@ def inject(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_TIMES = {"created", "received", "sent", "expires", "seen", "delivered", "at", "last_seen",
+          "read_upto"}
+
+
+def describe_event(name: str, data: dict[str, Any]) -> str:
+    """One line for people: the time it arrived, the event, then its fields as key=value
+    (people by name or fingerprint, times as dates; lists by their length)."""
+    parts = [time.strftime("%H:%M:%S"), name]
+    for key, value in data.items():
+        if isinstance(value, dict) and "fingerprint" in value:
+            shown = who(value)
+        elif isinstance(value, dict | list):
+            shown = f"{len(value)} item(s)" if value else "-"
+        elif key in _TIMES and type(value) is int:
+            shown = when(value)
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        if any(c in shown for c in " \n\t") or not shown:
+            shown = json.dumps(shown, ensure_ascii=False)
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
 def events(args: argparse.Namespace) -> int:
     seen = 0
     with connect(args, timeout=None) as client:
@@ -276,8 +302,7 @@ def events(args: argparse.Namespace) -> int:
                     print(json.dumps({"event": event.event, "data": event.data},
                                      ensure_ascii=False), flush=True)
                 else:
-                    detail = {k: v for k, v in event.data.items() if not isinstance(v, dict | list)}
-                    print(f"{event.event}: {detail}", flush=True)
+                    print(describe_event(event.event, event.data), flush=True)
                 seen += 1
                 if args.count is not None and seen >= args.count:
                     return 0

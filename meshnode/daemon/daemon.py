@@ -573,7 +573,7 @@ class Daemon:
         for box in self._boxes.values():
             if str(box.link) not in listed:
                 out.append({"link": str(box.link), "transport": _transport_kind(box.transport),
-                            "state": "up", "up_since": box.up_at})
+                            "state": "up", "up_since": _whole(box.up_at)})
         return out
 
     def transport_stats(self) -> dict[str, int]:
@@ -641,8 +641,10 @@ def _transport_kind(transport: Transport) -> str:
 
 
 def _peer_dict(p: Any) -> dict[str, Any]:
+    # Times are whole unix seconds, as everywhere in the API.
     return {"link": p.link, "address": p.address, "state": p.state, "static": p.static,
-            "up_since": p.up_since, "last_heard": p.last_heard, "rtt_ms": p.rtt_ms,
+            "up_since": _whole(p.up_since), "last_heard": _whole(p.last_heard),
+            "rtt_ms": p.rtt_ms,
             "datagrams_in": p.datagrams_in, "datagrams_out": p.datagrams_out,
             "resent": p.resent, "in_flight": p.in_flight}
 
@@ -662,6 +664,10 @@ _LOGGED: dict[str, tuple[int, tuple[str, ...]]] = {
     "link_down": (logging.INFO, ("link", "reason")),
     "rejected": (logging.DEBUG, ("link", "kind", "reason")),
 }
+
+
+def _whole(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
 
 
 def _descendants(task: trio.lowlevel.Task) -> int:

@@ -149,7 +149,7 @@ class Service:
             "name": self.name,
             "software": SOFTWARE,
             "data_dir": self.info.data_dir,
-            "uptime": round(now - (self.started or now), 3),
+            "uptime": int(now - (self.started or now)),  # whole seconds, as every API time
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),

@@ -57,8 +57,7 @@ def test_bad_flags_are_refused_before_anything_starts(meshnode: Run) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    ["post", "wijk-noord", "hi"], ["inbox"], ["status", "--json"], ["contacts", "list"],
-    ["events"],
+    ["post", "wijk-noord", "hi"], ["inbox"], ["status"], ["contacts", "list"], ["events"],
 ])
 def test_client_commands_say_how_to_start_the_daemon(meshnode: Run, command: list[str]) -> None:
     result = meshnode(*command)
@@ -107,3 +106,24 @@ def test_a_node_without_bluetooth_says_why_at_start(meshnode: Run, tmp_path: Pat
               if line["event"] == "transports"]
     assert used["ble"].startswith("off: the config has no [transport.ble] section with "
                                   "enabled = true")
+
+
+def test_errors_are_json_under_json(meshnode: Run) -> None:
+    result = meshnode("status", "--json")
+    assert result.returncode == 2 and result.stderr == ""
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "daemon_not_running" and "meshnode run" in error["message"]
+    usage = meshnode("contacts", "ad", "Bram", "--json")
+    assert usage.returncode == 2
+    error = json.loads(usage.stdout)["error"]
+    assert error["code"] == "usage" and "did you mean 'add'?" in error["message"]
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    (["stauts"], "'status'"), (["status", "--jsno"], "'--json'"),
+    (["trust", "lsit"], "'list'"), (["sim", "run", "small", "--plto"], "'--plot'"),
+])
+def test_typos_get_a_did_you_mean(meshnode: Run, typed: list[str], meant: str) -> None:
+    result = meshnode(*typed)
+    assert result.returncode == 2
+    assert f"(did you mean {meant}?)" in result.stderr and "usage:" in result.stderr

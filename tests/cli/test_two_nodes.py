@@ -76,3 +76,26 @@ def test_a_fingerprint_nobody_announced_says_what_is_missing(two: tuple[Path, Pa
     dm = mn("dm", "Nobody", "hallo", "--data-dir", str(a))
     assert dm.returncode == 2
     assert "--fingerprint FP" in dm.stderr and "--keys SIGN_KEY:DH_KEY" in dm.stderr
+
+
+def test_scripts_get_integer_times_and_people_get_readable_events(
+        two: tuple[Path, Path]) -> None:
+    a, b = two
+    wait_for("the link", lambda: json.loads(mn("status", "--json", "--data-dir", str(a)).stdout
+                                            )["links"] >= 1, 30, every=0.2)
+    status = json.loads(mn("status", "--json", "--data-dir", str(a)).stdout)
+    assert type(status["uptime"]) is int
+    [peer] = json.loads(mn("peers", "--json", "--data-dir", str(a)).stdout)["peers"]
+    assert type(peer["up_since"]) is int and type(peer["last_heard"]) is int
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "events", "--data-dir", str(b), "--only",
+         "post_received", "--count", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for("the subscription", lambda: json.loads(mn(
+            "status", "--json", "--data-dir", str(b)).stdout)["api"]["subscribers"] >= 1, 30)
+        assert mn("post", "wijk-oost", "Stroom is terug", "--data-dir", str(a)).returncode == 0
+        out, _ = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert " post_received " in out and 'text="Stroom is terug"' in out
+    assert "channel=wijk-oost" in out and "{" not in out and "author=\"unknown " in out
