@@ -41,5 +41,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from tui.app import MeshApp
 
-    MeshApp(socket_for(args), lang).run()
+    hint = f" --data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
+    MeshApp(socket_for(args), lang, start_command=f"meshnode{hint} run").run()
     return 0
