@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import json
 import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from cli import authority, contacts, daemon, demo, keys, messages, sim, status, trust, tui
 from cli.errors import CliError
+from meshnode import __version__
 
 __all__ = ["main"]
 
@@ -31,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(self, message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that command's module is loaded (see COMMANDS)."""
     parser = _Parser(
         prog="meshnode",
         description="Crisis messaging over a Bluetooth LE mesh: signed posts, sealed direct "
@@ -41,19 +43,47 @@ def build_parser() -> argparse.ArgumentParser:
         "`meshnode demo` shows a small mesh at work without any setup.",
     )
     parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--version", action="version", version=f"meshnode {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    keys.register(sub)
-    daemon.register(sub)
-    messages.register(sub)
-    status.register(sub)
-    contacts.register(sub)
-    authority.register(sub)
-    trust.register(sub)
-    demo.register(sub)
-    sim.register(sub)
-    tui.register(sub)
+    # Only the module of the command given is imported (each costs up to a second of CPU for
+    # the simulator, the daemon or the alert geometry); help and typos load them all.
+    wanted = ([COMMANDS[command]] if command in COMMANDS else [] if command == ""
+              else list(dict.fromkeys(COMMANDS.values())))
+    for name in wanted:
+        importlib.import_module(f"cli.{name}").register(sub)
     _accept_data_dir_anywhere(sub)
     return parser
+
+
+# Each command and the module under cli/ that registers it, in the order `--help` lists them.
+COMMANDS = {
+    "keygen": "keys", "whoami": "keys", "init": "daemon", "run": "daemon",
+    "post": "messages", "dm": "messages", "inbox": "messages", "outbox": "messages",
+    "channels": "messages", "read": "messages", "alerts": "messages", "inject": "messages",
+    "events": "messages", "status": "status", "peers": "status", "contacts": "contacts",
+    "authority": "authority", "trust": "trust", "demo": "demo", "sim": "sim", "tui": "tui",
+}
+
+
+def command_word(words: Sequence[str]) -> str | None:
+    """The subcommand in a command line (after the global options); "" for `--version`
+    (which needs none), None when all are needed (`--help`, none given)."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--data-dir":
+            i += 2
+            continue
+        if word.startswith("-"):
+            if word in ("-h", "--help"):
+                return None
+            if word == "--version":
+                return ""  # no command: nothing to load
+
+            i += 1
+            continue
+        return word
+    return None
 
 
 DATA_DIR_HELP = "data directory (default: $MESHNODE_HOME or the platform's user data directory)"
@@ -110,13 +140,13 @@ def _fail(message: str, code: str, as_json: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in words
-    parser = build_parser()
+    parser = build_parser(command_word(words))
     try:
         args = parser.parse_args(words)
     except UsageError as exc:
         if not as_json:
             exc.parser.print_usage(sys.stderr)
-        _fail(f"{exc}{suggest(parser, str(exc))}", "usage", as_json)
+        _fail(f"{exc}{suggest(build_parser(), str(exc))}", "usage", as_json)
         return 2
     try:
         result: int = args.handler(args)

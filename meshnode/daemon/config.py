@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meshnode.codec import WireError, check_text
+from meshnode.daemon.paths import CONFIG_FILE, DEFAULT_SOCKET
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
@@ -35,7 +36,6 @@ __all__ = [
     "render_config",
 ]
 
-CONFIG_FILE = "config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE = NodeConfig()  # the protocol's own defaults
 LOG_FORMATS = ("kv", "json")
@@ -99,7 +99,7 @@ class NodeSettings:
 class ApiConfig:
     """The `[api]` table: the local control socket."""
 
-    socket: str = "api.sock"
+    socket: str = DEFAULT_SOCKET
     max_clients: int = 16
 
 

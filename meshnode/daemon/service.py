@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshnode import __version__
 from meshnode.crypto.authority import Reason, RootKey, root_label
 from meshnode.crypto.identity import PublicIdentity, fingerprint
 from meshnode.crypto.trustfile import TrustFileError, load_trust
@@ -64,7 +65,7 @@ from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
 
 __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 
-SOFTWARE = "meshnode 0.1.0"
+SOFTWARE = f"meshnode {__version__}"
 _log = logging.getLogger("meshnode.service")
 # One hint wherever a person cannot be found, so that every message names both ways in.
 ADD_CONTACT_HINT = (

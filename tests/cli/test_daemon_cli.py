@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import stat
@@ -127,3 +128,30 @@ def test_typos_get_a_did_you_mean(meshnode: Run, typed: list[str], meant: str) -
     result = meshnode(*typed)
     assert result.returncode == 2
     assert f"(did you mean {meant}?)" in result.stderr and "usage:" in result.stderr
+
+
+HEAVY = ("numpy", "shapely", "sim", "textual", "meshnode.node", "meshnode.daemon.daemon",
+         "meshnode.alerts", "cryptography")
+
+
+@pytest.mark.parametrize("command", [["status"], ["post", "wijk-noord", "hi"], ["--version"],
+                                     ["inbox", "--json"]])
+def test_client_commands_load_no_simulator_core_or_crypto(tmp_path: Path,
+                                                          command: list[str]) -> None:
+    """What makes `meshnode status` cost over a second of CPU to start is never imported."""
+    probe = ("import sys, contextlib\n"
+             "from cli.main import main\n"
+             "with contextlib.suppress(SystemExit):\n"
+             f"    main({command!r})\n"
+             "print('LOADED', sorted({m for m in sys.modules if m.startswith(" + repr(HEAVY)
+             + ")}))\n")
+    env = {**os.environ, "MESHNODE_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_version_matches_the_package(meshnode: Run) -> None:
+    result = meshnode("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"meshnode {importlib.metadata.version('meshnode')}"
