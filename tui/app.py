@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -162,6 +163,12 @@ class MeshApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # SIGTERM (a service manager, the web server's end) and SIGHUP (a closed terminal)
+        # end the app like Ctrl+Q: the terminal is restored, no process is left behind.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.exit)
         self._set_online(False)
         self._apply_language()
         if self.connect:
