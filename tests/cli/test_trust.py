@@ -19,8 +19,6 @@ from meshnode.daemon import api
 from meshnode.daemon.localnet import LocalNet, LocalNode
 from tests.daemons import Authority, fast_config, make_authority
 
-pytestmark = pytest.mark.slow
-
 
 def cli(node: LocalNode, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "100"}

@@ -15,8 +15,6 @@ import pytest
 from meshnode.daemon.localnet import free_udp_ports
 from tests.daemons import wait_for
 
-pytestmark = pytest.mark.slow
-
 
 def mn(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MESHNODE_PASSPHRASE",
