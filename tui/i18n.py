@@ -229,7 +229,8 @@ REASONS_NL: Mapping[str, str] = {
 def refusal(reason: str, lang: Lang) -> tuple[str, str]:
     """A refused alert's reason ("alert unknown root: root id … is not pinned here") as
     (why, detail) for people: `why` in `lang`, `detail` as the node said it ("" if none)."""
-    why, _, detail = reason.removeprefix("alert ").partition(": ")
+    # "alert unknown root: …" from a peer, "alert: unknown root: …" from a local inject.
+    why, _, detail = reason.removeprefix("alert: ").removeprefix("alert ").partition(": ")
     if lang is Lang.NL:
         return REASONS_NL.get(why, why), detail
     return why, detail

@@ -55,6 +55,7 @@ def test_every_verification_failure_has_a_dutch_reason() -> None:
     assert why == "ondertekend onder een stamsleutel die hier niet vertrouwd wordt"
     assert detail == "root id 57b6c0d4e2f1a398 is not pinned here"
     assert refusal("alert bad signature: x", Lang.EN) == ("bad signature", "x")
+    assert refusal("alert: bad signature: x", Lang.NL) == ("de handtekening klopt niet", "x")
 
 
 def test_a_refused_alert_in_dutch_names_its_reason_in_dutch() -> None:
