@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+__version__ = "0.1.0"  # as in pyproject.toml; `meshnode --version`, the daemon's `software`
+
 if TYPE_CHECKING:
     from meshnode.codec import WireError
     from meshnode.crypto.authority import Rejection, TrustStore, VerifiedAlert

@@ -25,11 +25,11 @@ a time. What arrives is validated in full by `meshnode.intake` before it is stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from meshnode.codec import WireError
-from meshnode.crypto.authority import TrustStore
+from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import hello_tag, recipient_tag, seal_dm
@@ -192,6 +192,15 @@ class Node:
     def trust(self) -> TrustStore:
         """The pinned roots, as revocations and root rotations have left them."""
         return self._intake.trust
+
+    def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
+        """Trust `roots` from now on too (an operator pinned them while the node ran); the
+        ones that were not pinned yet. Revocations and rotations already applied stay."""
+        trust = self._intake.trust
+        added = [root for root in roots if trust.root(root.id) is None]
+        if added:
+            self._intake.trust = TrustStore(trust.roots + tuple(added), trust.revoked)
+        return added
 
     # --- driver inputs ---------------------------------------------------------------------
 

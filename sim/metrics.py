@@ -62,8 +62,10 @@ def coverage_series(out: Outcome, times: NDArray[np.float64]) -> dict[str, list[
     return series
 
 
-def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
-    """The results of one run as plain JSON-able data."""
+def summarise(out: Outcome, wall_seconds: float,
+              cpu_seconds: float | None = None) -> dict[str, Any]:
+    """The results of one run as plain JSON-able data (`cpu_seconds`: the process's CPU time
+    for it, which a loaded machine changes far less than the wall time)."""
     scenario = out.scenario
     link = scenario.ble
     residents = out.kinds == 1
@@ -82,6 +84,11 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         alert_receptions += int(np.isfinite(arrival).sum()) - 1
         marks = {}
         for mark in COVERAGE_MARKS:
+            if start + mark > scenario.scenario.duration:
+                # The run ended before this mark: no figure, rather than a misleading 0.
+                marks[f"{int(mark // 60)}min"] = {"coverage": None, "oracle": None,
+                                                 "ratio": None}
+                continue
             measured = float(np.mean(res <= start + mark)) if res.size else 0.0
             bound = float(np.mean(ora <= start + mark)) if ora.size else 0.0
             marks[f"{int(mark // 60)}min"] = {"coverage": measured, "oracle": bound,
@@ -171,7 +178,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         "energy": {"mean_wh_per_phone": float(residents_energy.mean())
                    if residents_energy.size else 0.0,
                    "phones_dead_share": float(np.mean(np.isfinite(died))) if died.size else 0.0},
-        "run": {"events": out.events, "wall_seconds": wall_seconds,
+        "run": {"events": out.events, "wall_seconds": wall_seconds, "cpu_seconds": cpu_seconds,
                 "events_per_second": out.events / wall_seconds if wall_seconds else None,
                 "simulated_per_wall_second": end / wall_seconds if wall_seconds else None,
                 "signature_memo_hits": out.signature_memo_hits},

@@ -22,11 +22,13 @@ from meshnode.daemon.config import (
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
+from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.udp import Endpoint, UdpConfig
 
 
-def test_the_commented_default_reads_back_as_the_defaults() -> None:
-    assert parse_config(default_config_text()) == DaemonConfig()
+def test_the_commented_default_reads_back_as_the_defaults_with_bluetooth_on() -> None:
+    assert parse_config(default_config_text()) == DaemonConfig(ble=BleConfig())
+    assert parse_config(default_config_text(ble=False)) == DaemonConfig()
     assert parse_config("") == DaemonConfig()
 
 

@@ -110,6 +110,12 @@ class AlertLog:
         write(self._db, self.path, "DELETE FROM rejected WHERE reason IN (SELECT reason FROM "
               "rejected ORDER BY last_seen DESC, reason LIMIT -1 OFFSET ?)", (MAX_REJECTED,))
 
+    def forget_rejected(self, mentioning: str) -> int:
+        """Drop the refusals whose reason mentions `mentioning` (a root's id once it is pinned:
+        those alerts verify now, and must not stay flagged as NOT VERIFIED); how many."""
+        return write(self._db, self.path, "DELETE FROM rejected WHERE instr(reason, ?) > 0",
+                     (mentioning,))
+
     def rejected(self, limit: int = MAX_REJECTED) -> list[RejectedAlert]:
         """Refusals, the most recently seen first."""
         rows = self._db.execute("SELECT reason, link, first_seen, last_seen, count FROM rejected "

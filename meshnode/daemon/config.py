@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from meshnode.codec import WireError, check_text
+from meshnode.daemon.paths import CONFIG_FILE, DEFAULT_SOCKET
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
@@ -38,7 +39,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-CONFIG_FILE = "config.toml"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE = NodeConfig()  # the protocol's own defaults
 LOG_FORMATS = ("kv", "json")
@@ -102,7 +102,7 @@ class NodeSettings:
 class ApiConfig:
     """The `[api]` table: the local control socket."""
 
-    socket: str = "api.sock"
+    socket: str = DEFAULT_SOCKET
     max_clients: int = 16
 
 
@@ -367,10 +367,15 @@ def _toml_str(text: str) -> str:
 
 
 def default_config_text(*, name: str = "", listen: str | None = None,
-                        peers: tuple[str, ...] = (), discovery: bool = True) -> str:
-    """The commented configuration `meshnode init` writes, with the given values filled in."""
+                        peers: tuple[str, ...] = (), discovery: bool = True,
+                        ble: bool = True) -> str:
+    """The commented configuration `meshnode init` writes, with the given values filled in.
+
+    Bluetooth LE is on unless `ble` is false: it is the mesh's radio, and a node that never
+    uses it must be a choice the file shows, not a section left out.
+    """
     d = DaemonConfig()
-    n, u = d.node, d.udp
+    n, u, b = d.node, d.udp, BleConfig()
     peer_list = ", ".join(_toml_str(p) for p in peers)
     return f"""\
 # meshnode daemon configuration (`meshnode run` reads it; flags override it).
@@ -447,6 +452,23 @@ max_clients = {d.api.max_clients}
 level = {_toml_str(d.log.level)}
 format = {_toml_str(d.log.format)}
 file = ""
+
+[transport.ble]
+# Bluetooth LE, the mesh's radio (docs/hardware.md). Needs BlueZ, a powered adapter and a
+# daemon user in the `bluetooth` group. Without them the daemon logs what to fix, keeps UDP
+# running and retries; `enabled = false` turns Bluetooth off.
+enabled = {str(ble).lower()}
+# BlueZ adapter ("" = the first powered one); scan and connect (central), advertise and
+# serve (peripheral).
+adapter = {_toml_str(b.adapter)}
+central = {str(b.central).lower()}
+peripheral = {str(b.peripheral).lower()}
+# Seconds of scanning in every scan_interval: equal = always (a hub on mains power).
+scan_window = {b.scan_window}
+scan_interval = {b.scan_interval}
+# Links we open and centrals we serve (1 on BlueZ < 5.76; docs/hardware.md).
+max_central_links = {b.max_central_links}
+max_peripheral_links = {b.max_peripheral_links}
 """
 
 

@@ -338,6 +338,8 @@ class Daemon:
                 if self.bitchat is not None:
                     nursery.start_soon(self.bitchat.run)
                 await nursery.start(self.api.serve)
+                _log.info("transports", extra={"fields": _transports_in_use(
+                    self.config, self.transports)})
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
                     "fingerprint": self.node.identity.fingerprint,
@@ -590,7 +592,7 @@ class Daemon:
         for box in self._boxes.values():
             if str(box.link) not in listed:
                 out.append({"link": str(box.link), "transport": _transport_kind(box.transport),
-                            "state": "up", "up_since": box.up_at})
+                            "state": "up", "up_since": _whole(box.up_at)})
         return out
 
     def transport_stats(self) -> dict[str, int]:
@@ -626,6 +628,30 @@ def _free_bytes(path: Path) -> int:
         return 0
 
 
+BLE_OFF = ("off: the config has no [transport.ble] section with enabled = true (`meshnode "
+           "init` writes one; docs/hardware.md)")
+
+
+def _transports_in_use(config: DaemonConfig, transports: Sequence[Transport]) -> dict[str, str]:
+    """What each transport is doing at start, and why Bluetooth is not, for the start-up log."""
+    out = {"udp": "off", "ble": BLE_OFF}
+    udp = [str(t.local) for t in transports if isinstance(t, UdpTransport)]
+    if udp:
+        out["udp"] = "listening on " + ",".join(udp)
+    ble = config.ble
+    if any(isinstance(t, BleTransport) for t in transports) and ble is not None:
+        roles = " and ".join(r for r, on in (("central", ble.central),
+                                            ("peripheral", ble.peripheral)) if on)
+        out["ble"] = (f"on: adapter {ble.adapter or 'first powered'}, {roles}; what BlueZ or "
+                      "the adapter lacks is logged by meshnode.transport.ble")
+    elif ble is not None:
+        out["ble"] = "off: this daemon was given its transports (a test or the simulator)"
+    others = sorted({_transport_kind(t) for t in transports} - {"udp", "ble"})
+    if others:
+        out["other"] = ",".join(others)
+    return out
+
+
 def _transport_kind(transport: Transport) -> str:
     """`udp`, `ble` or `memory` (tests and the simulator): what the Peers view shows."""
     if isinstance(transport, UdpTransport):
@@ -634,8 +660,10 @@ def _transport_kind(transport: Transport) -> str:
 
 
 def _peer_dict(p: Any) -> dict[str, Any]:
+    # Times are whole unix seconds, as everywhere in the API.
     return {"link": p.link, "address": p.address, "state": p.state, "static": p.static,
-            "up_since": p.up_since, "last_heard": p.last_heard, "rtt_ms": p.rtt_ms,
+            "up_since": _whole(p.up_since), "last_heard": _whole(p.last_heard),
+            "rtt_ms": p.rtt_ms,
             "datagrams_in": p.datagrams_in, "datagrams_out": p.datagrams_out,
             "resent": p.resent, "in_flight": p.in_flight}
 
@@ -655,6 +683,10 @@ _LOGGED: dict[str, tuple[int, tuple[str, ...]]] = {
     "link_down": (logging.INFO, ("link", "reason")),
     "rejected": (logging.DEBUG, ("link", "kind", "reason")),
 }
+
+
+def _whole(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
 
 
 def _descendants(task: trio.lowlevel.Task) -> int:

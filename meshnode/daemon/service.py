@@ -17,9 +17,13 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from meshnode import __version__
+from meshnode.crypto.authority import Reason, RootKey, root_label
 from meshnode.crypto.identity import PublicIdentity, fingerprint
+from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.daemon import api
 from meshnode.daemon.alertlog import AlertLog, LoggedAlert
 from meshnode.daemon.api import ApiError, ErrorCode
@@ -61,8 +65,14 @@ from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
 
 __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 
-SOFTWARE = "meshnode 0.1.0"
+SOFTWARE = f"meshnode {__version__}"
 _log = logging.getLogger("meshnode.service")
+# One hint wherever a person cannot be found, so that every message names both ways in.
+ADD_CONTACT_HINT = (
+    "A card arrives once their node announces one (it has a [node] name; `meshnode init` sets "
+    "one unless given --name '') and a link has carried it here; then `meshnode contacts add "
+    "NAME --fingerprint FP` finds it. Without a card, add them with both keys: `meshnode "
+    "contacts add NAME --keys SIGN_KEY:DH_KEY`, as their `meshnode whoami` shows.")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
 
 
@@ -106,6 +116,7 @@ class Service:
             api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
             api.ContactRemove: self._contact_remove,
             api.DismissKeyWarning: self._dismiss_key_warning, api.Announce: self._announce,
+            api.ReloadTrust: self._reload_trust,
         }
 
     def names(self, sign_key: bytes) -> str | None:
@@ -140,7 +151,7 @@ class Service:
             "name": self.name,
             "software": SOFTWARE,
             "data_dir": self.info.data_dir,
-            "uptime": round(now - (self.started or now), 3),
+            "uptime": int(now - (self.started or now)),  # whole seconds, as every API time
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
@@ -222,9 +233,8 @@ class Service:
         found = self._announced(to)
         if found is not None:
             return found
-        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or announced identity matches {to!r}: "
-                       "add one with `meshnode contacts add NAME --keys SIGN_KEY:DH_KEY` "
-                       "(the other side's `meshnode whoami` shows both keys)")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or identity card matches {to!r}. "
+                       + ADD_CONTACT_HINT)
 
     def _announced(self, key_or_fingerprint: str) -> PublicIdentity | None:
         wanted_key = bytes.fromhex(key_or_fingerprint) if _is_hex_key(key_or_fingerprint) else None
@@ -335,8 +345,11 @@ class Service:
         try:
             msg = decode_message(req.data)
         except WireError as exc:
-            raise ApiError(ErrorCode.INVALID, f"not a meshnode message file ({exc})") from None
+            raise ApiError(ErrorCode.INVALID, api.not_a_message(req.data, str(exc))) from None
         verdict, outputs = self.node.inject(req.data, now)
+        if _unknown_root(outputs) and self.reload_trust():
+            # A root pinned on disk since the start (by another user, say): take it and retry.
+            verdict, outputs = self.node.inject(req.data, now)
         duplicate = verdict.refusal is Refusal.DUPLICATE
         if not verdict.accepted and not duplicate:
             if verdict.refusal is Refusal.ALERT:
@@ -346,6 +359,32 @@ class Service:
         result = {"id": msg.id.hex(), "kind": msg.kind.name.lower(),
                   "accepted": verdict.accepted, "duplicate": duplicate}
         return result, outputs
+
+    def _reload_trust(self, _: api.ReloadTrust, now: int) -> tuple[dict[str, Any], list[Output]]:
+        added = self.reload_trust()
+        return {"added": [root_view(r) for r in added],
+                "roots": [root_view(r) for r in self.node.trust.roots]}, []
+
+    def reload_trust(self) -> list[RootKey]:
+        """Add the roots pinned in the data directory since the start; the ones added.
+
+        Refusals of alerts under a newly pinned root are forgotten: those alerts verify now,
+        and come again from the peers (a refusal for an unknown root is not remembered as
+        seen), so they must not stay on screen as NOT VERIFIED.
+        """
+        try:
+            pinned = load_trust(Path(self.info.data_dir))
+        except TrustFileError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot read the pinned roots, so nothing "
+                           f"changed: {exc}") from None
+        added = self.node.pin_roots(pinned.roots)
+        if added:
+            forgotten = sum(self.alert_log.forget_rejected(root_label(root.id))
+                            for root in added)
+            _log.warning("roots_pinned", extra={"fields": {
+                "roots": "; ".join(f"{r.name} ({fingerprint(r.key)})" for r in added),
+                "refusals_forgotten": forgotten}})
+        return added
 
     def _contacts(self, _: api.Contacts, now: int) -> tuple[dict[str, Any], list[Output]]:
         return {"contacts": [contact_view(c) for c in self.contacts.all()],
@@ -361,9 +400,8 @@ class Service:
             query = req.sign_key.hex() if req.sign_key is not None else str(req.fingerprint)
             found = self._announced(query)
             if found is None:
-                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint has "
-                               "reached this node yet: add the contact with both keys "
-                               "(--keys SIGN_KEY:DH_KEY from their `meshnode whoami`)")
+                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint "
+                               "has reached this node. " + ADD_CONTACT_HINT)
             identity = found
         else:
             raise ApiError(ErrorCode.BAD_REQUEST, "contact_add needs sign_key and dh_key, or a "
@@ -473,6 +511,18 @@ class Service:
             _log.warning("dm_recorded_late", extra={"fields": {"written": written,
                                                                "held": len(self.unrecorded)}})
         return written
+
+
+def _unknown_root(outputs: list[Output]) -> bool:
+    """Whether local input was refused for a root not pinned here."""
+    return any(isinstance(o, Rejected) and o.link is None and o.rejection is not None
+               and o.rejection.reason is Reason.UNKNOWN_ROOT for o in outputs)
+
+
+def root_view(root: RootKey) -> dict[str, Any]:
+    """A pinned root as the API shows it: named by its fingerprint, as the authority does."""
+    return {"name": root.name, "fingerprint": fingerprint(root.key), "id": root.id.hex(),
+            "retired": root.retired}
 
 
 def _is_hex_key(text: str) -> bool:
