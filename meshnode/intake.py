@@ -15,6 +15,7 @@ turns both into pushes and session state.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meshnode.alerts.area import covers
@@ -26,6 +27,7 @@ from meshnode.crypto.authority import (
     KnownAlert,
     Reason,
     Rejection,
+    RootKey,
     SequenceWindow,
     TrustStore,
     VerifiedAlert,
@@ -173,6 +175,13 @@ class Intake:
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
         self.own_dms_until = self._prune_own_dms(now)
+
+    def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
+        """Add `roots` to the trusted ones; returns those that were not pinned yet."""
+        added = [root for root in roots if self.trust.root(root.id) is None]
+        if added:
+            self.trust = TrustStore(self.trust.roots + tuple(added), self.trust.revoked)
+        return added
 
     # --- what changed --------------------------------------------------------------------
 

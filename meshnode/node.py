@@ -196,11 +196,7 @@ class Node:
     def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
         """Trust `roots` from now on too (an operator pinned them while the node ran); the
         ones that were not pinned yet. Revocations and rotations already applied stay."""
-        trust = self._intake.trust
-        added = [root for root in roots if trust.root(root.id) is None]
-        if added:
-            self._intake.trust = TrustStore(trust.roots + tuple(added), trust.revoked)
-        return added
+        return self._intake.pin_roots(roots)
 
     # --- driver inputs ---------------------------------------------------------------------
 
