@@ -2,7 +2,7 @@
 
     python bench/bench_sync.py [--n 10000]
 
-Two real `Node`s with in-memory stores sync over an in-process link (tests/mesh.py); control
+Two real `Node`s with in-memory stores sync over an in-process link (meshnode.testing); control
 bytes are everything except the `Msg` frames that carry the d missing messages themselves.
 """
 
@@ -20,7 +20,7 @@ from common import header
 from meshnode import wire
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_post
-from tests.mesh import Mesh
+from meshnode.testing import Mesh
 
 NOW = 1_790_000_000
 

@@ -9,6 +9,7 @@ Messages (certificates, alerts, revocations) are written as wire-format files th
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from typing import Any
 from cli.errors import CliError
 from cli.keys import ask_new_passphrase, load_key_file
 from meshnode.alerts.area import covers
-from meshnode.alerts.capxml import CapError, export_cap, import_cap
+from meshnode.alerts.capxml import CapError, CapLimitError, export_cap, import_cap
 from meshnode.alerts.compact import decode_alert
 from meshnode.alerts.model import (
     Alert,
@@ -62,6 +63,7 @@ from meshnode.crypto.trustfile import TrustFileError, read_public_key, write_pub
 from meshnode.wire import Kind, Message, decode_message, encode_message
 
 DAY = 86_400
+DEFAULT_LIFETIME = "6h"  # of an alert made from options
 
 
 def register(sub: Any) -> None:
@@ -161,9 +163,13 @@ def _alert_options(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--description-{lang}", help="what is happening")
         g.add_argument(f"--instruction-{lang}", help="what to do")
     g.add_argument("--web", help="where to find more information")
-    g.add_argument("--expires-in", default="6h", help="lifetime, e.g. 90m, 6h, 2d")
+    g.add_argument("--expires-in", help="lifetime, e.g. 90m, 6h, 2d (default 6h); with --cap "
+                   "--trim, the lifetime of an <info> without <expires>")
     g.add_argument("--references", action="append", default=[],
-                   metavar="SENDER,IDENTIFIER,SENT", help="for Update/Cancel (repeatable)")
+                   metavar="SENDER,IDENTIFIER,SENT",
+                   help="for Update/Cancel (repeatable): the referenced alert's sender, "
+                        "identifier and sent time, as CAP writes it (2027-03-01T14:05:00+01:00) "
+                        "or a unix time")
     g.add_argument("--identifier", help="default: derived from the issuer id and sequence")
 
 
@@ -257,9 +263,25 @@ def _parse_circle(text: str) -> Circle:
 
 def _parse_reference(text: str) -> Reference:
     parts = text.split(",")
-    if len(parts) != 3 or not parts[2].strip().isdigit():
-        raise CliError(f"bad reference {text!r}: write SENDER,IDENTIFIER,SENT_UNIX_TIME")
-    return Reference(parts[0], parts[1], int(parts[2]))
+    sent = parse_time(parts[2]) if len(parts) == 3 else None
+    if sent is None:
+        raise CliError(f"bad reference {text!r}: write SENDER,IDENTIFIER,SENT with SENT as in "
+                       "CAP (2027-03-01T14:05:00+01:00) or a unix time")
+    return Reference(parts[0], parts[1], sent)
+
+
+def parse_time(text: str) -> int | None:
+    """A CAP date-time with its UTC offset (ISO 8601), or a unix time; None if neither."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # CAP times always carry their offset; a bare one is ambiguous
+    return int(moment.timestamp())
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -363,7 +385,7 @@ def _alert_from_options(args: argparse.Namespace, cert: IssuerCert, seq: int) ->
         raise CliError("give the alert an area: --polygon, --circle or --geocode")
     area = Area(area_desc=args.area_desc or cert.name, polygons=polygons, circles=circles,
                 geocodes=geocodes)
-    expires = now + parse_duration(args.expires_in)
+    expires = now + parse_duration(args.expires_in or DEFAULT_LIFETIME)
     infos = []
     for lang, code in (("nl", "nl-NL"), ("en", "en-GB")):
         texts = [getattr(args, f"{part}_{lang}") for part in ("headline", "description",
@@ -399,12 +421,20 @@ def sign_alert_cmd(args: argparse.Namespace) -> int:
     seq = int(seq_file.read_text()) + 1 if seq_file.exists() else 1
     trims: tuple[str, ...] = ()
     if args.cap is not None:
+        if args.expires_in is not None and not args.trim:
+            raise CliError("--expires-in does not apply to --cap: a CAP file sets its lifetime "
+                           "in the <expires> of each <info> (with --trim, --expires-in is the "
+                           "lifetime of an <info> that has none); nothing was signed")
+        lifetime = {} if args.expires_in is None else {
+            "default_lifetime": parse_duration(args.expires_in)}
         try:
-            result = import_cap(args.cap.read_bytes(), trim=args.trim)
+            result = import_cap(args.cap.read_bytes(), trim=args.trim, **lifetime)
         except FileNotFoundError:
             raise CliError(f"{args.cap}: no such file") from None
         except CapError as exc:
-            hint = "" if args.trim else " (--trim shortens texts and simplifies areas)"
+            # Only a limit can be trimmed: an XML or CAP error needs the file fixed.
+            hint = ("" if args.trim or not isinstance(exc, CapLimitError)
+                    else " (--trim shortens texts and simplifies areas)")
             raise CliError(f"{args.cap}: {exc}{hint}") from exc
         alert, trims = result.alert, result.trims
         for warning in result.warnings:
@@ -412,7 +442,7 @@ def sign_alert_cmd(args: argparse.Namespace) -> int:
     else:
         alert = _alert_from_options(args, cert, seq)
     expires = alert.expires if alert.expires is not None else (
-        alert.sent + parse_duration(args.expires_in))
+        alert.sent + parse_duration(args.expires_in or DEFAULT_LIFETIME))
     problem = scope_problem(alert, cert, expires, int(time.time()))
     if problem is not None:
         raise CliError(f"nodes would refuse this alert: {problem}; nothing was signed")
@@ -510,8 +540,27 @@ def verify_cmd(args: argparse.Namespace) -> int:
             print(f"{r['file']}: {r['kind']} {str(r['verdict']).upper()}")
             for key, value in r.items():
                 if key not in ("file", "kind", "verdict"):
-                    print(f"  {key.replace('_', ' ')}: {value}")
+                    print(f"  {key.replace('_', ' ')}: {_readable(key, value)}")
     return 0 if all(r["verdict"] == "verified" for r in reports) else 1
+
+
+_TIMES = ("expires", "not_before", "not_after")
+
+
+def _readable(key: str, value: object) -> str:
+    """A verify report's value for people: times as dates, lists and texts without reprs."""
+    if key in _TIMES and type(value) is int:
+        moment = datetime.datetime.fromtimestamp(value, datetime.UTC).astimezone()
+        return moment.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dict):
+        return "; ".join(f"[{k}] {v if v is not None else '-'}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def export_cap_cmd(args: argparse.Namespace) -> int:

@@ -50,7 +50,8 @@ def list_contacts(args: argparse.Namespace) -> int:
 
     def show(r: dict[str, Any]) -> None:
         if not r["contacts"]:
-            print("No contacts: add one with `meshnode contacts add NAME --keys SIGN:DH`.")
+            print("No contacts: add one with `meshnode contacts add NAME --fingerprint FP` "
+                  "(once their identity card reached this node) or `--keys SIGN_KEY:DH_KEY`.")
         for c in r["contacts"]:
             print(f"{c['name']:<20} {c['fingerprint']}")
         for w in r["warnings"]:

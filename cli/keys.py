@@ -34,18 +34,27 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=whoami)
 
 
+def _prompt(text: str) -> str:
+    """Ask on the terminal; without one (a service, a pipe) say how to pass it instead."""
+    try:
+        return getpass.getpass(text)
+    except EOFError:
+        raise CliError(f"there is no terminal to ask for the passphrase: set ${PASSPHRASE_ENV} "
+                       "in the environment instead (docs/hub.md)") from None
+
+
 def ask_new_passphrase() -> str:
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
         return env
-    first = getpass.getpass("New passphrase: ")
-    if first != getpass.getpass("Repeat passphrase: "):
+    first = _prompt("New passphrase: ")
+    if first != _prompt("Repeat passphrase: "):
         raise CliError("the passphrases differ; nothing was written")
     return first
 
 
 def ask_passphrase(path: object) -> str:
-    return getpass.getpass(f"Passphrase for {path}: ")
+    return _prompt(f"Passphrase for {path}: ")
 
 
 def load_key_file(path: Path) -> Identity:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,8 @@ def inject(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise CliError(f"{path}: {exc.strerror or exc}") from exc
             if len(data) > api.MAX_MESSAGE_FILE:
-                raise CliError(f"{path}: {len(data)} bytes, not a meshnode message file")
+                raise CliError(f"{path}: " + api.not_a_message(
+                    data, f"{len(data):,} bytes, more than a message file holds"))
             try:
                 result = client.request(api.Inject(data))
             except api.ApiError as exc:
@@ -265,6 +267,31 @@ def inject(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_TIMES = {"created", "received", "sent", "expires", "seen", "delivered", "at", "last_seen",
+          "read_upto"}
+
+
+def describe_event(name: str, data: dict[str, Any]) -> str:
+    """One line for people: the time it arrived, the event, then its fields as key=value
+    (people by name or fingerprint, times as dates; lists by their length)."""
+    parts = [time.strftime("%H:%M:%S"), name]
+    for key, value in data.items():
+        if isinstance(value, dict) and "fingerprint" in value:
+            shown = who(value)
+        elif isinstance(value, dict | list):
+            shown = f"{len(value)} item(s)" if value else "-"
+        elif key in _TIMES and type(value) is int:
+            shown = when(value)
+        elif value is None:
+            shown = "-"
+        else:
+            shown = str(value)
+        if any(c in shown for c in " \n\t") or not shown:
+            shown = json.dumps(shown, ensure_ascii=False)
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
 def events(args: argparse.Namespace) -> int:
     seen = 0
     with connect(args, timeout=None) as client:
@@ -275,8 +302,7 @@ def events(args: argparse.Namespace) -> int:
                     print(json.dumps({"event": event.event, "data": event.data},
                                      ensure_ascii=False), flush=True)
                 else:
-                    detail = {k: v for k, v in event.data.items() if not isinstance(v, dict | list)}
-                    print(f"{event.event}: {detail}", flush=True)
+                    print(describe_event(event.event, event.data), flush=True)
                 seen += 1
                 if args.count is not None and seen >= args.count:
                     return 0

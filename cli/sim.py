@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         with _progress(err) as bar:
             task = bar.add_task(f"{meta.name} seed {meta.seed}", total=meta.duration,
                                 status="setting up")
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             simulation = Simulation(scenario)
             begin_run = time.perf_counter()
 
@@ -209,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
                            f"  {rate:,.0f} events/s")
 
             outcome = simulation.run(progress)
-            wall = time.perf_counter() - begin
+            wall, cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
             bar.update(task, status=f"{outcome.events:,} events, computing the oracle")
-            summary = summarise(outcome, wall)
+            summary = summarise(outcome, wall, cpu)
             try:
                 files = output.write_run(out_dir, outcome, summary, command=_command(),
                                          source=args.scenario, plots=plots, started=started)
@@ -226,12 +226,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+NA = "n/a"  # a figure the run has no value for (a mark after its end, nothing delivered)
+
+
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f} %"
+    return NA if value is None else f"{100 * value:.1f} %"
 
 
 def _num(value: float | None, fmt: str = ",.1f", unit: str = "") -> str:
-    return "—" if value is None else f"{value:{fmt}}{unit}"
+    return NA if value is None else f"{value:{fmt}}{unit}"
 
 
 def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: list[Path],
@@ -252,12 +255,16 @@ def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: l
                   f"{_num(posts['latency']['p90'], ',.0f')} s", "")
     table.add_row(f"DMs delivered (of {dms['created']})", _pct(dms["delivery_ratio"]),
                   _pct(dms["oracle_delivery_ratio"]))
+    sender = dms["sender_sees"]
+    table.add_row("DMs carried / receipt back (as senders see them)",
+                  f"{_pct(sender['carried_ratio'])} / {_pct(sender['acknowledged_ratio'])}", "")
     table.add_row("transmissions per delivery", _num(over["transmissions_per_delivery"],
                                                      ",.2f"), "")
     table.add_row("bytes on air per delivery", _num(over["bytes_per_delivery"], ",.0f"), "")
     console.print(table)
     run = summary["run"]
-    console.print(f"{run['events']:,} events in {run['wall_seconds']:.1f} s wall "
+    console.print(f"{run['events']:,} events in {run['wall_seconds']:.1f} s wall, "
+                  f"{_num(run.get('cpu_seconds'), '.1f')} s CPU "
                   f"({_num(run['events_per_second'], ',.0f')} events/s, "
                   f"{_num(run['simulated_per_wall_second'], ',.0f')} simulated s per wall s)")
     console.print(f"results in {out_dir}/: " + ", ".join(f.name for f in files))
@@ -279,7 +286,7 @@ def _axes(settings: Sequence[str]) -> list[sweep.Axis]:
 def _estimate(doc: dict[str, Any], fmt: Callable[[float | None], str]) -> str:
     e = Estimate(doc["n"], doc["mean"], doc["ci95"])
     if e.mean is None:
-        return "—"
+        return NA
     return fmt(e.mean) + ("" if e.ci95 is None else f" ± {fmt(e.ci95)}")
 
 
@@ -335,6 +342,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     table = Table(*varied, "runs", "alert 30 min %", "alert 60 min %",
                   "alert to 90 % s", "DMs delivered %", "DMs / oracle", "B / delivery",
                   title="sweep: mean ± 95 % CI over seeds" + (f" ({fixed})" if fixed else ""))
+    for column in table.columns:
+        column.overflow = "fold"  # wrap a figure in a narrow terminal, never cut it off
     for p in points:
         f = p["figures"]
         table.add_row(*[str(p["point"][k]) for k in varied], str(p["runs"]),
@@ -352,6 +361,21 @@ def run_sweep(args: argparse.Namespace) -> int:
 # --- bench ------------------------------------------------------------------------------------
 
 
+LONG_BENCH = 2_000  # nodes: above this at a scenario's full duration, a size takes hours
+
+
+def bench_warning(scenario: str, sizes: Sequence[int], duration: float | None) -> str | None:
+    """What to say before a benchmark that will run for a long time (None: nothing)."""
+    if duration is not None and max(sizes) <= LONG_BENCH:
+        return None
+    span = ("the scenario's full simulated duration" if duration is None
+            else f"{_clock(duration)} simulated")
+    return (f"note: sim bench runs {scenario} at {', '.join(f'{n:,}' for n in sizes)} nodes, "
+            f"each for {span}, plus a profiled run: at these settings that takes hours "
+            "(Ctrl-C stops it). A quick look: meshnode sim bench small --sizes 200,400 "
+            "--duration 30m")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     err = Console(stderr=True, quiet=args.quiet)
     with _errors():
@@ -366,6 +390,9 @@ def run_bench(args: argparse.Namespace) -> int:
                                                                       "--duration")
         if duration is not None and duration <= 0:
             raise CliError("--duration: must be > 0")
+        warning = bench_warning(args.scenario, sizes, duration)
+        if warning:
+            err.print(warning, style="bold")
         with _progress(err) as bar:
             tasks: dict[str, TaskID] = {}
 

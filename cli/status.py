@@ -42,6 +42,12 @@ def status(args: argparse.Namespace) -> int:
         print(f"udp         {t.get('datagrams_in', 0)} datagrams in, "
               f"{t.get('datagrams_out', 0)} out, {t.get('resent', 0)} resent"
               + (f", dropped {dropped}" if dropped else ""))
+        b = r.get("bitchat")
+        if b is not None:
+            print(f"bitchat     {b['state']} as {b['nickname']!r}, fingerprint {b['fingerprint']}")
+            print(f"              {b['alerts_in_force']} alert(s) in force, "
+                  f"{b['messages_sent']} messages sent, {b['phones_heard']} phone(s) heard, "
+                  f"{b['links']} link(s)" + "".join(f"; {p}" for p in b["problems"]))
         a = r["api"]
         print(f"api         {a.get('requests', 0)} requests, {a.get('bad_requests', 0)} bad, "
               f"{a.get('clients', 0)} client(s)")

@@ -29,17 +29,21 @@ def run(args: argparse.Namespace) -> int:
     lang = pick_language(args.lang, os.environ)
     if args.web:
         try:
-            from textual_serve.server import Server
+            import textual_serve  # noqa: F401
         except ImportError:
             raise CliError("--web needs textual-serve: pip install textual-serve") from None
+        from tui.web import serve
+
         command = [sys.executable, "-m", "cli.main"]
         if args.data_dir:
             command += ["--data-dir", args.data_dir]
-        command += ["tui", "--lang", lang.value]
-        Server(shlex.join(command), host=args.host, port=args.port,
-               title="meshnode").serve()
+        serve([*command, "tui", "--lang", lang.value], host=args.host, port=args.port)
         return 0
     from tui.app import MeshApp
+    from tui.web import die_with_parent, served
 
-    MeshApp(socket_for(args), lang).run()
+    if served(dict(os.environ)):
+        die_with_parent()  # a browser session: it must not outlive the server
+    hint = f" --data-dir {shlex.quote(args.data_dir)}" if args.data_dir else ""
+    MeshApp(socket_for(args), lang, start_command=f"meshnode{hint} run").run()
     return 0

@@ -327,24 +327,20 @@ def _udp(data: bytes) -> None:
 
     sender, receiver = ArqSender(window=8), ArqReceiver(window=16)
     for i in range(6):
-        sender.push(bytes([i]), i * 0.01)
+        sender.push((bytes([i]),), i * 0.01)
     delivered = 0
     for i, part in enumerate(records(data)):
         try:
             dgram = udpwire.decode(part)
         except udpwire.DatagramError:
             continue
+        again = udpwire.encode(dgram)
         if isinstance(dgram.payload, udpwire.Data):
-            again = udpwire.encode_data(dgram.src, dgram.dst, dgram.payload.seq,
-                                        dgram.payload.fragment)
-            delivered += len(receiver.receive(dgram.payload.seq, dgram.payload.fragment))
+            delivered += len(receiver.receive(dgram.payload.seq, dgram.payload.fragments))
         elif isinstance(dgram.payload, udpwire.Ack):
             ack = dgram.payload
-            again = udpwire.encode_ack(dgram.src, dgram.dst, ack.next, ack.bitmap, ack.limit)
             sender.on_ack(ack.next, ack.bitmap, 1.0 + i, ack.limit)
             sender.due(1.0 + i)
-        else:
-            again = udpwire.encode_control(dgram.type, dgram.src, dgram.dst)
         assert again == part, "a datagram decoded that does not re-encode to itself"
         assert sender.in_flight <= sender.window
         assert receiver.next == receiver.stats.delivered == delivered
@@ -354,15 +350,14 @@ def _udp_seeds() -> list[bytes]:
     from meshnode.transport import udpwire
 
     a, b = b"A" * 8, b"B" * 8
-    return [join_records([
-        udpwire.encode_control(udpwire.Type.PING, a, udpwire.NO_INSTANCE),
-        udpwire.encode_control(udpwire.Type.PONG, b, a),
-        udpwire.encode_data(a, b, 1, b"\x30\x00\x01xyz"),
-        udpwire.encode_data(a, b, 0, b"\x30\x00\x00abc"),
-        udpwire.encode_ack(b, a, 2, 0b101, 40),
-        udpwire.encode_ack(b, a, 6, 0, 2**64 - 1),
-        udpwire.encode_control(udpwire.Type.BYE, a, b),
-    ])]
+    d, none = udpwire.Datagram, udpwire.NO_CID
+    return [join_records([udpwire.encode(x) for x in (
+        d(none, udpwire.Probe(a)), d(a, udpwire.Challenge(bytes(16))),
+        d(none, udpwire.Connect(a, bytes(16))), d(a, udpwire.Accept(b)),
+        d(b, udpwire.Data(1, (b"\x30\x00\x01xyz",))),
+        d(b, udpwire.Data(0, (b"\x30\x00\x00abc", b"\x30\x00\x01de"))),
+        d(a, udpwire.Ack(2, 0b101, 40)), d(a, udpwire.Ack(6, 0, 2**64 - 1)),
+        d(b, udpwire.Close()))])]
 
 
 def _ble(data: bytes) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TypeAlias
+from enum import StrEnum
+from typing import NamedTuple, TypeAlias
 
-from meshnode.crypto.authority import VerifiedAlert
+from meshnode.crypto.authority import Rejection, VerifiedAlert
 from meshnode.crypto.identity import PublicIdentity
 from meshnode.wire import AnnounceBody, Kind, PostBody
 
@@ -26,10 +27,13 @@ __all__ = [
     "LinkId",
     "Output",
     "PostReceived",
+    "Refusal",
     "Rejected",
+    "Result",
     "Send",
     "SyncFinished",
     "TrustUpdated",
+    "Verdict",
 ]
 
 LinkId: TypeAlias = Hashable
@@ -113,13 +117,46 @@ class TrustUpdated:
     what: str
 
 
+class Refusal(StrEnum):
+    """Why a node refused a message or a frame: one list, used by every driver and client.
+
+    The value is the stable key of `Node.status()["rejected"]` and the start of
+    `Rejected.reason`."""
+
+    MALFORMED = "malformed"  # the message does not decode
+    MALFORMED_FRAME = "malformed frame"  # a sync frame does not decode or breaks the session
+    INVALID = "invalid"  # a bad signature or body
+    FROM_FUTURE = "from the future"  # created further ahead of our clock than the skew allows
+    EXPIRED = "expired"
+    RATE = "rate"  # a peer, or the network's posts together, arrive too fast
+    QUOTA = "quota"  # the author created too many
+    STORE = "store"  # the store would not take it (full of higher-priority messages, ...)
+    ALERT = "alert"  # an alert failed verification: `Rejected.rejection` says how
+    SUPERSEDED = "alert superseded"  # a later Update or Cancel of the alert is held
+    CERT = "cert"  # a certificate failed verification
+    REVOKE = "revoke"  # a revocation failed verification
+    DUPLICATE = "duplicate"  # held or seen before (only in a `Verdict`, never `Rejected`)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """Input refused: counted, never stored or relayed. `link` is None for local input."""
+    """Input refused: counted, never stored or relayed. `link` is None for local input.
+
+    `rejection` carries the chain verifier's typed verdict for ALERT, CERT and REVOKE."""
 
     link: LinkId | None
     kind: Kind | None
-    reason: str
+    refusal: Refusal
+    detail: str = ""
+    rejection: Rejection | None = None
+
+    @property
+    def reason(self) -> str:
+        """For people and logs: the refusal and its detail, e.g. ``"expired"`` or
+        ``"alert bad_signature: ..."``."""
+        if self.refusal in (Refusal.ALERT, Refusal.CERT, Refusal.REVOKE) and self.detail:
+            return f"{self.refusal.value} {self.detail}"
+        return f"{self.refusal.value}: {self.detail}" if self.detail else self.refusal.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +173,33 @@ Event: TypeAlias = (
     | AlertRemoved | TrustUpdated | Rejected | SyncFinished
 )
 Output: TypeAlias = Send | Close | Event
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a node decided about a message handed to it locally (`Node.post`, `send_dm`,
+    `announce`, `inject`): accepted and stored (`refusal` is None), or refused and why.
+
+    `msg_id` is None only when the bytes do not decode as a message."""
+
+    msg_id: bytes | None
+    refusal: Refusal | None = None
+    detail: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def reason(self) -> str:
+        """The refusal for people ("" when accepted), worded as `Rejected.reason`."""
+        if self.refusal is None:
+            return ""
+        return f"{self.refusal.value}: {self.detail}" if self.detail else self.refusal.value
+
+
+class Result(NamedTuple):
+    """A local action's verdict and the outputs the driver must act on, in that order."""
+
+    verdict: Verdict
+    outputs: list[Output]

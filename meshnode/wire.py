@@ -169,6 +169,23 @@ def decode_message(data: bytes) -> Message:
     return Message(kind, body, sig, routing, version)
 
 
+
+def tail_routing(raw: bytes) -> Routing | None:
+    """The routing of a canonically encoded message, read from its last five bytes.
+
+    A canonical message ends with its routing map ``{1: hops, 2: copies}``; with both below 128
+    (MAX_HOPS and MAX_COPIES are) that is exactly ``82 01 hh 02 cc``. None if the tail is not in
+    that form (then decode the message). Relays read and rewrite it in place this way."""
+    if (len(raw) > 5 and raw[-5] == 0x82 and raw[-4] == 1 and raw[-2] == 2
+            and raw[-3] < 0x80 and 0 < raw[-1] < 0x80):
+        return Routing(raw[-3], raw[-1])
+    return None
+
+
+def with_tail_routing(raw: bytes, routing: Routing) -> bytes:
+    """`raw` (whose `tail_routing` is not None) with its routing replaced."""
+    return raw[:-5] + bytes((0x82, 1, routing.hops_left, 2, routing.copies))
+
 def _kind(value: int) -> Kind:
     try:
         return Kind(value)

@@ -1,12 +1,14 @@
 """The simulator's driver: real `meshnode.Node`s over modelled BLE links in simulated time.
 
-The driver plays the part the daemon plays on a device: it hands the node every frame that
-arrives, sends what the node returns, calls `ready` when a burst has gone out and `tick`
-from time to time. Frames are the node's real bytes; a link carries them at the modelled
-throughput, fragmented to the modelled ATT MTU, and may lose one. Links come up after the
-modelled discovery and connection set-up while two nodes stay in range, within each device's
-connection slots, and go down when they part or a phone's battery dies.
-"""
+The driver plays the part the daemon plays on a device, through the same driving contract
+(`meshnode.node`): it hands the node every frame that arrives, sends what the node returns,
+calls `ready` when a burst has gone out and `handle_timer` when `get_timer` says; residents
+post and send DMs through `Node.post` and `Node.send_dm`, exactly as the daemon's API does, so
+the routing, copies and delivery states are the daemon's. Frames are the node's real bytes; a
+link carries them at the modelled throughput, fragmented to the modelled ATT MTU, and may lose
+one. Links come up after the modelled discovery and connection set-up while two nodes stay in
+range, within each device's connection slots, and go down when they part or a phone's battery
+dies."""
 
 from __future__ import annotations
 
@@ -27,10 +29,18 @@ from meshnode.crypto.authority import (
     sign_alert,
 )
 from meshnode.crypto.identity import Identity
-from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_post
 from meshnode.crypto.verify import SignatureMemo
-from meshnode.events import AlertReceived, Close, DmReceived, Output, PostReceived, Send
+from meshnode.events import (
+    AlertReceived,
+    Close,
+    DmCarried,
+    DmDelivered,
+    DmReceived,
+    Output,
+    PostReceived,
+    Send,
+)
 from meshnode.node import Node, NodeConfig
 from meshnode.routing.policy import PolicyName
 from meshnode.store.memory import MemoryStore
@@ -39,14 +49,12 @@ from sim.contacts import ContactDetector, ContactRecorder, Intervals
 from sim.events import EventQueue
 from sim.rng import Streams
 from sim.scenario import Scenario
-from sim.sealing import SeededSealer
 from sim.workload import Action, Work, attackers, schedule
 from sim.world import World, build_world
 
 __all__ = ["Outcome", "Sample", "Simulation"]
 
 EPOCH = 1_790_000_000  # simulated t = 0, as unix time for the nodes' clocks
-TICK = 30.0
 CHANNEL = "wijk"
 # The authority's area: a box around the example alert's polygon (the simulator's own plane is
 # metres; alert geography only has to satisfy the issuer's scope).
@@ -58,7 +66,7 @@ class Ev(Enum):
     ATTEMPT = 2
     FRAME = 3
     WORK = 4
-    TICK = 5
+    TIMER = 5
     SAMPLE = 6
     DOWN = 7
 
@@ -112,6 +120,9 @@ class Outcome:
     post_latencies: list[float] = field(default_factory=list)
     dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
     dm_delivered: dict[bytes, float] = field(default_factory=dict)
+    dm_carried: dict[bytes, float] = field(default_factory=dict)  # first hand-over, per DM
+    dm_handovers: dict[bytes, int] = field(default_factory=dict)  # as the sender counts them
+    dm_acknowledged: dict[bytes, float] = field(default_factory=dict)  # receipt at the sender
     flood_posts: int = 0
     attackers: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     frames: int = 0
@@ -135,8 +146,11 @@ def _identity(rng: np.random.Generator) -> Identity:
 class Simulation:
     """One run of a scenario. `run(progress)` returns the `Outcome`."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, node_factory: Callable[..., Node] = Node) -> None:
+        """`node_factory` builds each node as `Node` does (`meshnode.testing.CheckedNode`
+        checks that this driver keeps the driving contract)."""
         self.scenario = scenario
+        self._node_factory = node_factory
         self.streams = Streams(scenario.scenario.seed)
         self.world: World = build_world(scenario, self.streams)
         self.n = self.world.size
@@ -146,7 +160,6 @@ class Simulation:
         self.out = Outcome(scenario, self.world.kinds)
         self._rng_link = self.streams.generator("links")
         self._rng_ids = self.streams.generator("identities")
-        self._rng_dm = self.streams.generator("dm-sealing")
         self._authority()
         self._nodes()
         self.links: dict[tuple[int, int], _Link] = {}
@@ -168,6 +181,7 @@ class Simulation:
         self.died_at = np.full(self.n, math.inf)
         self.bytes_node = np.zeros(self.n)
         self._alert_ids: list[str] = []
+        self.timer_at = [math.inf] * self.n  # when each node's timer event is scheduled
         self._energy_t = 0.0
         self._trace_until = -math.inf
 
@@ -200,8 +214,8 @@ class Simulation:
             )
             capacity = routing.hub_store_bytes if hub else routing.store_bytes
             store = MemoryStore(capacity, seen_capacity=routing.seen_capacity)
-            self.nodes.append(Node(self.identities[i], store, self.trust, EPOCH,
-                                   config, memo=self.memo))
+            self.nodes.append(self._node_factory(self.identities[i], store, self.trust, EPOCH,
+                                                 config, memo=self.memo))
 
     # --- running ----------------------------------------------------------------------------
 
@@ -213,7 +227,8 @@ class Simulation:
         for w in work:
             self.queue.schedule(w.time, (Ev.WORK, w))
         self.queue.schedule(0.0, (Ev.STEP, None))
-        self.queue.schedule(TICK, (Ev.TICK, None))
+        for i in range(self.n):
+            self._arm(0.0, i)
         self.queue.schedule(0.0, (Ev.SAMPLE, None))
         trace = self.world.trace
         self._trace_until = -math.inf
@@ -238,8 +253,8 @@ class Simulation:
                 self._link_down(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.WORK:
                 self._work(t, payload)  # type: ignore[arg-type]
-            elif kind is Ev.TICK:
-                self._tick(t)
+            elif kind is Ev.TIMER:
+                self._timer(t, payload)  # type: ignore[arg-type]
             else:
                 self._sample(t)
             if progress is not None and t >= next_report:
@@ -381,6 +396,21 @@ class Simulation:
                 self._link_down(t, (min(node, peer), max(node, peer)))
             else:
                 self._event(t, node, o)
+        self._arm(t, node)
+
+    def _arm(self, t: float, node: int) -> None:
+        """Schedule `node`'s timer event when `get_timer` brought it forward."""
+        wake = max(t, float(self.nodes[node].get_timer() - EPOCH))
+        if wake < self.timer_at[node]:
+            self.timer_at[node] = wake
+            self.queue.schedule(wake, (Ev.TIMER, (node, wake)))
+
+    def _timer(self, t: float, payload: tuple[int, float]) -> None:
+        node, when = payload
+        if self.timer_at[node] != when or not self.alive[node]:
+            return  # superseded by an earlier one, or the phone is dead
+        self.timer_at[node] = math.inf
+        self._outputs(t, node, self.nodes[node].handle_timer(EPOCH + int(t)))
 
     def _start(self, t: float, link: _Link, src: int) -> None:
         d = link.dir(src)
@@ -436,6 +466,11 @@ class Simulation:
             created = out.dm_created.get(event.msg_id)
             if created is not None and event.msg_id not in out.dm_delivered:
                 out.dm_delivered[event.msg_id] = t
+        elif isinstance(event, DmCarried):
+            out.dm_carried.setdefault(event.dm_id, t)
+            out.dm_handovers[event.dm_id] = event.handovers
+        elif isinstance(event, DmDelivered):
+            out.dm_acknowledged.setdefault(event.dm_id, t)
 
     def _work(self, t: float, w: Work) -> None:
         if not self.alive[w.origin]:
@@ -455,39 +490,32 @@ class Simulation:
             arrival = np.full(self.n, math.inf)
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)
-            self._outputs(t, w.origin, node.inject(data, now))
-        elif w.action in (Action.POST, Action.FLOOD, Action.SPAM):
-            author = self.identities[w.origin]
-            if w.action is not Action.POST:
-                self.out.flood_posts += 1
-            if w.action is Action.FLOOD:
-                author = _identity(self._rng_ids)  # a fresh identity per junk post (Sybil)
-            text = "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
-            msg = create_post(author, CHANNEL, text, now)
-            if w.action is Action.POST:
-                self.out.post_created[msg.id] = (t, w.origin)
-            self._outputs(t, w.origin, node.inject(wire.encode_message(msg), now))
+            self._outputs(t, w.origin, node.inject(data, now).outputs)
+        elif w.action is Action.FLOOD:
+            # A modified node posting under a fresh identity each time (Sybil), asking for the
+            # largest hop budget; honest relays clamp it like any other post.
+            self.out.flood_posts += 1
+            msg = create_post(_identity(self._rng_ids), CHANNEL, self._text(w), now)
+            data = wire.encode_message(msg.with_routing(wire.Routing(wire.MAX_HOPS, 1)))
+            self._outputs(t, w.origin, node.inject(data, now).outputs)
+        elif w.action in (Action.POST, Action.SPAM):
+            if w.action is Action.SPAM:
+                self.out.flood_posts += 1  # its node ignores its own author quota
+            verdict, outputs = node.post(CHANNEL, self._text(w), now)
+            if w.action is Action.POST and verdict.msg_id is not None:
+                self.out.post_created[verdict.msg_id] = (t, w.origin)
+            self._outputs(t, w.origin, outputs)
         else:
             recipient = self.identities[w.target].public
-            ack = ed25519.Ed25519PrivateKey.from_private_bytes(self._rng_dm.bytes(32))
             text = "y" * max(1, min(wire.DM_TEXT_MAX, w.size - 450))
-            msg = seal_dm(self.identities[w.origin], recipient, text, now, ack=ack,
-                          encrypt=SeededSealer(self._rng_dm))
-            routing = self.scenario.routing
-            copies = routing.spray_copies if routing.policy == PolicyName.SPRAY.value else 1
-            msg = msg.with_routing(wire.Routing(routing.hop_limit, copies))
-            self.out.dm_created[msg.id] = (t, w.origin, w.target)
-            self._outputs(t, w.origin, node.inject(wire.encode_message(msg), now))
+            verdict, outputs = node.send_dm(recipient, text, now)
+            if verdict.msg_id is not None:
+                self.out.dm_created[verdict.msg_id] = (t, w.origin, w.target)
+            self._outputs(t, w.origin, outputs)
 
-    def _tick(self, t: float) -> None:
-        now = EPOCH + int(t)
-        linked = {i for pair in self.links for i in pair}
-        # Nodes with links tick every TICK; all nodes every tenth tick (expiry, PRoPHET aging).
-        full = int(t / TICK) % 10 == 0
-        for i in (range(self.n) if full else sorted(linked)):
-            if self.alive[i]:
-                self._outputs(t, i, self.nodes[i].tick(now))
-        self.queue.schedule(t + TICK, (Ev.TICK, None))
+    @staticmethod
+    def _text(w: Work) -> str:
+        return "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
 
     # --- energy and samples -----------------------------------------------------------------
 

@@ -62,8 +62,10 @@ def coverage_series(out: Outcome, times: NDArray[np.float64]) -> dict[str, list[
     return series
 
 
-def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
-    """The results of one run as plain JSON-able data."""
+def summarise(out: Outcome, wall_seconds: float,
+              cpu_seconds: float | None = None) -> dict[str, Any]:
+    """The results of one run as plain JSON-able data (`cpu_seconds`: the process's CPU time
+    for it, which a loaded machine changes far less than the wall time)."""
     scenario = out.scenario
     link = scenario.ble
     residents = out.kinds == 1
@@ -82,6 +84,11 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         alert_receptions += int(np.isfinite(arrival).sum()) - 1
         marks = {}
         for mark in COVERAGE_MARKS:
+            if start + mark > scenario.scenario.duration:
+                # The run ended before this mark: no figure, rather than a misleading 0.
+                marks[f"{int(mark // 60)}min"] = {"coverage": None, "oracle": None,
+                                                 "ratio": None}
+                continue
             measured = float(np.mean(res <= start + mark)) if res.size else 0.0
             bound = float(np.mean(ora <= start + mark)) if ora.size else 0.0
             marks[f"{int(mark // 60)}min"] = {"coverage": measured, "oracle": bound,
@@ -120,6 +127,12 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         oracle_ok += bool(arrival[target] <= end)
         sampled_delivered += msg_id in out.dm_delivered
     dm_ratio = delivered / dms_made if dms_made else None
+    # What a resident sees of their own DMs: carried (a copy handed to someone) and delivered
+    # (the recipient's signed receipt came back).
+    carried = sum(1 for i in out.dm_created if i in out.dm_carried)
+    acknowledged = sum(1 for i in out.dm_created if i in out.dm_acknowledged)
+    ack_latency = [out.dm_acknowledged[i] - out.dm_created[i][0]
+                   for i in out.dm_created if i in out.dm_acknowledged]
     dm_oracle = oracle_ok / len(sample) if sample else None
     dm_measured_sample = sampled_delivered / len(sample) if sample else None
 
@@ -142,7 +155,13 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
                 "latency": _percentiles(dm_latency),
                 "oracle_sample": len(sample), "oracle_delivery_ratio": dm_oracle,
                 "measured_in_sample": dm_measured_sample,
-                "ratio_to_oracle": _ratio(dm_measured_sample, dm_oracle)},
+                "ratio_to_oracle": _ratio(dm_measured_sample, dm_oracle),
+                "sender_sees": {
+                    "carried": carried,
+                    "carried_ratio": carried / dms_made if dms_made else None,
+                    "acknowledged": acknowledged,
+                    "acknowledged_ratio": acknowledged / dms_made if dms_made else None,
+                    "acknowledgement_latency": _percentiles(ack_latency)}},
         "attack": {"attackers": len(out.attackers), "flood_posts": out.flood_posts},
         "overhead": {
             "frames": out.frames, "message_frames": out.msg_frames,
@@ -159,7 +178,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
         "energy": {"mean_wh_per_phone": float(residents_energy.mean())
                    if residents_energy.size else 0.0,
                    "phones_dead_share": float(np.mean(np.isfinite(died))) if died.size else 0.0},
-        "run": {"events": out.events, "wall_seconds": wall_seconds,
+        "run": {"events": out.events, "wall_seconds": wall_seconds, "cpu_seconds": cpu_seconds,
                 "events_per_second": out.events / wall_seconds if wall_seconds else None,
                 "simulated_per_wall_second": end / wall_seconds if wall_seconds else None,
                 "signature_memo_hits": out.signature_memo_hits},

@@ -48,7 +48,7 @@ __all__ = ["PLOT_FILES", "TIMING_KEYS", "PlotsUnavailable", "clean", "command_li
            "new_figure", "require_matplotlib", "results_document", "run_document",
            "sample_table", "save_figure", "version", "write_plots", "write_run"]
 
-TIMING_KEYS = ("wall_seconds", "events_per_second", "simulated_per_wall_second")
+TIMING_KEYS = ("wall_seconds", "cpu_seconds", "events_per_second", "simulated_per_wall_second")
 PLOT_FILES = ("coverage.png", "latency.png", "overhead.png")
 INSTALL_HINT = "pip install -e '.[plots]'"
 
@@ -331,7 +331,9 @@ def _latency_plot(outcome: Outcome, path: Path) -> Path:
             plotted = True
     if plotted:
         ax.set_xscale("log")
-        ax.legend(loc="lower right", fontsize="small")
+        # Below the axes, not over the curves (which end at the lower right).
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=3, fontsize="small",
+                  frameon=False)
     else:
         ax.text(0.5, 0.5, "nothing was delivered", ha="center", transform=ax.transAxes)
     ax.set_xlabel("latency [minutes, log scale]")
@@ -343,24 +345,35 @@ def _latency_plot(outcome: Outcome, path: Path) -> Path:
 
 
 def _overhead_plot(outcome: Outcome, summary: dict[str, Any], path: Path) -> Path:
+    """Counts on a log axis (a few dozen DMs next to tens of thousands of frames, each bar
+    labelled), and the cost per delivery as two panels: transmissions and kB are different
+    units, so they never share an axis."""
     over = summary.get("overhead", {})
-    fig = new_figure(8.0, 4.0)
-    left, right = fig.subplots(1, 2)
+    fig = new_figure(10.0, 4.2)
+    left, middle, right = fig.subplots(1, 3, width_ratios=(3, 1, 1))
     alert_receptions = sum(int(np.isfinite(a).sum()) - 1 for a in outcome.alert_arrival)
     counts = {"alert receptions": alert_receptions,
               "post receptions": sum(outcome.post_receptions.values()),
               "DMs delivered": len(outcome.dm_delivered),
               "message frames": outcome.msg_frames, "all frames": outcome.frames}
-    left.bar(range(len(counts)), list(counts.values()), color=[f"C{i}" for i in range(5)])
+    bars = left.bar(range(len(counts)), [max(v, 0) for v in counts.values()],
+                    color=[f"C{i}" for i in range(5)])
+    left.bar_label(bars, labels=[f"{v:,}" for v in counts.values()], fontsize="small")
+    left.set_yscale("symlog", linthresh=1)  # log, with 0 drawn as 0
+    left.set_ylim(0, max(10, max(counts.values()) * 4))
     left.set_xticks(range(len(counts)), list(counts), rotation=30, ha="right")
-    left.set_ylabel("count")
+    left.set_ylabel("count [log scale]")
     left.set_title("deliveries and transmissions")
-    per = {"transmissions": over.get("transmissions_per_delivery") or 0.0,
-           "kB on air": (over.get("bytes_per_delivery") or 0.0) / 1000.0}
-    bars = right.bar(range(len(per)), list(per.values()), color=["C5", "C6"])
-    right.bar_label(bars, fmt="%.2f")
-    right.set_xticks(range(len(per)), list(per))
-    right.set_title("per delivery")
+    for ax, label, value, colour in (
+            (middle, "transmissions", over.get("transmissions_per_delivery"), "C5"),
+            (right, "kB on air", None if over.get("bytes_per_delivery") is None
+             else over["bytes_per_delivery"] / 1000.0, "C6")):
+        shown = value if value is not None else 0.0
+        per = ax.bar([0], [shown], color=colour, width=0.6)
+        ax.bar_label(per, labels=["n/a" if value is None else f"{shown:,.2f}"])
+        ax.set_xticks([0], [label])
+        ax.set_ylim(0, max(shown * 1.25, 1.0))
+        ax.set_title("per delivery")
     fig.suptitle(f"{outcome.scenario.scenario.name}: overhead")
     return save_figure(fig, path)
 

@@ -51,6 +51,7 @@ FIGURES: dict[str, tuple[tuple[str | int, ...], str]] = {
     "dm_delivery_ratio": (("dms", "delivery_ratio"), "share"),
     "dm_oracle_delivery_ratio": (("dms", "oracle_delivery_ratio"), "share"),
     "dm_ratio_to_oracle": (("dms", "ratio_to_oracle"), "ratio"),
+    "dm_acknowledged_ratio": (("dms", "sender_sees", "acknowledged_ratio"), "share"),
     "bytes_per_delivery": (("overhead", "bytes_per_delivery"), "B"),
 }
 # One plot per measured figure, with its oracle bound (if any) dashed on the same axes.
@@ -317,13 +318,14 @@ def plot_sweep(out_dir: Path, axes: Sequence[Axis], points: Sequence[dict[str, A
                     what = "oracle" if figure == bound else "measured"
                     ax.errorbar(xs, ys, yerr=errs, fmt=style, color=f"C{g}", capsize=3,
                                 label=f"{what}{', ' + tag if tag else ''}")
-        if not numeric:
-            ax.set_xticks(list(positions.values()), [str(v) for v in x_axis.values])
+        # Ticks at the swept values themselves: an integer key never gets 2.5.
+        ax.set_xticks(list(positions.values()), [str(v) for v in x_axis.values])
         ax.set_xlabel(x_axis.key)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.set_title(f"{label} vs {x_axis.key} (mean, 95 % CI)")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=2,
+                      fontsize="small", frameon=False)
         written.append(save_figure(fig, out_dir / f"sweep-{name}.png"))
     return written

@@ -10,7 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshnode.daemon import alertlog
-from meshnode.daemon.alertlog import AlertLog, is_failed_verification, threads
+from meshnode.daemon.alertlog import AlertLog, threads
+from meshnode.daemon.views import event_view
+from meshnode.events import Refusal, Rejected
+from meshnode.wire import Kind
 from tests.crypto.chain import NOW
 
 
@@ -78,10 +81,10 @@ def test_refusals_are_counted_by_reason_and_bounded(tmp_path: Path, monkeypatch:
     assert [r.reason for r in log.rejected()] == [f"alert reason {i}" for i in (4, 3, 2)]
 
 
-def test_which_refusals_people_are_told_about() -> None:
-    assert is_failed_verification("alert", "alert unknown root")
-    assert is_failed_verification("alert", "alert bad signature")
-    assert not is_failed_verification("alert", "alert superseded: a later update is held")
-    assert not is_failed_verification("alert", "rate: peer sends too fast")
-    assert not is_failed_verification("post", "alert unknown root")
-    assert not is_failed_verification(None, "malformed: version")
+def test_a_rejected_event_names_its_refusal_so_clients_never_parse_reasons() -> None:
+    forged = Rejected("peer", Kind.ALERT, Refusal.ALERT, "bad_signature: the alert")
+    superseded = Rejected("peer", Kind.ALERT, Refusal.SUPERSEDED, "a later update is held")
+    assert event_view(forged, lambda _: None) == ("rejected", {
+        "link": "peer", "kind": "alert", "refusal": "alert",
+        "reason": "alert bad_signature: the alert"})
+    assert event_view(superseded, lambda _: None)[1]["refusal"] == "alert superseded"

@@ -135,7 +135,7 @@ def test_mutated_injected_messages(data: st.DataObject) -> None:
     raw = data.draw(mutations(data.draw(st.sampled_from([cert, alert])), [cert, alert]))
     replay = Replay()
     before = {m for _, m in replay.node.store.ids_since(0)}
-    outs = replay.node.inject(raw, NOW)
+    outs = replay.node.inject(raw, NOW).outputs
     after = {m for _, m in replay.node.store.ids_since(0)}
     try:
         genuine = decode_message(raw).id in (decode_message(cert).id, decode_message(alert).id)

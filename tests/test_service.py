@@ -26,6 +26,7 @@ from meshnode.events import (
     DmCarried,
     DmDelivered,
     DmReceived,
+    Refusal,
     Rejected,
     Send,
     SyncFinished,
@@ -220,9 +221,9 @@ def test_alert_history_refusals_syncs_and_read_marks_are_recorded(service: Servi
     service.record([AlertRemoved(bytes.fromhex(result["id"]), "superseded by Update")], t + 1)
     [thread] = service.handle(api.AlertHistory(), t)[0]["threads"]
     assert thread["entries"][0]["removed"] == {"at": t + 1, "reason": "superseded by Update"}
-    service.record([Rejected("udp:x", Kind.ALERT, "alert unknown root"),
-                    Rejected("udp:x", Kind.ALERT, "rate: peer sends too fast"),
-                    Rejected("udp:x", Kind.POST, "post quota")], t)
+    service.record([Rejected("udp:x", Kind.ALERT, Refusal.ALERT, "unknown root"),
+                    Rejected("udp:x", Kind.ALERT, Refusal.RATE, "peer sends too fast"),
+                    Rejected("udp:x", Kind.POST, Refusal.QUOTA, "post quota")], t)
     [refused] = service.handle(api.RejectedAlerts(), t)[0]["rejected"]
     assert (refused["reason"], refused["link"], refused["count"]) == (
         "alert unknown root", "udp:x", 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,9 +35,10 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from meshnode.daemon import api
-from meshnode.daemon.alertlog import is_failed_verification
 from meshnode.daemon.api import ApiError
-from tui.i18n import Lang, text
+from meshnode.events import Refusal
+from tui import palette
+from tui.i18n import STRINGS, Lang, text
 from tui.link import ApiLink
 from tui.render import (
     render_alerts,
@@ -63,32 +65,36 @@ class MeshApp(App[None]):
 
     TITLE = "meshnode"
     ENABLE_COMMAND_PALETTE = False
-    CSS = """
-    #offline { padding: 1 2; height: 1fr; border: heavy $error; }
-    #keywarning { background: $error; color: $text; text-style: bold; padding: 0 1;
-                  display: none; }
-    #keywarning.shown { display: block; }
-    #channel-list, #contact-list { width: 24; height: 1fr; }
-    #posts-scroll, #conversation-scroll { height: 1fr; border: round $primary; }
-    #post-channel { width: 20; }
-    #whoami { height: auto; color: $text-muted; }
-    Input { height: 3; }
-    .inputs { height: auto; }
-    #messages-row { height: 1fr; }
-    #peer-table { height: 1fr; }
-    #status-body { height: auto; padding: 0 1; }
+    CSS = f"""
+    Screen {{ background: {palette.BACKGROUND}; color: {palette.FOREGROUND}; }}
+    #offline {{ padding: 1 2; height: 1fr; border: heavy {palette.UNVERIFIED_BORDER}; }}
+    #keywarning {{ background: {palette.WARNING_BAR[1]}; color: {palette.WARNING_BAR[0]};
+                  text-style: bold; padding: 0 1; display: none; }}
+    #keywarning.shown {{ display: block; }}
+    #channel-list, #contact-list {{ width: 24; height: 1fr; }}
+    #posts-scroll, #conversation-scroll {{ height: 1fr; border: round $primary; }}
+    #post-channel {{ width: 20; }}
+    #whoami {{ height: auto; color: {palette.MUTED}; }}
+    Input {{ height: 3; }}
+    .inputs {{ height: auto; }}
+    #messages-row {{ height: 1fr; }}
+    #peer-table {{ height: 1fr; }}
+    #status-body {{ height: auto; padding: 0 1; }}
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # First: while a key-change warning is shown it must fit in an 80-column footer.
         Binding("f8", "keys_checked", "Keys checked"),
-        Binding("f1", "show_tab('alerts')", "Alerts"),
-        Binding("f2", "show_tab('channels')", "Channels"),
-        Binding("f3", "show_tab('messages')", "Messages"),
-        Binding("f4", "show_tab('peers')", "Status"),
+        # F1-F4 are written on the tabs ("F1 Alerts"), which leaves the 80-column footer room
+        # for F6, F7, F8 and Ctrl+Q in both languages.
+        Binding("f1", "show_tab('alerts')", "Alerts", show=False),
+        Binding("f2", "show_tab('channels')", "Channels", show=False),
+        Binding("f3", "show_tab('messages')", "Messages", show=False),
+        Binding("f4", "show_tab('peers')", "Status", show=False),
         Binding("f6", "toggle_language", "Nederlands"),
         Binding("f7", "show_qr", "QR"),
         Binding("f5", "refresh", "Refresh", show=False),
+        Binding("escape", "channel_list", "Channel list", show=False),
         Binding("ctrl+q", "quit", "Quit"),
     ]
     _KEY_LABELS: ClassVar[dict[str, str]] = {
@@ -97,9 +103,11 @@ class MeshApp(App[None]):
         "f8": "key.keys_checked", "f5": "key.refresh", "ctrl+q": "key.quit",
     }
 
-    def __init__(self, socket: Path, lang: Lang = Lang.EN, *, connect: bool = True) -> None:
+    def __init__(self, socket: Path, lang: Lang = Lang.EN, *, connect: bool = True,
+                 start_command: str = "meshnode run") -> None:
         super().__init__()
         self.socket = socket
+        self.start_command = start_command  # what the "not running" screen says to run
         self.lang = lang
         self.connect = connect
         self.link: ApiLink | None = None
@@ -119,6 +127,11 @@ class MeshApp(App[None]):
         self.outbox: list[dict[str, Any]] = []
         self._first_load = True
 
+    def _state(self, state: object) -> str:
+        """A link's state in the UI's language (the API says "up" or "probing")."""
+        key = f"peers.state.{state}"
+        return self.t(key) if key in STRINGS[self.lang] else str(state or "-")
+
     # --- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -129,7 +142,8 @@ class MeshApp(App[None]):
             with TabPane("Channels", id="channels"), Horizontal():
                 yield OptionList(id="channel-list")
                 with Vertical():
-                    with VerticalScroll(id="posts-scroll"):
+                    # Not in the Tab order: Esc (or Shift+Tab twice) reaches the channel list.
+                    with VerticalScroll(id="posts-scroll", can_focus=False):
                         yield Static(id="posts")
                     with Horizontal(classes="inputs"):
                         yield Input(id="post-channel")
@@ -149,6 +163,12 @@ class MeshApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # SIGTERM (a service manager, the web server's end) and SIGHUP (a closed terminal)
+        # end the app like Ctrl+Q: the terminal is restored, no process is left behind.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.exit)
         self._set_online(False)
         self._apply_language()
         if self.connect:
@@ -166,9 +186,9 @@ class MeshApp(App[None]):
                 for b in self._bindings.key_to_bindings.get(key, [])]
         self.refresh_bindings()
         self.query_one("#offline", Static).update(Text.assemble(
-            (self.t("offline.title") + "\n\n", "bold red"),
-            self.t("offline.body", path=self.socket), "\n\n",
-            (self.t("offline.retry", seconds=RETRY), "dim")))
+            (self.t("offline.title") + "\n\n", palette.DANGER),
+            self.t("offline.body", path=self.socket, command=self.start_command), "\n\n",
+            (self.t("offline.retry", seconds=RETRY), palette.MUTED)))
         self.query_one("#post-channel", Input).placeholder = self.t("channels.channel")
         self.query_one("#post-text", Input).placeholder = self.t("channels.placeholder")
         self.query_one("#dm-text", Input).placeholder = self.t("messages.placeholder")
@@ -177,8 +197,8 @@ class MeshApp(App[None]):
 
     def _label_tabs(self) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
-        for pane in TABS:
-            label = self.t(f"tab.{pane}")
+        for number, pane in enumerate(TABS, 1):
+            label = f"F{number} " + self.t(f"tab.{pane}")
             if pane == "messages" and self.warnings:
                 label += " ⚠"
             tabs.get_tab(pane).label = label
@@ -340,8 +360,8 @@ class MeshApp(App[None]):
             (r.get("last_seen") or 0) >= recent for r in self.rejected)
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
-        if name == "alert_received" or (name == "rejected" and is_failed_verification(
-                data.get("kind"), str(data.get("reason", "")))):
+        if name == "alert_received" or (name == "rejected"
+                                         and data.get("refusal") == Refusal.ALERT.value):
             self.action_show_tab("alerts")
             self.bell()
         elif name == "post_received" and self.channel is None:
@@ -366,6 +386,24 @@ class MeshApp(App[None]):
             self.posts = []
             self.query_one("#post-channel", Input).value = self.channel
             self._schedule_refresh()
+
+    @on(Input.Changed, "#post-channel")
+    def _channel_typed(self, event: Input.Changed) -> None:
+        # The log always shows the channel the next post goes to.
+        name = event.value.strip()
+        if name and name != self.channel:
+            self.channel = name
+            self.posts = []
+            self.redraw()
+            self._schedule_refresh()
+
+    @on(OptionList.OptionSelected, "#channel-list")
+    def _channel_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#post-text", Input).focus()
+
+    def action_channel_list(self) -> None:
+        if self.active_tab == "channels":
+            self.query_one("#channel-list", OptionList).focus()
 
     @on(OptionList.OptionHighlighted, "#contact-list")
     def _contact_picked(self, event: OptionList.OptionHighlighted) -> None:
@@ -426,7 +464,7 @@ class MeshApp(App[None]):
             unread = unread_by_channel.get(name, 0)
             label = Text(f"#{name}")
             if unread:
-                label.append(f" ({unread})", style="bold yellow")
+                label.append(f" ({unread})", style=f"bold {palette.NOTICE}")
             options.append(Option(label, id=name))
         _set_options(self.query_one("#channel-list", OptionList), options, self.channel)
         self.query_one("#posts", Static).update(render_posts(self.channel, self.posts, self.lang))
@@ -444,7 +482,7 @@ class MeshApp(App[None]):
             self.t("messages.you", fingerprint=self.whoami.get("fingerprint", "-")))
         warned = {w.get("name") for w in self.warnings}
         options = [Option(Text(("⚠ " if c["name"] in warned else "") + c["name"],
-                               style="bold red" if c["name"] in warned else ""), id=c["name"])
+                               style=palette.DANGER if c["name"] in warned else ""), id=c["name"])
                    for c in self.contacts]
         _set_options(self.query_one("#contact-list", OptionList), options, self.contact)
         contact = next((c for c in self.contacts if c["name"] == self.contact), None)
@@ -460,7 +498,7 @@ class MeshApp(App[None]):
                           self.t("peers.last_sync"), "RTT", "in/out")
         for peer in self.peers:
             table.add_row(str(peer.get("link")), str(peer.get("transport") or "-"),
-                          str(peer.get("state", "-")), when(peer.get("last_sync"), short=True),
+                          self._state(peer.get("state")), when(peer.get("last_sync"), short=True),
                           "-" if peer.get("rtt_ms") is None else f"{peer['rtt_ms']} ms",
                           f"{peer.get('datagrams_in', '-')}/{peer.get('datagrams_out', '-')}")
         if not self.peers:
@@ -516,7 +554,7 @@ class QrScreen(ModalScreen[None]):
             body.append(text(self.lang, "messages.qr.missing"))
         else:
             body.append_text(code)
-        body.append("\n" + text(self.lang, "qr.close"), style="dim")
+        body.append("\n" + text(self.lang, "qr.close"), style=palette.MUTED)
         yield Static(body, id="qr")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-__all__ = ["STRINGS", "Lang", "pick_language", "text"]
+__all__ = ["REASONS_NL", "STRINGS", "Lang", "pick_language", "refusal", "text"]
 
 
 class Lang(StrEnum):
@@ -26,7 +26,7 @@ _EN: dict[str, str] = {
     "tab.alerts": "Alerts",
     "tab.channels": "Channels",
     "tab.messages": "Messages",
-    "tab.peers": "Peers & status",
+    "tab.peers": "Status",
     "key.alerts": "Alerts",
     "key.channels": "Channels",
     "key.messages": "Messages",
@@ -36,7 +36,7 @@ _EN: dict[str, str] = {
     "key.quit": "Quit",
     "offline.title": "The meshnode daemon is not running",
     "offline.body": "No daemon answers at {path}.\n\nStart it in another terminal with:\n\n"
-                    "    meshnode run\n\n(first time: meshnode init). This screen reconnects "
+                    "    {command}\n\n(first time: meshnode init). This screen reconnects "
                     "by itself as soon as the daemon is up.",
     "offline.retry": "Trying again every {seconds} s…",
     "alerts.none": "No authority alerts. Verified alerts appear here as soon as they arrive.",
@@ -59,7 +59,7 @@ _EN: dict[str, str] = {
     "alerts.superseded": "superseded",
     "channels.none": "No channels yet. Type a channel name and a message below to start one.",
     "channels.channel": "Channel",
-    "channels.placeholder": "Write a message to the channel, Enter sends",
+    "channels.placeholder": "Message to the channel, Enter sends · Esc: channel list",
     "channels.posted": "Posted in #{channel}",
     "channels.empty": "No messages in #{channel} yet.",
     "messages.me": "Me",
@@ -85,6 +85,9 @@ _EN: dict[str, str] = {
     "peers.transport": "Transport",
     "peers.state": "State",
     "peers.last_sync": "Last sync",
+    "peers.state.up": "up",
+    "peers.state.probing": "probing",
+    "alerts.unverified.detail": "Detail: {detail}",
     "status.node": "Node {name} · {fingerprint}",
     "status.links": "Links up: {links} · last sync: {last_sync}",
     "status.store": "Store: {messages} messages, {used} of {capacity}",
@@ -100,7 +103,7 @@ _EN: dict[str, str] = {
     "severity.Minor": "Minor",
     "severity.Unknown": "Unknown",
     "key.qr": "QR",
-    "key.keys_checked": "Keys checked",
+    "key.keys_checked": "Keys OK",
     "qr.title": "Your fingerprint: let a neighbour scan it or read it out, and compare it "
                 "in person",
     "qr.close": "Esc closes",
@@ -111,24 +114,24 @@ _NL: dict[str, str] = {
     "tab.alerts": "Alerts",
     "tab.channels": "Kanalen",
     "tab.messages": "Berichten",
-    "tab.peers": "Verbindingen",
+    "tab.peers": "Status",
     "key.alerts": "Alerts",
     "key.channels": "Kanalen",
     "key.messages": "Berichten",
     "key.peers": "Status",
     "key.language": "English",
     "key.refresh": "Vernieuwen",
-    "key.quit": "Stoppen",
+    "key.quit": "Afsluiten",
     "offline.title": "De meshnode-daemon draait niet",
     "offline.body": "Er antwoordt geen daemon op {path}.\n\nStart hem in een andere terminal "
-                    "met:\n\n    meshnode run\n\n(de eerste keer: meshnode init). Dit scherm "
+                    "met:\n\n    {command}\n\n(de eerste keer: meshnode init). Dit scherm "
                     "maakt vanzelf verbinding zodra de daemon draait.",
     "offline.retry": "Elke {seconds} s opnieuw proberen…",
     "alerts.none": "Geen alerts van de overheid. Geverifieerde alerts verschijnen hier zodra "
                    "ze binnenkomen.",
     "alerts.verified": "✔ GEVERIFIEERD: {issuer}, gecertificeerd door {root}",
     "alerts.unverified": "✖ NIET GEVERIFIEERD — er kwam een alert binnen dat de controle niet "
-                         "doorstond en is weggegooid: {reason}. Handel niet naar kopieën ervan.",
+                         "doorstond en is weggegooid: {reason}. Volg kopieën hiervan niet op.",
     "alerts.covers.yes": "Uw omgeving LIGT in het alertgebied",
     "alerts.covers.no": "Uw omgeving ligt buiten het alertgebied",
     "alerts.covers.unknown": "Onbekend of uw omgeving getroffen is (geen locatie ingesteld)",
@@ -138,7 +141,7 @@ _NL: dict[str, str] = {
     "alerts.area": "Gebied",
     "alerts.sent": "Verstuurd {when} · ernst {severity} · verloopt {expires}",
     "alerts.history": "Geschiedenis",
-    "alerts.cancelled": "INGETROKKEN — dit alert is ingetrokken",
+    "alerts.cancelled": "OPGEHEVEN — dit alert is opgeheven",
     "alerts.withdrawn": "INGETROKKEN — het certificaat van de afzender is ingetrokken",
     "alerts.expired": "VERLOPEN — niet meer van kracht",
     "alerts.unverified.seen": "Laatst gezien {when} ({count}×)",
@@ -146,7 +149,7 @@ _NL: dict[str, str] = {
     "channels.none": "Nog geen kanalen. Typ hieronder een kanaalnaam en een bericht om er een "
                      "te beginnen.",
     "channels.channel": "Kanaal",
-    "channels.placeholder": "Schrijf een bericht aan het kanaal, Enter verstuurt",
+    "channels.placeholder": "Bericht aan het kanaal, Enter verstuurt · Esc: kanalen",
     "channels.posted": "Geplaatst in #{channel}",
     "channels.empty": "Nog geen berichten in #{channel}.",
     "messages.me": "Ik",
@@ -172,15 +175,18 @@ _NL: dict[str, str] = {
     "peers.none": "Geen verbindingen: nog geen ander apparaat binnen bereik.",
     "peers.link": "Verbinding",
     "peers.transport": "Transport",
-    "peers.state": "Toestand",
+    "peers.state": "Status",
     "peers.last_sync": "Laatste sync",
+    "peers.state.up": "actief",
+    "peers.state.probing": "zoekt",
+    "alerts.unverified.detail": "Technisch detail (Engels): {detail}",
     "status.node": "Node {name} · {fingerprint}",
     "status.links": "Actieve verbindingen: {links} · laatste sync: {last_sync}",
     "status.store": "Opslag: {messages} berichten, {used} van {capacity}",
-    "status.counters": "Geaccepteerd {accepted} · geweigerd {rejected} · dubbel {duplicates} · "
+    "status.counters": "Geaccepteerd {accepted} · geweigerd {rejected} · dubbele {duplicates} · "
                        "doorgestuurd {relayed}",
     "status.inbox": "Privéberichten: {received} ontvangen, {sent} verstuurd",
-    "status.roots": "Vertrouwde roots: {roots}",
+    "status.roots": "Vertrouwde stamsleutels: {roots}",
     "status.never": "nog nooit",
     "error": "De daemon weigerde: {message}",
     "severity.Extreme": "Extreem",
@@ -189,13 +195,45 @@ _NL: dict[str, str] = {
     "severity.Minor": "Gering",
     "severity.Unknown": "Onbekend",
     "key.qr": "QR",
-    "key.keys_checked": "Sleutels gecontroleerd",
+    "key.keys_checked": "Sleutels OK",
     "qr.title": "Uw vingerafdruk: laat een buur hem scannen of lees hem voor, en vergelijk "
                 "hem persoonlijk",
     "qr.close": "Esc sluit",
 }
 
 STRINGS: Mapping[Lang, Mapping[str, str]] = {Lang.EN: _EN, Lang.NL: _NL}
+
+# Why an alert failed verification (meshnode.crypto.authority.Reason's values), in Dutch; a
+# test checks that every Reason has one.
+REASONS_NL: Mapping[str, str] = {
+    "malformed": "onleesbaar of beschadigd",
+    "bad signature": "de handtekening klopt niet",
+    "unknown root": "ondertekend onder een stamsleutel die hier niet vertrouwd wordt",
+    "certificate not yet valid": "het certificaat is nog niet geldig",
+    "certificate expired": "het certificaat is verlopen",
+    "certificate is not an issuer certificate": "het certificaat mag geen alerts uitgeven",
+    "certificate revoked": "het certificaat is ingetrokken",
+    "CAP sender not covered by the certificate": "de afzender valt niet onder het certificaat",
+    "sent time is in the future": "het verzendtijdstip ligt in de toekomst",
+    "alert expired": "het alert is verlopen",
+    "severity above the issuer's maximum": "de ernst is hoger dan de afzender mag melden",
+    "message type not allowed for the issuer": "dit soort bericht mag de afzender niet sturen",
+    "area outside the issuer's scope": "het gebied valt buiten dat van de afzender",
+    "sequence number already used": "het volgnummer is al gebruikt (een herhaling)",
+    "sequence number older than the issuer's window": "het volgnummer is te oud (een herhaling)",
+    "update or cancel refers to another issuer's alert":
+        "een update of opheffing van het alert van een andere afzender",
+}
+
+
+def refusal(reason: str, lang: Lang) -> tuple[str, str]:
+    """A refused alert's reason ("alert unknown root: root id … is not pinned here") as
+    (why, detail) for people: `why` in `lang`, `detail` as the node said it ("" if none)."""
+    # "alert unknown root: …" from a peer, "alert: unknown root: …" from a local inject.
+    why, _, detail = reason.removeprefix("alert: ").removeprefix("alert ").partition(": ")
+    if lang is Lang.NL:
+        return REASONS_NL.get(why, why), detail
+    return why, detail
 
 
 def text(lang: Lang, key: str, **values: object) -> str:

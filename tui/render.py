@@ -14,7 +14,8 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
-from tui.i18n import Lang, text
+from tui import palette
+from tui.i18n import Lang, refusal, text
 
 __all__ = [
     "SEVERITY_STYLE",
@@ -28,13 +29,7 @@ __all__ = [
     "when",
 ]
 
-SEVERITY_STYLE = {
-    "Extreme": "bold white on red",
-    "Severe": "bold black on dark_orange",
-    "Moderate": "bold black on yellow",
-    "Minor": "bold white on blue",
-    "Unknown": "bold white on grey37",
-}
+SEVERITY_STYLE = palette.SEVERITY
 
 
 def when(ts: object, *, short: bool = False) -> str:
@@ -43,13 +38,15 @@ def when(ts: object, *, short: bool = False) -> str:
     return time.strftime("%H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-def size(n: object) -> str:
+def size(n: object, lang: Lang = Lang.EN) -> str:
+    """Bytes in binary units, named as such (KiB, MiB), with a decimal comma in Dutch."""
     value = float(n) if isinstance(n, int | float) else 0.0
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            shown = f"{value:.0f}" if unit == "B" else f"{value:.1f}"
+            return f"{shown.replace('.', ',') if lang is Lang.NL else shown} {unit}"
         value /= 1024
-    return f"{value:.1f} GB"  # pragma: no cover
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def pick_info(alert: Mapping[str, Any], lang: Lang) -> dict[str, Any]:
@@ -78,15 +75,16 @@ def _alert_panel(thread: Mapping[str, Any], lang: Lang) -> RenderableType:
                 style="bold")
     parts.append(head)
     parts.append(Text(text(lang, "alerts.verified", issuer=alert.get("issuer"),
-                           root=alert.get("root")), style="bold green"))
+                           root=alert.get("root")), style=palette.GOOD))
     covers = alert.get("covers_here")
     key = ("alerts.covers.yes" if covers is True else
            "alerts.covers.no" if covers is False else "alerts.covers.unknown")
-    parts.append(Text(text(lang, key), style="bold red" if covers is True else "italic"))
+    parts.append(Text(text(lang, key), style=palette.DANGER if covers is True else "italic"))
     if state in _STATE_NOTE:
         parts.append(Text(text(lang, _STATE_NOTE[state]), style="bold reverse"))
     parts.append(Text(text(lang, "alerts.sent", when=when(alert.get("sent")),
-                           severity=shown, expires=when(alert.get("expires"))), style="dim"))
+                           severity=shown, expires=when(alert.get("expires"))),
+                      style=palette.MUTED))
     for label, value in (("alerts.what", info.get("description")),
                          ("alerts.todo", info.get("instruction")),
                          ("alerts.more", info.get("web")),
@@ -99,9 +97,10 @@ def _alert_panel(thread: Mapping[str, Any], lang: Lang) -> RenderableType:
             line = Text(f"  {when(entry.get('sent'))}  {entry.get('msg_type')}  ")
             line.append(str(pick_info(entry, lang).get("headline", "")))
             if entry.get("removed"):
-                line.append(f"  ({text(lang, 'alerts.superseded')})", style="dim")
+                line.append(f"  ({text(lang, 'alerts.superseded')})", style=palette.MUTED)
             parts.append(line)
-    border = style.split(" on ")[-1] if state == "active" else "grey50"
+    border = (palette.SEVERITY_BORDER.get(severity, palette.SEVERITY_BORDER["Unknown"])
+              if state == "active" else palette.PANEL_BORDER)
     return Panel(Group(*parts), border_style=border, expand=True)
 
 
@@ -111,10 +110,12 @@ def _block(label: str, value: str) -> Text:
     if value.lower().startswith(label.lower()):
         head = value[:len(label) + 1] if value[len(label):len(label) + 1] in "?:" else \
             value[:len(label)]
-        block = Text(head, style="bold underline")
+        block = Text()  # the heading styled, not the whole block (a Text's style spreads)
+        block.append(head, style="bold underline")
         block.append(value[len(head):])
         return block
-    block = Text(label + ":", style="bold underline")
+    block = Text()
+    block.append(label + ":", style="bold underline")
     block.append(" " + value)
     return block
 
@@ -125,11 +126,14 @@ def render_alerts(threads: Sequence[Mapping[str, Any]], rejected: Sequence[Mappi
     (API `alert_history`), newest first."""
     parts: list[RenderableType] = []
     for refused in rejected:
-        reason = str(refused.get("reason", "")).removeprefix("alert ")
-        body = Text(text(lang, "alerts.unverified", reason=reason), style="bold white on red")
+        why, detail = refusal(str(refused.get("reason", "")), lang)
+        body = Text(text(lang, "alerts.unverified", reason=why), style=palette.UNVERIFIED)
+        if detail:
+            body.append("\n" + text(lang, "alerts.unverified.detail", detail=detail),
+                        style=palette.UNVERIFIED)
         body.append("\n" + text(lang, "alerts.unverified.seen", when=when(refused.get("last_seen")),
-                                 count=refused.get("count", 1)), style="white on red")
-        parts.append(Panel(body, border_style="red"))
+                                 count=refused.get("count", 1)), style=palette.UNVERIFIED)
+        parts.append(Panel(body, border_style=palette.UNVERIFIED_BORDER))
     parts.extend(_alert_panel(t, lang) for t in threads)
     if not parts:
         parts.append(Text(text(lang, "alerts.none"), style="italic"))
@@ -154,8 +158,8 @@ def render_posts(channel: str | None, posts: Sequence[dict[str, Any]],
     for post in sorted(posts, key=lambda p: p.get("created", 0)):
         if out:
             out.append("\n")
-        out.append(f"{when(post.get('created'), short=True)} ", style="dim")
-        out.append(_who(post.get("author", {}), lang), style="bold cyan")
+        out.append(f"{when(post.get('created'), short=True)} ", style=palette.MUTED)
+        out.append(_who(post.get("author", {}), lang), style=palette.NAME)
         out.append(f": {post.get('text', '')}")
     return out
 
@@ -184,13 +188,13 @@ def render_conversation(contact: Mapping[str, Any] | None, inbox: Sequence[dict[
     for ts, mine, message in sorted(items, key=lambda item: item[0]):
         if out:
             out.append("\n")
-        out.append(f"{when(ts, short=True)} ", style="dim")
+        out.append(f"{when(ts, short=True)} ", style=palette.MUTED)
         if mine:
-            out.append(text(lang, "messages.me"), style="bold green")
+            out.append(text(lang, "messages.me"), style=palette.GOOD)
             out.append(f": {message.get('text', '')} ")
-            out.append(f"[{delivery_state(message, lang)}]", style="italic yellow")
+            out.append(f"[{delivery_state(message, lang)}]", style=f"italic {palette.NOTICE}")
         else:
-            out.append(str(contact.get("name")), style="bold cyan")
+            out.append(str(contact.get("name")), style=palette.NAME)
             out.append(f": {message.get('text', '')}")
     return out
 
@@ -206,7 +210,8 @@ def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
              last_sync=when(status.get("last_sync")) if status.get("last_sync")
              else text(lang, "status.never")),
         text(lang, "status.store", messages=store.get("messages", 0),
-             used=size(store.get("used_bytes", 0)), capacity=size(store.get("capacity_bytes", 0))),
+             used=size(store.get("used_bytes", 0), lang),
+             capacity=size(store.get("capacity_bytes", 0), lang)),
         text(lang, "status.counters", accepted=counters.get("accepted_total", 0),
              rejected=counters.get("rejected_total", 0),
              duplicates=counters.get("duplicates", 0), relayed=counters.get("relayed", 0)),
@@ -225,7 +230,7 @@ def render_qr(data: str) -> Text | None:
     rows = [list(row) for row in segno.make(data, error="m").matrix_iter(scale=1, border=2)]
     if len(rows) % 2:
         rows.append([0] * len(rows[0]))
-    out = Text(style="black on white")
+    out = Text(style="#000000 on #ffffff")
     glyphs = {(False, False): " ", (True, False): "▀", (False, True): "▄", (True, True): "█"}
     for top, bottom in zip(rows[::2], rows[1::2], strict=True):
         if out:

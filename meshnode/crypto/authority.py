@@ -53,6 +53,7 @@ __all__ = [
     "decode_cert",
     "decode_revocation",
     "issue_cert",
+    "root_label",
     "rotate_root",
     "scope_problem",
     "sign_alert",
@@ -471,6 +472,17 @@ class CertCache:
             self._entries.popitem(last=False)
 
 
+def root_label(root_id: bytes) -> str:
+    """How messages name a root by id: ``root id 57b6c0d4e2f1a398`` (`meshnode trust list`
+    shows it beside each pinned root's name and fingerprint)."""
+    return f"root id {root_id.hex()[:16]}"
+
+
+def unpinned_root(root_id: bytes) -> str:
+    return (f"{root_label(root_id)} is not pinned here (`meshnode trust list` shows the pinned "
+            "roots' ids and fingerprints)")
+
+
 def _chain(
     cert_body: bytes, cert_sig: bytes, trust: TrustStore, cache: CertCache | None = None,
     memo: SignatureMemo | None = None,
@@ -483,7 +495,7 @@ def _chain(
         return Rejection(Reason.MALFORMED, str(exc))
     root = trust.root(cert.root_id)
     if root is None:
-        return Rejection(Reason.UNKNOWN_ROOT, f"root {cert.root_id.hex()} is not pinned here")
+        return Rejection(Reason.UNKNOWN_ROOT, unpinned_root(cert.root_id))
     key = (cert_body, cert_sig, root.key)
     if cache is None or cache.get(key) is None:
         if not _sig_ok(root.key, cert_sig, signed_bytes(1, Kind.CERT, cert_body)):
@@ -551,7 +563,7 @@ def verify_revocation(msg: Message, trust: TrustStore) -> Revocation | Rejection
         return Rejection(Reason.MALFORMED, str(exc))
     root = trust.root(rev.root_id)
     if root is None:
-        return Rejection(Reason.UNKNOWN_ROOT, f"root {rev.root_id.hex()} is not pinned here")
+        return Rejection(Reason.UNKNOWN_ROOT, unpinned_root(rev.root_id))
     if not _sig_ok(root.key, msg.sig, msg.signed_bytes):
         return Rejection(Reason.BAD_SIGNATURE, f"revocation not signed by root {root.name}")
     return rev

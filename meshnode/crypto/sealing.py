@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
 from meshnode.codec import Fields, WireError, pack, unpack_bounded
+from meshnode.crypto.entropy import Entropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import sign_body, verify_message
 from meshnode.wire import (
@@ -112,10 +113,6 @@ def _inner_signed(recipient_dh: bytes, ack_key: bytes, created: int, expires: in
     return INNER_SIG_DOMAIN + pack([recipient_dh, ack_key, created, expires, text])
 
 
-def _hpke_encrypt(plaintext: bytes, recipient: x25519.X25519PublicKey, info: bytes) -> bytes:
-    return _SUITE.encrypt(plaintext, recipient, info=info)
-
-
 def _padded(inner: dict[int, object]) -> bytes:
     """Pad the plaintext to a multiple of PAD_BLOCK so its length says little about the text."""
     base = len(pack(inner))
@@ -134,20 +131,22 @@ def seal_dm(
     now: int,
     *,
     ttl: int = DEFAULT_DM_TTL,
+    entropy: Entropy | None = None,
     ack: ed25519.Ed25519PrivateKey | None = None,
     encrypt: Encrypt | None = None,
 ) -> Message:
     """Sign `text` as `sender` for `recipient`, seal it, and wrap it in a signed DM envelope.
 
-    `ack` (the one-time key) and `encrypt` (HPKE base-mode single-shot encryption to the
-    recipient with `info`) exist only so that the simulator can seal reproducibly from a seed;
-    leave them unset: the defaults draw fresh randomness.
+    The one-time acknowledgement key and HPKE's ephemeral key come from `entropy` (the
+    operating system's by default; `SeededEntropy` makes a simulation reproducible). `ack` and
+    `encrypt` replace them outright: only tests that craft hostile DMs need them.
     """
+    entropy = entropy or SystemEntropy()
     if not 1 <= len(text.encode("utf-8", "surrogatepass")) <= DM_TEXT_MAX:
         raise WireError("dm.text", f"must be 1..{DM_TEXT_MAX} UTF-8 bytes")
     ttl = min(ttl, MAX_TTL[Kind.DM])
     created, expires = now, now + ttl
-    ack = ack or ed25519.Ed25519PrivateKey.generate()
+    ack = ack or ed25519.Ed25519PrivateKey.from_private_bytes(entropy.random_bytes(32))
     ack_key = ack.public_key().public_bytes_raw()
     tag = recipient_tag(recipient.dh_key, created // DAY)
     me = sender.public
@@ -158,8 +157,7 @@ def seal_dm(
         4: ack.private_bytes_raw(),
         5: sender.sign(_inner_signed(recipient.dh_key, ack_key, created, expires, text)),
     }
-    seal = encrypt or _hpke_encrypt
-    sealed = seal(
+    sealed = (encrypt or entropy.seal)(
         _padded(inner),
         x25519.X25519PublicKey.from_public_bytes(recipient.dh_key),
         _hpke_info(tag, created, expires, ack_key),

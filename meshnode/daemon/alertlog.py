@@ -21,7 +21,7 @@ from typing import Any
 from meshnode.daemon.localdb import open_db, write
 
 __all__ = ["MAX_ALERTS", "MAX_REASON", "MAX_REJECTED", "AlertLog", "LoggedAlert",
-           "RejectedAlert", "is_failed_verification", "threads"]
+           "RejectedAlert", "threads"]
 
 MAX_ALERTS = 500
 MAX_REJECTED = 50
@@ -59,13 +59,6 @@ class RejectedAlert:
     first_seen: int
     last_seen: int
     count: int
-
-
-def is_failed_verification(kind: str | None, reason: str) -> bool:
-    """A refusal worth telling people about: an alert that failed its checks (the node says
-    "alert <why>"), not a superseded copy or a peer sending too fast."""
-    return (kind == "alert" and reason.startswith("alert ")
-            and not reason.startswith("alert superseded"))
 
 
 class AlertLog:
@@ -116,6 +109,12 @@ class AlertLog:
               "count = count + 1", (reason, link, now, now))
         write(self._db, self.path, "DELETE FROM rejected WHERE reason IN (SELECT reason FROM "
               "rejected ORDER BY last_seen DESC, reason LIMIT -1 OFFSET ?)", (MAX_REJECTED,))
+
+    def forget_rejected(self, mentioning: str) -> int:
+        """Drop the refusals whose reason mentions `mentioning` (a root's id once it is pinned:
+        those alerts verify now, and must not stay flagged as NOT VERIFIED); how many."""
+        return write(self._db, self.path, "DELETE FROM rejected WHERE instr(reason, ?) > 0",
+                     (mentioning,))
 
     def rejected(self, limit: int = MAX_REJECTED) -> list[RejectedAlert]:
         """Refusals, the most recently seen first."""

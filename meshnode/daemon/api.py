@@ -61,6 +61,7 @@ __all__ = [
     "Post",
     "Posts",
     "RejectedAlerts",
+    "ReloadTrust",
     "Reply",
     "Request",
     "RequestId",
@@ -75,6 +76,7 @@ __all__ = [
     "encode_event",
     "encode_request",
     "encode_response",
+    "not_a_message",
     "op_name",
     "socket_path",
 ]
@@ -223,6 +225,12 @@ class Inject:
 
 
 @dataclass(frozen=True, slots=True)
+class ReloadTrust:
+    """Read the pinned roots (`roots/*.toml`) again: roots pinned since the start take effect
+    now. Roots are only added this way; removing one takes a restart."""
+
+
+@dataclass(frozen=True, slots=True)
 class Contacts:
     """The contact book and its key-change warnings."""
 
@@ -267,7 +275,7 @@ class Subscribe:
 Request: TypeAlias = (
     Hello | Status | Peers | Whoami | Post | SendDm | Inbox | Outbox | Channels | Posts | Alerts
     | AlertHistory | RejectedAlerts | MarkRead | Inject | Contacts | ContactAdd | ContactRemove
-    | DismissKeyWarning | Announce | Subscribe
+    | DismissKeyWarning | Announce | ReloadTrust | Subscribe
 )
 
 OPS: dict[str, type[Request]] = {
@@ -276,7 +284,7 @@ OPS: dict[str, type[Request]] = {
     "alerts": Alerts, "alert_history": AlertHistory, "rejected_alerts": RejectedAlerts,
     "mark_read": MarkRead, "inject": Inject, "contacts": Contacts, "contact_add": ContactAdd,
     "contact_remove": ContactRemove, "dismiss_key_warning": DismissKeyWarning,
-    "announce": Announce, "subscribe": Subscribe,
+    "announce": Announce, "reload_trust": ReloadTrust, "subscribe": Subscribe,
 }
 _NAMES = {cls: name for name, cls in OPS.items()}
 
@@ -510,6 +518,16 @@ def decode_reply(line: bytes, *, limit: int = MAX_REPLY) -> Reply:
             return ErrorReply(None if request_id is None else _check_id(request_id), code,
                               message)
     raise _bad("malformed reply", None)
+
+
+def not_a_message(data: bytes, problem: str) -> str:
+    """Why a file is not a message, naming the fix for the usual mistake: CAP XML as is."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<") and (b"<alert" in data[:4096] or b"<?xml" in head[:6]):
+        return ("this is CAP XML, not a signed meshnode message: sign it first with "
+                "`meshnode authority sign-alert --cap FILE ...` (docs/authorities.md) and "
+                "inject the .msg file that writes")
+    return f"not a meshnode message file ({problem})"
 
 
 @contextmanager

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from meshnode.codec import WireError, check_text
+from meshnode.daemon.paths import CONFIG_FILE, DEFAULT_SOCKET
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
+from meshnode.transport.bitchat.config import BitchatConfig, BitchatConfigError
 from meshnode.transport.ble_config import BleConfig, BleConfigError
 from meshnode.transport.udp import Endpoint, UdpConfig
 from meshnode.wire import CHANNEL_MAX, NAME_MAX
@@ -36,7 +39,7 @@ __all__ = [
     "render_config",
 ]
 
-CONFIG_FILE = "config.toml"
+T = TypeVar("T")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE = NodeConfig()  # the protocol's own defaults
 LOG_FORMATS = ("kv", "json")
@@ -101,7 +104,7 @@ class NodeSettings:
 class ApiConfig:
     """The `[api]` table: the local control socket."""
 
-    socket: str = "api.sock"
+    socket: str = DEFAULT_SOCKET
     max_clients: int = 16
 
 
@@ -141,6 +144,7 @@ class DaemonConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     log: LogConfig = field(default_factory=LogConfig)
     ble: BleConfig | None = None  # [transport.ble] with enabled = true
+    bitchat: BitchatConfig | None = None  # [gateway.bitchat] with enabled = true
     web: WebConfig = field(default_factory=WebConfig)
 
 
@@ -169,32 +173,45 @@ def parse_config(text: str) -> DaemonConfig:
     except RecursionError:
         # tomllib recurses once per nested array or inline table.
         raise ConfigError("", "not valid TOML: nested too deeply") from None
-    _known("", data, {"node", "udp", "api", "log", "transport", "web"})
+    _known("", data, {"node", "udp", "api", "log", "transport", "gateway", "web"})
     return DaemonConfig(
         node=_node(_table(data, "node")),
         udp=_udp(_table(data, "udp")),
         api=_api(_table(data, "api")),
         log=_logging(_table(data, "log")),
         ble=_ble(data.get("transport", {})),
+        bitchat=_bitchat(data.get("gateway", {})),
         web=_web(_table(data, "web")),
     )
 
 
 def _ble(transport: object) -> BleConfig | None:
     """The `[transport.ble]` table: None unless `enabled = true`."""
-    if not isinstance(transport, dict):
-        raise ConfigError("transport", "must be a table, e.g. [transport.ble]")
-    _known("transport", transport, {"ble"})
-    table = transport.get("ble", {})
+    return _optional(transport, "transport", "ble", BleConfig.from_mapping)
+
+
+def _bitchat(gateway: object) -> BitchatConfig | None:
+    """The `[gateway.bitchat]` table: None unless `enabled = true`."""
+    return _optional(gateway, "gateway", "bitchat", BitchatConfig.from_mapping)
+
+
+def _optional(outer: object, prefix: str, name: str,
+              parse: Callable[[dict[str, Any]], T]) -> T | None:
+    """An optional `[prefix.name]` table parsed by `parse` (its ValueError names the key),
+    or None unless it says `enabled = true`."""
+    section = f"{prefix}.{name}"
+    if not isinstance(outer, dict):
+        raise ConfigError(prefix, f"must be a table, e.g. [{section}]")
+    _known(prefix, outer, {name})
+    table = outer.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError("transport.ble", "must be a table, e.g. [transport.ble]")
-    enabled = _get(table, "transport.ble", "enabled", bool, False)
-    if not enabled:
+        raise ConfigError(section, f"must be a table, e.g. [{section}]")
+    if not _get(table, section, "enabled", bool, False):
         return None
     try:
-        return BleConfig.from_mapping({k: v for k, v in table.items() if k != "enabled"})
-    except BleConfigError as exc:
-        raise ConfigError("transport.ble", str(exc)) from None
+        return parse({k: v for k, v in table.items() if k != "enabled"})
+    except (BleConfigError, BitchatConfigError) as exc:
+        raise ConfigError(section, str(exc)) from None
 
 
 def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -302,7 +319,7 @@ def _udp(t: dict[str, Any]) -> UdpConfig:
             raise ConfigError(f"udp.peers[{i}]", "port 0 is not a peer's port")
     group = _endpoint("udp.group", t.get("group", str(d.group)))
     floats = {k: _get(t, s, k, float, getattr(d, k)) for k in (
-        "discovery_interval", "keepalive", "link_timeout")}
+        "discovery_interval", "keepalive", "link_timeout", "relink_interval", "penalty")}
     for k, v in floats.items():
         _positive(f"udp.{k}", v)
     if floats["link_timeout"] <= floats["keepalive"]:
@@ -312,13 +329,18 @@ def _udp(t: dict[str, Any]) -> UdpConfig:
         raise ConfigError("udp.datagram_size", f"must be 64..65000 bytes, got {size}")
     max_links = _get(t, s, "max_links", int, d.max_links)
     _positive("udp.max_links", max_links, zero=True)
+    per_host = _get(t, s, "max_links_per_host", int, d.max_links_per_host)
+    _positive("udp.max_links_per_host", per_host, zero=True)
+    relink_burst = _get(t, s, "relink_burst", int, d.relink_burst)
+    _positive("udp.relink_burst", relink_burst)
     window = _get(t, s, "window", int, d.window)
     if not 1 <= window <= 1024:
         raise ConfigError("udp.window", f"must be 1..1024 datagrams, got {window}")
     return UdpConfig(
         listen=listen, peers=peers, discovery=_get(t, s, "discovery", bool, d.discovery),
         group=group, datagram_size=size, max_links=max_links, window=window,
-        accept_unknown=_get(t, s, "accept_unknown", bool, d.accept_unknown), **floats,
+        accept_unknown=_get(t, s, "accept_unknown", bool, d.accept_unknown),
+        max_links_per_host=per_host, relink_burst=relink_burst, **floats,
     )
 
 
@@ -399,10 +421,15 @@ def _toml_str(text: str) -> str:
 
 
 def default_config_text(*, name: str = "", listen: str | None = None,
-                        peers: tuple[str, ...] = (), discovery: bool = True) -> str:
-    """The commented configuration `meshnode init` writes, with the given values filled in."""
+                        peers: tuple[str, ...] = (), discovery: bool = True,
+                        ble: bool = True) -> str:
+    """The commented configuration `meshnode init` writes, with the given values filled in.
+
+    Bluetooth LE is on unless `ble` is false: it is the mesh's radio, and a node that never
+    uses it must be a choice the file shows, not a section left out.
+    """
     d = DaemonConfig()
-    n, u = d.node, d.udp
+    n, u, b = d.node, d.udp, BleConfig()
     peer_list = ", ".join(_toml_str(p) for p in peers)
     return f"""\
 # meshnode daemon configuration (`meshnode run` reads it; flags override it).
@@ -417,7 +444,8 @@ store_mb = {n.store_mb}
 channels = []
 # Where this node is, [latitude, longitude], to tell whether an alert covers it.
 # location = [51.92, 4.48]
-# Seconds between housekeeping ticks (expiry, re-sync of long-lived links).
+# Seconds between the daemon's own housekeeping (free disk space, DMs waiting for the inbox);
+# the node's timers (expiry, re-syncs, session timeouts) run when due, whatever this is.
 tick = {n.tick}
 # Hops a message may travel; how direct messages spread ("spray-and-wait", "epidemic",
 # "prophet") and how many copies spray-and-wait hands out.
@@ -456,6 +484,15 @@ link_timeout = {u.link_timeout}
 # Links with peers that are neither static nor discovered (accept_unknown) are capped.
 max_links = {u.max_links}
 accept_unknown = {str(u.accept_unknown).lower()}
+# Links with one host that is not a static peer, whoever it is.
+max_links_per_host = {u.max_links_per_host}
+# New links accepted from one host: a burst, then one per relink_interval seconds. Kept per
+# host, so that linking again does not reset what the node allows a peer.
+relink_burst = {u.relink_burst}
+relink_interval = {u.relink_interval}
+# Seconds a host waits to link again after the node closed its link for misbehaviour
+# (doubling with each repeat, at most an hour).
+penalty = {u.penalty}
 # Unacknowledged datagrams in flight per link.
 window = {u.window}
 
@@ -469,6 +506,23 @@ max_clients = {d.api.max_clients}
 level = {_toml_str(d.log.level)}
 format = {_toml_str(d.log.format)}
 file = ""
+
+[transport.ble]
+# Bluetooth LE, the mesh's radio (docs/hardware.md). Needs BlueZ, a powered adapter and a
+# daemon user in the `bluetooth` group. Without them the daemon logs what to fix, keeps UDP
+# running and retries; `enabled = false` turns Bluetooth off.
+enabled = {str(ble).lower()}
+# BlueZ adapter ("" = the first powered one); scan and connect (central), advertise and
+# serve (peripheral).
+adapter = {_toml_str(b.adapter)}
+central = {str(b.central).lower()}
+peripheral = {str(b.peripheral).lower()}
+# Seconds of scanning in every scan_interval: equal = always (a hub on mains power).
+scan_window = {b.scan_window}
+scan_interval = {b.scan_interval}
+# Links we open and centrals we serve (1 on BlueZ < 5.76; docs/hardware.md).
+max_central_links = {b.max_central_links}
+max_peripheral_links = {b.max_peripheral_links}
 
 [web]
 # The steunpunt's public information board for residents' phones (docs/steunpunt.md): alerts,
@@ -508,9 +562,10 @@ def render_config(config: DaemonConfig) -> str:
     lines = ["# meshnode daemon configuration"]
     for section in fields(config):
         table = getattr(config, section.name)
-        if section.name == "ble":
+        if section.name in ("ble", "bitchat"):
             if table is not None:
-                lines.append("\n[transport.ble]\nenabled = true")
+                name = "transport.ble" if section.name == "ble" else "gateway.bitchat"
+                lines.append(f"\n[{name}]\nenabled = true")
                 lines.extend(f"{f.name} = {_toml_value(getattr(table, f.name))}"
                              for f in fields(table))
             continue

@@ -5,12 +5,16 @@ Tasks, all in one nursery:
 * transport tasks: each transport's `run`; a forwarder tags its events and queues them for
   the core;
 * the core: the only task that calls the `Node` (and the `Service` around it). It takes inputs
-  one at a time from one bounded channel — transport events, ticks, "burst sent" notices and
-  API calls — and dispatches the outputs: events are persisted and published first (a DM opened
-  for us is in the inbox before anything else happens), then frames go to the link senders;
+  one at a time from one bounded channel — transport events, timer and housekeeping ticks,
+  "burst sent" notices and API calls — and dispatches the outputs: events are persisted and
+  published first (a DM opened for us is in the inbox before anything else happens), then
+  frames go to the link senders;
 * link senders: one per link, handing the node's frames to the transport in order and then
   telling the core that the burst went out (`Node.ready`);
-* the ticker: `Node.tick` every `node.tick` seconds;
+* the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
+  earlier), then has the core call `Node.handle_timer`;
+* housekeeping: every `node.tick` seconds the daemon's own checks (free disk space, DMs the
+  inbox could not take yet); it never calls the node;
 * the API server on the Unix socket, whose requests become calls queued for the core;
 * with `[web] enabled`, the steunpunt's web board (`meshnode.daemon.web`), which reads
   through the same calls;
@@ -31,11 +35,9 @@ failure stops the daemon rather than accept messages it cannot keep.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import logging
 import os
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -52,10 +54,12 @@ import trio
 
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity
+from meshnode.crypto.keyfile import KeyFileError
 from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.daemon.alertlog import AlertLog
 from meshnode.daemon.api import ApiError, ErrorCode, Request, op_name
 from meshnode.daemon.apiserver import ApiServer, EventHub
+from meshnode.daemon.bitchat import open_bitchat
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
@@ -69,6 +73,7 @@ from meshnode.node import Node
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
 from meshnode.transport.base import FrameReceived, LinkUp, Transport, TransportEvent
+from meshnode.transport.bitchat.hub import BitchatHub
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
 from meshnode.transport.udp import UdpTransport
@@ -82,6 +87,7 @@ INBOX_FILE = "inbox.db"
 CONTACTS_FILE = "contacts.db"
 ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.daemon.alertlog)
 MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.daemon.marks)
+_TIMER_CAP = 60.0  # the node timer re-reads the clock at least this often (seconds)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
@@ -96,7 +102,14 @@ class DaemonError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Tick:
-    pass
+    """The daemon's own housekeeping is due."""
+
+
+@dataclass(eq=False)
+class _Timer:
+    """`Node.handle_timer` is due; `done` is set once the core has called it."""
+
+    done: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +132,7 @@ class _Call:
     error: ApiError | None = None
 
 
-_Input: TypeAlias = _FromTransport | _Tick | _Ready | _Call
+_Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call
 
 
 @dataclass(eq=False)
@@ -160,14 +173,15 @@ class Daemon:
 
     def __init__(self, data_dir: Path, config: DaemonConfig, identity: Identity, *,
                  transports: Sequence[Transport] | None = None,
-                 clock: Callable[[], float] = time.time, handle_signals: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, handle_signals: bool = True,
+                 node_factory: Callable[..., Node] = Node) -> None:
         self.data_dir = data_dir
         self.config = config
         self.handle_signals = handle_signals
         self._clock = clock
         self._stack = ExitStack()
         try:
-            self._open(identity, transports)
+            self._open(identity, transports, node_factory)
         except BaseException:
             self._stack.close()
             raise
@@ -184,16 +198,21 @@ class Daemon:
                               f"{exc.strerror or exc}") from exc
         self._stack.callback(self.api.close)
         self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
-            str(data_dir), self.peers, self.transport_stats, self.api.stats),
-            name=config.node.name, alert_log=self.alert_log, marks=self.marks)
+            str(data_dir), self.peers, self.transport_stats, self.api.stats,
+            extra=self._extra_status),
+            name=config.node.name, started=self._clock(), alert_log=self.alert_log,
+            marks=self.marks)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
         self._nursery: trio.Nursery | None = None
+        self._timer_at = 0  # when the node timer task will next wake
+        self._timer_moved = trio.Event()  # set when the node's timer came forward
         self.internal_errors = 0
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
 
-    def _open(self, identity: Identity, transports: Sequence[Transport] | None) -> None:
+    def _open(self, identity: Identity, transports: Sequence[Transport] | None,
+              node_factory: Callable[..., Node]) -> None:
         _prepare_data_dir(self.data_dir)
         lock = DataDirLock(self.data_dir)
         try:
@@ -229,11 +248,17 @@ class Daemon:
             self._stack.callback(self.marks.close)
         except (StoreError, InboxError, ContactError) as exc:
             raise DaemonError(f"cannot open the node's files: {exc}") from exc
-        # A fresh seed per start: session nonces must differ between nodes (equal nonces
-        # leave both sides waiting for the other to start reconciling).
-        node_config = dataclasses.replace(self.config.node.node_config(),
-                                          seed=secrets.randbits(64))
-        self.node = Node(identity, store, trust, int(self._clock()), node_config)
+        # No seed: nonces and DM keys come from the operating system's randomness.
+        self.node = node_factory(identity, store, trust, int(self._clock()),
+                                 self.config.node.node_config())
+        self.bitchat: BitchatHub | None = None
+        if self.config.bitchat is not None:  # docs/bitchat.md
+            try:
+                self.bitchat = open_bitchat(self.data_dir, self.config.bitchat, self.node,
+                                            int(self._clock()), clock=self._clock,
+                                            call=self.call)
+            except KeyFileError as exc:
+                raise DaemonError(f"cannot open the bitchat gateway's key: {exc}") from exc
         if transports is None:
             try:
                 udp = UdpTransport(self.config.udp)
@@ -311,8 +336,13 @@ class Daemon:
                     nursery.start_soon(transport.run, events)
                     nursery.start_soon(self._forward, transport, queued)
                 nursery.start_soon(self._core, receive)
+                nursery.start_soon(self._node_timer)
                 nursery.start_soon(self._ticker)
+                if self.bitchat is not None:
+                    nursery.start_soon(self.bitchat.run)
                 await nursery.start(self.api.serve)
+                _log.info("transports", extra={"fields": _transports_in_use(
+                    self.config, self.transports)})
                 if self.config.web.enabled:  # the steunpunt board (docs/steunpunt.md)
                     await nursery.start(serve_web, self.config.web, self.call)
                 _log.info("ready", extra={"fields": {
@@ -323,7 +353,7 @@ class Daemon:
                                     if isinstance(t, UdpTransport)),
                     "peers": ",".join(str(p) for p in self.config.udp.peers),
                     "roots": len(self.node.trust.roots),
-                    "stored": self.node.store.usage().count}})
+                    "stored": self.node.held.usage().count}})
                 task_status.started()
 
     async def _watch_signals(self, receiver: Any, scope: trio.CancelScope) -> None:
@@ -343,6 +373,22 @@ class Daemon:
         while True:
             await trio.sleep(self.config.node.tick)
             await self._inputs.send(_Tick())
+
+    async def _node_timer(self) -> None:
+        """Call `Node.handle_timer` when `Node.get_timer` says, and not before."""
+        assert self._inputs is not None
+        while True:
+            self._timer_at = self.node.get_timer()
+            delay = self._timer_at - self._clock()
+            if delay > 0:
+                self._timer_moved = trio.Event()
+                # Capped, so that a step of the wall clock (NTP coming back) is noticed.
+                with trio.move_on_after(min(delay, _TIMER_CAP)):
+                    await self._timer_moved.wait()
+                continue
+            due = _Timer()
+            await self._inputs.send(due)
+            await due.done.wait()
 
     async def call(self, request: Request) -> dict[str, Any]:
         """Have the core answer an API request; raises `ApiError`."""
@@ -401,13 +447,19 @@ class Daemon:
             box = self._boxes.get(item.link)
             if box is not None and box.generation == item.generation:
                 outputs = self.node.ready(item.link, now)
+        elif isinstance(item, _Timer):
+            try:
+                outputs = self.node.handle_timer(now)
+            finally:
+                item.done.set()
         elif isinstance(item, _Tick):
             self._check_room()
             self.service.retry_unrecorded()
-            outputs = self.node.tick(now)
         else:
             outputs = self._answer(item, now)
         self._dispatch(outputs, now)
+        if self.node.get_timer() < self._timer_at:
+            self._timer_moved.set()  # an input brought the node's timer forward
 
     def _link_up(self, transport: Transport, link: LinkId) -> None:
         old = self._boxes.pop(link, None)
@@ -415,7 +467,7 @@ class Daemon:
             old.close()
             self.node.link_down(link, int(self._clock()))
         self._generation += 1
-        box = _Outbox(link, transport, self._generation, time.time())
+        box = _Outbox(link, transport, self._generation, self._clock())
         self._boxes[link] = box
         assert self._nursery is not None
         self._nursery.start_soon(self._link_sender, box)
@@ -446,6 +498,8 @@ class Daemon:
     def _dispatch(self, outputs: list[Output], now: int) -> None:
         for name, data in self.service.record(outputs, now):
             self._publish(name, data)
+        if self.bitchat is not None:
+            self.bitchat.observe(outputs, now)
         for out in outputs:
             if isinstance(out, Send):
                 box = self._boxes.get(out.link)
@@ -521,7 +575,7 @@ class Daemon:
         if not name:
             return
         own = self.node.identity.public.sign_key
-        for stored in self.node.store.by_kind(int(Kind.ANNOUNCE)):
+        for stored in self.node.held.by_kind(int(Kind.ANNOUNCE)):
             card = announce_of(stored)
             if (card is not None and card.sign_key == own and card.name == name
                     and card.expires > now + ANNOUNCE_RENEW):
@@ -530,6 +584,9 @@ class Daemon:
         self._dispatch(outputs, now)
 
     # --- introspection ---------------------------------------------------------------------------
+
+    def _extra_status(self) -> dict[str, Any]:
+        return {} if self.bitchat is None else {"bitchat": self.bitchat.status()}
 
     def peers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -540,7 +597,7 @@ class Daemon:
         for box in self._boxes.values():
             if str(box.link) not in listed:
                 out.append({"link": str(box.link), "transport": _transport_kind(box.transport),
-                            "state": "up", "up_since": box.up_at})
+                            "state": "up", "up_since": _whole(box.up_at)})
         return out
 
     def transport_stats(self) -> dict[str, int]:
@@ -576,6 +633,30 @@ def _free_bytes(path: Path) -> int:
         return 0
 
 
+BLE_OFF = ("off: the config has no [transport.ble] section with enabled = true (`meshnode "
+           "init` writes one; docs/hardware.md)")
+
+
+def _transports_in_use(config: DaemonConfig, transports: Sequence[Transport]) -> dict[str, str]:
+    """What each transport is doing at start, and why Bluetooth is not, for the start-up log."""
+    out = {"udp": "off", "ble": BLE_OFF}
+    udp = [str(t.local) for t in transports if isinstance(t, UdpTransport)]
+    if udp:
+        out["udp"] = "listening on " + ",".join(udp)
+    ble = config.ble
+    if any(isinstance(t, BleTransport) for t in transports) and ble is not None:
+        roles = " and ".join(r for r, on in (("central", ble.central),
+                                            ("peripheral", ble.peripheral)) if on)
+        out["ble"] = (f"on: adapter {ble.adapter or 'first powered'}, {roles}; what BlueZ or "
+                      "the adapter lacks is logged by meshnode.transport.ble")
+    elif ble is not None:
+        out["ble"] = "off: this daemon was given its transports (a test or the simulator)"
+    others = sorted({_transport_kind(t) for t in transports} - {"udp", "ble"})
+    if others:
+        out["other"] = ",".join(others)
+    return out
+
+
 def _transport_kind(transport: Transport) -> str:
     """`udp`, `ble` or `memory` (tests and the simulator): what the Peers view shows."""
     if isinstance(transport, UdpTransport):
@@ -584,8 +665,10 @@ def _transport_kind(transport: Transport) -> str:
 
 
 def _peer_dict(p: Any) -> dict[str, Any]:
+    # Times are whole unix seconds, as everywhere in the API.
     return {"link": p.link, "address": p.address, "state": p.state, "static": p.static,
-            "up_since": p.up_since, "last_heard": p.last_heard, "rtt_ms": p.rtt_ms,
+            "up_since": _whole(p.up_since), "last_heard": _whole(p.last_heard),
+            "rtt_ms": p.rtt_ms,
             "datagrams_in": p.datagrams_in, "datagrams_out": p.datagrams_out,
             "resent": p.resent, "in_flight": p.in_flight}
 
@@ -605,6 +688,10 @@ _LOGGED: dict[str, tuple[int, tuple[str, ...]]] = {
     "link_down": (logging.INFO, ("link", "reason")),
     "rejected": (logging.DEBUG, ("link", "kind", "reason")),
 }
+
+
+def _whole(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
 
 
 def _descendants(task: trio.lowlevel.Task) -> int:

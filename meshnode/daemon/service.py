@@ -1,10 +1,11 @@
 """What the daemon does for an API request, and with the node's events (synchronous).
 
-`Service.handle` answers one request at `now`, calling the `Node` for local actions and reading
-`node.store`, the inbox and the contact book for queries; it returns the JSON result and the
-node's outputs for the daemon to dispatch. `Service.record` persists what an event means for
-this node (a DM opened for us goes into the inbox at once, delivery states, key-change checks
-against the contact book) and returns the API events to publish. Failures raise `ApiError`
+`Service.handle` answers one request at `now`, calling the `Node` for local actions (their
+typed `Verdict` says what became of them) and reading `node.held` (the store, read-only), the
+inbox and the contact book for queries; it returns the JSON result and the node's outputs for
+the daemon to dispatch. `Service.record` persists what an event means for this node (a DM
+opened for us goes into the inbox at once, delivery states, key-change checks against the
+contact book) and returns the API events to publish. Failures raise `ApiError`
 with a code and a message that says what to do.
 
 Not thread-safe and never awaited: the daemon calls it from its one core task.
@@ -13,15 +14,18 @@ Not thread-safe and never awaited: the daemon calls it from its one core task.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from meshnode import __version__
+from meshnode.crypto.authority import Reason, RootKey, root_label
 from meshnode.crypto.identity import PublicIdentity, fingerprint
+from meshnode.crypto.trustfile import TrustFileError, load_trust
 from meshnode.daemon import api
-from meshnode.daemon.alertlog import AlertLog, LoggedAlert, is_failed_verification
+from meshnode.daemon.alertlog import AlertLog, LoggedAlert
 from meshnode.daemon.api import ApiError, ErrorCode
 from meshnode.daemon.contacts import ContactBook, ContactError, normalise_fingerprint
 from meshnode.daemon.inbox import Inbox, InboxError, ReceivedDm, SentDm
@@ -49,9 +53,11 @@ from meshnode.events import (
     Event,
     Output,
     PostReceived,
+    Refusal,
     Rejected,
     Send,
     SyncFinished,
+    Verdict,
 )
 from meshnode.node import Node
 from meshnode.store.base import StoredMessage
@@ -59,8 +65,14 @@ from meshnode.wire import Kind, PostBody, WireError, decode_body, decode_message
 
 __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 
-SOFTWARE = "meshnode 0.1.0"
+SOFTWARE = f"meshnode {__version__}"
 _log = logging.getLogger("meshnode.service")
+# One hint wherever a person cannot be found, so that every message names both ways in.
+ADD_CONTACT_HINT = (
+    "A card arrives once their node announces one (it has a [node] name; `meshnode init` sets "
+    "one unless given --name '') and a link has carried it here; then `meshnode contacts add "
+    "NAME --fingerprint FP` finds it. Without a card, add them with both keys: `meshnode "
+    "contacts add NAME --keys SIGN_KEY:DH_KEY`, as their `meshnode whoami` shows.")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
 
 
@@ -72,6 +84,7 @@ class ServiceInfo:
     peers: Callable[[], list[dict[str, Any]]]
     transport_stats: Callable[[], dict[str, int]]
     api_stats: Callable[[], dict[str, int]]
+    extra: Callable[[], dict[str, Any]] = dict  # more status sections (the bitchat gateway)
 
 
 class Service:
@@ -88,7 +101,7 @@ class Service:
         self._own: dict[bytes, bool] = {}  # post id -> ours (posts never change)
         self.info = info
         self.name = name
-        self.started = time.time() if started is None else started
+        self.started = started  # None: from the first request (tests without a daemon)
         self.events_published: Counter[str] = Counter()
         # DMs opened for us that the inbox could not take (a full disk): the node has already
         # sent their receipts, so they are held here and written by `retry_unrecorded`.
@@ -103,6 +116,7 @@ class Service:
             api.Contacts: self._contacts, api.ContactAdd: self._contact_add,
             api.ContactRemove: self._contact_remove,
             api.DismissKeyWarning: self._dismiss_key_warning, api.Announce: self._announce,
+            api.ReloadTrust: self._reload_trust,
         }
 
     def names(self, sign_key: bytes) -> str | None:
@@ -114,6 +128,8 @@ class Service:
     # --- requests ------------------------------------------------------------------------------
 
     def handle(self, request: api.Request, now: int) -> tuple[dict[str, Any], list[Output]]:
+        if self.started is None:
+            self.started = now
         handler = self._handlers.get(type(request))
         if handler is None:
             raise ApiError(ErrorCode.UNKNOWN_OP, f"{api.op_name(request)} is handled by the "
@@ -135,14 +151,14 @@ class Service:
             "name": self.name,
             "software": SOFTWARE,
             "data_dir": self.info.data_dir,
-            "uptime": round(time.time() - self.started, 3),
+            "uptime": int(now - (self.started or now)),  # whole seconds, as every API time
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
-                                  for k, n in self.node.store.usage().by_kind.items()}},
+                                  for k, n in self.node.held.usage().by_kind.items()}},
             "counters": {
                 "accepted": dict(stats.accepted), "rejected": dict(stats.rejected),
                 "accepted_total": sum(stats.accepted.values()),
@@ -156,6 +172,7 @@ class Service:
             "transport": self.info.transport_stats(),
             "api": {**self.info.api_stats(), "events_published": sum(
                 self.events_published.values())},
+            **self.info.extra(),
         }, []
 
     def _peers(self, _: api.Peers, now: int) -> tuple[dict[str, Any], list[Output]]:
@@ -175,29 +192,29 @@ class Service:
                 "sign_key": pub.sign_key.hex(), "dh_key": pub.dh_key.hex(),
                 "name": self.name}, []
 
-    def _originated(self, what: str, msg_id: bytes, outputs: list[Output]) -> None:
-        """Raise if the node refused its own new message (a quota, a full store)."""
-        if self.node.store.has(msg_id):
-            return
-        reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
-        raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: "
-                       f"{reasons[0] if reasons else 'not stored'}")
+    def _originated(self, what: str, verdict: Verdict) -> bytes:
+        """The new message's id; raises if the node refused it (a quota, a full store). The
+        same text sent twice in one second is one message, held already: not an error."""
+        held = verdict.accepted or verdict.refusal is Refusal.DUPLICATE
+        if not held or verdict.msg_id is None:
+            raise ApiError(ErrorCode.INVALID, f"the node refused the {what}: {verdict.reason}")
+        return verdict.msg_id
 
     def _post(self, req: api.Post, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:
-            msg_id, outputs = self.node.post(req.channel, req.text, now)
+            verdict, outputs = self.node.post(req.channel, req.text, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot post: {exc}") from None
-        self._originated("post", msg_id, outputs)
+        msg_id = self._originated("post", verdict)
         return {"id": msg_id.hex(), "channel": req.channel}, outputs
 
     def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
         recipient = self.resolve(req.to)
         try:
-            msg_id, outputs = self.node.send_dm(recipient, req.text, now)
+            verdict, outputs = self.node.send_dm(recipient, req.text, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
-        self._originated("direct message", msg_id, outputs)
+        msg_id = self._originated("direct message", verdict)
         self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
         name = self.names(recipient.sign_key)
         warnings = [warning_view(w) for w in self.contacts.warnings() if w.name == name]
@@ -216,9 +233,8 @@ class Service:
         found = self._announced(to)
         if found is not None:
             return found
-        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or announced identity matches {to!r}: "
-                       "add one with `meshnode contacts add NAME --keys SIGN_KEY:DH_KEY` "
-                       "(the other side's `meshnode whoami` shows both keys)")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no contact or identity card matches {to!r}. "
+                       + ADD_CONTACT_HINT)
 
     def _announced(self, key_or_fingerprint: str) -> PublicIdentity | None:
         wanted_key = bytes.fromhex(key_or_fingerprint) if _is_hex_key(key_or_fingerprint) else None
@@ -238,7 +254,7 @@ class Service:
 
     def _newest(self, kind: Kind, limit: int) -> Iterator[StoredMessage]:
         """The newest `limit` stored messages of a kind, without loading the others."""
-        store = self.node.store
+        store = self.node.held
         for _, msg_id in store.ids_since(0, kind=int(kind))[-limit:]:
             stored = store.get(msg_id)
             if stored is not None:
@@ -283,7 +299,7 @@ class Service:
 
     def _posts(self, req: api.Posts, now: int) -> tuple[dict[str, Any], list[Output]]:
         out = []
-        for stored in self.node.store.by_channel(req.channel, req.limit):
+        for stored in self.node.held.by_channel(req.channel, req.limit):
             try:
                 body = decode_body(Kind.POST, decode_message(stored.raw).body)
             except WireError:
@@ -294,7 +310,7 @@ class Service:
 
     def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
         views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
-                 for s in self.node.store.by_kind(int(Kind.ALERT))]
+                 for s in self.node.held.by_kind(int(Kind.ALERT))]
         return {"alerts": [v for v in views if v is not None]}, []
 
     def _alert_history(self, req: api.AlertHistory,
@@ -302,7 +318,7 @@ class Service:
         logged = self.alert_log.entries()
         kept = {entry.id for entry in logged}
         # Alerts held from before the log existed are history too.
-        for stored in self.node.store.by_kind(int(Kind.ALERT)):
+        for stored in self.node.held.by_kind(int(Kind.ALERT)):
             if stored.id not in kept:
                 view = stored_alert_view(stored, self.node.trust, now, self.node.config.location)
                 if view is not None:
@@ -314,7 +330,7 @@ class Service:
         return {"rejected": [rejected_view(r) for r in self.alert_log.rejected(req.limit)]}, []
 
     def _mark_read(self, req: api.MarkRead, now: int) -> tuple[dict[str, Any], list[Output]]:
-        posts = self.node.store.by_channel(req.channel, _SEARCH_LIMIT)
+        posts = self.node.held.by_channel(req.channel, _SEARCH_LIMIT)
         newest = max((p.received for p in posts), default=0)
         upto = min(now, newest if req.upto is None else req.upto)
         moved = self.marks.mark_read(req.channel, upto)
@@ -329,20 +345,46 @@ class Service:
         try:
             msg = decode_message(req.data)
         except WireError as exc:
-            raise ApiError(ErrorCode.INVALID, f"not a meshnode message file ({exc})") from None
-        held = self.node.store.has(msg.id)
-        outputs = self.node.inject(req.data, now)
+            raise ApiError(ErrorCode.INVALID, api.not_a_message(req.data, str(exc))) from None
+        verdict, outputs = self.node.inject(req.data, now)
+        if _unknown_root(outputs) and self.reload_trust():
+            # A root pinned on disk since the start (by another user, say): take it and retry.
+            verdict, outputs = self.node.inject(req.data, now)
+        duplicate = verdict.refusal is Refusal.DUPLICATE
+        if not verdict.accepted and not duplicate:
+            if verdict.refusal is Refusal.ALERT:
+                self.alert_log.reject(verdict.reason, None, now)  # shown as NOT VERIFIED too
+            raise ApiError(ErrorCode.INVALID, f"the node refused it: {verdict.reason}")
+        # A duplicate is held or was seen before (e.g. a delivered DM): nothing to do.
         result = {"id": msg.id.hex(), "kind": msg.kind.name.lower(),
-                  "accepted": not held and self.node.store.has(msg.id), "duplicate": held}
-        if not result["accepted"] and not held:
-            reasons = [o.reason for o in outputs if isinstance(o, Rejected) and o.link is None]
-            if reasons or not self.node.store.seen(msg.id):
-                reason = reasons[0] if reasons else "not stored"
-                if is_failed_verification(msg.kind.name.lower(), reason):
-                    self.alert_log.reject(reason, None, now)  # shown as NOT VERIFIED too
-                raise ApiError(ErrorCode.INVALID, f"the node refused it: {reason}")
-            result["duplicate"] = True  # seen before (e.g. a delivered DM): nothing to do
+                  "accepted": verdict.accepted, "duplicate": duplicate}
         return result, outputs
+
+    def _reload_trust(self, _: api.ReloadTrust, now: int) -> tuple[dict[str, Any], list[Output]]:
+        added = self.reload_trust()
+        return {"added": [root_view(r) for r in added],
+                "roots": [root_view(r) for r in self.node.trust.roots]}, []
+
+    def reload_trust(self) -> list[RootKey]:
+        """Add the roots pinned in the data directory since the start; the ones added.
+
+        Refusals of alerts under a newly pinned root are forgotten: those alerts verify now,
+        and come again from the peers (a refusal for an unknown root is not remembered as
+        seen), so they must not stay on screen as NOT VERIFIED.
+        """
+        try:
+            pinned = load_trust(Path(self.info.data_dir))
+        except TrustFileError as exc:
+            raise ApiError(ErrorCode.INVALID, f"cannot read the pinned roots, so nothing "
+                           f"changed: {exc}") from None
+        added = self.node.pin_roots(pinned.roots)
+        if added:
+            forgotten = sum(self.alert_log.forget_rejected(root_label(root.id))
+                            for root in added)
+            _log.warning("roots_pinned", extra={"fields": {
+                "roots": "; ".join(f"{r.name} ({fingerprint(r.key)})" for r in added),
+                "refusals_forgotten": forgotten}})
+        return added
 
     def _contacts(self, _: api.Contacts, now: int) -> tuple[dict[str, Any], list[Output]]:
         return {"contacts": [contact_view(c) for c in self.contacts.all()],
@@ -358,9 +400,8 @@ class Service:
             query = req.sign_key.hex() if req.sign_key is not None else str(req.fingerprint)
             found = self._announced(query)
             if found is None:
-                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint has "
-                               "reached this node yet: add the contact with both keys "
-                               "(--keys SIGN_KEY:DH_KEY from their `meshnode whoami`)")
+                raise ApiError(ErrorCode.NOT_FOUND, "no identity card with that fingerprint "
+                               "has reached this node. " + ADD_CONTACT_HINT)
             identity = found
         else:
             raise ApiError(ErrorCode.BAD_REQUEST, "contact_add needs sign_key and dh_key, or a "
@@ -400,10 +441,10 @@ class Service:
 
     def _announce(self, req: api.Announce, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:
-            msg_id, outputs = self.node.announce(req.name, now)
+            verdict, outputs = self.node.announce(req.name, now)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot announce: {exc}") from None
-        self._originated("identity card", msg_id, outputs)
+        msg_id = self._originated("identity card", verdict)
         self.name = req.name
         return {"id": msg_id.hex(), "name": req.name}, outputs
 
@@ -428,8 +469,7 @@ class Service:
                 self.alert_log.record(data, now)
             elif isinstance(event, AlertRemoved):
                 self.alert_log.remove(event.msg_id, event.reason, now)
-            elif isinstance(event, Rejected) and is_failed_verification(data["kind"],
-                                                                       event.reason):
+            elif isinstance(event, Rejected) and event.refusal is Refusal.ALERT:
                 self.alert_log.reject(event.reason, data["link"], now)
             elif isinstance(event, SyncFinished):
                 self.marks.synced(Sync(str(event.link), now, event.sent, event.received))
@@ -471,6 +511,18 @@ class Service:
             _log.warning("dm_recorded_late", extra={"fields": {"written": written,
                                                                "held": len(self.unrecorded)}})
         return written
+
+
+def _unknown_root(outputs: list[Output]) -> bool:
+    """Whether local input was refused for a root not pinned here."""
+    return any(isinstance(o, Rejected) and o.link is None and o.rejection is not None
+               and o.rejection.reason is Reason.UNKNOWN_ROOT for o in outputs)
+
+
+def root_view(root: RootKey) -> dict[str, Any]:
+    """A pinned root as the API shows it: named by its fingerprint, as the authority does."""
+    return {"name": root.name, "fingerprint": fingerprint(root.key), "id": root.id.hex(),
+            "retired": root.retired}
 
 
 def _is_hex_key(text: str) -> bool:

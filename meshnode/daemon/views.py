@@ -44,6 +44,7 @@ __all__ = [
     "received_view",
     "rejected_view",
     "sent_view",
+    "stored_alert",
     "stored_alert_view",
     "warning_view",
 ]
@@ -123,15 +124,21 @@ def alert_view(verified: VerifiedAlert, covers_here: bool | None) -> dict[str, A
     }
 
 
-def stored_alert_view(stored: StoredMessage, trust: TrustStore, now: int,
-                      location: tuple[int, int] | None) -> dict[str, Any] | None:
+def stored_alert(stored: StoredMessage, trust: TrustStore, now: int) -> VerifiedAlert | None:
     """A held alert, verified again against today's trust; None if it no longer verifies."""
     try:
         msg = decode_message(stored.raw)
     except WireError:
         return None
     result = verify_alert(msg, trust, now)
-    if isinstance(result, Rejection):
+    return None if isinstance(result, Rejection) else result
+
+
+def stored_alert_view(stored: StoredMessage, trust: TrustStore, now: int,
+                      location: tuple[int, int] | None) -> dict[str, Any] | None:
+    """The view of a held alert that still verifies against today's trust; else None."""
+    result = stored_alert(stored, trust, now)
+    if result is None:
         return None
     here = None
     if location is not None and result.alert.infos:
@@ -198,10 +205,10 @@ def event_view(event: Event, names: Names) -> tuple[str, dict[str, Any]]:
             return "announce_received", {
                 "id": msg_id.hex(), "name": card.name,
                 **person(card.sign_key, names), "dh_key": card.dh_key.hex()}
-        case Rejected(link, kind, reason):
+        case Rejected(link, kind, refusal):
             return "rejected", {"link": None if link is None else str(link),
                                 "kind": None if kind is None else kind.name.lower(),
-                                "reason": reason}
+                                "refusal": refusal.value, "reason": event.reason}
         case SyncFinished(link, sent, received):
             return "sync_finished", {"link": str(link), "sent": sent, "received": received}
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover

@@ -39,6 +39,7 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "StoreUsage",
+    "StoreView",
     "StoredMessage",
     "check_bound",
     "check_capacity",
@@ -266,33 +267,13 @@ def plan_eviction(
     return None
 
 
-class MessageStore(Protocol):
-    """Bounded message store. Time is always passed in; the store never reads the clock.
-
-    Listing methods return snapshots (lists), so the caller may modify the store while using
-    them. Every write is atomic: it happens completely or not at all.
-    """
+class StoreView(Protocol):
+    """What the application may read of a node's store (`Node.held`): the daemon's service and
+    its views read through this and never write behind the node's back."""
 
     @property
     def capacity_bytes(self) -> int:
         """The byte budget given at construction."""
-        ...
-
-    def put(self, msg: StoredMessage, now: int) -> PutResult:
-        """Store `msg`, evicting as the module doc describes.
-
-        Outcomes are decided in this order: DUPLICATE (id already stored), REJECTED_EXPIRED
-        (`msg.expires <= now`), REJECTED_FULL (larger than the capacity, or no allowed eviction
-        frees enough), else ACCEPTED. Anything but ACCEPTED changes nothing.
-
-        Ids evicted to make room are remembered in the seen memory (marked at `now`) so a peer
-        cannot make us fetch them again right away. `put` itself does not consult the seen
-        memory: callers check `seen()` before they validate.
-        """
-        ...
-
-    def put_many(self, msgs: Sequence[StoredMessage], now: int) -> list[PutResult]:
-        """`put` each message in order, as one atomic write (one commit for the SQLite store)."""
         ...
 
     def get(self, msg_id: bytes) -> StoredMessage | None:
@@ -303,22 +284,6 @@ class MessageStore(Protocol):
         """Whether a message with this id is stored."""
         ...
 
-    def delete(self, msg_id: bytes) -> bool:
-        """Remove a message (receipt purge, cancelled alert); True if it was stored.
-
-        Does not mark the id as seen: callers that want it kept out call `mark_seen`.
-        """
-        ...
-
-    def expire(self, now: int) -> int:
-        """Remove every expired message (pinned too); return how many were removed."""
-        ...
-
-    def next_expiry(self) -> int | None:
-        """The earliest `expires` of any held message (None when empty): until then
-        `expire` has nothing to do."""
-        ...
-
     def ids_since(
         self, created: int, *, kind: int | None = None, limit: int | None = None
     ) -> list[tuple[int, bytes]]:
@@ -326,17 +291,6 @@ class MessageStore(Protocol):
 
         Optionally restricted to one kind and to the first `limit` entries.
         """
-        ...
-
-    def ids_range(
-        self,
-        lower: tuple[int, bytes],
-        upper: tuple[int, bytes] | None = None,
-        *,
-        kind: int | None = None,
-        limit: int | None = None,
-    ) -> list[tuple[int, bytes]]:
-        """(created, id) pairs with lower <= (created, id) < upper, ascending (range sync)."""
         ...
 
     def by_kind(self, kind: int) -> list[StoredMessage]:
@@ -355,6 +309,70 @@ class MessageStore(Protocol):
         """The `limit` newest messages of a channel, ascending by (created, id)."""
         ...
 
+    def usage(self) -> StoreUsage:
+        """Current occupancy."""
+        ...
+
+    def seen(self, msg_id: bytes) -> bool:
+        """Whether the id is in the seen memory (not whether it is stored)."""
+        ...
+
+    def get_meta(self, key: str) -> bytes | None:
+        """Node state value for `key`, or None."""
+        ...
+
+
+class MessageStore(StoreView, Protocol):
+    """Bounded message store. Time is always passed in; the store never reads the clock.
+
+    Listing methods return snapshots (lists), so the caller may modify the store while using
+    them. Every write is atomic: it happens completely or not at all.
+    """
+
+    def put(self, msg: StoredMessage, now: int) -> PutResult:
+        """Store `msg`, evicting as the module doc describes.
+
+        Outcomes are decided in this order: DUPLICATE (id already stored), REJECTED_EXPIRED
+        (`msg.expires <= now`), REJECTED_FULL (larger than the capacity, or no allowed eviction
+        frees enough), else ACCEPTED. Anything but ACCEPTED changes nothing.
+
+        Ids evicted to make room are remembered in the seen memory (marked at `now`) so a peer
+        cannot make us fetch them again right away. `put` itself does not consult the seen
+        memory: callers check `seen()` before they validate.
+        """
+        ...
+
+    def put_many(self, msgs: Sequence[StoredMessage], now: int) -> list[PutResult]:
+        """`put` each message in order, as one atomic write (one commit for the SQLite store)."""
+        ...
+
+    def delete(self, msg_id: bytes) -> bool:
+        """Remove a message (receipt purge, cancelled alert); True if it was stored.
+
+        Does not mark the id as seen: callers that want it kept out call `mark_seen`.
+        """
+        ...
+
+    def expire(self, now: int) -> int:
+        """Remove every expired message (pinned too); return how many were removed."""
+        ...
+
+    def next_expiry(self) -> int | None:
+        """The earliest `expires` of any held message (None when empty): until then
+        `expire` has nothing to do."""
+        ...
+
+    def ids_range(
+        self,
+        lower: tuple[int, bytes],
+        upper: tuple[int, bytes] | None = None,
+        *,
+        kind: int | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """(created, id) pairs with lower <= (created, id) < upper, ascending (range sync)."""
+        ...
+
     def alerts_by_issuer(self, issuer: bytes) -> list[StoredMessage]:
         """Messages of one issuer, ascending by (seq, id)."""
         ...
@@ -367,28 +385,24 @@ class MessageStore(Protocol):
         """Highest stored sequence number per issuer (the per-issuer sequence vector)."""
         ...
 
-    def usage(self) -> StoreUsage:
-        """Current occupancy."""
-        ...
-
     def mark_seen(self, msg_id: bytes, now: int) -> None:
         """Remember an id; the least recently marked ids are forgotten beyond the bound."""
-        ...
-
-    def seen(self, msg_id: bytes) -> bool:
-        """Whether the id is in the seen memory (not whether it is stored)."""
         ...
 
     def seen_count(self) -> int:
         """Number of ids in the seen memory (never above its bound)."""
         ...
 
-    def get_meta(self, key: str) -> bytes | None:
-        """Node state value for `key`, or None."""
-        ...
-
     def set_meta(self, key: str, value: bytes) -> None:
         """Store node state; durable on return for the SQLite store."""
+        ...
+
+    def delete_meta(self, key: str) -> bool:
+        """Remove a node state value; True if there was one. Durable on return."""
+        ...
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The node state keys starting with `prefix` (non-empty), in sorted order."""
         ...
 
     def close(self) -> None:

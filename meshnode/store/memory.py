@@ -348,6 +348,16 @@ class MemoryStore:
         check_meta(key, value)
         self._meta[key] = value
 
+    def delete_meta(self, key: str) -> bool:
+        self._check_open()
+        check_meta(key)
+        return self._meta.pop(key, None) is not None
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        self._check_open()
+        check_meta(prefix)
+        return sorted(k for k in self._meta if k.startswith(prefix))
+
     def close(self) -> None:
         self._closed = True
 

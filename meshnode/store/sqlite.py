@@ -617,6 +617,19 @@ class SqliteStore:
                 (key, value),
             )
 
+    def delete_meta(self, key: str) -> bool:
+        check_meta(key)
+        with self._write("delete_meta"):
+            return self._db.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount > 0
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        check_meta(prefix)
+        with self._errors("query"):
+            # A range on the primary key rather than LIKE, which would treat % and _ as wildcards.
+            rows = self._db.execute("SELECT key FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+                                    (prefix, prefix + "\U0010ffff")).fetchall()
+        return [str(row[0]) for row in rows]
+
     # maintenance ------------------------------------------------------------------------------
 
     def integrity_check(self) -> list[str]:

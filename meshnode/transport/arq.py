@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 __all__ = ["ACK_BITS", "ArqReceiver", "ArqSender", "ReceiverStats", "SenderStats"]
 
 ACK_BITS = 64
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class _Pending:
-    payload: bytes
+class _Pending(Generic[T]):
+    payload: T
     sent_at: float
     deadline: float
     tries: int = 1
@@ -47,7 +49,7 @@ class ReceiverStats:
     beyond_window: int
 
 
-class ArqSender:
+class ArqSender(Generic[T]):
     """Numbers payloads from 0 and keeps each until it is acknowledged."""
 
     def __init__(self, *, window: int = 64, rto_initial: float = 0.3, rto_min: float = 0.2,
@@ -64,7 +66,7 @@ class ArqSender:
         self._min_rtt = math.inf
         self._next = 0
         self._limit = window  # until the receiver says otherwise
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, _Pending[T]] = {}
         self._sent = self._resent = self._acked = 0
 
     @property
@@ -89,7 +91,7 @@ class ArqSender:
     def stats(self) -> SenderStats:
         return SenderStats(self._sent, self._resent, self._acked, len(self._pending), self._rto)
 
-    def push(self, payload: bytes, now: float) -> int:
+    def push(self, payload: T, now: float) -> int:
         """Take `payload` for its first transmission at `now`; returns its seq."""
         if not self.has_room():
             raise RuntimeError("window full: wait until has_room()")
@@ -145,7 +147,7 @@ class ArqSender:
     def next_deadline(self) -> float | None:
         return min((p.deadline for p in self._pending.values()), default=None)
 
-    def due(self, now: float) -> list[tuple[int, bytes]]:
+    def due(self, now: float) -> list[tuple[int, T]]:
         """The payloads to send again at `now`, oldest first; each timer backs off."""
         out = []
         for seq, entry in self._pending.items():
@@ -159,7 +161,7 @@ class ArqSender:
         return out
 
 
-class ArqReceiver:
+class ArqReceiver(Generic[T]):
     """Delivers payloads in seq order from 0; holds at most `window` that arrived early."""
 
     def __init__(self, *, window: int = 256) -> None:
@@ -167,7 +169,7 @@ class ArqReceiver:
             raise ValueError("window must be at least 1")
         self.window = window
         self._next = 0
-        self._held: dict[int, bytes] = {}
+        self._held: dict[int, T] = {}
         self._delivered = self._duplicates = self._beyond = 0
 
     @property
@@ -179,7 +181,7 @@ class ArqReceiver:
         """The next seq to deliver: everything below it was handed on."""
         return self._next
 
-    def receive(self, seq: int, payload: bytes) -> list[bytes]:
+    def receive(self, seq: int, payload: T) -> list[T]:
         """Take one datagram; return the payloads now deliverable, in order."""
         if seq < self._next or seq in self._held:
             self._duplicates += 1

@@ -162,7 +162,10 @@ class BleEngine:
             self.peripheral = PeripheralRole(
                 bus, watch, status.path, secret=self._secret, clock=self._clock,
                 emit=self._emit, ids=self._ids, max_links=self.config.max_peripheral_links,
-                advert_interval_ms=self.config.advert_interval_ms)
+                advert_interval_ms=self.config.advert_interval_ms,
+                advert_profile=self.config.advert,
+                central_capable=(status.central and self.config.central
+                                 and self.config.max_central_links > 0))
             roles.append(self._supervised("peripheral", self.peripheral.run))
         if status.central and self.config.max_central_links > 0:
             peripheral = self.peripheral

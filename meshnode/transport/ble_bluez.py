@@ -14,17 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 __all__ = [
     "ADAPTER_IFACE",
     "BLUEZ",
     "DEVICE_IFACE",
+    "INTROSPECTABLE",
     "AdapterStatus",
     "BlueZWatch",
+    "Objects",
+    "Refused",
     "check_adapter",
     "connect_system_bus",
+    "object_call",
+    "option",
+    "serve_call",
 ]
 
 BLUEZ = "org.bluez"
@@ -35,6 +41,9 @@ GATT_MANAGER_IFACE = "org.bluez.GattManager1"
 MONITOR_MANAGER_IFACE = "org.bluez.AdvertisementMonitorManager1"
 OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
 PROPERTIES = "org.freedesktop.DBus.Properties"
+INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+
+Objects = dict[str, dict[str, dict[str, Variant]]]  # path -> interface -> property -> value
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,63 @@ async def call(bus: MessageBus, *, path: str, interface: str, member: str,
     """One method call; the reply, which may be an error message (not raised)."""
     return await bus.call(Message(destination=destination, path=path, interface=interface,
                                   member=member, signature=signature, body=body or []))
+
+
+class Refused(Exception):
+    """A method call on one of our exported objects, answered with the D-Bus error `name`."""
+
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(text)
+        self.name = name
+
+
+def option(options: dict[str, Any], key: str, default: Any) -> Any:
+    """One entry of a BlueZ options dict (a{sv}), unwrapped; `default` when absent."""
+    value = options.get(key)
+    if isinstance(value, Variant):
+        return value.value
+    return default if value is None else value
+
+
+def serve_call(bus: MessageBus, msg: Message, name: str,
+               dispatch: Callable[[Message], Message | None]) -> None:
+    """Answer `msg` with `dispatch(msg)`; `Refused` and our own bugs become D-Bus errors, so
+    that BlueZ is never left waiting. `name` labels the log line of a bug."""
+    try:
+        reply = dispatch(msg)
+    except Refused as exc:
+        reply = Message.new_error(msg, exc.name, str(exc))
+    except Exception as exc:
+        log.exception("%s: %s.%s failed", name, msg.interface, msg.member)
+        reply = Message.new_error(msg, "org.bluez.Error.Failed", type(exc).__name__)
+    if reply is not None:
+        bus.send(reply)
+
+
+def object_call(msg: Message, path: str, objects: Objects, root: str) -> Message | None:
+    """The standard calls on exported `objects`: Properties.Get/GetAll, Introspect, and
+    ObjectManager.GetManagedObjects on `root` (the application BlueZ reads); None for any
+    other call (the caller's own methods). Raises `Refused` for a missing interface."""
+    iface, member = msg.interface, msg.member
+    if iface == PROPERTIES and member in ("GetAll", "Get") and path in objects:
+        props = objects[path].get(msg.body[0])
+        if props is None:
+            raise Refused("org.freedesktop.DBus.Error.InvalidArgs", "no such interface")
+        if member == "GetAll":
+            return Message.new_method_return(msg, "a{sv}", [props])
+        if msg.body[1] not in props:
+            raise Refused("org.freedesktop.DBus.Error.InvalidArgs", "no such property")
+        return Message.new_method_return(msg, "v", [props[msg.body[1]]])
+    if iface == OBJECT_MANAGER and member == "GetManagedObjects" and path == root:
+        tree = {p: i for p, i in objects.items() if p.startswith(root + "/")}
+        return Message.new_method_return(msg, "a{oa{sa{sv}}}", [tree])
+    if iface == INTROSPECTABLE and member == "Introspect":
+        children = sorted({p[len(path) + 1:].split("/", 1)[0] for p in objects
+                           if p.startswith(path + "/")})
+        ifaces = "".join(f'<interface name="{i}"/>' for i in objects.get(path, {}))
+        nodes = "".join(f'<node name="{c}"/>' for c in children)
+        return Message.new_method_return(msg, "s", [f"<node>{ifaces}{nodes}</node>"])
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,12 @@ after failed attempts (exponential, `backoff_initial` doubling up to `backoff_ma
 meshnode devices, the one with the lower token connects; the other waits `yield_time` before
 trying itself, so that one link forms, not two. At most `max_central_links` links at once.
 
+A peer in the "uuid" advert profile (an iOS app: service UUID only, no token) is connected
+at once, remembered by its address until its TOKEN characteristic is read. Then the link is
+given up if it is ourselves or a token already linked, or if the peer can connect itself
+and has the lower token (it will connect to us; we try again ourselves only after
+`yield_time`); a peer that flags itself central-limited is always kept.
+
 A link: connect (with `connect_timeout`), find our service, check INFO, learn the payload
 size (the RX characteristic's `MTU` property, BlueZ 5.62+, else `AcquireWrite`), subscribe
 to TX notifications, then report `LinkUp`. Frames go out as write-without-response
@@ -42,11 +48,13 @@ from meshnode.transport.ble_profile import (
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
+    TOKEN_UUID,
     TX_UUID,
     AdvertError,
     decode_info,
     fragment_size,
     parse_service_data,
+    parse_token_value,
     uuid_le,
 )
 from meshnode.transport.framing import MIN_MTU
@@ -63,15 +71,20 @@ class LinkSetupError(Exception):
     """The peer connected but is not a usable meshnode peer."""
 
 
+class Yielded(LinkSetupError):
+    """A UUID-only peer with the lower token that connects itself: we leave it the link."""
+
+
 @dataclass(slots=True)
 class Candidate:
     """A peer heard advertising our service in the current epoch."""
 
-    token: bytes
+    token: bytes  # the advert's token; for a UUID-only advert, a key from its address
     device: BLEDevice
     rssi: int
     first_seen: float
     last_seen: float
+    uuid_only: bool = False
 
     @property
     def device_path(self) -> str | None:
@@ -114,6 +127,7 @@ class CentralRole:
         self.failures: dict[bytes, int] = {}
         self.backoff_until: dict[bytes, float] = {}
         self.last_linked: dict[bytes, float] = {}
+        self.yielded: dict[bytes, float] = {}  # peer token -> when we left it the link
         self.bad_adverts = 0
         self.scans = 0
         self._found = asyncio.Event()
@@ -146,8 +160,10 @@ class CentralRole:
         loop = asyncio.get_running_loop()
         args: BlueZScannerArgs = {"adapter": self.adapter} if self.adapter else {}
         if self.passive:
-            args["or_patterns"] = [OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID128,
-                                             uuid_le(SERVICE_UUID))]
+            args["or_patterns"] = [
+                OrPattern(0, AdvertisementDataType.SERVICE_DATA_UUID128, uuid_le(SERVICE_UUID)),
+                OrPattern(0, AdvertisementDataType.COMPLETE_LIST_SERVICE_UUID128,
+                          uuid_le(SERVICE_UUID))]
         else:
             args["filters"] = {"Transport": "le", "DuplicateData": False}
         scanner = BleakScanner(self._on_advert, scanning_mode="passive" if self.passive
@@ -175,20 +191,26 @@ class CentralRole:
 
     def _on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         raw = adv.service_data.get(SERVICE_UUID)
+        uuid_only = raw is None
         if raw is None:
-            return
-        try:
-            token = parse_service_data(raw)
-        except AdvertError as exc:
-            self.bad_adverts += 1
-            log.debug("ignoring advert from %s: %s", device.address, exc)
-            return
-        if token == self._own_token():
-            return
+            if SERVICE_UUID not in adv.service_uuids:
+                return
+            # No token on the air: the address (rotating with the peer's epoch, as a
+            # resolvable private address) names the candidate until TOKEN is read.
+            token = b"address:" + device.address.encode()
+        else:
+            try:
+                token = parse_service_data(raw)
+            except AdvertError as exc:
+                self.bad_adverts += 1
+                log.debug("ignoring advert from %s: %s", device.address, exc)
+                return
+            if token == self._own_token():
+                return
         now = asyncio.get_running_loop().time()
         cand = self.candidates.get(token)
         if cand is None:
-            self.candidates[token] = Candidate(token, device, adv.rssi, now, now)
+            self.candidates[token] = Candidate(token, device, adv.rssi, now, now, uuid_only)
         else:
             cand.device, cand.rssi, cand.last_seen = device, adv.rssi, now
         self._found.set()
@@ -197,6 +219,8 @@ class CentralRole:
         horizon = 3 * self.config.scan_interval + 30.0
         for token in [t for t, c in self.candidates.items() if now - c.last_seen > horizon]:
             del self.candidates[token]
+        for token in [t for t, since in self.yielded.items() if now - since > horizon]:
+            del self.yielded[token]
 
     def _free_slots(self) -> int:
         return self.config.max_central_links - len(self.links) - len(self.connecting)
@@ -211,6 +235,8 @@ class CentralRole:
             return False
         if c.device_path is not None and c.device_path in self._busy_devices():
             return False  # already linked: it connected to us
+        if c.uuid_only:
+            return True  # it may be unable to connect: we do, and decide once we read TOKEN
         return not (self._own_token() > c.token and now - c.first_seen < self.config.yield_time)
 
     def _next_ready(self, now: float) -> float:
@@ -270,6 +296,8 @@ class CentralRole:
                     rx, tx, info = self._characteristics(client)
                     if info is not None:
                         decode_info(await client.read_gatt_char(info))
+                    if cand.uuid_only:
+                        peer_token = await self._peer_token(client, loop.time())
                 payload = await self._payload(rx)
                 link = BleLink(self._ids.new("c"), payload, self._emit,
                                self._writer(client, rx, gone))
@@ -291,7 +319,9 @@ class CentralRole:
                 self.connecting.discard(token)
                 ready.set()
             self.failures.pop(token, None)
-            self.linked_tokens.add(token)
+            if cand.uuid_only:
+                token = peer_token  # from now on the peer is known by its real token
+            self.linked_tokens.update((token, cand.token))
             link.announce()
             log.info("BLE link %s up (central, %d-byte fragments)", link.id, link.payload)
             waiters = [loop.create_task(gone.wait()), loop.create_task(link.closed.wait())]
@@ -306,8 +336,8 @@ class CentralRole:
             raise
         finally:
             if link is not None:
-                self.last_linked[token] = loop.time()
-                self.linked_tokens.discard(token)
+                self.last_linked[token] = self.last_linked[cand.token] = loop.time()
+                self.linked_tokens.difference_update((token, cand.token))
                 self.links.pop(link.id, None)
                 link.finish(reason)
                 log.info("BLE link %s down: %s", link.id, reason)
@@ -315,6 +345,24 @@ class CentralRole:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.disconnect(), timeout=TEARDOWN_TIMEOUT)
             self._slot_freed.set()
+
+    async def _peer_token(self, client: BleakClient, now: float) -> bytes:
+        """A UUID-only peer's token, read over GATT; raises if we must not keep the link."""
+        service = client.services.get_service(SERVICE_UUID)
+        char = service.get_characteristic(TOKEN_UUID) if service is not None else None
+        if char is None:
+            raise LinkSetupError("a UUID-only advert, but no TOKEN characteristic")
+        peer = parse_token_value(await client.read_gatt_char(char))
+        own = self._own_token()
+        if peer.token == own:
+            raise LinkSetupError("that is ourselves")
+        if peer.token in self.linked_tokens:
+            raise LinkSetupError("already linked with this peer")
+        if peer.central and own > peer.token:
+            since = self.yielded.setdefault(peer.token, now)
+            if now - since < self.config.yield_time:
+                raise Yielded("the peer has the lower token: it connects")
+        return peer.token
 
     def _characteristics(self, client: BleakClient) -> tuple[
             BleakGATTCharacteristic, BleakGATTCharacteristic, BleakGATTCharacteristic | None]:
@@ -354,6 +402,11 @@ class CentralRole:
 
     def _failed(self, cand: Candidate, exc: BaseException) -> None:
         token = cand.token
+        if isinstance(exc, Yielded):
+            self.backoff_until[token] = (asyncio.get_running_loop().time()
+                                         + max(self.config.yield_time, self.config.backoff_initial))
+            log.info("BLE peer %s has the lower token: leaving it to connect", cand.device.address)
+            return
         count = self.failures[token] = self.failures.get(token, 0) + 1
         delay = backoff_delay(self.config.backoff_initial, self.config.backoff_max, count,
                               self._rng.uniform(*BACKOFF_JITTER))

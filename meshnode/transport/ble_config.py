@@ -21,6 +21,7 @@ Every key is optional; the defaults suit a Raspberry Pi hub on mains power. Exam
     event_queue = 512          # bridge events held for the daemon before drops
     bluez_restart_delay = 2.0  # pause before re-registering after BlueZ came back
     advert_interval_ms = 250   # advertising interval asked of BlueZ (0 = BlueZ's default)
+    advert = "service-data"    # or "uuid": the iOS-compatible profile (docs/hardware.md)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Literal
 __all__ = ["BACKOFF_JITTER", "BleConfig", "BleConfigError", "backoff_delay"]
 
 ScanMode = Literal["active", "passive"]
+AdvertProfile = Literal["service-data", "uuid"]
 
 # A failed peer's back-off is scaled by a factor drawn uniformly from this range, so that
 # devices that failed together do not all retry at the same instant.
@@ -64,10 +66,13 @@ class BleConfig:
     event_queue: int = 512
     bluez_restart_delay: float = 2.0
     advert_interval_ms: int = 250
+    advert: AdvertProfile = "service-data"
 
     def __post_init__(self) -> None:
         if self.scan_mode not in ("active", "passive"):
             raise BleConfigError("transport.ble.scan_mode: must be 'active' or 'passive'")
+        if self.advert not in ("service-data", "uuid"):
+            raise BleConfigError("transport.ble.advert: must be 'service-data' or 'uuid'")
         for name in ("scan_window", "scan_interval", "connect_timeout", "backoff_initial",
                      "backoff_max", "call_timeout"):
             if not getattr(self, name) > 0:

@@ -1,7 +1,8 @@
 """The peripheral role over BlueZ's D-Bus API with dbus-fast (bleak has no peripheral role).
 
-We export, on our own system-bus connection, an `LEAdvertisement1` (service data carrying
-the epoch token of `ble_token`; nothing else) and a GATT application (`GattManager1`) with
+We export, on our own system-bus connection, an `LEAdvertisement1` (in the "service-data"
+profile, service data carrying the epoch token of `ble_token`; in the "uuid" profile, only
+the service UUID; nothing else) and a GATT application (`GattManager1`) with
 the characteristics of `ble_profile`. Per remote central, BlueZ hands us one socket per
 direction: `AcquireWrite` (their writes to RX arrive as datagrams) and `AcquireNotify` (each
 datagram we send is one notification on TX, to that central only; BlueZ 5.76+ keeps these
@@ -30,7 +31,14 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from meshnode.transport.base import TransportEvent
-from meshnode.transport.ble_bluez import BlueZWatch, call
+from meshnode.transport.ble_bluez import (
+    BlueZWatch,
+    Refused,
+    call,
+    object_call,
+    option,
+    serve_call,
+)
 from meshnode.transport.ble_links import BleLink, LinkIds
 from meshnode.transport.ble_profile import (
     ATT_HEADER,
@@ -38,9 +46,11 @@ from meshnode.transport.ble_profile import (
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
+    TOKEN_UUID,
     TX_UUID,
     Info,
     encode_info,
+    encode_token_value,
     fragment_size,
     service_data,
 )
@@ -53,21 +63,10 @@ ADV_MANAGER_IFACE = "org.bluez.LEAdvertisingManager1"
 GATT_MANAGER_IFACE = "org.bluez.GattManager1"
 SERVICE_IFACE = "org.bluez.GattService1"
 CHRC_IFACE = "org.bluez.GattCharacteristic1"
-PROPERTIES = "org.freedesktop.DBus.Properties"
-OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager"
-INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 
 TEARDOWN_TIMEOUT = 3.0
 
 log = logging.getLogger(__name__)
-
-
-class _Refused(Exception):
-    """A method call we answer with a BlueZ error."""
-
-    def __init__(self, name: str, text: str) -> None:
-        super().__init__(text)
-        self.name = name
 
 
 @dataclass(eq=False, slots=True)
@@ -96,6 +95,8 @@ class PeripheralRole:
         ids: LinkIds,
         max_links: int,
         advert_interval_ms: int = 0,
+        advert_profile: str = "service-data",
+        central_capable: bool = True,
         info: Info | None = None,
         base_path: str | None = None,
     ) -> None:
@@ -108,6 +109,8 @@ class PeripheralRole:
         self._ids = ids
         self.max_links = max_links
         self._interval_ms = advert_interval_ms
+        self._profile = advert_profile
+        self._central_capable = central_capable
         self._info = encode_info(info or Info())
         base = base_path or f"/org/meshnode/ble{os.getpid()}x{id(self):x}"
         self.app_path = f"{base}/app"
@@ -116,6 +119,7 @@ class PeripheralRole:
         self._rx_path = f"{self._service_path}/rx"
         self._tx_path = f"{self._service_path}/tx"
         self._info_path = f"{self._service_path}/info"
+        self._token_path = f"{self._service_path}/token"
         self.centrals: dict[str, _Central] = {}
         self.advertising = False
         self.advert_token: bytes | None = None
@@ -207,10 +211,13 @@ class PeripheralRole:
         """Interfaces and properties of every object we export, by path."""
         token = self.advert_token or advert_token(self._secret, epoch_of(self._clock()))
         advert: dict[str, Variant] = {
-            "Type": Variant("s", "peripheral"),
-            "ServiceData": Variant("a{sv}", {SERVICE_UUID: Variant("ay", service_data(token))}),
-            "Discoverable": Variant("b", True),
-        }
+            "Type": Variant("s", "peripheral"), "Discoverable": Variant("b", True)}
+        if self._profile == "uuid":
+            # What an iOS app can advertise: the UUID alone; the token is read over GATT.
+            advert["ServiceUUIDs"] = Variant("as", [SERVICE_UUID])
+        else:
+            advert["ServiceData"] = Variant(
+                "a{sv}", {SERVICE_UUID: Variant("ay", service_data(token))})
         if self._interval_ms:
             advert["MinInterval"] = Variant("u", self._interval_ms)
             advert["MaxInterval"] = Variant("u", self._interval_ms)
@@ -237,6 +244,11 @@ class PeripheralRole:
                 "Service": Variant("o", self._service_path),
                 "Flags": Variant("as", ["read"]),
             }},
+            self._token_path: {CHRC_IFACE: {
+                "UUID": Variant("s", TOKEN_UUID),
+                "Service": Variant("o", self._service_path),
+                "Flags": Variant("as", ["read"]),
+            }},
         }
 
     def _on_message(self, msg: Message) -> bool:
@@ -246,34 +258,15 @@ class PeripheralRole:
                 path == self.app_path or path.startswith(self.app_path + "/")
                 or path == self.advert_path):
             return False
-        try:
-            reply = self._dispatch(msg, path)
-        except _Refused as exc:
-            reply = Message.new_error(msg, exc.name, str(exc))
-        except Exception as exc:  # a bug of ours must not leave BlueZ waiting
-            log.exception("BLE peripheral: %s.%s failed", msg.interface, msg.member)
-            reply = Message.new_error(msg, "org.bluez.Error.Failed", type(exc).__name__)
-        if reply is not None:
-            self.bus.send(reply)
+        serve_call(self.bus, msg, "BLE peripheral", self._dispatch)
         return True
 
-    def _dispatch(self, msg: Message, path: str) -> Message | None:
-        objects = self._properties()
+    def _dispatch(self, msg: Message) -> Message | None:
+        path = msg.path or ""
+        standard = object_call(msg, path, self._properties(), self.app_path)
+        if standard is not None:
+            return standard
         iface, member = msg.interface, msg.member
-        if iface == PROPERTIES and member in ("GetAll", "Get") and path in objects:
-            props = objects[path].get(msg.body[0])
-            if props is None:
-                raise _Refused("org.freedesktop.DBus.Error.InvalidArgs", "no such interface")
-            if member == "GetAll":
-                return Message.new_method_return(msg, "a{sv}", [props])
-            if msg.body[1] not in props:
-                raise _Refused("org.freedesktop.DBus.Error.InvalidArgs", "no such property")
-            return Message.new_method_return(msg, "v", [props[msg.body[1]]])
-        if iface == OBJECT_MANAGER and member == "GetManagedObjects" and path == self.app_path:
-            tree = {p: i for p, i in objects.items() if p.startswith(self.app_path + "/")}
-            return Message.new_method_return(msg, "a{oa{sa{sv}}}", [tree])
-        if iface == INTROSPECTABLE and member == "Introspect":
-            return Message.new_method_return(msg, "s", [self._introspect(path, objects)])
         if path == self.advert_path and member == "Release":
             log.warning("BlueZ released our advertisement (adapter reset or powered off); "
                         "registering it again")
@@ -281,13 +274,14 @@ class PeripheralRole:
             self._wake.set()
             return None if msg.flags.value & 1 else Message.new_method_return(msg)
         if iface != CHRC_IFACE:
-            raise _Refused("org.freedesktop.DBus.Error.UnknownMethod",
+            raise Refused("org.freedesktop.DBus.Error.UnknownMethod",
                            f"{iface}.{member} is not handled here")
-        if path == self._info_path and member == "ReadValue":
-            offset = _option(msg.body[0], "offset", 0)
-            if type(offset) is not int or not 0 <= offset <= len(self._info):
-                raise _Refused("org.bluez.Error.InvalidOffset", "offset beyond the value")
-            return Message.new_method_return(msg, "ay", [self._info[offset:]])
+        if path in (self._info_path, self._token_path) and member == "ReadValue":
+            value = self._info if path == self._info_path else self._token_value()
+            offset = option(msg.body[0], "offset", 0)
+            if type(offset) is not int or not 0 <= offset <= len(value):
+                raise Refused("org.bluez.Error.InvalidOffset", "offset beyond the value")
+            return Message.new_method_return(msg, "ay", [value[offset:]])
         if path == self._rx_path and member == "WriteValue":
             self._write_value(bytes(msg.body[0]), msg.body[1])
             return Message.new_method_return(msg)
@@ -296,30 +290,28 @@ class PeripheralRole:
         if path == self._tx_path and member == "AcquireNotify":
             return self._acquire(msg, notify=True)
         if path == self._tx_path and member in ("StartNotify", "StopNotify"):
-            raise _Refused("org.bluez.Error.NotSupported",
+            raise Refused("org.bluez.Error.NotSupported",
                            "notifications are per central: use AcquireNotify")
-        raise _Refused("org.bluez.Error.NotSupported", f"{member} is not supported on {path}")
+        raise Refused("org.bluez.Error.NotSupported", f"{member} is not supported on {path}")
 
-    def _introspect(self, path: str, objects: dict[str, dict[str, dict[str, Variant]]]) -> str:
-        children = sorted({p[len(path) + 1:].split("/", 1)[0] for p in objects
-                           if p.startswith(path + "/")})
-        ifaces = "".join(f'<interface name="{i}"/>' for i in objects.get(path, {}))
-        nodes = "".join(f'<node name="{c}"/>' for c in children)
-        return f"<node>{ifaces}{nodes}</node>"
+    def _token_value(self) -> bytes:
+        """The current epoch's token (as read now, whatever the advert still shows)."""
+        token = advert_token(self._secret, epoch_of(self._clock()))
+        return encode_token_value(token, central=self._central_capable)
 
     # --- centrals ------------------------------------------------------------------------
 
     def _central(self, options: dict[str, Variant]) -> _Central:
-        device = _option(options, "device", "")
+        device = option(options, "device", "")
         if not isinstance(device, str) or not device.startswith("/org/bluez/"):
-            raise _Refused("org.bluez.Error.InvalidArguments", "no device in options")
+            raise Refused("org.bluez.Error.InvalidArguments", "no device in options")
         central = self.centrals.get(device)
         if central is None:
             if len(self.centrals) >= self.max_links:
                 log.info("refusing central %s: all %d peripheral slots in use", device,
                          self.max_links)
                 self._spawn(self._disconnect_device(device))
-                raise _Refused("org.bluez.Error.NotPermitted", "no free slot")
+                raise Refused("org.bluez.Error.NotPermitted", "no free slot")
             central = self.centrals[device] = _Central(device)
             self._wake.set()
         return central
@@ -327,7 +319,7 @@ class PeripheralRole:
     def _acquire(self, msg: Message, *, notify: bool) -> Message | None:
         options: dict[str, Variant] = msg.body[0]
         central = self._central(options)
-        mtu = _option(options, "mtu", DEFAULT_ATT_MTU)
+        mtu = option(options, "mtu", DEFAULT_ATT_MTU)
         payload = fragment_size(mtu if type(mtu) is int else DEFAULT_ATT_MTU)
         mtu = payload + ATT_HEADER
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -440,9 +432,3 @@ class PeripheralRole:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-
-def _option(options: dict[str, Any], key: str, default: Any) -> Any:
-    value = options.get(key)
-    if isinstance(value, Variant):
-        return value.value
-    return default if value is None else value

@@ -20,8 +20,21 @@ GATT service `SERVICE_UUID`:
 * `RX_UUID` write-without-response (and write): the central writes fragments to us.
 * `TX_UUID` notify: we notify fragments to the central. Subscribe before writing.
 * `INFO_UUID` read: `INFO_FORMAT` (6 bytes): protocol version, framing version, largest
-  frame in bytes (uint32 BE). No identity: the node id only travels inside the signed
-  sync exchange.
+  frame in bytes (uint32 BE): the largest sync frame, 8,256. No identity: the node id only
+  travels inside the signed sync exchange.
+* `TOKEN_UUID` read: `TOKEN_VALUE_SIZE` (10 bytes): format (0x10), flags (bit 0
+  `CENTRAL_LIMITED`: this device cannot be relied on to connect, e.g. an iOS app in the
+  background), the current epoch token. The same token as the service-data advert, for
+  peers that learn it only once connected.
+
+Two advert profiles (docs/hardware.md, "Discovery profiles"):
+
+* "service-data" (above): the token is in the advert; of two devices, the lower token
+  connects.
+* "uuid": what an iOS app can send: flags and the 128-bit service UUID in the Complete List
+  of 128-bit Service UUIDs (AD type 0x07), 21 bytes, no token, no name. A scanner that hears
+  it connects at once (the advertiser may be unable to), reads TOKEN, and disconnects only
+  if the peer can connect itself and has the lower token (or it is itself, or already linked).
 
 Fragments follow `meshnode.transport.framing` at ATT MTU - 3 bytes per write/notification.
 """
@@ -39,6 +52,7 @@ from meshnode.transport.framing import DEFAULT_MAX_FRAME, VERSION
 __all__ = [
     "ADVERT_FORMAT",
     "ATT_HEADER",
+    "CENTRAL_LIMITED",
     "DEFAULT_ATT_MTU",
     "FLAGS_AD_SIZE",
     "INFO_FORMAT",
@@ -49,21 +63,29 @@ __all__ = [
     "RX_UUID",
     "SERVICE_DATA_BUDGET",
     "SERVICE_UUID",
+    "TOKEN_UUID",
+    "TOKEN_VALUE_SIZE",
     "TX_UUID",
     "AdvertError",
     "Info",
+    "PeerToken",
     "advert_size",
+    "advertising_data",
     "decode_info",
     "encode_info",
+    "encode_token_value",
     "fragment_size",
     "parse_service_data",
+    "parse_token_value",
     "service_data",
+    "uuid_advert_size",
 ]
 
 SERVICE_UUID = "092993ba-5aa2-44d6-bb5e-de14ccf19d72"
 RX_UUID = "092993bb-5aa2-44d6-bb5e-de14ccf19d72"
 TX_UUID = "092993bc-5aa2-44d6-bb5e-de14ccf19d72"
 INFO_UUID = "092993bd-5aa2-44d6-bb5e-de14ccf19d72"
+TOKEN_UUID = "092993be-5aa2-44d6-bb5e-de14ccf19d72"
 
 PROTOCOL_VERSION = 1
 ADVERT_FORMAT = 0x10  # version 1 in the high nibble
@@ -79,6 +101,8 @@ SERVICE_DATA_SIZE = 1 + TOKEN_SIZE
 assert SERVICE_DATA_SIZE <= SERVICE_DATA_BUDGET
 
 INFO_FORMAT = struct.Struct(">BBI")
+TOKEN_VALUE_SIZE = 2 + TOKEN_SIZE
+CENTRAL_LIMITED = 0x01
 
 
 class AdvertError(WireError):
@@ -113,6 +137,54 @@ def parse_service_data(data: object) -> bytes:
 def advert_size(service_data_len: int = SERVICE_DATA_SIZE) -> int:
     """Bytes of legacy advertising payload our advert takes (flags + 128-bit service data)."""
     return FLAGS_AD_SIZE + _AD_HEADER + 16 + service_data_len
+
+
+def uuid_advert_size() -> int:
+    """Bytes of legacy advertising payload the "uuid" profile takes (flags + UUID list)."""
+    return FLAGS_AD_SIZE + _AD_HEADER + 16
+
+
+def advertising_data(profile: str, token: bytes) -> bytes:
+    """The legacy advertising payload (AD structures) of `profile` ("service-data" or
+    "uuid"), as BlueZ sends it for our advertisement; `token` is unused for "uuid"."""
+    flags = bytes((2, 0x01, 0x06))
+    uuid = uuid_le(SERVICE_UUID)
+    if profile == "uuid":
+        return flags + bytes((1 + len(uuid), 0x07)) + uuid
+    if profile != "service-data":
+        raise ValueError(f"unknown advert profile {profile!r}")
+    value = service_data(token)
+    return flags + bytes((1 + len(uuid) + len(value), 0x21)) + uuid + value
+
+
+@dataclass(frozen=True, slots=True)
+class PeerToken:
+    """A peer's TOKEN value: its epoch token, and whether it can connect to others."""
+
+    token: bytes
+    central: bool
+
+
+def encode_token_value(token: bytes, *, central: bool) -> bytes:
+    """The TOKEN characteristic's value for `token`."""
+    if len(token) != TOKEN_SIZE:
+        raise ValueError(f"token must be {TOKEN_SIZE} bytes")
+    return bytes((ADVERT_FORMAT, 0 if central else CENTRAL_LIMITED)) + token
+
+
+def parse_token_value(data: object) -> PeerToken:
+    """A peer's TOKEN value; `AdvertError` for anything else."""
+    if isinstance(data, bytearray | memoryview):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise AdvertError("token", "expected bytes")
+    if len(data) != TOKEN_VALUE_SIZE:
+        raise AdvertError("token", f"{len(data)} bytes, expected {TOKEN_VALUE_SIZE}")
+    if data[0] != ADVERT_FORMAT:
+        raise AdvertError("token.format", f"unknown format byte {data[0]:#04x}")
+    if data[1] & ~CENTRAL_LIMITED:
+        raise AdvertError("token.flags", f"reserved flags set in {data[1]:#04x}")
+    return PeerToken(data[2:], central=not data[1] & CENTRAL_LIMITED)
 
 
 def fragment_size(att_mtu: int) -> int:

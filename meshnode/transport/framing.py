@@ -51,6 +51,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from meshnode.codec import WireError
+from meshnode.routing.frames import MAX_FRAME
 
 __all__ = [
     "CLOSED_MEMORY",
@@ -79,7 +80,9 @@ HEADER_FIRST = 5
 HEADER_NEXT = 4
 
 MIN_MTU = 20  # the smallest BLE ATT payload: default ATT MTU 23 minus 3
-DEFAULT_MAX_FRAME = 16 * 1024
+# The largest sync frame (docs/protocol.md §10): a link need not carry anything larger, and
+# BLE's INFO characteristic announces this value.
+DEFAULT_MAX_FRAME = MAX_FRAME
 FORMAT_MAX_FRAME = (1 << 20) - 1
 MAX_FRAGMENTS = 1 << 12
 SEQ_WINDOW = 1024

@@ -1,26 +1,32 @@
 """UDP links on a LAN or loopback: static peers, optional multicast discovery, trio sockets.
 
-Each peer address (IPv4 host, port) is one link, with id ``"udp:HOST:PORT"``. A link is up
-while the peer answers: both sides send a small PING every `keepalive` seconds and answer each
-with a PONG; after `link_timeout` seconds without a datagram from the peer the link goes down
-(static peers are then probed again). Frames are cut into fragments by the shared framing
-layer; each fragment travels in one DATA datagram that the receiver acknowledges
-(`meshnode.transport.arq`), so frames arrive whole, in order, or the link goes down — what a
-`Node` expects of BLE. The datagram format is in `meshnode.transport.udpwire`.
+The link protocol (version 2) is specified in docs/protocol.md §13 and its datagrams in
+`meshnode.transport.udpwire`. In short:
+
+* A link is opened by a handshake that keeps no state on the responder until the initiator
+  has proved it receives at its address: PROBE (the initiator's fresh connection id) →
+  CHALLENGE (a cookie, a MAC of the address, the id and the time) → CONNECT (the id and the
+  cookie) → ACCEPT (the responder's fresh connection id). Every later datagram carries the
+  receiver's connection id, 64 random bits an off-path attacker cannot guess: without it,
+  nothing is taken, answered or torn down.
+* Connection ids are new for every link, so no identifier outlives a link (discovery
+  announcements carry a fresh random nonce each time).
+* Each peer address (IPv4 host, port) is one link, id ``"udp:HOST:PORT"``. A valid CONNECT
+  from the address of a live link replaces it only once that link has been silent for two
+  keepalive periods (the peer restarted); links are capped per host; a host may open only so
+  many links per minute, and none for a while after the node closed one of its links for
+  misbehaviour. These limits are kept per host across links, so re-linking does not reset
+  the node's per-link budgets.
+* Frames are cut into fragments by the shared framing layer; one DATA datagram carries one or
+  more fragments (several small frames share a datagram), numbered and acknowledged by
+  `meshnode.transport.arq`, so frames arrive whole, in order, or the link goes down — what a
+  `Node` expects of BLE. One ACK covers several datagrams: the receiver reads every datagram
+  waiting and acknowledges after `ack_every` of them, after `ack_delay`, or at once on a gap.
 
 Receiving never waits for the daemon: datagrams are read, acknowledged and answered at once,
 and whole frames queue for the `run` task's events channel. The queue is bounded by flow
 control: each acknowledgement grants the peer only as many further datagrams as the queue has
 room for, and a grant that was cut short is renewed once the daemon has caught up.
-
-Every daemon start picks a random 8-byte instance that its datagrams carry: a peer that
-restarted shows up with a new instance and its old link goes down before a new one comes up.
-Traffic for a link the receiver does not hold (it restarted, or timed the link out) is answered
-with BYE, so the sender drops its stale state and both start afresh.
-
-With `discovery`, the transport also joins a multicast group and announces itself there every
-`discovery_interval` seconds, from its unicast socket so that the announcement's source is the
-address to link with; peers heard there are probed like static ones.
 
 Nothing here decides what to send: garbage, truncated, oversized and stale datagrams are
 counted (`stats()`) and dropped, and the protocol stays in `Node`.
@@ -29,17 +35,20 @@ counted (`stats()`) and dropped, and the protocol stays in `Node`.
 from __future__ import annotations
 
 import errno
+import hashlib
+import hmac
 import logging
 import math
 import os
 import socket
 import struct
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 import trio
 
+from meshnode.routing.limits import Buckets, Rate
 from meshnode.transport.arq import ArqReceiver, ArqSender
 from meshnode.transport.base import FrameReceived, LinkDown, LinkId, LinkUp, TransportEvent
 from meshnode.transport.framing import (
@@ -50,30 +59,38 @@ from meshnode.transport.framing import (
     Reassembler,
 )
 from meshnode.transport.udpwire import (
+    COOKIE_SIZE,
     DATA_HEADER,
-    NO_INSTANCE,
+    NO_CID,
+    Accept,
     Ack,
+    Announce,
+    Challenge,
+    Close,
+    Connect,
     Data,
     Datagram,
     DatagramError,
-    Type,
+    Payload,
+    Probe,
+    chunk_cost,
     decode,
-    encode_ack,
-    encode_control,
-    encode_data,
+    encode,
 )
 
 __all__ = ["COUNTERS", "Endpoint", "PeerInfo", "UdpConfig", "UdpTransport", "link_id"]
 
 _log = logging.getLogger("meshnode.udp")
 _RECV_BUFFER = 65_536
+_DRAIN = 64  # datagrams read in one go before acknowledging
 COUNTERS = (
     "datagrams_in", "datagrams_out", "bytes_in", "bytes_out", "frames_in", "frames_out",
     "malformed", "oversized", "stale", "refused", "malformed_fragments", "discovered",
     "send_errors", "send_dropped", "receive_errors", "links_up_total", "links_down_total",
-    "over_limit",
+    "over_limit", "bad_cookie", "relinks_refused", "penalized", "acks_out", "data_out",
 )
 _Addr = tuple[str, int]
+_CHUNK_HEADER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,24 @@ class UdpConfig:
     max_links: int = 32
     accept_unknown: bool = True
     window: int = 64
+    # Links with one host (IP address) that is not a static peer: an attacker with many
+    # source ports must not take every slot.
+    max_links_per_host: int = 8
+    # A receiver acknowledges after this many DATA datagrams, or `ack_delay` seconds after
+    # the first one it has not acknowledged, or at once on a gap or a duplicate.
+    ack_every: int = 8
+    ack_delay: float = 0.01
+    # New links accepted from one host: a bucket of `relink_burst`, refilled one per
+    # `relink_interval` seconds; kept per host across links, so that a peer cannot reset the
+    # node's per-link budgets by linking again and again.
+    relink_burst: int = 8
+    relink_interval: float = 10.0
+    # After the node closed a link for misbehaviour, its host gets no link for this long,
+    # doubling with each repeat (capped at `penalty_max`).
+    penalty: float = 30.0
+    penalty_max: float = 3600.0
+    # A CHALLENGE's cookie is valid from the period it was made in and the next.
+    cookie_period: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,21 +171,34 @@ def link_id(addr: _Addr) -> str:
     return f"udp:{addr[0]}:{addr[1]}"
 
 
+def _cid() -> bytes:
+    while (value := os.urandom(8)) == NO_CID:
+        pass
+    return value
+
+
 @dataclass(eq=False)
 class _Link:
     addr: _Addr
     id: str
     static: bool
     created: float
-    tx: ArqSender
-    rx: ArqReceiver
+    local: bytes  # our connection id: the peer puts it in every datagram to us
+    tx: ArqSender[tuple[bytes, ...]]
+    rx: ArqReceiver[tuple[bytes, ...]]
     fragmenter: Fragmenter
     reassembler: Reassembler
-    peer: bytes | None = None
+    peer: bytes | None = None  # the peer's connection id, once the link is up
+    cookie: bytes | None = None  # as initiator: the responder's cookie, and when it came
+    cookie_at: float = 0.0
     up_at: float | None = None  # wall clock, for display
     heard: float | None = None  # trio clock
     room: trio.Event = field(default_factory=trio.Event)
     granted: int = 0  # the peer may send seqs below this (never shrinks)
+    outbox: deque[bytes] = field(default_factory=deque)  # fragments not yet in a datagram
+    owed: int = 0  # DATA datagrams not yet acknowledged
+    ack_now: bool = False
+    ack_at: float | None = None
     closed: bool = False
     datagrams_in: int = 0
     datagrams_out: int = 0
@@ -158,6 +206,28 @@ class _Link:
     @property
     def up(self) -> bool:
         return self.peer is not None and not self.closed
+
+
+class _Penalties:
+    """Hosts whose link the node closed for misbehaviour: no link until `until`, doubling
+    with each repeat; a host that behaved for `cap` seconds after its last penalty starts
+    over (an honest peer closed once in a long while is not locked out for an hour)."""
+
+    def __init__(self, base: float, cap: float, limit: int = 4096) -> None:
+        self._base, self._cap, self._limit = base, cap, limit
+        self._hosts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def punish(self, host: str, now: float) -> None:
+        until, count = self._hosts.pop(host, (0.0, 0))
+        if now > until + self._cap:
+            count = 0
+        self._hosts[host] = (now + min(self._cap, self._base * 2 ** count), count + 1)
+        if len(self._hosts) > self._limit:
+            self._hosts.popitem(last=False)
+
+    def banned(self, host: str, now: float) -> bool:
+        entry = self._hosts.get(host)
+        return entry is not None and now < entry[0]
 
 
 def _resolve(endpoint: Endpoint, what: str = "address") -> _Addr:
@@ -174,10 +244,10 @@ class UdpTransport:
     """The `Transport` interface over UDP. Sockets are bound on construction (errors early)."""
 
     def __init__(self, config: UdpConfig) -> None:
-        if config.datagram_size < DATA_HEADER + MIN_MTU:
-            raise ValueError(f"datagram_size must be at least {DATA_HEADER + MIN_MTU}")
+        if config.datagram_size < DATA_HEADER + _CHUNK_HEADER + MIN_MTU:
+            raise ValueError(f"datagram_size must be at least "
+                             f"{DATA_HEADER + _CHUNK_HEADER + MIN_MTU}")
         self.config = config
-        self.instance = os.urandom(8)
         self.counters: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
         self._links: dict[_Addr, _Link] = {}
         self._static = [_resolve(p, "peer") for p in config.peers]
@@ -187,6 +257,12 @@ class UdpTransport:
         self._queued = trio.Event()
         self._queue_limit = 2 * config.window
         self._throttled: set[_Link] = set()
+        self._to_flush: set[_Link] = set()
+        self._flush = trio.Event()
+        self._secret = os.urandom(32)  # keys the cookies; never leaves this process
+        self._relinks = Buckets(Rate(1 / config.relink_interval, config.relink_burst))
+        self._penalties = _Penalties(config.penalty, config.penalty_max)
+        self._nonces: deque[bytes] = deque(maxlen=4)  # our recent announcements
         self._raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._group_raw: socket.socket | None = None
         try:
@@ -229,26 +305,33 @@ class UdpTransport:
             return None
         return sock
 
+    @property
+    def mtu(self) -> int:
+        """The largest fragment a link carries: one chunk filling a DATA datagram."""
+        return self.config.datagram_size - DATA_HEADER - _CHUNK_HEADER
+
     # --- the Transport interface -------------------------------------------------------------
 
     async def run(self, events: trio.MemorySendChannel[TransportEvent]) -> None:
         now = trio.current_time()
-        for addr in self._static:
-            self._probe(addr, now, static=True)
+        for addr in self._static:  # the keepalive task's first round probes them
+            if addr not in self._links:
+                self._new_link(addr, now, static=True)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._receive, self._sock, False)
+                nursery.start_soon(self._receive, self._sock, self._raw, False)
                 if self._group_raw is not None:
                     group_sock = trio.socket.from_stdlib_socket(self._group_raw)
-                    nursery.start_soon(self._receive, group_sock, True)
+                    nursery.start_soon(self._receive, group_sock, self._group_raw, True)
                     nursery.start_soon(self._announce)
                 nursery.start_soon(self._keepalive)
-                nursery.start_soon(self._retransmit)
+                nursery.start_soon(self._timers)
+                nursery.start_soon(self._flusher)
                 nursery.start_soon(self._deliver, events)
         finally:
             for link in self._links.values():
                 if link.up:
-                    self._control(Type.BYE, link)
+                    self._send(link, Close())
                 link.closed = True
                 link.room.set()
             self.close_sockets()
@@ -259,28 +342,35 @@ class UdpTransport:
             await trio.lowlevel.checkpoint()
             return
         for fragment in state.fragmenter.fragments(frame):
-            while not state.tx.has_room():
-                if state.closed:
-                    return
+            while len(state.outbox) >= self.config.window:
+                self._pump(state, force=True)
+                if len(state.outbox) < self.config.window or state.closed:
+                    break
                 state.room = trio.Event()
                 await state.room.wait()
             if state.closed:
                 return
-            assert state.peer is not None
-            idle = state.tx.in_flight == 0
-            seq = state.tx.push(fragment, trio.current_time())
-            self._sendto(encode_data(self.instance, state.peer, seq, fragment), state)
-            if idle:
-                self._timer.set()
+            state.outbox.append(fragment)
         self.counters["frames_out"] += 1
-        await trio.lowlevel.checkpoint()
+        self._pump(state, force=False)
+        if state.outbox:
+            # Send what is left once the caller has handed its whole burst (it does not
+            # yield between frames while the link takes them), so small frames share a
+            # datagram.
+            self._to_flush.add(state)
+            self._flush.set()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def close(self, link: LinkId, reason: str) -> None:
         state = self._by_id(link)
         if state is not None:
             if state.up:
-                self._control(Type.BYE, state)
-            self._drop(state, reason, trio.current_time())
+                self._send(state, Close())
+            now = trio.current_time()
+            # The node closes a link only for misbehaviour (malformed frames): the host
+            # waits before it may link again, so that it cannot reset its budgets.
+            self._penalties.punish(state.addr[0], now)
+            self._drop(state, reason, now)
         await trio.lowlevel.checkpoint()
 
     def close_sockets(self) -> None:
@@ -324,11 +414,10 @@ class UdpTransport:
         return self._links.get((host, int(port)))
 
     def _new_link(self, addr: _Addr, now: float, *, static: bool) -> _Link:
-        mtu = self.config.datagram_size - DATA_HEADER
         link = _Link(
-            addr, link_id(addr), static, now,
+            addr, link_id(addr), static, now, _cid(),
             ArqSender(window=self.config.window), ArqReceiver(window=self._queue_limit),
-            Fragmenter(mtu, max_frame=DEFAULT_MAX_FRAME,
+            Fragmenter(self.mtu, max_frame=DEFAULT_MAX_FRAME,
                        first_seq=int.from_bytes(os.urandom(2), "big")),
             Reassembler(max_frame=DEFAULT_MAX_FRAME, ordered=True),
             granted=self.config.window,
@@ -338,10 +427,21 @@ class UdpTransport:
 
     def _probe(self, addr: _Addr, now: float, *, static: bool) -> None:
         link = self._links.get(addr) or self._new_link(addr, now, static=static)
-        self._control(Type.PING, link)
+        self._send(link, Probe(link.local), NO_CID)
 
-    def _may_link(self, addr: _Addr) -> bool:
-        if addr in self._static or addr in self._discovered:
+    def _host_links(self, host: str) -> int:
+        return sum(1 for link in self._links.values() if link.addr[0] == host and not link.static)
+
+    def _may_link(self, addr: _Addr, now: float) -> bool:
+        """Whether a new link with `addr` is welcome (nothing is spent)."""
+        if self._penalties.banned(addr[0], now):
+            self.counters["penalized"] += 1
+            return False
+        if addr in self._static:
+            return True
+        if self._host_links(addr[0]) >= self.config.max_links_per_host:
+            return False
+        if addr in self._discovered:
             return True
         if not self.config.accept_unknown:
             return False
@@ -354,7 +454,7 @@ class UdpTransport:
         link.heard = now
         self.counters["links_up_total"] += 1
         _log.debug("link_up", extra={"fields": {"link": link.id}})
-        self._enqueue(LinkUp(link.id, self.config.datagram_size - DATA_HEADER))
+        self._enqueue(LinkUp(link.id, self.mtu))
 
     def _drop(self, link: _Link, reason: str, now: float) -> None:
         """Forget a link (reporting LinkDown if it was up); static peers are probed again."""
@@ -366,6 +466,7 @@ class UdpTransport:
         link.closed = True
         link.room.set()
         self._throttled.discard(link)
+        self._to_flush.discard(link)
         if not link.static:
             self._discovered.discard(link.addr)
         if link.static:
@@ -374,6 +475,68 @@ class UdpTransport:
             self.counters["links_down_total"] += 1
             _log.debug("link_down", extra={"fields": {"link": link.id, "reason": reason}})
             self._enqueue(LinkDown(link.id, reason))
+
+    # --- the handshake ---------------------------------------------------------------------------
+
+    def _cookie(self, addr: _Addr, initiator: bytes, period: int) -> bytes:
+        message = (period.to_bytes(8, "big") + socket.inet_aton(addr[0])
+                   + addr[1].to_bytes(2, "big") + initiator)
+        return hmac.new(self._secret, message, hashlib.sha256).digest()[:COOKIE_SIZE]
+
+    def _period(self, now: float) -> int:
+        return int(now // self.config.cookie_period)
+
+    def _on_probe(self, probe: Probe, addr: _Addr, now: float) -> None:
+        """Answer with a cookie, keeping no state: a spoofed source learns nothing back."""
+        if addr not in self._links and not self._may_link(addr, now):
+            self.counters["refused"] += 1
+            return
+        cookie = self._cookie(addr, probe.initiator, self._period(now))
+        self._send_raw(encode(Datagram(probe.initiator, Challenge(cookie))), addr)
+
+    def _on_challenge(self, link: _Link, challenge: Challenge, now: float) -> None:
+        if link.up or link.cookie == challenge.cookie:
+            return  # a repeat: the keepalive round repeats our CONNECT
+        link.cookie, link.cookie_at = challenge.cookie, now
+        self._send(link, Connect(link.local, challenge.cookie), NO_CID)
+
+    def _on_connect(self, connect: Connect, addr: _Addr, now: float) -> None:
+        period = self._period(now)
+        if not any(hmac.compare_digest(connect.cookie, self._cookie(addr, connect.initiator, p))
+                   for p in (period, period - 1)):
+            self.counters["bad_cookie"] += 1
+            return
+        link = self._links.get(addr)
+        if link is not None and link.up and link.peer == connect.initiator:
+            self._send(link, Accept(link.local))  # our ACCEPT was lost: say it again
+            return
+        if link is not None and not link.up and connect.initiator > link.local:
+            return  # both sides opened at once: the lower initiator id goes on, ours
+        if link is not None and link.up:
+            assert link.heard is not None
+            if now - link.heard < 2 * self.config.keepalive:
+                # The link is alive: a second handshake is a crossed open or a replay.
+                self.counters["relinks_refused"] += 1
+                return
+        elif not self._may_link(addr, now):
+            self.counters["refused"] += 1
+            return
+        if not self._relinks.take(addr[0], now):
+            self.counters["relinks_refused"] += 1
+            return
+        static = addr in self._static
+        if link is not None:
+            self._drop(link, "peer reconnected", now)
+        fresh = self._links.get(addr)
+        if fresh is None or fresh.up:
+            fresh = self._new_link(addr, now, static=static)
+        fresh.created = now
+        self._up(fresh, connect.initiator, now)
+        self._send(fresh, Accept(fresh.local))
+
+    def _on_accept(self, link: _Link, accept: Accept, now: float) -> None:
+        if not link.up and link.cookie is not None:
+            self._up(link, accept.responder, now)
 
     # --- towards the daemon, with flow control --------------------------------------------------
 
@@ -403,16 +566,33 @@ class UdpTransport:
         return link.granted
 
     def _acknowledge(self, link: _Link) -> None:
-        assert link.peer is not None
+        if not link.up:
+            return
         next_seq, bitmap = link.rx.ack()
         limit = self._grant(link)
-        self._sendto(encode_ack(self.instance, link.peer, next_seq, bitmap, limit), link)
+        link.owed, link.ack_now, link.ack_at = 0, False, None
+        self.counters["acks_out"] += 1
+        self._send(link, Ack(next_seq, bitmap, limit))
+
+    def _settle_acks(self, links: set[_Link], now: float) -> None:
+        """After a batch of datagrams: acknowledge now what must be, schedule the rest."""
+        for link in links:
+            if not link.up or not (link.owed or link.ack_now):
+                continue
+            if link.ack_now or link.owed >= self.config.ack_every or link in self._throttled:
+                self._acknowledge(link)
+            elif link.ack_at is None:
+                link.ack_at = now + self.config.ack_delay
+                self._timer.set()
 
     # --- sending -------------------------------------------------------------------------------
 
-    def _sendto(self, data: bytes, link: _Link) -> None:
+    def _send(self, link: _Link, payload: Payload, cid: bytes | None = None) -> None:
+        """A datagram to the peer of `link`, addressed to its connection id (or `cid`)."""
+        target = cid if cid is not None else link.peer
+        assert target is not None
         link.datagrams_out += 1
-        self._send_raw(data, link.addr)
+        self._send_raw(encode(Datagram(target, payload)), link.addr)
 
     def _send_raw(self, data: bytes, addr: _Addr) -> None:
         try:
@@ -425,21 +605,62 @@ class UdpTransport:
         self.counters["datagrams_out"] += 1
         self.counters["bytes_out"] += len(data)
 
-    def _control(self, kind: Type, link: _Link) -> None:
-        self._sendto(encode_control(kind, self.instance, link.peer or NO_INSTANCE), link)
+    def _pump(self, link: _Link, *, force: bool) -> None:
+        """Pack queued fragments into DATA datagrams while the window allows; a datagram
+        that is not full waits for more unless `force`."""
+        budget = self.config.datagram_size - DATA_HEADER
+        while link.outbox and link.up and link.tx.has_room():
+            taken: list[bytes] = []
+            size = 0
+            while link.outbox and size + chunk_cost(link.outbox[0]) <= budget:
+                fragment = link.outbox.popleft()
+                taken.append(fragment)
+                size += chunk_cost(fragment)
+            if not force and not link.outbox:
+                link.outbox.extendleft(reversed(taken))
+                return
+            idle = link.tx.in_flight == 0
+            seq = link.tx.push(tuple(taken), trio.current_time())
+            self.counters["data_out"] += 1
+            self._send(link, Data(seq, tuple(taken)))
+            if idle:
+                self._timer.set()
+        if not link.outbox:
+            link.room.set()
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush = trio.Event()
+            links, self._to_flush = self._to_flush, set()
+            for link in links:
+                self._pump(link, force=True)
 
     # --- receiving -----------------------------------------------------------------------------
 
-    async def _receive(self, sock: trio.socket.SocketType, group: bool) -> None:
+    async def _receive(self, sock: trio.socket.SocketType, raw: socket.socket,
+                       group: bool) -> None:
         while True:
             try:
                 data, addr = await sock.recvfrom(_RECV_BUFFER)
             except OSError:
                 self.counters["receive_errors"] += 1
                 continue
-            self._on_datagram(data, (str(addr[0]), int(addr[1])), group)
+            touched: set[_Link] = set()
+            self._on_datagram(data, (str(addr[0]), int(addr[1])), group, touched)
+            # Read what else is waiting before acknowledging: one ACK per link per batch.
+            for _ in range(_DRAIN - 1):
+                try:
+                    data, addr = raw.recvfrom(_RECV_BUFFER)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    self.counters["receive_errors"] += 1
+                    break
+                self._on_datagram(data, (str(addr[0]), int(addr[1])), group, touched)
+            self._settle_acks(touched, trio.current_time())
 
-    def _on_datagram(self, data: bytes, addr: _Addr, group: bool) -> None:
+    def _on_datagram(self, data: bytes, addr: _Addr, group: bool, touched: set[_Link]) -> None:
         self.counters["datagrams_in"] += 1
         self.counters["bytes_in"] += len(data)
         if len(data) > self.config.datagram_size:
@@ -450,95 +671,86 @@ class UdpTransport:
         except DatagramError:
             self.counters["malformed"] += 1
             return
-        if d.src == self.instance:
-            return  # our own announcement, looped back
         now = trio.current_time()
+        payload = d.payload
+        if isinstance(payload, Announce):
+            if group:
+                self._on_announcement(payload, addr, now)
+            return
         if group:
-            self._on_announcement(d, addr, now)
+            return  # only announcements belong on the group
+        if isinstance(payload, Probe):
+            self._on_probe(payload, addr, now)
+            return
+        if isinstance(payload, Connect):
+            self._on_connect(payload, addr, now)
             return
         link = self._links.get(addr)
-        if link is not None and link.peer is not None and d.src != link.peer:
-            # A new instance announces itself with a PING (or answers ours); anything else
-            # from an unknown instance is a straggler from before a restart.
-            if d.type is Type.PING or (d.type is Type.PONG and d.dst == self.instance):
-                self._drop(link, "peer restarted", now)
-                link = self._links.get(addr)
-            else:
+        if link is None or d.cid != link.local:
+            # Not for a link we hold at this address: stale, or a guess. No answer, so a
+            # spoofed datagram cannot make us talk to anyone.
+            self.counters["stale"] += 1
+            return
+        link.datagrams_in += 1
+        match payload:
+            case Challenge():
+                self._on_challenge(link, payload, now)
+            case Accept():
+                self._on_accept(link, payload, now)
+            case _ if not link.up:
                 self.counters["stale"] += 1
-                return
-        if d.type is Type.PING:
-            self._on_ping(d, addr, link, now)
-            return
-        if d.dst != self.instance:
-            self.counters["stale"] += 1
-            if d.type in (Type.DATA, Type.ACK):
-                self._send_raw(encode_control(Type.BYE, self.instance, d.src), addr)
-            return
-        if link is None:
-            self.counters["stale"] += 1
-            if d.type in (Type.DATA, Type.ACK):
-                self._send_raw(encode_control(Type.BYE, self.instance, d.src), addr)
-            return
-        link.datagrams_in += 1
-        if d.type is Type.PONG:
-            link.heard = now
-            if not link.up:
-                self._up(link, d.src, now)
-        elif d.type is Type.BYE:
-            if link.up:
+            case Close():
                 self._drop(link, "peer closed the link", now)
-        elif not link.up:
-            # DATA or ACK before we heard the peer's PONG: its state may predate ours.
-            self.counters["stale"] += 1
-            self._send_raw(encode_control(Type.BYE, self.instance, d.src), addr)
-        else:
-            link.heard = now
-            if isinstance(d.payload, Data):
-                self._on_data(link, d.payload, now)
-            elif isinstance(d.payload, Ack) and link.tx.on_ack(
-                    d.payload.next, d.payload.bitmap, now, d.payload.limit):
-                self._timer.set()
-            if link.tx.has_room():
-                link.room.set()
+            case Data():
+                link.heard = now
+                self._on_data(link, payload, now)
+                touched.add(link)
+            case Ack():
+                link.heard = now
+                if link.tx.on_ack(payload.next, payload.bitmap, now, payload.limit):
+                    self._timer.set()
+                self._pump(link, force=True)
 
-    def _on_ping(self, d: Datagram, addr: _Addr, link: _Link | None, now: float) -> None:
-        if link is None:
-            if not self._may_link(addr):
-                self.counters["refused"] += 1
-                return
-            link = self._new_link(addr, now, static=False)
-        link.datagrams_in += 1
-        if not link.up:
-            self._up(link, d.src, now)
-        link.heard = now
-        self._control(Type.PONG, link)
-
-    def _on_announcement(self, d: Datagram, addr: _Addr, now: float) -> None:
-        if d.type is not Type.PING or addr in self._links:
+    def _on_announcement(self, announce: Announce, addr: _Addr, now: float) -> None:
+        if announce.nonce in self._nonces or addr in self._links:
             return
-        if len(self._discovered) >= self.config.max_links:
+        if len(self._discovered) >= self.config.max_links or not self._may_discover(addr, now):
             self.counters["refused"] += 1
             return
         self._discovered.add(addr)
         self.counters["discovered"] += 1
         self._probe(addr, now, static=False)
 
+    def _may_discover(self, addr: _Addr, now: float) -> bool:
+        return (not self._penalties.banned(addr[0], now)
+                and self._host_links(addr[0]) < self.config.max_links_per_host)
+
     def _on_data(self, link: _Link, data: Data, now: float) -> None:
+        link.owed += 1
         if data.seq >= link.granted:
             self.counters["over_limit"] += 1  # a peer ignoring our grant: not taken
-            payloads = []
-        else:
-            payloads = link.rx.receive(data.seq, data.fragment)
-        for fragment in payloads:
-            try:
-                frames = link.reassembler.feed(fragment, now)
-            except FramingError:
-                self.counters["malformed_fragments"] += 1
-                continue
-            for frame in frames:
-                self.counters["frames_in"] += 1
-                self._enqueue(FrameReceived(link.id, frame))
-        self._acknowledge(link)
+            link.ack_now = True
+            return
+        batches = link.rx.receive(data.seq, data.fragments)
+        if not batches:
+            link.ack_now = True  # a duplicate or a gap: tell the sender at once
+        for fragments in batches:
+            for fragment in fragments:
+                try:
+                    frames = link.reassembler.feed(fragment, now)
+                except FramingError as exc:
+                    self.counters["malformed_fragments"] += 1
+                    self._misbehaved(link, f"malformed fragment: {exc}", now)
+                    return
+                for frame in frames:
+                    self.counters["frames_in"] += 1
+                    self._enqueue(FrameReceived(link.id, frame))
+
+    def _misbehaved(self, link: _Link, reason: str, now: float) -> None:
+        """Close a link whose peer broke the link protocol; its host waits to link again."""
+        self._send(link, Close())
+        self._penalties.punish(link.addr[0], now)
+        self._drop(link, reason, now)
 
     # --- timers --------------------------------------------------------------------------------
 
@@ -546,33 +758,43 @@ class UdpTransport:
         while True:
             now = trio.current_time()
             for link in list(self._links.values()):
-                if link.up:
-                    assert link.heard is not None
-                    if now - link.heard > self.config.link_timeout:
-                        self._drop(link, "peer silent", now)
-                        continue
-                    if link in self._throttled:
-                        self._acknowledge(link)  # the renewed grant may have been lost
-                elif not link.static and now - link.created > self.config.link_timeout:
-                    del self._links[link.addr]  # a discovered peer that never answered
-                    self._discovered.discard(link.addr)
-                    continue
-                current = self._links.get(link.addr)
-                if current is not None:
-                    self._control(Type.PING, current)
+                self._tick(link, now)
             await trio.sleep(self.config.keepalive)
+
+    def _tick(self, link: _Link, now: float) -> None:
+        """Keep a live link heard (an ACK doubles as keepalive) and go on with a handshake."""
+        if link.up:
+            assert link.heard is not None
+            if now - link.heard > self.config.link_timeout:
+                self._drop(link, "peer silent", now)
+            else:
+                self._acknowledge(link)
+            return
+        if not link.static and now - link.created > self.config.link_timeout:
+            del self._links[link.addr]  # a discovered peer that never answered
+            self._discovered.discard(link.addr)
+            return
+        if self._penalties.banned(link.addr[0], now):
+            return
+        if link.cookie is not None and now - link.cookie_at < self.config.cookie_period:
+            self._send(link, Connect(link.local, link.cookie), NO_CID)
+        else:
+            link.cookie = None
+            self._send(link, Probe(link.local), NO_CID)
 
     async def _announce(self) -> None:
         group = _resolve(self.config.group)
-        ping = encode_control(Type.PING, self.instance, NO_INSTANCE)
         while True:
-            self._send_raw(ping, group)
+            nonce = os.urandom(8)
+            self._nonces.append(nonce)
+            self._send_raw(encode(Datagram(NO_CID, Announce(nonce))), group)
             await trio.sleep(self.config.discovery_interval)
 
-    async def _retransmit(self) -> None:
+    async def _timers(self) -> None:
+        """Retransmissions and delayed acknowledgements, each at its deadline."""
         while True:
             deadline = min((d for link in self._links.values() if link.up
-                            and (d := link.tx.next_deadline()) is not None), default=math.inf)
+                            and (d := self._deadline(link)) is not None), default=math.inf)
             self._timer = trio.Event()
             with trio.move_on_at(deadline):
                 await self._timer.wait()
@@ -580,6 +802,12 @@ class UdpTransport:
             for link in list(self._links.values()):
                 if not link.up:
                     continue
-                assert link.peer is not None
-                for seq, fragment in link.tx.due(now):
-                    self._sendto(encode_data(self.instance, link.peer, seq, fragment), link)
+                if link.ack_at is not None and link.ack_at <= now:
+                    self._acknowledge(link)
+                for seq, fragments in link.tx.due(now):
+                    self._send(link, Data(seq, fragments))
+
+    @staticmethod
+    def _deadline(link: _Link) -> float | None:
+        times = [t for t in (link.tx.next_deadline(), link.ack_at) if t is not None]
+        return min(times, default=None)

@@ -230,7 +230,7 @@ def test_cancelled_alert_replayed_after_a_restart_stays_cancelled(tmp_path: Path
     store.close()
     store = SqliteStore(tmp_path / "store.db", 1 << 20, seen_capacity=64)
     restarted = Node(identity, store, chain.trust, NOW + 120)
-    out = restarted.inject(encode_message(original), NOW + 120)
+    out = restarted.inject(encode_message(original), NOW + 120).outputs
     assert not any(isinstance(o, AlertReceived) for o in out)
     assert not store.has(original.id)
 
@@ -248,16 +248,16 @@ def test_a_revoked_issuer_is_refused_and_its_alerts_withdrawn(tmp_path: Path) ->
     node.inject(encode_message(fake), NOW)
     assert store.has(held.id)
     out = node.inject(encode_message(create_revocation(chain.root, [chain.cert.serial], NOW)),
-                      NOW + 1)
+                      NOW + 1).outputs
     assert any(isinstance(o, AlertRemoved) for o in out) and not store.has(held.id)
     later = chain.alert(nl_alert(identifier="after"), seq=2)
     assert any(isinstance(o, Rejected) and "revoked" in o.reason
-               for o in node.inject(encode_message(later), NOW + 2))
+               for o in node.inject(encode_message(later), NOW + 2).outputs)
     store.close()
     store = SqliteStore(tmp_path / "store.db", 1 << 20)
     restarted = Node(identity, store, chain.trust, NOW + 10)
     for msg in (held, later):
-        out = restarted.inject(encode_message(msg), NOW + 10)
+        out = restarted.inject(encode_message(msg), NOW + 10).outputs
         assert not any(isinstance(o, AlertReceived) for o in out)
     assert store.usage().by_kind == {int(Kind.REVOKE): 1}
 

@@ -20,10 +20,10 @@ from meshnode.crypto.signing import create_post, sign_body
 from meshnode.events import AlertReceived, DmReceived, PostReceived
 from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
+from meshnode.testing import Mesh
 from meshnode.wire import DAY, Kind, PostBody, ReceiptBody, Routing, decode_body
 from tests.attacks.peers import NOW, Bench
 from tests.crypto.chain import make_chain, nl_alert
-from tests.mesh import Mesh
 
 
 def test_forged_posts_in_someones_name_do_not_spend_their_quota() -> None:
@@ -99,7 +99,8 @@ def test_a_peer_claiming_someones_tags_gets_a_copy_but_cannot_take_the_dm_away()
     mesh = Mesh()
     anna, bram = mesh.add("anna", NOW), mesh.add("bram", NOW)
     relay = mesh.add("relay", NOW)
-    dm_id, outs = anna.send_dm(bram.identity.public, "kom je eten?", NOW)
+    verdict, outs = anna.send_dm(bram.identity.public, "kom je eten?", NOW)
+    dm_id = verdict.msg_id
     mesh.local("anna", outs, NOW)
     mesh.connect("anna", "relay", NOW + 10)
     mesh.disconnect("anna", "relay", NOW + 11)

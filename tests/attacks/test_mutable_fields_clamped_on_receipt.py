@@ -17,9 +17,9 @@ from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_post
 from meshnode.node import NodeConfig
 from meshnode.routing.frames import Hello, Msg, encode_frame
+from meshnode.testing import Mesh
 from meshnode.wire import Message, decode_message, encode_message
 from tests.attacks.peers import NOW, RESPONDER_NONCE, Bench
-from tests.mesh import Mesh
 
 HUGE = 2**32 - 1
 TARGET = Identity.generate()

@@ -55,7 +55,7 @@ def test_someone_else_announcing_a_contacts_name_is_flagged_not_adopted(tmp_path
     node = Node(Identity.generate(), MemoryStore(1 << 20), TrustStore(()), NOW)
     svc = service(tmp_path, node)
     svc.contacts.add("Bram", bram.public, NOW)
-    out = node.inject(encode_message(create_announce(eve, "Bram", NOW)), NOW)
+    out = node.inject(encode_message(create_announce(eve, "Bram", NOW)), NOW).outputs
     published = svc.record(out, NOW)
     warnings = [data for name, data in published if name == "key_warning"]
     assert len(warnings) == 1

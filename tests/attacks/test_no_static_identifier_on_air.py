@@ -22,11 +22,13 @@ from meshnode.crypto.sealing import recipient_tag
 from meshnode.events import DmCarried, DmReceived, Send
 from meshnode.node import NodeConfig
 from meshnode.routing.frames import Hello, decode_frame, encode_frame
+from meshnode.testing import Mesh
 from meshnode.transport.ble_profile import (
     SERVICE_UUID,
     Info,
+    advertising_data,
     encode_info,
-    service_data,
+    encode_token_value,
     uuid_le,
 )
 from meshnode.transport.ble_token import (
@@ -37,15 +39,18 @@ from meshnode.transport.ble_token import (
 )
 from meshnode.wire import DAY
 from tests.attacks.peers import NOW, recording
-from tests.mesh import Mesh
 
 FLAGS = bytes((2, 0x01, 0x06))
 
 
-def advert(secret: bytes, now: int) -> bytes:
+def advert(secret: bytes, now: int, profile: str = "service-data") -> bytes:
     """The legacy advertising payload a device sends at `now`, byte for byte."""
-    data = uuid_le(SERVICE_UUID) + service_data(advert_token(secret, epoch_of(now)))
-    return FLAGS + bytes((1 + len(data), 0x21)) + data
+    return advertising_data(profile, advert_token(secret, epoch_of(now)))
+
+
+def token_value(secret: bytes, now: int) -> bytes:
+    """What the TOKEN characteristic reads at `now` (a device that can connect)."""
+    return encode_token_value(advert_token(secret, epoch_of(now)), central=True)
 
 
 def constant_positions(adverts: list[bytes]) -> dict[int, int]:
@@ -70,6 +75,20 @@ def test_a_devices_adverts_share_nothing_across_epochs_that_others_lack() -> Non
     start = epoch_of(NOW) * EPOCH_SECONDS
     last = start + EPOCH_SECONDS - 1
     assert advert(d, start) == advert(d, last) != advert(d, last + 1)
+
+
+def test_the_uuid_advert_is_the_same_everywhere_and_the_token_read_rotates() -> None:
+    """The iOS-style advert carries nothing per device; the token it leaves to GATT has the
+    same properties as the service-data advert's."""
+    devices = [secrets.token_bytes(32) for _ in range(6)]
+    times = [NOW + k * EPOCH_SECONDS for k in range(8)]
+    adverts = {advert(d, t, "uuid") for d in devices for t in times}
+    assert adverts == {FLAGS + bytes((17, 0x07)) + uuid_le(SERVICE_UUID)}
+    read = {d: [token_value(d, t) for t in times] for d in devices}
+    everyone = [v for values in read.values() for v in values]
+    for values in read.values():
+        assert constant_positions(values) == constant_positions(everyone)
+    assert len(set(everyone)) == len(everyone)
 
 
 def test_the_advert_secret_is_per_device_not_per_identity(tmp_path: Path) -> None:

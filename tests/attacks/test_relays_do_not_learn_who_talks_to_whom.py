@@ -13,9 +13,9 @@ import base64
 from meshnode.crypto.identity import Identity
 from meshnode.events import DmDelivered, DmReceived
 from meshnode.routing.frames import Hello, Msg, decode_frame
+from meshnode.testing import Mesh
 from meshnode.wire import Kind, decode_message
 from tests.attacks.peers import NOW, recording
-from tests.mesh import Mesh
 
 
 def secrets_of(identity: Identity) -> list[bytes]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from meshnode.events import Close, Rejected, Send, SyncFinished
 from meshnode.node import Node
 from meshnode.routing.frames import Msg, decode_frame
+from meshnode.testing import Mesh
 from meshnode.wire import encode_message
 from tests.attacks.peers import NOW, Bench, recording
 from tests.crypto.chain import make_chain
-from tests.mesh import Mesh
 
 
 def snapshot(node: Node) -> tuple[object, ...]:
@@ -66,7 +66,8 @@ def test_a_replayed_dm_gets_no_second_receipt_anywhere() -> None:
     """Replaying a delivered DM to its recipient, or a purged one to a relay, is a no-op."""
     mesh = Mesh()
     anna, bram, relay = (mesh.add(n, NOW) for n in ("anna", "bram", "relay"))
-    dm_id, outs = anna.send_dm(bram.identity.public, "hoi", NOW)
+    verdict, outs = anna.send_dm(bram.identity.public, "hoi", NOW)
+    dm_id = verdict.msg_id
     mesh.local("anna", outs, NOW)
     raw = anna.store.get(dm_id)
     assert raw is not None

@@ -23,10 +23,10 @@ from meshnode.crypto.signing import create_announce, create_post, sign_body
 from meshnode.events import Rejected
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
+from meshnode.testing import Mesh
 from meshnode.wire import DAY, Kind, ReceiptBody, encode_message
 from tests.attacks.peers import NOW, Bench
 from tests.crypto.chain import make_chain, nl_alert
-from tests.mesh import Mesh
 
 TARGET = Identity.generate().public
 

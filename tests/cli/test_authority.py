@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,69 @@ def test_node_trusts_an_installed_root(meshnode: Run, authority: Path) -> None:
     r = meshnode("trust", "add-root", str(authority / "root" / "root.pub"))
     assert r.returncode == 0, r.stderr
     assert "Test root (NOT REAL)" in meshnode("trust", "list").stdout
+
+
+def _exported(meshnode: Run, d: Path) -> str:
+    sign(meshnode, d, "alert.msg", *fire_alert())
+    r = meshnode("authority", "export-cap", str(d / "alert.msg"), "--out", str(d / "alert.xml"))
+    assert r.returncode == 0, r.stderr
+    return (d / "alert.xml").read_text()
+
+
+def test_expires_in_with_a_cap_file_is_never_silently_ignored(meshnode: Run,
+                                                              authority: Path) -> None:
+    xml = _exported(meshnode, authority)
+    code, out = sign(meshnode, authority, "x.msg", "--cap", str(authority / "alert.xml"),
+                     "--expires-in", "2h")
+    assert code == 2 and "--expires-in does not apply to --cap" in out
+    assert not (authority / "x.msg").exists()
+    # With --trim it is the lifetime of an <info> that has no <expires>.
+    bare = authority / "bare.xml"
+    bare.write_text(re.sub(r"<expires>[^<]*</expires>", "", xml))
+    code, out = sign(meshnode, authority, "bare.msg", "--cap", str(bare), "--trim",
+                     "--expires-in", "2h")
+    assert code == 0, out
+    _, [report] = verify(meshnode, authority, "bare.msg")
+    sent = int(datetime.datetime.fromisoformat(
+        re.search(r"<sent>([^<]*)</sent>", xml)[1]).timestamp())  # type: ignore[index]
+    assert report["expires"] == sent + 2 * 3600
+
+
+def test_the_trim_hint_comes_only_with_errors_trimming_fixes(meshnode: Run,
+                                                             authority: Path) -> None:
+    xml = _exported(meshnode, authority)
+    broken = authority / "broken.xml"
+    broken.write_text(xml.replace("</alert>", ""))
+    code, out = sign(meshnode, authority, "b.msg", "--cap", str(broken))
+    assert code == 2 and "malformed XML" in out and "--trim" not in out
+    long = authority / "long.xml"
+    long.write_text(re.sub(r"<instruction>[^<]*</instruction>",
+                           "<instruction>" + "Blijf binnen. " * 400 + "</instruction>", xml,
+                           count=1))
+    code, out = sign(meshnode, authority, "l.msg", "--cap", str(long))
+    assert code == 2 and "(--trim shortens texts and simplifies areas)" in out
+
+
+def test_references_take_the_sent_time_as_cap_writes_it(meshnode: Run, authority: Path) -> None:
+    xml = _exported(meshnode, authority)
+    identifier = re.search(r"<identifier>([^<]*)</identifier>", xml)[1]  # type: ignore[index]
+    sent = re.search(r"<sent>([^<]*)</sent>", xml)[1]  # type: ignore[index]
+    code, out = sign(meshnode, authority, "update.msg", *fire_alert(
+        "--msg-type", "Update", "--references", f"nl-alert@vrr.example,{identifier},{sent}"))
+    assert code == 0, out
+    r = meshnode("authority", "export-cap", str(authority / "update.msg"))
+    assert f"nl-alert@vrr.example,{identifier},{sent}" in r.stdout
+    code, out = sign(meshnode, authority, "bad.msg", *fire_alert(
+        "--msg-type", "Update", "--references", f"nl-alert@vrr.example,{identifier},gisteren"))
+    assert code == 2 and "2027-03-01T14:05:00+01:00" in out
+
+
+def test_verify_prints_dates_and_texts_not_raw_values(meshnode: Run, authority: Path) -> None:
+    sign(meshnode, authority, "alert.msg", *fire_alert())
+    r = meshnode("authority", "verify", str(authority / "alert.msg"), str(authority / "cert.msg"),
+                 "--root", str(authority / "root" / "root.pub"))
+    assert r.returncode == 0, r.stderr
+    assert "{" not in r.stdout and "['" not in r.stdout and "None" not in r.stdout
+    assert re.search(r"expires: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d", r.stdout)
+    assert re.search(r"not after: 20\d\d-\d\d-\d\d ", r.stdout)
+    assert "headlines: [nl-NL] Grote brand: sluit ramen en deuren; [en-GB] Large fire" in r.stdout

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from meshnode.crypto.identity import fingerprint
 from tests.cli.conftest import Run
@@ -46,3 +51,37 @@ def test_whoami_without_identity_says_how_to_make_one(meshnode: Run) -> None:
     result = meshnode("whoami")
     assert result.returncode == 2
     assert "meshnode keygen" in result.stderr
+
+
+def _without_terminal(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """As a service or a pipe runs it: no controlling terminal, standard input empty."""
+    env = {k: v for k, v in os.environ.items() if k != "MESHNODE_PASSPHRASE"}
+    env["MESHNODE_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+                          timeout=60, cwd=home.parent)
+
+
+@pytest.mark.parametrize("command", [
+    ["keygen", "--passphrase"], ["init", "--passphrase"],
+    ["authority", "init-root", "--dir", "root", "--name", "Test root", "--passphrase"],
+])
+def test_a_new_passphrase_without_a_terminal_is_a_clear_error(tmp_path: Path,
+                                                              command: list[str]) -> None:
+    result = _without_terminal(tmp_path / "home", *command)
+    assert result.returncode == 2
+    assert "no terminal to ask for the passphrase" in result.stderr
+    assert "MESHNODE_PASSPHRASE" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "home" / "identity.key").exists()
+    assert not list((tmp_path / "root").glob("*.key")) if (tmp_path / "root").exists() else True
+
+
+@pytest.mark.parametrize("command", [["whoami"], ["run"]])
+def test_an_encrypted_key_without_a_terminal_is_a_clear_error(meshnode: Run, tmp_path: Path,
+                                                              command: list[str]) -> None:
+    assert meshnode("keygen", "--passphrase", env={"MESHNODE_PASSPHRASE": "dijk"}
+                    ).returncode == 0
+    result = _without_terminal(tmp_path / "home", *command)
+    assert result.returncode == 2
+    assert "no terminal to ask for the passphrase" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cli.sim import bench_warning
 from sim.scenario import bundled_names, parameter_table
 from tests.cli.conftest import Run
 
@@ -111,9 +112,12 @@ def test_sweep_in_a_local_process_pool(meshnode: Run, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     result = meshnode("sim", "sweep", "small", "--set", "scenario.duration=10m",
                       "--set", "routing.spray_copies=1,8", "--seeds", "2", "--workers", "2",
-                      "--out", str(out), "--plot")
+                      "--out", str(out), "--plot", env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
     assert "mean ± 95 % CI" in result.stdout
+    # 10-minute runs have no 30- or 60-minute coverage: n/a, and at 80 columns nothing is
+    # cut off ("…"): cells wrap instead.
+    assert "n/a" in result.stdout and "…" not in result.stdout
     with (out / "sweep.csv").open(encoding="utf-8", newline="") as f:
         points = list(csv.DictReader(f))
     assert [p["routing.spray_copies"] for p in points] == ["1", "8"]
@@ -147,3 +151,11 @@ def test_list_and_params(meshnode: Run) -> None:
     assert params.stdout.strip() == parameter_table()
     table = meshnode("sim", "params")
     assert "ble.range" in table.stdout and "routing.spray_copies" in table.stdout
+
+
+def test_a_long_benchmark_says_so_before_it_starts() -> None:
+    assert bench_warning("small", [30, 60], 60.0) is None
+    for sizes, duration in (([1_000, 5_000, 10_000], None), ([5_000], 600.0)):
+        warning = bench_warning("neighbourhood", sizes, duration)
+        assert warning is not None and "takes hours" in warning
+        assert "--sizes 200,400 --duration 30m" in warning

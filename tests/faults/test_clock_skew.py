@@ -20,8 +20,8 @@ from meshnode.events import (
     Rejected,
 )
 from meshnode.node import Node, NodeConfig
+from meshnode.testing import Mesh
 from tests.crypto.chain import NOW, Chain, make_chain
-from tests.mesh import Mesh
 
 HOUR = 3_600
 SKEW = NodeConfig().clock_skew
@@ -55,9 +55,11 @@ def test_nodes_an_hour_apart_exchange_posts_dms_receipts_and_alerts(offset: int)
     sent = {}
     for name, node, peer in (("A", a, b), ("B", b, a)):
         t = mesh.clock(name, now)
-        post_id, out = node.post("wijk-noord", f"post from {name}", t)
+        verdict, out = node.post("wijk-noord", f"post from {name}", t)
+        post_id = verdict.msg_id
         mesh.local(name, out, now)
-        dm_id, out = node.send_dm(peer.identity.public, f"dm from {name}", t)
+        verdict, out = node.send_dm(peer.identity.public, f"dm from {name}", t)
+        dm_id = verdict.msg_id
         mesh.local(name, out, now)
         # The authority's alert carries the clock of the node it was handed to.
         mesh.local(name, node.inject(_alert(chain, t, 1 if name == "A" else 2), t), now)
@@ -76,7 +78,7 @@ def test_nodes_an_hour_apart_exchange_posts_dms_receipts_and_alerts(offset: int)
     held = {n: {i for _, i in mesh.nodes[n].store.ids_since(0)} for n in ("A", "B")}
     assert held["A"] == held["B"]
     for n in ("A", "B"):
-        mesh.nodes[n].tick(mesh.clock(n, now + 2 * HOUR))
+        mesh.nodes[n].handle_timer(mesh.clock(n, now + 2 * HOUR))
         assert {i for _, i in mesh.nodes[n].store.ids_since(0)} == held[n], n
 
 
@@ -84,7 +86,8 @@ def test_a_post_beyond_the_skew_is_held_back_then_accepted_when_the_clock_catche
     mesh = SkewedMesh()
     fast = mesh.add_skewed("F", NOW, SKEW + 60)
     slow = mesh.add_skewed("S", NOW, 0)
-    post_id, out = fast.post("wijk-noord", "from a clock running ahead", mesh.clock("F", NOW))
+    verdict, out = fast.post("wijk-noord", "from a clock running ahead", mesh.clock("F", NOW))
+    post_id = verdict.msg_id
     mesh.local("F", out, NOW)
     mesh.connect("F", "S", NOW)
     assert not slow.store.has(post_id) and not slow.store.seen(post_id)

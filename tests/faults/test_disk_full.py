@@ -21,6 +21,7 @@ from meshnode.node import Node, NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.store import SqliteStore
 from meshnode.store.sqlite import StoreFull
+from meshnode.testing import Mesh
 from tests.daemons import links_up, wait_for
 from tests.faults.helpers import (
     CAPACITY,
@@ -31,7 +32,6 @@ from tests.faults.helpers import (
     store_ids,
     with_log_file,
 )
-from tests.mesh import Mesh
 
 pytestmark = pytest.mark.slow
 FS_SIZE = "3m"
@@ -162,7 +162,8 @@ def test_posts_refused_for_a_full_disk_do_not_use_up_their_authors_quota(
     once there is room."""
     mesh = Mesh()
     peer = mesh.add("P", NOW)
-    post_id, out = peer.post("wijk-noord", "offered again and again", NOW)
+    verdict, out = peer.post("wijk-noord", "offered again and again", NOW)
+    post_id = verdict.msg_id
     mesh.local("P", out, NOW)
     fast = Rate(10_000.0, 10_000.0)
     attempts = NodeConfig().author_posts_per_hour + 1

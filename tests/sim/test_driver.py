@@ -88,6 +88,11 @@ def test_results_carry_oracle_ratios() -> None:
     summary = summarise(Simulation(small()).run(), 2.0)
     alert = summary["alerts"][0]
     assert set(alert["coverage"]) == {"10min", "30min", "60min", "120min"}
+    # A mark after the end of this 30-minute run has no figure, not a misleading 0.
+    for mark, figures in alert["coverage"].items():
+        after_end = alert["created"] + int(mark.removesuffix("min")) * 60 > 1_800
+        assert (figures["coverage"] is None) is after_end, mark
+        assert (figures["oracle"] is None) is after_end, mark
     oracle = summary["dms"]["oracle_delivery_ratio"]
     assert oracle is None or 0 <= oracle <= 1
     assert summary["run"]["events"] > 0

@@ -321,6 +321,20 @@ def test_meta_round_trip(new_store: StoreFactory) -> None:
         store.get_meta("")
 
 
+def test_meta_keys_list_by_prefix_and_delete_removes(new_store: StoreFactory) -> None:
+    store = new_store(BIG)
+    for key in ("sent-dm:b", "sent-dm:a", "sent-dm%", "seq/vr", "sent-dn:z"):
+        store.set_meta(key, b"x")
+    assert store.meta_keys("sent-dm:") == ["sent-dm:a", "sent-dm:b"]
+    assert store.meta_keys("sent-dm") == ["sent-dm%", "sent-dm:a", "sent-dm:b"]
+    assert store.delete_meta("sent-dm:a") is True
+    assert store.delete_meta("sent-dm:a") is False
+    assert store.get_meta("sent-dm:a") is None
+    assert store.meta_keys("sent-dm:") == ["sent-dm:b"]
+    with pytest.raises(InvalidInput):
+        store.meta_keys("")
+
+
 @pytest.mark.parametrize(
     "call",
     [

@@ -1,7 +1,8 @@
 """Test drivers around the BLE transport: a trio driver for our `Node`, and peers.
 
 * `NodeDriver` runs `BleTransport` under trio and drives a real `Node` with its events,
-  as the daemon does (send what the node says, `ready` after each burst).
+  as the daemon does (send what the node says, `ready` once each burst is written; these
+  tests are shorter than any node timer, so they never call `handle_timer`).
 * `GattPeer` is a peer `Node` "behind" a remote device of the mock BlueZ: it hears our
   central's writes (the mock's MethodCalled signal on RX) and answers with notifications
   (PropertiesChanged of TX's Value), like a phone's GATT server.
@@ -32,7 +33,7 @@ from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEvent
 from meshnode.transport.ble import BleTransport
-from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TX_UUID
+from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID
 from meshnode.transport.framing import Fragmenter, FramingError, Reassembler
 
 T = TypeVar("T")
@@ -144,14 +145,17 @@ class _NodeSide:
             self._handle(self.node.receive(PEER_LINK, frame, now()))
 
     def _handle(self, outputs: list[Output]) -> None:
+        burst = False
         for out in outputs:
             if isinstance(out, Send):
                 assert self._fragmenter is not None
                 for fragment in self._fragmenter.fragments(out.data):
                     self._queue.put_nowait(fragment)
-                self._queue.put_nowait(None)  # end of burst: `ready` once written
+                burst = True
             elif not isinstance(out, Close):
                 self.stats.events.append(out)
+        if burst:
+            self._queue.put_nowait(None)  # end of the burst: `ready` once it is all written
 
     async def _pump(self) -> None:
         while True:
@@ -259,7 +263,8 @@ class CentralSim:
             for path, ifaces in reply.body[0].items()}
         for path, ifaces in tree.items():
             uuid = ifaces.get(CHRC_IFACE, {}).get("UUID")
-            for name, value in (("rx", RX_UUID), ("tx", TX_UUID), ("info", INFO_UUID)):
+            for name, value in (("rx", RX_UUID), ("tx", TX_UUID), ("info", INFO_UUID),
+                                ("token", TOKEN_UUID)):
                 if uuid == value:
                     self.paths[name] = path
         self.sender = sender
@@ -277,7 +282,11 @@ class CentralSim:
                 "link": Variant("s", "LE")}
 
     async def read_info(self) -> bytes:
-        reply = await self._call(self.paths["info"], "ReadValue", "a{sv}", [self._options()])
+        return await self.read("info")
+
+    async def read(self, name: str) -> bytes:
+        """ReadValue on one of our characteristics ("info", "token")."""
+        reply = await self._call(self.paths[name], "ReadValue", "a{sv}", [self._options()])
         assert reply.message_type == MessageType.METHOD_RETURN, reply.body
         return bytes(reply.body[0])
 
@@ -359,16 +368,19 @@ class NodeDriver:
                     await self._dispatch(self.node.receive(event.link, event.data, t))
 
     async def _dispatch(self, outputs: list[Output]) -> None:
-        pending = list(outputs)
-        while pending:
-            out = pending.pop(0)
-            if isinstance(out, Send):
-                await self.transport.send(out.link, out.data)
-                pending.extend(self.node.ready(out.link, now()))
-            elif isinstance(out, Close):
-                await self.transport.close(out.link, out.reason)
-            else:
-                self.node_events.append(out)
+        """Send each call's frames in order, then `ready` once per link that got a burst."""
+        while outputs:
+            bursts: list[Any] = []
+            for out in outputs:
+                if isinstance(out, Send):
+                    await self.transport.send(out.link, out.data)
+                    if out.link not in bursts:
+                        bursts.append(out.link)
+                elif isinstance(out, Close):
+                    await self.transport.close(out.link, out.reason)
+                else:
+                    self.node_events.append(out)
+            outputs = [o for link in bursts for o in self.node.ready(link, now())]
 
     def of(self, cls: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, cls)]

@@ -268,13 +268,22 @@ def _stop_notify(char):
     _emit_changed(char, CHRC_IFACE, {"Notifying": dbus.Boolean(False)})
 
 
-@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqs", out_signature="s")
+@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqsay", out_signature="s")
 def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_property,
-                acquire_mtu, service_uuid):
-    """A connectable device advertising `service_data` under `service_uuid`, with our GATT
+                acquire_mtu, service_uuid, token_value):
+    """A connectable device advertising `service_data` under `service_uuid` (or, if it is
+    empty, only `service_uuid` in its UUID list: the "uuid" profile), with our GATT
     service; RX carries an MTU property of `mtu` if `mtu_property`, AcquireWrite answers
-    `acquire_mtu`. Returns the device path."""
-    from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TX_UUID, Info, encode_info
+    `acquire_mtu`; a TOKEN characteristic reads `token_value` if that is not empty. Returns
+    the device path."""
+    from meshnode.transport.ble_profile import (
+        INFO_UUID,
+        RX_UUID,
+        TOKEN_UUID,
+        TX_UUID,
+        Info,
+        encode_info,
+    )
 
     path = self.AddDevice(adapter_name, address, "")
     device = mockobject.objects[path]
@@ -282,9 +291,10 @@ def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_proper
     device.acquire_mtu = int(acquire_mtu)
     device.advertising = True
     device.refuse = False
+    advertised = {service_uuid: dbus.Array(service_data, signature="y")} if service_data else {}
     fixed = {
-        "ServiceData": dbus.Dictionary({service_uuid: dbus.Array(service_data, signature="y")},
-                                       signature="sv"),
+        "ServiceData": dbus.Dictionary(advertised, signature="sv"),
+        "UUIDs": dbus.Array([] if service_data else [service_uuid], signature="s"),
         "ManufacturerData": dbus.Dictionary({}, signature="qv"),
         "AdvertisingFlags": dbus.Array([dbus.Byte(6)], signature="y"),
         "AdvertisingData": dbus.Dictionary({}, signature="yv"),
@@ -312,6 +322,9 @@ def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_proper
         ("char000d", TX_UUID, ["notify"], b"",
          [("StartNotify", "", "", _start_notify), ("StopNotify", "", "", _stop_notify)]),
     )
+    if token_value:
+        chars += (("char000e", TOKEN_UUID, ["read"], bytes(token_value),
+                   [("ReadValue", "a{sv}", "ay", _read_value)]),)
     for name, uuid, flags, value, methods in chars:
         char_path = f"{service_path}/{name}"
         props = {
@@ -346,3 +359,43 @@ def Readvertise(self, device_path, service_data):
     _emit_changed(device, DEVICE_IFACE, {
         "ServiceData": dbus.Dictionary({uuid: dbus.Array(service_data, signature="y")},
                                        signature="sv")})
+
+
+@dbus.service.method(TEST_IFACE, in_signature="sss", out_signature="s")
+def AddBitchatPhone(self, adapter_name, address, service_uuid):
+    """A phone running bitchat: it advertises `service_uuid` (in UUIDs, as iOS and Android
+    do) and serves one characteristic (read, write, write-without-response, notify) whose
+    UUID is bitchat's. Writes are only recorded (GetMethodCalls); a test makes the phone
+    notify with UpdateProperties on the characteristic's Value. Returns the device path."""
+    from meshnode.transport.bitchat.radio import CHARACTERISTIC_UUID
+
+    path = self.AddDevice(adapter_name, address, "")
+    device = mockobject.objects[path]
+    device.acquired = []
+    device.refuse = False
+    _emit_changed(device, DEVICE_IFACE, {
+        "UUIDs": dbus.Array([service_uuid], signature="s"),
+        "AddressType": dbus.String("random"),
+        "RSSI": dbus.Int16(-55),
+    })
+    device.AddMethods(DEVICE_IFACE, [("Connect", "", "", _device_connect),
+                                     ("Disconnect", "", "", _device_disconnect)])
+    service_path = path + "/service0010"
+    self.AddObject(service_path, SERVICE_IFACE, {
+        "UUID": dbus.String(service_uuid), "Device": dbus.ObjectPath(path),
+        "Primary": dbus.Boolean(True), "Includes": dbus.Array([], signature="o"),
+    }, [])
+    _emit_added(service_path, mockobject.objects[service_path].props)
+    char_path = service_path + "/char0011"
+    self.AddObject(char_path, CHRC_IFACE, {
+        "UUID": dbus.String(CHARACTERISTIC_UUID), "Service": dbus.ObjectPath(service_path),
+        "Flags": dbus.Array(["read", "write", "write-without-response", "notify"],
+                            signature="s"),
+        "Value": dbus.Array([], signature="y"), "Notifying": dbus.Boolean(False),
+    }, [])
+    mockobject.objects[char_path].AddMethods(CHRC_IFACE, [
+        ("ReadValue", "a{sv}", "ay", _read_value),
+        ("WriteValue", "aya{sv}", "", _write_value),
+        ("StartNotify", "", "", _start_notify), ("StopNotify", "", "", _stop_notify)])
+    _emit_added(char_path, mockobject.objects[char_path].props)
+    return path

@@ -18,7 +18,7 @@ from dbus_fast.aio import MessageBus
 from meshnode.transport.base import LinkDown, LinkUp
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
-from meshnode.transport.ble_profile import service_data
+from meshnode.transport.ble_profile import encode_token_value, service_data
 from tests.transport.ble_harness import (
     GattPeer,
     LoopThread,
@@ -174,3 +174,57 @@ def test_scans_with_the_configured_duty_cycle(bluez: FakeBlueZ) -> None:
     starts = len(bluez.calls(adapter, "StartDiscovery"))
     stops = len(bluez.calls(adapter, "StopDiscovery"))
     assert 3 <= starts <= 4 and stops >= starts - 1  # one 0.3 s window per second
+
+
+def test_a_uuid_only_peer_that_cannot_connect_is_connected_at_once_and_synced(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """An iOS app in the background: UUID-only advert, central-limited, the lowest token.
+    We do not wait `yield_time` for it (it would never come): we connect, read its TOKEN
+    and keep the link."""
+    bluez.add_adapter()
+    ours, theirs = make_node(1, posts=5), make_node(2, posts=7)
+    device = bluez.add_peer("C0:FF:EE:00:00:21", b"",
+                            token_value=encode_token_value(bytes(8), central=False))
+    peer = GattPeer(bluez.bus.address, device, theirs, payload=244)
+    peer_loop.run(peer.start)
+    config = replace(FAST, yield_time=3600.0, revisit_after=300.0)
+    driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), ours)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await driver.wait_for(lambda: post_ids(ours) == post_ids(theirs)
+                                  and len(post_ids(ours)) == 12)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    peer_loop.run(peer.stop)
+    assert len(driver.of(LinkUp)) == 1
+    assert bluez.calls(f"{device}/service000a/char000e", "ReadValue")  # TOKEN was read
+
+
+def test_a_uuid_only_peer_that_can_connect_and_has_the_lower_token_is_left_to_connect(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """Both sides connect at once to a UUID-only advertiser; once its TOKEN shows it can
+    connect and has the lower token, we hang up and leave the link to it, trying again
+    ourselves only after `yield_time` (in case it never does)."""
+    bluez.add_adapter()
+    device = bluez.add_peer("C0:FF:EE:00:00:22", b"",
+                            token_value=encode_token_value(bytes(8), central=True))
+    times = _connect_times(peer_loop, bluez.bus.address, device)
+    peer = GattPeer(bluez.bus.address, device, make_node(2, posts=2), payload=244)
+    peer_loop.run(peer.start)
+    config = replace(FAST, yield_time=1.5, revisit_after=300.0)
+    driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), make_node(1))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await driver.wait_for(lambda: bool(driver.of(LinkUp)))
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    peer_loop.run(peer.stop)
+    assert len(times) >= 2
+    assert times[1] - times[0] >= config.yield_time  # hung up, then waited its turn
+    assert len(driver.of(LinkUp)) == 1  # the first connection never became a link

@@ -19,11 +19,15 @@ from meshnode.transport.ble_profile import (
     INFO_UUID,
     RX_UUID,
     SERVICE_UUID,
+    TOKEN_UUID,
     TX_UUID,
     Info,
     advert_size,
+    decode_info,
     encode_info,
+    encode_token_value,
     service_data,
+    uuid_advert_size,
 )
 from meshnode.transport.ble_token import EPOCH_SECONDS, advert_token, epoch_of
 from tests.transport.ble_harness import (
@@ -87,13 +91,50 @@ def test_registers_and_unregisters_advert_and_gatt_app(bluez: FakeBlueZ,
     assert advert_size() <= 31
     chars = {p["org.bluez.GattCharacteristic1"]["UUID"]: p["org.bluez.GattCharacteristic1"]
              for p in seen["objects"].values() if "org.bluez.GattCharacteristic1" in p}
-    assert set(chars) == {RX_UUID, TX_UUID, INFO_UUID}
+    assert set(chars) == {RX_UUID, TX_UUID, INFO_UUID, TOKEN_UUID}
     assert "write-without-response" in chars[RX_UUID]["Flags"]
     assert chars[TX_UUID]["Flags"] == ["notify"]
     assert seen["info"] == encode_info(Info())
     # stopped: we unregistered both (the mock, unlike bluetoothd, would keep them if we
     # merely disconnected from the bus)
     assert bluez.registrations(adapter) == ([], [])
+
+
+def test_the_uuid_profile_advertises_the_uuid_alone_and_serves_the_token_over_gatt(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """What an iOS app can do: no service data, no name; the epoch token (and that this
+    device cannot connect to others) is read over GATT, current at the time of the read."""
+    adapter = bluez.add_adapter()
+    secret = secrets.token_bytes(32)
+    clock = Clock(1_800_000_000.0)
+    config = BleConfig(central=False, call_timeout=5.0, advert="uuid")
+    driver = NodeDriver(BleTransport(config, secret=secret, clock=clock), make_node(1))
+    reads: list[bytes] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await _until(lambda: all(bluez.registrations(adapter)))
+            (sender, app_path), = bluez.registrations(adapter)[0]
+            sim = CentralSim(bluez.bus.address, make_node(2), device=DEVICE_1, mtu=185)
+            await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
+            reads.append(await peer_loop.trio_run(sim.read_info))
+            reads.append(await peer_loop.trio_run(lambda: sim.read("token")))
+            clock.now += EPOCH_SECONDS
+            reads.append(await peer_loop.trio_run(lambda: sim.read("token")))
+            await peer_loop.trio_run(sim.stop)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    advert = bluez.advert_log(adapter)[0]
+    assert advert["ServiceUUIDs"] == [SERVICE_UUID]
+    assert not {"ServiceData", "LocalName", "ManufacturerData", "Includes"} & set(advert)
+    assert uuid_advert_size() == 21 <= 31
+    info, first, second = reads
+    assert decode_info(info).max_frame == 8_256  # the sync layer's largest frame
+    epoch = epoch_of(clock.now)
+    assert first == encode_token_value(advert_token(secret, epoch - 1), central=False)
+    assert second == encode_token_value(advert_token(secret, epoch), central=False)
 
 
 def test_syncs_with_a_central_and_rotates_the_advert(bluez: FakeBlueZ,

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshnode.routing.frames import MAX_FRAME
 from meshnode.transport.ble_profile import (
     ADVERT_FORMAT,
     ATT_HEADER,
@@ -16,11 +17,14 @@ from meshnode.transport.ble_profile import (
     SERVICE_UUID,
     AdvertError,
     Info,
+    PeerToken,
     advert_size,
     decode_info,
     encode_info,
+    encode_token_value,
     fragment_size,
     parse_service_data,
+    parse_token_value,
     service_data,
     uuid_le,
 )
@@ -89,3 +93,28 @@ def test_fragment_size_fills_one_att_value_within_the_mtu_range(att_mtu: int) ->
                                      else MAX_ATT_MTU)
     frame = bytes(3 * size)
     assert max(len(f) for f in Fragmenter(size).fragments(frame)) == size
+
+
+def test_info_announces_the_sync_layers_largest_frame() -> None:
+    assert encode_info(Info()) == bytes((1, 0)) + MAX_FRAME.to_bytes(4, "big")
+    assert MAX_FRAME == 8_256
+
+
+@given(token=st.binary(min_size=TOKEN_SIZE, max_size=TOKEN_SIZE), central=st.booleans())
+def test_token_values_round_trip(token: bytes, central: bool) -> None:
+    value = encode_token_value(token, central=central)
+    assert value == bytes((ADVERT_FORMAT, 0 if central else 1)) + token
+    assert parse_token_value(value) == PeerToken(token, central)
+
+
+@pytest.mark.parametrize(("value", "field"), [
+    (b"\x10\x00" + bytes(7), "token"),
+    (b"\x10\x00" + bytes(9), "token"),
+    (b"\x20\x00" + bytes(8), "token.format"),
+    (b"\x10\x02" + bytes(8), "token.flags"),
+    ("text", "token"),
+])
+def test_malformed_token_values_are_refused(value: object, field: str) -> None:
+    with pytest.raises(AdvertError) as info:
+        parse_token_value(value)
+    assert info.value.field == field

@@ -17,19 +17,19 @@ from tests.fuzzing import mutated_from
 A, B = b"A" * 8, b"B" * 8
 u64 = st.integers(0, 2**64 - 1)
 VALID = [
-    udpwire.encode_control(udpwire.Type.PING, A, udpwire.NO_INSTANCE),
-    udpwire.encode_control(udpwire.Type.BYE, A, B),
-    udpwire.encode_data(A, B, 7, b"\x30\x00\x07payload"),
-    udpwire.encode_ack(B, A, 3, 0b1011, 70),
+    udpwire.encode(udpwire.Datagram(udpwire.NO_CID, udpwire.Probe(A))),
+    udpwire.encode(udpwire.Datagram(A, udpwire.Challenge(bytes(range(16))))),
+    udpwire.encode(udpwire.Datagram(udpwire.NO_CID, udpwire.Connect(A, bytes(range(16))))),
+    udpwire.encode(udpwire.Datagram(A, udpwire.Accept(B))),
+    udpwire.encode(udpwire.Datagram(B, udpwire.Close())),
+    udpwire.encode(udpwire.Datagram(
+        B, udpwire.Data(7, (b"\x30\x00\x07payload", b"\x30\x00\x08x")))),
+    udpwire.encode(udpwire.Datagram(A, udpwire.Ack(3, 0b1011, 70))),
 ]
 
 
 def reencode(d: udpwire.Datagram) -> bytes:
-    if isinstance(d.payload, udpwire.Data):
-        return udpwire.encode_data(d.src, d.dst, d.payload.seq, d.payload.fragment)
-    if isinstance(d.payload, udpwire.Ack):
-        return udpwire.encode_ack(d.src, d.dst, d.payload.next, d.payload.bitmap, d.payload.limit)
-    return udpwire.encode_control(d.type, d.src, d.dst)
+    return udpwire.encode(d)
 
 
 @given(mutated_from(VALID))

@@ -24,9 +24,7 @@ class DaemonProcess:
         self.env = {k: v for k, v in os.environ.items() if k != "MESHNODE_PASSPHRASE"}
         self.env["MESHNODE_HOME"] = str(home)
         self.proc: subprocess.Popen[bytes] | None = None
-        args = ["init", "--listen", "127.0.0.1:0", "--no-discovery"]
-        if name:
-            args += ["--name", name]
+        args = ["init", "--listen", "127.0.0.1:0", "--no-discovery", "--no-ble", "--name", name]
         self.cli(*args)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:

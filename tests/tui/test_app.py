@@ -193,13 +193,15 @@ def test_direct_message_delivery_state_changes(tmp_path: Path) -> None:
             return next(x for x in shown(app, "#conversation").splitlines() if text in x)
 
         await until(pilot, lambda: "Ik kom langs" in shown(app, "#conversation"))
-        await until(pilot, lambda: "[delivered ✔]" in line("Ik kom langs"), 30)
+        await until(pilot, lambda: "[delivered ✔]" in line("Ik kom langs"), 60)
         inbox = bob.request(api.Inbox())["messages"]
         assert "Ik kom langs" in [m["text"] for m in inbox]
         # a post from another node, while this one looks at its messages, is unread
         await asyncio.to_thread(bob.request, api.Post("markt", "Brood bij de bakker"))
-        await until(pilot, lambda: app.unread.get("markt") == 1, 30)
-        assert "#markt (1)" in str(app.query_one("#channel-list").get_option_at_index(0).prompt)
+        await until(pilot, lambda: app.unread.get("markt") == 1, 60)
+        # The list is redrawn after the refresh that set the count: wait for it, not assume it.
+        await until(pilot, lambda: "#markt (1)" in str(
+            app.query_one("#channel-list").get_option_at_index(0).prompt))
         await pilot.press("f2")  # from the message field: the keys work wherever one types
         assert app.active_tab == "channels"
         await until(pilot, lambda: "Brood bij de bakker" in shown(app, "#posts"))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.tui.sample import rejected, snapshot
 from tui.app import MeshApp
@@ -31,14 +32,27 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+async def settled(pilot: Pilot[None]) -> None:
+    """Let every queued message, refresh and animation finish, however slow the machine is,
+    and stop the cursor blinking: what the snapshot shows must not depend on when it is taken.
+    """
+    for field in pilot.app.query(Input):
+        field.cursor_blink = False
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def loaded(data: dict[str, Any], tab: str) -> Callable[[Pilot[None]], Any]:
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, MeshApp)
+        await settled(pilot)
         app.load(data)
         app.action_show_tab(tab)
         app.set_focus(None)
-        await pilot.pause()
+        await settled(pilot)
 
     return run_before
 
@@ -59,7 +73,8 @@ def test_alert_refused_before_the_app_opened(snap_compare: SnapCompare, lang: La
 
 @pytest.mark.parametrize("lang", list(Lang))
 def test_daemon_not_running(snap_compare: SnapCompare, lang: Lang) -> None:
-    assert snap_compare(MeshApp(SOCKET, lang, connect=False), terminal_size=(80, 24))
+    assert snap_compare(MeshApp(SOCKET, lang, connect=False), terminal_size=(80, 24),
+                        run_before=settled)
 
 
 @pytest.mark.parametrize("lang", list(Lang))
@@ -67,6 +82,7 @@ def test_fingerprint_qr_code(snap_compare: SnapCompare, lang: Lang) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await loaded(snapshot(), "messages")(pilot)
         await pilot.press("f7")
+        await settled(pilot)
 
     app = MeshApp(SOCKET, lang, connect=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,529 @@
+"""What a node accepts: every message is validated in full before it is stored or relayed.
+
+`Intake.accept` takes one encoded message (from a peer, or local: `link` is None), applies the
+hop and copy clamps, checks signature, freshness, rate limits and quotas, verifies alerts,
+certificates and revocations through their chain, stores what passes and returns a `Verdict`;
+what fails is counted, reported as `Rejected` and dropped. It also keeps the state that
+validation needs: trust, alert sequence windows, which alerts are superseded or were issued
+under which certificate, and the per-DM copy and hand-over counts.
+
+It never sends anything. What it stored since the node last looked is in `take_stored()`, and
+`take_removed()` says whether it deleted anything (the node rebuilds its sync set); the node
+turns both into pushes and session state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from meshnode.alerts.area import covers
+from meshnode.alerts.model import MsgType
+from meshnode.codec import WireError
+from meshnode.crypto.authority import (
+    CertCache,
+    CertRole,
+    KnownAlert,
+    Reason,
+    Rejection,
+    RootKey,
+    SequenceWindow,
+    TrustStore,
+    VerifiedAlert,
+    apply_revocation,
+    apply_rotation,
+    verify_alert,
+    verify_cert,
+    verify_revocation,
+)
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.sealing import (
+    OpenError,
+    addressed_to,
+    create_receipt,
+    open_dm,
+    receipt_matches,
+)
+from meshnode.crypto.signing import SignatureError, verify_message
+from meshnode.crypto.verify import SignatureMemo
+from meshnode.events import (
+    AlertReceived,
+    AlertRemoved,
+    AnnounceReceived,
+    DmDelivered,
+    DmReceived,
+    LinkId,
+    Output,
+    PostReceived,
+    Refusal,
+    Rejected,
+    TrustUpdated,
+    Verdict,
+)
+from meshnode.routing.limits import AuthorQuota, Rate, TokenBucket
+from meshnode.store.base import MessageStore, Priority, PutResult, StoredMessage, StoreError
+from meshnode.wire import (
+    KEY_SIZE,
+    MAX_TIME,
+    MAX_TTL,
+    AnnounceBody,
+    DmBody,
+    Kind,
+    Message,
+    PostBody,
+    ReceiptBody,
+    Routing,
+    decode_body,
+    decode_message,
+    encode_message,
+)
+
+__all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "own_dm_deadline",
+           "own_dm_record"]
+
+_PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: Priority.ALERT,
+             Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
+             Kind.ANNOUNCE: Priority.POST}
+SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM id (hex)
+
+# How far the per-DM copy and carry counts may outgrow the store before they are pruned.
+_BOOKKEEPING_SLACK = 64
+
+# Alert refusals that must not be remembered as seen: a forgery must not block the genuine
+# message; one refused for our clock is accepted once the clock has caught up; UNKNOWN_ROOT and
+# REVOKED are decided before the alert's own signature is checked, so remembering them would
+# let anyone fill (and so flush) the seen memory with made-up alerts.
+_FORGETTABLE = frozenset({Reason.BAD_SIGNATURE, Reason.MALFORMED,
+                          Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID,
+                          Reason.UNKNOWN_ROOT, Reason.REVOKED})
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeConfig:
+    """The part of `NodeConfig` that validation reads (see there)."""
+
+    hop_limit: int
+    max_hops: int
+    post_hops: int
+    spray_copies: int
+    author_posts_per_hour: int
+    post_rate: Rate
+    clock_skew: int
+    location: tuple[int, int] | None
+    channels: frozenset[str] | None
+
+
+@dataclass
+class NodeStats:
+    """Counters since start. `wanted` counts ids peers asked for with `Want`; `want_refused`
+    those of them this node then could not send (no hops left, the forwarding policy said no):
+    the airtime a sync spent on a difference nobody could act on. `unoffered` counts every
+    queued message refused that way (pushes included); `frame_bytes` the bytes sent per frame
+    type."""
+
+    accepted: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    relayed: int = 0
+    frames_in: int = 0
+    frames_out: int = 0
+    stale_frames: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    sessions: int = 0  # sync sessions finished (both sides said Done)
+    wanted: int = 0
+    want_refused: int = 0
+    unoffered: int = 0
+    frame_bytes: Counter[str] = field(default_factory=Counter)
+
+
+def own_dm_record(ack_key: bytes, expires: int) -> bytes:
+    """What the store keeps of a DM this node sent: its ack key, to know the receipt, until the
+    last moment a receipt can come (the DM's expiry plus a receipt's longest lifetime)."""
+    return ack_key + (expires + MAX_TTL[Kind.RECEIPT]).to_bytes(8, "big")
+
+
+def own_dm_deadline(record: bytes) -> int:
+    return int.from_bytes(record[KEY_SIZE:], "big")
+
+
+class Intake:
+    """Validation and storage for one node (see the module docstring)."""
+
+    def __init__(self, identity: Identity, store: MessageStore, trust: TrustStore,
+                 config: IntakeConfig, stats: NodeStats, now: int, *,
+                 memo: SignatureMemo | None = None) -> None:
+        self.identity = identity
+        self.store = store
+        self.trust = trust
+        self.config = config
+        self.stats = stats
+        self.copies: dict[bytes, int] = {}  # copies of each DM we hold (spray-and-wait)
+        self.carried: dict[bytes, int] = {}  # hand-overs of each of our own DMs
+        self._memo = memo
+        self._authors = AuthorQuota(config.author_posts_per_hour)
+        self._posts = TokenBucket.full(config.post_rate, now)
+        self._seqs = SequenceWindow()
+        self._known: dict[tuple[str, str], KnownAlert] = {}
+        self._alert_ids: dict[tuple[str, str], bytes] = {}
+        self._superseded: set[tuple[str, str]] = set()
+        self._alert_certs: dict[bytes, tuple[bytes, int]] = {}
+        self._certs = CertCache()
+        self._stored: list[tuple[StoredMessage, LinkId | None]] = []
+        self._removed = False
+        self._load(now)
+        # When the next own-DM record runs out (`expire` prunes them then).
+        self.own_dms_until = self._prune_own_dms(now)
+
+    def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
+        """Add `roots` to the trusted ones; returns those that were not pinned yet."""
+        added = [root for root in roots if self.trust.root(root.id) is None]
+        if added:
+            self.trust = TrustStore(self.trust.roots + tuple(added), self.trust.revoked)
+        return added
+
+    # --- what changed --------------------------------------------------------------------
+
+    def take_stored(self) -> list[tuple[StoredMessage, LinkId | None]]:
+        """The messages stored since the last call, in order, each with the link it came on
+        (None: local, or made here, like the receipt of a DM opened here)."""
+        stored, self._stored = self._stored, []
+        return stored
+
+    def take_removed(self) -> bool:
+        """Whether anything was deleted or evicted since the last call."""
+        removed, self._removed = self._removed, False
+        return removed
+
+    def expire(self, now: int) -> None:
+        if self.store.expire(now):
+            self._removed = True
+            self.forget_gone(self.store.usage().count)
+        if self.own_dms_until <= now:
+            self.own_dms_until = self._prune_own_dms(now)
+
+    def remember_own_dm(self, dm_id: bytes, ack_key: bytes, expires: int) -> None:
+        """Keep what is needed to recognise the receipt of a DM this node sent."""
+        record = own_dm_record(ack_key, expires)
+        self.store.set_meta(SENT_DM_META + dm_id.hex(), record)
+        self.own_dms_until = min(self.own_dms_until, own_dm_deadline(record))
+
+    def _prune_own_dms(self, now: int) -> int:
+        """Forget own DMs no receipt can come for any more; the earliest deadline left."""
+        earliest = MAX_TIME
+        for key in self.store.meta_keys(SENT_DM_META):
+            record = self.store.get_meta(key)
+            deadline = -1 if record is None else own_dm_deadline(record)
+            if deadline <= now:
+                self.store.delete_meta(key)
+            else:
+                earliest = min(earliest, deadline)
+        return earliest
+
+    # --- accepting -----------------------------------------------------------------------
+
+    def accept(self, data: bytes, link: LinkId | None, now: int, out: list[Output], *,
+               peer_rate: TokenBucket | None = None) -> Verdict:
+        """Validate and store one encoded message; `peer_rate` is the sending link's bucket."""
+        try:
+            msg = decode_message(data)
+        except WireError as exc:
+            return self.reject(out, link, None, Refusal.MALFORMED, str(exc))
+        if self.store.has(msg.id) or self.store.seen(msg.id):
+            self.stats.duplicates += 1
+            return Verdict(msg.id, Refusal.DUPLICATE)
+        if peer_rate is not None and not peer_rate.take(now):
+            return self.reject(out, link, msg.kind, Refusal.RATE, "peer sends too fast", msg.id)
+        msg = msg.with_routing(self._clamped(msg, link))
+        handler = {
+            Kind.POST: self._accept_post, Kind.ANNOUNCE: self._accept_announce,
+            Kind.DM: self._accept_dm, Kind.RECEIPT: self._accept_receipt,
+            Kind.ALERT: self._accept_alert, Kind.CERT: self._accept_cert,
+            Kind.REVOKE: self._accept_revoke,
+        }[msg.kind]
+        try:
+            return handler(msg, link, now, out)
+        except (WireError, SignatureError) as exc:
+            return self.reject(out, link, msg.kind, Refusal.INVALID, str(exc), msg.id)
+
+    def reject(self, out: list[Output], link: LinkId | None, kind: Kind | None,
+               refusal: Refusal, detail: str = "", msg_id: bytes | None = None, *,
+               rejection: Rejection | None = None) -> Verdict:
+        """Count and report a refusal; the verdict for a local caller."""
+        event = Rejected(link, kind, refusal, detail, rejection)
+        self.stats.rejected[event.reason.split(":")[0]] += 1
+        out.append(event)
+        return Verdict(msg_id, refusal, detail)
+
+    def _clamped(self, msg: Message, link: LinkId | None) -> Routing:
+        hops = min(msg.routing.hops_left, self.config.max_hops)
+        if msg.kind in (Kind.POST, Kind.ANNOUNCE):
+            hops = min(hops, self.config.post_hops)  # the scope of posts: see NodeConfig
+        if link is None and msg.kind in (Kind.ALERT, Kind.REVOKE, Kind.CERT):
+            hops = self.config.max_hops  # authority messages travel as far as the mesh reaches
+        return Routing(hops, min(msg.routing.copies, self.config.spray_copies))
+
+    def _fresh(self, msg: Message, created: int, expires: int, link: LinkId | None, now: int,
+               out: list[Output]) -> Verdict | None:
+        """None if `msg` is within its lifetime by our clock, else the refusal."""
+        if created > now + self.config.clock_skew:
+            return self.reject(out, link, msg.kind, Refusal.FROM_FUTURE,
+                               "created ahead of our clock", msg.id)
+        if expires <= now:
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.EXPIRED, "", msg.id)
+        return None
+
+    def _store(self, msg: Message, now: int, out: list[Output], link: LinkId | None, *,
+               created: int, expires: int, **meta: object) -> Verdict:
+        stored = StoredMessage(
+            id=msg.id, kind=int(msg.kind), raw=encode_message(msg),
+            priority=int(_PRIORITY[msg.kind]), created=created, expires=expires,
+            received=now, **meta,  # type: ignore[arg-type]
+        )
+        count = self.store.usage().count
+        result = self.store.put(stored, now)
+        if result is PutResult.ACCEPTED:
+            after = self.store.usage().count
+            if after != count + 1:
+                self._removed = True  # the put evicted something
+                self.forget_gone(after)
+            self.stats.accepted[msg.kind.name.lower()] += 1
+            self._stored.append((stored, link))
+            return Verdict(msg.id)
+        if result is PutResult.DUPLICATE:
+            self.stats.duplicates += 1
+            return Verdict(msg.id, Refusal.DUPLICATE)
+        return self.reject(out, link, msg.kind, Refusal.STORE, result.value, msg.id)
+
+    def forget_gone(self, stored: int) -> None:
+        """Drop the copy counts and carry counts of DMs the store no longer holds (expired,
+        evicted), so this bookkeeping stays within the store's bound over a long outage.
+
+        Amortised: it scans only once the entries outnumber the stored messages by a margin,
+        so each scan removes at least that many. `stored` is the store's message count."""
+        if len(self.copies) + len(self.carried) <= stored + _BOOKKEEPING_SLACK:
+            return
+        self.copies = {k: v for k, v in self.copies.items() if self.store.has(k)}
+        self.carried = {k: v for k, v in self.carried.items() if self.store.has(k)}
+
+    def _delete(self, msg_id: bytes, now: int) -> bool:
+        if not self.store.delete(msg_id):
+            return False
+        self.store.mark_seen(msg_id, now)
+        self._removed = True
+        return True
+
+    # --- residents' messages -------------------------------------------------------------
+
+    def _accept_post(self, msg: Message, link: LinkId | None, now: int,
+                     out: list[Output]) -> Verdict:
+        body = verify_message(msg, self._memo)
+        assert isinstance(body, PostBody)
+        stale = self._fresh(msg, body.created, body.expires, link, now, out)
+        if stale is not None:
+            return stale
+        if link is not None and not self._posts.take(now):
+            return self.reject(out, link, msg.kind, Refusal.RATE, "posts arrive too fast", msg.id)
+        if not self._authors.allow(body.author, body.created):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "author created too many posts", msg.id)
+        try:
+            verdict = self._store(msg, now, out, link, created=body.created,
+                                  expires=body.expires, channel=body.channel)
+        except StoreError:
+            # Not stored (a full disk): it comes again, and must not count twice.
+            self._authors.forget(body.author, body.created)
+            raise
+        channels = self.config.channels
+        if verdict.accepted and (channels is None or body.channel in channels):
+            out.append(PostReceived(msg.id, body))
+        return verdict
+
+    def _accept_announce(self, msg: Message, link: LinkId | None, now: int,
+                         out: list[Output]) -> Verdict:
+        body = verify_message(msg, self._memo)
+        assert isinstance(body, AnnounceBody)
+        stale = self._fresh(msg, body.created, body.expires, link, now, out)
+        if stale is not None:
+            return stale
+        if not self._authors.allow(body.sign_key, body.created):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "author created too many announces", msg.id)
+        try:
+            verdict = self._store(msg, now, out, link, created=body.created,
+                                  expires=body.expires)
+        except StoreError:
+            self._authors.forget(body.sign_key, body.created)  # as for posts
+            raise
+        if verdict.accepted:
+            out.append(AnnounceReceived(msg.id, body))
+        return verdict
+
+    def _accept_dm(self, msg: Message, link: LinkId | None, now: int,
+                   out: list[Output]) -> Verdict:
+        body = verify_message(msg, self._memo)
+        assert isinstance(body, DmBody)
+        stale = self._fresh(msg, body.created, body.expires, link, now, out)
+        if stale is not None:
+            return stale
+        if addressed_to(self.identity, body) and link is not None:
+            try:
+                opened = open_dm(self.identity, msg)
+            except OpenError:
+                opened = None  # carried on like any other DM: no observable difference
+            if opened is not None:
+                self.store.mark_seen(msg.id, now)
+                self.stats.accepted["dm delivered"] += 1
+                out.append(DmReceived(msg.id, opened.sender, opened.text, opened.created))
+                receipt = create_receipt(opened, now).with_routing(
+                    Routing(self.config.hop_limit, 1))
+                rbody = decode_body(Kind.RECEIPT, receipt.body)
+                assert isinstance(rbody, ReceiptBody)
+                self._store(receipt, now, out, None, created=rbody.created,
+                            expires=rbody.expires, ref=rbody.dm_id)
+                return Verdict(msg.id)
+        for stored in self.store.by_ref(msg.id):
+            ack = decode_body(Kind.RECEIPT, decode_message(stored.raw).body)
+            if isinstance(ack, ReceiptBody) and receipt_matches(ack, msg.id, body):
+                self.store.mark_seen(msg.id, now)  # already delivered: an anti-packet is here
+                return Verdict(msg.id, Refusal.DUPLICATE, "delivered: its receipt is held")
+        verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
+                              tag=body.tag)
+        if verdict.accepted:
+            self.copies[msg.id] = msg.routing.copies
+        return verdict
+
+    def _accept_receipt(self, msg: Message, link: LinkId | None, now: int,
+                        out: list[Output]) -> Verdict:
+        body = verify_message(msg, self._memo)
+        assert isinstance(body, ReceiptBody)
+        stale = self._fresh(msg, body.created, body.expires, link, now, out)
+        if stale is not None:
+            return stale
+        own = self.store.get_meta(SENT_DM_META + body.dm_id.hex())
+        if own is not None and own[:KEY_SIZE] == body.ack_key:
+            out.append(DmDelivered(body.dm_id))
+            self.store.delete_meta(SENT_DM_META + body.dm_id.hex())
+        dm = self.store.get(body.dm_id)
+        if dm is not None:
+            dm_body = decode_body(Kind.DM, decode_message(dm.raw).body)
+            if (isinstance(dm_body, DmBody) and receipt_matches(body, body.dm_id, dm_body)
+                    and self._delete(body.dm_id, now)):
+                self.copies.pop(body.dm_id, None)
+        return self._store(msg, now, out, link, created=body.created, expires=body.expires,
+                           ref=body.dm_id)
+
+    # --- authority messages --------------------------------------------------------------
+
+    def _accept_alert(self, msg: Message, link: LinkId | None, now: int,
+                      out: list[Output]) -> Verdict:
+        result = verify_alert(msg, self.trust, now, seqs=self._seqs,
+                              known=lambda s, i: self._known.get((s, i)), cache=self._certs,
+                              memo=self._memo)
+        if isinstance(result, Rejection):
+            if result.reason not in _FORGETTABLE:
+                self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.ALERT, str(result), msg.id,
+                               rejection=result)
+        alert = result.alert
+        if (alert.sender, alert.identifier) in self._superseded:
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.SUPERSEDED,
+                               "a later update or cancel is held", msg.id)
+        verdict = self._store(msg, now, out, link, created=alert.sent, expires=result.expires,
+                              issuer=result.cert.issuer_id.encode("utf-8"), seq=result.seq,
+                              pinned=True)
+        if not verdict.accepted:
+            return verdict
+        self._remember_alert(result)
+        if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
+            for ref in alert.references:
+                key = (ref.sender, ref.identifier)
+                self._superseded.add(key)
+                old = self._alert_ids.pop(key, None)
+                if old is not None and self._delete(old, now):
+                    out.append(AlertRemoved(old, f"superseded by {alert.msg_type.cap}"))
+        here = None
+        if self.config.location is not None and alert.infos:
+            here = covers(alert, *self.config.location)
+        out.append(AlertReceived(msg.id, result, here))
+        return verdict
+
+    def _remember_alert(self, result: VerifiedAlert) -> None:
+        alert, cert = result.alert, result.cert
+        self._seqs.record(cert.issuer_id, result.seq)
+        key = (alert.sender, alert.identifier)
+        self._known[key] = KnownAlert(cert.issuer_id, cert.level)
+        self._alert_ids[key] = result.msg_id
+        self._alert_certs[result.msg_id] = (cert.root_id, cert.serial)
+        if alert.msg_type in (MsgType.UPDATE, MsgType.CANCEL):
+            # Remembered with the Update/Cancel itself, so a restart cannot forget it.
+            self._superseded.update((r.sender, r.identifier) for r in alert.references)
+
+    def _accept_cert(self, msg: Message, link: LinkId | None, now: int,
+                     out: list[Output]) -> Verdict:
+        result = verify_cert(msg, self.trust, now)
+        if isinstance(result, Rejection):
+            return self.reject(out, link, msg.kind, Refusal.CERT, str(result), msg.id,
+                               rejection=result)
+        cert, _ = result
+        if cert.role is CertRole.ROOT:
+            rotated = apply_rotation(self.trust, msg, now)
+            if isinstance(rotated, Rejection):
+                return self.reject(out, link, msg.kind, Refusal.CERT, str(rotated), msg.id,
+                                   rejection=rotated)
+            self.trust = rotated
+            out.append(TrustUpdated(msg.id, f"new root {cert.name}"))
+        return self._store(msg, now, out, link, created=cert.not_before,
+                           expires=cert.not_after, pinned=True)
+
+    def _accept_revoke(self, msg: Message, link: LinkId | None, now: int,
+                       out: list[Output]) -> Verdict:
+        rev = verify_revocation(msg, self.trust)
+        if isinstance(rev, Rejection):
+            return self.reject(out, link, msg.kind, Refusal.REVOKE, str(rev), msg.id,
+                               rejection=rev)
+        trust = apply_revocation(self.trust, msg)
+        assert isinstance(trust, TrustStore)
+        self.trust = trust
+        verdict = self._store(msg, now, out, link, created=rev.created, expires=MAX_TIME,
+                              pinned=True)
+        if not verdict.accepted:
+            return verdict
+        out.append(TrustUpdated(msg.id, f"revoked serials {list(rev.serials)}"))
+        for alert_id, (root_id, serial) in list(self._alert_certs.items()):
+            if (root_id, serial) in self.trust.revoked and self._delete(alert_id, now):
+                del self._alert_certs[alert_id]
+                out.append(AlertRemoved(alert_id, "issuer certificate revoked"))
+        return verdict
+
+    def _load(self, now: int) -> None:
+        """Rebuild trust and alert state from what the store holds (after a restart)."""
+        for kind in (Kind.CERT, Kind.REVOKE, Kind.ALERT):
+            for stored in self.store.by_kind(int(kind)):
+                try:
+                    msg = decode_message(stored.raw)
+                except WireError:
+                    continue
+                if kind is Kind.CERT:
+                    rotated = apply_rotation(self.trust, msg, now)
+                    if isinstance(rotated, TrustStore):
+                        self.trust = rotated
+                elif kind is Kind.REVOKE:
+                    revoked = apply_revocation(self.trust, msg)
+                    if isinstance(revoked, TrustStore):
+                        self.trust = revoked
+                else:
+                    result = verify_alert(msg, self.trust, now)
+                    if isinstance(result, VerifiedAlert):
+                        self._remember_alert(result)
+        # Whatever a held Update or Cancel superseded stays out (a crash between storing it
+        # and deleting the old alert, or a replay after the seen memory moved on).
+        for key in self._superseded & self._alert_ids.keys():
+            old = self._alert_ids.pop(key)
+            self._alert_certs.pop(old, None)
+            self._delete(old, now)
