@@ -131,11 +131,12 @@ def steunpunt(tmp_path_factory: pytest.TempPathFactory,
                                      location=HUB_AT))
         net.start([authority.root / "root.pub"])
         spot = Steunpunt(net, hub, net["peer"], f"http://127.0.0.1:{port}")
-        wait_for("the board", lambda: _answers(spot))
+        wait_for("the board", lambda: answers(spot))
         yield spot
 
 
-def _answers(spot: Steunpunt) -> bool:
+def answers(spot: Steunpunt) -> bool:
+    """Whether the board answers yet."""
     try:
         return spot.get("/")[0] == 200
     except OSError:

@@ -15,7 +15,7 @@ import pytest
 from meshnode.daemon import api
 from meshnode.daemon.localnet import LocalNet, LocalNode
 from tests.daemons import fast_config, wait_for
-from tests.web.conftest import Steunpunt, free_tcp_port, web_config
+from tests.web.conftest import Steunpunt, answers, free_tcp_port, web_config
 
 PAGES = ("/", "/?lang=en", "/kiosk", "/kiosk?i=7&lang=en", "/card", "/c/nowhere", "/nope")
 
@@ -29,15 +29,8 @@ def spot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Steunpunt]:
         hub.config = dataclasses.replace(hub.config, web=web_config(port))
         net.start()
         spot = Steunpunt(net, hub, hub, f"http://127.0.0.1:{port}")
-        wait_for("the board", lambda: _up(spot))
+        wait_for("the board", lambda: answers(spot))
         yield spot
-
-
-def _up(spot: Steunpunt) -> bool:
-    try:
-        return spot.get("/")[0] == 200
-    except OSError:
-        return False
 
 
 def test_every_answer_carries_a_strict_content_security_policy(spot: Steunpunt) -> None:
