@@ -48,7 +48,10 @@ def announce_bodies(draw: st.DrawFn) -> AnnounceBody:
 @st.composite
 def dm_bodies(draw: st.DrawFn) -> DmBody:
     created, expires = draw(lifetimes(Kind.DM))
-    sealed = draw(st.binary(min_size=48, max_size=wire.DM_SEALED_MAX))
+    blocks = draw(st.integers(wire.DM_PLAINTEXT_MIN, wire.DM_PLAINTEXT_MAX).map(
+        lambda n: n // wire.DM_PAD_BLOCK))
+    size = wire.DM_SEAL_OVERHEAD + blocks * wire.DM_PAD_BLOCK
+    sealed = draw(st.binary(min_size=size, max_size=size))
     return DmBody(draw(ids), created, expires, draw(keys), sealed)
 
 

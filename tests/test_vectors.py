@@ -110,6 +110,7 @@ def test_dm_vector_opens_and_re_encodes() -> None:
                                  3: opened.text, 4: opened.ack_seed, 5: sig, 6: b""}))
     assert plain == pack({1: anna.public.sign_key, 2: anna.public.dh_key, 3: opened.text,
                           4: opened.ack_seed, 5: sig, 6: bytes(pad)})
+    assert 0 <= pad < sealing.PAD_BLOCK  # the smallest padding (§5 step 4)
 
 
 def test_receipt_vector_matches_the_dm() -> None:
