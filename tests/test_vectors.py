@@ -13,10 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode import wire
+from meshnode.alerts.area import area_within, covers
 from meshnode.alerts.compact import decode_alert, encode_alert
+from meshnode.alerts.model import Area, Circle
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
+    Reason,
     Rejection,
     RootKey,
     TrustStore,
@@ -240,3 +243,47 @@ def test_fragment_vector_reassembles() -> None:
         out += reassembler.feed(f, 0.0)
     assert out == [frame]
     assert all(f.hex() in PROTOCOL_DOC for f in fragments)
+
+
+GEOMETRY = DATA["geometry"]
+
+
+def area_of(data: dict[str, Any]) -> Area:
+    return Area(area_desc=data["area_desc"],
+                polygons=tuple(tuple((lat, lon) for lat, lon in r) for r in data["polygons"]),
+                circles=tuple(Circle(*c) for c in data["circles"]),
+                geocodes=tuple((g[0], g[1]) for g in data["geocodes"]))
+
+
+def geometry_trust() -> TrustStore:
+    return TrustStore((RootKey(ed("root").public_key().public_bytes_raw(), "Test root"),))
+
+
+@pytest.mark.parametrize("case", GEOMETRY["cases"], ids=lambda c: c["name"])
+def test_geometry_vectors_get_the_documented_verdict(case: dict[str, Any]) -> None:
+    """§6.6: each edge case's signed alert is accepted exactly when its area is in scope."""
+    msg = wire.decode_message(bytes.fromhex(case["message"]))
+    verdict = verify_alert(msg, geometry_trust(), GEOMETRY["now"])
+    if case["within"]:
+        assert isinstance(verdict, VerifiedAlert), verdict
+    else:
+        assert isinstance(verdict, Rejection) and verdict.reason is Reason.AREA_OUT_OF_SCOPE
+    cert = GEOMETRY["cert"]
+    scope = tuple(tuple((lat, lon) for lat, lon in ring) for ring in cert["polygons"])
+    areas = [area_of(a) for a in case["areas"]]
+    assert area_within(areas, polygons=scope,
+                       geocodes={(g[0], g[1]) for g in cert["geocodes"]}) == case["within"]
+    assert decode_alert(bytes.fromhex(case["cap"])).areas == tuple(areas)
+
+
+@pytest.mark.parametrize("case", GEOMETRY["covers"], ids=lambda c: c["name"])
+def test_covers_vectors(case: dict[str, Any]) -> None:
+    assert covers(area_of(case["area"]), case["lat"], case["lon"]) == case["covered"]
+
+
+def test_geometry_vectors_cover_every_edge_case_on_both_sides() -> None:
+    names = " | ".join(c["name"] for c in GEOMETRY["cases"])
+    for edge_case in ("vertex on the boundary", "edge crosses", "centre on the edge",
+                      "circle crossing", "geocode only", "description only"):
+        assert edge_case in names, edge_case
+    assert {c["within"] for c in GEOMETRY["cases"]} == {True, False}

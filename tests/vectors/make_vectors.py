@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ import cryptography.hazmat.primitives.hpke as hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode import wire
+from meshnode.alerts.compact import encode_alert
 from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import MsgType, Severity
+from meshnode.alerts.model import Area, Circle, MsgType, Severity
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
@@ -134,7 +136,7 @@ def main() -> None:
                 issuer_seed=seed("issuer").hex())
     vectors.update(authority_vectors())
     out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
-           "invalid": invalid_vectors(anna)}
+           "invalid": invalid_vectors(anna), "geometry": geometry_vectors()}
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -184,6 +186,123 @@ def authority_vectors() -> dict[str, dict[str, Any]]:
                               decode_cert(rotation.body)).items() if k != "msg_types"},
                           **envelope(rotation)},
     }
+
+
+# The scope of the geometry vectors: a U open to the east (a notch from lon 4.3 to 4.6 between
+# lat 51.9 and 52.0) and, touching its west side, a second rectangle. Degrees x 10^7.
+GEO_U = ((518_000_000, 40_000_000), (521_000_000, 40_000_000), (521_000_000, 46_000_000),
+         (520_000_000, 46_000_000), (520_000_000, 43_000_000), (519_000_000, 43_000_000),
+         (519_000_000, 46_000_000), (518_000_000, 46_000_000))
+GEO_WEST = ((518_000_000, 38_000_000), (521_000_000, 38_000_000), (521_000_000, 40_000_000),
+            (518_000_000, 40_000_000))
+GEO_CODE = ("CBS", "GM0599")
+
+
+def geometry_cases() -> list[tuple[str, tuple[Area, ...] | None, bool]]:
+    """(name, areas of the single info or None for an info without areas, inside scope?)."""
+    def poly(desc: str, *rings: tuple[tuple[int, int], ...]) -> Area:
+        return Area(area_desc=desc, polygons=rings)
+
+    def circ(desc: str, lat: int, lon: int, radius: int) -> Area:
+        return Area(area_desc=desc, circles=(Circle(lat, lon, radius),))
+
+    inside = ((520_500_000, 41_000_000), (520_500_000, 42_000_000), (518_500_000, 42_000_000))
+    return [
+        ("polygon inside", (poly("inside", inside),), True),
+        ("polygon with a vertex on the boundary",
+         (poly("vertex on edge", ((521_000_000, 41_000_000), *inside[1:])),), True),
+        ("polygon with a vertex on a scope vertex",
+         (poly("vertex on vertex", ((521_000_000, 40_000_000), *inside[1:])),), True),
+        ("polygon equal to the scope", (poly("the scope", GEO_U),), True),
+        ("polygon with a vertex outside",
+         (poly("vertex out", ((521_000_100, 41_000_000), *inside[1:])),), False),
+        ("polygon whose vertices are inside but an edge crosses the notch",
+         (poly("edge crossing", ((520_500_000, 45_000_000), (518_500_000, 45_000_000),
+                                 (518_500_000, 44_000_000))),), False),
+        ("polygon along the notch's boundary",
+         (poly("along the notch", ((520_000_000, 43_000_000), (520_000_000, 46_000_000),
+                                   (520_500_000, 44_000_000))),), True),
+        ("polygon straddling two scope polygons",
+         (poly("straddling", ((520_500_000, 39_000_000), (520_500_000, 41_000_000),
+                              (518_500_000, 41_000_000))),), False),
+        ("polygon inside the second scope polygon",
+         (poly("west", ((520_500_000, 38_500_000), (520_500_000, 39_500_000),
+                        (518_500_000, 39_500_000))),), True),
+        ("circle inside", (circ("circle in", 520_500_000, 41_000_000, 2_000),), True),
+        ("circle centre on the edge, radius 0",
+         (circ("point on edge", 521_000_000, 41_000_000, 0),), True),
+        ("circle centre on the edge, radius 1 m",
+         (circ("centre on edge", 521_000_000, 41_000_000, 1),), False),
+        ("circle crossing the boundary",
+         (circ("circle crossing", 520_900_000, 41_000_000, 2_000),), False),
+        ("circle inside, under 1 m from the edge",
+         (circ("circle near edge", 520_900_000, 41_000_000, 1_111),), True),
+        ("circle across the notch",
+         (circ("circle over notch", 519_500_000, 44_000_000, 1_000),), False),
+        ("geocode only, allowed", (Area(area_desc="Rotterdam", geocodes=(GEO_CODE,)),), True),
+        ("geocode only, not allowed",
+         (Area(area_desc="Schiedam", geocodes=(("CBS", "GM0606"),)),), False),
+        ("geocode value allowed under another valueName",
+         (Area(area_desc="Rotterdam", geocodes=(("NUTS", "GM0599"),)),), False),
+        ("polygon inside and geocode allowed",
+         (replace(poly("both", inside), geocodes=(GEO_CODE,)),), True),
+        ("polygon inside but geocode not allowed",
+         (replace(poly("both", inside), geocodes=(("CBS", "GM0606"),)),), False),
+        ("description only", (Area(area_desc="Rotterdam en omgeving"),), False),
+        ("info without areas", None, False),
+    ]
+
+
+def geometry_vectors() -> dict[str, Any]:
+    """§6.6: a certificate scope and signed alerts on each side of its edges, with verdicts."""
+    root = ed25519.Ed25519PrivateKey.from_private_bytes(seed("root"))
+    issuer = ed25519.Ed25519PrivateKey.from_private_bytes(seed("issuer"))
+    cert = IssuerCert(
+        serial=19, issuer_id="nl-geo", name="Geometry test region",
+        key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
+        not_before=CREATED - 86_400, not_after=CREATED + 30 * 86_400, level=Level.REGION,
+        senders=("geo@example",), max_severity=Severity.EXTREME,
+        msg_types=frozenset({MsgType.ALERT}), geocodes=(GEO_CODE,),
+        polygons=(GEO_U, GEO_WEST))
+    cert_msg = issue_cert(root, cert)
+    base = replace(example_nl_alert(CREATED), sender="geo@example")
+    info = base.infos[1]
+    cases = []
+    for seq, (name, areas, within) in enumerate(geometry_cases(), start=1):
+        alert = replace(base, identifier=f"geo-{seq}", infos=(replace(info, areas=areas or ()),))
+        msg = sign_alert(issuer, cert_msg, alert, seq)
+        cases.append({"name": name, "within": within,
+                      "areas": [area_json(a) for a in areas or ()],
+                      "cap": encode_alert(alert).hex(),
+                      "message": wire.encode_message(msg).hex()})
+    return {"now": CREATED + 60,
+            "cert": {"polygons": [[list(p) for p in r] for r in cert.polygons],
+                     "geocodes": [list(GEO_CODE)], "message": wire.encode_message(cert_msg).hex()},
+            "cases": cases,
+            "covers": covers_cases()}
+
+
+def area_json(area: Area) -> dict[str, Any]:
+    return {"area_desc": area.area_desc,
+            "polygons": [[list(p) for p in ring] for ring in area.polygons],
+            "circles": [[c.lat_e7, c.lon_e7, c.radius_m] for c in area.circles],
+            "geocodes": [list(g) for g in area.geocodes]}
+
+
+def covers_cases() -> list[dict[str, Any]]:
+    """Is a point in an alert's area (what a phone shows): the boundary counts as inside."""
+    points = [("inside the U", 520_500_000, 41_000_000, True),
+              ("on a vertex", 521_000_000, 40_000_000, True),
+              ("on an edge", 521_000_000, 41_000_000, True),
+              ("on the notch's inner edge", 519_500_000, 43_000_000, True),
+              ("in the notch", 519_500_000, 44_000_000, False),
+              ("1e-7 degree north of the top edge", 521_000_001, 41_000_000, False),
+              ("in the circle, 334 m from its centre", 522_080_000, 50_000_000, True),
+              ("outside the circle, 556 m from its centre", 522_100_000, 50_000_000, False)]
+    area = Area(area_desc="U and a circle", polygons=(GEO_U,),
+                circles=(Circle(522_050_000, 50_000_000, 500),))
+    return [{"name": n, "area": area_json(area), "lat": lat, "lon": lon, "covered": c}
+            for n, lat, lon, c in points]
 
 
 def frame_vectors(vectors: dict[str, dict[str, Any]], bram: Identity) -> dict[str, Any]:
@@ -275,6 +394,25 @@ def markdown() -> str:
         out += [f"`{name}`:", "", "```", *wrap(data["frames"][name]), "```", ""]
     out += ["The `msg` frame in fragments for ATT MTU 23 (20 usable bytes), one per line:", "",
             "```", *data["frames"]["fragments_mtu20_of_msg"], "```"]
+    geo = data["geometry"]
+    out += ["", "#### Alert geometry (§6.6)", "",
+            f"Scope of the certificate (serial 19, `geometry.cert.message` in v1.json): "
+            f"polygons `{json.dumps(geo['cert']['polygons'])}`, geocodes "
+            f"`{json.dumps(geo['cert']['geocodes'])}`. Each case is an alert (one info) signed "
+            f"by `issuer_seed`, verified at `now = {geo['now']}` with `root_seed` pinned; the "
+            "signed messages are `geometry.cases[].message`.", "",
+            "| case | area (polygons; circles [lat, lon, m]; geocodes) | verdict |",
+            "|---|---|---|"]
+    for c in geo["cases"]:
+        shape = "; ".join(json.dumps(a[k]) for a in c["areas"]
+                          for k in ("polygons", "circles", "geocodes")) or "(no area)"
+        verdict = "accepted" if c["within"] else "`area outside the issuer's scope`"
+        out.append(f"| {c['name']} | `{shape}` | {verdict} |")
+    out += ["", "Coverage of a point by the area `{polygons: [the U above], circles: "
+            f"{json.dumps(geo['covers'][0]['area']['circles'])}}}`:", "",
+            "| point | lat, lon | covered |", "|---|---|---|"]
+    out += [f"| {c['name']} | {c['lat']}, {c['lon']} | {'yes' if c['covered'] else 'no'} |"
+            for c in geo["covers"]]
     out += ["", "#### Inputs that must be refused", "",
             "| why | field named | message (hex) |", "|---|---|---|"]
     out += [f"| {c['why']} | `{c['field']}` | `{c['hex'][:48]}…` (full in v1.json) |"
