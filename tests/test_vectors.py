@@ -287,3 +287,23 @@ def test_geometry_vectors_cover_every_edge_case_on_both_sides() -> None:
                       "circle crossing", "geocode only", "description only"):
         assert edge_case in names, edge_case
     assert {c["within"] for c in GEOMETRY["cases"]} == {True, False}
+
+
+@pytest.mark.parametrize("case", DATA["cap"]["accepted"], ids=lambda c: c["why"])
+def test_cap_vectors_at_the_limits_decode_and_re_encode(case: dict[str, str]) -> None:
+    data = bytes.fromhex(case["hex"])
+    assert encode_alert(decode_alert(data)) == data
+
+
+@pytest.mark.parametrize("case", DATA["cap"]["refused"], ids=lambda c: c["why"])
+def test_cap_vectors_past_the_limits_are_refused_naming_the_field(case: dict[str, str]) -> None:
+    with pytest.raises(WireError) as err:
+        decode_alert(bytes.fromhex(case["hex"]))
+    assert err.value.field == case["field"]
+
+
+def test_the_text_limit_counts_code_points_not_utf16_units() -> None:
+    case = next(c for c in DATA["cap"]["accepted"] if "code points" in c["why"])
+    info = decode_alert(bytes.fromhex(case["hex"])).infos[0]
+    text = info.description or ""
+    assert len(text) == 1_395 and len(text.encode("utf-16-le")) // 2 == 1_396

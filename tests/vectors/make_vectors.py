@@ -136,7 +136,8 @@ def main() -> None:
                 issuer_seed=seed("issuer").hex())
     vectors.update(authority_vectors())
     out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
-           "invalid": invalid_vectors(anna), "geometry": geometry_vectors()}
+           "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
+           "cap": cap_vectors()}
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -362,6 +363,73 @@ def invalid_vectors(anna: Identity) -> list[dict[str, str]]:
 
 
 
+def cap_vectors() -> dict[str, Any]:
+    """§6.4: compact CAP bodies at the limits (accepted) and past them (refused, field named)."""
+    import msgpack
+
+    english_only = example_nl_alert(CREATED)
+    good = encode_alert(replace(english_only, infos=english_only.infos[1:]))
+
+    def raw() -> dict[Any, Any]:
+        out = msgpack.unpackb(good, raw=False, strict_map_key=False)
+        assert isinstance(out, dict)
+        return out
+
+    def info_with(**changes: object) -> bytes:
+        d = raw()
+        info = d[15][0]
+        for key, value in changes.items():
+            if value is None:
+                del info[int(key[1:])]
+            else:
+                info[int(key[1:])] = value
+        return pack(d)
+
+    # 1,395 code points: 1,394 letters and one emoji (1 code point, 2 UTF-16 units, 4 bytes).
+    at_limit = "\U0001F525" + "a" * 1_394
+    accepted = [
+        ("urgency, severity and certainty Unknown (0), written out", info_with(k5=0, k6=0, k7=0)),
+        ("1,395 code points of text, one of them outside the BMP",
+         info_with(k17=None, k18=at_limit, k19=None)),
+    ]
+    refused: list[tuple[str, str, bytes]] = [
+        ("urgency omitted (Unknown is 0, never absent)", "alert.info[0].urgency",
+         info_with(k5=None)),
+        ("info without expires", "alert.info[0].expires", info_with(k14=None)),
+        ("1,396 code points of text", "alert.info[0].text",
+         info_with(k17=None, k18=at_limit + "a", k19=None)),
+        ("severity 5", "alert.info[0].severity", info_with(k6=5)),
+        ("expires_tz written as 0", "alert", info_with(k15=0)),
+        ("expires_tz beyond 14 hours", "alert.info[0].expires_tz", info_with(k15=841)),
+        ("headline with trailing space", "alert.info[0].headline",
+         info_with(k17="Grote brand ")),
+        ("language tag with an underscore", "alert.info[0].language", info_with(k1="nl_NL")),
+        ("event of 257 bytes", "alert.info[0].event", info_with(k3="e" * 257)),
+        ("polygon of 2 points", "alert.info[0].area[0].polygon[0]",
+         info_with(k23=[{1: "x", 2: [[519_000_000, 42_000_000, 519_100_000, 42_000_000]]}])),
+        ("latitude beyond 90 degrees", "alert.info[0].area[0].polygon[0][0].lat",
+         info_with(k23=[{1: "x", 2: [[900_000_001, 0, 0, 10, 10, 0]]}])),
+        ("negative circle radius", "alert.info[0].area[0].circle[0].radius",
+         info_with(k23=[{1: "x", 3: [[519_000_000, 42_000_000, -1]]}])),
+        ("ceiling without altitude", "alert.info[0].area[0].ceiling_ft_e4",
+         info_with(k23=[{1: "x", 6: 100}])),
+        ("area without a description", "alert.info[0].area[0].area_desc",
+         info_with(k23=[{2: [[0, 0, 0, 10, 10, 0]]}])),
+        ("empty list written out (response_types [])", "alert", info_with(k4=[])),
+    ]
+    d = raw()
+    d[1] = "nl.vrr 1"
+    refused.append(("identifier with a space", "alert.identifier", pack(d)))
+    d = raw()
+    d[15] = []
+    refused.append(("an Alert without infos", "alert.infos", pack(d)))
+    keys = list(raw().items())
+    refused.append(("map keys out of order", "alert", bytes([0x80 | len(keys)]) + b"".join(
+        pack(k) + pack(v) for k, v in reversed(keys))))
+    return {"accepted": [{"why": w, "hex": h.hex()} for w, h in accepted],
+            "refused": [{"why": w, "field": f, "hex": h.hex()} for w, f, h in refused]}
+
+
 def markdown() -> str:
     """The vectors section of docs/protocol.md, from v1.json."""
     data = json.loads((HERE / "v1.json").read_text())
@@ -413,6 +481,12 @@ def markdown() -> str:
             "| point | lat, lon | covered |", "|---|---|---|"]
     out += [f"| {c['name']} | {c['lat']}, {c['lon']} | {'yes' if c['covered'] else 'no'} |"
             for c in geo["covers"]]
+    out += ["", "#### Compact CAP bodies (§6.4)", "",
+            "Each is the English info of the `alert` vector changed as described; the hex is "
+            "in v1.json → `cap`.", "", "| accepted | bytes |", "|---|---|"]
+    out += [f"| {c['why']} | {len(c['hex']) // 2} |" for c in data["cap"]["accepted"]]
+    out += ["", "| refused | field named |", "|---|---|"]
+    out += [f"| {c['why']} | `{c['field']}` |" for c in data["cap"]["refused"]]
     out += ["", "#### Inputs that must be refused", "",
             "| why | field named | message (hex) |", "|---|---|---|"]
     out += [f"| {c['why']} | `{c['field']}` | `{c['hex'][:48]}…` (full in v1.json) |"
