@@ -24,6 +24,7 @@ from meshnode.codec import (
     WireError,
     check_bin,
     check_int,
+    check_name,
     pack,
     pack_ordered,
     unpack_bounded,
@@ -166,6 +167,10 @@ def decode_message(data: bytes) -> Message:
     body = check_bin(obj[2], "message.body", lo=1, hi=MAX_BODY[kind])
     sig = check_bin(obj[3], "message.sig", size=SIG_SIZE, hi=SIG_SIZE)
     routing = _decode_routing(obj[4])
+    # One encoding per envelope (§1): the routing values as received, before clamping.
+    raw = obj[4]
+    if pack_ordered([version, int(kind), body, sig, {1: raw[1], 2: raw[2]}]) != bytes(data):
+        raise WireError("message", "not in canonical encoding")
     return Message(kind, body, sig, routing, version)
 
 
@@ -311,8 +316,7 @@ def _announce_from(f: Fields) -> AnnounceBody:
         created=f.uint(4, "created", hi=MAX_TIME),
         expires=f.uint(5, "expires", hi=MAX_TIME),
     )
-    if body.name != body.name.strip():
-        raise WireError("announce.name", "leading or trailing white space")
+    check_name(body.name, "announce.name", hi=NAME_MAX)
     _check_times(body.created, body.expires, Kind.ANNOUNCE, "announce")
     return body
 

@@ -35,7 +35,8 @@ from meshnode.crypto.authority import (
     verify_revocation,
 )
 from meshnode.crypto.identity import Identity, PublicIdentity
-from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.crypto.signing import SignatureError, sign_body, verify_message
+from meshnode.crypto.verify import ed25519_valid
 from meshnode.wire import Message, Routing, WireError
 
 ROOT = Path(__file__).parent.parent
@@ -307,3 +308,25 @@ def test_the_text_limit_counts_code_points_not_utf16_units() -> None:
     info = decode_alert(bytes.fromhex(case["hex"])).infos[0]
     text = info.description or ""
     assert len(text) == 1_395 and len(text.encode("utf-16-le")) // 2 == 1_396
+
+
+@pytest.mark.parametrize("case", DATA["ed25519"], ids=lambda c: c["why"])
+def test_ed25519_vectors_verify_exactly_as_documented(case: dict[str, Any]) -> None:
+    key, sig = bytes.fromhex(case["key"]), bytes.fromhex(case["sig"])
+    assert ed25519_valid(key, sig, bytes.fromhex(case["signed_bytes"])) == case["valid"]
+
+
+def test_small_order_keys_are_refused_where_plain_openssl_would_accept() -> None:
+    """The key rule is what stops these: OpenSSL alone accepts the forged signatures."""
+    assert any(c["openssl"] and not c["valid"] for c in DATA["ed25519"])
+
+
+def test_a_post_by_the_identity_point_does_not_verify() -> None:
+    """A forged post whose author is a small-order key, signed with R = identity, S = 0."""
+    identity = bytes([1]) + bytes(31)
+    body = wire.PostBody(identity, "wijk-noord", CREATED, CREATED + 60, "I am anyone")
+    msg = Message(wire.Kind.POST, wire.encode_body(body), identity + bytes(32))
+    assert ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
+        msg.sig, msg.signed_bytes) is None  # OpenSSL alone accepts it
+    with pytest.raises(SignatureError):
+        verify_message(wire.decode_message(wire.encode_message(msg)))

@@ -23,6 +23,7 @@ from meshnode.codec import Fields, WireError, pack, unpack_bounded
 from meshnode.crypto.entropy import Entropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.crypto.verify import ed25519_valid
 from meshnode.wire import (
     DAY,
     DM_PAD_BLOCK,
@@ -200,7 +201,8 @@ def open_dm(identity: Identity, msg: Message) -> OpenedDm:
             raise OpenError()
         signed = _inner_signed(identity.public.dh_key, body.ack_key, body.created,
                                body.expires, text)
-        ed25519.Ed25519PublicKey.from_public_bytes(sender.sign_key).verify(sig, signed)
+        if not ed25519_valid(sender.sign_key, sig, signed):
+            raise OpenError()
     except OpenError:
         raise
     except Exception as exc:

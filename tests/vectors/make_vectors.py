@@ -137,7 +137,7 @@ def main() -> None:
     vectors.update(authority_vectors())
     out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
            "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
-           "cap": cap_vectors()}
+           "cap": cap_vectors(), "ed25519": ed25519_vectors(anna)}
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -358,9 +358,78 @@ def invalid_vectors(anna: Identity) -> list[dict[str, str]]:
     raw_fields[4] = body.created
     cases.append(("expires not after created", "post.expires",
                   msg(1, 1, pack(raw_fields), good.sig, ok_routing)))
+    ok = pack([good.sig, ok_routing])[1:]
+    body_bin = pack(good.body)
+    cases.append(("version as uint 8 (not the shortest form)", "message",
+                  b"\x95\xcc\x01\x01" + body_bin + ok))
+    cases.append(("routing keys out of order", "message",
+                  b"\x95\x01\x01" + body_bin + pack(good.sig) + b"\x82\x02\x01\x01\x08"))
+    cases.append(("hops as uint 16 (not the shortest form)", "message",
+                  b"\x95\x01\x01" + body_bin + pack(good.sig) + b"\x82\x01\xcd\x00\x08\x02\x01"))
+    cases.append(("8,000 nested arrays", "message", b"\x91" * 8_000))
+    raw_fields[4] = body.expires
+    raw_fields[5] = "hallo\u0085"
+    cases.append(("C1 control (U+0085 NEXT LINE) in text", "post.text",
+                  msg(1, 1, pack(raw_fields), good.sig, ok_routing)))
+    card = create_announce(anna, "Anna", CREATED, ttl=86_400)
+    card_fields = wire.decode_body(card.kind, card.body)
+    assert isinstance(card_fields, wire.AnnounceBody)
+    for why, name in (("right-to-left override (U+202E) in a name", "Anna\u202egnp.exe"),
+                      ("zero-width space (U+200B) in a name", "An\u200bna"),
+                      ("line break in a name", "Anna\nBram"),
+                      ("no-break space (U+00A0) ending a name", "Anna\u00a0")):
+        raw = {1: card_fields.sign_key, 2: card_fields.dh_key, 3: name,
+               4: card_fields.created, 5: card_fields.expires}
+        cases.append((why, "announce.name", msg(1, 4, pack(raw), card.sig, ok_routing)))
+    dm_raw = {1: bytes(16), 2: CREATED, 3: CREATED + 60, 4: anna.public.sign_key,
+              5: bytes(241)}
+    cases.append(("DM sealed of 241 bytes (not 48 + 64k)", "dm.sealed",
+                  msg(1, 2, pack(dm_raw), good.sig, ok_routing)))
     return [{"why": why, "field": field, "hex": data.hex()} for why, field, data in cases]
 
 
+
+
+L_ORDER = 2**252 + 27742317777372353535851937790883648493  # the Ed25519 group order
+
+
+def ed25519_vectors(anna: Identity) -> list[dict[str, Any]]:
+    """§3.1: which (key, signature, message) triples verify; `openssl` is what plain OpenSSL
+    (RFC 8032 cofactorless, S < L) says, to show where meshnode's key rule goes further."""
+    from cryptography.exceptions import InvalidSignature
+
+    msg = b"meshnode/v1/sig\x00" + bytes([1, 1]) + b"any body"
+    good_key = anna.public.sign_key
+    good_sig = anna.sign(msg)
+    s = int.from_bytes(good_sig[32:], "little")
+    identity = bytes([1]) + bytes(31)
+    p = 2**255 - 19
+    order8 = bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85")
+    cases = [
+        ("a genuine signature", good_key, good_sig, True),
+        ("S + L (non-canonical S)", good_key, good_sig[:32] + (s + L_ORDER).to_bytes(32, "little"),
+         False),
+        ("S = L", good_key, good_sig[:32] + L_ORDER.to_bytes(32, "little"), False),
+        ("small-order key: the identity point, R = identity, S = 0", identity,
+         identity + bytes(32), False),
+        ("small-order key: order 4 (y = 0), R = the key, S = 0", bytes(32), bytes(32) * 2, False),
+        ("small-order key of order 8 (sign bit set), R = identity, S = 0", order8,
+         identity + bytes(32), False),
+        ("non-canonical key y = p + 1 (the identity), R = identity, S = 0",
+         (p + 1).to_bytes(32, "little"), identity + bytes(32), False),
+        ("non-canonical key y = p (y = 0), R = identity, S = 0",
+         p.to_bytes(32, "little"), identity + bytes(32), False),
+    ]
+    out = []
+    for why, key, sig, valid in cases:
+        try:
+            ed25519.Ed25519PublicKey.from_public_bytes(key).verify(sig, msg)
+            openssl = True
+        except (InvalidSignature, ValueError):
+            openssl = False
+        out.append({"why": why, "key": key.hex(), "sig": sig.hex(), "signed_bytes": msg.hex(),
+                    "valid": valid, "openssl": openssl})
+    return out
 
 
 def cap_vectors() -> dict[str, Any]:
@@ -481,6 +550,12 @@ def markdown() -> str:
             "| point | lat, lon | covered |", "|---|---|---|"]
     out += [f"| {c['name']} | {c['lat']}, {c['lon']} | {'yes' if c['covered'] else 'no'} |"
             for c in geo["covers"]]
+    out += ["", "#### Ed25519 verification (§3.1)", "",
+            "Signed bytes for every case: `" + data["ed25519"][0]["signed_bytes"] + "`.", "",
+            "| case | key | sig | valid | plain OpenSSL |", "|---|---|---|---|---|"]
+    out += [f"| {c['why']} | `{c['key']}` | `{c['sig'][:16]}…{c['sig'][-8:]}` | "
+            f"{'yes' if c['valid'] else 'no'} | {'accepts' if c['openssl'] else 'refuses'} |"
+            for c in data["ed25519"]]
     out += ["", "#### Compact CAP bodies (§6.4)", "",
             "Each is the English info of the `alert` vector changed as described; the hex is "
             "in v1.json → `cap`.", "", "| accepted | bytes |", "|---|---|"]
