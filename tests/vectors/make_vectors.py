@@ -38,8 +38,17 @@ from meshnode.crypto.authority import (
 )
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_announce, create_post
-from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, encode_frame
-from meshnode.routing.reconcile import Reconciler, SortedItems
+from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, blind_digest, encode_frame
+from meshnode.routing.reconcile import (
+    FingerprintRange,
+    IdDiffRange,
+    IdListRange,
+    ReconcileConfig,
+    Reconciler,
+    SkipRange,
+    SortedItems,
+)
+from meshnode.routing.reconcile import Message as ReconMessage
 from meshnode.transport.framing import Fragmenter
 from meshnode.wire import DmBody, Message, ReceiptBody, Routing
 
@@ -137,7 +146,8 @@ def main() -> None:
     vectors.update(authority_vectors())
     out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
            "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
-           "cap": cap_vectors(), "ed25519": ed25519_vectors(anna)}
+           "cap": cap_vectors(), "ed25519": ed25519_vectors(anna),
+           "reconciliation": recon_vectors()}
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -326,6 +336,55 @@ def frame_vectors(vectors: dict[str, dict[str, Any]], bram: Identity) -> dict[st
     out: dict[str, Any] = {name: encode_frame(f).hex() for name, f in frames.items()}
     msg_frame = encode_frame(frames["msg"])
     out["fragments_mtu20_of_msg"] = [f.hex() for f in Fragmenter(20).fragments(msg_frame)]
+    return out
+
+
+def recon_item_id(i: int) -> bytes:
+    return hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16]
+
+
+def recon_vectors() -> list[dict[str, Any]]:
+    """§10.2: complete reconciliations, every Recon payload in order, between two sets of
+    several hundred (created, id) items; three items share each timestamp, so bounds need id
+    prefixes. One with the default limits (what nodes use), one with 1,024-byte frames and a
+    large difference (deferred work, `more`, empty turns, streamed id lists)."""
+    import random
+
+    common = [(CREATED + i // 3, recon_item_id(i)) for i in range(640)]
+    rnd = random.Random(1)
+    small = rnd.sample(range(640), 24)
+    large = rnd.sample(range(640), 300)
+    out = []
+    for name, only_a, only_b, frame_limit in (
+        ("640 items, 12 only on each side, default limits", small[:12], small[12:], 4_096),
+        ("640 items, 150 only on each side, 1,024-byte frames", large[:150], large[150:], 1_024),
+    ):
+        a = SortedItems(x for k, x in enumerate(common) if k not in set(only_b))
+        b = SortedItems(x for k, x in enumerate(common) if k not in set(only_a))
+        config = ReconcileConfig(frame_limit=frame_limit)
+        initiator = Reconciler(a, initiator=True, config=config)
+        responder = Reconciler(b, initiator=False, config=config)
+        frames = [initiator.initiate()]
+        while True:
+            frames.append(responder.receive(frames[-1]))
+            reply = initiator.receive(frames[-1])
+            if reply is None:
+                break
+            frames.append(reply)
+        nonce = bytes(range(8))
+        out.append({
+            "name": name, "frame_limit": frame_limit,
+            "items": "item i is (1790000000 + i // 3, SHA-256('meshnode recon vector ' || "
+                     "decimal i)[:16]) for i in 0..639",
+            "only_initiator": sorted(only_a), "only_responder": sorted(only_b),
+            "initiator_set_fingerprint": a.fingerprint(0, len(a)).hex(),
+            "responder_set_fingerprint": b.fingerprint(0, len(b)).hex(),
+            "initiator_hello_digest_nonce_0001020304050607": blind_digest(
+                nonce, a.fingerprint(0, len(a))).hex(),
+            "frames": [f.hex() for f in frames],
+            "have_ids": sorted(i.hex() for i in initiator.have_ids),
+            "need_ids": sorted(i.hex() for i in initiator.need_ids),
+        })
     return out
 
 
@@ -550,6 +609,25 @@ def markdown() -> str:
             "| point | lat, lon | covered |", "|---|---|---|"]
     out += [f"| {c['name']} | {c['lat']}, {c['lon']} | {'yes' if c['covered'] else 'no'} |"
             for c in geo["covers"]]
+    out += ["", "#### Reconciliation (§10.2)", ""]
+    for case in data["reconciliation"]:
+        out += [f"`{case['name']}`: {case['items']}; only the initiator holds items "
+                f"{case['only_initiator']}, only the responder {case['only_responder']}. "
+                f"Initiator's set fingerprint `{case['initiator_set_fingerprint']}`, its Hello "
+                "digest with nonce 00..07 "
+                f"`{case['initiator_hello_digest_nonce_0001020304050607']}`. The payloads "
+                "(hex in v1.json → `reconciliation[].frames`), in order:", "",
+                "| # | from | bytes | ranges: skip / fingerprint / id list / id diff | more |",
+                "|---|---|---|---|---|"]
+        for n, frame in enumerate(case["frames"]):
+            msg = ReconMessage.decode(bytes.fromhex(frame))
+            counts = [sum(isinstance(r, cls) for r in msg.ranges)
+                      for cls in (SkipRange, FingerprintRange, IdListRange, IdDiffRange)]
+            out.append(f"| {n} | {'responder' if n % 2 else 'initiator'} | {len(frame) // 2} | "
+                       f"{' / '.join(map(str, counts))} | {'yes' if msg.more else ''} |")
+        out.append("")
+    out += ["The opening of the first session:", "", "```",
+            *wrap(data["reconciliation"][0]["frames"][0]), "```"]
     out += ["", "#### Ed25519 verification (§3.1)", "",
             "Signed bytes for every case: `" + data["ed25519"][0]["signed_bytes"] + "`.", "",
             "| case | key | sig | valid | plain OpenSSL |", "|---|---|---|---|---|"]
