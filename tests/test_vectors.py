@@ -376,3 +376,12 @@ def test_reconciliation_vectors_are_multi_round_and_one_defers() -> None:
     assert all(len(c["frames"]) >= 4 for c in RECON)
     decoded = [ReconMessage.decode(bytes.fromhex(f)) for f in RECON[1]["frames"]]
     assert any(m.more for m in decoded) and any(not m.ranges for m in decoded)
+
+
+@pytest.mark.parametrize("case", GEOMETRY["refused_cert_bodies"], ids=lambda c: c["why"])
+def test_certificates_with_non_simple_polygons_are_refused(case: dict[str, str]) -> None:
+    from meshnode.crypto.authority import decode_cert
+
+    with pytest.raises(WireError) as err:
+        decode_cert(bytes.fromhex(case["body"]))
+    assert err.value.field == case["field"]

@@ -286,7 +286,22 @@ def geometry_vectors() -> dict[str, Any]:
                       "areas": [area_json(a) for a in areas or ()],
                       "cap": encode_alert(alert).hex(),
                       "message": wire.encode_message(msg).hex()})
+    import msgpack
+
+    refused = []
+    for why, ring in (
+        ("a bow tie (two edges cross)", [520_000_000, 40_000_000, 521_000_000, 41_000_000,
+                                          520_000_000, 41_000_000, 521_000_000, 40_000_000]),
+        ("a repeated point", [520_000_000, 40_000_000, 521_000_000, 40_000_000,
+                              521_000_000, 41_000_000, 521_000_000, 40_000_000]),
+        ("three points on one line", [520_000_000, 40_000_000, 520_500_000, 40_000_000,
+                                      521_000_000, 40_000_000]),
+    ):
+        body = msgpack.unpackb(cert_msg.body, raw=False, strict_map_key=False)
+        body[13] = [ring]
+        refused.append({"why": why, "field": "cert.polygons[0]", "body": pack(body).hex()})
     return {"now": CREATED + 60,
+            "refused_cert_bodies": refused,
             "cert": {"polygons": [[list(p) for p in r] for r in cert.polygons],
                      "geocodes": [list(GEO_CODE)], "message": wire.encode_message(cert_msg).hex()},
             "cases": cases,
