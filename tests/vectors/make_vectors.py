@@ -61,6 +61,10 @@ def seed(label: str) -> bytes:
     return hashlib.sha256(b"meshnode test vector " + label.encode()).digest()
 
 
+def signing_key(label: str) -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed(label))
+
+
 def person(name: str) -> Identity:
     return Identity.from_seeds(seed(name + " sign"), seed(name + " dh"))
 
@@ -157,9 +161,9 @@ def main() -> None:
 
 def authority_vectors() -> dict[str, dict[str, Any]]:
     """A root, a certified safety region, an NL-Alert, a revocation and a root rotation."""
-    root = ed25519.Ed25519PrivateKey.from_private_bytes(seed("root"))
-    root2 = ed25519.Ed25519PrivateKey.from_private_bytes(seed("root2"))
-    issuer = ed25519.Ed25519PrivateKey.from_private_bytes(seed("issuer"))
+    root = signing_key("root")
+    root2 = signing_key("root2")
+    issuer = signing_key("issuer")
     cert = IssuerCert(
         serial=17, issuer_id="nl-vr17", name="Veiligheidsregio Rotterdam-Rijnmond",
         key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
@@ -266,8 +270,8 @@ def geometry_cases() -> list[tuple[str, tuple[Area, ...] | None, bool]]:
 
 def geometry_vectors() -> dict[str, Any]:
     """§6.6: a certificate scope and signed alerts on each side of its edges, with verdicts."""
-    root = ed25519.Ed25519PrivateKey.from_private_bytes(seed("root"))
-    issuer = ed25519.Ed25519PrivateKey.from_private_bytes(seed("issuer"))
+    root = signing_key("root")
+    issuer = signing_key("issuer")
     cert = IssuerCert(
         serial=19, issuer_id="nl-geo", name="Geometry test region",
         key=issuer.public_key().public_bytes_raw(), root_id=bytes(16),
