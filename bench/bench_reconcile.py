@@ -35,7 +35,7 @@ from meshnode.routing.reconcile import (
 
 SPAN = 72 * 3600
 EPOCH = 1_700_000_000
-MODEL_BYTES_PER_S = 20_000  # GATT throughput to plan on (DESIGN.md §9: 10-50 kB/s)
+MODEL_BYTES_PER_S = 20_000  # GATT throughput to plan on (docs/design.md §4: 10-50 kB/s)
 MODEL_S_PER_MESSAGE = 0.05  # turnaround per message: a few connection intervals
 
 

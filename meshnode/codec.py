@@ -197,7 +197,12 @@ def check_bin(value: object, field: str, *, size: int | None = None, lo: int = 0
     return value
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# C0 controls but tab and newline, DEL, and the C1 controls (docs/protocol.md §1.1).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What a one-line name may not hold besides: tab, newline, the bidirectional controls that
+# reorder what a reader sees, and invisible characters that make two names look alike.
+_NAME_REFUSED = re.compile("[\t\n\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064"
+                           "\u2066-\u2069\ufeff]")
 
 
 def check_text(value: object, field: str, *, lo: int = 0, hi: int) -> str:
@@ -213,3 +218,15 @@ def check_text(value: object, field: str, *, lo: int = 0, hi: int) -> str:
     if _CONTROL.search(value):
         raise WireError(field, "contains control characters")
     return value
+
+
+def check_name(value: object, field: str, *, lo: int = 1, hi: int) -> str:
+    """A one-line name people read: `check_text`, and no tab, newline, bidirectional control
+    or invisible character, and no white space (Unicode White_Space) at either end."""
+    text = check_text(value, field, lo=lo, hi=hi)
+    if _NAME_REFUSED.search(text):
+        raise WireError(field, "contains a line break, bidirectional control or invisible "
+                               "character")
+    if text != text.strip():
+        raise WireError(field, "leading or trailing white space")
+    return text

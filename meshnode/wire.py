@@ -24,6 +24,7 @@ from meshnode.codec import (
     WireError,
     check_bin,
     check_int,
+    check_name,
     pack,
     pack_ordered,
     unpack_bounded,
@@ -166,6 +167,10 @@ def decode_message(data: bytes) -> Message:
     body = check_bin(obj[2], "message.body", lo=1, hi=MAX_BODY[kind])
     sig = check_bin(obj[3], "message.sig", size=SIG_SIZE, hi=SIG_SIZE)
     routing = _decode_routing(obj[4])
+    # One encoding per envelope (§1): the routing values as received, before clamping.
+    raw = obj[4]
+    if pack_ordered([version, int(kind), body, sig, {1: raw[1], 2: raw[2]}]) != bytes(data):
+        raise WireError("message", "not in canonical encoding")
     return Message(kind, body, sig, routing, version)
 
 
@@ -255,7 +260,15 @@ class ReceiptBody:
 Body: TypeAlias = PostBody | AnnounceBody | DmBody | ReceiptBody
 
 _CHANNEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-DM_SEALED_MAX = MAX_BODY[Kind.DM] - 160
+# A DM's plaintext is padded to a whole number of DM_PAD_BLOCK-byte blocks; HPKE adds the
+# X25519 `enc` (32 bytes) and the ChaCha20-Poly1305 tag (16). The smallest plaintext (1-byte
+# text) pads to 3 blocks, the largest (4,096-byte text) to 67 (docs/protocol.md §4.3, §5).
+DM_PAD_BLOCK = 64
+DM_SEAL_OVERHEAD = 48
+DM_PLAINTEXT_MIN = 3 * DM_PAD_BLOCK
+DM_PLAINTEXT_MAX = 67 * DM_PAD_BLOCK
+DM_SEALED_MIN = DM_SEAL_OVERHEAD + DM_PLAINTEXT_MIN
+DM_SEALED_MAX = DM_SEAL_OVERHEAD + DM_PLAINTEXT_MAX
 
 
 def _check_times(created: int, expires: int, kind: Kind, where: str) -> None:
@@ -303,8 +316,7 @@ def _announce_from(f: Fields) -> AnnounceBody:
         created=f.uint(4, "created", hi=MAX_TIME),
         expires=f.uint(5, "expires", hi=MAX_TIME),
     )
-    if body.name != body.name.strip():
-        raise WireError("announce.name", "leading or trailing white space")
+    check_name(body.name, "announce.name", hi=NAME_MAX)
     _check_times(body.created, body.expires, Kind.ANNOUNCE, "announce")
     return body
 
@@ -319,9 +331,10 @@ def _dm_from(f: Fields) -> DmBody:
         created=f.uint(2, "created", hi=MAX_TIME),
         expires=f.uint(3, "expires", hi=MAX_TIME),
         ack_key=f.bin(4, "ack_key", size=KEY_SIZE, hi=KEY_SIZE),
-        # HPKE X25519 enc (32) + ChaCha20-Poly1305 tag (16) at the least.
-        sealed=f.bin(5, "sealed", lo=48, hi=DM_SEALED_MAX),
+        sealed=f.bin(5, "sealed", lo=DM_SEALED_MIN, hi=DM_SEALED_MAX),
     )
+    if (len(body.sealed) - DM_SEAL_OVERHEAD) % DM_PAD_BLOCK:
+        raise WireError("dm.sealed", f"length must be {DM_SEAL_OVERHEAD} + {DM_PAD_BLOCK}·k")
     _check_times(body.created, body.expires, Kind.DM, "dm")
     return body
 

@@ -1,6 +1,6 @@
 """The BLE link and battery model: parameters (plain records) and pure functions over them.
 
-Defaults follow DESIGN.md §9 and, wherever the BLE transport (`meshnode.transport.ble*`)
+Defaults follow docs/design.md §4 and, wherever the BLE transport (`meshnode.transport.ble*`)
 decides, the transport itself: its framing (`framing.wire_size` at `ble_profile.fragment_size`
 of the ATT MTU), its connect timeout, back-off schedule (`ble_config.backoff_delay`), yield
 time and connection slots (`BleConfig` defaults). Every number's source or assumption is in
@@ -57,7 +57,7 @@ FloatArray = NDArray[np.float64]
 class LinkParams:
     """BLE radio and link parameters ([ble] in a scenario)."""
 
-    range: float = param(20.0, "phone-to-phone range; urban 10–30 m, open ~100 m (DESIGN §9)",
+    range: float = param(20.0, "phone-to-phone range; urban 10–30 m, open ~100 m (design.md §4)",
                          unit="m", gt=0)
     indoor_range: float = param(
         8.0, "range between two phones that are both indoors in different buildings (two "
@@ -79,7 +79,7 @@ class LinkParams:
         _BLE.yield_time, "of two devices, the one with the higher advert token waits this long "
         "after hearing the other before it connects itself (transport.ble.yield_time)",
         unit="s", ge=0)
-    setup_min: float = param(1.0, "connection setup time, lower bound (DESIGN §9: 1–10 s on "
+    setup_min: float = param(1.0, "connection setup time, lower bound (design.md §4: 1–10 s on "
                              "BlueZ incl. service resolution); drawn uniformly", unit="s", ge=0)
     setup_max: float = param(10.0, "connection setup time, upper bound", unit="s", ge=0)
     setup_stall: float = param(
@@ -95,15 +95,15 @@ class LinkParams:
                                unit="s", gt=0)
     throughput: float = param(
         20_000.0, "GATT goodput per link; plan 10–50 kB/s, spec max ~175 kB/s on 2M PHY "
-        "(DESIGN §9)", unit="B/s", gt=0)
+        "(design.md §4)", unit="B/s", gt=0)
     att_mtu: int = param(185, "ATT MTU of a link; hubs offer 517 (BlueZ), so it is the phone's: "
-                         "iOS 185, Android 14+ 517, 23 without an exchange (DESIGN §9); "
+                         "iOS 185, Android 14+ 517, 23 without an exchange (design.md §4); "
                          "fragments of att_mtu − 3 bytes in the transport's framing",
                          unit="B", ge=DEFAULT_ATT_MTU, le=MAX_ATT_MTU)
     frame_loss: float = param(0.01, "chance that a frame is lost whole (link layer retransmits "
                               "PDUs, so this models app-level drops); assumption", ge=0, lt=1)
     phone_connections: int = param(7, "simultaneous connections per phone, both roles together "
-                                   "(Android default, DESIGN §9)", ge=1)
+                                   "(Android default, design.md §4)", ge=1)
     hub_central_links: int = param(
         _BLE.max_central_links, "links a hub opens as central (transport.ble.max_central_links; "
         "Linux adapters manage 3–5 in all)", ge=0)

@@ -109,7 +109,7 @@ class AlertSpec:
 
     at: float = param(600.0, "injection time", unit="s", ge=0)
     hub: int = param(0, "index of the hub that injects it (0-based among hubs)", ge=0)
-    size: int = param(1500, "encoded size; real CAP alerts are 0.6–3.8 KB (DESIGN §9)",
+    size: int = param(1500, "encoded size; real CAP alerts are 0.6–3.8 KB (design.md §4)",
                       unit="B", gt=0, le=4096)
 
     def __post_init__(self) -> None:

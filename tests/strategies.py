@@ -8,8 +8,12 @@ from meshnode import wire
 from meshnode.wire import AnnounceBody, DmBody, Kind, PostBody, ReceiptBody, Routing
 
 _text_chars = st.characters(
-    blacklist_categories=("Cs",), blacklist_characters="".join(map(chr, [*range(32), 127]))
+    blacklist_categories=("Cs",),
+    blacklist_characters="".join(map(chr, [*range(32), *range(127, 160)])),
 ) | st.sampled_from("\n\t")
+# Characters a display name may not hold (docs/protocol.md §1.1).
+_NAME_REFUSED = frozenset("\t\n\u061c\u200b\u200e\u200f\ufeff") | {
+    chr(c) for c in [*range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0x2066, 0x206A)]}
 
 
 def utf8_text(min_bytes: int, max_bytes: int) -> st.SearchStrategy[str]:
@@ -41,14 +45,18 @@ def post_bodies(draw: st.DrawFn) -> PostBody:
 @st.composite
 def announce_bodies(draw: st.DrawFn) -> AnnounceBody:
     created, expires = draw(lifetimes(Kind.ANNOUNCE))
-    name = draw(utf8_text(1, wire.NAME_MAX).map(str.strip).filter(bool))
+    name = draw(utf8_text(1, wire.NAME_MAX).map(
+        lambda s: "".join(c for c in s if c not in _NAME_REFUSED).strip()).filter(bool))
     return AnnounceBody(draw(keys), draw(keys), name, created, expires)
 
 
 @st.composite
 def dm_bodies(draw: st.DrawFn) -> DmBody:
     created, expires = draw(lifetimes(Kind.DM))
-    sealed = draw(st.binary(min_size=48, max_size=wire.DM_SEALED_MAX))
+    blocks = draw(st.integers(wire.DM_PLAINTEXT_MIN, wire.DM_PLAINTEXT_MAX).map(
+        lambda n: n // wire.DM_PAD_BLOCK))
+    size = wire.DM_SEAL_OVERHEAD + blocks * wire.DM_PAD_BLOCK
+    sealed = draw(st.binary(min_size=size, max_size=size))
     return DmBody(draw(ids), created, expires, draw(keys), sealed)
 
 

@@ -5,6 +5,7 @@ Encoding is checked byte for byte from the vector's fields and keys; decoding fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from meshnode import wire
+from meshnode.alerts.area import area_within, covers
 from meshnode.alerts.compact import decode_alert, encode_alert
+from meshnode.alerts.model import Area, Circle
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
+    Reason,
     Rejection,
     RootKey,
     TrustStore,
@@ -32,7 +36,9 @@ from meshnode.crypto.authority import (
     verify_revocation,
 )
 from meshnode.crypto.identity import Identity, PublicIdentity
-from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.crypto.signing import SignatureError, sign_body, verify_message
+from meshnode.crypto.verify import ed25519_valid
+from meshnode.routing.frames import blind_digest
 from meshnode.wire import Message, Routing, WireError
 
 ROOT = Path(__file__).parent.parent
@@ -110,6 +116,7 @@ def test_dm_vector_opens_and_re_encodes() -> None:
                                  3: opened.text, 4: opened.ack_seed, 5: sig, 6: b""}))
     assert plain == pack({1: anna.public.sign_key, 2: anna.public.dh_key, 3: opened.text,
                           4: opened.ack_seed, 5: sig, 6: bytes(pad)})
+    assert 0 <= pad < sealing.PAD_BLOCK  # the smallest padding (§5 step 4)
 
 
 def test_receipt_vector_matches_the_dm() -> None:
@@ -239,3 +246,142 @@ def test_fragment_vector_reassembles() -> None:
         out += reassembler.feed(f, 0.0)
     assert out == [frame]
     assert all(f.hex() in PROTOCOL_DOC for f in fragments)
+
+
+GEOMETRY = DATA["geometry"]
+
+
+def area_of(data: dict[str, Any]) -> Area:
+    return Area(area_desc=data["area_desc"],
+                polygons=tuple(tuple((lat, lon) for lat, lon in r) for r in data["polygons"]),
+                circles=tuple(Circle(*c) for c in data["circles"]),
+                geocodes=tuple((g[0], g[1]) for g in data["geocodes"]))
+
+
+def geometry_trust() -> TrustStore:
+    return TrustStore((RootKey(ed("root").public_key().public_bytes_raw(), "Test root"),))
+
+
+@pytest.mark.parametrize("case", GEOMETRY["cases"], ids=lambda c: c["name"])
+def test_geometry_vectors_get_the_documented_verdict(case: dict[str, Any]) -> None:
+    """§6.6: each edge case's signed alert is accepted exactly when its area is in scope."""
+    msg = wire.decode_message(bytes.fromhex(case["message"]))
+    verdict = verify_alert(msg, geometry_trust(), GEOMETRY["now"])
+    if case["within"]:
+        assert isinstance(verdict, VerifiedAlert), verdict
+    else:
+        assert isinstance(verdict, Rejection) and verdict.reason is Reason.AREA_OUT_OF_SCOPE
+    cert = GEOMETRY["cert"]
+    scope = tuple(tuple((lat, lon) for lat, lon in ring) for ring in cert["polygons"])
+    areas = [area_of(a) for a in case["areas"]]
+    assert area_within(areas, polygons=scope,
+                       geocodes={(g[0], g[1]) for g in cert["geocodes"]}) == case["within"]
+    assert decode_alert(bytes.fromhex(case["cap"])).areas == tuple(areas)
+
+
+@pytest.mark.parametrize("case", GEOMETRY["covers"], ids=lambda c: c["name"])
+def test_covers_vectors(case: dict[str, Any]) -> None:
+    assert covers(area_of(case["area"]), case["lat"], case["lon"]) == case["covered"]
+
+
+def test_geometry_vectors_cover_every_edge_case_on_both_sides() -> None:
+    names = " | ".join(c["name"] for c in GEOMETRY["cases"])
+    for edge_case in ("vertex on the boundary", "edge crosses", "centre on the edge",
+                      "circle crossing", "geocode only", "description only"):
+        assert edge_case in names, edge_case
+    assert {c["within"] for c in GEOMETRY["cases"]} == {True, False}
+
+
+@pytest.mark.parametrize("case", DATA["cap"]["accepted"], ids=lambda c: c["why"])
+def test_cap_vectors_at_the_limits_decode_and_re_encode(case: dict[str, str]) -> None:
+    data = bytes.fromhex(case["hex"])
+    assert encode_alert(decode_alert(data)) == data
+
+
+@pytest.mark.parametrize("case", DATA["cap"]["refused"], ids=lambda c: c["why"])
+def test_cap_vectors_past_the_limits_are_refused_naming_the_field(case: dict[str, str]) -> None:
+    with pytest.raises(WireError) as err:
+        decode_alert(bytes.fromhex(case["hex"]))
+    assert err.value.field == case["field"]
+
+
+def test_the_text_limit_counts_code_points_not_utf16_units() -> None:
+    case = next(c for c in DATA["cap"]["accepted"] if "code points" in c["why"])
+    info = decode_alert(bytes.fromhex(case["hex"])).infos[0]
+    text = info.description or ""
+    assert len(text) == 1_395 and len(text.encode("utf-16-le")) // 2 == 1_396
+
+
+@pytest.mark.parametrize("case", DATA["ed25519"], ids=lambda c: c["why"])
+def test_ed25519_vectors_verify_exactly_as_documented(case: dict[str, Any]) -> None:
+    key, sig = bytes.fromhex(case["key"]), bytes.fromhex(case["sig"])
+    assert ed25519_valid(key, sig, bytes.fromhex(case["signed_bytes"])) == case["valid"]
+
+
+def test_small_order_keys_are_refused_where_plain_openssl_would_accept() -> None:
+    """The key rule is what stops these: OpenSSL alone accepts the forged signatures."""
+    assert any(c["openssl"] and not c["valid"] for c in DATA["ed25519"])
+
+
+def test_a_post_by_the_identity_point_does_not_verify() -> None:
+    """A forged post whose author is a small-order key, signed with R = identity, S = 0."""
+    identity = bytes([1]) + bytes(31)
+    body = wire.PostBody(identity, "wijk-noord", CREATED, CREATED + 60, "I am anyone")
+    msg = Message(wire.Kind.POST, wire.encode_body(body), identity + bytes(32))
+    assert ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
+        msg.sig, msg.signed_bytes) is None  # OpenSSL alone accepts it
+    with pytest.raises(SignatureError):
+        verify_message(wire.decode_message(wire.encode_message(msg)))
+
+
+RECON = DATA["reconciliation"]
+
+
+@pytest.mark.parametrize("case", RECON, ids=lambda c: c["name"])
+def test_reconciliation_vectors_replay_frame_by_frame(case: dict[str, Any]) -> None:
+    """§10.2: both sides, fed the vector's frames, produce exactly its next frames and learn
+    exactly the difference."""
+    from meshnode.routing.reconcile import ReconcileConfig, Reconciler, SortedItems
+
+    def item(i: int) -> tuple[int, bytes]:
+        return (CREATED + i // 3, hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
+
+    everything = [item(i) for i in range(640)]
+    a = SortedItems(everything[i] for i in range(640) if i not in case["only_responder"])
+    b = SortedItems(everything[i] for i in range(640) if i not in case["only_initiator"])
+    config = ReconcileConfig(frame_limit=case["frame_limit"])
+    initiator = Reconciler(a, initiator=True, config=config)
+    responder = Reconciler(b, initiator=False, config=config)
+    frames = [bytes.fromhex(f) for f in case["frames"]]
+    assert initiator.initiate() == frames[0]
+    for n, frame in enumerate(frames[1:], start=1):
+        side = responder if n % 2 else initiator
+        assert side.receive(frames[n - 1]) == frame, f"frame {n}"
+    assert initiator.receive(frames[-1]) is None
+    assert sorted(i.hex() for i in initiator.have_ids) == case["have_ids"]
+    assert sorted(i.hex() for i in initiator.need_ids) == case["need_ids"]
+    assert {bytes.fromhex(i) for i in case["have_ids"]} == {
+        everything[i][1] for i in case["only_initiator"]}
+    assert {bytes.fromhex(i) for i in case["need_ids"]} == {
+        everything[i][1] for i in case["only_responder"]}
+    assert all(len(f) <= case["frame_limit"] for f in frames)
+    assert a.fingerprint(0, len(a)).hex() == case["initiator_set_fingerprint"]
+    assert blind_digest(bytes(range(8)), a.fingerprint(0, len(a))).hex() == case[
+        "initiator_hello_digest_nonce_0001020304050607"]
+
+
+def test_reconciliation_vectors_are_multi_round_and_one_defers() -> None:
+    from meshnode.routing.reconcile import Message as ReconMessage
+
+    assert all(len(c["frames"]) >= 4 for c in RECON)
+    decoded = [ReconMessage.decode(bytes.fromhex(f)) for f in RECON[1]["frames"]]
+    assert any(m.more for m in decoded) and any(not m.ranges for m in decoded)
+
+
+@pytest.mark.parametrize("case", GEOMETRY["refused_cert_bodies"], ids=lambda c: c["why"])
+def test_certificates_with_non_simple_polygons_are_refused(case: dict[str, str]) -> None:
+    from meshnode.crypto.authority import decode_cert
+
+    with pytest.raises(WireError) as err:
+        decode_cert(bytes.fromhex(case["body"]))
+    assert err.value.field == case["field"]

@@ -1,15 +1,20 @@
 """Geometry of alert areas: does an alert cover a point, does it stay inside an issuer's scope.
 
-Polygons are handled by shapely in plain (longitude, latitude) degrees, which is exact for
-point-in-polygon and containment tests as long as no polygon crosses the antimeridian or a
-pole (such areas are not supported). Circles are measured on a sphere of the Earth's mean
-radius (haversine). For containment a circle is replaced by a 64-sided polygon drawn around
-it on the sphere, with its radius enlarged by 1/cos(pi/64) so the polygon's edges lie outside
-the circle: an approximation that can only make the test stricter, never looser.
+The rules are docs/protocol.md §6.6, which any implementation must follow to reach the same
+verdicts; this module is their reference. Scope containment is planar and exact: points are the
+integers (longitude, latitude) in degrees x 10^7 taken as plane coordinates, and every test is a
+sign of an integer cross product, so no floating-point rounding can change a verdict. The
+boundary counts as inside. Each polygon or circle of an alert area must lie inside **one** of
+the certificate's polygons, which must be simple (`is_simple_ring`; `decode_cert` refuses
+others). Only a circle's edge distance uses floating point (metres in the local equirectangular
+projection at its centre). `covers` (is a point in an alert's area, for display) uses the same
+polygon test and great-circle (haversine) distance for circles. Areas crossing the antimeridian
+or a pole are not supported (they are read literally in the plane).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Iterable, Sequence
 
@@ -21,16 +26,21 @@ from meshnode.alerts.model import Alert, Area, Circle, Info, Pair, Ring
 __all__ = [
     "EARTH_RADIUS_M",
     "area_within",
-    "circle_polygon",
+    "circle_within",
     "covers",
     "distance_m",
-    "ring_geometry",
+    "edge_distance_m",
+    "is_simple_ring",
+    "point_in_ring",
+    "ring_within",
     "simplify_ring",
 ]
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
-CIRCLE_SEGMENTS = 64
 _E7 = 1e7
+_METRES_PER_E7 = EARTH_RADIUS_M * math.pi / 180 / _E7
+
+Point = tuple[int, int]  # (x, y) = (lon_e7, lat_e7)
 
 
 def distance_m(lat1_e7: int, lon1_e7: int, lat2_e7: int, lon2_e7: int) -> float:
@@ -42,41 +52,135 @@ def distance_m(lat1_e7: int, lon1_e7: int, lat2_e7: int, lon2_e7: int) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def ring_geometry(ring: Ring) -> BaseGeometry:
-    """The polygon of `ring` in (lon, lat) degrees, repaired if it self-intersects."""
-    polygon = shapely.Polygon([(lon / _E7, lat / _E7) for lat, lon in ring])
-    return polygon if polygon.is_valid else shapely.make_valid(polygon)
+def _xy(ring: Ring, scale: int = 1) -> list[Point]:
+    return [(lon * scale, lat * scale) for lat, lon in ring]
 
 
-def circle_polygon(circle: Circle, segments: int = CIRCLE_SEGMENTS) -> BaseGeometry:
-    """A polygon on the sphere that contains `circle` (a point for radius 0)."""
-    lat0, lon0 = math.radians(circle.lat_e7 / _E7), math.radians(circle.lon_e7 / _E7)
-    if circle.radius_m == 0:
-        return shapely.Point(circle.lon_e7 / _E7, circle.lat_e7 / _E7)
-    # Circumscribe rather than inscribe: vertices at r / cos(pi/n) put every edge outside.
-    d = circle.radius_m / math.cos(math.pi / segments) / EARTH_RADIUS_M
-    points = []
-    for k in range(segments):
-        bearing = 2 * math.pi * k / segments
-        lat = math.asin(math.sin(lat0) * math.cos(d)
-                        + math.cos(lat0) * math.sin(d) * math.cos(bearing))
-        lon = lon0 + math.atan2(math.sin(bearing) * math.sin(d) * math.cos(lat0),
-                                math.cos(d) - math.sin(lat0) * math.sin(lat))
-        points.append((math.degrees(lon), math.degrees(lat)))
-    return shapely.Polygon(points)
+def _cross(o: Point, a: Point, b: Point) -> int:
+    """Twice the signed area of triangle o, a, b: > 0 when b is left of o->a."""
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _on_segment(p: Point, a: Point, b: Point) -> bool:
+    return (_cross(a, b, p) == 0 and min(a[0], b[0]) <= p[0] <= max(a[0], b[0])
+            and min(a[1], b[1]) <= p[1] <= max(a[1], b[1]))
+
+
+def _edges(points: Sequence[Point]) -> list[tuple[Point, Point]]:
+    return [(points[i], points[(i + 1) % len(points)]) for i in range(len(points))]
+
+
+def _inside(p: Point, points: Sequence[Point]) -> bool:
+    """Even-odd rule with the boundary inside; exact."""
+    inside = False
+    for a, b in _edges(points):
+        if _on_segment(p, a, b):
+            return True
+        if (a[1] > p[1]) != (b[1] > p[1]) and (_cross(a, b, p) > 0) == (b[1] > a[1]):
+            inside = not inside
+    return inside
+
+
+def point_in_ring(ring: Ring, lat_e7: int, lon_e7: int) -> bool:
+    """Whether the point lies inside `ring` or on its boundary (even-odd rule, exact)."""
+    return _inside((lon_e7, lat_e7), _xy(ring))
+
+
+def _cross_properly(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """Segments a-b and c-d cross at one point interior to both."""
+    return (_cross(c, d, a) * _cross(c, d, b) < 0) and (_cross(a, b, c) * _cross(a, b, d) < 0)
+
+
+def _touch(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """Segments a-b and c-d share at least one point."""
+    return (_cross_properly(a, b, c, d) or _on_segment(c, a, b) or _on_segment(d, a, b)
+            or _on_segment(a, c, d) or _on_segment(b, c, d))
+
+
+def is_simple_ring(ring: Ring) -> bool:
+    """Whether `ring` (not closed) bounds one region: distinct points, non-zero area, and no
+    two edges meeting except neighbours at their shared point."""
+    pts = _xy(ring)
+    n = len(pts)
+    if n < 3 or len(set(pts)) != n:
+        return False
+    if sum(_cross((0, 0), a, b) for a, b in _edges(pts)) == 0:
+        return False
+    edges = _edges(pts)
+    for i in range(n):
+        a, b = edges[i]
+        for j in range(i + 1, n):
+            c, d = edges[j]
+            if j == i + 1 or (i == 0 and j == n - 1):
+                shared, far = (b, d) if j == i + 1 else (a, c)
+                mine = a if j == i + 1 else b
+                # Neighbours meet only at their shared point: no fold-back along one line.
+                if _on_segment(far, mine, shared) or _on_segment(mine, shared, far):
+                    return False
+            elif _touch(a, b, c, d):
+                return False
+    return True
+
+
+def ring_within(ring: Ring, scope: Ring) -> bool:
+    """Whether every point of `ring`'s region lies inside the simple polygon `scope` or on its
+    boundary (exact).
+
+    Each edge of `ring` must not cross an edge of `scope` at a point interior to both; it is
+    cut at every vertex of `scope` lying on it, and the midpoint of every piece must be inside.
+    A piece then touches the boundary nowhere in its interior or lies along it, so its midpoint
+    decides for all of it; a region whose boundary lies in a simple polygon lies in it.
+    Coordinates are doubled so that midpoints stay integers.
+    """
+    area, outline = _xy(ring, 2), _xy(scope, 2)
+    outline_edges = _edges(outline)
+    for p, q in _edges(area):
+        if any(_cross_properly(p, q, a, b) for a, b in outline_edges):
+            return False
+        direction = (q[0] - p[0], q[1] - p[1])
+
+        def along(v: Point, p: Point = p, direction: Point = direction) -> int:
+            return (v[0] - p[0]) * direction[0] + (v[1] - p[1]) * direction[1]
+
+        cuts = sorted({p, q, *(v for v in outline if _on_segment(v, p, q))}, key=along)
+        for u, w in list(itertools.pairwise(cuts)) or [(p, p)]:
+            if not _inside(((u[0] + w[0]) // 2, (u[1] + w[1]) // 2), outline):
+                return False
+    return True
+
+
+def edge_distance_m(circle: Circle, a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Distance in metres from the circle's centre to segment a-b ((lat_e7, lon_e7) points),
+    in the equirectangular projection at the centre's latitude (§6.6)."""
+    kx = _METRES_PER_E7 * math.cos(math.radians(circle.lat_e7 / _E7))
+    ax, ay = (a[1] - circle.lon_e7) * kx, (a[0] - circle.lat_e7) * _METRES_PER_E7
+    bx, by = (b[1] - circle.lon_e7) * kx, (b[0] - circle.lat_e7) * _METRES_PER_E7
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+    return math.hypot(ax + t * dx, ay + t * dy)
+
+
+def circle_within(circle: Circle, scope: Ring) -> bool:
+    """Whether the disc lies inside the simple polygon `scope` (boundary inside): its centre
+    inside (exact) and no edge nearer than its radius."""
+    if not point_in_ring(scope, circle.lat_e7, circle.lon_e7):
+        return False
+    return all(edge_distance_m(circle, a, b) >= circle.radius_m
+               for a, b in zip(scope, scope[1:] + scope[:1], strict=True))
 
 
 def covers(target: Alert | Info | Area, lat_e7: int, lon_e7: int) -> bool:
     """True if the point lies in (or on the edge of) any polygon or circle of `target`.
 
-    Areas described only by geocodes or text cover no point here: their shape is unknown.
+    Polygons use the exact even-odd test; circles the haversine distance (<= radius). Areas
+    described only by geocodes or text cover no point here: their shape is unknown.
     """
     if isinstance(target, Alert):
         return any(covers(area, lat_e7, lon_e7) for area in target.areas)
     if isinstance(target, Info):
         return any(covers(area, lat_e7, lon_e7) for area in target.areas)
-    point = shapely.Point(lon_e7 / _E7, lat_e7 / _E7)
-    if any(ring_geometry(ring).covers(point) for ring in target.polygons):
+    if any(point_in_ring(ring, lat_e7, lon_e7) for ring in target.polygons):
         return True
     return any(distance_m(c.lat_e7, c.lon_e7, lat_e7, lon_e7) <= c.radius_m
                for c in target.circles)
@@ -90,22 +194,23 @@ def area_within(
 ) -> bool:
     """True if every area stays inside an issuer's scope: `polygons` and/or `geocodes`.
 
-    Fails closed. Each area's polygons and circles must lie inside the union of `polygons`;
-    each of its geocodes must be one of `geocodes` (same valueName and value); an area with
-    neither a shape nor a geocode (text only) is never within; an empty `areas` (an alert for
-    everyone) is never within. Compare `area_within(alert.areas, ...)`.
+    Fails closed. Each polygon and circle of an area must lie inside one of `polygons` (simple
+    rings); each of its geocodes must be one of `geocodes` (same valueName and value); an area
+    with neither a shape nor a geocode (text only) is never within; an empty `areas` (an alert
+    for everyone) is never within.
     """
     areas = tuple(areas)
     if not areas:
         return False
     allowed_codes = frozenset(geocodes)
-    scope = shapely.union_all([ring_geometry(ring) for ring in polygons]) if polygons else None
     for area in areas:
-        shapes = [ring_geometry(ring) for ring in area.polygons]
-        shapes += [circle_polygon(circle) for circle in area.circles]
-        if not shapes and not area.geocodes:
+        if not (area.polygons or area.circles or area.geocodes):
             return False
-        if shapes and (scope is None or not all(scope.covers(s) for s in shapes)):
+        if not all(any(ring_within(ring, scope) for scope in polygons)
+                   for ring in area.polygons):
+            return False
+        if not all(any(circle_within(circle, scope) for scope in polygons)
+                   for circle in area.circles):
             return False
         if not allowed_codes.issuperset(area.geocodes):
             return False

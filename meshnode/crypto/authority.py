@@ -293,7 +293,10 @@ def _rings(items: list[object], where: str) -> tuple[Ring, ...]:
                 for v in flat[0::2]]
         lons = [check_int(v, f"{where}[{i}].lon", lo=-180 * 10**7, hi=180 * 10**7)
                 for v in flat[1::2]]
-        rings.append(tuple(zip(lats, lons, strict=True)))
+        ring = tuple(zip(lats, lons, strict=True))
+        if not alert_area.is_simple_ring(ring):
+            raise WireError(f"{where}[{i}]", "must be a simple polygon (§6.6)")
+        rings.append(ring)
     return tuple(rings)
 
 
@@ -648,8 +651,9 @@ def scope_problem(alert: Alert, cert: IssuerCert, expires: int, now: int) -> Rej
     if alert.msg_type not in cert.msg_types:
         return Rejection(Reason.MSG_TYPE_NOT_ALLOWED, alert.msg_type.cap)
     # An alert without infos (a bare Cancel) has no area of its own; its reference is checked.
-    if alert.infos and not alert_area.area_within(
-        alert.areas, polygons=cert.polygons, geocodes=cert.geocodes
+    # Every info needs an area: an info without one is addressed to everyone.
+    if alert.infos and not all(alert_area.area_within(
+        info.areas, polygons=cert.polygons, geocodes=cert.geocodes) for info in alert.infos
     ):
         descs = ", ".join(dict.fromkeys(a.area_desc for a in alert.areas))
         return Rejection(Reason.AREA_OUT_OF_SCOPE,

@@ -23,9 +23,11 @@ from meshnode.codec import Fields, WireError, pack, unpack_bounded
 from meshnode.crypto.entropy import Entropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.crypto.verify import ed25519_valid
 from meshnode.wire import (
     DAY,
-    DM_SEALED_MAX,
+    DM_PAD_BLOCK,
+    DM_PLAINTEXT_MAX,
     DM_TEXT_MAX,
     KEY_SIZE,
     MAX_TTL,
@@ -51,7 +53,7 @@ __all__ = [
 
 DEFAULT_DM_TTL = 7 * DAY
 DEFAULT_RECEIPT_TTL = 7 * DAY
-PAD_BLOCK = 64
+PAD_BLOCK = DM_PAD_BLOCK
 
 TAG_DOMAIN = b"meshnode/v1/tag\x00"
 HELLO_TAG_DOMAIN = b"meshnode/v1/hello-tag\x00"
@@ -114,14 +116,13 @@ def _inner_signed(recipient_dh: bytes, ack_key: bytes, created: int, expires: in
 
 
 def _padded(inner: dict[int, object]) -> bytes:
-    """Pad the plaintext to a multiple of PAD_BLOCK so its length says little about the text."""
-    base = len(pack(inner))
-    pad = (-(base + 2)) % PAD_BLOCK
-    while True:
-        data = pack({**inner, 6: bytes(pad)})
-        if len(data) % PAD_BLOCK == 0:
-            return data
-        pad += 1
+    """The plaintext with the smallest zero padding that makes it a multiple of PAD_BLOCK.
+
+    Fields 1-5 encode to `base` bytes; field 6 adds its key (1 byte), a bin 8 header (2 bytes,
+    the padding being under 256 bytes) and the padding, and the fixmap header stays 1 byte.
+    """
+    pad = -(len(pack(inner)) + 3) % PAD_BLOCK
+    return pack({**inner, 6: bytes(pad)})
 
 
 def seal_dm(
@@ -180,7 +181,7 @@ def open_dm(identity: Identity, msg: Message) -> OpenedDm:
             info=_hpke_info(body.tag, body.created, body.expires, body.ack_key),
         )
         f = Fields(
-            unpack_bounded(plain, what="dm.inner", max_size=DM_SEALED_MAX, max_items=6),
+            unpack_bounded(plain, what="dm.inner", max_size=DM_PLAINTEXT_MAX, max_items=6),
             "dm.inner",
             allowed=_INNER_KEYS,
         )
@@ -191,13 +192,17 @@ def open_dm(identity: Identity, msg: Message) -> OpenedDm:
         text = f.text(3, "text", lo=1, hi=DM_TEXT_MAX)
         ack_seed = f.bin(4, "ack_seed", size=32, hi=32)
         sig = f.bin(5, "sig", size=SIG_SIZE, hi=SIG_SIZE)
-        f.bin(6, "padding", hi=DM_SEALED_MAX)
+        f.bin(6, "padding", hi=DM_PLAINTEXT_MAX)
+        # One plaintext per message: canonical, zero padding, the smallest that fits.
+        if _padded({1: sender.sign_key, 2: sender.dh_key, 3: text, 4: ack_seed, 5: sig}) != plain:
+            raise OpenError()
         ack = ed25519.Ed25519PrivateKey.from_private_bytes(ack_seed)
         if ack.public_key().public_bytes_raw() != body.ack_key:
             raise OpenError()
         signed = _inner_signed(identity.public.dh_key, body.ack_key, body.created,
                                body.expires, text)
-        ed25519.Ed25519PublicKey.from_public_bytes(sender.sign_key).verify(sig, signed)
+        if not ed25519_valid(sender.sign_key, sig, signed):
+            raise OpenError()
     except OpenError:
         raise
     except Exception as exc:

@@ -17,7 +17,7 @@ from typing import TypeVar, cast
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-__all__ = ["SignatureMemo", "ed25519_valid"]
+__all__ = ["SignatureMemo", "ed25519_valid", "weak_public_key"]
 
 T = TypeVar("T")
 
@@ -63,7 +63,29 @@ class SignatureMemo:
         return value
 
 
+_P = 2**255 - 19
+# The y coordinates of the eight points of small order (docs/protocol.md §3.1).
+_SMALL_ORDER_Y = frozenset({
+    0,
+    1,
+    _P - 1,
+    0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,
+    0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,
+})
+
+
+def weak_public_key(key: bytes) -> bool:
+    """Whether `key` is refused before any verification: not 32 bytes, a non-canonical
+    encoding (y >= p), or a point of small order, whose "signatures" anyone can make."""
+    if len(key) != 32:
+        return True
+    y = int.from_bytes(key, "little") & ((1 << 255) - 1)
+    return y >= _P or y in _SMALL_ORDER_Y
+
+
 def _verify(key: bytes, sig: bytes, data: bytes) -> bool:
+    if weak_public_key(key):
+        return False
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(key).verify(sig, data)
     except (InvalidSignature, ValueError):

@@ -1,11 +1,12 @@
 """The contact book: names bound to public keys, and warnings when keys change.
 
 A name is bound to exactly one identity (signing + agreement key) and a key to one name; the
-binding never changes silently (DESIGN §10.2-3): replacing it takes `replace=True`, which the
-user does after comparing fingerprints in person, so it also clears that name's warnings (the
-user acted on them); `dismiss_warnings` clears them without rebinding. `check_announce`
-compares an identity card seen in the mesh with the book and records a `KeyWarning` when it
-claims a contact's name with other keys, or a contact's signing key with another agreement key.
+binding never changes silently (docs/design.md §5, requirements 2-3): replacing it takes
+`replace=True`, which the user does after comparing fingerprints in person, so it also clears
+that name's warnings (the user acted on them); `dismiss_warnings` clears them without
+rebinding. `check_announce` compares an identity card seen in the mesh with the book and
+records a `KeyWarning` when it claims a contact's name with other keys, or a contact's signing
+key with another agreement key.
 Stored in one SQLite file in the data directory.
 """
 

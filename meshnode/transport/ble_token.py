@@ -1,6 +1,6 @@
 """The rotating advertising token and the per-device secret it is derived from.
 
-No static identifier goes on the air (DESIGN §2, §10.1). A BLE advert carries
+No static identifier goes on the air (docs/design.md §2 and §5, requirement 1). A BLE advert carries
 
     token = HMAC-SHA256(secret, "meshnode/v1/adv" || epoch as uint32 big-endian)[:8]
 

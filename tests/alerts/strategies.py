@@ -44,7 +44,7 @@ T = TypeVar("T")
 _SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
 _chars = st.characters(
     exclude_categories=_SURROGATES,
-    exclude_characters="".join(map(chr, [*range(32), 127])) + "\ufffe\uffff",
+    exclude_characters="".join(map(chr, [*range(32), *range(127, 160)])) + "\ufffe\uffff",
 ) | st.sampled_from("\n\t")
 
 

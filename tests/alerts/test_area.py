@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from meshnode.alerts.area import (
     EARTH_RADIUS_M,
     area_within,
-    circle_polygon,
+    circle_within,
     covers,
     distance_m,
+    is_simple_ring,
+    ring_within,
     simplify_ring,
 )
 from meshnode.alerts.capxml import import_cap
@@ -93,10 +95,14 @@ def test_alert_inside_and_outside_an_issuer_polygon() -> None:
     assert not area_within(NL.areas, geocodes={("CBS", "GM0599")})  # no polygon scope
 
 
-def test_scope_may_be_several_polygons() -> None:
+def test_each_shape_must_fit_inside_one_scope_polygon() -> None:
+    """§6.6: a shape straddling two allowed polygons is outside, even where they touch."""
     west = (e7(52.3, 3.8), e7(52.3, 4.3), e7(51.7, 4.3), e7(51.7, 3.8))
     east = (e7(52.3, 4.3), e7(52.3, 5.0), e7(51.7, 5.0), e7(51.7, 4.3))
-    assert area_within(NL.areas, polygons=(west, east))
+    botlek_lons = [lon for _, lon in BOTLEK_POLYGON]
+    assert min(botlek_lons) < e7(0, 4.3)[1] < max(botlek_lons)  # it straddles 4.3 E
+    assert not area_within(NL.areas, polygons=(west, east))
+    assert area_within(NL.areas, polygons=(west, ZUID_HOLLAND))
     assert not area_within(NL.areas, polygons=(east,))
 
 
@@ -131,20 +137,51 @@ def test_circle_containment_is_checked_by_its_whole_extent() -> None:
     assert not area_within([spills], polygons=(ZUID_HOLLAND,))
 
 
-@given(st.integers(-60 * E7, 60 * E7), st.integers(-170 * E7, 170 * E7),
-       st.integers(1, 200_000), st.floats(0, 2 * math.pi), st.floats(0, 1))
-def test_circle_polygon_contains_its_circle(lat: int, lon: int, radius: int, bearing: float,
-                                             fraction: float) -> None:
-    circle = Circle(lat, lon, radius)
-    d = radius * fraction / EARTH_RADIUS_M
-    p = math.radians(lat / E7)
-    lat2 = math.asin(math.sin(p) * math.cos(d) + math.cos(p) * math.sin(d) * math.cos(bearing))
-    lon2 = math.radians(lon / E7) + math.atan2(math.sin(bearing) * math.sin(d) * math.cos(p),
-                                               math.cos(d) - math.sin(p) * math.sin(lat2))
-    point = shapely.Point(math.degrees(lon2), math.degrees(lat2))
-    assert circle_polygon(circle).buffer(1e-9).covers(point)
-    assert distance_m(lat, lon, round(math.degrees(lat2) * E7),
-                      round(math.degrees(lon2) * E7)) <= radius + 1
+def box(x0: int, y0: int, x1: int, y1: int) -> tuple[tuple[int, int], ...]:
+    """A rectangle as a ring of (lat, lon) points from lon x0..x1, lat y0..y1."""
+    return ((y0, x0), (y0, x1), (y1, x1), (y1, x0))
+
+
+@given(st.lists(st.integers(-50, 50), min_size=8, max_size=8))
+def test_ring_within_agrees_with_shapely_on_boxes_and_triangles(c: list[int]) -> None:
+    """An independent check of the exact test, including shared edges and touching corners."""
+    x0, x1, y0, y1 = min(c[0], c[1]), max(c[0], c[1]), min(c[2], c[3]), max(c[2], c[3])
+    if x0 == x1 or y0 == y1:
+        return
+    scope = box(x0, y0, x1, y1)
+    area = ((c[4], c[5]), (c[6], c[7]), (c[4], c[7]))
+    expected = shapely.Polygon([(x, y) for y, x in scope]).covers(
+        shapely.Polygon([(x, y) for y, x in area]) if is_simple_ring(area)
+        else shapely.LineString([(x, y) for y, x in area + area[:1]]))
+    assert ring_within(area, scope) == expected
+
+
+def test_an_edge_through_a_concave_corner_is_outside() -> None:
+    """Both ends inside, the edge leaves through a reflex vertex: vertices alone would pass."""
+    u_shape = ((0, 0), (0, 30), (30, 30), (30, 20), (10, 20), (10, 10), (30, 10), (30, 0))
+    assert is_simple_ring(u_shape)
+    assert not ring_within(((5, 25), (25, 25), (25, 5), (5, 5)), u_shape)
+    assert ring_within(((5, 2), (5, 8), (25, 8)), u_shape)
+    assert ring_within(((0, 0), (0, 30), (10, 10)), u_shape)  # along the boundary
+
+
+def test_non_simple_rings_are_recognised() -> None:
+    assert is_simple_ring(box(0, 0, 10, 10))
+    assert not is_simple_ring(((0, 0), (10, 10), (0, 10), (10, 0)))  # a bow tie
+    assert not is_simple_ring(((0, 0), (0, 10), (0, 20)))  # no area
+    assert not is_simple_ring(((0, 0), (0, 10), (10, 10), (0, 10)))  # a repeated point
+    assert not is_simple_ring(((0, 0), (0, 20), (0, 10), (10, 10)))  # folds back on itself
+
+
+def test_circle_within_measures_metres_to_the_nearest_edge() -> None:
+    scope = ZUID_HOLLAND
+    centre = e7(52.10, 4.60)
+    to_north = (scope[0][0] - centre[0]) / E7 * METRES_PER_DEGREE_LAT
+    assert circle_within(Circle(*centre, math.floor(to_north) - 1), scope)
+    assert not circle_within(Circle(*centre, math.ceil(to_north) + 1), scope)
+    on_edge = (scope[0][0], centre[1])
+    assert circle_within(Circle(*on_edge, 0), scope)
+    assert not circle_within(Circle(*on_edge, 1), scope)
 
 
 def test_simplify_ring_meets_the_budget_and_keeps_the_shape() -> None:

@@ -1,5 +1,5 @@
-"""Filling storage and flooding (DESIGN §6, spam and flooding): one author, one peer, and many
-fresh identities (Sybil) against one node.
+"""Filling storage and flooding (docs/design.md §3, spam and flooding): one author, one peer,
+and many fresh identities (Sybil) against one node.
 
 Attacker: a modified node or app that generates valid, signed messages as fast as it can, under
 one key or under a fresh key per message. Defences: a per-author quota by creation time

@@ -80,6 +80,72 @@ def test_same_text_twice_gives_unrelated_ciphertexts_and_lengths_are_padded() ->
     assert len(lengths) <= 200 // sealing.PAD_BLOCK + 1
 
 
+SUITE = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
+
+
+def plaintext_of(text: str) -> bytes:
+    """The plaintext `seal_dm` hands to HPKE for `text`, captured on its way in."""
+    captured: list[bytes] = []
+
+    def encrypt(plain: bytes, key: object, info: bytes) -> bytes:
+        captured.append(plain)
+        return bytes(wire.DM_SEAL_OVERHEAD + len(plain))
+
+    seal_dm(ANNA, BRAM.public, text, NOW, encrypt=encrypt)  # type: ignore[arg-type]
+    return captured[0]
+
+
+@pytest.mark.parametrize("size", [1, 2, 13, 14, 15, 31, 32, 77, 78, 255, 256, 1000, 4095, 4096])
+def test_padding_is_the_smallest_that_makes_whole_blocks(size: int) -> None:
+    plain = plaintext_of("é" * (size // 2) + "x" * (size % 2))
+    fields = msgpack_fields(plain)
+    padding = fields.pop(6)
+    assert padding == bytes(len(padding))
+    unpadded = len(pack({**fields, 6: b""}))
+    assert len(plain) % sealing.PAD_BLOCK == 0
+    assert len(plain) - unpadded < sealing.PAD_BLOCK  # one block less would not hold the fields
+
+
+def test_sealed_lengths_span_exactly_the_wire_range() -> None:
+    assert len(plaintext_of("x")) + wire.DM_SEAL_OVERHEAD == wire.DM_SEALED_MIN
+    assert len(plaintext_of("x" * wire.DM_TEXT_MAX)) + wire.DM_SEAL_OVERHEAD == wire.DM_SEALED_MAX
+    real = outer(seal_dm(ANNA, BRAM.public, "x" * wire.DM_TEXT_MAX, NOW))
+    assert len(real.sealed) == wire.DM_SEALED_MAX
+
+
+@pytest.mark.parametrize("size", [wire.DM_SEALED_MIN - 64, wire.DM_SEALED_MIN + 1,
+                                  wire.DM_SEALED_MAX - 1, wire.DM_SEALED_MAX + 64])
+def test_relays_refuse_sealed_lengths_that_are_not_48_plus_whole_blocks(size: int) -> None:
+    body = outer(seal_dm(ANNA, BRAM.public, "x", NOW))
+    raw = pack({1: body.tag, 2: body.created, 3: body.expires, 4: body.ack_key, 5: bytes(size)})
+    with pytest.raises(wire.WireError) as err:
+        wire.decode_body(wire.Kind.DM, raw)
+    assert err.value.field == "dm.sealed"
+
+
+@pytest.mark.parametrize("change", ["one block too many", "nonzero padding"])
+def test_recipient_refuses_a_plaintext_padded_otherwise(change: str) -> None:
+    genuine = plaintext_of("Are you OK?")
+    fields = msgpack_fields(genuine)
+    pad = fields[6]
+    assert isinstance(pad, bytes)
+    fields[6] = bytes(len(pad) + 64) if change == "one block too many" else b"\x01" + pad[1:]
+    plain = pack(fields)
+    ack = ed25519.Ed25519PrivateKey.from_private_bytes(fields[4])  # type: ignore[arg-type]
+    msg = seal_dm(ANNA, BRAM.public, "Are you OK?", NOW, ack=ack,
+                  encrypt=lambda _, key, info: SUITE.encrypt(plain, key, info=info))
+    with pytest.raises(OpenError):
+        open_dm(BRAM, msg)
+
+
+def msgpack_fields(plain: bytes) -> dict[int, object]:
+    import msgpack
+
+    out = msgpack.unpackb(plain, raw=False, strict_map_key=False)
+    assert isinstance(out, dict)
+    return out
+
+
 def flip(data: bytes, pos: int) -> bytes:
     b = bytearray(data)
     b[pos] ^= 0x01
@@ -133,8 +199,10 @@ def hand_sealed(claimed: Identity, signer: Identity, text: str, *,
     sig = signer.sign(
         sealing.INNER_SIG_DOMAIN + pack([recipient, ack_key, NOW, NOW + 3600, text])
     )
-    inner = pack({1: claimed.public.sign_key, 2: claimed.public.dh_key, 3: text,
-                  4: ack.private_bytes_raw(), 5: sig, 6: b""})
+    fields = {1: claimed.public.sign_key, 2: claimed.public.dh_key, 3: text,
+              4: ack.private_bytes_raw(), 5: sig}
+    # §5 step 4: field 6 costs 3 bytes plus the padding; the smallest padding to 64-byte blocks.
+    inner = pack({**fields, 6: bytes(-(len(pack(fields)) + 3) % 64)})
     info = sealing.HPKE_INFO_DOMAIN + pack([tag, NOW, NOW + 3600, ack_key])
     sealed = Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305).encrypt(
         inner, x25519.X25519PublicKey.from_public_bytes(BRAM.public.dh_key), info=info)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshnode import wire
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import OpenError, open_dm, seal_dm
 from meshnode.wire import Message
@@ -29,7 +30,11 @@ ACK = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"ack").digest
 
 
 def sealed_with(plaintext: bytes) -> Message:
-    """A DM to RECIPIENT whose envelope and encryption are genuine but whose plaintext is ours."""
+    """A DM to RECIPIENT whose envelope and encryption are genuine but whose plaintext is ours,
+    zero-filled to whole pad blocks (relays refuse other `sealed` lengths, §4.3)."""
+    plaintext = plaintext.ljust(wire.DM_PLAINTEXT_MIN, b"\x00")
+    plaintext += bytes(-len(plaintext) % wire.DM_PAD_BLOCK)
+
     def encrypt(_: bytes, key: x25519.X25519PublicKey, info: bytes) -> bytes:
         return SUITE.encrypt(plaintext, key, info=info)
 
