@@ -308,6 +308,20 @@ class Node:
         return self.inject(encode_message(msg.with_routing(Routing(self.config.hop_limit,
                                                                    copies))), now)
 
+    def restore_own(self, data: bytes, now: int) -> Result:
+        """Publish again one of our own messages (a post, or a DM we sealed) that the driver
+        kept outside the store, after the store that held it was lost (moved aside as
+        damaged). The same checks as `inject`; for a DM, its receipt is again recognised as
+        ours, so its delivery is reported (`DmDelivered`)."""
+        try:
+            msg = decode_message(data)
+            body = decode_body(msg.kind, msg.body) if msg.kind is Kind.DM else None
+        except WireError:
+            body = None
+        if isinstance(body, DmBody):
+            self.store.set_meta(SENT_DM_META + msg.id.hex(), body.ack_key)
+        return self.inject(data, now)
+
     def status(self, now: int) -> dict[str, object]:
         usage = self.store.usage()
         return {

@@ -92,6 +92,9 @@ _EN: dict[str, str] = {
                        "relayed {relayed}",
     "status.inbox": "Direct messages: {received} received, {sent} sent",
     "status.roots": "Trusted roots: {roots}",
+    "status.recovered": "RECOVERED: the damaged message store was moved to {moved_to}; {dms} "
+                        "of your undelivered direct messages and {posts} of your posts were "
+                        "sent out again ({lost} could not be: expired or too old)",
     "status.never": "never",
     "error": "The daemon refused: {message}",
     "severity.Extreme": "Extreme",
@@ -181,6 +184,10 @@ _NL: dict[str, str] = {
                        "doorgestuurd {relayed}",
     "status.inbox": "Privéberichten: {received} ontvangen, {sent} verstuurd",
     "status.roots": "Vertrouwde roots: {roots}",
+    "status.recovered": "HERSTELD: de beschadigde berichtenopslag is verplaatst naar "
+                        "{moved_to}; {dms} van uw nog niet afgeleverde privéberichten en "
+                        "{posts} van uw berichten zijn opnieuw verstuurd ({lost} niet: "
+                        "verlopen of te oud)",
     "status.never": "nog nooit",
     "error": "De daemon weigerde: {message}",
     "severity.Extreme": "Extreem",

@@ -213,6 +213,12 @@ def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
         text(lang, "status.inbox", received=inbox.get("received", 0), sent=inbox.get("sent", 0)),
         text(lang, "status.roots", roots=", ".join(status.get("roots", [])) or "-"),
     ]
+    recovery = status.get("recovery")
+    if recovery:
+        lines.append(text(lang, "status.recovered", moved_to=recovery.get("moved_to"),
+                          dms=recovery.get("dms_restored", 0),
+                          posts=recovery.get("posts_restored", 0),
+                          lost=recovery.get("dms_not_restored", 0)))
     return Text("\n".join(lines))
 
 

@@ -199,6 +199,8 @@ class Daemon:
             extra=self._extra_status),
             name=config.node.name, started=self._clock(), alert_log=self.alert_log,
             marks=self.marks)
+        if self._quarantined is not None:
+            self._restore_own(self._quarantined)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
         self._nursery: trio.Nursery | None = None
         self._timer_at = 0  # when the node timer task will next wake
@@ -223,9 +225,9 @@ class Daemon:
             raise DaemonError(f"cannot read the pinned roots: {exc}") from exc
         for name, what in ((INBOX_FILE, "the direct messages opened for this node"),
                            (CONTACTS_FILE, "the contact book and the keys it pinned")):
-            problem = check_file(self.data_dir / name)
+            path = self.data_dir / name
+            problem = _empty_file(path) or check_file(path)
             if problem is not None:
-                path = self.data_dir / name
                 raise DaemonError(
                     f"{path} is damaged ({problem}). It holds {what}, which no peer can send "
                     f"again, so the daemon does not replace it: recover it with "
@@ -270,8 +272,21 @@ class Daemon:
                 transports.append(BleTransport(self.config.ble, secret=secret))
         self.transports = list(transports)
 
+    def _restore_own(self, moved: Path) -> None:
+        """After the damaged store was moved aside: publish our own words again (they were
+        only in it) and say loudly what came back."""
+        now = int(self._clock())
+        recovery, outputs = self.service.restore_own(now, str(moved))
+        self._dispatch(outputs, now)
+        _log.critical("own_messages_restored", extra={"fields": {
+            **recovery, "fix": "none needed: this node's own undelivered direct messages and "
+            "posts were published again from the inbox; those counted as not restored had "
+            f"expired or were sent before sealed copies were kept ({HUB_DOC})"}})
+
     def _open_store(self) -> SqliteStore:
-        """The message store; a damaged one is moved aside and replaced by an empty one."""
+        """The message store; a damaged one is moved aside (`_quarantined`) and replaced by an
+        empty one."""
+        self._quarantined: Path | None = None
         path = self.data_dir / STORE_FILE
         capacity = self.config.node.store_mb * 1024 * 1024
         try:
@@ -288,6 +303,7 @@ class Daemon:
                 "fix": "none needed: the node starts with an empty store and fetches what its "
                        "peers hold; the damaged file is kept for inspection and can be "
                        f"deleted when no longer wanted ({HUB_DOC})"}})
+            self._quarantined = moved
             return SqliteStore(path, capacity)
 
     @property
@@ -617,6 +633,19 @@ def _is_disk_full(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+def _empty_file(path: Path) -> str | None:
+    """A 0-byte file where the daemon keeps a database: SQLite would take it as a new, empty
+    one, but a file this daemon wrote never has 0 bytes (its header is written when it is
+    created), so it was truncated or overwritten and what it held is lost."""
+    try:
+        empty = path.stat().st_size == 0
+    except FileNotFoundError:
+        return None
+    if empty:
+        return "the file is empty (0 bytes): it was truncated or overwritten"
+    return None
 
 
 def _free_bytes(path: Path) -> int:

@@ -96,6 +96,8 @@ class Service:
         # DMs opened for us that the inbox could not take (a full disk): the node has already
         # sent their receipts, so they are held here and written by `retry_unrecorded`.
         self.unrecorded: list[ReceivedDm] = []
+        # Set when the damaged message store was moved aside at start (`restore_own`).
+        self.recovery: dict[str, Any] | None = None
         self._handlers: dict[type, Callable[[Any, int], tuple[dict[str, Any], list[Output]]]] = {
             api.Hello: self._hello, api.Status: self._status, api.Peers: self._peers,
             api.Whoami: self._whoami, api.Post: self._post, api.SendDm: self._dm,
@@ -144,6 +146,7 @@ class Service:
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
+            "recovery": self.recovery,
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
@@ -195,6 +198,7 @@ class Service:
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot post: {exc}") from None
         msg_id = self._originated("post", verdict)
+        self.inbox.add_own_post(msg_id, self._raw(msg_id), now)
         return {"id": msg_id.hex(), "channel": req.channel}, outputs
 
     def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
@@ -204,11 +208,35 @@ class Service:
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
         msg_id = self._originated("direct message", verdict)
-        self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
+        self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now),
+                            self._raw(msg_id))
         name = self.names(recipient.sign_key)
         warnings = [warning_view(w) for w in self.contacts.warnings() if w.name == name]
         return {"id": msg_id.hex(), "to": {"fingerprint": recipient.fingerprint, "name": name},
                 "key_warnings": warnings}, outputs
+
+    def _raw(self, msg_id: bytes) -> bytes:
+        stored = self.node.held.get(msg_id)
+        assert stored is not None  # `_originated` checked that the node stored it
+        return stored.raw
+
+    def restore_own(self, now: int, moved_to: str) -> tuple[dict[str, Any], list[Output]]:
+        """Publish again, from the inbox, the node's own undelivered DMs and own posts after
+        the message store holding them was moved aside as damaged (to `moved_to`). What was
+        restored is kept for `status` (``recovery``) and returned with the node's outputs."""
+        dms, posts = self.inbox.to_restore()
+        outputs: list[Output] = []
+        restored = {"dms": 0, "posts": 0}
+        for what, raws in (("dms", dms), ("posts", posts)):
+            for raw in raws:
+                verdict, out = self.node.restore_own(raw, now)
+                outputs.extend(out)
+                restored[what] += verdict.accepted
+        self.recovery = {"at": now, "moved_to": moved_to, "dms_restored": restored["dms"],
+                         "dms_not_restored": len(dms) - restored["dms"],
+                         "posts_restored": restored["posts"],
+                         "posts_expired": len(posts) - restored["posts"]}
+        return dict(self.recovery), outputs
 
     def resolve(self, to: str) -> PublicIdentity:
         """A recipient by contact name, fingerprint, or signing key (hex) seen in an announce."""
