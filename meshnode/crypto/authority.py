@@ -607,17 +607,21 @@ def verify_alert(
             "alert", body.cap, decode_alert)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
-    invalid = _validity(cert, alert.sent, now)
-    if invalid is not None:
-        return invalid
     return _check_content(msg, body, alert, cert, root, now, seqs, known)
 
 
 def scope_problem(alert: Alert, cert: IssuerCert, expires: int, now: int) -> Rejection | None:
-    """Whether `alert` (with wire expiry `expires`) stays within what `cert` allows at `now`.
+    """Whether `alert` (with wire expiry `expires`) stays within what `cert` allows at `now`:
+    the certificate is valid at the alert's `sent` time and still at `now`, and the alert's
+    sender, times, severity, type and area are within it.
 
-    The checks an issuer can run before signing; `verify_alert` runs them too.
+    Every check on an alert's content that does not need the mesh's state (the issuer's
+    sequence window, earlier alerts): an issuer runs it before signing (`meshnode authority
+    sign-alert`), and `verify_alert` runs this same function, so both always agree.
     """
+    invalid = _validity(cert, alert.sent, now)
+    if invalid is not None:
+        return invalid
     if alert.expires is not None and alert.expires != expires:
         return Rejection(Reason.MALFORMED, "alert expiry differs from its latest info expiry")
     if alert.sender not in cert.senders:
