@@ -186,7 +186,9 @@ class Daemon:
         self._generation = 0
         self._hub = EventHub()
         self.api = ApiServer(data_dir / config.api.socket, self.call, self._hub,
-                             max_clients=config.api.max_clients)
+                             max_clients=config.api.max_clients,
+                             max_per_client=config.api.max_per_client,
+                             idle_timeout=config.api.idle_timeout)
         try:
             self.api.bind()
         except OSError as exc:
