@@ -86,11 +86,14 @@ SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM
 _BOOKKEEPING_SLACK = 64
 
 # Alert refusals that must not be remembered as seen: a forgery must not block the genuine
-# message; one refused for our clock is accepted once the clock has caught up; UNKNOWN_ROOT and
+# message; one refused for our clock, either way (sent "in the future", certificate not yet
+# valid, alert or certificate expired), is accepted once the clock is right, since a node's
+# clock may be hours off (a hub without a real-time clock after a power cut); UNKNOWN_ROOT and
 # REVOKED are decided before the alert's own signature is checked, so remembering them would
 # let anyone fill (and so flush) the seen memory with made-up alerts.
 _FORGETTABLE = frozenset({Reason.BAD_SIGNATURE, Reason.MALFORMED,
                           Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID,
+                          Reason.ALERT_EXPIRED, Reason.CERT_EXPIRED,
                           Reason.UNKNOWN_ROOT, Reason.REVOKED})
 
 
@@ -222,12 +225,14 @@ class Intake:
 
     def _fresh(self, msg: Message, created: int, expires: int, link: LinkId | None, now: int,
                out: list[Output]) -> Verdict | None:
-        """None if `msg` is within its lifetime by our clock, else the refusal."""
+        """None if `msg` is within its lifetime by our clock, else the refusal.
+
+        Neither refusal is remembered as seen: both depend on our clock, which may be wrong
+        (hours ahead or behind), and the same message must be accepted once it is right."""
         if created > now + self.config.clock_skew:
             return self.reject(out, link, msg.kind, Refusal.FROM_FUTURE,
                                "created ahead of our clock", msg.id)
         if expires <= now:
-            self.store.mark_seen(msg.id, now)
             return self.reject(out, link, msg.kind, Refusal.EXPIRED, "", msg.id)
         return None
 
