@@ -37,6 +37,9 @@ def status(args: argparse.Namespace) -> int:
         if r.get("key_warnings"):
             print(f"WARNING     {r['key_warnings']} contact key change(s): "
                   "`meshnode contacts list` shows them")
+        clock = r.get("clock") or {}
+        if clock.get("warning"):
+            print(f"WARNING     CLOCK WRONG: {clock['warning']}")
         rec = r.get("recovery")
         if rec:
             print(f"RECOVERED   the damaged message store was moved to {rec['moved_to']}; "

@@ -23,6 +23,7 @@ from meshnode.codec import WireError
 from meshnode.crypto.authority import (
     CertCache,
     CertRole,
+    IssuerCert,
     KnownAlert,
     Reason,
     Rejection,
@@ -31,6 +32,7 @@ from meshnode.crypto.authority import (
     VerifiedAlert,
     apply_revocation,
     apply_rotation,
+    proven_time,
     verify_alert,
     verify_cert,
     verify_revocation,
@@ -81,6 +83,11 @@ _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: P
              Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
              Kind.ANNOUNCE: Priority.POST}
 SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM id (hex)
+# Store meta key: the clock floor, "TIME ROOT_ID_HEX SERIAL" (the certificate that proved it).
+CLOCK_FLOOR_META = "clock-floor"
+
+# Alert refusals a clock running behind causes, after which the alert may prove a later time.
+_BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
 
 # How far the per-DM copy and carry counts may outgrow the store before they are pruned.
 _BOOKKEEPING_SLACK = 64
@@ -160,6 +167,7 @@ class Intake:
         self._certs = CertCache()
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
+        self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
 
     # --- what changed --------------------------------------------------------------------
@@ -379,11 +387,48 @@ class Intake:
 
     # --- authority messages --------------------------------------------------------------
 
+    def authority_time(self, now: int) -> int:
+        """The time authority messages are checked at: our clock, but never below the clock
+        floor, the latest time a verified alert proved (`proven_time`)."""
+        return max(now, self.clock_floor)
+
+    def _raise_floor(self, proven: int, cert: IssuerCert) -> None:
+        if proven > self.clock_floor:
+            self._set_floor(proven, (cert.root_id, cert.serial))
+
+    def _set_floor(self, floor: int, cert: tuple[bytes, int] | None) -> None:
+        self.clock_floor, self._floor_cert = floor, cert
+        root, serial = cert if cert is not None else (b"", 0)
+        self.store.set_meta(CLOCK_FLOOR_META, f"{floor} {root.hex()} {serial}".encode())
+
+    def _floor_after_revocation(self) -> None:
+        """A revoked certificate proves nothing (its key may have been stolen to push the
+        floor forward): the floor falls back to the latest alert still held."""
+        if self._floor_cert is not None and self._floor_cert in self.trust.revoked:
+            held = max((m.created for m in self.store.by_kind(int(Kind.ALERT))), default=0)
+            self._set_floor(min(held, self.clock_floor), None)
+
+    def _verify_alert(self, msg: Message, now: int) -> VerifiedAlert | Rejection:
+        """`verify_alert` at `authority_time`; an alert refused as being ahead of that time
+        but proving a later one (`proven_time`) raises the floor and is checked again."""
+        def verify() -> VerifiedAlert | Rejection:
+            return verify_alert(msg, self.trust, self.authority_time(now), seqs=self._seqs,
+                                known=lambda s, i: self._known.get((s, i)), cache=self._certs,
+                                memo=self._memo)
+
+        result = verify()
+        if isinstance(result, Rejection) and result.reason in _BEHIND:
+            proven = proven_time(msg, self.trust, cache=self._certs, memo=self._memo)
+            if proven is not None and proven[0] > self.clock_floor:
+                self._raise_floor(*proven)
+                result = verify()
+        if isinstance(result, VerifiedAlert):
+            self._raise_floor(result.alert.sent, result.cert)
+        return result
+
     def _accept_alert(self, msg: Message, link: LinkId | None, now: int,
                       out: list[Output]) -> Verdict:
-        result = verify_alert(msg, self.trust, now, seqs=self._seqs,
-                              known=lambda s, i: self._known.get((s, i)), cache=self._certs,
-                              memo=self._memo)
+        result = self._verify_alert(msg, now)
         if isinstance(result, Rejection):
             if result.reason not in _FORGETTABLE:
                 self.store.mark_seen(msg.id, now)
@@ -426,13 +471,13 @@ class Intake:
 
     def _accept_cert(self, msg: Message, link: LinkId | None, now: int,
                      out: list[Output]) -> Verdict:
-        result = verify_cert(msg, self.trust, now)
+        result = verify_cert(msg, self.trust, self.authority_time(now))
         if isinstance(result, Rejection):
             return self.reject(out, link, msg.kind, Refusal.CERT, str(result), msg.id,
                                rejection=result)
         cert, _ = result
         if cert.role is CertRole.ROOT:
-            rotated = apply_rotation(self.trust, msg, now)
+            rotated = apply_rotation(self.trust, msg, self.authority_time(now))
             if isinstance(rotated, Rejection):
                 return self.reject(out, link, msg.kind, Refusal.CERT, str(rotated), msg.id,
                                    rejection=rotated)
@@ -459,10 +504,12 @@ class Intake:
             if (root_id, serial) in self.trust.revoked and self._delete(alert_id, now):
                 del self._alert_certs[alert_id]
                 out.append(AlertRemoved(alert_id, "issuer certificate revoked"))
+        self._floor_after_revocation()
         return verdict
 
     def _load(self, now: int) -> None:
         """Rebuild trust and alert state from what the store holds (after a restart)."""
+        now = self.authority_time(now)
         for kind in (Kind.CERT, Kind.REVOKE, Kind.ALERT):
             for stored in self.store.by_kind(int(kind)):
                 try:
@@ -487,3 +534,13 @@ class Intake:
             old = self._alert_ids.pop(key)
             self._alert_certs.pop(old, None)
             self._delete(old, now)
+
+
+def _stored_floor(store: MessageStore) -> tuple[int, tuple[bytes, int] | None]:
+    """The clock floor kept in `store` and its certificate (0, None if none or unreadable)."""
+    raw = store.get_meta(CLOCK_FLOOR_META)
+    try:
+        floor, root, serial = (raw or b"").decode("ascii").split(" ")
+        return int(floor), ((bytes.fromhex(root), int(serial)) if root else None)
+    except (UnicodeDecodeError, ValueError):
+        return 0, None

@@ -189,6 +189,13 @@ class Node:
         return self.store
 
     @property
+    def clock_floor(self) -> int:
+        """A lower bound on the current time (unix seconds; 0: none yet) that verified alerts
+        proved, kept in the store across restarts. Authority messages are checked at this time
+        when the driver's clock is behind it; a driver should warn that its clock is wrong."""
+        return self._intake.clock_floor
+
+    @property
     def trust(self) -> TrustStore:
         """The pinned roots, as revocations and root rotations have left them."""
         return self._intake.trust

@@ -63,7 +63,7 @@ from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
-from meshnode.daemon.service import Service, ServiceInfo
+from meshnode.daemon.service import Service, ServiceInfo, clock_view
 from meshnode.daemon.views import announce_of
 from meshnode.events import Close, LinkId, Output, Send
 from meshnode.node import Node
@@ -211,6 +211,7 @@ class Daemon:
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
+        self._clock_behind = False  # in a "clock behind" episode (logged once)
 
     def _open(self, identity: Identity, transports: Sequence[Transport] | None,
               node_factory: Callable[..., Node]) -> None:
@@ -465,6 +466,7 @@ class Daemon:
                 item.done.set()
         elif isinstance(item, _Tick):
             self._check_room()
+            self._check_clock(now)
             self.service.retry_unrecorded()
         else:
             outputs = self._answer(item, now)
@@ -540,6 +542,17 @@ class Daemon:
                 "free_bytes": _free_bytes(self.data_dir),
                 "fix": "free space on this disk; writes are refused until then, and "
                        "resume by themselves"}})
+
+    def _check_clock(self, now: int) -> None:
+        """Log, once per episode, that our clock is behind what verified alerts proved."""
+        clock = clock_view(now, self.node.clock_floor)
+        if clock["behind"] and not self._clock_behind:
+            _log.critical("clock_behind", extra={"fields": {
+                "now": now, "floor": clock["floor"], "behind_s": clock["behind"],
+                "fix": clock["warning"]}})
+        elif not clock["behind"] and self._clock_behind:
+            _log.warning("clock_ok", extra={"fields": {"now": now, "floor": clock["floor"]}})
+        self._clock_behind = bool(clock["behind"])
 
     def _check_room(self) -> None:
         if not self._disk_full:

@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from meshnode.crypto.identity import PublicIdentity, fingerprint
@@ -64,6 +65,21 @@ __all__ = ["SOFTWARE", "Service", "ServiceInfo"]
 SOFTWARE = "meshnode 0.1.0"
 _log = logging.getLogger("meshnode.service")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
+# Our clock this far behind what a verified alert proved counts as wrong (an issuer's clock may
+# be a little ahead of true time, and a warning must not cry wolf).
+CLOCK_BEHIND_WARN = 300
+
+
+def clock_view(now: int, floor: int) -> dict[str, Any]:
+    """What `status` says of the clock: `floor` is `Node.clock_floor`; `behind` is how far our
+    clock is at least behind (0 if not noticeably), `warning` what to do about it, or None."""
+    behind = floor - now if floor - now > CLOCK_BEHIND_WARN else 0
+    warning = None if not behind else (
+        f"this node's clock is at least {behind // 60:,} minutes behind (a verified alert was "
+        f"sent at {datetime.fromtimestamp(floor, UTC):%Y-%m-%d %H:%M:%S} UTC): alerts are "
+        "checked against that time instead, but set the clock right (an RTC module or a GNSS "
+        "receiver keeps it through power cuts: docs/hub.md, \"Time\")")
+    return {"now": now, "floor": floor or None, "behind": behind, "warning": warning}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +163,7 @@ class Service:
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
             "recovery": self.recovery,
+            "clock": clock_view(now, self.node.clock_floor),
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
@@ -327,6 +344,7 @@ class Service:
         return {"channel": req.channel, "posts": out}, []
 
     def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
+        now = max(now, self.node.clock_floor)  # a clock behind must not hide valid alerts
         views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
                  for s in self.node.held.by_kind(int(Kind.ALERT))]
         return {"alerts": [v for v in views if v is not None]}, []
@@ -338,7 +356,8 @@ class Service:
         # Alerts held from before the log existed are history too.
         for stored in self.node.held.by_kind(int(Kind.ALERT)):
             if stored.id not in kept:
-                view = stored_alert_view(stored, self.node.trust, now, self.node.config.location)
+                view = stored_alert_view(stored, self.node.trust, max(now, self.node.clock_floor),
+                                         self.node.config.location)
                 if view is not None:
                     logged.append(LoggedAlert(stored.id, stored.received, view))
         return {"threads": history_view(logged, now)[:req.limit]}, []

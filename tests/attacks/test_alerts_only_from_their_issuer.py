@@ -91,8 +91,10 @@ HOSTILE: dict[str, tuple[Callable[[Chain], Message], str]] = {
         lambda c: with_body_field(c.alert(), expires=NOW + 20 * 86_400), "bad signature"),
     "expiry past the certificate, by the issuer": (
         lambda c: c.alert(_lasting(40 * 86_400)), "certificate expired"),
-    "sent from the future": (lambda c: c.alert(nl_alert(sent=NOW + 7_200)),
-                             "sent time is in the future"),
+    # Sent ahead of our clock but within its certificate, an alert proves the time has come
+    # (the clock floor, tests/faults/test_clock_floor.py); beyond the certificate it does not.
+    "sent after its certificate ends, by the issuer": (
+        lambda c: c.alert(nl_alert(sent=NOW + 40 * 86_400)), "certificate expired"),
 }
 
 

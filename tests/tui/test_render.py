@@ -50,3 +50,11 @@ def test_the_status_tab_says_what_was_recovered_after_a_store_loss() -> None:
         line = shown.plain.splitlines()[-1]
         assert word in line and "/d/messages.db.corrupt-X" in line and "3" in line
         assert word not in str(render_status({"recovery": None}, lang))
+
+
+def test_the_status_tab_opens_with_a_clock_warning_when_the_clock_is_behind() -> None:
+    clock = {"now": NOW - 7200, "floor": NOW, "behind": 7200, "warning": "set it"}
+    for lang, word in ((Lang.EN, "CLOCK WRONG"), (Lang.NL, "KLOK FOUT")):
+        first = str(render_status({"clock": clock}, lang)).splitlines()[0]
+        assert word in first and "120" in first
+        assert word not in str(render_status({"clock": {**clock, "behind": 0}}, lang))
