@@ -86,6 +86,13 @@ SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM
 # Store meta key: the clock floor, "TIME ROOT_ID_HEX SERIAL" (the certificate that proved it).
 CLOCK_FLOOR_META = "clock-floor"
 
+# Per-author quotas for DMs and receipts. Relays cannot see who sent a DM (sealed sender): the
+# only author keys they see are each envelope's and each receipt's signing key, the DM's
+# one-time `ack_key`, which an honest sender uses for one DM and its recipient for one receipt;
+# and the recipient's daily tag bounds a flood aimed at one resident. Local messages are exempt.
+ACK_KEY_PER_HOUR = 2  # DMs, and receipts, signed by one ack key, per hour of creation
+DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
+
 # Alert refusals a clock running behind causes, after which the alert may prove a later time.
 _BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
 
@@ -158,6 +165,9 @@ class Intake:
         self.carried: dict[bytes, int] = {}  # hand-overs of each of our own DMs
         self._memo = memo
         self._authors = AuthorQuota(config.author_posts_per_hour)
+        self._dm_keys = AuthorQuota(ACK_KEY_PER_HOUR)
+        self._dm_tags = AuthorQuota(DMS_PER_TAG_PER_HOUR)
+        self._receipt_keys = AuthorQuota(ACK_KEY_PER_HOUR)
         self._posts = TokenBucket.full(config.post_rate, now)
         self._seqs = SequenceWindow()
         self._known: dict[tuple[str, str], KnownAlert] = {}
@@ -245,10 +255,12 @@ class Intake:
         return None
 
     def _store(self, msg: Message, now: int, out: list[Output], link: LinkId | None, *,
-               created: int, expires: int, **meta: object) -> Verdict:
+               created: int, expires: int, priority: int | None = None,
+               **meta: object) -> Verdict:
         stored = StoredMessage(
             id=msg.id, kind=int(msg.kind), raw=encode_message(msg),
-            priority=int(_PRIORITY[msg.kind]), created=created, expires=expires,
+            priority=int(_PRIORITY[msg.kind]) if priority is None else priority,
+            created=created, expires=expires,
             received=now, **meta,  # type: ignore[arg-type]
         )
         count = self.store.usage().count
@@ -360,6 +372,12 @@ class Intake:
             if isinstance(ack, ReceiptBody) and receipt_matches(ack, msg.id, body):
                 self.store.mark_seen(msg.id, now)  # already delivered: an anti-packet is here
                 return Verdict(msg.id, Refusal.DUPLICATE, "delivered: its receipt is held")
+        if link is not None and not (self._dm_keys.allow(body.ack_key, body.created)
+                                     and self._dm_tags.allow(body.tag, body.created)):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "too many direct messages from one key or to one recipient",
+                               msg.id)
         verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
                               tag=body.tag)
         if verdict.accepted:
@@ -374,16 +392,27 @@ class Intake:
         if stale is not None:
             return stale
         own = self.store.get_meta(SENT_DM_META + body.dm_id.hex())
-        if own is not None and own == body.ack_key:
+        ours = own is not None and own == body.ack_key
+        if link is not None and not ours and not self._receipt_keys.allow(body.ack_key,
+                                                                          body.created):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "too many receipts signed by one key", msg.id)
+        if ours:
             out.append(DmDelivered(body.dm_id))
         dm = self.store.get(body.dm_id)
+        known = ours
         if dm is not None:
             dm_body = decode_body(Kind.DM, decode_message(dm.raw).body)
-            if (isinstance(dm_body, DmBody) and receipt_matches(body, body.dm_id, dm_body)
-                    and self._delete(body.dm_id, now)):
+            known = known or (isinstance(dm_body, DmBody)
+                              and receipt_matches(body, body.dm_id, dm_body))
+            if known and self._delete(body.dm_id, now):
                 self.copies.pop(body.dm_id, None)
+        # A receipt for a DM this node never held may be genuine (the DM went another way)
+        # or junk signed by made-up keys: it is kept, but evicted first, with the posts.
         return self._store(msg, now, out, link, created=body.created, expires=body.expires,
-                           ref=body.dm_id)
+                           ref=body.dm_id,
+                           priority=None if known or link is None else int(Priority.POST))
 
     # --- authority messages --------------------------------------------------------------
 
