@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from meshnode.store import SqliteStore
 from meshnode.transport.udp import Endpoint
 from tests.crypto.chain import NOW, Chain, make_chain
 from tests.daemons import make_authority
-from tests.faults.helpers import fault_config
+from tests.faults.helpers import fault_config, until
 
 DAY, HOUR = 86_400, 3_600
 STALE = NOW - 2 * DAY  # the clock of a hub that booted with the time it last shut down at
@@ -92,14 +91,6 @@ def test_a_forged_alert_from_the_future_does_not_move_the_floor(tmp_path: Path) 
     assert node.clock_floor == 0
 
 
-async def _until(what: str, predicate: Callable[[], bool]) -> None:
-    with trio.move_on_after(30):
-        while not predicate():
-            await trio.sleep(0.05)
-        return
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_a_daemon_with_a_clock_days_behind_shows_the_alert_and_warns_loudly(
         tmp_path: Path, caplog: pytest.LogCaptureFixture,
@@ -127,7 +118,7 @@ def test_a_daemon_with_a_clock_days_behind_shows_the_alert_and_warns_loudly(
             clock = (await hub.call(api.Status()))["clock"]
             assert clock["floor"] == now and clock["behind"] >= behind - 60
             assert "clock is at least" in clock["warning"] and "GNSS" in clock["warning"]
-            await _until("the log line", lambda: any(
+            await until("the log line", lambda: any(
                 r.getMessage() == "clock_behind" for r in caplog.records))
             code = await trio.to_thread.run_sync(
                 lambda: main(["--data-dir", str(data_dir), "status"]))

@@ -2,15 +2,12 @@
 moved aside, the daemon publishes again its own undelivered DMs (from the sealed copies the
 inbox keeps) and its own posts, tells the user what came back, and the DMs are delivered and
 reported delivered once the recipient is in reach. Real daemons in one process, real UDP on
-loopback, real SQLite files. A 0-byte contact book or inbox is refused like a damaged one."""
+loopback, real SQLite files. (A 0-byte contact book or inbox: tests/faults/test_corrupt_db.py.)"""
 
 from __future__ import annotations
 
 import dataclasses
 import random
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,22 +16,13 @@ import trio
 from meshnode.crypto.identity import Identity
 from meshnode.daemon import api
 from meshnode.daemon.daemon import Daemon
-from meshnode.daemon.localnet import LocalNet, free_udp_ports
+from meshnode.daemon.localnet import free_udp_ports
 from meshnode.transport.udp import Endpoint
-from tests.faults.helpers import fault_config
+from tests.faults.helpers import fault_config, until
 from tests.faults.test_corrupt_db import SEED, flip_page_headers
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 30.0
 DMS, POSTS = 6, 4
-
-
-async def _until(what: str, predicate: Callable[[], bool]) -> None:
-    with trio.move_on_after(TIMEOUT):
-        while not predicate():
-            await trio.sleep(0.05)
-        return
-    raise AssertionError(f"timed out after {TIMEOUT} s waiting for {what}")
 
 
 def _daemon(data_dir: Path, identity: Identity, port: int, peer: int) -> Daemon:
@@ -81,9 +69,9 @@ def test_own_undelivered_dms_and_posts_are_published_again_after_the_store_is_lo
             posts = (await a.call(api.Posts("wijk-noord")))["posts"]
             assert {p["id"] for p in posts} == sent["posts"]
             await nursery.start(b.run)
-            await _until("the DMs opened by their recipient", lambda: sorted(
+            await until("the DMs opened by their recipient", lambda: sorted(
                 d.text for d in b.inbox.received(limit=100)) == [f"dm {i}" for i in range(DMS)])
-            await _until("the DMs reported delivered", lambda: all(
+            await until("the DMs reported delivered", lambda: all(
                 d.delivered is not None for d in a.inbox.sent(limit=100)))
             assert {d.id.hex() for d in a.inbox.sent(limit=100)} == sent["dms"]
             nursery.cancel_scope.cancel()
@@ -107,23 +95,3 @@ def test_a_store_that_opens_cleanly_publishes_nothing_again(tmp_path: Path) -> N
             nursery.cancel_scope.cancel()
 
     trio.run(run)
-
-
-@pytest.mark.parametrize("name", ["inbox.db", "contacts.db"])
-def test_a_zero_byte_contact_book_or_inbox_is_refused_as_damaged(tmp_path: Path,
-                                                                 name: str) -> None:
-    with LocalNet.line(tmp_path, ["A"], fault_config()) as net:
-        [a] = net.nodes
-        net.start()
-        assert a.stop() == 0
-    path = a.data_dir / name
-    path.write_bytes(b"")
-    for journal in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        journal.unlink(missing_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "--data-dir", str(a.data_dir), "run"],
-        capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert f"{path} is damaged (the file is empty" in result.stderr
-    assert f"mv {path}" in result.stderr
-    assert path.read_bytes() == b""  # left as found
