@@ -8,7 +8,7 @@ sealed DM, and inside an alert signed with a stolen issuer key. Defence: `unpack
 (`meshnode/codec.py`) passes `max_buffer_size = len(data)` and per-type limits to msgpack
 before it parses, every decoder checks types and ranges, the `Reassembler` bounds pending frames
 and bytes, and nothing packaged (meshnode, cli, tui, sim) decompresses (a zip bomb has nothing
-to expand in), checked on the loaded modules.
+to expand in), checked on the loaded modules, but for the bitchat gateway's bounded inflate.
 """
 
 from __future__ import annotations
@@ -145,6 +145,14 @@ COMPRESSORS = {"zlib", "gzip", "bz2", "lzma", "zipfile", "tarfile", "zstandard",
 DECOMPRESSING_CALLS = {"decompress", "decompressobj", "unpack_archive", "GzipFile", "ZipFile",
                        "TarFile", "BZ2File", "LZMAFile", "LZMADecompressor", "BZ2Decompressor"}
 PACKAGES = ("meshnode", "cli", "tui", "sim")  # pyproject.toml's packaged modules
+# The one reviewed exception, exactly as it stands: bitchat's wire format compresses payloads,
+# so its gateway inflates them, bounded to the declared size (`codec._inflate`; its bomb test
+# is tests/transport/bitchat/test_codec.py). Any other use, here or elsewhere, fails the test.
+REVIEWED_DECOMPRESSION = [
+    "meshnode.transport.bitchat.codec.zlib is zlib",
+    "meshnode.transport.bitchat.codec:_inflate uses decompress",
+    "meshnode.transport.bitchat.codec:_inflate uses decompressobj",
+]
 
 # Run in a fresh interpreter: imports every module file of the given packages (found on disk,
 # so namespace packages without __init__.py count too), then inspects what was loaded: each
@@ -197,9 +205,9 @@ def _audit(packages: tuple[str, ...], path: str | None = None) -> dict[str, list
 
 def test_nothing_packaged_decompresses() -> None:
     """Requirement 6: no packaged module (meshnode, cli, tui, sim) uses a (de)compressor,
-    checked on the modules as loaded, every one of them."""
+    checked on the modules as loaded, every one of them, but for the one reviewed use."""
     result = _audit(PACKAGES)
-    assert result["offenders"] == []
+    assert result["offenders"] == REVIEWED_DECOMPRESSION
     files = [p for pkg in PACKAGES for p in (Path(meshnode.__file__).parent.parent / pkg)
              .rglob("*.py")]
     assert len(result["modules"]) == len(files)  # none skipped
