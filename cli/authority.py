@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +208,27 @@ def read_message(path: Path) -> Message:
         raise CliError(f"{path} is not a meshnode message ({exc})") from exc
 
 
+@contextmanager
+def _counter_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock (fcntl) on the counter at `path` for the `with` block, so that
+    concurrent runs (two operators, a script) never read the same value: the second waits.
+    The lock is on a separate ``.lock`` file, since the counter itself is replaced on write."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _peek_counter(path: Path, start: int) -> int:
+    """The value `_next_counter` would return (hold `_counter_lock` around both)."""
+    return int(path.read_text()) + 1 if path.exists() else start
+
+
 def _next_counter(path: Path, start: int) -> int:
     """Read, increment and durably store a counter before its value is used."""
-    value = int(path.read_text()) + 1 if path.exists() else start
+    value = _peek_counter(path, start)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         f.write(str(value))
@@ -215,6 +236,11 @@ def _next_counter(path: Path, start: int) -> int:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return value
+
+
+def _locked_next(path: Path) -> int:
+    with _counter_lock(path):
+        return _next_counter(path, 1)
 
 
 _POINT = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*,\s*([+-]?\d+(?:\.\d+)?)\s*")
@@ -332,8 +358,7 @@ def issue_cert_cmd(args: argparse.Namespace) -> int:
     if not geocodes and not polygons:
         raise CliError("give the issuer an area: --geocode NAME=VALUE and/or --polygon")
     now = int(time.time())
-    serial = args.serial if args.serial is not None else _next_counter(
-        args.root_dir / "serial", 1)
+    serial = args.serial if args.serial is not None else _locked_next(args.root_dir / "serial")
     cert = IssuerCert(
         serial=serial, issuer_id=args.issuer_id, name=name, key=key, root_id=bytes(16),
         not_before=now - 300, not_after=now + round(args.valid_days * DAY),
@@ -364,7 +389,7 @@ def rotate_root_cmd(args: argparse.Namespace) -> int:
     old, new = _load_key(args.root_dir, "root"), _load_key(args.new_root_dir, "root")
     name, _ = read_public_key(args.new_root_dir / "root.pub", role="root")
     now = int(time.time())
-    serial = _next_counter(args.root_dir / "serial", 1)
+    serial = _locked_next(args.root_dir / "serial")
     msg = rotate_root(old.signing, new.signing, name, serial, now,
                       now + round(args.valid_days * DAY))
     _write_message(args.out, msg)
@@ -418,7 +443,14 @@ def sign_alert_cmd(args: argparse.Namespace) -> int:
     if cert.key != issuer.public.sign_key:
         raise CliError(f"{args.cert} certifies another key than {args.issuer_dir}/issuer.key")
     seq_file = args.issuer_dir / "seq"
-    seq = int(seq_file.read_text()) + 1 if seq_file.exists() else 1
+    # Locked from reading the next number to storing it: concurrent runs take turns.
+    with _counter_lock(seq_file):
+        return _sign_alert_locked(args, issuer, cert_msg, cert, seq_file)
+
+
+def _sign_alert_locked(args: argparse.Namespace, issuer: Identity, cert_msg: Message,
+                       cert: IssuerCert, seq_file: Path) -> int:
+    seq = _peek_counter(seq_file, 1)
     trims: tuple[str, ...] = ()
     if args.cap is not None:
         if args.expires_in is not None and not args.trim:

@@ -37,6 +37,16 @@ def status(args: argparse.Namespace) -> int:
         if r.get("key_warnings"):
             print(f"WARNING     {r['key_warnings']} contact key change(s): "
                   "`meshnode contacts list` shows them")
+        clock = r.get("clock") or {}
+        if clock.get("warning"):
+            print(f"WARNING     CLOCK WRONG: {clock['warning']}")
+        rec = r.get("recovery")
+        if rec:
+            print(f"RECOVERED   the damaged message store was moved to {rec['moved_to']}; "
+                  f"{rec['dms_restored']} undelivered direct message(s) and "
+                  f"{rec['posts_restored']} post(s) of yours were sent out again"
+                  + (f", {rec['dms_not_restored']} DM(s) could not be (expired or too old)"
+                     if rec["dms_not_restored"] else ""))
         dropped = {k: v for k, v in t.items() if k in (
             "malformed", "oversized", "stale", "refused", "malformed_fragments") and v}
         print(f"udp         {t.get('datagrams_in', 0)} datagrams in, "

@@ -24,6 +24,7 @@ from meshnode.codec import WireError
 from meshnode.crypto.authority import (
     CertCache,
     CertRole,
+    IssuerCert,
     KnownAlert,
     Reason,
     Rejection,
@@ -33,6 +34,7 @@ from meshnode.crypto.authority import (
     VerifiedAlert,
     apply_revocation,
     apply_rotation,
+    proven_time,
     verify_alert,
     verify_cert,
     verify_revocation,
@@ -86,16 +88,31 @@ _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: P
              Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
              Kind.ANNOUNCE: Priority.POST}
 SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM id (hex)
+# Store meta key: the clock floor, "TIME ROOT_ID_HEX SERIAL" (the certificate that proved it).
+CLOCK_FLOOR_META = "clock-floor"
+
+# Per-author quotas for DMs and receipts. Relays cannot see who sent a DM (sealed sender): the
+# only author keys they see are each envelope's and each receipt's signing key, the DM's
+# one-time `ack_key`, which an honest sender uses for one DM and its recipient for one receipt;
+# and the recipient's daily tag bounds a flood aimed at one resident. Local messages are exempt.
+ACK_KEY_PER_HOUR = 2  # DMs, and receipts, signed by one ack key, per hour of creation
+DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
+
+# Alert refusals a clock running behind causes, after which the alert may prove a later time.
+_BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
 
 # How far the per-DM copy and carry counts may outgrow the store before they are pruned.
 _BOOKKEEPING_SLACK = 64
 
 # Alert refusals that must not be remembered as seen: a forgery must not block the genuine
-# message; one refused for our clock is accepted once the clock has caught up; UNKNOWN_ROOT and
+# message; one refused for our clock, either way (sent "in the future", certificate not yet
+# valid, alert or certificate expired), is accepted once the clock is right, since a node's
+# clock may be hours off (a hub without a real-time clock after a power cut); UNKNOWN_ROOT and
 # REVOKED are decided before the alert's own signature is checked, so remembering them would
 # let anyone fill (and so flush) the seen memory with made-up alerts.
 _FORGETTABLE = frozenset({Reason.BAD_SIGNATURE, Reason.MALFORMED,
                           Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID,
+                          Reason.ALERT_EXPIRED, Reason.CERT_EXPIRED,
                           Reason.UNKNOWN_ROOT, Reason.REVOKED})
 
 
@@ -163,6 +180,9 @@ class Intake:
         self.carried: dict[bytes, int] = {}  # hand-overs of each of our own DMs
         self._memo = memo
         self._authors = AuthorQuota(config.author_posts_per_hour)
+        self._dm_keys = AuthorQuota(ACK_KEY_PER_HOUR)
+        self._dm_tags = AuthorQuota(DMS_PER_TAG_PER_HOUR)
+        self._receipt_keys = AuthorQuota(ACK_KEY_PER_HOUR)
         self._posts = TokenBucket.full(config.post_rate, now)
         self._seqs = SequenceWindow()
         self._known: dict[tuple[str, str], KnownAlert] = {}
@@ -172,6 +192,7 @@ class Intake:
         self._certs = CertCache()
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
+        self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
         self.own_dms_until = self._prune_own_dms(now)
@@ -266,20 +287,24 @@ class Intake:
 
     def _fresh(self, msg: Message, created: int, expires: int, link: LinkId | None, now: int,
                out: list[Output]) -> Verdict | None:
-        """None if `msg` is within its lifetime by our clock, else the refusal."""
+        """None if `msg` is within its lifetime by our clock, else the refusal.
+
+        Neither refusal is remembered as seen: both depend on our clock, which may be wrong
+        (hours ahead or behind), and the same message must be accepted once it is right."""
         if created > now + self.config.clock_skew:
             return self.reject(out, link, msg.kind, Refusal.FROM_FUTURE,
                                "created ahead of our clock", msg.id)
         if expires <= now:
-            self.store.mark_seen(msg.id, now)
             return self.reject(out, link, msg.kind, Refusal.EXPIRED, "", msg.id)
         return None
 
     def _store(self, msg: Message, now: int, out: list[Output], link: LinkId | None, *,
-               created: int, expires: int, **meta: object) -> Verdict:
+               created: int, expires: int, priority: int | None = None,
+               **meta: object) -> Verdict:
         stored = StoredMessage(
             id=msg.id, kind=int(msg.kind), raw=encode_message(msg),
-            priority=int(_PRIORITY[msg.kind]), created=created, expires=expires,
+            priority=int(_PRIORITY[msg.kind]) if priority is None else priority,
+            created=created, expires=expires,
             received=now, **meta,  # type: ignore[arg-type]
         )
         count = self.store.usage().count
@@ -391,6 +416,12 @@ class Intake:
             if isinstance(ack, ReceiptBody) and receipt_matches(ack, msg.id, body):
                 self.store.mark_seen(msg.id, now)  # already delivered: an anti-packet is here
                 return Verdict(msg.id, Refusal.DUPLICATE, "delivered: its receipt is held")
+        if link is not None and not (self._dm_keys.allow(body.ack_key, body.created)
+                                     and self._dm_tags.allow(body.tag, body.created)):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "too many direct messages from one key or to one recipient",
+                               msg.id)
         verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
                               tag=body.tag)
         if verdict.accepted:
@@ -405,25 +436,73 @@ class Intake:
         if stale is not None:
             return stale
         own = self.store.get_meta(SENT_DM_META + body.dm_id.hex())
-        if own is not None and own[:KEY_SIZE] == body.ack_key:
+        ours = own is not None and own[:KEY_SIZE] == body.ack_key
+        if link is not None and not ours and not self._receipt_keys.allow(body.ack_key,
+                                                                          body.created):
+            self.store.mark_seen(msg.id, now)
+            return self.reject(out, link, msg.kind, Refusal.QUOTA,
+                               "too many receipts signed by one key", msg.id)
+        if ours:
             out.append(DmDelivered(body.dm_id))
             self.store.delete_meta(SENT_DM_META + body.dm_id.hex())
         dm = self.store.get(body.dm_id)
+        known = ours
         if dm is not None:
             dm_body = decode_body(Kind.DM, decode_message(dm.raw).body)
-            if (isinstance(dm_body, DmBody) and receipt_matches(body, body.dm_id, dm_body)
-                    and self._delete(body.dm_id, now)):
+            known = known or (isinstance(dm_body, DmBody)
+                              and receipt_matches(body, body.dm_id, dm_body))
+            if known and self._delete(body.dm_id, now):
                 self.copies.pop(body.dm_id, None)
+        # A receipt for a DM this node never held may be genuine (the DM went another way)
+        # or junk signed by made-up keys: it is kept, but evicted first, with the posts.
         return self._store(msg, now, out, link, created=body.created, expires=body.expires,
-                           ref=body.dm_id)
+                           ref=body.dm_id,
+                           priority=None if known or link is None else int(Priority.POST))
 
     # --- authority messages --------------------------------------------------------------
 
+    def authority_time(self, now: int) -> int:
+        """The time authority messages are checked at: our clock, but never below the clock
+        floor, the latest time a verified alert proved (`proven_time`)."""
+        return max(now, self.clock_floor)
+
+    def _raise_floor(self, proven: int, cert: IssuerCert) -> None:
+        if proven > self.clock_floor:
+            self._set_floor(proven, (cert.root_id, cert.serial))
+
+    def _set_floor(self, floor: int, cert: tuple[bytes, int] | None) -> None:
+        self.clock_floor, self._floor_cert = floor, cert
+        root, serial = cert if cert is not None else (b"", 0)
+        self.store.set_meta(CLOCK_FLOOR_META, f"{floor} {root.hex()} {serial}".encode())
+
+    def _floor_after_revocation(self) -> None:
+        """A revoked certificate proves nothing (its key may have been stolen to push the
+        floor forward): the floor falls back to the latest alert still held."""
+        if self._floor_cert is not None and self._floor_cert in self.trust.revoked:
+            held = max((m.created for m in self.store.by_kind(int(Kind.ALERT))), default=0)
+            self._set_floor(min(held, self.clock_floor), None)
+
+    def _verify_alert(self, msg: Message, now: int) -> VerifiedAlert | Rejection:
+        """`verify_alert` at `authority_time`; an alert refused as being ahead of that time
+        but proving a later one (`proven_time`) raises the floor and is checked again."""
+        def verify() -> VerifiedAlert | Rejection:
+            return verify_alert(msg, self.trust, self.authority_time(now), seqs=self._seqs,
+                                known=lambda s, i: self._known.get((s, i)), cache=self._certs,
+                                memo=self._memo)
+
+        result = verify()
+        if isinstance(result, Rejection) and result.reason in _BEHIND:
+            proven = proven_time(msg, self.trust, cache=self._certs, memo=self._memo)
+            if proven is not None and proven[0] > self.clock_floor:
+                self._raise_floor(*proven)
+                result = verify()
+        if isinstance(result, VerifiedAlert):
+            self._raise_floor(result.alert.sent, result.cert)
+        return result
+
     def _accept_alert(self, msg: Message, link: LinkId | None, now: int,
                       out: list[Output]) -> Verdict:
-        result = verify_alert(msg, self.trust, now, seqs=self._seqs,
-                              known=lambda s, i: self._known.get((s, i)), cache=self._certs,
-                              memo=self._memo)
+        result = self._verify_alert(msg, now)
         if isinstance(result, Rejection):
             if result.reason not in _FORGETTABLE:
                 self.store.mark_seen(msg.id, now)
@@ -466,13 +545,13 @@ class Intake:
 
     def _accept_cert(self, msg: Message, link: LinkId | None, now: int,
                      out: list[Output]) -> Verdict:
-        result = verify_cert(msg, self.trust, now)
+        result = verify_cert(msg, self.trust, self.authority_time(now))
         if isinstance(result, Rejection):
             return self.reject(out, link, msg.kind, Refusal.CERT, str(result), msg.id,
                                rejection=result)
         cert, _ = result
         if cert.role is CertRole.ROOT:
-            rotated = apply_rotation(self.trust, msg, now)
+            rotated = apply_rotation(self.trust, msg, self.authority_time(now))
             if isinstance(rotated, Rejection):
                 return self.reject(out, link, msg.kind, Refusal.CERT, str(rotated), msg.id,
                                    rejection=rotated)
@@ -499,10 +578,12 @@ class Intake:
             if (root_id, serial) in self.trust.revoked and self._delete(alert_id, now):
                 del self._alert_certs[alert_id]
                 out.append(AlertRemoved(alert_id, "issuer certificate revoked"))
+        self._floor_after_revocation()
         return verdict
 
     def _load(self, now: int) -> None:
         """Rebuild trust and alert state from what the store holds (after a restart)."""
+        now = self.authority_time(now)
         for kind in (Kind.CERT, Kind.REVOKE, Kind.ALERT):
             for stored in self.store.by_kind(int(kind)):
                 try:
@@ -527,3 +608,13 @@ class Intake:
             old = self._alert_ids.pop(key)
             self._alert_certs.pop(old, None)
             self._delete(old, now)
+
+
+def _stored_floor(store: MessageStore) -> tuple[int, tuple[bytes, int] | None]:
+    """The clock floor kept in `store` and its certificate (0, None if none or unreadable)."""
+    raw = store.get_meta(CLOCK_FLOOR_META)
+    try:
+        floor, root, serial = (raw or b"").decode("ascii").split(" ")
+        return int(floor), ((bytes.fromhex(root), int(serial)) if root else None)
+    except (UnicodeDecodeError, ValueError):
+        return 0, None

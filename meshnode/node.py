@@ -189,6 +189,13 @@ class Node:
         return self.store
 
     @property
+    def clock_floor(self) -> int:
+        """A lower bound on the current time (unix seconds; 0: none yet) that verified alerts
+        proved, kept in the store across restarts. Authority messages are checked at this time
+        when the driver's clock is behind it; a driver should warn that its clock is wrong."""
+        return self._intake.clock_floor
+
+    @property
     def trust(self) -> TrustStore:
         """The pinned roots, as revocations and root rotations have left them."""
         return self._intake.trust
@@ -313,6 +320,20 @@ class Node:
         copies = self._dm_policy.initial_copies() if msg.kind is Kind.DM else 1
         return self.inject(encode_message(msg.with_routing(Routing(self.config.hop_limit,
                                                                    copies))), now)
+
+    def restore_own(self, data: bytes, now: int) -> Result:
+        """Publish again one of our own messages (a post, or a DM we sealed) that the driver
+        kept outside the store, after the store that held it was lost (moved aside as
+        damaged). The same checks as `inject`; for a DM, its receipt is again recognised as
+        ours, so its delivery is reported (`DmDelivered`)."""
+        try:
+            msg = decode_message(data)
+            body = decode_body(msg.kind, msg.body) if msg.kind is Kind.DM else None
+        except WireError:
+            body = None
+        if isinstance(body, DmBody):
+            self._intake.remember_own_dm(msg.id, body.ack_key, body.expires)
+        return self.inject(data, now)
 
     def status(self, now: int) -> dict[str, object]:
         usage = self.store.usage()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from meshnode.daemon.inbox import Inbox, ReceivedDm, SentDm
@@ -42,3 +43,36 @@ def test_sent_dms_track_handovers_and_the_receipt(tmp_path: Path) -> None:
     assert inbox.delivered(dm_id, 150) and not inbox.delivered(dm_id, 160)
     assert not inbox.delivered(b"\x01" * 16, 150)
     assert inbox.sent() == [SentDm(dm_id, b"r" * 32, b"d" * 32, "hi", 100, 2, 150)]
+
+
+def test_sealed_copies_of_undelivered_dms_and_own_posts_are_kept_for_restoring(
+        tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.db", max_messages=3)
+    for n in range(3):
+        inbox.add_sent(SentDm(bytes([n]) * 16, b"s" * 32, b"d" * 32, f"dm {n}", 100 + n),
+                       f"sealed {n}".encode())
+    inbox.delivered(bytes([1]) * 16, 200)
+    for n in range(5):
+        inbox.add_own_post(bytes([n]) * 16, f"post {n}".encode(), 100 + n)
+    inbox.close()
+    inbox = Inbox(tmp_path / "inbox.db", max_messages=3)
+    assert inbox.to_restore() == ([b"sealed 0", b"sealed 2"],
+                                  [b"post 2", b"post 3", b"post 4"])
+
+
+def test_an_inbox_from_before_sealed_copies_opens_and_keeps_them_from_then_on(
+        tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    db = sqlite3.connect(path)
+    db.execute("""CREATE TABLE sent (
+        id BLOB PRIMARY KEY, recipient_sign BLOB NOT NULL, recipient_dh BLOB NOT NULL,
+        text TEXT NOT NULL, created INTEGER NOT NULL, handovers INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER)""")
+    db.execute("INSERT INTO sent (id, recipient_sign, recipient_dh, text, created) "
+               "VALUES (?, ?, ?, 'old', 1)", (b"o" * 16, b"s" * 32, b"d" * 32))
+    db.commit()
+    db.close()
+    inbox = Inbox(path)
+    inbox.add_sent(SentDm(b"n" * 16, b"s" * 32, b"d" * 32, "new", 2), b"sealed")
+    assert [m.text for m in inbox.sent()] == ["old", "new"]
+    assert inbox.to_restore() == ([b"sealed"], [])

@@ -71,6 +71,9 @@ class MeshApp(App[None]):
     #keywarning {{ background: {palette.WARNING_BAR[1]}; color: {palette.WARNING_BAR[0]};
                   text-style: bold; padding: 0 1; display: none; }}
     #keywarning.shown {{ display: block; }}
+    #clockwarning {{ background: {palette.WARNING_BAR[1]}; color: {palette.WARNING_BAR[0]};
+                    text-style: bold; padding: 0 1; display: none; }}
+    #clockwarning.shown {{ display: block; }}
     #channel-list, #contact-list {{ width: 24; height: 1fr; }}
     #posts-scroll, #conversation-scroll {{ height: 1fr; border: round $primary; }}
     #post-channel {{ width: 20; }}
@@ -138,6 +141,7 @@ class MeshApp(App[None]):
         yield Static(id="offline")
         with Views(id="tabs", initial="channels"):
             with TabPane("Alerts", id="alerts"), VerticalScroll(id="alerts-scroll"):
+                yield Static(id="clockwarning")
                 yield Static(id="alerts-body")
             with TabPane("Channels", id="channels"), Horizontal():
                 yield OptionList(id="channel-list")
@@ -447,6 +451,13 @@ class MeshApp(App[None]):
 
     def redraw(self) -> None:
         self.refresh_bindings()
+        # A wrong clock decides which alerts count as current: say so above them, loudly.
+        clock = self.status.get("clock") or {}
+        banner = self.query_one("#clockwarning", Static)
+        if clock.get("behind"):
+            banner.update(self.t("status.clock_behind", minutes=int(clock["behind"]) // 60,
+                                 floor=when(clock.get("floor"))))
+        banner.set_class(bool(clock.get("behind")), "shown")
         self.query_one("#alerts-body", Static).update(render_alerts(
             self.threads, self.rejected[:MAX_UNVERIFIED], self.lang))
         self._label_tabs()

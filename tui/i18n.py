@@ -95,6 +95,12 @@ _EN: dict[str, str] = {
                        "relayed {relayed}",
     "status.inbox": "Direct messages: {received} received, {sent} sent",
     "status.roots": "Trusted roots: {roots}",
+    "status.clock_behind": "CLOCK WRONG: this node's clock is at least {minutes} minutes "
+                           "behind (a verified alert was sent at {floor}). Alerts are checked "
+                           "against that time; set the clock right.",
+    "status.recovered": "RECOVERED: the damaged message store was moved to {moved_to}; {dms} "
+                        "of your undelivered direct messages and {posts} of your posts were "
+                        "sent out again ({lost} could not be: expired or too old)",
     "status.never": "never",
     "error": "The daemon refused: {message}",
     "severity.Extreme": "Extreme",
@@ -187,6 +193,14 @@ _NL: dict[str, str] = {
                        "doorgestuurd {relayed}",
     "status.inbox": "Privéberichten: {received} ontvangen, {sent} verstuurd",
     "status.roots": "Vertrouwde stamsleutels: {roots}",
+    "status.clock_behind": "KLOK FOUT: de klok van dit knooppunt loopt minstens {minutes} "
+                           "minuten achter (een geverifieerde waarschuwing is verstuurd om "
+                           "{floor}). Waarschuwingen worden tegen die tijd gecontroleerd; zet "
+                           "de klok goed.",
+    "status.recovered": "HERSTELD: de beschadigde berichtenopslag is verplaatst naar "
+                        "{moved_to}; {dms} van uw nog niet afgeleverde privéberichten en "
+                        "{posts} van uw berichten zijn opnieuw verstuurd ({lost} niet: "
+                        "verlopen of te oud)",
     "status.never": "nog nooit",
     "error": "De daemon weigerde: {message}",
     "severity.Extreme": "Extreem",

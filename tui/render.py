@@ -218,6 +218,16 @@ def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
         text(lang, "status.inbox", received=inbox.get("received", 0), sent=inbox.get("sent", 0)),
         text(lang, "status.roots", roots=", ".join(status.get("roots", [])) or "-"),
     ]
+    clock = status.get("clock") or {}
+    if clock.get("behind"):
+        lines.insert(0, text(lang, "status.clock_behind", minutes=int(clock["behind"]) // 60,
+                             floor=when(clock.get("floor"))))
+    recovery = status.get("recovery")
+    if recovery:
+        lines.append(text(lang, "status.recovered", moved_to=recovery.get("moved_to"),
+                          dms=recovery.get("dms_restored", 0),
+                          posts=recovery.get("posts_restored", 0),
+                          lost=recovery.get("dms_not_restored", 0)))
     return Text("\n".join(lines))
 
 

@@ -1,7 +1,8 @@
 """CAP 1.2 XML import and export (OASIS urn:oasis:names:tc:emergency:cap:1.2).
 
-Import parses with defusedxml (no DTDs, entities or external references), refuses CAP 1.0
-and 1.1, and maps the document onto meshnode.alerts.model. What the model does not carry
+Import parses with defusedxml (no DTDs, entities or external references), reads CAP 1.0
+and 1.1 by upgrading them to 1.2 (`upgrade_to_1_2`, with a warning per change), and maps
+the document onto meshnode.alerts.model. What the model does not carry
 (resources, XML signatures, foreign elements) is dropped with a warning; an XML-DSig
 signature is reported, never verified. Text is stripped of leading and trailing white space;
 empty optional elements count as absent; a missing <language> is CAP's default "en-US".
@@ -11,8 +12,9 @@ Polygons are stored without the closing point; a polygon of fewer than 3 distinc
 Where a document breaks one of meshnode's limits (see model), import raises CapLimitError
 unless `trim=True`, which shortens text, simplifies polygons, drops surplus parameters and
 gives an info without <expires> the expiry sent + `default_lifetime`; every change is
-listed in `ImportResult.trims`. Export writes schema-valid CAP 1.2; pass those trims as
-`trimmed_notes` and the export says, in <note>, that the alert was shortened.
+listed in `ImportResult.trims`, and the trimmed alert's own <note> says what was changed
+(meshnode.alerts.trim), so the signed alert and every export of it carry that note.
+Export writes schema-valid CAP 1.2.
 """
 
 from __future__ import annotations
@@ -57,12 +59,13 @@ from meshnode.alerts.model import (
     alert_problems,
     check_alert,
 )
-from meshnode.alerts.trim import fit_limits
+from meshnode.alerts.trim import TRIM_NOTE_PREFIX, fit_limits
 
 __all__ = [
     "CAP12_NS",
     "DEFAULT_LIFETIME",
     "MAX_XML",
+    "TRIM_NOTE_PREFIX",
     "CapError",
     "CapLimitError",
     "CapVersionError",
@@ -76,7 +79,6 @@ DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 MAX_XML = 1 << 20  # real IPAWS alerts with embedded audio reach ~100 KB
 DEFAULT_LIFETIME = 24 * 3600  # CAP: without <expires> each recipient applies its own policy
 DEFAULT_LANGUAGE = "en-US"  # the CAP 1.2 schema's default for <language>
-TRIM_NOTE_PREFIX = "Shortened by a meshnode gateway: "
 E = TypeVar("E", bound=CapEnum)
 
 _OLD_VERSIONS = {
@@ -97,10 +99,11 @@ class CapError(ValueError):
 
 
 class CapVersionError(CapError):
-    """A CAP document of another version (`version`, e.g. "1.1"); only 1.2 is accepted."""
+    """A CAP document of a version this reader does not know (`version`, e.g. "1.3")."""
 
     def __init__(self, version: str) -> None:
-        super().__init__(f"CAP {version} is not supported: only CAP 1.2 alerts are accepted")
+        super().__init__(f"CAP {version} is not supported: CAP 1.2 is read, and CAP 1.0 and "
+                         "1.1 are upgraded to it")
         self.version = version
 
 
@@ -136,13 +139,14 @@ def import_cap(xml: bytes, *, trim: bool = False,
         raise CapError(f"document is {len(xml):,} bytes, the limit is {MAX_XML:,}")
     root = _parse(bytes(xml))
     reader = _Reader(default_lifetime)
+    ns, _ = _split(root.tag)
+    if ns in _OLD_VERSIONS:
+        reader.warnings.extend(upgrade_to_1_2(root, _OLD_VERSIONS[ns]))
     alert = reader.alert(root)
     trims: tuple[str, ...] = ()
     if trim:
-        trims = tuple(f"{p.where}: {p.rule}; set to sent + {default_lifetime:,} s"
-                      for p in reader.missing)
-        alert, fitted = fit_limits(alert)
-        trims += fitted
+        alert, trims = fit_limits(alert, [
+            f"{p.where}: {p.rule}; set to sent + {default_lifetime:,} s" for p in reader.missing])
     problems = (() if trim else tuple(reader.missing)) + alert_problems(alert)
     if problems:
         raise CapLimitError(problems)
@@ -165,14 +169,56 @@ def _parse(xml: bytes) -> ET.Element:
     if not isinstance(root, ET.Element):
         raise CapError("unreadable XML")
     ns, local = _split(root.tag)
-    if ns in _OLD_VERSIONS:
-        raise CapVersionError(_OLD_VERSIONS[ns])
+    if ns in _OLD_VERSIONS and local == "alert":
+        return root  # upgraded by the caller
     if ns != CAP12_NS or local != "alert":
         prefix = "urn:oasis:names:tc:emergency:cap:"
         if local == "alert" and ns.startswith(prefix):
             raise CapVersionError(ns[len(prefix):])
         raise CapError(f"not a CAP 1.2 alert: root element is {root.tag!r}")
     return root
+
+
+# CAP 1.0 wrote eventCode, parameter and geocode as one "valueName=value" string.
+_PAIRS_1_0 = frozenset({"eventCode", "parameter", "geocode"})
+
+
+def upgrade_to_1_2(root: ET.Element, version: str) -> list[str]:
+    """Rewrite a parsed CAP 1.0 or 1.1 document (`version`) in place as CAP 1.2; a note for
+    each change that alters content. The differences, per the OASIS CAP 1.1 and 1.2
+    specifications' change lists, that matter to an importer:
+
+    * the namespace (1.0: http://www.incident.com/cap/1.0 or urn:…:cap:1.0; 1.1: urn:…:cap:1.1);
+    * 1.0 only: <password> was removed in 1.1 (dropped here, with a note);
+    * 1.0 only: <eventCode>, <parameter> and <geocode> held "valueName=value" text, which 1.1
+      split into <valueName> and <value> children;
+    * <certainty> "Very Likely" (1.0; deprecated in 1.1, removed in 1.2) becomes "Likely".
+
+    What 1.1 and 1.2 added (status "Draft", category "CBRNE", responseType, "Avoid" and
+    "AllClear", <derefUri>) cannot appear in an older document, so needs nothing.
+    """
+    old = _split(root.tag)[0]
+    notes = [f"CAP {version} document read as CAP 1.2 (namespace {old!r})"]
+    for parent in list(root.iter()):
+        for child in list(parent):
+            ns, local = _split(child.tag)
+            if ns != old:
+                continue
+            if version == "1.0" and local == "password":
+                parent.remove(child)
+                notes.append("password: dropped (removed from CAP in 1.1)")
+                continue
+            child.tag = f"{{{CAP12_NS}}}{local}"
+            if version == "1.0" and local in _PAIRS_1_0 and not len(child):
+                name, _, value = (child.text or "").strip().partition("=")
+                child.text = None
+                ET.SubElement(child, f"{{{CAP12_NS}}}valueName").text = name.strip()
+                ET.SubElement(child, f"{{{CAP12_NS}}}value").text = value.strip()
+            if local == "certainty" and (child.text or "").strip() == "Very Likely":
+                child.text = "Likely"
+                notes.append("certainty: 'Very Likely' read as 'Likely' (CAP 1.2 dropped it)")
+    root.tag = f"{{{CAP12_NS}}}alert"
+    return notes
 
 
 def _split(tag: object) -> tuple[str, str]:

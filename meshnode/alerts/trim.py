@@ -1,15 +1,22 @@
 """Shortening an alert to fit meshnode's limits (CAP import with trim=True).
 
-Trimming never touches what decides who is addressed or which alert is meant: identifiers,
-references, infos, areas and geocodes stay. It shortens display text (with a trailing "…"),
-drops parameters and event codes beyond the limits, and simplifies polygons beyond 64 points.
-If the compact body is still over 4,096 bytes it drops parameters (last first), simplifies
-polygons to 32 and then 16 points, and finally shortens descriptions. Whatever still breaks
-a limit is left for the caller to report.
+Trimming never touches what decides which alert is meant: identifiers, references, infos and
+areas stay. It shortens display text (with a trailing "…"), drops parameters and event codes
+beyond the limits, drops duplicate geocodes and simplifies polygons beyond 64 points. If the
+compact body is still over 4,096 bytes it drops parameters (last first), then the geocodes of
+areas that also have a polygon or circle (redundant for locating the area: a node decides
+whether an alert covers it by the shape, and geocodes can only narrow nothing further), then
+simplifies polygons to 32 and then 16 points, and finally shortens descriptions. Whatever
+still breaks a limit is left for the caller to report.
+
+Whenever anything was changed, the alert's own <note> says so (`TRIM_NOTE_PREFIX` and the
+changes, within `NOTE_ROOM` bytes): the note is part of what the issuer signs, so every node
+shows it and every export to CAP carries it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from meshnode.alerts.area import simplify_ring
@@ -29,22 +36,46 @@ from meshnode.alerts.model import (
     Ring,
 )
 
-__all__ = ["ELLIPSIS", "fit_limits"]
+__all__ = ["ELLIPSIS", "NOTE_ROOM", "TRIM_NOTE_PREFIX", "fit_limits"]
 
 ELLIPSIS = "…"
+TRIM_NOTE_PREFIX = "Shortened by a meshnode gateway: "
+NOTE_ROOM = 480  # bytes kept free for the trim note (its text and its encoding)
 _METRES_PER_DEGREE = 111_320  # at the equator; tolerances are reported roughly
 _SIZE_POLYGON_BUDGETS = (32, 16)
 
 
-def fit_limits(alert: Alert) -> tuple[Alert, tuple[str, ...]]:
-    """`alert` shortened where trimming is allowed, and a description of every change."""
+def fit_limits(alert: Alert, earlier: Sequence[str] = ()) -> tuple[Alert, tuple[str, ...]]:
+    """`alert` shortened where trimming is allowed, and a description of every change.
+
+    `earlier` lists changes the caller already made (e.g. an expiry filled in); with those or
+    with any change here, the returned alert's note ends with a trim note that says so.
+    """
     t = _Trimmer()
-    alert = replace(
+    t.trims.extend(earlier)
+    trimmed = replace(
         alert,
-        note=t.bytes(alert.note, "note", LONG_MAX),
         infos=tuple(t.info(info, f"info[{i}]") for i, info in enumerate(alert.infos)),
     )
-    return t.fit_size(alert), tuple(t.trims)
+    if not t.trims and encoded_size(trimmed) <= MAX_BODY and (
+            alert.note is None or len(alert.note.encode()) <= LONG_MAX):
+        return alert, ()
+    # Something changes, so the note will say so: leave room for it.
+    t.limit = MAX_BODY - NOTE_ROOM
+    trimmed = replace(trimmed, note=t.bytes(alert.note, "note", LONG_MAX - NOTE_ROOM))
+    fitted = t.fit_size(trimmed)
+    return replace(fitted, note=trim_note(fitted.note, t.trims)), tuple(t.trims)
+
+
+def trim_note(note: str | None, trims: Sequence[str]) -> str:
+    """`note` followed by a line saying what trimming changed, that line within `NOTE_ROOM`
+    bytes less its encoding's overhead."""
+    line = TRIM_NOTE_PREFIX + "; ".join(trims)
+    room = NOTE_ROOM - 8
+    if len(line.encode()) > room:
+        line = line.encode()[:room - len(ELLIPSIS.encode())].decode(
+            errors="ignore").rstrip() + ELLIPSIS
+    return f"{note}\n{line}" if note else line
 
 
 def cut(text: str, chars: int) -> str | None:
@@ -59,6 +90,7 @@ def cut(text: str, chars: int) -> str | None:
 class _Trimmer:
     def __init__(self) -> None:
         self.trims: list[str] = []
+        self.limit = MAX_BODY  # the compact size `fit_size` aims at
 
     def chars(self, text: str | None, where: str, chars: int) -> str | None:
         if text is None or len(text) <= chars:
@@ -115,8 +147,13 @@ class _Trimmer:
         )
 
     def area(self, r: Area, at: str, max_points: int) -> Area:
+        geocodes = tuple(dict.fromkeys(r.geocodes))
+        if len(geocodes) < len(r.geocodes):
+            self.trims.append(f"{at}.geocodes: dropped {len(r.geocodes) - len(geocodes)} "
+                              "duplicate(s)")
         return replace(
             r,
+            geocodes=geocodes,
             area_desc=self.bytes(r.area_desc, f"{at}.area_desc", LONG_MAX) or r.area_desc,
             polygons=tuple(self.ring(ring, f"{at}.polygon[{k}]", max_points)
                            for k, ring in enumerate(r.polygons)),
@@ -130,12 +167,17 @@ class _Trimmer:
                           f"(tolerance about {tolerance * _METRES_PER_DEGREE:,.0f} m)")
         return simple
 
+    def fits(self, alert: Alert) -> bool:
+        return encoded_size(alert) <= self.limit
+
     def fit_size(self, alert: Alert) -> Alert:
-        if encoded_size(alert) <= MAX_BODY:
+        if self.fits(alert):
             return alert
         alert = self._drop_parameters(alert)
+        if not self.fits(alert):
+            alert = self._drop_shaped_geocodes(alert)
         for budget in _SIZE_POLYGON_BUDGETS:
-            if encoded_size(alert) <= MAX_BODY:
+            if self.fits(alert):
                 return alert
             alert = replace(alert, infos=tuple(
                 replace(n, areas=tuple(
@@ -149,7 +191,7 @@ class _Trimmer:
     def _drop_parameters(self, alert: Alert) -> Alert:
         infos = list(alert.infos)
         dropped = [0] * len(infos)
-        while encoded_size(replace(alert, infos=tuple(infos))) > MAX_BODY:
+        while not self.fits(replace(alert, infos=tuple(infos))):
             last = max((i for i, n in enumerate(infos) if n.parameters), default=None)
             if last is None:
                 break
@@ -161,9 +203,24 @@ class _Trimmer:
                                   f"{MAX_BODY:,} bytes")
         return replace(alert, infos=tuple(infos))
 
+    def _drop_shaped_geocodes(self, alert: Alert) -> Alert:
+        """Drop the geocodes of areas that also have a polygon or a circle, one area at a time
+        (the most geocodes first) until the alert fits."""
+        infos = [list(n.areas) for n in alert.infos]
+        shaped = sorted(((len(r.geocodes), i, j) for i, areas in enumerate(infos)
+                         for j, r in enumerate(areas) if r.geocodes and (r.polygons or r.circles)),
+                        reverse=True)
+        for count, i, j in shaped:
+            if self.fits(_with_areas(alert, infos)):
+                break
+            infos[i][j] = replace(infos[i][j], geocodes=())
+            self.trims.append(f"info[{i}].area[{j}].geocodes: dropped {count} (the area's "
+                              "polygon or circle locates it)")
+        return _with_areas(alert, infos)
+
     def _shorten_descriptions(self, alert: Alert) -> Alert:
         infos = list(alert.infos)
-        while (excess := encoded_size(replace(alert, infos=tuple(infos))) - MAX_BODY) > 0:
+        while (excess := encoded_size(replace(alert, infos=tuple(infos))) - self.limit) > 0:
             longest = max(range(len(infos)), key=lambda i: len(infos[i].description or ""),
                           default=None)
             if longest is None or not infos[longest].description:
@@ -177,3 +234,8 @@ class _Trimmer:
                     f"info[{i}].description: shortened from {len(before.description or ''):,}"
                     f" to {len(after.description or ''):,} characters to fit {MAX_BODY:,} bytes")
         return replace(alert, infos=tuple(infos))
+
+
+def _with_areas(alert: Alert, areas: Sequence[Sequence[Area]]) -> Alert:
+    return replace(alert, infos=tuple(replace(n, areas=tuple(a))
+                                      for n, a in zip(alert.infos, areas, strict=True)))

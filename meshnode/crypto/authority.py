@@ -53,6 +53,7 @@ __all__ = [
     "decode_cert",
     "decode_revocation",
     "issue_cert",
+    "proven_time",
     "root_label",
     "rotate_root",
     "scope_problem",
@@ -622,17 +623,54 @@ def verify_alert(
             "alert", body.cap, decode_alert)
     except WireError as exc:
         return Rejection(Reason.MALFORMED, str(exc))
-    invalid = _validity(cert, alert.sent, now)
-    if invalid is not None:
-        return invalid
     return _check_content(msg, body, alert, cert, root, now, seqs, known)
 
 
-def scope_problem(alert: Alert, cert: IssuerCert, expires: int, now: int) -> Rejection | None:
-    """Whether `alert` (with wire expiry `expires`) stays within what `cert` allows at `now`.
+def proven_time(msg: Message, trust: TrustStore, *, cache: CertCache | None = None,
+                memo: SignatureMemo | None = None) -> tuple[int, IssuerCert] | None:
+    """The time an alert proves has come, whatever our clock says, and the certificate that
+    proves it: its `sent`, if its chain
+    verifies (a pinned root signed the certificate, which is not revoked, and the issuer's key
+    signed the alert) and the certificate was valid then; else None.
 
-    The checks an issuer can run before signing; `verify_alert` runs them too.
+    A lower bound on the current time for a node that trusts the root: an issuer signs with
+    its own clock, and cannot have signed in its future. A stolen issuer key can push it no
+    further than its certificate's end (`not_after`), which the root chose.
     """
+    if msg.kind is not Kind.ALERT:
+        return None
+    try:
+        body = decode_alert_body(msg.body)
+    except WireError:
+        return None
+    chain = _chain(body.cert_body, body.cert_sig, trust, cache, memo)
+    if isinstance(chain, Rejection):
+        return None
+    cert, _ = chain
+    if cert.role is not CertRole.ISSUER or not _sig_ok(cert.key, msg.sig, msg.signed_bytes, memo):
+        return None
+    try:
+        alert = decode_alert(body.cap) if memo is None else memo.decoded(
+            "alert", body.cap, decode_alert)
+    except WireError:
+        return None
+    if _validity(cert, alert.sent, alert.sent) is not None:
+        return None
+    return alert.sent, cert
+
+
+def scope_problem(alert: Alert, cert: IssuerCert, expires: int, now: int) -> Rejection | None:
+    """Whether `alert` (with wire expiry `expires`) stays within what `cert` allows at `now`:
+    the certificate is valid at the alert's `sent` time and still at `now`, and the alert's
+    sender, times, severity, type and area are within it.
+
+    Every check on an alert's content that does not need the mesh's state (the issuer's
+    sequence window, earlier alerts): an issuer runs it before signing (`meshnode authority
+    sign-alert`), and `verify_alert` runs this same function, so both always agree.
+    """
+    invalid = _validity(cert, alert.sent, now)
+    if invalid is not None:
+        return invalid
     if alert.expires is not None and alert.expires != expires:
         return Rejection(Reason.MALFORMED, "alert expiry differs from its latest info expiry")
     if alert.sender not in cert.senders:

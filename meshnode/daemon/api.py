@@ -107,7 +107,8 @@ class ErrorCode(StrEnum):
     INVALID = "invalid"  # well-formed, but the node refuses the content (text too long, ...)
     NOT_FOUND = "not_found"  # no such contact or recipient
     CONFLICT = "conflict"  # a name or key already bound to something else
-    BUSY = "busy"  # too many clients
+    BUSY = "busy"  # too many clients, or too many connections from this client
+    IDLE = "idle"  # no request for [api] idle_timeout seconds: the connection is closed
     STORAGE_FULL = "storage_full"  # the disk is full: nothing was stored; free space and retry
     INTERNAL = "internal"
 

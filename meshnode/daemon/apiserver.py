@@ -7,6 +7,11 @@ connection; events come from `EventHub.publish`, which never blocks the core: a 
 falls `EventHub.buffer` events behind gets an ``overflow`` event and loses its subscription.
 Malformed requests are answered with an error, counted, and the connection carries on; a line
 longer than `MAX_REQUEST` ends the connection.
+
+Slots are bounded: at most `max_clients` connections, at most `max_per_client` of them from one
+client process (by the pid SO_PEERCRED reports), and a connection that sends no complete
+request for `idle_timeout` seconds (not subscribed to events) is closed with an `idle` error, so
+forgotten or stalled clients free their slots by themselves. Times are trio's clock.
 """
 
 from __future__ import annotations
@@ -87,6 +92,26 @@ class _TooLarge(Exception):
     pass
 
 
+class _Idle(Exception):
+    pass
+
+
+def _peer_creds(stream: trio.SocketStream) -> tuple[int, int, int] | None:
+    """(pid, uid, gid) of the process at the other end (SO_PEERCRED); None if unknown."""
+    try:
+        creds = stream.socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                         struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid, uid, gid = struct.unpack("3i", creds)
+    return pid, uid, gid
+
+
+def _peer_pid(stream: trio.SocketStream) -> int | None:
+    creds = _peer_creds(stream)
+    return None if creds is None else creds[0]
+
+
 class _LineReader:
     """Newline-terminated lines from a stream, each at most `limit` bytes."""
 
@@ -118,14 +143,18 @@ class _LineReader:
 
 class ApiServer:
     def __init__(self, path: Path, call: Callable[[Request], Awaitable[dict[str, Any]]],
-                 hub: EventHub, *, max_clients: int = 16) -> None:
+                 hub: EventHub, *, max_clients: int = 16, max_per_client: int = 8,
+                 idle_timeout: float = 300.0) -> None:
         self.path = path
         self.max_clients = max_clients
+        self.max_per_client = max_per_client
+        self.idle_timeout = idle_timeout
         self.counters: Counter[str] = Counter(dict.fromkeys(
-            ("connections", "requests", "bad_requests", "errors", "refused"), 0))
+            ("connections", "requests", "bad_requests", "errors", "refused", "idle_closed"), 0))
         self._call = call
         self._hub = hub
         self._clients = 0
+        self._per_pid: Counter[int] = Counter()
         self._sock: socket.socket | None = None
         self._inode = -1
 
@@ -171,30 +200,40 @@ class ApiServer:
             while True:
                 stream = await listener.accept()
                 self.counters["connections"] += 1
+                pid = _peer_pid(stream)
                 if self._clients >= self.max_clients:
-                    nursery.start_soon(self._refuse, stream)
+                    nursery.start_soon(self._refuse, stream, f"more than {self.max_clients} "
+                                       "clients; try again shortly")
+                elif pid is not None and self._per_pid[pid] >= self.max_per_client:
+                    nursery.start_soon(self._refuse, stream, f"this process already holds "
+                                       f"{self.max_per_client} connections; close one first")
                 else:
-                    nursery.start_soon(self._client, stream)
+                    nursery.start_soon(self._client, stream, pid)
 
-    async def _refuse(self, stream: trio.SocketStream) -> None:
+    async def _refuse(self, stream: trio.SocketStream, why: str) -> None:
         self.counters["refused"] += 1
         async with stream:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await stream.send_all(encode_error(None, ErrorCode.BUSY, f"more than "
-                                      f"{self.max_clients} clients; try again shortly"))
+                await stream.send_all(encode_error(None, ErrorCode.BUSY, why))
 
     @staticmethod
     def _allowed(stream: trio.SocketStream) -> bool:
-        try:
-            creds = stream.socket.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                             struct.calcsize("3i"))
-        except OSError:
-            return False
-        _, uid, _ = struct.unpack("3i", creds)
-        return uid in (os.getuid(), 0)
+        creds = _peer_creds(stream)
+        return creds is not None and creds[1] in (os.getuid(), 0)
 
-    async def _client(self, stream: trio.SocketStream) -> None:
+    async def _next_line(self, reader: _LineReader, subscribed: bool) -> bytes | None:
+        """The next request line; raises `_Idle` if none comes within `idle_timeout`
+        (a subscribed connection may stay silent: it is listening)."""
+        if subscribed:
+            return await reader.next_line()
+        with trio.move_on_after(self.idle_timeout):
+            return await reader.next_line()
+        raise _Idle
+
+    async def _client(self, stream: trio.SocketStream, pid: int | None) -> None:
         self._clients += 1
+        if pid is not None:
+            self._per_pid[pid] += 1
         sub: Subscription | None = None
         lock = trio.Lock()
 
@@ -210,7 +249,13 @@ class ApiServer:
                 reader = _LineReader(stream, MAX_REQUEST)
                 while True:
                     try:
-                        line = await reader.next_line()
+                        line = await self._next_line(reader, sub is not None)
+                    except _Idle:
+                        self.counters["idle_closed"] += 1
+                        await write(encode_error(None, ErrorCode.IDLE, (
+                            f"no request for {self.idle_timeout:g} s: connection closed; "
+                            "connect again when there is something to ask")))
+                        break
                     except _TooLarge:
                         self.counters["bad_requests"] += 1
                         await write(encode_error(None, ErrorCode.TOO_LARGE,
@@ -254,6 +299,10 @@ class ApiServer:
             _log.exception("api_client_failed")
         finally:
             self._clients -= 1
+            if pid is not None:
+                self._per_pid[pid] -= 1
+                if not self._per_pid[pid]:
+                    del self._per_pid[pid]
             if sub is not None:
                 self._hub.unsubscribe(sub)
 

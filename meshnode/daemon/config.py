@@ -106,6 +106,10 @@ class ApiConfig:
 
     socket: str = DEFAULT_SOCKET
     max_clients: int = 16
+    # Connections one client process (by its pid) may hold, so one cannot take every slot.
+    max_per_client: int = 8
+    # Seconds a connection may wait without sending a request (subscribers are exempt).
+    idle_timeout: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +356,13 @@ def _api(t: dict[str, Any]) -> ApiConfig:
     clients = _get(t, "api", "max_clients", int, d.max_clients)
     if not 1 <= clients <= 1024:
         raise ConfigError("api.max_clients", f"must be 1..1024, got {clients}")
-    return ApiConfig(socket=sock, max_clients=clients)
+    per_client = _get(t, "api", "max_per_client", int, d.max_per_client)
+    if not 1 <= per_client <= 1024:  # above max_clients it simply never binds
+        raise ConfigError("api.max_per_client", f"must be 1..1024, got {per_client}")
+    idle = _get(t, "api", "idle_timeout", float, d.idle_timeout)
+    _positive("api.idle_timeout", idle)
+    return ApiConfig(socket=sock, max_clients=clients, max_per_client=per_client,
+                     idle_timeout=idle)
 
 
 def _logging(t: dict[str, Any]) -> LogConfig:
@@ -500,6 +510,10 @@ window = {u.window}
 # The local control socket, relative to the data directory (owner-only).
 socket = {_toml_str(d.api.socket)}
 max_clients = {d.api.max_clients}
+# Connections one client process may hold; seconds a connection may stay silent (not counting
+# event subscriptions) before it is closed with an `idle` error.
+max_per_client = {d.api.max_per_client}
+idle_timeout = {d.api.idle_timeout}
 
 [log]
 # debug, info, warning or error; "kv" (key=value) or "json" lines; file "" = standard error.

@@ -65,7 +65,7 @@ from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
-from meshnode.daemon.service import Service, ServiceInfo
+from meshnode.daemon.service import Service, ServiceInfo, clock_view
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
 from meshnode.events import Close, LinkId, Output, Send
@@ -189,7 +189,9 @@ class Daemon:
         self._generation = 0
         self._hub = EventHub()
         self.api = ApiServer(data_dir / config.api.socket, self.call, self._hub,
-                             max_clients=config.api.max_clients)
+                             max_clients=config.api.max_clients,
+                             max_per_client=config.api.max_per_client,
+                             idle_timeout=config.api.idle_timeout)
         try:
             self.api.bind()
         except OSError as exc:
@@ -202,6 +204,8 @@ class Daemon:
             extra=self._extra_status),
             name=config.node.name, started=self._clock(), alert_log=self.alert_log,
             marks=self.marks)
+        if self._quarantined is not None:
+            self._restore_own(self._quarantined)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
         self._nursery: trio.Nursery | None = None
         self._timer_at = 0  # when the node timer task will next wake
@@ -210,6 +214,7 @@ class Daemon:
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
+        self._clock_behind = False  # in a "clock behind" episode (logged once)
 
     def _open(self, identity: Identity, transports: Sequence[Transport] | None,
               node_factory: Callable[..., Node]) -> None:
@@ -226,9 +231,9 @@ class Daemon:
             raise DaemonError(f"cannot read the pinned roots: {exc}") from exc
         for name, what in ((INBOX_FILE, "the direct messages opened for this node"),
                            (CONTACTS_FILE, "the contact book and the keys it pinned")):
-            problem = check_file(self.data_dir / name)
+            path = self.data_dir / name
+            problem = _empty_file(path) or check_file(path)
             if problem is not None:
-                path = self.data_dir / name
                 raise DaemonError(
                     f"{path} is damaged ({problem}). It holds {what}, which no peer can send "
                     f"again, so the daemon does not replace it: recover it with "
@@ -273,8 +278,21 @@ class Daemon:
                 transports.append(BleTransport(self.config.ble, secret=secret))
         self.transports = list(transports)
 
+    def _restore_own(self, moved: Path) -> None:
+        """After the damaged store was moved aside: publish our own words again (they were
+        only in it) and say loudly what came back."""
+        now = int(self._clock())
+        recovery, outputs = self.service.restore_own(now, str(moved))
+        self._dispatch(outputs, now)
+        _log.critical("own_messages_restored", extra={"fields": {
+            **recovery, "fix": "none needed: this node's own undelivered direct messages and "
+            "posts were published again from the inbox; those counted as not restored had "
+            f"expired or were sent before sealed copies were kept ({HUB_DOC})"}})
+
     def _open_store(self) -> SqliteStore:
-        """The message store; a damaged one is moved aside and replaced by an empty one."""
+        """The message store; a damaged one is moved aside (`_quarantined`) and replaced by an
+        empty one."""
+        self._quarantined: Path | None = None
         path = self.data_dir / STORE_FILE
         capacity = self.config.node.store_mb * 1024 * 1024
         try:
@@ -291,6 +309,7 @@ class Daemon:
                 "fix": "none needed: the node starts with an empty store and fetches what its "
                        "peers hold; the damaged file is kept for inspection and can be "
                        f"deleted when no longer wanted ({HUB_DOC})"}})
+            self._quarantined = moved
             return SqliteStore(path, capacity)
 
     @property
@@ -454,6 +473,7 @@ class Daemon:
                 item.done.set()
         elif isinstance(item, _Tick):
             self._check_room()
+            self._check_clock(now)
             self.service.retry_unrecorded()
         else:
             outputs = self._answer(item, now)
@@ -529,6 +549,17 @@ class Daemon:
                 "free_bytes": _free_bytes(self.data_dir),
                 "fix": "free space on this disk; writes are refused until then, and "
                        "resume by themselves"}})
+
+    def _check_clock(self, now: int) -> None:
+        """Log, once per episode, that our clock is behind what verified alerts proved."""
+        clock = clock_view(now, self.node.clock_floor)
+        if clock["behind"] and not self._clock_behind:
+            _log.critical("clock_behind", extra={"fields": {
+                "now": now, "floor": clock["floor"], "behind_s": clock["behind"],
+                "fix": clock["warning"]}})
+        elif not clock["behind"] and self._clock_behind:
+            _log.warning("clock_ok", extra={"fields": {"now": now, "floor": clock["floor"]}})
+        self._clock_behind = bool(clock["behind"])
 
     def _check_room(self) -> None:
         if not self._disk_full:
@@ -624,6 +655,19 @@ def _is_disk_full(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+def _empty_file(path: Path) -> str | None:
+    """A 0-byte file where the daemon keeps a database: SQLite would take it as a new, empty
+    one, but a file this daemon wrote never has 0 bytes (its header is written when it is
+    created), so it was truncated or overwritten and what it held is lost."""
+    try:
+        empty = path.stat().st_size == 0
+    except FileNotFoundError:
+        return None
+    if empty:
+        return "the file is empty (0 bytes): it was truncated or overwritten"
+    return None
 
 
 def _free_bytes(path: Path) -> int:

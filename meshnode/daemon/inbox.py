@@ -4,6 +4,11 @@
 the receipt, so the daemon writes the DM here at once, durably (SQLite WAL, synchronous=FULL),
 before anything else happens. Sent DMs are kept with their delivery state (relay handovers,
 receipt). Both lists are bounded: beyond `max_messages` each, the oldest are dropped.
+
+The node's own words are also kept here in sealed, signed form (the wire bytes of each DM we
+sent and each post we made), because the message store that otherwise holds them may be lost:
+a damaged store is moved aside and replaced by an empty one. `to_restore` lists what the
+daemon then publishes again: undelivered DMs and posts, oldest first.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ _SCHEMA = (
         text TEXT NOT NULL, created INTEGER NOT NULL, handovers INTEGER NOT NULL DEFAULT 0,
         delivered INTEGER)""",
     "CREATE INDEX IF NOT EXISTS sent_time ON sent (created, id)",
+    """CREATE TABLE IF NOT EXISTS own_posts (
+        id BLOB PRIMARY KEY, raw BLOB NOT NULL, created INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS own_posts_time ON own_posts (created, id)",
 )
+_SENT_RAW = "ALTER TABLE sent ADD COLUMN raw BLOB"  # inboxes from before sealed copies were kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,9 @@ class Inbox:
         self.path = os.fspath(path)
         self.max_messages = max_messages
         self._db = open_db(self.path, _SCHEMA, "the inbox")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sent)")}
+        if "raw" not in columns:
+            self._write(_SENT_RAW, ())
 
     def _write(self, sql: str, args: tuple[object, ...]) -> int:
         return write(self._db, self.path, sql, args)
@@ -82,11 +94,24 @@ class Inbox:
             "ORDER BY received, id", (since, limit)).fetchall()
         return [ReceivedDm(*row) for row in rows]
 
-    def add_sent(self, dm: SentDm) -> None:
-        self._write("INSERT OR IGNORE INTO sent (id, recipient_sign, recipient_dh, text, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (dm.id, dm.recipient_sign, dm.recipient_dh, dm.text, dm.created))
+    def add_sent(self, dm: SentDm, sealed: bytes | None = None) -> None:
+        """Record a DM we sent; `sealed` is its wire form, kept so it can be sent again."""
+        self._write("INSERT OR IGNORE INTO sent (id, recipient_sign, recipient_dh, text, created,"
+                    " raw) VALUES (?, ?, ?, ?, ?, ?)",
+                    (dm.id, dm.recipient_sign, dm.recipient_dh, dm.text, dm.created, sealed))
         self._trim("sent", "created")
+
+    def add_own_post(self, post_id: bytes, raw: bytes, created: int) -> None:
+        """Keep the wire form of a post we made, so it can be published again."""
+        self._write("INSERT OR IGNORE INTO own_posts VALUES (?, ?, ?)", (post_id, raw, created))
+        self._trim("own_posts", "created")
+
+    def to_restore(self) -> tuple[list[bytes], list[bytes]]:
+        """(sealed DMs not yet delivered, own posts): wire forms, oldest first."""
+        dms = self._db.execute("SELECT raw FROM sent WHERE delivered IS NULL AND raw IS NOT NULL"
+                               " ORDER BY created, id").fetchall()
+        posts = self._db.execute("SELECT raw FROM own_posts ORDER BY created, id").fetchall()
+        return [bytes(r[0]) for r in dms], [bytes(r[0]) for r in posts]
 
     def carried(self, dm_id: bytes, handovers: int) -> None:
         self._write("UPDATE sent SET handovers = max(handovers, ?) WHERE id = ?",

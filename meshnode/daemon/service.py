@@ -17,6 +17,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,21 @@ ADD_CONTACT_HINT = (
     "NAME --fingerprint FP` finds it. Without a card, add them with both keys: `meshnode "
     "contacts add NAME --keys SIGN_KEY:DH_KEY`, as their `meshnode whoami` shows.")
 _SEARCH_LIMIT = 10_000  # newest posts listed by `channels`, announces searched for a key
+# Our clock this far behind what a verified alert proved counts as wrong (an issuer's clock may
+# be a little ahead of true time, and a warning must not cry wolf).
+CLOCK_BEHIND_WARN = 300
+
+
+def clock_view(now: int, floor: int) -> dict[str, Any]:
+    """What `status` says of the clock: `floor` is `Node.clock_floor`; `behind` is how far our
+    clock is at least behind (0 if not noticeably), `warning` what to do about it, or None."""
+    behind = floor - now if floor - now > CLOCK_BEHIND_WARN else 0
+    warning = None if not behind else (
+        f"this node's clock is at least {behind // 60:,} minutes behind (a verified alert was "
+        f"sent at {datetime.fromtimestamp(floor, UTC):%Y-%m-%d %H:%M:%S} UTC): alerts are "
+        "checked against that time instead, but set the clock right (an RTC module or a GNSS "
+        "receiver keeps it through power cuts: docs/hub.md, \"Time\")")
+    return {"now": now, "floor": floor or None, "behind": behind, "warning": warning}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,8 @@ class Service:
         # DMs opened for us that the inbox could not take (a full disk): the node has already
         # sent their receipts, so they are held here and written by `retry_unrecorded`.
         self.unrecorded: list[ReceivedDm] = []
+        # Set when the damaged message store was moved aside at start (`restore_own`).
+        self.recovery: dict[str, Any] | None = None
         self._handlers: dict[type, Callable[[Any, int], tuple[dict[str, Any], list[Output]]]] = {
             api.Hello: self._hello, api.Status: self._status, api.Peers: self._peers,
             api.Whoami: self._whoami, api.Post: self._post, api.SendDm: self._dm,
@@ -155,6 +173,8 @@ class Service:
             "links": s["links"],
             "last_sync": self.marks.last_sync(),
             "key_warnings": len(self.contacts.warnings()),
+            "recovery": self.recovery,
+            "clock": clock_view(now, self.node.clock_floor),
             "store": {"messages": s["stored"], "used_bytes": s["used_bytes"],
                       "capacity_bytes": s["capacity_bytes"],
                       "by_kind": {Kind(k).name.lower(): n
@@ -206,6 +226,7 @@ class Service:
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot post: {exc}") from None
         msg_id = self._originated("post", verdict)
+        self.inbox.add_own_post(msg_id, self._raw(msg_id), now)
         return {"id": msg_id.hex(), "channel": req.channel}, outputs
 
     def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
@@ -215,11 +236,35 @@ class Service:
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
         msg_id = self._originated("direct message", verdict)
-        self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now))
+        self.inbox.add_sent(SentDm(msg_id, recipient.sign_key, recipient.dh_key, req.text, now),
+                            self._raw(msg_id))
         name = self.names(recipient.sign_key)
         warnings = [warning_view(w) for w in self.contacts.warnings() if w.name == name]
         return {"id": msg_id.hex(), "to": {"fingerprint": recipient.fingerprint, "name": name},
                 "key_warnings": warnings}, outputs
+
+    def _raw(self, msg_id: bytes) -> bytes:
+        stored = self.node.held.get(msg_id)
+        assert stored is not None  # `_originated` checked that the node stored it
+        return stored.raw
+
+    def restore_own(self, now: int, moved_to: str) -> tuple[dict[str, Any], list[Output]]:
+        """Publish again, from the inbox, the node's own undelivered DMs and own posts after
+        the message store holding them was moved aside as damaged (to `moved_to`). What was
+        restored is kept for `status` (``recovery``) and returned with the node's outputs."""
+        dms, posts = self.inbox.to_restore()
+        outputs: list[Output] = []
+        restored = {"dms": 0, "posts": 0}
+        for what, raws in (("dms", dms), ("posts", posts)):
+            for raw in raws:
+                verdict, out = self.node.restore_own(raw, now)
+                outputs.extend(out)
+                restored[what] += verdict.accepted
+        self.recovery = {"at": now, "moved_to": moved_to, "dms_restored": restored["dms"],
+                         "dms_not_restored": len(dms) - restored["dms"],
+                         "posts_restored": restored["posts"],
+                         "posts_expired": len(posts) - restored["posts"]}
+        return dict(self.recovery), outputs
 
     def resolve(self, to: str) -> PublicIdentity:
         """A recipient by contact name, fingerprint, or signing key (hex) seen in an announce."""
@@ -309,6 +354,7 @@ class Service:
         return {"channel": req.channel, "posts": out}, []
 
     def _alerts(self, _: api.Alerts, now: int) -> tuple[dict[str, Any], list[Output]]:
+        now = max(now, self.node.clock_floor)  # a clock behind must not hide valid alerts
         views = [stored_alert_view(s, self.node.trust, now, self.node.config.location)
                  for s in self.node.held.by_kind(int(Kind.ALERT))]
         return {"alerts": [v for v in views if v is not None]}, []
@@ -320,7 +366,8 @@ class Service:
         # Alerts held from before the log existed are history too.
         for stored in self.node.held.by_kind(int(Kind.ALERT)):
             if stored.id not in kept:
-                view = stored_alert_view(stored, self.node.trust, now, self.node.config.location)
+                view = stored_alert_view(stored, self.node.trust, max(now, self.node.clock_floor),
+                                         self.node.config.location)
                 if view is not None:
                     logged.append(LoggedAlert(stored.id, stored.received, view))
         return {"threads": history_view(logged, now)[:req.limit]}, []

@@ -15,7 +15,7 @@ from meshnode.alerts.model import (
     Ring,
     alert_problems,
 )
-from meshnode.alerts.trim import ELLIPSIS, cut, fit_limits
+from meshnode.alerts.trim import ELLIPSIS, TRIM_NOTE_PREFIX, cut, fit_limits
 
 BASE = example_nl_alert(1_790_000_000)
 
@@ -60,3 +60,39 @@ def test_areas_are_never_dropped_even_if_the_body_stays_too_big() -> None:
     assert encoded_size(fitted) > MAX_BODY  # left for the caller to refuse
     assert fitted.infos[0].description is None or fitted.infos[0].description.endswith(ELLIPSIS)
     assert trims
+
+
+def test_a_trimmed_alert_says_in_its_note_what_was_changed() -> None:
+    rings = tuple(round_ring(MAX_POLYGON_POINTS, lon=4.3 + k) for k in range(4))
+    alert = with_areas((Area(area_desc="a", polygons=rings), Area(area_desc="b", polygons=rings)))
+    fitted, trims = fit_limits(replace(alert, note="Kept as written."))
+    assert fitted.note is not None
+    kept, said = fitted.note.split("\n")
+    assert kept == "Kept as written." and said.startswith(TRIM_NOTE_PREFIX)
+    assert trims[0] in said
+    assert len(encode_alert(fitted)) <= MAX_BODY
+
+
+def test_geocodes_of_areas_with_a_shape_go_before_any_polygon_is_simplified() -> None:
+    """A node locates an area by its polygon; geocodes only name it. Over 4 KiB, the geocodes
+    of shaped areas are dropped first, so the polygons residents are placed by stay exact."""
+    codes = tuple(("profile:CAP-CP:Location:0.3", f"{3_500_000 + i}") for i in range(32))
+    ring = round_ring(40)
+    shaped = [Area(area_desc=f"area {i}", polygons=(ring,), geocodes=codes) for i in range(3)]
+    areas = (*shaped, Area(area_desc="named only", geocodes=codes[:4]))
+    alert = with_areas(areas)
+    assert alert_problems(alert) == () and encoded_size(alert) > MAX_BODY
+    fitted, trims = fit_limits(alert)
+    assert len(encode_alert(fitted)) <= MAX_BODY
+    assert all(r.polygons == (ring,) for r in fitted.areas[:3])  # not simplified
+    assert fitted.areas[3].geocodes == codes[:4]  # its only description of where: kept
+    assert any("geocodes: dropped 32 (the area's polygon or circle locates it)" in t
+               for t in trims)
+
+
+def test_duplicate_geocodes_are_dropped_saying_so() -> None:
+    code = ("SAME", "006109")
+    fitted, trims = fit_limits(with_areas((Area(area_desc="a", geocodes=(code, code, code)),)))
+    assert fitted.areas[0].geocodes == (code,)
+    assert "info[0].area[0].geocodes: dropped 2 duplicate(s)" in trims
+    assert fitted.note is not None and TRIM_NOTE_PREFIX in fitted.note

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-import datetime
 import json
+import os
 import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import xmlschema
 
+from meshnode.alerts.capxml import import_cap
 from tests.cli.conftest import Run
 
 DATA = Path(__file__).parent.parent / "data" / "cap"
 REGION = "52.05,3.9 52.05,4.65 51.75,4.65 51.75,3.9"
 BOTLEK = "51.9,4.26 51.9,4.35 51.86,4.35 51.86,4.26"
+
+
+def read_data(name: str) -> bytes:
+    return (DATA / name).read_bytes()
 
 
 @pytest.fixture
@@ -128,8 +138,9 @@ def test_foreign_cap_file_is_refused_with_its_reason(meshnode: Run, authority: P
     assert code == 2
     assert "nodes would refuse this alert" in out
     code, out = sign(meshnode, authority, "y.msg", "--cap",
-                     str(DATA / "oasiscap-v1dot1_appendix_adot1.xml"))
-    assert code == 2 and "CAP 1.1 is not supported" in out
+                     str(DATA / "oasiscap-v1dot1_appendix_adot2.xml"))
+    assert code == 2 and "CAP 1.1 document read as CAP 1.2" in out
+    assert "nodes would refuse this alert" in out and "not supported" not in out
 
 
 def test_misuse_gets_helpful_errors(meshnode: Run, authority: Path) -> None:
@@ -175,7 +186,7 @@ def test_expires_in_with_a_cap_file_is_never_silently_ignored(meshnode: Run,
                      "--expires-in", "2h")
     assert code == 0, out
     _, [report] = verify(meshnode, authority, "bare.msg")
-    sent = int(datetime.datetime.fromisoformat(
+    sent = int(datetime.fromisoformat(
         re.search(r"<sent>([^<]*)</sent>", xml)[1]).timestamp())  # type: ignore[index]
     assert report["expires"] == sent + 2 * 3600
 
@@ -218,3 +229,138 @@ def test_verify_prints_dates_and_texts_not_raw_values(meshnode: Run, authority: 
     assert re.search(r"expires: 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d", r.stdout)
     assert re.search(r"not after: 20\d\d-\d\d-\d\d ", r.stdout)
     assert "headlines: [nl-NL] Grote brand: sluit ramen en deuren; [en-GB] Large fire" in r.stdout
+
+
+# --- validity checks, trimming, CAP 1.x and the sequence lock -----------------------------
+
+_CAP_TIME = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)([+-]\d\d:\d\d)")
+WORLD = "-80,-179 80,-179 80,179 -80,179"
+
+
+def shifted(doc: bytes, sent_at: float) -> bytes:
+    """A real CAP document with every time moved by one offset, so that it was sent at
+    `sent_at` (Unix time); nothing else changes."""
+    first = _CAP_TIME.search(doc)
+    assert first is not None
+    delta = timedelta(seconds=sent_at - datetime.fromisoformat(
+        (first[1] + first[2]).decode()).timestamp())
+
+    def move(m: re.Match[bytes]) -> bytes:
+        moved = datetime.fromisoformat((m[1] + m[2]).decode()) + delta
+        return moved.isoformat(timespec="seconds").encode()
+
+    return _CAP_TIME.sub(move, doc)
+
+
+def certify_for(meshnode: Run, d: Path, doc: bytes) -> tuple[Path, Path]:
+    """An issuer certified (now) for the sender and geocodes of `doc`, anywhere on Earth."""
+    alert = import_cap(doc, trim=True).alert
+    issuer, cert = d / "feed", d / "feed-cert.msg"
+    assert meshnode("authority", "init-issuer", "--dir", str(issuer),
+                    "--name", "A feed (NOT REAL)").returncode == 0
+    codes = sorted({f"{n}={v}" for a in alert.areas for n, v in a.geocodes})
+    made = meshnode("authority", "issue-cert", "--root-dir", str(d / "root"), "--issuer-pub",
+                    str(issuer / "issuer.pub"), "--issuer-id", "feed", "--sender", alert.sender,
+                    "--polygon", WORLD, *[f"--geocode={c}" for c in codes],
+                    "--out", str(cert))
+    assert made.returncode == 0, made.stderr
+    return issuer, cert
+
+
+def sign_with(meshnode: Run, issuer: Path, cert: Path, out: Path,
+              *extra: str) -> subprocess.CompletedProcess[str]:
+    return meshnode("authority", "sign-alert", "--issuer-dir", str(issuer), "--cert", str(cert),
+                    "--out", str(out), *extra)
+
+
+def test_an_alert_sent_before_its_certificate_is_valid_is_not_signed(meshnode: Run,
+                                                                     authority: Path) -> None:
+    """The certificate was issued just now (valid from 5 minutes ago): an alert sent an hour
+    ago is refused by every node, so sign-alert refuses it too and uses no sequence number."""
+    doc = shifted(read_data("google-canada.cap"), time.time() - 3600)
+    issuer, cert = certify_for(meshnode, authority, doc)
+    (authority / "old.xml").write_bytes(doc)
+    r = sign_with(meshnode, issuer, cert, authority / "old.msg", "--cap",
+                  str(authority / "old.xml"))
+    assert r.returncode == 2
+    assert "nodes would refuse this alert: certificate not yet valid" in r.stderr
+    assert not (authority / "old.msg").exists() and not (issuer / "seq").exists()
+
+
+def test_the_environment_canada_alert_is_signed_and_verified(meshnode: Run,
+                                                             authority: Path) -> None:
+    doc = shifted(read_data("google-canada.cap"), time.time() - 60)
+    issuer, cert = certify_for(meshnode, authority, doc)
+    (authority / "ec.xml").write_bytes(doc)
+    r = sign_with(meshnode, issuer, cert, authority / "ec.msg", "--cap",
+                  str(authority / "ec.xml"), "--trim")
+    assert r.returncode == 0, r.stderr
+    _, [report] = verify(meshnode, authority, "ec.msg")
+    assert report["verdict"] == "verified" and report["sender"] == "cap@ec.gc.ca"
+
+
+def test_a_trimmed_alert_says_so_when_exported(meshnode: Run, authority: Path) -> None:
+    """A real tsunami warning with 38 parameters (over 4 KiB) is trimmed; the changes are
+    signed into the alert's note, so `export-cap` writes them back."""
+    doc = shifted(read_data("google-wcatwc-warning.cap"), time.time() - 60)
+    issuer, cert = certify_for(meshnode, authority, doc)
+    (authority / "tsunami.xml").write_bytes(doc)
+    r = sign_with(meshnode, issuer, cert, authority / "tsunami.msg", "--cap",
+                  str(authority / "tsunami.xml"), "--trim")
+    assert r.returncode == 0, r.stderr
+    assert "trimmed: info[0].parameters: dropped" in r.stdout
+    exported = meshnode("authority", "export-cap", str(authority / "tsunami.msg"),
+                        "--out", str(authority / "back.xml"))
+    assert exported.returncode == 0, exported.stderr
+    xmlschema.XMLSchema(str(DATA / "oasiscap-cap12.xsd")).validate(str(authority / "back.xml"))
+    note = ElementTree.parse(authority / "back.xml").find(
+        "{urn:oasis:names:tc:emergency:cap:1.2}note")
+    assert note is not None and note.text is not None
+    assert "Shortened by a meshnode gateway: " in note.text and "parameters: dropped" in note.text
+
+
+def test_a_cap_1_1_document_is_upgraded_and_signed(meshnode: Run, authority: Path) -> None:
+    doc = shifted(read_data("google-earthquake.cap"), time.time() - 60)
+    issuer, cert = certify_for(meshnode, authority, doc)
+    (authority / "quake.xml").write_bytes(doc)
+    r = sign_with(meshnode, issuer, cert, authority / "quake.msg", "--cap",
+                  str(authority / "quake.xml"))
+    assert r.returncode == 0, r.stderr
+    assert "note: CAP 1.1 document read as CAP 1.2" in r.stdout
+    _, [report] = verify(meshnode, authority, "quake.msg")
+    assert report["verdict"] == "verified"
+
+
+_SIGN_AFTER_GO = """
+import sys, time
+from pathlib import Path
+import cli.main
+go = Path(sys.argv[1])
+deadline = time.monotonic() + 60
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.001)
+sys.exit(cli.main.main(sys.argv[2:]))
+"""
+
+
+def test_concurrent_sign_alert_runs_never_share_a_sequence_number(meshnode: Run,
+                                                                  authority: Path) -> None:
+    """Real processes, each fully started and waiting at a barrier, then all signing at once."""
+    runs = 8
+    go = authority / "go"
+    env = {k: v for k, v in os.environ.items() if k != "MESHNODE_PASSPHRASE"}
+    env["MESHNODE_HOME"] = str(authority / "home")
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", _SIGN_AFTER_GO, str(go), "authority", "sign-alert",
+         "--issuer-dir", str(authority / "vr17"), "--cert", str(authority / "cert.msg"),
+         "--out", str(authority / f"c{i}.msg"), *fire_alert()],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(runs)]
+    go.write_bytes(b"")
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    code, reports = verify(meshnode, authority, *[f"c{i}.msg" for i in range(runs)])
+    assert code == 0
+    assert sorted(int(str(r["seq"])) for r in reports) == list(range(1, runs + 1))
+    assert len({r["identifier"] for r in reports}) == runs

@@ -25,6 +25,7 @@ from meshnode.crypto.authority import (
     decode_alert_body,
     decode_cert,
     issue_cert,
+    proven_time,
     rotate_root,
     verify_alert,
     verify_cert,
@@ -318,3 +319,17 @@ def test_a_shared_memo_never_changes_a_verdict(data: st.DataObject) -> None:
     now = data.draw(st.sampled_from([NOW - 2 * DAY, NOW, NOW + 7 * 3600, NOW + 400 * DAY]))
     assert isinstance(trust, TrustStore)
     assert verify_alert(msg, trust, now, memo=MEMO) == verify_alert(msg, trust, now)
+
+
+def test_an_alert_proves_its_sent_time_only_through_its_whole_chain() -> None:
+    chain = make_chain()
+    later = NOW + 10 * DAY
+    assert proven_time(chain.alert(nl_alert(sent=later)), chain.trust) == (later, chain.cert)
+    forged = chain.alert(nl_alert(sent=later), key=ed25519.Ed25519PrivateKey.generate())
+    assert proven_time(forged, chain.trust) is None
+    assert proven_time(chain.alert(nl_alert(sent=NOW + 40 * DAY)), chain.trust) is None
+    revoked = apply_revocation(chain.trust, create_revocation(chain.root, [chain.cert.serial],
+                                                              NOW))
+    assert isinstance(revoked, TrustStore)
+    assert proven_time(chain.alert(nl_alert(sent=later)), revoked) is None
+    assert proven_time(chain.alert(nl_alert(sent=later)), make_chain().trust) is None

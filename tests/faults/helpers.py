@@ -6,10 +6,12 @@ import dataclasses
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import trio
 
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.localnet import LocalNode
@@ -17,6 +19,16 @@ from meshnode.store import SqliteStore
 from tests.daemons import fast_config
 
 CAPACITY = 64 * 1024 * 1024
+UNTIL_TIMEOUT = 30.0
+
+
+async def until(what: str, predicate: Callable[[], bool]) -> None:
+    """Poll `predicate` (in-process daemons on trio) until it holds; fail after a deadline."""
+    with trio.move_on_after(UNTIL_TIMEOUT):
+        while not predicate():
+            await trio.sleep(0.05)
+        return
+    raise AssertionError(f"timed out after {UNTIL_TIMEOUT} s waiting for {what}")
 
 
 def fault_config(**node: Any) -> DaemonConfig:

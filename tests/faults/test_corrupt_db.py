@@ -190,16 +190,24 @@ def test_the_daemon_moves_a_damaged_store_aside_and_its_peer_refills_it(tmp_path
             p["id"] for p in a.request(api.Posts("wijk-noord"))["posts"]} >= ids, 30)
 
 
+def emptied(path: Path, rng: random.Random) -> None:
+    """Cut to 0 bytes, journals gone: SQLite would open it as a new, empty database."""
+    path.write_bytes(b"")
+    for journal in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        journal.unlink(missing_ok=True)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("damage", [garbage_header, emptied])
 @pytest.mark.parametrize("name", ["inbox.db", "contacts.db"])
-def test_the_daemon_refuses_a_damaged_inbox_or_contact_book_with_the_fix(tmp_path: Path,
-                                                                         name: str) -> None:
+def test_the_daemon_refuses_a_damaged_inbox_or_contact_book_with_the_fix(
+        tmp_path: Path, name: str, damage: Callable[[Path, random.Random], None]) -> None:
     with LocalNet.line(tmp_path, ["A"], fault_config()) as net:
         [a] = net.nodes
         net.start()
         assert a.stop() == 0
     path = a.data_dir / name
-    garbage_header(path, random.Random(SEED))
+    damage(path, random.Random(SEED))
     damaged = path.read_bytes()
     result = subprocess.run(
         [sys.executable, "-m", "cli.main", "--data-dir", str(a.data_dir), "run"],

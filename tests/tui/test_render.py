@@ -6,10 +6,11 @@ import io
 
 import segno
 from rich.console import Console
+from rich.text import Text
 
 from tests.crypto.chain import NOW
 from tui.i18n import Lang
-from tui.render import delivery_state, render_alerts, render_qr
+from tui.render import delivery_state, render_alerts, render_qr, render_status
 
 
 def test_delivery_states_in_both_languages() -> None:
@@ -39,3 +40,22 @@ def test_refused_alerts_come_first_and_loud_in_both_languages() -> None:
         console.print(render_alerts([], refused, lang))
         shown = console.export_text()
         assert loud in shown and why in shown and "3×" in shown
+
+
+def test_the_status_tab_says_what_was_recovered_after_a_store_loss() -> None:
+    recovery = {"at": NOW, "moved_to": "/d/messages.db.corrupt-X", "dms_restored": 3,
+                "dms_not_restored": 1, "posts_restored": 2, "posts_expired": 0}
+    for lang, word in ((Lang.EN, "RECOVERED"), (Lang.NL, "HERSTELD")):
+        shown = render_status({"recovery": recovery}, lang)
+        assert isinstance(shown, Text)
+        line = shown.plain.splitlines()[-1]
+        assert word in line and "/d/messages.db.corrupt-X" in line and "3" in line
+        assert word not in str(render_status({"recovery": None}, lang))
+
+
+def test_the_status_tab_opens_with_a_clock_warning_when_the_clock_is_behind() -> None:
+    clock = {"now": NOW - 7200, "floor": NOW, "behind": 7200, "warning": "set it"}
+    for lang, word in ((Lang.EN, "CLOCK WRONG"), (Lang.NL, "KLOK FOUT")):
+        first = str(render_status({"clock": clock}, lang)).splitlines()[0]
+        assert word in first and "120" in first
+        assert word not in str(render_status({"clock": {**clock, "behind": 0}}, lang))

@@ -6,6 +6,7 @@ the SVGs in tests/tui/__snapshots__/ before committing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,3 +87,23 @@ def test_fingerprint_qr_code(snap_compare: SnapCompare, lang: Lang) -> None:
 
     app = MeshApp(SOCKET, lang, connect=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize(("lang", "word"), [(Lang.EN, "CLOCK WRONG"), (Lang.NL, "KLOK FOUT")])
+def test_a_clock_behind_is_a_banner_above_the_alerts(lang: Lang, word: str) -> None:
+    async def run() -> None:
+        app = MeshApp(SOCKET, lang, connect=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            data = snapshot()
+            now = 1_800_000_000
+            app.load({**data, "status": {**data["status"], "clock": {
+                "now": now - 7200, "floor": now, "behind": 7200, "warning": "set it"}}})
+            await pilot.pause()
+            banner = app.query_one("#clockwarning")
+            assert banner.has_class("shown") and banner.display
+            assert word in str(banner.render())
+            app.load(data)  # the clock is right again: the banner goes
+            await pilot.pause()
+            assert not banner.has_class("shown")
+
+    asyncio.run(run())
