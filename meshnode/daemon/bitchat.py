@@ -37,7 +37,10 @@ def open_bitchat(data_dir: Path, config: BitchatConfig, node: Node, now: int, *,
             _log.warning("bitchat_bridge_failed", extra={"fields": {"error": str(exc)}})
 
     hub = BitchatHub(config, identity, clock=clock, post=post,
-                     own_author=node.identity.public.sign_key)
+                     own_author=node.identity.public.sign_key,
+                     # What verified alerts proved of the time (0: nothing yet): bitchat phones
+                     # drop packets stamped too far in the past.
+                     clock_floor=lambda: node.clock_floor or None)
     here = node.config.location
     for stored in node.store.by_kind(int(Kind.ALERT)):
         verified = stored_alert(stored, node.trust, now)
