@@ -47,10 +47,7 @@ from meshnode.events import (
 )
 from meshnode.intake import SENT_DM_META, Intake, IntakeConfig, NodeStats
 from meshnode.routing.frames import (
-    MAX_ISSUERS,
     MAX_PROPHET,
-    MAX_SEQS,
-    MAX_TRUST_IDS,
     MAX_WANT,
     NONCE_SIZE,
     Done,
@@ -73,6 +70,7 @@ from meshnode.routing.policy import (
 )
 from meshnode.routing.reconcile import Reconciler, SortedItems
 from meshnode.routing.session import Phase, Session, SessionError, Step
+from meshnode.routing.summaries import lacking, summarise
 from meshnode.store.base import MessageStore, StoredMessage, StoreView
 from meshnode.wire import (
     DAY,
@@ -391,13 +389,7 @@ class Node:
 
     def _hello(self, session: Session, now: int) -> Hello:
         day = now // DAY
-        trust_ids = [m.id for k in (Kind.REVOKE, Kind.CERT) for m in self.store.by_kind(int(k))]
-        alerts: dict[str, list[int]] = {}
-        for m in self.store.by_kind(int(Kind.ALERT)):
-            if m.issuer is not None and m.seq is not None:
-                alerts.setdefault(m.issuer.decode("utf-8", "replace"), []).append(m.seq)
-        vector = tuple((issuer, tuple(sorted(seqs)[-MAX_SEQS:]))
-                       for issuer, seqs in sorted(alerts.items())[:MAX_ISSUERS])
+        trust_ids, vector = summarise(self.store)
         if self._own_tags[0] != day:  # a Hello per contact, the tags change once a day
             own = self._own_dh
             self._own_tags = (day, (recipient_tag(own, day), recipient_tag(own, day - 1)))
@@ -416,7 +408,7 @@ class Node:
             nonce=session.nonce,
             tags=session.tags,
             digest=blind_digest(session.nonce, session.digest),
-            trust_ids=tuple(trust_ids[:MAX_TRUST_IDS]),
+            trust_ids=trust_ids,
             alerts=vector,
             prophet=prophet,
         )
@@ -453,7 +445,8 @@ class Node:
             own = [t for t, p in hello.prophet if p == 10_000]
             self._prophet.age(now)
             self._prophet.encounter(own, [(t, p / 10_000) for t, p in hello.prophet], now)
-        self._push_trust_and_alerts(session, hello)
+        for summarised in lacking(self.store, hello):  # trust and alerts, by summary
+            self._enqueue(session, summarised)
         # Equal nonces (two nodes seeded alike) fall back to the tags, which differ between
         # identities, so exactly one side initiates.
         session.initiator = (session.nonce, session.tags) > (hello.nonce, hello.tags)
@@ -475,18 +468,6 @@ class Node:
         session.recon = Reconciler(self._item_set(), initiator=session.initiator)
         if session.initiator:
             out.append(self._send(session, Recon(session.recon.initiate())))
-
-    def _push_trust_and_alerts(self, session: Session, hello: Hello) -> None:
-        held = set(hello.trust_ids)
-        for kind in (Kind.REVOKE, Kind.CERT):
-            for m in self.store.by_kind(int(kind)):
-                if m.id not in held:
-                    self._enqueue(session, m)
-        peer_seqs = {issuer: set(seqs) for issuer, seqs in hello.alerts}
-        for m in self.store.by_kind(int(Kind.ALERT)):
-            issuer = (m.issuer or b"").decode("utf-8", "replace")
-            if m.seq not in peer_seqs.get(issuer, set()):
-                self._enqueue(session, m)
 
     def _on_recon(self, session: Session, frame: Recon, out: list[Output]) -> None:
         if session.recon is None and session.quiet:
