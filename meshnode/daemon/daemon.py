@@ -465,32 +465,26 @@ class Daemon:
         for item in batch:
             try:
                 outputs.extend(self._step(item, now, calls))
-            except (StoreError, InboxError) as exc:
-                if _is_disk_full(exc):
-                    # Nothing of this input was stored; the peers offer it again at the next sync.
-                    self._note_disk_full(exc)
-                    continue
-                self._fail(exc)
-                return False
             except Exception as exc:
-                if _is_disk_full(exc):  # another of the node's files (contacts, ...)
-                    self._note_disk_full(exc)
-                    continue
-                self.internal_errors += 1
-                _log.exception("internal_error", extra={"fields": {"input": type(item).__name__}})
+                # A full disk: nothing of this input was stored; peers offer it again.
+                if not self._contain(exc, type(item).__name__):
+                    return False
         try:
             await self._commit(inputs, pending)
         except StoreError as exc:
             if not _is_disk_full(exc):
                 self._fail(exc)
                 return False
-            self._abort(exc, outputs, calls, now)
-            return True
+            return self._abort(exc, outputs, calls, now)
         self.batches += 1
         self.batched_inputs += len(batch)
         for call in calls:
             call.done.set()
-        self._dispatch(outputs, now)
+        try:
+            self._dispatch(outputs, now)
+        except Exception as exc:  # recording events in the inbox, alert log, marks
+            if not self._contain(exc, "dispatch"):
+                return False
         if self.node.get_timer() < self._timer_at:
             self._timer_moved.set()  # an input brought the node's timer forward
         return True
@@ -526,7 +520,7 @@ class Daemon:
         await trio.sleep_forever()
 
     def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
-               now: int) -> None:
+               now: int) -> bool:
         """The batch's commit found the disk full: nothing of it was kept. Its answers become
         `storage_full`, its frames and events are dropped (links it closed are closed), and
         the node starts its sessions over, so that peers offer the messages again."""
@@ -535,7 +529,23 @@ class Daemon:
             call.result, call.error = None, error
             call.done.set()
         closes: list[Output] = [out for out in outputs if isinstance(out, Close)]
-        self._dispatch(closes + self.node.abort_batch(now), now)
+        try:
+            self._dispatch(closes + self.node.abort_batch(now), now)
+        except Exception as exc:
+            return self._contain(exc, "abort")
+        return True
+
+    def _contain(self, exc: Exception, what: str) -> bool:
+        """Handle an error out of the node or the service; False if the daemon must stop."""
+        if _is_disk_full(exc):  # the store or another of the node's files (inbox, marks, ...)
+            self._note_disk_full(exc)
+            return True
+        if isinstance(exc, (StoreError, InboxError)):
+            self._fail(exc)
+            return False
+        self.internal_errors += 1
+        _log.exception("internal_error", extra={"fields": {"input": what}})
+        return True
 
     def _fail(self, exc: StoreError | InboxError) -> None:
         """The disk failed: stop rather than accept messages we cannot keep."""
