@@ -103,6 +103,7 @@ QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
 HUB_DOC = 'docs/hub.md, "Faults and recovery"'
+CRASH_AT = "MESHNODE_CRASH_AT"  # fault injection for the crash tests: see `CrashPoint`
 
 _log = logging.getLogger("meshnode.daemon")
 
@@ -176,6 +177,48 @@ class _Outbox:
         return not self.closed
 
 
+class CrashPoint:
+    """Fault injection for tests/faults: with ``MESHNODE_CRASH_AT=<point>:<n>`` in its
+    environment the daemon SIGKILLs itself the `n`-th time it reaches `point`, so that a test can
+    kill a real process at an exact moment of the group commit:
+
+    * ``batch``: a batch has run through the node and written, its COMMIT has not started; the
+      other tasks run for `SLOW_COMMIT` seconds first (a slow disk), so that anything released
+      too early would reach the peers and API clients before the kill;
+    * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
+    * ``verify``: a frame that arrived during a commit was just verified ahead.
+
+    Unset (always, outside those tests) it does nothing."""
+
+    POINTS = ("batch", "commit", "verify")
+    SLOW_COMMIT = 0.3
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.left = "", 0
+        if spec:
+            point, _, count = spec.partition(":")
+            if point not in self.POINTS or not count.isdigit() or int(count) < 1:
+                raise DaemonError(f"{CRASH_AT}={spec!r}: expected one of "
+                                  f"{', '.join(self.POINTS)}, a colon and a count from 1")
+            self.point, self.left = point, int(count)
+
+    def reach(self, point: str) -> None:
+        if self.due(point):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def due(self, point: str) -> bool:
+        """Count a visit to `point`; True at the one that kills."""
+        if point != self.point:
+            return False
+        self.left -= 1
+        return self.left == 0
+
+    async def reach_slowly(self, point: str) -> None:
+        if self.due(point):
+            await trio.sleep(self.SLOW_COMMIT)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _prepare_data_dir(data_dir: Path) -> None:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = data_dir.stat().st_mode
@@ -195,6 +238,7 @@ class Daemon:
         self.config = config
         self.handle_signals = handle_signals
         self._clock = clock
+        self._crash = CrashPoint(os.environ.get(CRASH_AT))
         self._stack = ExitStack()
         try:
             self._open(identity, transports, node_factory)
@@ -469,6 +513,8 @@ class Daemon:
                 # A full disk: nothing of this input was stored; peers offer it again.
                 if not self._contain(exc, type(item).__name__):
                     return False
+        if self.node.batch_writes:
+            await self._crash.reach_slowly("batch")
         try:
             await self._commit(inputs, pending)
         except StoreError as exc:
@@ -507,6 +553,7 @@ class Daemon:
             nursery.cancel_scope.cancel()
         if error is not None:
             raise error
+        self._crash.reach("commit")
 
     async def _take_ahead(self, inputs: trio.MemoryReceiveChannel[_Input],
                           pending: deque[_Input]) -> None:
@@ -517,6 +564,7 @@ class Daemon:
             pending.append(item)
             if isinstance(item, _FromTransport) and isinstance(item.event, FrameReceived):
                 self.node.prevalidate(item.event.data)
+                self._crash.reach("verify")
         await trio.sleep_forever()
 
     def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
