@@ -794,6 +794,8 @@ class Daemon:
                     total[key] = total.get(key, 0) + value
         total["internal_errors"] = self.internal_errors
         total["storage_full"] = self.storage_full
+        total["commits"] = self.batches  # group commits, and the inputs they carried
+        total["commit_inputs"] = self.batched_inputs
         return total
 
 
