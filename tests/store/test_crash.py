@@ -53,11 +53,15 @@ def _reported(log: Path) -> tuple[set[bytes], int]:
     return ids, meta
 
 
+def _seeded() -> tuple[int, random.Random]:
+    """A fresh seed (quoted by failures) and a generator drawn from it."""
+    seed = random.randrange(2**32)
+    return seed, random.Random(seed)
+
+
 def test_sigkill_never_loses_an_accepted_write(tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
-    rng = random.Random()
-    seed = rng.randrange(2**32)
-    rng.seed(seed)
+    seed, rng = _seeded()
     accepted: set[bytes] = set()
     for round_ in range(ROUNDS):
         log = tmp_path / f"round{round_}.log"
@@ -92,9 +96,7 @@ def _batches(log: Path) -> list[set[bytes]]:
 def test_sigkill_during_group_commits_keeps_each_batch_whole_and_every_commit(
         tmp_path: Path) -> None:
     db = tmp_path / "hub.db"
-    rng = random.Random()
-    seed = rng.randrange(2**32)
-    rng.seed(seed)
+    seed, rng = _seeded()
     accepted: set[bytes] = set()
     for round_ in range(ROUNDS):
         log = tmp_path / f"round{round_}.log"
