@@ -338,7 +338,9 @@ class Node:
     def abort_batch(self, now: int) -> list[Output]:
         """After a failed `commit_batch`: forget what the batch held (validation state and the
         sync set are rebuilt from the store and the pinned roots) and start every session over,
-        so that peers offer again what was lost. Counters and the per-DM copy counts stay."""
+        so that peers offer again what was lost. Counters and the per-DM copy counts stay. With
+        a store that does not batch, the writes were done at once and stay; only the sessions
+        start over."""
         if not self._in_batch:
             raise RuntimeError("no batch is open")
         self._in_batch = False
