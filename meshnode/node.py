@@ -222,7 +222,10 @@ class Node:
     def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
         """Trust `roots` from now on too (an operator pinned them while the node ran); the
         ones that were not pinned yet. Revocations and rotations already applied stay."""
-        return self._intake.pin_roots(roots)
+        added = self._intake.pin_roots(roots)
+        if added:  # kept for `abort_batch`, which rebuilds the trust from the pinned roots
+            self._roots = TrustStore(self._roots.roots + tuple(added), self._roots.revoked)
+        return added
 
     # --- driver inputs ---------------------------------------------------------------------
 
