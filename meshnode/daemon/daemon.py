@@ -147,6 +147,7 @@ class _Call:
     done: trio.Event = field(default_factory=trio.Event)
     result: dict[str, Any] | None = None
     error: ApiError | None = None
+    retried: bool = False  # its batch failed to commit once and it was run again
 
 
 _Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call | _Start
@@ -521,7 +522,7 @@ class Daemon:
             if not _is_disk_full(exc):
                 self._fail(exc)
                 return False
-            return self._abort(exc, outputs, calls, now)
+            return self._abort(exc, outputs, calls, pending, now)
         self.batches += 1
         self.batched_inputs += len(batch)
         for call in calls:
@@ -568,14 +569,22 @@ class Daemon:
         await trio.sleep_forever()
 
     def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
-               now: int) -> bool:
-        """The batch's commit found the disk full: nothing of it was kept. Its answers become
-        `storage_full`, its frames and events are dropped (links it closed are closed), and
-        the node starts its sessions over, so that peers offer the messages again."""
+               pending: deque[_Input], now: int) -> bool:
+        """The batch's commit found the disk full: nothing of it was kept. Its frames and
+        events are dropped (links it closed are closed) and the node starts its sessions over,
+        so that peers offer the messages again. Its API calls run again first thing in the
+        next batch (one that reads, like `status`, must not fail with its neighbours; one that
+        writes is refused there by its own write); a call that was already run again is
+        answered `storage_full`."""
         error = self._refuse_for_disk(exc)
-        for call in calls:
-            call.result, call.error = None, error
-            call.done.set()
+        for call in reversed(calls):
+            call.result, call.error = None, None
+            if call.retried:
+                call.error = error
+                call.done.set()
+            else:
+                call.retried = True
+                pending.appendleft(call)
         closes: list[Output] = [out for out in outputs if isinstance(out, Close)]
         try:
             self._dispatch(closes + self.node.abort_batch(now), now)
