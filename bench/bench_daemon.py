@@ -1,8 +1,12 @@
 """The daemon as it runs: real processes talking UDP over loopback.
 
     python bench/bench_daemon.py [--messages 10000] [--chain 5] [--alerts 10] [--idle 20]
-                                 [--only sync|latency|idle]
+                                 [--only receive,sync,latency,idle]
 
+0. Receiving side alone: one daemon (the hub) and a sender process that replays pre-encoded
+   frames over the same UDP link layer (a Hello, then `--messages` posts, as fast as the link's
+   window allows). The sender neither stores nor verifies, so the figure is the hub's: durable
+   messages/s from the link coming up until the hub holds them all.
 1. Sync throughput: daemon A holds `--messages` posts (from many authors, within the
    per-author quota), daemon B starts empty; messages/s from B's link coming up until B holds
    them all. The per-peer and per-network post rates are raised for this run (the defaults,
@@ -18,12 +22,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,15 +48,126 @@ from meshnode.daemon.harness import (
     prefill,
     wait_for,
 )
-from meshnode.daemon.localnet import LocalNet, LocalNode
+from meshnode.daemon.localnet import LocalNet, LocalNode, free_udp_ports
+from meshnode.routing.frames import NONCE_SIZE, Hello, Msg, encode_frame
+from meshnode.transport.base import LinkUp, TransportEvent
+from meshnode.transport.udp import Endpoint, UdpConfig, UdpTransport
 
 CLOCK_TICKS = 100  # os.sysconf("SC_CLK_TCK") on Linux
+FAST = 1_000_000.0  # abuse limits out of the way: a hub catching up raises them in its config
+
+
+def cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
 def cpu_seconds(node: LocalNode) -> float:
     assert node.process is not None
-    fields = Path(f"/proc/{node.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    return cpu_of(node.process.pid)
+
+
+def load() -> str:
+    """The 1-minute load average, for the line beside every figure."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def fast_node_config() -> Any:
+    base = fast_config()
+    return dataclasses.replace(base, node=dataclasses.replace(
+        base.node, peer_rate=FAST, peer_burst=FAST, post_rate=FAST, post_burst=FAST,
+        serve_rate=FAST, serve_burst=FAST, store_mb=256))
+
+
+def commits(status: dict[str, Any]) -> str:
+    """Mean inputs per group commit (daemons before group commit do not count them)."""
+    t = status["transport"]
+    return f"{t['commit_inputs'] / t['commits']:.1f}" if t.get("commits") else "-"
+
+
+# --- the replaying sender (a separate process: `--replay HUB PORT FILE`) ---------------------
+
+def write_frames(path: Path, frames: list[bytes]) -> None:
+    with path.open("wb") as f:
+        for frame in frames:
+            f.write(len(frame).to_bytes(4, "big") + frame)
+
+
+def read_frames(path: Path) -> list[bytes]:
+    data, frames, i = path.read_bytes(), [], 0
+    while i < len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        frames.append(data[i + 4:i + 4 + n])
+        i += 4 + n
+    return frames
+
+
+async def _replay(config: UdpConfig, frames: list[bytes]) -> None:
+    transport = UdpTransport(config)
+    send, receive = trio.open_memory_channel[TransportEvent](0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(transport.run, send)
+        link = None
+        async for event in receive:
+            if isinstance(event, LinkUp):
+                link = event.link
+                break
+        assert link is not None
+
+        async def discard() -> None:  # the hub's Hello, Recon and Wants: not needed here
+            async for _ in receive:
+                pass
+
+        nursery.start_soon(discard)
+        for frame in frames:
+            await transport.send(link, frame)
+        print("sent", flush=True)
+        await trio.sleep_forever()  # keep the link (and its resends) until killed
+
+
+def replay_main(hub: str, port: int, path: str) -> None:
+    config = UdpConfig(listen=Endpoint("127.0.0.1", port), peers=(Endpoint.parse(hub),),
+                       discovery=False, keepalive=0.2, link_timeout=5.0)
+    trio.run(_replay, config, read_frames(Path(path)))
+
+
+def bench_receive(root: Path, count: int) -> None:
+    with LocalNet.line(root, ["H"], fast_node_config()) as net:
+        hub = net.nodes[0]
+        hub.setup()
+        frames = [encode_frame(Hello(nonce=os.urandom(NONCE_SIZE)))]
+        frames += [encode_frame(Msg(raw)) for raw in make_posts(count)]
+        write_frames(root / "frames.bin", frames)
+        hub.start()
+        hub.wait_ready()
+        port = free_udp_ports(1)[0]
+        sender = subprocess.Popen(
+            [sys.executable, __file__, "--replay", str(hub.config.udp.listen), str(port),
+             str(root / "frames.bin")], stdout=subprocess.DEVNULL)
+        try:
+            cpu_h, cpu_s = cpu_seconds(hub), cpu_of(sender.pid)
+            load_before = load()
+            wait_for("the sender's link", links_up(hub, 1), 30, every=0.005)
+            start = time.perf_counter()
+            wait_for(f"{count} posts at the hub", lambda: posts(hub) >= count, 600, every=0.1)
+            elapsed = time.perf_counter() - start
+            used_h, used_s = cpu_seconds(hub) - cpu_h, cpu_of(sender.pid) - cpu_s
+            status = hub.request(api.Status())
+        finally:
+            sender.kill()
+            sender.wait()
+    print(f"## Receiving side: {count:,} posts replayed into one daemon over loopback UDP")
+    print("| messages | seconds | messages/s | CPU s hub | hub CPU ms/message | CPU s sender "
+          "| inputs per commit | load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | {used_h:.2f} | "
+          f"{1000 * used_h / count:.2f} | {used_s:.2f} | {commits(status)} | "
+          f"{load_before}/{load()} |")
+    print()
+
+
+def posts(node: LocalNode) -> int:
+    return int(node.request(api.Status())["store"]["by_kind"].get("post", 0))
 
 
 def rss_mib(node: LocalNode) -> float:
@@ -59,12 +179,7 @@ def rss_mib(node: LocalNode) -> float:
 
 
 def bench_sync(root: Path, count: int) -> None:
-    base = fast_config()
-    fast = 1_000_000.0
-    config = dataclasses.replace(base, node=dataclasses.replace(
-        base.node, peer_rate=fast, peer_burst=fast, post_rate=fast, post_burst=fast,
-        serve_rate=fast, serve_burst=fast, store_mb=256))
-    with LocalNet.line(root, ["A", "B"], config) as net:
+    with LocalNet.line(root, ["A", "B"], fast_node_config()) as net:
         a, b = net.nodes
         a.setup()
         b.setup()
@@ -76,13 +191,10 @@ def bench_sync(root: Path, count: int) -> None:
         b.start()
         b.wait_ready()
         cpu_a, cpu_b = cpu_seconds(a), cpu_seconds(b)
+        load_before = load()
         wait_for("the link", links_up(b, 1), 30, every=0.005)
         start = time.perf_counter()
-
-        def held() -> int:
-            return int(b.request(api.Status())["store"]["by_kind"].get("post", 0))
-
-        wait_for(f"{count} posts at B", lambda: held() >= count, 600, every=0.02)
+        wait_for(f"{count} posts at B", lambda: posts(b) >= count, 600, every=0.1)
         elapsed = time.perf_counter() - start
         sa, sb = a.request(api.Status()), b.request(api.Status())
         used_a, used_b = cpu_seconds(a) - cpu_a, cpu_seconds(b) - cpu_b
@@ -91,12 +203,13 @@ def bench_sync(root: Path, count: int) -> None:
     # B sends little but acknowledgements (and keepalives): its datagram count is what
     # acknowledging costs.
     print("| messages | seconds | messages/s | UDP bytes A→B | datagrams A→B | datagrams B→A | "
-          "resent | CPU s A | CPU s B |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "resent | CPU s A | CPU s B | inputs per commit (B) | load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | "
           f"{sa['transport']['bytes_out']:,} | {sa['transport']['datagrams_out']:,} | "
           f"{sb['transport']['datagrams_out']:,} | "
-          f"{sa['transport']['resent']:,} | {used_a:.2f} | {used_b:.2f} |")
+          f"{sa['transport']['resent']:,} | {used_a:.2f} | {used_b:.2f} | {commits(sb)} | "
+          f"{load_before}/{load()} |")
     print(f"B rejected {sb['counters']['rejected']}")
     print(f"B accepted {sb['counters']['accepted_total']:,}, rejected "
           f"{sb['counters']['rejected_total']:,}")
@@ -114,6 +227,8 @@ def bench_latency(root: Path, length: int, alerts: int) -> None:
         first, last = net.nodes[0], net.nodes[-1]
         events = Events(last, ("alert_received",))
         times = []
+        load_before = load()
+        cpu0 = sum(cpu_seconds(n) for n in net.nodes)
         try:
             for seq in range(1, alerts + 1):
                 data = authority.alert(seq)
@@ -125,13 +240,15 @@ def bench_latency(root: Path, length: int, alerts: int) -> None:
                 time.sleep(0.2)
         finally:
             events.close()
+        cpu = sum(cpu_seconds(n) for n in net.nodes) - cpu0
     print(f"## Alert latency across a {length}-daemon line on loopback ({alerts} alerts, "
           f"{len(authority.alert())} bytes each)")
-    print("| hops | median ms | min ms | max ms | per hop (median) ms |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| hops | median ms | min ms | max ms | per hop (median) ms | CPU s, all daemons "
+          "| load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     med = statistics.median(times)
     print(f"| {length - 1} | {med:.1f} | {min(times):.1f} | {max(times):.1f} | "
-          f"{med / (length - 1):.1f} |")
+          f"{med / (length - 1):.1f} | {cpu:.2f} | {load_before}/{load()} |")
     print()
 
 
@@ -165,16 +282,27 @@ def main() -> None:
     parser.add_argument("--chain", type=int, default=5)
     parser.add_argument("--alerts", type=int, default=10)
     parser.add_argument("--idle", type=float, default=20.0)
-    parser.add_argument("--only", choices=("sync", "latency", "idle"))
+    parser.add_argument("--only", default="receive,sync,latency,idle",
+                        help="the parts to run, comma-separated")
+    parser.add_argument("--replay", nargs=3, metavar=("HUB", "PORT", "FILE"),
+                        help=argparse.SUPPRESS)  # the replaying sender's process
     args = parser.parse_args()
-    header("daemon: sync throughput, alert latency, idle cost")
+    if args.replay:
+        replay_main(args.replay[0], int(args.replay[1]), args.replay[2])
+        return
+    parts = args.only.split(",")
+    header("daemon: receiving side, sync throughput, alert latency, idle cost")
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print()
     with tempfile.TemporaryDirectory(prefix="meshnode-bench-") as tmp:
         root = Path(tmp)
-        if args.only in (None, "sync"):
+        if "receive" in parts:
+            bench_receive(root / "receive", args.messages)
+        if "sync" in parts:
             bench_sync(root / "sync", args.messages)
-        if args.only in (None, "latency"):
+        if "latency" in parts:
             bench_latency(root / "latency", args.chain, args.alerts)
-        if args.only in (None, "idle"):
+        if "idle" in parts:
             bench_idle(root / "idle", args.idle)
 
 

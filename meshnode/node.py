@@ -10,6 +10,18 @@ The driving contract, in the style of aioquic's `QuicConnection`:
    events to the application. Local actions return a `Result`: the typed `Verdict` first.
 3. After every call, read `get_timer()` and call `handle_timer(now)` when that time comes;
    calling it early is harmless, so a driver never polls on a fixed period.
+4. Group commit, for a store that batches writes (`meshnode.store.base.BatchStore`, the
+   daemon's SQLite store): a driver may wrap any number of calls in `begin_batch()` ...
+   `commit_batch()`. Their store writes become durable together when `commit_batch` returns,
+   so the driver holds every output of those calls (frames, events, API answers) until then:
+   nothing is relayed, answered, published or acknowledged before it is on disk.
+   `commit_batch` may run on a worker thread (it only commits the store); no other call may run
+   meanwhile except `prevalidate`, which verifies an arrived frame's signature into the node's
+   memo so that the next batch finds it done. If `commit_batch` raises, the driver drops the
+   batch's frames and events (none of it was kept), still closes the links it was told to
+   close, and acts on the outputs of `abort_batch(now)`: the node forgets what the batch held
+   and starts every session over. Without a batch, or with a store that does not batch (the
+   simulator's `MemoryStore`), every call's writes are done when it returns, as before.
 
 A node never opens a socket, sleeps, reads the clock or starts a task, and draws its randomness
 from `NodeConfig.seed` (reproducible, for simulations and tests) or the operating system.
@@ -33,7 +45,7 @@ from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import hello_tag, recipient_tag, seal_dm
-from meshnode.crypto.signing import create_announce, create_post
+from meshnode.crypto.signing import SignatureError, create_announce, create_post, verify_message
 from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     Close,
@@ -71,7 +83,7 @@ from meshnode.routing.policy import (
 from meshnode.routing.reconcile import Reconciler, SortedItems
 from meshnode.routing.session import Phase, Session, SessionError, Step
 from meshnode.routing.summaries import lacking, summarise
-from meshnode.store.base import MessageStore, StoredMessage, StoreView
+from meshnode.store.base import BatchStore, MessageStore, StoredMessage, StoreView
 from meshnode.wire import (
     DAY,
     MAX_TIME,
@@ -93,6 +105,8 @@ _CLASS = {Kind.REVOKE: 0, Kind.CERT: 0, Kind.ALERT: 1, Kind.RECEIPT: 2, Kind.DM:
           Kind.POST: 5, Kind.ANNOUNCE: 5}
 _FOR_THE_PEER = 3  # the class of a DM addressed to the peer
 _RECONCILED = (Kind.RECEIPT, Kind.DM, Kind.POST, Kind.ANNOUNCE)
+_SELF_SIGNED = frozenset(_RECONCILED)  # verified by their own signature (`prevalidate`)
+_MEMO_SIZE = 8_192  # signature results a node remembers when not given a shared memo
 
 
 # CPU guards against a hostile peer: verifying costs ~0.13 ms, so 500/s is ~7 % of a core.
@@ -148,7 +162,8 @@ class Node:
     """One mesh node. See the module docstring for the driving contract.
 
     `memo` may be shared by many nodes in one process (the simulator): it remembers signature
-    results, which are the same for every node.
+    results, which are the same for every node. Without one the node keeps a small one of its
+    own (what `prevalidate` fills).
     """
 
     def __init__(
@@ -167,8 +182,12 @@ class Node:
         self.stats = NodeStats()
         self._entropy: Entropy = (SystemEntropy() if self.config.seed is None
                                   else SeededEntropy(self.config.seed))
+        self._roots = trust  # as pinned: what `abort_batch` rebuilds the trust from
+        self._memo = memo if memo is not None else SignatureMemo(size=_MEMO_SIZE)
+        self._batching: BatchStore | None = store if isinstance(store, BatchStore) else None
+        self._in_batch = False
         self._intake = Intake(identity, store, trust, self.config.intake(), self.stats, now,
-                              memo=memo)
+                              memo=self._memo)
         self._sessions: dict[LinkId, Session] = {}
         self._dm_policy: ForwardingPolicy = make_policy(self.config.dm_policy,
                                                         self.config.spray_copies)
@@ -201,7 +220,10 @@ class Node:
     def pin_roots(self, roots: Sequence[RootKey]) -> list[RootKey]:
         """Trust `roots` from now on too (an operator pinned them while the node ran); the
         ones that were not pinned yet. Revocations and rotations already applied stay."""
-        return self._intake.pin_roots(roots)
+        added = self._intake.pin_roots(roots)
+        if added:  # kept for `abort_batch`, which rebuilds the trust from the pinned roots
+            self._roots = TrustStore(self._roots.roots + tuple(added), self._roots.revoked)
+        return added
 
     # --- driver inputs ---------------------------------------------------------------------
 
@@ -284,6 +306,71 @@ class Node:
         expiry = self.store.next_expiry()
         due = min(MAX_TIME if expiry is None else expiry, self._intake.own_dms_until)
         return due if due == MAX_TIME else max(due, self._swept + self.config.expiry_interval)
+
+    # --- group commit (rule 4 of the driving contract) -------------------------------------
+
+    @property
+    def in_batch(self) -> bool:
+        """Whether a batch is open (between `begin_batch` and its commit or abort)."""
+        return self._in_batch
+
+    @property
+    def batch_writes(self) -> bool:
+        """Whether the open batch wrote anything: its commit has a disk to wait for."""
+        return self._batching is not None and self._batching.batch_writes
+
+    def begin_batch(self) -> None:
+        """Open a batch: the writes of the calls that follow become durable together."""
+        if self._in_batch:
+            raise RuntimeError("a batch is already open")
+        if self._batching is not None:
+            self._batching.begin_batch()
+        self._in_batch = True
+
+    def commit_batch(self) -> None:
+        """Make the batch's writes durable; raises `StoreError` if they could not be (then
+        call `abort_batch`). Touches only the store, so it may run on a worker thread."""
+        if not self._in_batch:
+            raise RuntimeError("no batch is open")
+        if self._batching is not None:
+            self._batching.commit_batch()  # on failure the batch stays open until aborted
+        self._in_batch = False
+
+    def abort_batch(self, now: int) -> list[Output]:
+        """After a failed `commit_batch`: forget what the batch held (validation state and the
+        sync set are rebuilt from the store and the pinned roots) and start every session over,
+        so that peers offer again what was lost. Counters and the per-DM copy counts stay. With
+        a store that does not batch, the writes were done at once and stay; only the sessions
+        start over."""
+        if not self._in_batch:
+            raise RuntimeError("no batch is open")
+        self._in_batch = False
+        if self._batching is not None:
+            self._batching.rollback_batch()
+        old = self._intake
+        self._intake = Intake(self.identity, self.store, self._roots, self.config.intake(),
+                              self.stats, now, memo=self._memo)
+        self._intake.copies, self._intake.carried = old.copies, old.carried
+        self._items = None
+        self._items_added.clear()
+        out: list[Output] = []
+        for session in self._sessions.values():
+            self._restart(session, now, out)
+        self._wake = min(self._wake, self._sweep_at())
+        return out
+
+    def prevalidate(self, data: bytes) -> None:
+        """Verify the signature of the message a frame carries into the node's memo, changing
+        nothing else: the later `receive` of the same frame finds the work done. Safe while
+        `commit_batch` runs on another thread (it never touches the store)."""
+        try:
+            frame = decode_frame(data)
+            if isinstance(frame, Msg):
+                msg = decode_message(frame.data)
+                if msg.kind in _SELF_SIGNED:
+                    verify_message(msg, self._memo)
+        except (WireError, SignatureError):
+            pass  # `receive` reports it
 
     # --- local actions ---------------------------------------------------------------------
 

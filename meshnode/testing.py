@@ -49,7 +49,11 @@ class CheckedNode(Node):
        driver's timer may take to fire), and never polled: at most `early_allowance` calls
        before `get_timer()`;
     5. when the driver is quiet (`finish`), no link has a burst it never confirmed with
-       `ready`, and no timer is overdue.
+       `ready`, and no timer is overdue;
+    6. group commit: batches do not nest; `commit_batch` and `abort_batch` only in a batch; no
+       call but `prevalidate` while a commit runs (on a worker thread); a burst the node handed
+       out inside a batch is not confirmed with `ready` before that batch committed (its frames
+       cannot have been sent: they are held until the commit); no batch is open at `finish`.
     """
 
     def __init__(self, *args: Any, timer_slack: int = 0, early_allowance: int = 2,
@@ -62,9 +66,13 @@ class CheckedNode(Node):
         self._last = -(2**63)
         self._up: set[LinkId] = set()
         self._burst: set[LinkId] = set()  # links with frames handed out and no `ready` yet
+        self._held: set[LinkId] = set()  # links whose outstanding burst began in the open batch
+        self._committing = False
 
     def _enter(self, name: str, now: int) -> None:
         self.calls[name] += 1
+        if self._committing:
+            raise ContractViolation(f"rule 6: {name} while commit_batch runs")
         if now < self._last:
             raise ContractViolation(f"rule 1: {name} at {now}, after a call at {self._last}")
         self._last = now
@@ -79,6 +87,8 @@ class CheckedNode(Node):
     def _leave(self, outputs: list[Output]) -> list[Output]:
         for out in outputs:
             if isinstance(out, Send):
+                if self.in_batch and out.link not in self._burst:
+                    self._held.add(out.link)
                 self._burst.add(out.link)
             elif isinstance(out, Close):
                 self._up.discard(out.link)
@@ -110,6 +120,10 @@ class CheckedNode(Node):
         if link not in self._burst:
             raise ContractViolation(f"rule 3: ready for link {link!r} with no burst "
                                     "outstanding (ready is due once per burst, not per frame)")
+        if link in self._held:
+            raise ContractViolation(f"rule 6: ready for link {link!r} whose burst was handed "
+                                    "out in a batch that has not committed (frames released "
+                                    "before their COMMIT)")
         self._burst.discard(link)
         return self._leave(super().ready(link, now))
 
@@ -147,8 +161,34 @@ class CheckedNode(Node):
         self._leave(result.outputs)
         return result
 
+    def begin_batch(self) -> None:
+        self.calls["begin_batch"] += 1
+        if self.in_batch:
+            raise ContractViolation("rule 6: begin_batch inside a batch (batches do not nest)")
+        super().begin_batch()
+
+    def commit_batch(self) -> None:
+        self.calls["commit_batch"] += 1
+        if not self.in_batch or self._committing:
+            raise ContractViolation("rule 6: commit_batch with no batch open")
+        self._committing = True
+        try:
+            super().commit_batch()
+        finally:
+            self._committing = False
+        self._held.clear()
+
+    def abort_batch(self, now: int) -> list[Output]:
+        self._enter("abort_batch", now)
+        if not self.in_batch:
+            raise ContractViolation("rule 6: abort_batch with no batch open")
+        self._held.clear()  # its frames were dropped; the restarts' Hellos are a new burst
+        return self._leave(super().abort_batch(now))
+
     def finish(self, now: int) -> None:
-        """Rule 5, once the driver has gone quiet at `now`."""
+        """Rules 5 and 6, once the driver has gone quiet at `now`."""
+        if self.in_batch:
+            raise ContractViolation("rule 6: a batch is still open at finish")
         unconfirmed = sorted(map(repr, self._burst & self._up))
         if unconfirmed:
             raise ContractViolation(f"rule 5: bursts on {', '.join(unconfirmed)} were never "

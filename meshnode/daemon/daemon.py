@@ -4,11 +4,16 @@ Tasks, all in one nursery:
 
 * transport tasks: each transport's `run`; a forwarder tags its events and queues them for
   the core;
-* the core: the only task that calls the `Node` (and the `Service` around it). It takes inputs
-  one at a time from one bounded channel — transport events, timer and housekeeping ticks,
-  "burst sent" notices and API calls — and dispatches the outputs: events are persisted and
+* the core: the only task that calls the `Node` (and the `Service` around it). It takes its
+  inputs — transport events, timer and housekeeping ticks, "burst sent" notices and API calls —
+  from one bounded channel in batches (what is queued, plus what arrives while scheduler rounds
+  keep bringing more, up to `COMMIT_WINDOW` and `MAX_BATCH`), runs a batch through the node in
+  one store transaction (group commit, rule 4 of the node's driving contract), commits it on a
+  worker thread and only then dispatches the batch's outputs: events are persisted and
   published first (a DM opened for us is in the inbox before anything else happens), then
-  frames go to the link senders;
+  frames go to the link senders and API answers to their callers. While the commit's fsync
+  runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
+  inputs and verifies their signatures ahead;
 * link senders: one per link, handing the node's frames to the transport in order and then
   telling the core that the burst went out (`Node.ready`);
 * the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
@@ -21,9 +26,12 @@ Tasks, all in one nursery:
 * the signal watcher: SIGINT or SIGTERM cancels the nursery; once every task has ended, the
   stores are closed (the WAL checkpointed) and the data directory's lock released.
 
-The core never waits for anything but its input channel, so no task can deadlock it. Messages
-are durable when the node accepts them (SQLite, synchronous=FULL); what was in flight when
-the daemon stopped is offered again by the peers at the next sync.
+The core never waits for anything but its input channel and its own commit, so no task can
+deadlock it. Messages are durable (SQLite, synchronous=FULL) before anything is done with
+them: nothing is relayed, answered, published to API clients or reported to a peer (Hello,
+Recon, Done) before the COMMIT of its batch returns. What was in flight when the daemon
+stopped, or in a batch that could not be committed, is offered again by the peers at the next
+sync.
 
 Faults (docs/hub.md, "Faults and recovery"): a full disk refuses writes, not the daemon: API
 calls get `storage_full`, messages from peers are dropped (they are offered again), and the
@@ -89,9 +97,13 @@ ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.daemon.a
 MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.daemon.marks)
 _TIMER_CAP = 60.0  # the node timer re-reads the clock at least this often (seconds)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
+MAX_BATCH = 256  # inputs in one group commit (the queue plus what arrives during a commit)
+COMMIT_WINDOW = 0.002  # seconds a batch keeps taking inputs while they keep arriving
+QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of a batch
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
 HUB_DOC = 'docs/hub.md, "Faults and recovery"'
+CRASH_AT = "MESHNODE_CRASH_AT"  # fault injection for the crash tests: see `CrashPoint`
 
 _log = logging.getLogger("meshnode.daemon")
 
@@ -113,6 +125,11 @@ class _Timer:
 
 
 @dataclass(frozen=True, slots=True)
+class _Start:
+    """The core's first input: renew our announce if needed."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Ready:
     link: LinkId
     generation: int
@@ -130,9 +147,10 @@ class _Call:
     done: trio.Event = field(default_factory=trio.Event)
     result: dict[str, Any] | None = None
     error: ApiError | None = None
+    retried: bool = False  # its batch failed to commit once and it was run again
 
 
-_Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call
+_Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call | _Start
 
 
 @dataclass(eq=False)
@@ -160,6 +178,48 @@ class _Outbox:
         return not self.closed
 
 
+class CrashPoint:
+    """Fault injection for tests/faults: with ``MESHNODE_CRASH_AT=<point>:<n>`` in its
+    environment the daemon SIGKILLs itself the `n`-th time it reaches `point`, so that a test can
+    kill a real process at an exact moment of the group commit:
+
+    * ``batch``: a batch has run through the node and written, its COMMIT has not started; the
+      other tasks run for `SLOW_COMMIT` seconds first (a slow disk), so that anything released
+      too early would reach the peers and API clients before the kill;
+    * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
+    * ``verify``: a frame that arrived during a commit was just verified ahead.
+
+    Unset (always, outside those tests) it does nothing."""
+
+    POINTS = ("batch", "commit", "verify")
+    SLOW_COMMIT = 0.3
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, self.left = "", 0
+        if spec:
+            point, _, count = spec.partition(":")
+            if point not in self.POINTS or not count.isdigit() or int(count) < 1:
+                raise DaemonError(f"{CRASH_AT}={spec!r}: expected one of "
+                                  f"{', '.join(self.POINTS)}, a colon and a count from 1")
+            self.point, self.left = point, int(count)
+
+    def reach(self, point: str) -> None:
+        if self.due(point):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def due(self, point: str) -> bool:
+        """Count a visit to `point`; True at the one that kills."""
+        if point != self.point:
+            return False
+        self.left -= 1
+        return self.left == 0
+
+    async def reach_slowly(self, point: str) -> None:
+        if self.due(point):
+            await trio.sleep(self.SLOW_COMMIT)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _prepare_data_dir(data_dir: Path) -> None:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = data_dir.stat().st_mode
@@ -179,6 +239,7 @@ class Daemon:
         self.config = config
         self.handle_signals = handle_signals
         self._clock = clock
+        self._crash = CrashPoint(os.environ.get(CRASH_AT))
         self._stack = ExitStack()
         try:
             self._open(identity, transports, node_factory)
@@ -211,6 +272,8 @@ class Daemon:
         self._timer_at = 0  # when the node timer task will next wake
         self._timer_moved = trio.Event()  # set when the node's timer came forward
         self.internal_errors = 0
+        self.batches = 0  # group commits that succeeded
+        self.batched_inputs = 0  # inputs they carried
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
@@ -423,30 +486,133 @@ class Daemon:
     # --- the core ------------------------------------------------------------------------------
 
     async def _core(self, inputs: trio.MemoryReceiveChannel[_Input]) -> None:
-        self._announce_if_needed(int(self._clock()))
-        async for item in inputs:
-            now = int(self._clock())
-            try:
-                self._step(item, now)
-            except (StoreError, InboxError) as exc:
-                if _is_disk_full(exc):
-                    # Nothing was stored; the peers offer it again at the next sync.
-                    self._note_disk_full(exc)
-                    continue
-                # The disk failed: stop rather than accept messages we cannot keep.
-                _log.critical("storage_failed", extra={"fields": {"error": str(exc)}})
-                self._failed = exc
-                assert self._nursery is not None
-                self._nursery.cancel_scope.cancel()
+        """Group commit: take what is queued as one batch, run it through the node inside one
+        store transaction, commit it on a worker thread (the transports keep running, and what
+        arrives meanwhile is verified for the next batch), and only then release the batch's
+        frames, events and API answers."""
+        pending: deque[_Input] = deque([_Start()])
+        while True:
+            if not pending:
+                pending.append(await inputs.receive())
+            await _gather(inputs, pending)
+            batch = list(pending)
+            pending.clear()
+            if not await self._run_batch(batch, inputs, pending):
                 return
-            except Exception as exc:
-                if _is_disk_full(exc):  # another of the node's files (contacts, ...)
-                    self._note_disk_full(exc)
-                    continue
-                self.internal_errors += 1
-                _log.exception("internal_error", extra={"fields": {"input": type(item).__name__}})
 
-    def _step(self, item: _Input, now: int) -> None:
+    async def _run_batch(self, batch: list[_Input], inputs: trio.MemoryReceiveChannel[_Input],
+                         pending: deque[_Input]) -> bool:
+        """One batch; False if storage failed and the daemon is stopping."""
+        now = int(self._clock())
+        outputs: list[Output] = []
+        calls: list[_Call] = []
+        self.node.begin_batch()
+        for item in batch:
+            try:
+                outputs.extend(self._step(item, now, calls))
+            except Exception as exc:
+                # A full disk: nothing of this input was stored; peers offer it again.
+                if not self._contain(exc, type(item).__name__):
+                    return False
+        if self.node.batch_writes:
+            await self._crash.reach_slowly("batch")
+        try:
+            await self._commit(inputs, pending)
+        except StoreError as exc:
+            if not _is_disk_full(exc):
+                self._fail(exc)
+                return False
+            return self._abort(exc, outputs, calls, pending, now)
+        self.batches += 1
+        self.batched_inputs += len(batch)
+        for call in calls:
+            call.done.set()
+        try:
+            self._dispatch(outputs, now)
+        except Exception as exc:  # recording events in the inbox, alert log, marks
+            if not self._contain(exc, "dispatch"):
+                return False
+        if self.node.get_timer() < self._timer_at:
+            self._timer_moved.set()  # an input brought the node's timer forward
+        return True
+
+    async def _commit(self, inputs: trio.MemoryReceiveChannel[_Input],
+                      pending: deque[_Input]) -> None:
+        """Commit the node's batch: inline when it wrote nothing, else on a worker thread
+        while the next batch's frames are taken and their signatures verified."""
+        if not self.node.batch_writes:
+            self.node.commit_batch()
+            return
+        error: StoreError | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._take_ahead, inputs, pending)
+            try:
+                # Not abandoned on cancellation: a stopping daemon waits for the commit.
+                await trio.to_thread.run_sync(self.node.commit_batch)
+            except StoreError as exc:
+                error = exc
+            nursery.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        self._crash.reach("commit")
+
+    async def _take_ahead(self, inputs: trio.MemoryReceiveChannel[_Input],
+                          pending: deque[_Input]) -> None:
+        """While a commit runs: queue the next inputs and verify the frames' signatures (the
+        node's memo keeps the results; nothing is stored or answered before its own batch)."""
+        while len(pending) < MAX_BATCH:
+            item = await inputs.receive()  # cancel-safe: a cancelled receive takes nothing
+            pending.append(item)
+            if isinstance(item, _FromTransport) and isinstance(item.event, FrameReceived):
+                self.node.prevalidate(item.event.data)
+                self._crash.reach("verify")
+        await trio.sleep_forever()
+
+    def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
+               pending: deque[_Input], now: int) -> bool:
+        """The batch's commit found the disk full: nothing of it was kept. Its frames and
+        events are dropped (links it closed are closed) and the node starts its sessions over,
+        so that peers offer the messages again. Its API calls run again first thing in the
+        next batch (one that reads, like `status`, must not fail with its neighbours; one that
+        writes is refused there by its own write); a call that was already run again is
+        answered `storage_full`."""
+        error = self._refuse_for_disk(exc)
+        for call in reversed(calls):
+            call.result, call.error = None, None
+            if call.retried:
+                call.error = error
+                call.done.set()
+            else:
+                call.retried = True
+                pending.appendleft(call)
+        closes: list[Output] = [out for out in outputs if isinstance(out, Close)]
+        try:
+            self._dispatch(closes + self.node.abort_batch(now), now)
+        except Exception as exc:
+            return self._contain(exc, "abort")
+        return True
+
+    def _contain(self, exc: Exception, what: str) -> bool:
+        """Handle an error out of the node or the service; False if the daemon must stop."""
+        if _is_disk_full(exc):  # the store or another of the node's files (inbox, marks, ...)
+            self._note_disk_full(exc)
+            return True
+        if isinstance(exc, (StoreError, InboxError)):
+            self._fail(exc)
+            return False
+        self.internal_errors += 1
+        _log.exception("internal_error", extra={"fields": {"input": what}})
+        return True
+
+    def _fail(self, exc: StoreError | InboxError) -> None:
+        """The disk failed: stop rather than accept messages we cannot keep."""
+        _log.critical("storage_failed", extra={"fields": {"error": str(exc)}})
+        self._failed = exc
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+
+    def _step(self, item: _Input, now: int, calls: list[_Call]) -> list[Output]:
+        """Run one input through the node (inside the open batch); its outputs, held."""
         outputs: list[Output] = []
         if isinstance(item, _FromTransport):
             event = item.event
@@ -475,11 +641,12 @@ class Daemon:
             self._check_room()
             self._check_clock(now)
             self.service.retry_unrecorded()
+        elif isinstance(item, _Start):
+            outputs = self._announce_if_needed(now)
         else:
+            calls.append(item)
             outputs = self._answer(item, now)
-        self._dispatch(outputs, now)
-        if self.node.get_timer() < self._timer_at:
-            self._timer_moved.set()  # an input brought the node's timer forward
+        return outputs
 
     def _link_up(self, transport: Transport, link: LinkId) -> None:
         old = self._boxes.pop(link, None)
@@ -511,8 +678,6 @@ class Daemon:
             _log.exception("internal_error", extra={"fields": {"op": op_name(call.request)}})
             call.error = ApiError(ErrorCode.INTERNAL, "internal error; the daemon's log has "
                                                       "the details")
-        finally:
-            call.done.set()
         return outputs
 
     def _dispatch(self, outputs: list[Output], now: int) -> None:
@@ -601,18 +766,17 @@ class Daemon:
             if box.open():
                 await self._inputs.send(_Ready(box.link, box.generation))
 
-    def _announce_if_needed(self, now: int) -> None:
+    def _announce_if_needed(self, now: int) -> list[Output]:
         name = self.config.node.name
         if not name:
-            return
+            return []
         own = self.node.identity.public.sign_key
         for stored in self.node.held.by_kind(int(Kind.ANNOUNCE)):
             card = announce_of(stored)
             if (card is not None and card.sign_key == own and card.name == name
                     and card.expires > now + ANNOUNCE_RENEW):
-                return
-        _, outputs = self.node.announce(name, now)
-        self._dispatch(outputs, now)
+                return []
+        return self.node.announce(name, now).outputs
 
     # --- introspection ---------------------------------------------------------------------------
 
@@ -639,7 +803,29 @@ class Daemon:
                     total[key] = total.get(key, 0) + value
         total["internal_errors"] = self.internal_errors
         total["storage_full"] = self.storage_full
+        total["commits"] = self.batches  # group commits, and the inputs they carried
+        total["commit_inputs"] = self.batched_inputs
         return total
+
+
+async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Input]) -> None:
+    """Add what is queued to the batch, letting the other tasks (transports) run a scheduler
+    round at a time, until `QUIET_ROUNDS` rounds bring nothing, `COMMIT_WINDOW` has passed or
+    the batch is full."""
+    deadline = trio.current_time() + COMMIT_WINDOW
+    quiet = 0
+    while quiet < QUIET_ROUNDS and len(pending) < MAX_BATCH:
+        taken = 0
+        while len(pending) < MAX_BATCH:
+            try:
+                pending.append(inputs.receive_nowait())
+            except trio.WouldBlock:
+                break
+            taken += 1
+        quiet = 0 if taken else quiet + 1
+        if trio.current_time() >= deadline:
+            return
+        await trio.lowlevel.checkpoint()
 
 
 def _is_disk_full(exc: BaseException) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "DEFAULT_SEEN_CAPACITY",
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_INT",
     "MAX_KEY_BYTES",
     "MESSAGE_OVERHEAD",
+    "BatchStore",
     "Candidate",
     "EvictionRank",
     "InvalidInput",
@@ -407,6 +408,25 @@ class MessageStore(StoreView, Protocol):
 
     def close(self) -> None:
         """Release resources; the store must not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class BatchStore(Protocol):
+    """A store that can group writes into one commit (the SQLite store). Between
+    `begin_batch` and `commit_batch` writes are visible to reads but not yet durable;
+    `commit_batch` makes them durable together (True if there were any) or, failing, rolls
+    them all back and raises `StoreError`; `rollback_batch` discards them."""
+
+    def begin_batch(self) -> None: ...
+
+    def commit_batch(self) -> bool: ...
+
+    def rollback_batch(self) -> None: ...
+
+    @property
+    def batch_writes(self) -> bool:
+        """Whether the open batch wrote anything (its commit has work to do)."""
         ...
 
 

@@ -6,8 +6,17 @@ returns, the change survives a crash of the process *and* a power failure. Hence
 power loss, and a neighbourhood hub runs exactly where power fails. Each write, including the
 evictions it causes, is one transaction: it happens completely or not at all.
 
-Counters (bytes used, counts per kind, seen entries) are computed from the tables at open and
-then maintained in memory, changed only after a commit succeeded.
+Group commit: between `begin_batch` and `commit_batch` every write joins one transaction
+(each write in a savepoint of its own, so a failed write still changes nothing), and the
+durability promise moves to `commit_batch`: nothing written in the batch survives a crash
+before it returns, everything does after. Reads in a batch see its writes. `commit_batch` may
+run on a worker thread while the caller's thread leaves the store alone (the fsync is the slow
+part, and the GIL is released meanwhile). If a commit fails, or SQLite abandons the
+transaction itself (a full disk), the whole batch is rolled back and `commit_batch` raises.
+
+Counters (bytes used, counts per kind, seen entries) and the sets of stored and seen ids are
+computed from the tables at open and then maintained in memory, so that the membership tests
+every incoming message needs cost no SQL; they are adopted only after a commit succeeded.
 
 Every `sqlite3` failure surfaces as `StoreError`; two are told apart because the daemon acts
 on them: `StoreFull` (the disk has no room: the write changed nothing, retry once there is room)
@@ -210,6 +219,18 @@ _Row = tuple[
 ]
 
 
+_IdChange = tuple[set[bytes], bytes, bool]  # (the set, the id, True: added / False: removed)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """An open group commit: the totals as its transaction leaves them."""
+
+    totals: _Totals
+    began: bool = False  # BEGIN has run (lazily, at the first write)
+    lost: StoreError | None = None  # SQLite abandoned the transaction: the batch is void
+
+
 @dataclass(slots=True)
 class _Totals:
     """In-memory mirror of aggregate state; a copy is edited inside a transaction."""
@@ -257,6 +278,10 @@ class SqliteStore:
         self._path = os.fspath(path)
         self._capacity = capacity_bytes
         self._seen_capacity = seen_capacity
+        self._batch: _Batch | None = None
+        self._ids: set[bytes] = set()  # ids of stored messages
+        self._seen_ids: set[bytes] = set()  # ids in the seen memory
+        self._undo: list[_IdChange] = []  # id-set changes not yet committed, oldest first
         try:
             self._db = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -308,11 +333,14 @@ class SqliteStore:
                 if created != (APPLICATION_ID, SCHEMA_VERSION):
                     raise StoreError(f"{self._path}: not a meshnode message store")
             self._totals = self._load_totals()
+            self._ids = {row[0] for row in self._db.execute("SELECT id FROM messages")}
+            self._seen_ids = {row[0] for row in self._db.execute("SELECT id FROM seen")}
             if self._totals.seen_count > self._seen_capacity:
                 with self._transaction():
                     totals = self._totals.copy()
                     self._trim_seen(totals)
                 self._totals = totals
+                self._undo.clear()
 
     def _load_totals(self) -> _Totals:
         totals = _Totals()
@@ -353,12 +381,124 @@ class SqliteStore:
 
     @contextmanager
     def _write(self, what: str) -> Iterator[_Totals]:
-        """A transaction with a working copy of the totals, adopted only after COMMIT."""
+        """A transaction (in a batch: a savepoint) with a working copy of the totals, adopted
+        only once it succeeded; the id sets are put back if it fails."""
+        if self._batch is not None:
+            with self._batch_write(what, self._batch) as totals:
+                yield totals
+            return
         with self._errors(what):
             totals = self._totals.copy()
-            with self._transaction():
-                yield totals
+            try:
+                with self._transaction():
+                    yield totals
+            except BaseException:
+                self._revert(0)
+                raise
+            self._undo.clear()
             self._totals = totals
+
+    @contextmanager
+    def _batch_write(self, what: str, batch: _Batch) -> Iterator[_Totals]:
+        if batch.lost is not None:
+            raise batch.lost  # never write outside the batch's transaction (autocommit)
+        mark = len(self._undo)
+        totals = batch.totals.copy()
+        with self._errors(what):
+            if not batch.began:
+                self._db.execute("BEGIN IMMEDIATE")
+                batch.began = True
+            self._db.execute("SAVEPOINT write")
+        try:
+            with self._errors(what):
+                yield totals
+                self._db.execute("RELEASE write")
+        except StoreError as exc:
+            if self._db.in_transaction:
+                self._undo_savepoint(mark)
+            else:  # SQLite rolled the whole transaction back (a full disk): the batch is void
+                batch.lost = exc
+                self._revert(0)
+            raise
+        except BaseException:
+            self._undo_savepoint(mark)
+            raise
+        batch.totals = totals
+
+    def _undo_savepoint(self, mark: int) -> None:
+        self._revert(mark)
+        with self._errors("rollback"):
+            self._db.execute("ROLLBACK TO write")
+            self._db.execute("RELEASE write")
+
+    def _add(self, ids: set[bytes], msg_id: bytes) -> None:
+        if msg_id not in ids:
+            ids.add(msg_id)
+            self._undo.append((ids, msg_id, True))
+
+    def _discard(self, ids: set[bytes], msg_id: bytes) -> None:
+        if msg_id in ids:
+            ids.remove(msg_id)
+            self._undo.append((ids, msg_id, False))
+
+    def _revert(self, mark: int) -> None:
+        """Put the id sets back as they were when `_undo` had `mark` entries."""
+        while len(self._undo) > mark:
+            ids, msg_id, added = self._undo.pop()
+            if added:
+                ids.discard(msg_id)
+            else:
+                ids.add(msg_id)
+
+    # group commit -------------------------------------------------------------------------------
+
+    def begin_batch(self) -> None:
+        """Start a group commit (see the module docstring); raises `StoreError` if one is
+        open. Nothing touches the file until the first write."""
+        self._check_open()
+        if self._batch is not None:
+            raise StoreError(f"{self._path}: a batch is already open")
+        self._batch = _Batch(self._totals.copy())
+
+    @property
+    def batch_writes(self) -> bool:
+        """Whether the open batch has written anything (its commit has work to do)."""
+        return self._batch is not None and (self._batch.began or self._batch.lost is not None)
+
+    def commit_batch(self) -> bool:
+        """Make the batch's writes durable; True if there were any. Raises `StoreError` (and
+        rolls the whole batch back) if they cannot be made durable."""
+        batch = self._batch
+        if batch is None:
+            raise StoreError(f"{self._path}: no batch is open")
+        self._batch = None
+        if batch.lost is not None:
+            self._revert(0)
+            raise batch.lost
+        if not batch.began:
+            return False
+        try:
+            with self._errors("commit"):
+                self._db.execute("COMMIT")
+        except BaseException:
+            self._revert(0)
+            if self._db.in_transaction:
+                with self._errors("rollback"):
+                    self._db.execute("ROLLBACK")
+            raise
+        self._undo.clear()
+        self._totals = batch.totals
+        return True
+
+    def rollback_batch(self) -> None:
+        """Discard the open batch's writes (none is durable yet)."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        self._revert(0)
+        if self._db.in_transaction:
+            with self._errors("rollback"):
+                self._db.execute("ROLLBACK")
 
     def _scalar(self, sql: str, args: tuple[object, ...] = ()) -> int:
         value = self._db.execute(sql, args).fetchone()[0]
@@ -386,7 +526,7 @@ class SqliteStore:
             return [self._put(msg, now, totals) for msg in msgs]
 
     def _put(self, msg: StoredMessage, now: int, totals: _Totals) -> PutResult:
-        if self._db.execute("SELECT 1 FROM messages WHERE id = ?", (msg.id,)).fetchone():
+        if msg.id in self._ids:
             return PutResult.DUPLICATE
         if is_expired(msg.expires, now):
             return PutResult.REJECTED_EXPIRED
@@ -416,6 +556,7 @@ class SqliteStore:
             return PutResult.REJECTED_FULL
         for victim in victims:
             self._db.execute("DELETE FROM messages WHERE id = ?", (victim.id,))
+            self._discard(self._ids, victim.id)
             totals.change(victim.kind, -1, -victim.size)
             self._mark_seen(victim.id, now, totals)
         self._db.execute(
@@ -437,11 +578,15 @@ class SqliteStore:
                 len(msg.raw),
             ),
         )
+        self._add(self._ids, msg.id)
         totals.change(msg.kind, 1, size)
         return PutResult.ACCEPTED
 
     def delete(self, msg_id: bytes) -> bool:
         check_id(msg_id)
+        if msg_id not in self._ids:
+            self._check_open()
+            return False
         with self._write("delete") as totals:
             row = self._db.execute(
                 "SELECT kind, raw_len FROM messages WHERE id = ?", (msg_id,)
@@ -449,6 +594,7 @@ class SqliteStore:
             if row is None:
                 return False
             self._db.execute("DELETE FROM messages WHERE id = ?", (msg_id,))
+            self._discard(self._ids, msg_id)
             totals.change(row[0], -1, -message_size(row[1]))
             return True
 
@@ -456,15 +602,13 @@ class SqliteStore:
         check_uint("now", now)
         removed = 0
         with self._write("expire") as totals:
-            groups = self._db.execute(
-                "SELECT kind, count(*), sum(raw_len) FROM messages "
-                "WHERE expires <= ? GROUP BY kind",
-                (now,),
+            gone = self._db.execute(
+                "DELETE FROM messages WHERE expires <= ? RETURNING id, kind, raw_len", (now,)
             ).fetchall()
-            for kind, count, raw in groups:
-                totals.change(kind, -count, -(raw + count * message_size(0)))
-                removed += count
-            self._db.execute("DELETE FROM messages WHERE expires <= ?", (now,))
+            for msg_id, kind, raw_len in gone:
+                totals.change(kind, -1, -message_size(raw_len))
+                self._discard(self._ids, msg_id)
+            removed = len(gone)
         return removed
 
     # reads ------------------------------------------------------------------------------------
@@ -482,10 +626,8 @@ class SqliteStore:
 
     def has(self, msg_id: bytes) -> bool:
         check_id(msg_id)
-        with self._errors("query"):
-            return bool(
-                self._db.execute("SELECT 1 FROM messages WHERE id = ?", (msg_id,)).fetchone()
-            )
+        self._check_open()
+        return msg_id in self._ids
 
     def ids_since(
         self, created: int, *, kind: int | None = None, limit: int | None = None
@@ -558,9 +700,13 @@ class SqliteStore:
                 )
             )
 
+    def _current(self) -> _Totals:
+        """The totals as the connection sees them (an open batch's included)."""
+        return self._totals if self._batch is None else self._batch.totals
+
     def usage(self) -> StoreUsage:
         self._check_open()
-        t = self._totals
+        t = self._current()
         return StoreUsage(t.used, t.count, self._capacity, dict(t.by_kind))
 
     # seen memory and meta -----------------------------------------------------------------------
@@ -572,7 +718,7 @@ class SqliteStore:
             self._mark_seen(msg_id, now, totals)
 
     def _mark_seen(self, msg_id: bytes, now: int, totals: _Totals) -> None:
-        known = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (msg_id,)).fetchone()
+        known = msg_id in self._seen_ids
         totals.seen_serial += 1
         self._db.execute(
             "INSERT INTO seen (id, marked, serial) VALUES (?, ?, ?) "
@@ -580,27 +726,29 @@ class SqliteStore:
             (msg_id, now, totals.seen_serial),
         )
         if not known:
+            self._add(self._seen_ids, msg_id)
             totals.seen_count += 1
         self._trim_seen(totals)
 
     def _trim_seen(self, totals: _Totals) -> None:
         excess = totals.seen_count - self._seen_capacity
         if excess > 0:
-            self._db.execute(
+            for (msg_id,) in self._db.execute(
                 "DELETE FROM seen WHERE serial IN "
-                "(SELECT serial FROM seen ORDER BY serial LIMIT ?)",
+                "(SELECT serial FROM seen ORDER BY serial LIMIT ?) RETURNING id",
                 (excess,),
-            )
+            ).fetchall():
+                self._discard(self._seen_ids, msg_id)
             totals.seen_count -= excess
 
     def seen(self, msg_id: bytes) -> bool:
         check_id(msg_id)
-        with self._errors("query"):
-            return bool(self._db.execute("SELECT 1 FROM seen WHERE id = ?", (msg_id,)).fetchone())
+        self._check_open()
+        return msg_id in self._seen_ids
 
     def seen_count(self) -> int:
         self._check_open()
-        return self._totals.seen_count
+        return self._current().seen_count
 
     def get_meta(self, key: str) -> bytes | None:
         check_meta(key)
@@ -640,6 +788,10 @@ class SqliteStore:
             ]
             bad_len = self._scalar("SELECT count(*) FROM messages WHERE raw_len != length(raw)")
             fresh = self._load_totals()
+            ids = {row[0] for row in self._db.execute("SELECT id FROM messages")}
+            seen = {row[0] for row in self._db.execute("SELECT id FROM seen")}
+        if (ids, seen) != (self._ids, self._seen_ids):
+            problems.append("in-memory id sets disagree with the tables")
         if bad_len:
             problems.append(f"{bad_len} message(s) with a wrong raw_len")
         mine = self._totals

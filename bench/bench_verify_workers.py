@@ -1,0 +1,112 @@
+"""Can Ed25519 verification leave the daemon's core thread? Verifications per second of wall
+time, on this machine as it is loaded right now, for the same work done
+
+* in the calling thread;
+* in two threads (only faster if `cryptography` releases the GIL while it verifies);
+* in the calling process plus a worker process fed batches over a pipe (as a verifying
+  worker beside the daemon's core would be).
+
+    python bench/bench_verify_workers.py [--messages 4000] [--batch 64]
+
+CPU time (all threads and children) is printed beside wall time, and the load average beside
+every line: on a machine with no idle core a second thread or process cannot help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import header
+
+from meshnode.crypto.identity import Identity
+from meshnode.crypto.signing import create_post, signing_key_of, verify_message
+from meshnode.crypto.verify import ed25519_valid
+from meshnode.wire import Message, decode_body
+
+Work = list[tuple[bytes, bytes, bytes]]  # (key, signature, signed bytes)
+
+
+def work(count: int) -> Work:
+    author = Identity.generate()
+    out = []
+    for i in range(count):
+        msg: Message = create_post(author, "wijk", f"bericht {i}", 1_790_000_000)
+        verify_message(msg)
+        out.append((signing_key_of(decode_body(msg.kind, msg.body)), msg.sig, msg.signed_bytes))
+    return out
+
+
+def verify_all(items: Work) -> int:
+    return sum(ed25519_valid(k, s, d) for k, s, d in items)
+
+
+def _worker(conn: Connection) -> None:
+    while True:
+        items = conn.recv()
+        if items is None:
+            return
+        conn.send([ed25519_valid(k, s, d) for k, s, d in items])
+
+
+def in_threads(items: Work, threads: int) -> None:
+    share = len(items) // threads
+    pool = [threading.Thread(target=verify_all, args=(items[i * share:(i + 1) * share],))
+            for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def with_process(items: Work, batch: int) -> None:
+    """Alternate batches: every other one goes to the worker, the rest is verified here."""
+    parent, child = mp.Pipe()
+    proc = mp.get_context("fork").Process(target=_worker, args=(child,))
+    proc.start()
+    try:
+        for i in range(0, len(items), 2 * batch):
+            parent.send(items[i:i + batch])
+            verify_all(items[i + batch:i + 2 * batch])
+            parent.recv()
+    finally:
+        parent.send(None)
+        proc.join()
+
+
+def measure(name: str, fn: object, count: int) -> None:
+    assert callable(fn)
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), os.times()
+    fn()
+    wall, c1 = time.perf_counter() - t0, os.times()
+    cpu = (c1.user + c1.system + c1.children_user + c1.children_system
+           - c0.user - c0.system - c0.children_user - c0.children_system)
+    print(f"| {name} | {count / wall:,.0f} | {wall:.2f} | {cpu:.2f} | {load:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    header("Ed25519 verification: calling thread, two threads, a worker process")
+    items = work(args.messages)
+    print("| where | verifications/s (wall) | wall s | CPU s | load |")
+    print("|---|---:|---:|---:|---:|")
+    measure("calling thread", lambda: verify_all(items), len(items))
+    measure("two threads", lambda: in_threads(items, 2), len(items))
+    measure(f"here + a worker process (batches of {args.batch})",
+            lambda: with_process(items, args.batch), len(items))
+
+
+if __name__ == "__main__":
+    main()

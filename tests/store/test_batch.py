@@ -1,0 +1,141 @@
+"""Group commit in the SQLite store: a batch's writes are visible to the store's own reads at
+once, durable together at `commit_batch` and never before, atomic as a whole, and each write in
+it is still atomic on its own."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from meshnode.store import PutResult, SqliteStore
+from meshnode.store.base import StoreError
+from meshnode.store.sqlite import StoreFull
+from tests.faults.helpers import small_fs
+
+from .helpers import charged, contents, make_msg, mid
+
+NOW = 200
+
+
+def _ids_on_disk(path: Path) -> set[bytes]:
+    """What another connection sees: only committed rows."""
+    other = sqlite3.connect(path)
+    try:
+        return {row[0] for row in other.execute("SELECT id FROM messages")}
+    finally:
+        other.close()
+
+
+def test_batched_writes_are_readable_at_once_and_on_disk_only_after_the_commit(
+        tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.put(make_msg(1), NOW)
+    store.begin_batch()
+    assert not store.batch_writes
+    assert store.put(make_msg(2), NOW) is PutResult.ACCEPTED
+    assert store.put(make_msg(2), NOW) is PutResult.DUPLICATE  # the batch's own write counts
+    store.mark_seen(mid(9), NOW)
+    assert store.delete(mid(1))
+    assert store.batch_writes
+    assert store.has(mid(2)) and not store.has(mid(1)) and store.seen(mid(9))
+    assert store.usage().count == 1
+    assert _ids_on_disk(path) == {mid(1)}  # nothing of the batch is durable yet
+    assert store.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(2)}
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_a_rolled_back_batch_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db", charged(300, 300), seen_capacity=4)
+    store.put(make_msg(1), NOW)
+    store.put(make_msg(2), NOW)
+    before = (contents(store), store.usage(), store.seen_count())
+    store.begin_batch()
+    store.put(make_msg(3, priority=2), NOW)  # evicts a lower-priority message to fit
+    for n in range(10, 16):  # overflows the seen memory, which trims itself
+        store.mark_seen(mid(n), NOW)
+    store.rollback_batch()
+    assert (contents(store), store.usage(), store.seen_count()) == before
+    assert not store.has(mid(3)) and store.has(mid(1)) and store.has(mid(2))
+    assert not any(store.seen(mid(n)) for n in range(10, 16))
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_a_batch_that_wrote_nothing_commits_without_touching_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    assert store.get(mid(1)) is None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free: the batch took nothing
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.commit_batch() is False
+    store.close()
+
+
+def test_batches_do_not_nest_and_a_commit_needs_a_batch(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db", 1 << 20)
+    with pytest.raises(StoreError, match="no batch"):
+        store.commit_batch()
+    store.begin_batch()
+    with pytest.raises(StoreError, match="already open"):
+        store.begin_batch()
+    store.rollback_batch()
+    store.close()
+
+
+def test_the_commit_may_run_on_a_worker_thread(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    for n in range(50):
+        store.put(make_msg(n), NOW)
+    result: list[bool] = []
+    worker = threading.Thread(target=lambda: result.append(store.commit_batch()))
+    worker.start()
+    worker.join(30)
+    assert result == [True]
+    assert _ids_on_disk(path) == {mid(n) for n in range(50)}
+    store.put(make_msg(99), NOW)  # back on this thread, outside a batch
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_a_full_disk_in_a_batch_keeps_exactly_what_was_committed(tmp_path: Path) -> None:
+    """Writes fill the disk part-way through batches: a batch either commits as a whole or
+    changes nothing, and a reopened store holds exactly the committed batches (tmpfs; root)."""
+    with small_fs(tmp_path / "small", "2m") as mnt:
+        path = mnt / "hub.db"
+        store = SqliteStore(path, 1 << 30)
+        committed: set[bytes] = set()
+        refused = 0
+        n = 0
+        for _ in range(200):
+            batch: set[bytes] = set()
+            store.begin_batch()
+            try:
+                for _ in range(20):
+                    n += 1
+                    if store.put(make_msg(n, size=4000), NOW) is PutResult.ACCEPTED:
+                        batch.add(mid(n))
+                store.commit_batch()
+            except StoreFull:
+                store.rollback_batch()
+                refused += 1
+                break
+            committed |= batch
+        assert refused == 1, "the disk never filled"
+        assert {i for _, i in store.ids_since(0)} == committed
+        assert store.usage().count == len(committed)
+        store.close()
+        reopened = SqliteStore(path, 1 << 30)
+        assert {i for _, i in reopened.ids_since(0)} == committed
+        assert reopened.integrity_check() == []
+        reopened.close()
