@@ -41,14 +41,15 @@ if TYPE_CHECKING:
         TrustUpdated,
         Verdict,
     )
-    from meshnode.node import Node, NodeConfig, NodeStats
+    from meshnode.node import Node, NodeStats
+    from meshnode.nodeconfig import NodeConfig
     from meshnode.store.base import MessageStore, StoredMessage
     from meshnode.store.memory import MemoryStore
     from meshnode.wire import Kind, Message, Routing, decode_message, encode_message
 
 _EXPORTS: dict[str, str] = {
     # the core and its driving contract
-    "Node": "meshnode.node", "NodeConfig": "meshnode.node", "NodeStats": "meshnode.node",
+    "Node": "meshnode.node", "NodeConfig": "meshnode.nodeconfig", "NodeStats": "meshnode.node",
     # what a node hands back
     "AlertReceived": "meshnode.events", "AlertRemoved": "meshnode.events",
     "AnnounceReceived": "meshnode.events", "Close": "meshnode.events",

@@ -53,6 +53,7 @@ from meshnode.events import (
     AlertReceived,
     AlertRemoved,
     AnnounceReceived,
+    DmCarried,
     DmDelivered,
     DmReceived,
     LinkId,
@@ -100,6 +101,8 @@ DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
 
 # Alert refusals a clock running behind causes, after which the alert may prove a later time.
 _BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
+
+_SELF_SIGNED = frozenset({Kind.POST, Kind.ANNOUNCE, Kind.DM, Kind.RECEIPT})
 
 # How far the per-DM copy and carry counts may outgrow the store before they are pruned.
 _BOOKKEEPING_SLACK = 64
@@ -203,6 +206,23 @@ class Intake:
         if added:
             self.trust = TrustStore(self.trust.roots + tuple(added), self.trust.revoked)
         return added
+
+    def prevalidate(self, data: bytes) -> None:
+        """Verify the signature of an encoded post, announce, DM or receipt into the memo and
+        nothing else (never the store: safe beside a commit on another thread); `accept` of
+        the same bytes then finds the work done. Authority messages are checked by chain."""
+        try:
+            msg = decode_message(data)
+            if msg.kind in _SELF_SIGNED:
+                verify_message(msg, self._memo)
+        except (WireError, SignatureError):
+            pass  # `accept` reports it
+
+    def handed_over(self, dm_id: bytes, out: list[Output]) -> None:
+        """A copy of a DM went to a peer: if it is one of ours, count it (`DmCarried`)."""
+        if self.store.get_meta(SENT_DM_META + dm_id.hex()) is not None:
+            self.carried[dm_id] = self.carried.get(dm_id, 0) + 1
+            out.append(DmCarried(dm_id, self.carried[dm_id]))
 
     # --- what changed --------------------------------------------------------------------
 

@@ -38,18 +38,16 @@ a time. What arrives is validated in full by `meshnode.intake` before it is stor
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import hello_tag, recipient_tag, seal_dm
-from meshnode.crypto.signing import SignatureError, create_announce, create_post, verify_message
+from meshnode.crypto.signing import create_announce, create_post
 from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     Close,
-    DmCarried,
     LinkId,
     Output,
     Refusal,
@@ -57,9 +55,10 @@ from meshnode.events import (
     Send,
     SyncFinished,
 )
-from meshnode.intake import SENT_DM_META, Intake, IntakeConfig, NodeStats
+from meshnode.intake import Intake, NodeStats
+from meshnode.nodeconfig import NodeConfig
+from meshnode.routing.forwarding import Forwarder
 from meshnode.routing.frames import (
-    MAX_PROPHET,
     MAX_WANT,
     NONCE_SIZE,
     Done,
@@ -72,14 +71,7 @@ from meshnode.routing.frames import (
     decode_frame,
     encode_frame,
 )
-from meshnode.routing.limits import Rate, TokenBucket
-from meshnode.routing.policy import (
-    Epidemic,
-    ForwardingPolicy,
-    PolicyName,
-    ProphetTable,
-    make_policy,
-)
+from meshnode.routing.limits import TokenBucket
 from meshnode.routing.reconcile import Reconciler, SortedItems
 from meshnode.routing.session import Phase, Session, SessionError, Step
 from meshnode.routing.summaries import lacking, summarise
@@ -105,57 +97,7 @@ _CLASS = {Kind.REVOKE: 0, Kind.CERT: 0, Kind.ALERT: 1, Kind.RECEIPT: 2, Kind.DM:
           Kind.POST: 5, Kind.ANNOUNCE: 5}
 _FOR_THE_PEER = 3  # the class of a DM addressed to the peer
 _RECONCILED = (Kind.RECEIPT, Kind.DM, Kind.POST, Kind.ANNOUNCE)
-_SELF_SIGNED = frozenset(_RECONCILED)  # verified by their own signature (`prevalidate`)
 _MEMO_SIZE = 8_192  # signature results a node remembers when not given a shared memo
-
-
-# CPU guards against a hostile peer: verifying costs ~0.13 ms, so 500/s is ~7 % of a core.
-PEER_RATE = Rate(500.0, 5_000.0)  # messages a peer may hand us
-POST_RATE = Rate(200.0, 5_000.0)  # posts from the network together, whoever the authors
-SERVE_RATE = Rate(500.0, 5_000.0)  # messages we hand a peer on request
-
-
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
-    """Tunables; the defaults suit a phone on BLE. Rates are per link or per author.
-
-    `hop_limit` is the hop budget of what this node originates (posts, announces, DMs and the
-    receipts of DMs it opens); relays clamp what arrives to `max_hops`. `post_hops` scopes posts
-    and announces: every node (author and relays) clamps their hop budget to it, so a post
-    travels at most that many contacts from its author however large the budget it arrived
-    with. A neighbourhood channel needs a few hops, not a whole city.
-
-    `seed` set makes every random choice reproducible (session nonces, DM acknowledgement keys,
-    HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
-    randomness is used. `expiry_interval` batches the removal of expired messages (they are
-    never sent once expired; this only bounds how long they take space).
-    """
-
-    dm_policy: PolicyName = PolicyName.SPRAY
-    spray_copies: int = 8
-    hop_limit: int = 16
-    max_hops: int = 32
-    post_hops: int = 16
-    burst_bytes: int = 16_384
-    peer_rate: Rate = PEER_RATE
-    author_posts_per_hour: int = 60
-    post_rate: Rate = POST_RATE
-    serve_rate: Rate = SERVE_RATE
-    max_frame_errors: int = 20
-    clock_skew: int = 3_600
-    resync_interval: int = 900
-    session_timeout: int = 60
-    expiry_interval: int = 300
-    location: tuple[int, int] | None = None
-    channels: frozenset[str] | None = None
-    seed: int | None = None
-
-    def intake(self) -> IntakeConfig:
-        return IntakeConfig(
-            hop_limit=self.hop_limit, max_hops=self.max_hops, post_hops=self.post_hops,
-            spray_copies=self.spray_copies, author_posts_per_hour=self.author_posts_per_hour,
-            post_rate=self.post_rate, clock_skew=self.clock_skew, location=self.location,
-            channels=self.channels)
 
 
 class Node:
@@ -189,10 +131,7 @@ class Node:
         self._intake = Intake(identity, store, trust, self.config.intake(), self.stats, now,
                               memo=self._memo)
         self._sessions: dict[LinkId, Session] = {}
-        self._dm_policy: ForwardingPolicy = make_policy(self.config.dm_policy,
-                                                        self.config.spray_copies)
-        self._flood: ForwardingPolicy = Epidemic()
-        self._prophet = ProphetTable(aged_at=now)
+        self._forwarder = Forwarder(self.config.dm_policy, self.config.spray_copies, now)
         self._items: SortedItems | None = None
         self._items_added: list[tuple[int, bytes]] = []  # stored since `_items` was built
         self._swept = -MAX_TIME  # when expired messages were last removed
@@ -365,12 +304,10 @@ class Node:
         `commit_batch` runs on another thread (it never touches the store)."""
         try:
             frame = decode_frame(data)
-            if isinstance(frame, Msg):
-                msg = decode_message(frame.data)
-                if msg.kind in _SELF_SIGNED:
-                    verify_message(msg, self._memo)
-        except (WireError, SignatureError):
-            pass  # `receive` reports it
+        except WireError:
+            return  # `receive` reports it
+        if isinstance(frame, Msg):
+            self._intake.prevalidate(frame.data)
 
     # --- local actions ---------------------------------------------------------------------
 
@@ -402,7 +339,7 @@ class Node:
         return Result(verdict, out)
 
     def _originate(self, msg: Message, now: int) -> Result:
-        copies = self._dm_policy.initial_copies() if msg.kind is Kind.DM else 1
+        copies = self._forwarder.initial_copies(msg.kind)
         return self.inject(encode_message(msg.with_routing(Routing(self.config.hop_limit,
                                                                    copies))), now)
 
@@ -481,13 +418,9 @@ class Node:
             own = self._own_dh
             self._own_tags = (day, (recipient_tag(own, day), recipient_tag(own, day - 1)))
         mine = self._own_tags[1]
-        prophet: tuple[tuple[bytes, int], ...] = ()
-        if self._dm_policy.name is PolicyName.PROPHET:
-            # PRoPHET routes by destination, so it names our own tags (predictability 1.0) in
-            # the clear: linkable for a day, which is why it is opt-in (docs/security.md).
-            self._prophet.age(now)
-            prophet = tuple((t, 10_000) for t in mine) + tuple(
-                (t, round(p * 10_000)) for t, p in self._prophet.top(MAX_PROPHET - len(mine)))
+        # PRoPHET routes by destination, so it names our own tags (predictability 1.0) in the
+        # clear: linkable for a day, which is why it is opt-in (docs/security.md).
+        prophet = self._forwarder.hello_field(mine, now)
         session.tags = tuple(hello_tag(session.nonce, t) for t in mine)
         session.items = self._item_set()
         session.digest = session.items.fingerprint(0, len(session.items))
@@ -528,10 +461,7 @@ class Node:
             # The peer starts over: a re-sync of a long-lived link, or after a lost frame.
             self._restart(session, now, out)
         session.peer = hello
-        if self._dm_policy.name is PolicyName.PROPHET:
-            own = [t for t, p in hello.prophet if p == 10_000]
-            self._prophet.age(now)
-            self._prophet.encounter(own, [(t, p / 10_000) for t, p in hello.prophet], now)
+        self._forwarder.encounter(hello, now)
         for summarised in lacking(self.store, hello):  # trust and alerts, by summary
             self._enqueue(session, summarised)
         # Equal nonces (two nodes seeded alike) fall back to the tags, which differ between
@@ -636,37 +566,22 @@ class Node:
                 return None
             routing = msg.routing
         assert session.peer is not None
-        is_dest = session.for_peer(stored)
-        if routing.hops_left <= 0 and not is_dest:
-            self._unoffered(session, msg_id)
-            return None
-        policy = self._dm_policy if stored.kind == Kind.DM else self._flood
         copies = self._intake.copies
-        held = copies.get(msg_id, routing.copies)
-        gain = 0.0
-        if stored.kind == Kind.DM and stored.tag is not None:
-            self._prophet.age(now)
-            gain = dict(session.peer.prophet).get(stored.tag, 0) / 10_000 - self._prophet.p(
-                stored.tag)
-        offer = policy.offer(held, peer_is_destination=is_dest, gain=gain)
+        offer = self._forwarder.offer(Kind(stored.kind), stored.tag, routing,
+                                      copies.get(msg_id, routing.copies),
+                                      to_destination=session.for_peer(stored),
+                                      peer=session.peer, now=now)
         if offer is None:
-            self._unoffered(session, msg_id)
+            self.stats.unoffered += 1
+            self.stats.want_refused += msg_id in session.wanted
             return None
         if stored.kind == Kind.DM:
             copies[msg_id] = offer.keep
-            if self.store.get_meta(SENT_DM_META + msg_id.hex()) is not None:
-                carried = self._intake.carried
-                carried[msg_id] = carried.get(msg_id, 0) + 1
-                out.append(DmCarried(msg_id, carried[msg_id]))
+            self._intake.handed_over(msg_id, out)
         new = Routing(max(0, routing.hops_left - 1), offer.give).clamped()
         if msg is None:
             return with_tail_routing(stored.raw, new)
         return encode_message(msg.with_routing(new))
-
-    def _unoffered(self, session: Session, msg_id: bytes) -> None:
-        self.stats.unoffered += 1
-        if msg_id in session.wanted:
-            self.stats.want_refused += 1
 
     # --- the reconciled set ----------------------------------------------------------------
 

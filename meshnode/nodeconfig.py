@@ -1,0 +1,59 @@
+"""A node's tunables: `NodeConfig`, with defaults that suit a phone on BLE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshnode.intake import IntakeConfig
+from meshnode.routing.limits import Rate
+from meshnode.routing.policy import PolicyName
+
+__all__ = ["PEER_RATE", "POST_RATE", "SERVE_RATE", "NodeConfig"]
+
+# CPU guards against a hostile peer: verifying costs ~0.13 ms, so 500/s is ~7 % of a core.
+PEER_RATE = Rate(500.0, 5_000.0)  # messages a peer may hand us
+POST_RATE = Rate(200.0, 5_000.0)  # posts from the network together, whoever the authors
+SERVE_RATE = Rate(500.0, 5_000.0)  # messages we hand a peer on request
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Tunables; the defaults suit a phone on BLE. Rates are per link or per author.
+
+    `hop_limit` is the hop budget of what this node originates (posts, announces, DMs and the
+    receipts of DMs it opens); relays clamp what arrives to `max_hops`. `post_hops` scopes posts
+    and announces: every node (author and relays) clamps their hop budget to it, so a post
+    travels at most that many contacts from its author however large the budget it arrived
+    with. A neighbourhood channel needs a few hops, not a whole city.
+
+    `seed` set makes every random choice reproducible (session nonces, DM acknowledgement keys,
+    HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
+    randomness is used. `expiry_interval` batches the removal of expired messages (they are
+    never sent once expired; this only bounds how long they take space).
+    """
+
+    dm_policy: PolicyName = PolicyName.SPRAY
+    spray_copies: int = 8
+    hop_limit: int = 16
+    max_hops: int = 32
+    post_hops: int = 16
+    burst_bytes: int = 16_384
+    peer_rate: Rate = PEER_RATE
+    author_posts_per_hour: int = 60
+    post_rate: Rate = POST_RATE
+    serve_rate: Rate = SERVE_RATE
+    max_frame_errors: int = 20
+    clock_skew: int = 3_600
+    resync_interval: int = 900
+    session_timeout: int = 60
+    expiry_interval: int = 300
+    location: tuple[int, int] | None = None
+    channels: frozenset[str] | None = None
+    seed: int | None = None
+
+    def intake(self) -> IntakeConfig:
+        return IntakeConfig(
+            hop_limit=self.hop_limit, max_hops=self.max_hops, post_hops=self.post_hops,
+            spray_copies=self.spray_copies, author_posts_per_hour=self.author_posts_per_hour,
+            post_rate=self.post_rate, clock_skew=self.clock_skew, location=self.location,
+            channels=self.channels)
