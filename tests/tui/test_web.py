@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium import webdriver
 
 
 def free_port() -> int:
@@ -79,7 +80,6 @@ def _until(what: str, predicate: Callable[[], object], timeout: float = 30.0) ->
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Debian's chromium, headless, as a 412-pixel-wide phone (through chromedriver)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
