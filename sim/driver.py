@@ -69,6 +69,7 @@ class Ev(Enum):
     TIMER = 5
     SAMPLE = 6
     DOWN = 7
+    UP = 8  # a replayed trace's `up`: the pair is in range from now on
 
 
 @dataclass(slots=True)
@@ -230,7 +231,6 @@ class Simulation:
         for i in range(self.n):
             self._arm(0.0, i)
         self.queue.schedule(0.0, (Ev.SAMPLE, None))
-        trace = self.world.trace
         self._trace_until = -math.inf
         events = 0
         next_report = 0.0
@@ -245,8 +245,11 @@ class Simulation:
             elif kind is Ev.STEP:
                 self._step(t)
             elif kind is Ev.ATTEMPT:
-                if trace is not None:
-                    self.in_range.add(payload)  # type: ignore[arg-type]
+                self._attempt(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.UP:
+                # Only the trace's own `up` puts a pair in range: a retry (ATTEMPT) queued
+                # at the instant of the pair's `down` must find it out of range.
+                self.in_range.add(payload)  # type: ignore[arg-type]
                 self._attempt(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.DOWN:
                 self.in_range.discard(payload)
@@ -307,7 +310,7 @@ class Simulation:
             pair = (int(trace.a[k]), int(trace.b[k]))
             when = max(t, float(trace.time[k]))
             # A trace records connectivity itself: no discovery delay on top.
-            self.queue.schedule(when, (Ev.ATTEMPT if trace.up[k] else Ev.DOWN, pair))
+            self.queue.schedule(when, (Ev.UP if trace.up[k] else Ev.DOWN, pair))
 
     def _contacts_changed(self, t: float, up: NDArray[np.int64], down: NDArray[np.int64],
                           *, delayed: bool) -> None:
