@@ -120,6 +120,7 @@ class Outcome:
     post_receptions: dict[bytes, int] = field(default_factory=dict)
     post_latencies: list[float] = field(default_factory=list)
     dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
+    dm_bytes: dict[bytes, int] = field(default_factory=dict)  # encoded size, per DM
     dm_delivered: dict[bytes, float] = field(default_factory=dict)
     dm_carried: dict[bytes, float] = field(default_factory=dict)  # first hand-over, per DM
     dm_handovers: dict[bytes, int] = field(default_factory=dict)  # as the sender counts them
@@ -514,6 +515,8 @@ class Simulation:
             verdict, outputs = node.send_dm(recipient, text, now)
             if verdict.msg_id is not None:
                 self.out.dm_created[verdict.msg_id] = (t, w.origin, w.target)
+                stored = node.store.get(verdict.msg_id)
+                self.out.dm_bytes[verdict.msg_id] = 0 if stored is None else len(stored.raw)
             self._outputs(t, w.origin, outputs)
 
     @staticmethod
@@ -530,6 +533,8 @@ class Simulation:
         used = linkmodel.energy_used(battery, self.link, t - last, self.open_links,
                                      self.bytes_node.astype(np.int64))
         self.bytes_node[:] = 0
+        # A phone cannot use more than it has left: a dead one (charge 0) uses nothing more.
+        used = np.where(self.mains, used, np.minimum(used, self.charge))
         self.energy += used
         drained = np.where(self.mains, self.charge, linkmodel.drain(self.charge, used))
         dying = self.alive & (drained <= 0) & ~self.mains

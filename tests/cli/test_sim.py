@@ -58,10 +58,14 @@ def test_same_command_gives_byte_identical_results(meshnode: Run, tmp_path: Path
         assert (out / name).read_bytes() == before[name], name
     assert not list(out.glob("*.png"))
     # Another seed is another run.
-    other = meshnode("sim", "run", "small", *SHORT, "--seed", "8", "--out", str(out))
+    other = meshnode("sim", "run", "small", *SHORT, "--seed", "8", "--out", str(out),
+                     "--no-plot")
     assert other.returncode == 0, other.stderr
     assert (out / "messages.csv").read_bytes() != before["messages.csv"]
     assert "results in" in other.stdout and "DMs delivered" in other.stdout
+    # The oracle's DM figure stands beside the delivery of the same sample, not of all DMs.
+    assert "oracle's sample of" in other.stdout
+    assert "pip install -e '.[plots]'" in other.stdout
 
 
 def test_default_output_directory(tmp_path: Path) -> None:
