@@ -6,9 +6,9 @@ calls `ready` when a burst has gone out and `handle_timer` when `get_timer` says
 post and send DMs through `Node.post` and `Node.send_dm`, exactly as the daemon's API does, so
 the routing, copies and delivery states are the daemon's. Frames are the node's real bytes; a
 link carries them at the modelled throughput, fragmented to the modelled ATT MTU, and may lose
-one. Links come up after the modelled discovery and connection set-up while two nodes stay in
-range, within each device's connection slots, and go down when they part or a phone's battery
-dies."""
+one, which it sends again `ble.retransmit_after` later while the link lasts. Links come up
+after the modelled discovery and connection set-up while two nodes stay in range, within each
+device's connection slots, and go down when they part or a phone's battery dies."""
 
 from __future__ import annotations
 
@@ -440,11 +440,14 @@ class Simulation:
         if data[1:2] == b"\x04":  # a Msg frame: [4, bin]
             self.out.msg_frames += 1
         now = EPOCH + int(t)
-        lost = self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss
-        if lost:
+        if self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss:
+            # Lost on the air: the sender's link sends it again (as BLE's link layer and the
+            # UDP link's ARQ do), in order, ahead of what queued behind it.
             self.out.frames_lost += 1
-        else:
-            self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+            d.queue.appendleft(data)
+            self._start(t + self.link.retransmit_after, link, src)
+            return
+        self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
         if (a, b) not in self.links:
             return
         if d.queue:
