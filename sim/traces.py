@@ -1,15 +1,22 @@
 """Contact traces from other tools: read, validate, replay, and write.
 
 Two formats:
-* The ONE simulator's connectivity events: `<time> CONN <a> <b> up|down`, one per line;
-  blank lines, `#` comments and other ONE event types (lines whose first field is a time and
-  second field is not CONN) are skipped.
-* CSV: `time,a,b,up|down`, with an optional header line (first field not a number).
+* The ONE simulator's connectivity events: `<time> CONN <a> <b> up|down [<interface>]`, one
+  per line; blank lines, `#` comments and other ONE event types (lines whose first field is a
+  time and second field is not CONN) are skipped.
+* CSV: `time,a,b,up|down[,interface]`, with an optional header line (first field not a number).
 
 Node ids are free-form strings mapped to dense indices 0..n-1: numeric ids in numeric order,
 otherwise in string order. Times must not decrease. In strict mode (the default) an `up` for a
-pair already up, or a `down` for a pair not up, is an error; lenient mode skips such lines.
-Every problem raises `TraceError` with the 1-based line number.
+pair (on an interface) already up, or a `down` for one not up, is an error; lenient mode skips
+such lines. Every problem raises `TraceError` with the 1-based line number.
+
+Several interfaces (ONE's multi-interface hosts, such as the Helsinki scenario's trams) are
+merged: a pair is in contact while at least one of its interfaces is up, from the first
+interface's `up` to the last one's `down`. A meshnode device has one radio, so one link per pair.
+Zero-length contacts (an `up` and a `down` at the same time, common in iMote traces whose
+scans found a device once) are kept: the link opens and closes at that instant and carries
+nothing, and the oracle, which charges each hop its transfer time, cannot use it either.
 """
 
 from __future__ import annotations
@@ -115,10 +122,11 @@ class _Builder:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.rows: list[tuple[float, str, str, bool]] = []
-        self.up: set[tuple[str, str]] = set()
+        self.up: dict[tuple[str, str], set[str]] = {}  # pair -> its interfaces that are up
         self.last = -math.inf
 
-    def add(self, line: int, time_text: str, a: str, b: str, state: str) -> None:
+    def add(self, line: int, time_text: str, a: str, b: str, state: str,
+            interface: str = "") -> None:
         t = _time(time_text, line)
         if t < self.last:
             raise TraceError(line, f"time {t} is before the previous event ({self.last})")
@@ -131,13 +139,21 @@ class _Builder:
             raise TraceError(line, f"state must be up or down, not {state!r}")
         up = word == "up"
         pair = (a, b) if a < b else (b, a)
-        if up == (pair in self.up):
+        interfaces = self.up.setdefault(pair, set())
+        if up == (interface in interfaces):
             if self.strict:
-                raise TraceError(line, f"link {a}-{b} is already {word}")
+                on = f" on interface {interface}" if interface else ""
+                raise TraceError(line, f"link {a}-{b}{on} is already {word}")
             return
-        (self.up.add if up else self.up.discard)(pair)
         self.last = t
-        self.rows.append((t, a, b, up))
+        if up:
+            interfaces.add(interface)
+            if len(interfaces) == 1:  # the pair's first interface up: the contact begins
+                self.rows.append((t, a, b, True))
+        else:
+            interfaces.discard(interface)
+            if not interfaces:  # its last interface down: the contact ends
+                self.rows.append((t, a, b, False))
 
     def trace(self) -> Trace:
         ids = _id_order(x for _, a, b, _ in self.rows for x in (a, b))
@@ -163,9 +179,10 @@ def parse_one(lines: Iterable[str], *, strict: bool = True) -> Trace:
             if len(fields) < 2:
                 raise TraceError(number, "expected '<time> CONN <a> <b> up|down'")
             continue
-        if len(fields) != 5:
-            raise TraceError(number, f"CONN needs 5 fields, got {len(fields)}")
-        builder.add(number, fields[0], fields[2], fields[3], fields[4])
+        if len(fields) not in (5, 6):
+            raise TraceError(number, f"CONN needs 5 fields (6 with an interface), got "
+                             f"{len(fields)}")
+        builder.add(number, *fields[:1], *fields[2:])
     return builder.trace()
 
 
@@ -181,8 +198,9 @@ def parse_csv(lines: Iterable[str], *, strict: bool = True) -> Trace:
         except csv.Error as error:
             raise TraceError(number, f"bad CSV: {error}") from None
         fields = [f.strip() for f in fields]
-        if len(fields) != 4:
-            raise TraceError(number, f"expected 4 fields (time,a,b,up|down), got {len(fields)}")
+        if len(fields) not in (4, 5):
+            raise TraceError(number, "expected 4 fields (time,a,b,up|down) or 5 (with an "
+                             f"interface), got {len(fields)}")
         if not seen_row:
             seen_row = True
             try:

@@ -120,3 +120,11 @@ def test_a_lost_frame_is_sent_again_within_the_same_contact(tmp_path: Path) -> N
         alert = summarise(out, 1.0)["alerts"][0]
         assert alert["final_coverage"] == 1.0, seed
     assert lost > 8
+
+
+def test_a_zero_length_contact_opens_a_link_that_carries_nothing(tmp_path: Path) -> None:
+    trace = "100 CONN 0 1 up\n100 CONN 0 1 down\n"
+    out = Simulation(replay(tmp_path, trace, residents=1)).run()
+    alert = summarise(out, 1.0)["alerts"][0]
+    assert out.links_made == 1 and len(out.contacts or ()) == 1
+    assert alert["final_coverage"] == alert["final_oracle"] == 0.0

@@ -172,3 +172,32 @@ def test_non_utf8_file_is_a_trace_error(tmp_path: Path) -> None:
     bad.write_bytes(b"0 CONN \xff\xfe 2 up\n")
     with pytest.raises(TraceError):
         read_trace(bad)
+
+
+def test_several_interfaces_of_a_pair_merge_into_one_contact() -> None:
+    """ONE's multi-interface hosts (trams) report one link per interface: the pair is in
+    contact from its first interface's up to its last interface's down."""
+    text = ("0 CONN t1 p2 up bt\n5 CONN t1 p2 up wifi\n8 CONN t1 p2 down bt\n"
+            "9 CONN t1 p2 up bt\n12 CONN t1 p2 down wifi\n20 CONN t1 p2 down bt\n")
+    trace = parse_one(text.splitlines())
+    assert events(trace) == [(0.0, "p2", "t1", True), (20.0, "p2", "t1", False)]
+    csv_trace = parse_csv(["0,a,b,up,1", "1,a,b,up,2", "2,a,b,down,1", "3,a,b,down,2"])
+    assert events(csv_trace) == [(0.0, "a", "b", True), (3.0, "a", "b", False)]
+
+
+def test_an_interface_up_twice_is_still_an_error_naming_it() -> None:
+    with pytest.raises(TraceError, match="line 2: link 1-2 on interface bt is already up"):
+        parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 up bt"])
+    with pytest.raises(TraceError, match="line 2: link 1-2 on interface wifi is already down"):
+        parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 down wifi"])
+    lenient = parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 down wifi", "2 CONN 1 2 down bt"],
+                        strict=False)
+    assert events(lenient) == [(0.0, "1", "2", True), (2.0, "1", "2", False)]
+
+
+def test_a_zero_length_contact_loads_strictly_as_a_zero_length_interval() -> None:
+    trace = parse_one(["10 CONN 1 2 up", "10 CONN 1 2 down", "12 CONN 1 2 up",
+                       "20 CONN 1 2 down"])
+    intervals = trace.intervals()
+    assert intervals.up.tolist() == [10.0, 12.0]
+    assert intervals.down.tolist() == [10.0, 20.0]
