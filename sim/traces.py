@@ -7,13 +7,18 @@ Two formats:
 * CSV: `time,a,b,up|down[,interface]`, with an optional header line (first field not a number).
 
 Node ids are free-form strings mapped to dense indices 0..n-1: numeric ids in numeric order,
-otherwise in string order. Times must not decrease. In strict mode (the default) an `up` for a
-pair (on an interface) already up, or a `down` for one not up, is an error; lenient mode skips
-such lines. Every problem raises `TraceError` with the 1-based line number.
+otherwise in string order. Times must not decrease.
 
-Several interfaces (ONE's multi-interface hosts, such as the Helsinki scenario's trams) are
-merged: a pair is in contact while at least one of its interfaces is up, from the first
-interface's `up` to the last one's `down`. A meshnode device has one radio, so one link per pair.
+A pair may hold several connections at once, and they merge into one contact, from the first
+`up` to the `down` that closes the last of them (a meshnode device has one radio: one link per
+pair). ONE reports one connection per interface, without naming it (its multi-interface hosts,
+such as the Helsinki scenario's trams, connect over Bluetooth and a long-range radio), so an
+`up` for a pair already up is another connection, closed by its own `down`; overlapping
+sightings of one pair in a converted real trace merge the same way. A line naming its
+interface can be up only once per interface. In strict mode (the default) a `down` with no
+connection of the pair (on that interface) up, or a named interface up twice, is an error;
+lenient mode skips such lines. Every problem raises `TraceError` with the 1-based line number.
+
 Zero-length contacts (an `up` and a `down` at the same time, common in iMote traces whose
 scans found a device once) are kept: the link opens and closes at that instant and carries
 nothing, and the oracle, which charges each hop its transfer time, cannot use it either.
@@ -122,7 +127,8 @@ class _Builder:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.rows: list[tuple[float, str, str, bool]] = []
-        self.up: dict[tuple[str, str], set[str]] = {}  # pair -> its interfaces that are up
+        # pair -> connections up, by interface ("": lines that name none, any number of them)
+        self.up: dict[tuple[str, str], dict[str, int]] = {}
         self.last = -math.inf
 
     def add(self, line: int, time_text: str, a: str, b: str, state: str,
@@ -139,21 +145,20 @@ class _Builder:
             raise TraceError(line, f"state must be up or down, not {state!r}")
         up = word == "up"
         pair = (a, b) if a < b else (b, a)
-        interfaces = self.up.setdefault(pair, set())
-        if up == (interface in interfaces):
+        connections = self.up.setdefault(pair, {})
+        count = connections.get(interface, 0)
+        if (count > 0 and up and interface) or (count == 0 and not up):
             if self.strict:
                 on = f" on interface {interface}" if interface else ""
                 raise TraceError(line, f"link {a}-{b}{on} is already {word}")
             return
         self.last = t
-        if up:
-            interfaces.add(interface)
-            if len(interfaces) == 1:  # the pair's first interface up: the contact begins
-                self.rows.append((t, a, b, True))
-        else:
-            interfaces.discard(interface)
-            if not interfaces:  # its last interface down: the contact ends
-                self.rows.append((t, a, b, False))
+        opened = any(connections.values())
+        connections[interface] = count + (1 if up else -1)
+        if up and not opened:  # the pair's first connection: the contact begins
+            self.rows.append((t, a, b, True))
+        elif not up and not any(connections.values()):  # its last one closed: it ends
+            self.rows.append((t, a, b, False))
 
     def trace(self) -> Trace:
         ids = _id_order(x for _, a, b, _ in self.rows for x in (a, b))

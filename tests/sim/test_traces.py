@@ -65,7 +65,7 @@ def test_csv_with_and_without_header() -> None:
     ("0 CONN 1 2 sideways", 1, "up or down"),
     ("0 CONN 1 1 up", 1, "itself"),
     ("5 CONN 1 2 up\n4 CONN 1 3 up", 2, "before the previous"),
-    ("0 CONN 1 2 up\n1 CONN 2 1 up", 2, "already up"),
+    ("0 CONN 1 2 up bt\n1 CONN 2 1 up bt", 2, "already up"),
     ("\n\n0 CONN 1 2 down", 3, "already down"),
     ("garbage", 1, "time is not a number"),
     ("7", 1, "expected"),
@@ -95,11 +95,23 @@ def test_csv_errors_name_the_line(text: str, line: int, reason: str) -> None:
 
 
 def test_lenient_mode_skips_redundant_events() -> None:
-    text = ["0 CONN 1 2 up", "1 CONN 1 2 up", "2 CONN 1 3 down", "3 CONN 2 1 down"]
+    text = ["0 CONN 1 2 up", "1 CONN 1 2 up x", "1 CONN 1 2 up x", "2 CONN 1 3 down",
+            "3 CONN 2 1 down", "3 CONN 2 1 down x", "4 CONN 1 2 down"]
     with pytest.raises(TraceError):
         parse_one(text)
     trace = parse_one(text, strict=False)
     assert events(trace) == [(0.0, "1", "2", True), (3.0, "1", "2", False)]
+
+
+def test_ones_unnamed_connections_of_one_pair_merge_into_one_contact() -> None:
+    """ONE's ConnectivityONEReport writes one up/down per interface without naming it (trams
+    meet over Bluetooth and a long-range radio): the pair's contact lasts until the last down."""
+    text = ["10.00 CONN 120 121 up", "30.00 CONN 120 121 up", "40.00 CONN 120 121 down",
+            "90.00 CONN 120 121 down", "95.00 CONN 120 121 down"]
+    with pytest.raises(TraceError, match="line 5: link 120-121 is already down"):
+        parse_one(text)
+    trace = parse_one(text[:4])
+    assert events(trace) == [(10.0, "120", "121", True), (90.0, "120", "121", False)]
 
 
 def test_intervals_close_open_contacts_at_the_end() -> None:
