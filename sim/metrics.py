@@ -29,7 +29,7 @@ from sim.oracle import Adjacency, coverage_curve, earliest_arrival
 from sim.rng import Streams
 
 __all__ = ["COVERAGE_MARKS", "DM_SAMPLE", "BoundViolation", "coverage_series", "link_setup",
-           "summarise", "wilson"]
+           "message_stats", "summarise", "wilson"]
 
 COVERAGE_MARKS = (600.0, 1_800.0, 3_600.0, 7_200.0)  # 10, 30, 60, 120 minutes
 # DMs checked against the oracle: 385 is the smallest sample whose 95 % Wilson interval is at
@@ -124,6 +124,42 @@ def coverage_series(out: Outcome, times: NDArray[np.float64]) -> dict[str, list[
         series[f"alert{k}"] = coverage_curve(arrival, times, residents).tolist()
         series[f"alert{k}_oracle"] = coverage_curve(oracle, times, residents).tolist()
     return series
+
+
+def _mean(values: list[float] | list[int]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _median(values: list[float] | list[int]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def message_stats(out: Outcome) -> dict[str, Any] | None:
+    """The figures of The ONE's MessageStatsReport for a message list's DMs (None without a
+    list), to compare line by line with ONE's report of the same scenario.
+
+    `created`: listed messages sent (a dead phone sends nothing); `delivered`: those opened
+    by their recipient; `relayed`: completed hand-overs of their copies to any device, the
+    recipient's included (ONE's "relayed"); `overhead_ratio` = (relayed − delivered) /
+    delivered; `latency_*`: delivery time − creation time (s); `hopcount_*`: the links the
+    recipient's first copy crossed (1: straight from the sender), from the driver's own record
+    of who handed each copy to whom. Receipts (meshnode's delivery acknowledgements, which ONE
+    does not have) are not counted here: they are in meshnode's own overhead figures."""
+    if not out.listed_ids:
+        return None
+    created = len(out.listed_dm)
+    delivered = [i for i in out.listed_dm if i in out.dm_delivered]
+    latencies = [out.dm_delivered[i] - out.dm_created[i][0] for i in delivered]
+    hops = [out.dm_hops[i] for i in delivered if i in out.dm_hops]
+    return {
+        "listed": len(out.listed_ids), "created": created, "delivered": len(delivered),
+        "relayed": out.listed_relayed, "oversize": out.listed_oversize,
+        "delivery_prob": len(delivered) / created if created else 0.0,
+        "overhead_ratio": (out.listed_relayed - len(delivered)) / len(delivered)
+        if delivered else None,
+        "latency_avg": _mean(latencies), "latency_med": _median(latencies),
+        "hopcount_avg": _mean(hops), "hopcount_med": _median(hops),
+    }
 
 
 def _dm_sample(out: Outcome) -> list[bytes]:
@@ -233,6 +269,7 @@ def summarise(out: Outcome, wall_seconds: float) -> dict[str, Any]:
                     "acknowledged": acknowledged,
                     "acknowledged_ratio": acknowledged / dms_made if dms_made else None,
                     "acknowledgement_latency": _percentiles(ack_latency)}},
+        "message_list": message_stats(out),
         "attack": {"attackers": len(out.attackers), "flood_posts": out.flood_posts},
         "overhead": {
             "frames": out.frames, "message_frames": out.msg_frames,

@@ -26,7 +26,6 @@ nothing, and the oracle, which charges each hop its transfer time, cannot use it
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.contacts import Intervals
+from sim.textfiles import csv_rows, read_text
 
 __all__ = ["Trace", "TraceError", "format_one", "from_intervals", "parse_csv", "parse_one",
            "read_trace", "write_one"]
@@ -194,40 +194,19 @@ def parse_one(lines: Iterable[str], *, strict: bool = True) -> Trace:
 def parse_csv(lines: Iterable[str], *, strict: bool = True) -> Trace:
     """Parse `time,a,b,up|down` rows with an optional header (see the module docstring)."""
     builder = _Builder(strict)
-    seen_row = False
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        try:
-            fields = next(csv.reader([raw]))
-        except csv.Error as error:
-            raise TraceError(number, f"bad CSV: {error}") from None
-        fields = [f.strip() for f in fields]
+    for number, fields in csv_rows(lines, TraceError):
         if len(fields) not in (4, 5):
             raise TraceError(number, "expected 4 fields (time,a,b,up|down) or 5 (with an "
                              f"interface), got {len(fields)}")
-        if not seen_row:
-            seen_row = True
-            try:
-                float(fields[0])
-            except ValueError:
-                continue  # the header
         builder.add(number, *fields)
     return builder.trace()
 
 
 def read_trace(path: str | Path, fmt: str | None = None, *, strict: bool = True) -> Trace:
     """Read a trace file; `fmt` is "one" or "csv" (default: ".csv" files are CSV, else ONE)."""
-    path = Path(path)
-    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "one")
-    if kind not in ("one", "csv"):
-        raise ValueError(f"unknown trace format {kind!r}")
-    parse = parse_csv if kind == "csv" else parse_one
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return parse(handle, strict=strict)
-    except UnicodeDecodeError as error:
-        raise TraceError(0, f"{path}: not UTF-8 text ({error.reason})") from None
+    return read_text(path, fmt, {"one": lambda f: parse_one(f, strict=strict),
+                                  "csv": lambda f: parse_csv(f, strict=strict)},
+                      TraceError, "trace")
 
 
 def from_intervals(intervals: Intervals, ids: tuple[str, ...] | None = None) -> Trace:

@@ -58,6 +58,13 @@ class World:
     def residents(self) -> NDArray[np.int64]:
         return np.flatnonzero(self.kinds == Kind.RESIDENT)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Each node's name: its id in a replayed trace, else its index."""
+        if self.trace is not None:
+            return self.trace.ids
+        return tuple(str(i) for i in range(self.size))
+
 
 def _kinds(hubs: int, residents: int) -> NDArray[np.int8]:
     return np.concatenate([np.full(hubs, Kind.HUB, np.int8),
