@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sim.scenario import bundled_names, parameter_table
+from sim.sweep import PLOTS
 from tests.cli.conftest import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,10 @@ def test_sweep_in_a_local_process_pool(meshnode: Run, tmp_path: Path) -> None:
     assert all(p["runs"] == "2" and p["dm_delivery_ratio_n"] == "2" for p in points)
     with (out / "runs.csv").open(encoding="utf-8", newline="") as f:
         assert [r["seed"] for r in csv.DictReader(f)] == ["7", "8", "7", "8"]
-    assert len(list(out.glob("sweep-*.png"))) == 6
+    assert sorted(p.name for p in out.glob("sweep-*.png")) == sorted(
+        f"sweep-{name}.png" for name in PLOTS)
+    # The DM oracle is plotted beside the delivery of its own sample of DMs.
+    assert (out / "sweep-dm_delivered_in_sample.png").is_file()
 
 
 def test_bench_at_reduced_scale(meshnode: Run, tmp_path: Path) -> None:
