@@ -56,7 +56,7 @@ name = "one-helsinki"
 duration = $END
 step = "10s"
 [population]
-residents = 126
+residents = 126  # ONE's hosts: those the report leaves out (they met nobody) still exist
 hubs = 0
 [mobility]
 model = "trace"

@@ -130,8 +130,10 @@ def _mean(values: list[float] | list[int]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _median(values: list[float] | list[int]) -> float | None:
-    return float(np.median(values)) if values else None
+def _one_median(values: list[float] | list[int]) -> float | None:
+    """The median as ONE's reports compute it: the sorted values' element n // 2 (the upper
+    middle one of an even count)."""
+    return float(sorted(values)[len(values) // 2]) if values else None
 
 
 def message_stats(out: Outcome) -> dict[str, Any] | None:
@@ -141,7 +143,8 @@ def message_stats(out: Outcome) -> dict[str, Any] | None:
     `created`: listed messages sent (a dead phone sends nothing); `delivered`: those opened
     by their recipient; `relayed`: completed hand-overs of their copies to any device, the
     recipient's included (ONE's "relayed"); `overhead_ratio` = (relayed − delivered) /
-    delivered; `latency_*`: delivery time − creation time (s); `hopcount_*`: the links the
+    delivered; `latency_*`: delivery time − creation time (s), medians taken as ONE takes them
+(the upper middle value of an even count); `hopcount_*`: the links the
     recipient's first copy crossed (1: straight from the sender), from the driver's own record
     of who handed each copy to whom. Receipts (meshnode's delivery acknowledgements, which ONE
     does not have) are not counted here: they are in meshnode's own overhead figures."""
@@ -157,8 +160,8 @@ def message_stats(out: Outcome) -> dict[str, Any] | None:
         "delivery_prob": len(delivered) / created if created else 0.0,
         "overhead_ratio": (out.listed_relayed - len(delivered)) / len(delivered)
         if delivered else None,
-        "latency_avg": _mean(latencies), "latency_med": _median(latencies),
-        "hopcount_avg": _mean(hops), "hopcount_med": _median(hops),
+        "latency_avg": _mean(latencies), "latency_med": _one_median(latencies),
+        "hopcount_avg": _mean(hops), "hopcount_med": _one_median(hops),
     }
 
 

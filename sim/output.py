@@ -221,8 +221,12 @@ def one_stats_text(stats: dict[str, Any], summary: dict[str, Any]) -> str:
              f"sim_time: {summary['duration_s']:.4f}"]
     for key in ONE_STATS_KEYS:
         value = stats[key]
-        text = "NaN" if value is None else (str(value) if isinstance(value, int)
-                                           else f"{value:.4f}")
+        if value is None:
+            text = "NaN"
+        elif isinstance(value, int) or key == "hopcount_med":  # ONE writes an int there
+            text = str(int(value))
+        else:
+            text = f"{value:.4f}"
         lines.append(f"{key}: {text}")
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -79,12 +80,14 @@ def test_a_one_scenario_replays_message_for_message_with_ones_metrics(tmp_path: 
     stats = summarise(out, 1.0)["message_list"]
     assert stats["created"] == 3 and stats["delivered"] == 2
     assert stats["delivery_prob"] == pytest.approx(2 / 3)
-    assert stats["hopcount_avg"] == pytest.approx(1.5) and stats["hopcount_med"] == 1.5
+    # Medians as ONE reports them: the upper middle value of an even count.
+    assert stats["hopcount_avg"] == pytest.approx(1.5) and stats["hopcount_med"] == 2
     # Relayed: M1 to 2 and to 3, M2 to 1, and epidemic also copies M1 and M2 wherever it can.
     assert stats["relayed"] >= 3
     assert stats["overhead_ratio"] == pytest.approx((stats["relayed"] - 2) / 2)
     latencies = sorted(out.dm_delivered[i] - out.dm_created[i][0] for i in out.dm_delivered)
     assert stats["latency_avg"] == pytest.approx(sum(latencies) / 2)
+    assert stats["latency_med"] == latencies[1]
     assert latencies[1] >= 300 - 50 and latencies[0] >= 100 - 60
     header, rows = message_table(out)
     assert [row[header.index("list_id")] for row in rows] == ["M1", "M2", "M3"]
@@ -117,3 +120,18 @@ def test_results_carry_ones_report_layout_for_a_side_by_side(tmp_path: Path) -> 
     plain = Simulation(scenario(tmp_path, "")).run()
     write_run(tmp_path / "out", plain, summarise(plain, 1.0), command="test", source="")
     assert not (tmp_path / "out" / "message_stats.txt").exists()
+
+
+def test_hosts_missing_from_a_numbered_trace_exist_but_meet_nobody(tmp_path: Path) -> None:
+    """A ONE contact report leaves out hosts that never met anyone; with numbered ids and a
+    larger population they are still nodes, and a message to one is never delivered."""
+    base = scenario(tmp_path, "50 C M1 1 3 600\n60 C M2 2 5 600\n")
+    bigger = dataclasses.replace(base, population=dataclasses.replace(
+        base.population, residents=5))
+    out = Simulation(bigger).run()
+    stats = summarise(out, 1.0)["message_list"]
+    assert len(out.kinds) == 6
+    assert stats["created"] == 2 and stats["delivered"] == 1
+    with pytest.raises(ScenarioError, match="more than its highest id"):
+        Simulation(dataclasses.replace(base, population=dataclasses.replace(
+            base.population, residents=2)))
