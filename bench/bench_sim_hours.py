@@ -4,7 +4,8 @@ Runs the bundled `neighbourhood` scenario scaled to `--nodes` devices for `--hou
 hours (posts scoped with `--post-hops`, as in the issue) and prints, per simulated hour, the
 process CPU seconds and wall seconds it took and the events handled, then the top functions of
 a cProfile of the first hour and of the last one (own time), so that the growth can be traced
-to the functions that grow.
+to the functions that grow. Profiled hours cost about 1.5-2x: `--no-profile` for clean per-hour
+CPU.
 
     python bench/bench_sim_hours.py --nodes 1000 --hours 3 --post-hops 3
 """
@@ -32,12 +33,15 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=3)
     parser.add_argument("--post-hops", type=int, default=3)
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--no-profile", action="store_true",
+                        help="per-hour CPU without cProfile's overhead (about 1.5-2x)")
     args = parser.parse_args()
     base = scaled(bundled("neighbourhood"), args.nodes, args.hours * HOUR)
     scenario = dataclasses.replace(base, routing=dataclasses.replace(
         base.routing, post_hops=args.post_hops))
     sim = Simulation(scenario)
-    profiles = {0: cProfile.Profile(), args.hours - 1: cProfile.Profile()}
+    profiles = {} if args.no_profile else {0: cProfile.Profile(),
+                                           args.hours - 1: cProfile.Profile()}
     marks: list[tuple[float, float, int]] = []  # (cpu, wall, events) at each hour start
     state = {"hour": -1}
 
