@@ -233,6 +233,12 @@ def _pct(value: float | None) -> str:
     return NA if value is None else f"{100 * value:.1f} %"
 
 
+def _pct_ci(value: float | None, ci: list[float] | tuple[float, float] | None) -> str:
+    if value is None or ci is None:
+        return _pct(value)
+    return f"{_pct(value)} ({100 * ci[0]:.0f}–{100 * ci[1]:.0f} %)"
+
+
 def _num(value: float | None, fmt: str = ",.1f", unit: str = "") -> str:
     return NA if value is None else f"{value:{fmt}}{unit}"
 
@@ -253,8 +259,12 @@ def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: l
     table.add_row("post delivery ratio", _pct(posts["delivery_ratio"]), "")
     table.add_row("post latency p50 / p90", f"{_num(posts['latency']['p50'], ',.0f')} / "
                   f"{_num(posts['latency']['p90'], ',.0f')} s", "")
-    table.add_row(f"DMs delivered (of {dms['created']})", _pct(dms["delivery_ratio"]),
-                  _pct(dms["oracle_delivery_ratio"]))
+    table.add_row(f"DMs delivered (of {dms['created']})", _pct(dms["delivery_ratio"]), "")
+    if dms["oracle_sample"]:
+        # Measured and bound on the same sampled DMs: the oracle runs on a sample only.
+        table.add_row(f"DMs delivered, oracle's sample of {dms['oracle_sample']} (95 % CI)",
+                      _pct_ci(dms["measured_in_sample"], dms["measured_in_sample_ci95"]),
+                      _pct_ci(dms["oracle_delivery_ratio"], dms["oracle_ci95"]))
     sender = dms["sender_sees"]
     table.add_row("DMs carried / receipt back (as senders see them)",
                   f"{_pct(sender['carried_ratio'])} / {_pct(sender['acknowledged_ratio'])}", "")
@@ -269,7 +279,9 @@ def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: l
                   f"{_num(run['simulated_per_wall_second'], ',.0f')} simulated s per wall s)")
     console.print(f"results in {out_dir}/: " + ", ".join(f.name for f in files))
     if not plots:
-        console.print("(no plots: add --plot; they need matplotlib: pip install -e '.[plots]')")
+        # Not markup: rich would take "[plots]" for a style tag and print "-e '.'".
+        console.print("(no plots: add --plot; they need matplotlib: "
+                      f"{output.INSTALL_HINT})", markup=False)
 
 
 # --- sweep ------------------------------------------------------------------------------------

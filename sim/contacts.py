@@ -299,6 +299,14 @@ class Intervals:
     def __len__(self) -> int:
         return len(self.up)
 
+    def until_death(self, died_at: FloatArray) -> Intervals:
+        """These contacts as far as both nodes were alive: each ends by the earlier death
+        (`died_at[i]`, +inf for never) of its two nodes; contacts from then on are dropped."""
+        death = np.minimum(died_at.take(self.a), died_at.take(self.b))
+        keep = self.up < death
+        return Intervals(self.up[keep], np.minimum(self.down, death)[keep], self.a[keep],
+                         self.b[keep], self.size)
+
     @staticmethod
     def from_rows(rows: list[tuple[float, float, int, int]], size: int) -> Intervals:
         """From (up, down, a, b) rows in any node order (a and b are swapped if needed)."""

@@ -6,9 +6,9 @@ calls `ready` when a burst has gone out and `handle_timer` when `get_timer` says
 post and send DMs through `Node.post` and `Node.send_dm`, exactly as the daemon's API does, so
 the routing, copies and delivery states are the daemon's. Frames are the node's real bytes; a
 link carries them at the modelled throughput, fragmented to the modelled ATT MTU, and may lose
-one. Links come up after the modelled discovery and connection set-up while two nodes stay in
-range, within each device's connection slots, and go down when they part or a phone's battery
-dies."""
+one, which it sends again `ble.retransmit_after` later while the link lasts. Links come up
+after the modelled discovery and connection set-up while two nodes stay in range, within each
+device's connection slots, and go down when they part or a phone's battery dies."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ from meshnode.node import Node, NodeConfig
 from meshnode.routing.policy import PolicyName
 from meshnode.store.memory import MemoryStore
 from sim import linkmodel
+from sim.config import ScenarioError
 from sim.contacts import ContactDetector, ContactRecorder, Intervals
 from sim.events import EventQueue
+from sim.messages import MessageListError, read_messages
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.workload import Action, Work, attackers, schedule
@@ -69,6 +71,7 @@ class Ev(Enum):
     TIMER = 5
     SAMPLE = 6
     DOWN = 7
+    UP = 8  # a replayed trace's `up`: the pair is in range from now on
 
 
 @dataclass(slots=True)
@@ -119,6 +122,15 @@ class Outcome:
     post_receptions: dict[bytes, int] = field(default_factory=dict)
     post_latencies: list[float] = field(default_factory=list)
     dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
+    dm_bytes: dict[bytes, int] = field(default_factory=dict)  # encoded size, per DM
+    # A message list's DMs: each list message's id, the DM sent for list entry k, completed
+    # hand-overs of listed DMs (to relays and recipients alike), and the hops the copy that
+    # reached the recipient had crossed.
+    listed_ids: list[str] = field(default_factory=list)
+    listed_dm: dict[bytes, int] = field(default_factory=dict)
+    listed_relayed: int = 0
+    listed_oversize: int = 0  # larger than a DM can be: sent at the largest DM size
+    dm_hops: dict[bytes, int] = field(default_factory=dict)
     dm_delivered: dict[bytes, float] = field(default_factory=dict)
     dm_carried: dict[bytes, float] = field(default_factory=dict)  # first hand-over, per DM
     dm_handovers: dict[bytes, int] = field(default_factory=dict)  # as the sender counts them
@@ -160,6 +172,7 @@ class Simulation:
         self.out = Outcome(scenario, self.world.kinds)
         self._rng_link = self.streams.generator("links")
         self._rng_ids = self.streams.generator("identities")
+        self._listed = self._message_list()
         self._authority()
         self._nodes()
         self.links: dict[tuple[int, int], _Link] = {}
@@ -184,8 +197,29 @@ class Simulation:
         self.timer_at = [math.inf] * self.n  # when each node's timer event is scheduled
         self._energy_t = 0.0
         self._trace_until = -math.inf
+        # Listed DMs on the air, by their signature (the 64 bytes before the 5-byte routing
+        # tail of every copy's frame: the same for every copy, unique per message), and the
+        # hops each holder's first copy had crossed.
+        self._tracked: dict[bytes, bytes] = {}
+        self._hops: dict[tuple[bytes, int], int] = {}
 
     # --- set-up ------------------------------------------------------------------------------
+
+    def _message_list(self) -> list[tuple[float, int, int, int]] | None:
+        spec = self.scenario.workload
+        if not spec.messages:
+            return None
+        fmt = None if spec.messages_format == "auto" else spec.messages_format
+        try:
+            listed = read_messages(spec.messages, fmt)
+            pairs = listed.resolve(self.world.ids)
+        except OSError as error:
+            raise ScenarioError("workload.messages", f"cannot read: {error}") from None
+        except MessageListError as error:
+            raise ScenarioError("workload.messages", str(error)) from None
+        self.out.listed_ids = [m.id for m in listed.messages]
+        return [(m.time, a, b, m.size)
+                for m, (a, b) in zip(listed.messages, pairs, strict=True)]
 
     def _authority(self) -> None:
         rng = self.streams.generator("authority")
@@ -223,14 +257,13 @@ class Simulation:
         meta = self.scenario.scenario
         end = meta.duration
         work = schedule(self.scenario.workload, self.world.hubs, self.world.residents, end,
-                        self.streams)
+                        self.streams, self._listed)
         for w in work:
             self.queue.schedule(w.time, (Ev.WORK, w))
         self.queue.schedule(0.0, (Ev.STEP, None))
         for i in range(self.n):
             self._arm(0.0, i)
         self.queue.schedule(0.0, (Ev.SAMPLE, None))
-        trace = self.world.trace
         self._trace_until = -math.inf
         events = 0
         next_report = 0.0
@@ -245,8 +278,11 @@ class Simulation:
             elif kind is Ev.STEP:
                 self._step(t)
             elif kind is Ev.ATTEMPT:
-                if trace is not None:
-                    self.in_range.add(payload)  # type: ignore[arg-type]
+                self._attempt(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.UP:
+                # Only the trace's own `up` puts a pair in range: a retry (ATTEMPT) queued
+                # at the instant of the pair's `down` must find it out of range.
+                self.in_range.add(payload)  # type: ignore[arg-type]
                 self._attempt(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.DOWN:
                 self.in_range.discard(payload)
@@ -307,7 +343,7 @@ class Simulation:
             pair = (int(trace.a[k]), int(trace.b[k]))
             when = max(t, float(trace.time[k]))
             # A trace records connectivity itself: no discovery delay on top.
-            self.queue.schedule(when, (Ev.ATTEMPT if trace.up[k] else Ev.DOWN, pair))
+            self.queue.schedule(when, (Ev.UP if trace.up[k] else Ev.DOWN, pair))
 
     def _contacts_changed(self, t: float, up: NDArray[np.int64], down: NDArray[np.int64],
                           *, delayed: bool) -> None:
@@ -433,20 +469,34 @@ class Simulation:
         self.out.bytes_on_air += size
         self.bytes_node[src] += size
         self.bytes_node[dst] += size
-        if data[1:2] == b"\x04":  # a Msg frame: [4, bin]
+        msg = data[1:2] == b"\x04"  # a Msg frame: [4, bin]
+        if msg:
             self.out.msg_frames += 1
         now = EPOCH + int(t)
-        lost = self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss
-        if lost:
+        if self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss:
+            # Lost on the air: the sender's link sends it again (as BLE's link layer and the
+            # UDP link's ARQ do), in order, ahead of what queued behind it.
             self.out.frames_lost += 1
-        else:
-            self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+            d.queue.appendleft(data)
+            self._start(t + self.link.retransmit_after, link, src)
+            return
+        if msg and self._tracked:
+            self._track(data, src, dst)
+        self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
         if (a, b) not in self.links:
             return
         if d.queue:
             self._start(t, link, src)
         else:
             self._outputs(t, src, self.nodes[src].ready(dst, now))
+
+    def _track(self, data: bytes, src: int, dst: int) -> None:
+        """A Msg frame arrived: if it carries a listed DM, count the hand-over and the hops of
+        the receiver's first copy."""
+        msg_id = self._tracked.get(data[-69:-5])
+        if msg_id is not None:
+            self.out.listed_relayed += 1
+            self._hops.setdefault((msg_id, dst), self._hops.get((msg_id, src), 0) + 1)
 
     # --- application ------------------------------------------------------------------------
 
@@ -466,6 +516,8 @@ class Simulation:
             created = out.dm_created.get(event.msg_id)
             if created is not None and event.msg_id not in out.dm_delivered:
                 out.dm_delivered[event.msg_id] = t
+                if event.msg_id in out.listed_dm:
+                    out.dm_hops[event.msg_id] = self._hops.get((event.msg_id, node), 0)
         elif isinstance(event, DmCarried):
             out.dm_carried.setdefault(event.dm_id, t)
             out.dm_handovers[event.dm_id] = event.handovers
@@ -511,7 +563,17 @@ class Simulation:
             verdict, outputs = node.send_dm(recipient, text, now)
             if verdict.msg_id is not None:
                 self.out.dm_created[verdict.msg_id] = (t, w.origin, w.target)
+                stored = node.store.get(verdict.msg_id)
+                self.out.dm_bytes[verdict.msg_id] = 0 if stored is None else len(stored.raw)
+                if w.ref >= 0 and stored is not None:
+                    self._listed_created(verdict.msg_id, stored.raw, w)
             self._outputs(t, w.origin, outputs)
+
+    def _listed_created(self, msg_id: bytes, raw: bytes, w: Work) -> None:
+        self.out.listed_dm[msg_id] = w.ref
+        self.out.listed_oversize += w.size - 450 > wire.DM_TEXT_MAX
+        self._tracked[raw[-69:-5]] = msg_id
+        self._hops[(msg_id, w.origin)] = 0
 
     @staticmethod
     def _text(w: Work) -> str:
@@ -527,6 +589,8 @@ class Simulation:
         used = linkmodel.energy_used(battery, self.link, t - last, self.open_links,
                                      self.bytes_node.astype(np.int64))
         self.bytes_node[:] = 0
+        # A phone cannot use more than it has left: a dead one (charge 0) uses nothing more.
+        used = np.where(self.mains, used, np.minimum(used, self.charge))
         self.energy += used
         drained = np.where(self.mains, self.charge, linkmodel.drain(self.charge, used))
         dying = self.alive & (drained <= 0) & ~self.mains

@@ -102,6 +102,11 @@ class LinkParams:
                          unit="B", ge=DEFAULT_ATT_MTU, le=MAX_ATT_MTU)
     frame_loss: float = param(0.01, "chance that a frame is lost whole (link layer retransmits "
                               "PDUs, so this models app-level drops); assumption", ge=0, lt=1)
+    retransmit_after: float = param(
+        0.3, "a lost frame is sent again this long after its loss, on the same link, until it "
+        "arrives or the link goes down (the UDP link's first retransmission timeout, "
+        "`transport.arq`; BLE's link layer resends within a connection event or two)",
+        unit="s", ge=0)
     phone_connections: int = param(7, "simultaneous connections per phone, both roles together "
                                    "(Android default, design.md §4)", ge=1)
     hub_central_links: int = param(
@@ -258,15 +263,15 @@ def transfer_time(nbytes: int, link: LinkParams) -> float:
 
 
 def best_case_delay(nbytes: int, link: LinkParams) -> float:
-    """Fastest one hop can pass a message of `nbytes`: instant discovery, quickest setup.
-
-    Use as the per-contact delay of the oracle bound, so no routing can beat it.
+    """Fastest one hop can pass a message of `nbytes` over a contact that just began: instant
+    discovery, quickest set-up, then the transfer. (Over a link already up, only the transfer.)
     """
     return link.setup_min + transfer_time(nbytes, link)
 
 
 def frame_lost(rng: np.random.Generator, link: LinkParams, size: int) -> NDArray[np.bool_]:
-    """Which of `size` frames are lost whole."""
+    """Which of `size` frame transmissions are lost whole (each is sent again after
+    `retransmit_after`, so a loss costs time and air, not the frame)."""
     return rng.random(size) < link.frame_loss
 
 

@@ -2,13 +2,15 @@
 
 `earliest_arrival` computes foremost journeys (Bui-Xuan, Ferreira and Jarry 2003) from one
 source that holds the message at `start`: a node can pass it on over a contact [up, down]
-with a peer once it holds it, taking `delay` seconds (e.g. connection setup plus transfer of
-one message, `linkmodel.best_case_delay`), finishing before the contact ends. Nodes may store
+with a peer once it holds it and the link is set up (`setup` seconds after the contact began,
+paid once per contact: a link already up carries the next message at once), taking `delay`
+seconds (the transfer of one message), finishing before the contact ends. Nodes may store
 and carry until the message's `deadline` (its expiry: real nodes drop an expired message and
 refuse it), by which every handover must be complete. The search is Dijkstra's algorithm over
 nodes with time-dependent edges; it is exact because handing over later never arrives earlier
 (FIFO), and relaxes all contacts of a settled node at once in numpy: O(C + N log N) heap work
-for C contacts.
+for C contacts. Build an `Adjacency` once and pass it for many sources: the per-node contact
+lists are the same for every source.
 """
 
 from __future__ import annotations
@@ -21,40 +23,48 @@ from numpy.typing import NDArray
 
 from sim.contacts import Intervals
 
-__all__ = ["coverage_curve", "earliest_arrival"]
+__all__ = ["Adjacency", "coverage_curve", "earliest_arrival"]
 
 FloatArray = NDArray[np.float64]
 
 
-def _adjacency(contacts: Intervals) -> tuple[NDArray[np.int64], FloatArray, FloatArray,
-                                              NDArray[np.int64]]:
-    """Per-node contact lists (both directions): offsets, up, down, peer; CSR layout."""
-    owner = np.concatenate([contacts.a, contacts.b])
-    peer = np.concatenate([contacts.b, contacts.a])
-    up = np.concatenate([contacts.up, contacts.up])
-    down = np.concatenate([contacts.down, contacts.down])
-    order = np.argsort(owner, kind="stable")
-    offsets = np.zeros(contacts.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=contacts.size), out=offsets[1:])
-    return offsets, up[order], down[order], peer[order]
+class Adjacency:
+    """Per-node contact lists of `contacts` (both directions) in CSR layout: node i's contacts
+    are `up`, `down`, `peer` [offsets[i]:offsets[i + 1]]. Read-only once built."""
+
+    __slots__ = ("down", "offsets", "peer", "size", "up")
+
+    def __init__(self, contacts: Intervals) -> None:
+        owner = np.concatenate([contacts.a, contacts.b])
+        order = np.argsort(owner, kind="stable")
+        self.size = contacts.size
+        self.peer = np.concatenate([contacts.b, contacts.a])[order]
+        self.up = np.concatenate([contacts.up, contacts.up])[order]
+        self.down = np.concatenate([contacts.down, contacts.down])[order]
+        self.offsets = np.zeros(contacts.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=contacts.size), out=self.offsets[1:])
 
 
-def earliest_arrival(contacts: Intervals, source: int, start: float,
-                     delay: float = 0.0, deadline: float = math.inf) -> FloatArray:
+def earliest_arrival(contacts: Intervals | Adjacency, source: int, start: float,
+                     delay: float = 0.0, deadline: float = math.inf, *,
+                     setup: float = 0.0) -> FloatArray:
     """Earliest time each node can hold a message that `source` holds at `start`.
 
-    A handover over contact [up, down] starting at time s >= max(held, up) completes at
-    s + delay and must complete by `down` and by `deadline`. Unreachable nodes get +inf; the
+    A handover over contact [up, down] starting at time s >= max(held, up + setup) completes
+    at s + delay and must complete by `down` and by `deadline`. Unreachable nodes get +inf; the
     source gets `start`. Exact for any contact order; contacts may overlap.
     """
-    n = contacts.size
+    graph = contacts if isinstance(contacts, Adjacency) else Adjacency(contacts)
+    n = graph.size
     if not 0 <= source < n:
         raise ValueError("source is not a node of the trace")
     if not (math.isfinite(start) and math.isfinite(delay) and delay >= 0):
         raise ValueError("start must be finite and delay finite and >= 0")
+    if not (math.isfinite(setup) and setup >= 0):
+        raise ValueError("setup must be finite and >= 0")
     if math.isnan(deadline):
         raise ValueError("deadline must be a time or +inf")
-    offsets, up, down, peer = _adjacency(contacts)
+    offsets, up, down, peer = graph.offsets, graph.up, graph.down, graph.peer
     arrival = np.full(n, math.inf)
     arrival[source] = start
     settled = np.zeros(n, dtype=np.bool_)
@@ -67,7 +77,7 @@ def earliest_arrival(contacts: Intervals, source: int, start: float,
         lo, hi = offsets[node], offsets[node + 1]
         if lo == hi:
             continue
-        done = np.maximum(up[lo:hi], held) + delay
+        done = np.maximum(up[lo:hi] + setup, held) + delay
         usable = done <= np.minimum(down[lo:hi], deadline)
         if not usable.any():
             continue

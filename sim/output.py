@@ -10,6 +10,8 @@
 * `coverage.csv` (alert coverage among residents against the oracle at every sample time),
   `samples.csv` (the driver's periodic samples), `messages.csv` (one row per DM) and, when
   `output.contacts` is set, `contacts.csv` (the run's contact intervals).
+* with a message list (`workload.messages`): `message_stats.txt`, The ONE's MessageStatsReport
+  figures in its own `key: value` layout, to set beside ONE's report of the same scenario.
 * with `plots`: `coverage.png`, `latency.png` and `overhead.png` (matplotlib, imported only
   here; `PlotsUnavailable` if it is missing).
 
@@ -45,8 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PLOT_FILES", "TIMING_KEYS", "PlotsUnavailable", "clean", "command_line",
            "contact_table", "coverage_table", "default_dir", "machine", "message_table",
-           "new_figure", "require_matplotlib", "results_document", "run_document",
-           "sample_table", "save_figure", "version", "write_plots", "write_run"]
+           "new_figure", "one_stats_text", "require_matplotlib", "results_document",
+           "run_document", "sample_table", "save_figure", "version", "write_plots",
+           "write_run"]
 
 TIMING_KEYS = ("wall_seconds", "cpu_seconds", "events_per_second", "simulated_per_wall_second")
 PLOT_FILES = ("coverage.png", "latency.png", "overhead.png")
@@ -174,15 +177,24 @@ def sample_table(outcome: Outcome) -> Table:
 
 
 def message_table(outcome: Outcome) -> Table:
-    """One row per DM: id, creation time, origin, target, delivery time and latency (or empty)."""
+    """One row per DM: id, creation time, origin, target, delivery time and latency (or empty);
+    with a message list, also the list's id of the message and the delivered copy's hops."""
     header = ["id", "created", "origin", "target", "delivered", "latency"]
+    listed = bool(outcome.listed_ids)
+    if listed:
+        header += ["list_id", "hops"]
     rows: list[list[object]] = []
     for msg_id, (created, origin, target) in sorted(outcome.dm_created.items(),
                                                     key=lambda kv: (kv[1][0], kv[0])):
         delivered = outcome.dm_delivered.get(msg_id)
-        rows.append([msg_id.hex(), created, origin, target,
-                     "" if delivered is None else delivered,
-                     "" if delivered is None else delivered - created])
+        row: list[object] = [msg_id.hex(), created, origin, target,
+                             "" if delivered is None else delivered,
+                             "" if delivered is None else delivered - created]
+        if listed:
+            ref = outcome.listed_dm.get(msg_id)
+            row += ["" if ref is None else outcome.listed_ids[ref],
+                    outcome.dm_hops.get(msg_id, "")]
+        rows.append(row)
     return header, rows
 
 
@@ -196,6 +208,27 @@ def contact_table(outcome: Outcome) -> Table:
             rows.append([int(contacts.a[k]), int(contacts.b[k]), float(contacts.up[k]),
                          float(contacts.down[k])])
     return ["a", "b", "up", "down"], rows
+
+
+ONE_STATS_KEYS = ("created", "relayed", "delivered", "delivery_prob", "overhead_ratio",
+                  "latency_avg", "latency_med", "hopcount_avg", "hopcount_med")
+
+
+def one_stats_text(stats: dict[str, Any], summary: dict[str, Any]) -> str:
+    """`stats` (`sim.metrics.message_stats`) in the layout of ONE's MessageStatsReport, NaN
+    where a figure is undefined (as ONE writes it)."""
+    lines = [f"Message stats for scenario {summary['scenario']}",
+             f"sim_time: {summary['duration_s']:.4f}"]
+    for key in ONE_STATS_KEYS:
+        value = stats[key]
+        if value is None:
+            text = "NaN"
+        elif isinstance(value, int) or key == "hopcount_med":  # ONE writes an int there
+            text = str(int(value))
+        else:
+            text = f"{value:.4f}"
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
 
 
 def _csv_text(table: Table) -> str:
@@ -241,10 +274,13 @@ def write_run(out_dir: Path, outcome: Outcome, summary: dict[str, Any], *, comma
     ]
     if scenario.output.contacts:
         written.append(_write(out_dir / "contacts.csv", _csv_text(contact_table(outcome))))
+    if summary.get("message_list"):
+        written.append(_write(out_dir / "message_stats.txt",
+                              one_stats_text(summary["message_list"], summary)))
     if plots:
         written += write_plots(out_dir, outcome, summary, coverage)
     # Optional files left by an earlier run into the same directory would belong to that run.
-    for name in ("contacts.csv", *PLOT_FILES):
+    for name in ("contacts.csv", "message_stats.txt", *PLOT_FILES):
         if out_dir / name not in written:
             (out_dir / name).unlink(missing_ok=True)
     return written

@@ -151,6 +151,12 @@ class WorkloadSpec:
                                "resident (Poisson)", unit="1/d", ge=0)
     dm_size: int = param(650, "sealed DM size on the wire (up to 4 KiB)", unit="B", gt=0,
                          le=4096 + 512)
+    messages: str = param(
+        "", "message list (ONE external events `<t> C <id> <from> <to> <size>`, or CSV "
+        "`time,id,from,to,size`), relative to the scenario file: its messages are sent as DMs, "
+        "message for message, instead of the random ones (dms_per_day is then not used)")
+    messages_format: str = param("auto", "one, csv, or auto (by extension: .csv is CSV, else "
+                                 "ONE)", choices=("auto", "one", "csv"))
     attacker: AttackerSpec = field(default_factory=AttackerSpec)
 
     def __post_init__(self) -> None:
@@ -234,6 +240,10 @@ def parse_scenario(text: str, base: Path | None = None) -> Scenario:
         resolved = (base / scenario.trace.file).resolve()
         scenario = dataclasses.replace(
             scenario, trace=dataclasses.replace(scenario.trace, file=str(resolved)))
+    if scenario.workload.messages and base is not None:
+        resolved = (base / scenario.workload.messages).resolve()
+        scenario = dataclasses.replace(scenario, workload=dataclasses.replace(
+            scenario.workload, messages=str(resolved)))
     return scenario
 
 

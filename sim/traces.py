@@ -1,20 +1,31 @@
 """Contact traces from other tools: read, validate, replay, and write.
 
 Two formats:
-* The ONE simulator's connectivity events: `<time> CONN <a> <b> up|down`, one per line;
-  blank lines, `#` comments and other ONE event types (lines whose first field is a time and
-  second field is not CONN) are skipped.
-* CSV: `time,a,b,up|down`, with an optional header line (first field not a number).
+* The ONE simulator's connectivity events: `<time> CONN <a> <b> up|down [<interface>]`, one
+  per line; blank lines, `#` comments and other ONE event types (lines whose first field is a
+  time and second field is not CONN) are skipped.
+* CSV: `time,a,b,up|down[,interface]`, with an optional header line (first field not a number).
 
 Node ids are free-form strings mapped to dense indices 0..n-1: numeric ids in numeric order,
-otherwise in string order. Times must not decrease. In strict mode (the default) an `up` for a
-pair already up, or a `down` for a pair not up, is an error; lenient mode skips such lines.
-Every problem raises `TraceError` with the 1-based line number.
+otherwise in string order. Times must not decrease.
+
+A pair may hold several connections at once, and they merge into one contact, from the first
+`up` to the `down` that closes the last of them (a meshnode device has one radio: one link per
+pair). ONE reports one connection per interface, without naming it (its multi-interface hosts,
+such as the Helsinki scenario's trams, connect over Bluetooth and a long-range radio), so an
+`up` for a pair already up is another connection, closed by its own `down`; overlapping
+sightings of one pair in a converted real trace merge the same way. A line naming its
+interface can be up only once per interface. In strict mode (the default) a `down` with no
+connection of the pair (on that interface) up, or a named interface up twice, is an error;
+lenient mode skips such lines. Every problem raises `TraceError` with the 1-based line number.
+
+Zero-length contacts (an `up` and a `down` at the same time, common in iMote traces whose
+scans found a device once) are kept: the link opens and closes at that instant and carries
+nothing, and the oracle, which charges each hop its transfer time, cannot use it either.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.contacts import Intervals
+from sim.textfiles import csv_rows, read_text
 
 __all__ = ["Trace", "TraceError", "format_one", "from_intervals", "parse_csv", "parse_one",
            "read_trace", "write_one"]
@@ -115,10 +127,12 @@ class _Builder:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         self.rows: list[tuple[float, str, str, bool]] = []
-        self.up: set[tuple[str, str]] = set()
+        # pair -> connections up, by interface ("": lines that name none, any number of them)
+        self.up: dict[tuple[str, str], dict[str, int]] = {}
         self.last = -math.inf
 
-    def add(self, line: int, time_text: str, a: str, b: str, state: str) -> None:
+    def add(self, line: int, time_text: str, a: str, b: str, state: str,
+            interface: str = "") -> None:
         t = _time(time_text, line)
         if t < self.last:
             raise TraceError(line, f"time {t} is before the previous event ({self.last})")
@@ -131,13 +145,20 @@ class _Builder:
             raise TraceError(line, f"state must be up or down, not {state!r}")
         up = word == "up"
         pair = (a, b) if a < b else (b, a)
-        if up == (pair in self.up):
+        connections = self.up.setdefault(pair, {})
+        count = connections.get(interface, 0)
+        if (count > 0 and up and interface) or (count == 0 and not up):
             if self.strict:
-                raise TraceError(line, f"link {a}-{b} is already {word}")
+                on = f" on interface {interface}" if interface else ""
+                raise TraceError(line, f"link {a}-{b}{on} is already {word}")
             return
-        (self.up.add if up else self.up.discard)(pair)
         self.last = t
-        self.rows.append((t, a, b, up))
+        opened = any(connections.values())
+        connections[interface] = count + (1 if up else -1)
+        if up and not opened:  # the pair's first connection: the contact begins
+            self.rows.append((t, a, b, True))
+        elif not up and not any(connections.values()):  # its last one closed: it ends
+            self.rows.append((t, a, b, False))
 
     def trace(self) -> Trace:
         ids = _id_order(x for _, a, b, _ in self.rows for x in (a, b))
@@ -163,48 +184,29 @@ def parse_one(lines: Iterable[str], *, strict: bool = True) -> Trace:
             if len(fields) < 2:
                 raise TraceError(number, "expected '<time> CONN <a> <b> up|down'")
             continue
-        if len(fields) != 5:
-            raise TraceError(number, f"CONN needs 5 fields, got {len(fields)}")
-        builder.add(number, fields[0], fields[2], fields[3], fields[4])
+        if len(fields) not in (5, 6):
+            raise TraceError(number, f"CONN needs 5 fields (6 with an interface), got "
+                             f"{len(fields)}")
+        builder.add(number, *fields[:1], *fields[2:])
     return builder.trace()
 
 
 def parse_csv(lines: Iterable[str], *, strict: bool = True) -> Trace:
     """Parse `time,a,b,up|down` rows with an optional header (see the module docstring)."""
     builder = _Builder(strict)
-    seen_row = False
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        try:
-            fields = next(csv.reader([raw]))
-        except csv.Error as error:
-            raise TraceError(number, f"bad CSV: {error}") from None
-        fields = [f.strip() for f in fields]
-        if len(fields) != 4:
-            raise TraceError(number, f"expected 4 fields (time,a,b,up|down), got {len(fields)}")
-        if not seen_row:
-            seen_row = True
-            try:
-                float(fields[0])
-            except ValueError:
-                continue  # the header
+    for number, fields in csv_rows(lines, TraceError):
+        if len(fields) not in (4, 5):
+            raise TraceError(number, "expected 4 fields (time,a,b,up|down) or 5 (with an "
+                             f"interface), got {len(fields)}")
         builder.add(number, *fields)
     return builder.trace()
 
 
 def read_trace(path: str | Path, fmt: str | None = None, *, strict: bool = True) -> Trace:
     """Read a trace file; `fmt` is "one" or "csv" (default: ".csv" files are CSV, else ONE)."""
-    path = Path(path)
-    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "one")
-    if kind not in ("one", "csv"):
-        raise ValueError(f"unknown trace format {kind!r}")
-    parse = parse_csv if kind == "csv" else parse_one
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return parse(handle, strict=strict)
-    except UnicodeDecodeError as error:
-        raise TraceError(0, f"{path}: not UTF-8 text ({error.reason})") from None
+    return read_text(path, fmt, {"one": lambda f: parse_one(f, strict=strict),
+                                  "csv": lambda f: parse_csv(f, strict=strict)},
+                      TraceError, "trace")
 
 
 def from_intervals(intervals: Intervals, ids: tuple[str, ...] | None = None) -> Trace:

@@ -5,12 +5,14 @@ attackers (residents chosen at random) flood junk posts from `attacker.start`, e
 either from a fresh identity (`FLOOD`, attacker mode "sybil") or under the attacker's own
 identity (`SPAM`, mode "single"). Each part draws from its own stream ("workload.posts",
 "workload.dms", "workload.attacker"), so enabling one leaves the others unchanged, and the
-mode changes only the actions' kind, not their times. The driver turns each `Work` into a
-call on the origin's node.
+mode changes only the actions' kind, not their times. A message list (`workload.messages`)
+replaces the random DMs with its own, each `Work.ref` its index in the list. The driver turns
+each `Work` into a call on the origin's node.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,7 +37,8 @@ class Action(Enum):
 class Work:
     """At `time`, node `origin` sends `size` bytes; `target` is the DM recipient (else -1).
 
-    For alerts `ref` is the index in `workload.alerts`; otherwise -1.
+    For alerts `ref` is the index in `workload.alerts`, for a listed DM its index in the
+    message list; otherwise -1.
     """
 
     time: float
@@ -63,8 +66,12 @@ def attackers(spec: WorkloadSpec, residents: NDArray[np.int64],
 
 
 def schedule(spec: WorkloadSpec, hubs: NDArray[np.int64], residents: NDArray[np.int64],
-             duration: float, streams: Streams) -> list[Work]:
-    """All send actions in [0, duration), ordered by time (ties: alerts, posts, DMs, junk)."""
+             duration: float, streams: Streams,
+             listed: Sequence[tuple[float, int, int, int]] | None = None) -> list[Work]:
+    """All send actions in [0, duration), ordered by time (ties: alerts, posts, DMs, junk).
+
+    `listed`: (time, origin, target, size) of each message of a list, sent as DMs instead of
+    the random ones."""
     work: list[Work] = [Work(a.at, Action.ALERT, int(hubs[a.hub]), -1, a.size, i)
                         for i, a in enumerate(spec.alerts) if a.at < duration]
     n = len(residents)
@@ -74,7 +81,10 @@ def schedule(spec: WorkloadSpec, hubs: NDArray[np.int64], residents: NDArray[np.
         who = residents[rng.integers(0, n, len(times))]
         work += [Work(t, Action.POST, o, -1, spec.post_size)
                  for t, o in zip(times.tolist(), who.tolist(), strict=True)]
-    if n > 1:
+    if listed is not None:
+        work += [Work(t, Action.DM, o, d, size, i)
+                 for i, (t, o, d, size) in enumerate(listed) if t < duration]
+    elif n > 1:
         rng = streams.generator("workload.dms")
         times = _poisson_times(rng, n * spec.dms_per_day / 86_400.0, 0.0, duration)
         src = rng.integers(0, n, len(times))

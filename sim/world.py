@@ -58,10 +58,31 @@ class World:
     def residents(self) -> NDArray[np.int64]:
         return np.flatnonzero(self.kinds == Kind.RESIDENT)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Each node's name: its id in a replayed trace, else its index."""
+        if self.trace is not None:
+            return self.trace.ids
+        return tuple(str(i) for i in range(self.size))
+
 
 def _kinds(hubs: int, residents: int) -> NDArray[np.int8]:
     return np.concatenate([np.full(hubs, Kind.HUB, np.int8),
                            np.full(residents, Kind.RESIDENT, np.int8)])
+
+
+def _with_isolated(trace: Trace, total: int) -> Trace:
+    """`trace` over nodes "0".."total-1" when its ids are such numbers (ONE's host addresses):
+    hosts that never met anyone are not in a contact report, yet exist (and may send)."""
+    numbers = [int(x) if x.isdigit() else -1 for x in trace.ids]
+    if total < trace.size or min(numbers, default=0) < 0 or max(numbers, default=0) >= total:
+        raise ScenarioError("population.residents",
+                            f"hubs + residents must equal the trace's {trace.size} nodes (or, "
+                            "for a trace whose ids are 0, 1, 2, ..., be more than its "
+                            "highest id)")
+    address = np.array(numbers, dtype=np.int64)
+    return Trace(trace.time, address[trace.a], address[trace.b], trace.up,
+                 tuple(str(i) for i in range(total)))
 
 
 def _trace_world(scenario: Scenario) -> World:
@@ -73,9 +94,9 @@ def _trace_world(scenario: Scenario) -> World:
         raise ScenarioError("trace.file", f"cannot read: {error}") from None
     except TraceError as error:
         raise ScenarioError("trace.file", str(error)) from None
-    if population.hubs + population.residents != trace.size:
-        raise ScenarioError("population.residents",
-                            f"hubs + residents must equal the trace's {trace.size} nodes")
+    total = population.hubs + population.residents
+    if total != trace.size:
+        trace = _with_isolated(trace, total)
     if spec.hub_ids:
         missing = sorted(set(spec.hub_ids) - set(trace.ids))
         if missing:

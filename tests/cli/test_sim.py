@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cli.sim import bench_warning
 from sim.scenario import bundled_names, parameter_table
+from sim.sweep import PLOTS
 from tests.cli.conftest import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,10 +60,14 @@ def test_same_command_gives_byte_identical_results(meshnode: Run, tmp_path: Path
         assert (out / name).read_bytes() == before[name], name
     assert not list(out.glob("*.png"))
     # Another seed is another run.
-    other = meshnode("sim", "run", "small", *SHORT, "--seed", "8", "--out", str(out))
+    other = meshnode("sim", "run", "small", *SHORT, "--seed", "8", "--out", str(out),
+                     "--no-plot")
     assert other.returncode == 0, other.stderr
     assert (out / "messages.csv").read_bytes() != before["messages.csv"]
     assert "results in" in other.stdout and "DMs delivered" in other.stdout
+    # The oracle's DM figure stands beside the delivery of the same sample, not of all DMs.
+    assert "oracle's sample of" in other.stdout
+    assert "pip install -e '.[plots]'" in other.stdout
 
 
 def test_default_output_directory(tmp_path: Path) -> None:
@@ -124,7 +129,10 @@ def test_sweep_in_a_local_process_pool(meshnode: Run, tmp_path: Path) -> None:
     assert all(p["runs"] == "2" and p["dm_delivery_ratio_n"] == "2" for p in points)
     with (out / "runs.csv").open(encoding="utf-8", newline="") as f:
         assert [r["seed"] for r in csv.DictReader(f)] == ["7", "8", "7", "8"]
-    assert len(list(out.glob("sweep-*.png"))) == 6
+    assert sorted(p.name for p in out.glob("sweep-*.png")) == sorted(
+        f"sweep-{name}.png" for name in PLOTS)
+    # The DM oracle is plotted beside the delivery of its own sample of DMs.
+    assert (out / "sweep-dm_delivered_in_sample.png").is_file()
 
 
 def test_bench_at_reduced_scale(meshnode: Run, tmp_path: Path) -> None:

@@ -8,13 +8,32 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.contacts import Intervals
-from sim.oracle import coverage_curve, earliest_arrival
+from sim.oracle import Adjacency, coverage_curve, earliest_arrival
 
 INF = math.inf
 
 
 def contacts(rows: list[tuple[float, float, int, int]], size: int) -> Intervals:
     return Intervals.from_rows(rows, size)
+
+
+def test_set_up_is_paid_once_per_contact_not_per_message() -> None:
+    trace = contacts([(10, 20, 0, 1), (0, 100, 1, 2)], 3)
+    # 0-1 is usable from 13 (set-up 3 s); 1-2 has been up since 0, so it only transfers.
+    assert earliest_arrival(trace, 0, 0.0, delay=2.0, setup=3.0).tolist() == [0.0, 15.0, 17.0]
+    # A contact shorter than set-up plus transfer carries nothing.
+    assert earliest_arrival(contacts([(10, 14, 0, 1)], 2), 0, 0.0, delay=2.0,
+                            setup=3.0).tolist() == [0.0, INF]
+    with pytest.raises(ValueError, match="setup"):
+        earliest_arrival(trace, 0, 0.0, setup=-1.0)
+
+
+def test_one_adjacency_serves_every_source() -> None:
+    trace = contacts([(10, 20, 0, 1), (15, 30, 1, 2), (40, 50, 2, 3), (5, 60, 0, 3)], 4)
+    graph = Adjacency(trace)
+    for source in range(4):
+        assert earliest_arrival(graph, source, 1.0, 0.5).tolist() == earliest_arrival(
+            trace, source, 1.0, 0.5).tolist()
 
 
 def test_chain_of_contacts() -> None:

@@ -65,7 +65,7 @@ def test_csv_with_and_without_header() -> None:
     ("0 CONN 1 2 sideways", 1, "up or down"),
     ("0 CONN 1 1 up", 1, "itself"),
     ("5 CONN 1 2 up\n4 CONN 1 3 up", 2, "before the previous"),
-    ("0 CONN 1 2 up\n1 CONN 2 1 up", 2, "already up"),
+    ("0 CONN 1 2 up bt\n1 CONN 2 1 up bt", 2, "already up"),
     ("\n\n0 CONN 1 2 down", 3, "already down"),
     ("garbage", 1, "time is not a number"),
     ("7", 1, "expected"),
@@ -95,11 +95,23 @@ def test_csv_errors_name_the_line(text: str, line: int, reason: str) -> None:
 
 
 def test_lenient_mode_skips_redundant_events() -> None:
-    text = ["0 CONN 1 2 up", "1 CONN 1 2 up", "2 CONN 1 3 down", "3 CONN 2 1 down"]
+    text = ["0 CONN 1 2 up", "1 CONN 1 2 up x", "1 CONN 1 2 up x", "2 CONN 1 3 down",
+            "3 CONN 2 1 down", "3 CONN 2 1 down x", "4 CONN 1 2 down"]
     with pytest.raises(TraceError):
         parse_one(text)
     trace = parse_one(text, strict=False)
     assert events(trace) == [(0.0, "1", "2", True), (3.0, "1", "2", False)]
+
+
+def test_ones_unnamed_connections_of_one_pair_merge_into_one_contact() -> None:
+    """ONE's ConnectivityONEReport writes one up/down per interface without naming it (trams
+    meet over Bluetooth and a long-range radio): the pair's contact lasts until the last down."""
+    text = ["10.00 CONN 120 121 up", "30.00 CONN 120 121 up", "40.00 CONN 120 121 down",
+            "90.00 CONN 120 121 down", "95.00 CONN 120 121 down"]
+    with pytest.raises(TraceError, match="line 5: link 120-121 is already down"):
+        parse_one(text)
+    trace = parse_one(text[:4])
+    assert events(trace) == [(10.0, "120", "121", True), (90.0, "120", "121", False)]
 
 
 def test_intervals_close_open_contacts_at_the_end() -> None:
@@ -172,3 +184,32 @@ def test_non_utf8_file_is_a_trace_error(tmp_path: Path) -> None:
     bad.write_bytes(b"0 CONN \xff\xfe 2 up\n")
     with pytest.raises(TraceError):
         read_trace(bad)
+
+
+def test_several_interfaces_of_a_pair_merge_into_one_contact() -> None:
+    """ONE's multi-interface hosts (trams) report one link per interface: the pair is in
+    contact from its first interface's up to its last interface's down."""
+    text = ("0 CONN t1 p2 up bt\n5 CONN t1 p2 up wifi\n8 CONN t1 p2 down bt\n"
+            "9 CONN t1 p2 up bt\n12 CONN t1 p2 down wifi\n20 CONN t1 p2 down bt\n")
+    trace = parse_one(text.splitlines())
+    assert events(trace) == [(0.0, "p2", "t1", True), (20.0, "p2", "t1", False)]
+    csv_trace = parse_csv(["0,a,b,up,1", "1,a,b,up,2", "2,a,b,down,1", "3,a,b,down,2"])
+    assert events(csv_trace) == [(0.0, "a", "b", True), (3.0, "a", "b", False)]
+
+
+def test_an_interface_up_twice_is_still_an_error_naming_it() -> None:
+    with pytest.raises(TraceError, match="line 2: link 1-2 on interface bt is already up"):
+        parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 up bt"])
+    with pytest.raises(TraceError, match="line 2: link 1-2 on interface wifi is already down"):
+        parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 down wifi"])
+    lenient = parse_one(["0 CONN 1 2 up bt", "1 CONN 1 2 down wifi", "2 CONN 1 2 down bt"],
+                        strict=False)
+    assert events(lenient) == [(0.0, "1", "2", True), (2.0, "1", "2", False)]
+
+
+def test_a_zero_length_contact_loads_strictly_as_a_zero_length_interval() -> None:
+    trace = parse_one(["10 CONN 1 2 up", "10 CONN 1 2 down", "12 CONN 1 2 up",
+                       "20 CONN 1 2 down"])
+    intervals = trace.intervals()
+    assert intervals.up.tolist() == [10.0, 12.0]
+    assert intervals.down.tolist() == [10.0, 20.0]
