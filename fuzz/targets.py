@@ -262,11 +262,21 @@ def _sealed(plaintext: bytes | None) -> tuple[Message, list[bytes]]:
     sealed: list[bytes] = []
 
     def encrypt(plain: bytes, key: x25519.X25519PublicKey, info: bytes) -> bytes:
-        sealed.append(plain if plaintext is None else plaintext)
+        sealed.append(plain if plaintext is None else _whole_blocks(plaintext))
         return suite.encrypt(sealed[-1], key, info=info)
 
     msg = seal_dm(sender, recipient.public, "Are you OK?", _NOW, ack=ack, encrypt=encrypt)
     return msg, sealed
+
+
+def _whole_blocks(plaintext: bytes) -> bytes:
+    """`plaintext` cut or zero-filled to a length the DM envelope allows (whole pad blocks,
+    3..67 of them), so that the hostile bytes reach the recipient's decoder."""
+    from meshnode.wire import DM_PAD_BLOCK, DM_PLAINTEXT_MAX, DM_PLAINTEXT_MIN
+
+    cut = plaintext[:DM_PLAINTEXT_MAX]
+    cut += bytes(-len(cut) % DM_PAD_BLOCK)
+    return cut + bytes(max(0, DM_PLAINTEXT_MIN - len(cut)))
 
 
 def _sealing(data: bytes) -> None:
