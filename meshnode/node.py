@@ -244,7 +244,11 @@ class Node:
         at the next expiry, batched."""
         expiry = self.store.next_expiry()
         due = min(MAX_TIME if expiry is None else expiry, self._intake.own_dms_until)
-        return due if due == MAX_TIME else max(due, self._swept + self.config.expiry_interval)
+        return due if due == MAX_TIME else self._batched(due)
+
+    def _batched(self, due: int) -> int:
+        """`due`, but not before `expiry_interval` has passed since the last sweep."""
+        return max(due, self._swept + self.config.expiry_interval)
 
     # --- group commit (rule 4 of the driving contract) -------------------------------------
 
@@ -593,8 +597,7 @@ class Node:
         for stored, source in self._intake.take_stored():
             if self._items is not None and Kind(stored.kind) in _RECONCILED:
                 self._items_added.append((stored.created, stored.id))
-            self._wake = min(self._wake, max(stored.expires,
-                                             self._swept + self.config.expiry_interval))
+            self._wake = min(self._wake, self._batched(stored.expires))
             for session in self._sessions.values():
                 if session.link != source and session.peer is not None:
                     self._enqueue(session, stored)
