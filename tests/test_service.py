@@ -26,6 +26,7 @@ from meshnode.events import (
     DmCarried,
     DmDelivered,
     DmReceived,
+    PostReceived,
     Refusal,
     Rejected,
     Send,
@@ -240,3 +241,34 @@ def test_alert_history_refusals_syncs_and_read_marks_are_recorded(service: Servi
     assert service.record([], t + 3) == [("read_marked", read)]
     assert service.handle(api.MarkRead("wijk-noord", upto=t - 5), t + 3)[0]["read_upto"] == t
     assert service.record([], t + 3) == []  # the mark did not move: nothing to tell
+
+
+def test_events_nobody_reads_are_counted_and_recorded_without_their_views(
+        service: Service) -> None:
+    """A hub with no API client listening builds no event views, but every event still does
+    what it means here (alert history, refused alerts, sync marks, the inbox) and is counted."""
+    t = now()
+    nobody = lambda name: False  # noqa: E731
+    _, outputs = service.handle(api.Post("wijk-noord", "hello"), t)
+    [post] = [out for out in outputs if isinstance(out, PostReceived)]
+    assert service.record(outputs, t, wanted=nobody) == []
+    alert, outputs = service.handle(api.Inject(service.authority.alert()), t)  # type: ignore[attr-defined]
+    assert [name for name, _ in service.record(outputs, t, wanted=nobody)] == ["alert_received"]
+    [thread] = service.handle(api.AlertHistory(), t)[0]["threads"]
+    assert thread["entries"][0]["id"] == alert["id"]
+    anna = Identity.generate()
+    dm = seal_dm(anna, service.node.identity.public, "Are you OK?", t)
+    assert service.record([Rejected("udp:x", Kind.ALERT, Refusal.ALERT, "unknown root"),
+                           SyncFinished("x", 3, 4),
+                           DmReceived(dm.id, anna.public, "Are you OK?", t)],
+                          t + 1, wanted=nobody) == [
+        ("rejected", {"link": "udp:x", "kind": "alert", "refusal": "alert",
+                      "reason": "alert unknown root"})]
+    assert service.handle(api.RejectedAlerts(), t)[0]["rejected"][0]["count"] == 1
+    assert service.handle(api.Status(), t)[0]["last_sync"] == t + 1
+    [kept] = service.handle(api.Inbox(), t)[0]["messages"]
+    assert kept["text"] == "Are you OK?"
+    assert service.handle(api.Status(), t)[0]["api"]["events_published"] == 5
+    only_posts = service.record([post, SyncFinished("x", 1, 1)], t,
+                                wanted=lambda name: name == "post_received")
+    assert [(name, data["text"]) for name, data in only_posts] == [("post_received", "hello")]

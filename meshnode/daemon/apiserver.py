@@ -74,6 +74,10 @@ class EventHub:
         self._subs.discard(sub)
         sub.send.close()
 
+    def listens(self, name: str) -> bool:
+        """Whether any subscriber takes events called `name` (views for nobody are not built)."""
+        return any(name in sub.events for sub in self._subs)
+
     def publish(self, name: str, data: dict[str, Any]) -> None:
         for sub in list(self._subs):
             if name not in sub.events:

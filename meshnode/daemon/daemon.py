@@ -681,7 +681,7 @@ class Daemon:
         return outputs
 
     def _dispatch(self, outputs: list[Output], now: int) -> None:
-        for name, data in self.service.record(outputs, now):
+        for name, data in self.service.record(outputs, now, wanted=self._wanted):
             self._publish(name, data)
         if self.bitchat is not None:
             self.bitchat.observe(outputs, now)
@@ -735,9 +735,13 @@ class Daemon:
             _log.warning("disk_space_available", extra={"fields": {
                 "free_bytes": free, "refused": self.storage_full}})
 
+    def _wanted(self, name: str) -> bool:
+        """Whether an API event called `name` has a reader: a subscriber or the log."""
+        return self._hub.listens(name) or _log.isEnabledFor(_LOGGED.get(name, _UNLOGGED)[0])
+
     def _publish(self, name: str, data: dict[str, Any]) -> None:
         self._hub.publish(name, data)
-        level, keys = _LOGGED.get(name, (logging.DEBUG, ()))
+        level, keys = _LOGGED.get(name, _UNLOGGED)
         if _log.isEnabledFor(level):
             _log.log(level, name, extra={"fields": {k: data.get(k) for k in keys}})
 
@@ -903,7 +907,8 @@ def _peer_dict(p: Any) -> dict[str, Any]:
             "resent": p.resent, "in_flight": p.in_flight}
 
 
-# Which API events the daemon logs, at what level, with which fields.
+# Which API events the daemon logs, at what level, with which fields (others: `_UNLOGGED`).
+_UNLOGGED: tuple[int, tuple[str, ...]] = (logging.DEBUG, ())
 _LOGGED: dict[str, tuple[int, tuple[str, ...]]] = {
     "post_received": (logging.DEBUG, ("id", "channel")),
     "dm_received": (logging.INFO, ("id",)),

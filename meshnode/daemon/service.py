@@ -34,6 +34,7 @@ from meshnode.daemon.marks import Marks, Sync
 from meshnode.daemon.views import (
     announce_of,
     contact_view,
+    event_name,
     event_view,
     history_view,
     post_view,
@@ -497,42 +498,58 @@ class Service:
 
     # --- events --------------------------------------------------------------------------------
 
-    def record(self, outputs: list[Output], now: int) -> list[tuple[str, dict[str, Any]]]:
-        """Persist what the node's events mean here; the API events to publish, in order."""
+    def record(self, outputs: list[Output], now: int, *,
+               wanted: Callable[[str], bool] = lambda name: True,
+               ) -> list[tuple[str, dict[str, Any]]]:
+        """Persist what the node's events mean here; the API events to publish, in order.
+
+        An event's view (its JSON data, with names looked up in the contact book) is built
+        only when `wanted(name)` says someone reads it (an API subscriber, the log), or when
+        recording needs it (an alert for the history): a hub taking thousands of posts with no
+        client listening spent a measurable share of its CPU building views for nobody.
+        `events_published` counts every event either way."""
         published, self._queued = self._queued, []
         for out in outputs:
             if isinstance(out, Send | Close):
                 continue
-            event: Event = out
-            if isinstance(event, DmReceived):
-                self._keep(ReceivedDm(event.msg_id, event.sender.sign_key, event.sender.dh_key,
-                                      event.text, event.created, now))
-            elif isinstance(event, DmCarried):
-                self.inbox.carried(event.dm_id, event.handovers)
-            elif isinstance(event, DmDelivered):
-                self.inbox.delivered(event.dm_id, now)
-            name, data = event_view(event, self.names)
-            if isinstance(event, AlertReceived):
-                self.alert_log.record(data, now)
-            elif isinstance(event, AlertRemoved):
-                self.alert_log.remove(event.msg_id, event.reason, now)
-            elif isinstance(event, Rejected) and event.refusal is Refusal.ALERT:
-                self.alert_log.reject(event.reason, data["link"], now)
-            elif isinstance(event, SyncFinished):
-                self.marks.synced(Sync(str(event.link), now, event.sent, event.received))
-            elif isinstance(event, PostReceived):
-                data["received"] = now
-            published.append((name, data))
-            if isinstance(event, AnnounceReceived):
-                card = event.announce
-                warning = self.contacts.check_announce(
-                    card.name, PublicIdentity(card.sign_key, card.dh_key), now)
-                if warning is not None:
-                    published.append(("key_warning", warning_view(warning)))
+            self._record_one(out, now, wanted, published)
         for name, _ in published:
             self.events_published[name] += 1
         return published
 
+    def _record_one(self, event: Event, now: int, wanted: Callable[[str], bool],
+                    published: list[tuple[str, dict[str, Any]]]) -> None:
+        if isinstance(event, DmReceived):
+            self._keep(ReceivedDm(event.msg_id, event.sender.sign_key, event.sender.dh_key,
+                                  event.text, event.created, now))
+        elif isinstance(event, DmCarried):
+            self.inbox.carried(event.dm_id, event.handovers)
+        elif isinstance(event, DmDelivered):
+            self.inbox.delivered(event.dm_id, now)
+        elif isinstance(event, AlertRemoved):
+            self.alert_log.remove(event.msg_id, event.reason, now)
+        elif isinstance(event, SyncFinished):
+            self.marks.synced(Sync(str(event.link), now, event.sent, event.received))
+        name = event_name(event)
+        logged = isinstance(event, AlertReceived) or (
+            isinstance(event, Rejected) and event.refusal is Refusal.ALERT)
+        if wanted(name) or logged:
+            name, data = event_view(event, self.names)
+            if isinstance(event, AlertReceived):
+                self.alert_log.record(data, now)
+            elif isinstance(event, Rejected) and event.refusal is Refusal.ALERT:
+                self.alert_log.reject(event.reason, data["link"], now)
+            elif isinstance(event, PostReceived):
+                data["received"] = now
+            published.append((name, data))
+        else:
+            self.events_published[name] += 1  # counted here: it is not in `published`
+        if isinstance(event, AnnounceReceived):
+            card = event.announce
+            warning = self.contacts.check_announce(
+                card.name, PublicIdentity(card.sign_key, card.dh_key), now)
+            if warning is not None:
+                published.append(("key_warning", warning_view(warning)))
 
     def _keep(self, dm: ReceivedDm) -> None:
         try:

@@ -37,6 +37,7 @@ __all__ = [
     "alert_view",
     "announce_of",
     "contact_view",
+    "event_name",
     "event_view",
     "history_view",
     "person",
@@ -179,6 +180,19 @@ def announce_of(stored: StoredMessage) -> AnnounceBody | None:
     except WireError:
         return None
     return body if isinstance(body, AnnounceBody) else None
+
+
+_EVENT_NAMES: dict[type[Event], str] = {
+    PostReceived: "post_received", DmReceived: "dm_received", DmCarried: "dm_carried",
+    DmDelivered: "dm_delivered", AlertReceived: "alert_received",
+    AlertRemoved: "alert_removed", TrustUpdated: "trust_updated",
+    AnnounceReceived: "announce_received", Rejected: "rejected", SyncFinished: "sync_finished",
+}
+
+
+def event_name(event: Event) -> str:
+    """The API event name of a node event (`event_view`'s first item), without the view."""
+    return _EVENT_NAMES[type(event)]
 
 
 def event_view(event: Event, names: Names) -> tuple[str, dict[str, Any]]:
