@@ -1,0 +1,141 @@
+"""The hub's receive path, this tree against another commit, alternating in one sitting.
+
+    python bench/bench_hub_receive.py [--base main] [--runs 3] [--messages 5000]
+                                      [--only receive,sync]
+
+Runs `bench/bench_daemon.py --only receive` (one daemon taking replayed frames: the figure is
+the hub's alone) and, with `sync` in `--only`, its two-daemon sync, once for the base commit
+(extracted with `git archive` into a temporary directory) and once for this tree, `--runs`
+times in alternation, so that both meet the same load. Each run's daemons are real processes
+with their store in a real SQLite file (WAL, synchronous=FULL) in a temporary directory.
+
+The primary figure is the hub's CPU seconds per 1,000 received messages (user + system time
+of the daemon process from the link coming up until it holds them all, read from /proc),
+beside the wall time and messages/s, each as a range over the runs, with the 1-minute load
+average before and after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of one part: what bench_daemon.py printed, parsed."""
+
+    messages: int
+    seconds: float
+    cpu: float  # CPU seconds of the receiving daemon
+    per_commit: str
+    load: str
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return 1000 * self.cpu / self.messages
+
+
+def extract(ref: str, into: Path) -> str:
+    """Write the tree of `ref` into `into`; its commit id."""
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", ref],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(HERE), "archive", "--format=tar", commit],
+                             check=True, capture_output=True).stdout
+    tar_path = into.with_suffix(".tar")
+    tar_path.write_bytes(archive)
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(into, filter="data")
+    tar_path.unlink()
+    return commit
+
+
+def row_after(output: str, title: str) -> list[str]:
+    """The first table row under the heading that starts with `title`."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    row = next(line for line in lines[start:] if line.startswith("| ") and line[2].isdigit())
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def run_once(tree: Path, part: str, messages: int) -> Run:
+    """bench_daemon.py of `tree`, with its daemons importing `tree`'s code."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run(
+        [sys.executable, "bench/bench_daemon.py", "--only", part, "--messages", str(messages)],
+        cwd=tree, env=env, check=True, capture_output=True, text=True, timeout=900)
+    if part == "receive":
+        cells = row_after(done.stdout, "## Receiving side")
+        return Run(int(number(cells[0])), number(cells[1]), number(cells[3]), cells[6],
+                   cells[7])
+    cells = row_after(done.stdout, "## Sync")
+    return Run(int(number(cells[0])), number(cells[1]), number(cells[8]), cells[9], cells[10])
+
+
+def span(values: list[float], digits: int) -> str:
+    return f"{min(values):,.{digits}f}–{max(values):,.{digits}f}"
+
+
+def report(part: str, labels: dict[str, str], runs: dict[str, list[Run]]) -> None:
+    who = "hub" if part == "receive" else "receiver B"
+    print(f"### {part}: ranges over {len(next(iter(runs.values())))} alternating runs")
+    print()
+    print(f"| tree | {who} CPU s per 1,000 messages | wall s | messages/s | inputs per commit "
+          "| load before/after |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, label in labels.items():
+        rs = runs[name]
+        print(f"| {label} | {span([r.cpu_per_1000 for r in rs], 3)} | "
+              f"{span([r.seconds for r in rs], 2)} | {span([r.rate for r in rs], 0)} | "
+              f"{', '.join(r.per_commit for r in rs)} | {', '.join(r.load for r in rs)} |")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="main", help="the commit to compare against")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--only", default="receive", help="receive,sync")
+    args = parser.parse_args()
+    head = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(HERE), "status", "--porcelain", "--", "meshnode"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    print(f"load average at start (1, 5, 15 min): "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="meshnode-hub-bench-") as tmp:
+        base_tree = Path(tmp) / "base"
+        base = extract(args.base, base_tree)
+        trees = {"base": base_tree, "this": HERE}
+        labels = {"base": f"{args.base} ({base})",
+                  "this": f"this tree ({head}{', uncommitted changes' if dirty else ''})"}
+        for part in args.only.split(","):
+            runs: dict[str, list[Run]] = {"base": [], "this": []}
+            for i in range(args.runs):
+                for name in ("base", "this") if i % 2 == 0 else ("this", "base"):
+                    run = run_once(trees[name], part, args.messages)
+                    runs[name].append(run)
+                    print(f"  {part} {name} run {i + 1}: {run.cpu_per_1000:.3f} CPU s/1,000, "
+                          f"{run.seconds:.2f} s, load {run.load}", file=sys.stderr)
+            report(part, labels, runs)
+
+
+if __name__ == "__main__":
+    main()
