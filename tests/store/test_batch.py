@@ -139,3 +139,39 @@ def test_a_full_disk_in_a_batch_keeps_exactly_what_was_committed(tmp_path: Path)
         assert {i for _, i in reopened.ids_since(0)} == committed
         assert reopened.integrity_check() == []
         reopened.close()
+
+
+def _refuse_inserts_of_size(path: Path, size: int) -> None:
+    """Make SQLite itself refuse one INSERT (a trigger raising ABORT undoes that statement
+    and keeps the transaction), as a constraint or an I/O error on one statement would."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.raw_len = {size}"
+                      " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    finally:
+        other.close()
+
+
+def test_a_put_that_sqlite_refuses_in_a_batch_changes_nothing_and_the_batch_goes_on(
+        tmp_path: Path) -> None:
+    """A put without evictions runs one INSERT and no savepoint: when SQLite refuses it, the
+    store forgets that id (and its bytes) and keeps the batch's other writes, which commit."""
+    path = tmp_path / "hub.db"
+    SqliteStore(path, 1 << 20).close()
+    _refuse_inserts_of_size(path, 777)
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    assert store.put(make_msg(1), NOW) is PutResult.ACCEPTED
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.put(make_msg(2, size=777), NOW)
+    assert not store.has(mid(2))
+    assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
+    assert store.usage().count == 2
+    assert store.usage().used_bytes == charged(300, 300)
+    assert store.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(1), mid(3)}
+    store.close()
+    reopened = SqliteStore(path, 1 << 20)
+    assert reopened.usage().count == 2 and not reopened.has(mid(2))
+    assert reopened.usage().used_bytes == charged(300, 300)
+    reopened.close()
