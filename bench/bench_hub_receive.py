@@ -1,10 +1,11 @@
 """The hub's receive path, this tree against another commit, alternating in one sitting.
 
     python bench/bench_hub_receive.py [--base main] [--runs 3] [--messages 5000]
-                                      [--only receive,sync]
+                                      [--only receive,sync,latency]
 
 Runs `bench/bench_daemon.py --only receive` (one daemon taking replayed frames: the figure is
-the hub's alone) and, with `sync` in `--only`, its two-daemon sync, once for the base commit
+the hub's alone) and, with `sync` in `--only`, its two-daemon sync, with `latency` its alert
+across a line of 5 daemons (10 alerts: the median ms per hop), once for the base commit
 (extracted with `git archive` into a temporary directory) and once for this tree, `--runs`
 times in alternation, so that both meet the same load. Each run's daemons are real processes
 with their store in a real SQLite file (WAL, synchronous=FULL) in a temporary directory.
@@ -75,7 +76,8 @@ def number(cell: str) -> float:
 
 
 def run_once(tree: Path, part: str, messages: int) -> Run:
-    """bench_daemon.py of `tree`, with its daemons importing `tree`'s code."""
+    """bench_daemon.py of `tree`, with its daemons importing `tree`'s code. For `latency`,
+    `seconds` holds the median ms per hop and `messages` the hops."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     done = subprocess.run(
         [sys.executable, "bench/bench_daemon.py", "--only", part, "--messages", str(messages)],
@@ -84,6 +86,9 @@ def run_once(tree: Path, part: str, messages: int) -> Run:
         cells = row_after(done.stdout, "## Receiving side")
         return Run(int(number(cells[0])), number(cells[1]), number(cells[3]), cells[6],
                    cells[7])
+    if part == "latency":
+        cells = row_after(done.stdout, "## Alert latency")
+        return Run(int(number(cells[0])), number(cells[4]), number(cells[5]), "-", cells[6])
     cells = row_after(done.stdout, "## Sync")
     return Run(int(number(cells[0])), number(cells[1]), number(cells[8]), cells[9], cells[10])
 
@@ -92,7 +97,22 @@ def span(values: list[float], digits: int) -> str:
     return f"{min(values):,.{digits}f}–{max(values):,.{digits}f}"
 
 
+def report_latency(labels: dict[str, str], runs: dict[str, list[Run]]) -> None:
+    print(f"### latency: ranges over {len(next(iter(runs.values())))} alternating runs")
+    print()
+    print("| tree | median ms per hop | CPU s, all daemons | load before/after |")
+    print("|---|---:|---:|---:|")
+    for name, label in labels.items():
+        rs = runs[name]
+        print(f"| {label} | {span([r.seconds for r in rs], 1)} | {span([r.cpu for r in rs], 2)} "
+              f"| {', '.join(r.load for r in rs)} |")
+    print()
+
+
 def report(part: str, labels: dict[str, str], runs: dict[str, list[Run]]) -> None:
+    if part == "latency":
+        report_latency(labels, runs)
+        return
     who = "hub" if part == "receive" else "receiver B"
     print(f"### {part}: ranges over {len(next(iter(runs.values())))} alternating runs")
     print()
@@ -112,7 +132,7 @@ def main() -> None:
     parser.add_argument("--base", default="main", help="the commit to compare against")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--messages", type=int, default=5_000)
-    parser.add_argument("--only", default="receive", help="receive,sync")
+    parser.add_argument("--only", default="receive", help="receive,sync,latency")
     args = parser.parse_args()
     head = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
                           check=True, capture_output=True, text=True).stdout.strip()
@@ -132,8 +152,7 @@ def main() -> None:
                 for name in ("base", "this") if i % 2 == 0 else ("this", "base"):
                     run = run_once(trees[name], part, args.messages)
                     runs[name].append(run)
-                    print(f"  {part} {name} run {i + 1}: {run.cpu_per_1000:.3f} CPU s/1,000, "
-                          f"{run.seconds:.2f} s, load {run.load}", file=sys.stderr)
+                    print(f"  {part} {name} run {i + 1}: {run}", file=sys.stderr)
             report(part, labels, runs)
 
 
