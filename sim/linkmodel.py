@@ -23,6 +23,7 @@ from sim.config import ScenarioError, check, param
 
 __all__ = [
     "ADV_DELAY_MAX",
+    "FEW_PENDING",
     "MAX_ATTEMPTS",
     "BatteryParams",
     "LinkParams",
@@ -48,6 +49,9 @@ __all__ = [
 ADV_DELAY_MAX = 0.010  # s; random advDelay added to each advertising event (Core 6.B.4.4.2.2.1)
 MAX_ATTEMPTS = 64  # connect attempts per discovery before the sampler gives up (delay = inf)
 _MAX_ADVERTS = 100_000  # safety stop for the discovery sampler (never reached with sane params)
+# Unheard devices below which the discovery sampler's rounds run in plain Python (measured:
+# numpy's per-call cost makes it slower than a Python loop for fewer than ~100 elements).
+FEW_PENDING = 65
 _BLE = BleConfig()  # the transport's defaults (immutable)
 
 FloatArray = NDArray[np.float64]
@@ -163,19 +167,29 @@ def duty_cycle(link: LinkParams) -> float:
     return link.scan_window / link.scan_interval
 
 
-def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams,
-                            size: int) -> FloatArray:
+def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams, size: int, *,
+                            python_below: int = FEW_PENDING) -> FloatArray:
     """Seconds until a scanner first receives an advert of a device that just came in range.
 
     Both phases are uniform at random; advertising events repeat every `adv_interval` plus
     0–10 ms advDelay; an event is received if it starts inside a scan window and is not lost.
+
+    Devices are followed advert by advert (about 45 rounds at the default 5 % scan duty), in
+    numpy while many are still unheard and then in plain Python, which is several times
+    cheaper for the few left (numpy's per-call cost dominates small arrays): once fewer than
+    `python_below` are unheard. Both draw the same values in the same order and do the same
+    float operations, so neither the result nor the generator's state afterwards depends on
+    where the switch happens.
     """
     scan_phase = rng.uniform(0.0, link.scan_interval, size)
     advert = rng.uniform(0.0, link.adv_interval, size)  # first advert after coming in range
     result = np.full(size, math.inf)
     pending = np.arange(size)
-    for _ in range(_MAX_ADVERTS):
+    for rounds in range(_MAX_ADVERTS):
         if pending.size == 0:
+            break
+        if pending.size < python_below:
+            _follow_few(rng, link, pending, advert, scan_phase, result, _MAX_ADVERTS - rounds)
             break
         t = advert[pending]
         in_window = np.mod(t + scan_phase[pending], link.scan_interval) < link.scan_window
@@ -184,6 +198,37 @@ def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams,
         pending = pending[~heard]
         advert[pending] += link.adv_interval + rng.uniform(0.0, ADV_DELAY_MAX, pending.size)
     return result
+
+
+def _follow_few(rng: np.random.Generator, link: LinkParams, pending: NDArray[np.int64],
+                advert: FloatArray, scan_phase: FloatArray, result: FloatArray,
+                rounds: int) -> None:
+    """`one_way_discovery_delay`'s rounds for the `pending` devices, in plain Python: the same
+    draws (`random` is `uniform(0, 1)`, and `uniform(0, h)` is 0 + h · `random`) and the same
+    arithmetic (Python's float % is numpy's mod), so the same results. Fills `result`."""
+    left = pending.tolist()
+    times = advert.tolist()
+    phases = scan_phase.tolist()
+    interval, window, loss = link.scan_interval, link.scan_window, link.advert_loss
+    # One draw per round: this round's advDelays, then the next round's loss draws (the order
+    # in which the numpy rounds draw them, one call apiece).
+    draws = rng.random(len(left)).tolist()
+    for round_ in range(rounds):
+        still = []
+        for k, draw in zip(left, draws, strict=True):
+            t = times[k]
+            if (t + phases[k]) % interval < window and draw >= loss:
+                result[k] = t
+            else:
+                still.append(k)
+        left = still
+        if not left:
+            return
+        more = len(left) if round_ + 1 < rounds else 0
+        draws = rng.random(len(left) + more).tolist()
+        for k, draw in zip(left, draws, strict=False):
+            times[k] += link.adv_interval + (0.0 + ADV_DELAY_MAX * draw)
+        draws = draws[len(left):]
 
 
 def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:

@@ -67,10 +67,10 @@ def link_setup(out: Outcome) -> float:
 
 
 def _oracle(out: Outcome, adjacency: Adjacency, source: int, start: float, nbytes: int,
-            deadline: float) -> NDArray[np.float64]:
+            deadline: float, target: int | None = None) -> NDArray[np.float64]:
     return earliest_arrival(adjacency, source, start,
                             linkmodel.transfer_time(nbytes, out.scenario.ble), deadline,
-                            setup=link_setup(out))
+                            setup=link_setup(out), target=target)
 
 
 def _check_bound(measured: NDArray[np.float64], bound: NDArray[np.float64], what: str) -> None:
@@ -234,8 +234,10 @@ def summarise(out: Outcome, wall_seconds: float,
     oracle_ok = sampled_delivered = 0
     for msg_id in sample:
         created, origin, target = out.dm_created[msg_id]
+        # Only the recipient's time within the run matters (nothing measured can arrive
+        # after the end), so the search stops at the recipient or at the run's end.
         arrival = _oracle(out, adjacency, origin, created, out.dm_bytes.get(msg_id, 0),
-                          created + DEFAULT_DM_TTL)
+                          min(created + DEFAULT_DM_TTL, end), target)
         delivered_at = out.dm_delivered.get(msg_id, math.inf)
         _check_bound(np.array([delivered_at]), arrival[target:target + 1],
                      f"DM {msg_id.hex()} from node {origin} to node {target}")

@@ -47,12 +47,17 @@ class Adjacency:
 
 def earliest_arrival(contacts: Intervals | Adjacency, source: int, start: float,
                      delay: float = 0.0, deadline: float = math.inf, *,
-                     setup: float = 0.0) -> FloatArray:
+                     setup: float = 0.0, target: int | None = None) -> FloatArray:
     """Earliest time each node can hold a message that `source` holds at `start`.
 
     A handover over contact [up, down] starting at time s >= max(held, up + setup) completes
     at s + delay and must complete by `down` and by `deadline`. Unreachable nodes get +inf; the
     source gets `start`. Exact for any contact order; contacts may overlap.
+
+    With a `target`, the search stops once the target's time is final (Dijkstra settles nodes
+    in order of arrival, so nothing found later can improve it): only the target's and the
+    source's entries are then exact, others may be later than their earliest or +inf. A DM
+    needs only its recipient's time, and most searches end well before the whole city.
     """
     graph = contacts if isinstance(contacts, Adjacency) else Adjacency(contacts)
     n = graph.size
@@ -64,6 +69,8 @@ def earliest_arrival(contacts: Intervals | Adjacency, source: int, start: float,
         raise ValueError("setup must be finite and >= 0")
     if math.isnan(deadline):
         raise ValueError("deadline must be a time or +inf")
+    if target is not None and not 0 <= target < n:
+        raise ValueError("target is not a node of the trace")
     offsets, up, down, peer = graph.offsets, graph.up, graph.down, graph.peer
     arrival = np.full(n, math.inf)
     arrival[source] = start
@@ -74,6 +81,8 @@ def earliest_arrival(contacts: Intervals | Adjacency, source: int, start: float,
         if settled[node]:
             continue
         settled[node] = True
+        if node == target:
+            break
         lo, hi = offsets[node], offsets[node + 1]
         if lo == hi:
             continue
@@ -84,10 +93,10 @@ def earliest_arrival(contacts: Intervals | Adjacency, source: int, start: float,
         peers = peer[lo:hi][usable]
         done = done[usable]
         better = done < arrival[peers]
-        for target, when in zip(peers[better].tolist(), done[better].tolist(), strict=True):
-            if when < arrival[target]:  # a node may appear twice in one batch
-                arrival[target] = when
-                heapq.heappush(heap, (when, target))
+        for reached, when in zip(peers[better].tolist(), done[better].tolist(), strict=True):
+            if when < arrival[reached]:  # a node may appear twice in one batch
+                arrival[reached] = when
+                heapq.heappush(heap, (when, reached))
     return arrival
 
 

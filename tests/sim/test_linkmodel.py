@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
@@ -11,6 +11,7 @@ from meshnode.transport.framing import DEFAULT_MAX_FRAME, Fragmenter
 from sim.config import ScenarioError
 from sim.linkmodel import (
     ADV_DELAY_MAX,
+    FEW_PENDING,
     BatteryParams,
     LinkParams,
     Slots,
@@ -81,6 +82,22 @@ def test_continuous_scanning_hears_the_first_advert() -> None:
     delays = one_way_discovery_delay(rng(), link, 2000)
     assert np.all((delays >= 0) & (delays < 0.1))
     assert np.mean(delays) == pytest.approx(0.05, rel=0.1)
+
+
+@settings(deadline=None)
+@given(size=st.integers(0, 150), seed=st.integers(0, 2**32 - 1),
+       loss=st.sampled_from([0.0, 0.1, 0.5]), window=st.sampled_from([0.512, 2.0, 10.24]))
+def test_discovery_draws_the_same_in_numpy_and_in_python(size: int, seed: int, loss: float,
+                                                        window: float) -> None:
+    # All rounds in numpy, all in plain Python, and the default switch between them: the same
+    # delays and the generator left in the same state (what the simulator draws next).
+    link = LinkParams(advert_loss=loss, scan_window=window)
+    runs = []
+    for below in (0, size + 1, FEW_PENDING):
+        generator = rng(seed)
+        delays = one_way_discovery_delay(generator, link, size, python_below=below)
+        runs.append((delays.tobytes(), generator.random()))
+    assert runs[0] == runs[1] == runs[2]
 
 
 def test_discovery_waits_for_the_next_scan_window() -> None:

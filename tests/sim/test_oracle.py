@@ -92,6 +92,8 @@ def test_invalid_arguments() -> None:
         earliest_arrival(trace, 0, 0.0, delay=-1.0)
     with pytest.raises(ValueError):
         earliest_arrival(trace, 0, math.nan)
+    with pytest.raises(ValueError, match="target"):
+        earliest_arrival(trace, 0, 0.0, target=2)
 
 
 def brute_force(rows: list[tuple[float, float, int, int]], size: int, source: int,
@@ -138,6 +140,27 @@ def test_oracle_equals_exhaustive_search(trace: tuple[list[tuple[float, float, i
     delay = float(data.draw(st.sampled_from([0, 0, 1, 3])))
     got = earliest_arrival(Intervals.from_rows(rows, size), source, start, delay)
     assert got.tolist() == brute_force(rows, size, source, start, delay)
+
+
+@given(small_traces(), st.data())
+def test_a_search_for_one_target_gives_that_target_its_exact_time(
+        trace: tuple[list[tuple[float, float, int, int]], int], data: st.DataObject) -> None:
+    rows, size = trace
+    source = data.draw(st.integers(0, size - 1))
+    target = data.draw(st.integers(0, size - 1))
+    delay = float(data.draw(st.sampled_from([0, 1, 3])))
+    graph = Adjacency(Intervals.from_rows(rows, size))
+    whole = earliest_arrival(graph, source, 0.0, delay, setup=1.0)
+    one = earliest_arrival(graph, source, 0.0, delay, setup=1.0, target=target)
+    assert one[target] == whole[target]
+    assert one[source] == 0.0
+
+
+def test_a_search_for_a_near_target_stops_before_the_far_nodes() -> None:
+    # 0 meets 1 at once and 2 only much later: once 1 is final, 2 is not searched further.
+    trace = contacts([(0, 10, 0, 1), (500, 510, 1, 2)], 3)
+    assert earliest_arrival(trace, 0, 0.0, target=1).tolist() == [0.0, 0.0, INF]
+    assert earliest_arrival(trace, 0, 0.0).tolist() == [0.0, 0.0, 500.0]
 
 
 @given(st.lists(st.floats(0, 1e5) | st.just(INF), max_size=40),
