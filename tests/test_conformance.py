@@ -124,6 +124,13 @@ def test_a_daemon_sending_and_taking_oversized_datagrams_fails_the_datagram_size
     assert all(outcomes[n].status is Status.PASS for n in (*LINK_RULES, 11, 12, 14, 15) if n != 8)
 
 
+def test_the_guide_lists_every_rule_with_its_section_and_level() -> None:
+    guide = (Path(__file__).parents[1] / "docs" / "conformance.md").read_text("utf-8")
+    rows = [line for line in guide.splitlines() if line.startswith("| ") and "§" in line]
+    assert rows == [f"| {r.number} | {r.section} | {r.level.value} | {r.claim} |"
+                    for r in RULES]
+
+
 def test_the_command_refuses_a_run_without_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["conformance"]) == 2
     assert "HOST:PORT or --spawn" in capsys.readouterr().err

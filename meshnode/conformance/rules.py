@@ -54,9 +54,10 @@ RULES: tuple[Rule, ...] = (
     Rule(15, "§10.1", "sends Hello first, as the first frame on a new link"),
     Rule(16, "§10", "sends only frames that decode (canonical msgpack, within every bound)"),
     Rule(17, "§10.1", "finishes the exchange: both sides say Done"),
-    Rule(18, "§10.2", "reconciles a 2,000-item store: it obtains every post the runner "
-                      "holds, and the next exchange finds nothing of the runner's missing "
-                      "(equal Hello digests, or no Want from it and no Msg to it)"),
+    Rule(18, "§10.2", "reconciles a store of thousands of posts (2,000 by default) in "
+                      "several rounds: it obtains every one in the first exchange, and the "
+                      "next exchange finds none of them missing (equal Hello digests, or "
+                      "none of them wanted or pushed again)"),
     Rule(19, "§10.1", "answers a new Hello on a finished link with a new exchange (its own "
                       "Hello)"),
     Rule(20, "§10.1", "sends its Hello digest (field 7), blinded with its own nonce",

@@ -39,7 +39,7 @@ from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_post
 from meshnode.events import DmDelivered, Refusal, Rejected, SyncFinished
-from meshnode.routing.frames import Hello, Msg, Want, blind_digest, encode_frame
+from meshnode.routing.frames import Hello, Msg, Recon, Want, blind_digest, encode_frame
 from meshnode.transport.udp import Endpoint
 from meshnode.transport.udpwire import (
     Accept,
@@ -373,9 +373,12 @@ class _Checks:
         handed = set(_msg_ids(h for h in peer.frames if h.ours and h.session == 0))
         missing = len(seeded.post_ids - handed)
         again = seeded.post_ids & {*wanted_ids, *pushed_ids}
+        recon = [sum(isinstance(h.frame, Recon) and h.ours is ours and h.session == 0
+                     for h in peer.frames) for ours in (True, False)]
         self.record(18, finished and not missing and (equal_digest or not again),
                     f"{len(seeded.post_ids) - missing} of {len(seeded.post_ids)} posts handed "
-                    "over in the first exchange; second exchange: "
+                    f"over in the first exchange ({recon[0]} Recon frames to the peer, "
+                    f"{recon[1]} from it); second exchange: "
                     + ("equal digests" if equal_digest else
                        f"{len(again)} of those posts wanted or pushed again; "
                        f"wanted by the peer: {_kinds(peer, wanted_ids)}; "
