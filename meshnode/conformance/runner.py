@@ -123,6 +123,7 @@ class Options:
     peer_identity: PublicIdentity | None = None
     posts: int = 2_000
     sources: tuple[str, ...] = ("127.0.0.1",)
+    late_posts: int = 25  # new to the peer in the second exchange (rule 30)
     session_timeout: float = 60.0
 
 
@@ -329,10 +330,10 @@ class _Checks:
         if self.o.peer_identity is not None:
             result = peer.node.send_dm(self.o.peer_identity, "meshnode conformance DM", now)
             dm_id = result.verdict.msg_id
-        session_rules = range(14, 29)
+        session_rules = (*range(14, 29), 30, 31)
         if not await peer.wait(lambda: peer.link is not None, 12.0):
             self.record(14, False, "the reference link did not come up within 12 s")
-            self.skip(range(15, 29), "no link")
+            self.skip(session_rules[1:], "no link")
             return
         self.record(14, True)
         if not await peer.wait(lambda: peer.of_peer(), 10.0):
@@ -353,36 +354,35 @@ class _Checks:
             await peer.wait(lambda: any(isinstance(o, DmDelivered) for o in peer.outputs), 20.0)
         await self._second_exchange(peer, seeded, dm_id, finished)
 
-    async def _second_exchange(self, peer: ReferencePeer, seeded: _Seed, dm_id: bytes | None,
-                               finished: bool) -> None:
+    async def _exchange(self, peer: ReferencePeer) -> tuple[Hello | None, bool]:
+        """A new exchange on the link (§10.1): the peer's Hello in it, and whether it ended."""
         before = _finished(peer)
         await peer.resync()
-        hello2 = await _peer_hello(peer, 1)
-        self.record(19, hello2 is not None, "" if hello2 else "no Hello within 10 s")
-        if hello2 is None:
-            self.skip((16, 18, 20, 21, 22, 23, 24, 25, 26, 27, 28), "no second exchange")
-            return
-        await peer.wait(lambda: _finished(peer) > before, 20.0)
-        session = peer.session()
-        ours = session.digest if session is not None else b""
-        equal_digest = bool(hello2.digest) and hello2.digest == blind_digest(hello2.nonce, ours)
-        # Only the seeded posts count: a DM pushed again because its receipt was refused
-        # (rule 21) is not a reconciliation failure.
-        wanted_ids = [i for h in peer.of_peer(1) if isinstance(h.frame, Want) for i in h.frame.ids]
-        pushed_ids = _msg_ids(h for h in peer.frames if h.ours and h.session == 1)
+        hello = await _peer_hello(peer, peer.session_no)
+        ended = hello is not None and await peer.wait(lambda: _finished(peer) > before,
+                                                      self.o.session_timeout)
+        return hello, ended
+
+    async def _second_exchange(self, peer: ReferencePeer, seeded: _Seed, dm_id: bytes | None,
+                               finished: bool) -> None:
         handed = set(_msg_ids(h for h in peer.frames if h.ours and h.session == 0))
         missing = len(seeded.post_ids - handed)
-        again = seeded.post_ids & {*wanted_ids, *pushed_ids}
-        recon = [sum(isinstance(h.frame, Recon) and h.ours is ours and h.session == 0
-                     for h in peer.frames) for ours in (True, False)]
-        self.record(18, finished and not missing and (equal_digest or not again),
+        self.record(18, finished and not missing,
                     f"{len(seeded.post_ids) - missing} of {len(seeded.post_ids)} posts handed "
-                    f"over in the first exchange ({recon[0]} Recon frames to the peer, "
-                    f"{recon[1]} from it); second exchange: "
-                    + ("equal digests" if equal_digest else
-                       f"{len(again)} of those posts wanted or pushed again; "
-                       f"wanted by the peer: {_kinds(peer, wanted_ids)}; "
-                       f"pushed to it: {_kinds(peer, pushed_ids)}"))
+                    f"over in the first exchange ({_recon(peer, 0)})")
+        # A few posts new to the peer among the thousands both now hold.
+        now = int(time.time())
+        # inject's outputs are not sent: the second exchange is to find these by reconciling.
+        late = [m for m in _posts(self.o.late_posts, now)
+                if peer.node.inject(encode_message(m), now).verdict.accepted]
+        hello2, finished2 = await self._exchange(peer)
+        self.record(19, hello2 is not None, "" if hello2 else "no Hello within 10 s")
+        if hello2 is None:
+            self.skip((16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31), "no second exchange")
+            return
+        self._near_equal_rule(peer, seeded, {m.id for m in late}, finished2)
+        hello3, finished3 = await self._exchange(peer)
+        self._settled_rule(peer, seeded, hello3, finished3)
         self.record(20, bool(hello2.digest), "" if hello2.digest else "no field 7")
         bad = [h for h in peer.of_peer() if h.frame is None]
         self.record(16, not bad, f"{len(bad)} frame(s) did not decode: {bad[0].error}"
@@ -400,6 +400,34 @@ class _Checks:
                    and o.link is not None and o.refusal in (Refusal.MALFORMED, Refusal.INVALID)]
         self.record(28, not invalid, f"{len(invalid)} refused: {invalid[0].detail}"
                     if invalid else "")
+
+    def _near_equal_rule(self, peer: ReferencePeer, seeded: _Seed, late: set[bytes],
+                         finished: bool) -> None:
+        wanted, pushed = _moved(peer, 1)
+        moved = {*wanted, *pushed}
+        again = seeded.post_ids & moved
+        self.record(30, finished and late <= moved and not again,
+                    f"{len(late & moved)} of {len(late)} new posts and {len(again)} of the "
+                    f"{len(seeded.post_ids)} it holds wanted or pushed ({_recon(peer, 1)})"
+                    + ("" if finished else "; the exchange did not end"))
+
+    def _settled_rule(self, peer: ReferencePeer, seeded: _Seed, hello: Hello | None,
+                      finished: bool) -> None:
+        if hello is None:
+            self.record(31, False, "no Hello in a third exchange within 10 s")
+            return
+        session = peer.session()
+        ours = session.digest if session is not None else b""
+        equal = bool(hello.digest) and hello.digest == blind_digest(hello.nonce, ours)
+        # Only the seeded posts count: a DM pushed again because its receipt was refused
+        # (rule 21) is not a reconciliation failure.
+        wanted, pushed = _moved(peer, peer.session_no)
+        again = seeded.post_ids & {*wanted, *pushed}
+        self.record(31, equal or (finished and not again),
+                    "equal digests" if equal else
+                    f"{len(again)} of the runner's posts wanted or pushed again; wanted by "
+                    f"the peer: {_kinds(peer, wanted)}; pushed to it: {_kinds(peer, pushed)}"
+                    + ("" if finished else "; the exchange did not end"))
 
     def _receipt_rule(self, peer: ReferencePeer, dm_id: bytes | None) -> None:
         if dm_id is None:
@@ -510,6 +538,19 @@ def _receipt_for(msg: Message) -> bytes | None:
     except WireError:
         return None
     return body.dm_id if isinstance(body, ReceiptBody) else None
+
+
+def _recon(peer: ReferencePeer, session: int) -> str:
+    """How many Recon frames went each way in one of our sessions."""
+    to, fro = (sum(isinstance(h.frame, Recon) and h.ours is ours and h.session == session
+                   for h in peer.frames) for ours in (True, False))
+    return f"{to} Recon frames to the peer, {fro} from it"
+
+
+def _moved(peer: ReferencePeer, session: int) -> tuple[list[bytes], list[bytes]]:
+    """The ids the peer wanted in one of our sessions, and the ids of the messages we sent."""
+    wanted = [i for h in peer.of_peer(session) if isinstance(h.frame, Want) for i in h.frame.ids]
+    return wanted, _msg_ids(h for h in peer.frames if h.ours and h.session == session)
 
 
 def _finished(peer: ReferencePeer) -> int:
