@@ -5,7 +5,9 @@
 meshnode itself:
 
 * ``no-hello``: never sends a Hello (every Hello the node hands out is dropped);
-* ``mis-sign``: every message it sends in a Msg frame carries a signature with one bit flipped.
+* ``mis-sign``: every message it sends in a Msg frame carries a signature with one bit flipped;
+* ``forgetful``: it silently drops every received post whose id starts with a byte below 26
+  (about one in ten), so its store never holds what it reconciled and asked for.
 
 Test-only: the subclasses change only what leaves through the public driving interface.
 """
@@ -25,7 +27,7 @@ from meshnode.daemon.paths import IDENTITY_FILE
 from meshnode.events import LinkId, Output, Send
 from meshnode.node import Node
 from meshnode.routing.frames import Hello, Msg, decode_frame, encode_frame
-from meshnode.wire import Message, decode_message, encode_message
+from meshnode.wire import Kind, Message, decode_message, encode_message
 
 
 class _Rewriting(Node):
@@ -77,7 +79,23 @@ class MisSigning(_Rewriting):
         return encode_frame(Msg(encode_message(bad)))
 
 
-MODES: dict[str, type[Node]] = {"no-hello": NoHello, "mis-sign": MisSigning}
+class Forgetful(Node):
+    def receive(self, link: LinkId, data: bytes, now: int) -> list[Output]:
+        try:
+            frame = decode_frame(data)
+            forget = isinstance(frame, Msg) and _is_post(frame.data) and \
+                decode_message(frame.data).id[0] < 26
+        except WireError:
+            forget = False
+        return [] if forget else super().receive(link, data, now)
+
+
+def _is_post(data: bytes) -> bool:
+    return decode_message(data).kind == Kind.POST
+
+
+MODES: dict[str, type[Node]] = {"no-hello": NoHello, "mis-sign": MisSigning,
+                                "forgetful": Forgetful}
 
 
 def main(mode: str, data_dir: Path) -> None:

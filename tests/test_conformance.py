@@ -109,6 +109,16 @@ def test_a_peer_that_mis_signs_what_it_sends_and_lacks_the_root_fails_just_those
     assert "is the test root pinned?" in outcomes[22].detail
 
 
+def test_a_peer_that_drops_some_posts_it_asked_for_fails_the_reconciliation_rules(
+        tmp: Path) -> None:
+    with _daemon(tmp, mode="forgetful") as node:
+        outcomes = _run(tmp, node)
+    assert _failing(outcomes) == {30, 31}
+    assert "25 of 25 new posts and" in outcomes[30].detail
+    assert " of the 300 it holds wanted or pushed" in outcomes[30].detail
+    assert "of the runner's posts wanted or pushed again" in outcomes[31].detail
+
+
 def test_a_daemon_sending_and_taking_oversized_datagrams_fails_the_datagram_size_rules(
         tmp: Path) -> None:
     with _daemon(tmp, datagram_size=2_000) as node:
