@@ -68,6 +68,7 @@ class RawLink:
         self._fragmenter = Fragmenter(_MTU, max_frame=(1 << 20) - 1,
                                       first_seq=int.from_bytes(os.urandom(2), "big"))
         self.heard: list[Heard] = []
+        self.next = 0  # the largest `next` the peer's ACKs named: the seq it expects
 
     async def open(self) -> None:
         await self.sock.bind((self.source, 0))
@@ -109,6 +110,8 @@ class RawLink:
             except DatagramError:
                 datagram = None
             heard = Heard(bytes(data), datagram)
+            if datagram is not None and isinstance(datagram.payload, Ack):
+                self.next = max(self.next, datagram.payload.next)
             self.heard.append(heard)
             return heard
 

@@ -271,8 +271,8 @@ class _Checks:
         await link.send_raw(seq0)  # a duplicate
         dup = await link.wait_for(Ack, 0.5)
         self.record(7, dup is not None, "" if dup else "no ACK within 0.5 s")
-        # Each of rules 10 and 8 offers seq 1 in a datagram that must be dropped; then
-        # malformed datagrams, then a valid seq 1 (a duplicate if rule 8's was taken).
+        # Each of rules 10 and 8 offers the next seq in a datagram that must be dropped; then
+        # malformed datagrams, then a valid seq 1 (a duplicate if either was taken).
         assert link.peer is not None
         (seq1,) = link.datagrams([hello])
         wrong = bytearray(seq1)
@@ -280,21 +280,26 @@ class _Checks:
         await link.send_raw(bytes(wrong))
         took = await link.acked(1, 1.0)
         self.record(10, not took, "DATA with a wrong cid was acknowledged" if took else "")
-        # Oversized: one fragment of a 1,250-byte frame in a 1,285-byte datagram.
+        # Oversized: one fragment of a 1,250-byte frame in a 1,285-byte datagram, with the
+        # seq the peer expects (2 if it wrongly took rule 10's: each rule stands alone).
         big = bytes((0x30,)) + os.urandom(2) + b"\x91" + bytes(1_250)
-        oversized = encode(Datagram(link.peer, Data(1, (big,))))
+        expected = link.next
+        oversized = encode(Datagram(link.peer, Data(expected, (big,))))
         await link.send_raw(oversized)
-        took = await link.acked(1, 1.0)
+        took = await link.acked(expected, 1.0)
         self.record(8, not took, f"a {len(oversized)}-byte datagram was acknowledged"
                     if took else f"{len(oversized)} bytes: not acknowledged")
-        for bad in _malformed(link.peer, seq1):
+        expected = link.next
+        for bad in _malformed(link.peer, seq1, expected):
             await link.send_raw(bad)
         answers = [h for h in await link.listen(1.0)
                    if h.datagram is None or not isinstance(h.datagram.payload, Ack | Data)]
+        taken = link.next > expected
         await link.send_raw(seq1)
         alive = await link.acked(1, 2.0)
-        self.record(9, alive and not answers,
+        self.record(9, alive and not answers and not taken,
                     f"answered with {len(answers)} non-ACK datagram(s)" if answers
+                    else f"a malformed DATA with seq {expected} was acknowledged" if taken
                     else "" if alive else "the link no longer acknowledges DATA")
 
     # --- 2. a whole session ----------------------------------------------------------------
@@ -557,14 +562,15 @@ def _finished(peer: ReferencePeer) -> int:
     return sum(isinstance(o, SyncFinished) for o in peer.outputs)
 
 
-def _malformed(cid: bytes, data: bytes) -> list[bytes]:
-    """Datagrams a receiver must drop, on the link's own cid (§13.1, vectors in §13.10)."""
-    header = b"MN\x02\x05" + cid
+def _malformed(cid: bytes, data: bytes, seq: int) -> list[bytes]:
+    """Datagrams a receiver must drop, on the link's own cid (§13.1, vectors in §13.10):
+    `data` is a valid DATA datagram, `seq` the one the receiver expects."""
+    header = b"MN\x02\x05" + cid + seq.to_bytes(8, "big")
     return [
         b"MN\x01" + data[3:],  # version 1
         b"MN\x02\x09" + cid,  # unknown type
-        header + (1).to_bytes(8, "big") + data[22:],  # a bare fragment: no chunk length
-        header + (1).to_bytes(8, "big") + b"\x00\x0e" + b"\x30\x12",  # chunk past the end
+        header + data[22:],  # a bare fragment: no chunk length
+        header + b"\x00\x0e" + b"\x30\x12",  # chunk past the end
     ]
 
 
