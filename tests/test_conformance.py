@@ -103,20 +103,22 @@ def test_a_peer_that_mis_signs_what_it_sends_and_lacks_the_root_fails_just_those
         tmp: Path) -> None:
     with _daemon(tmp, mode="mis-sign", pin=False) as node:
         outcomes = _run(tmp, node)
-    assert _failing(outcomes) == {21, 22, 28}
+    assert _failing(outcomes) == {21, 22, 28, 32}
     assert "refused: receipt: signature does not verify" in outcomes[28].detail
     assert "none accepted" in outcomes[21].detail
     assert "is the test root pinned?" in outcomes[22].detail
+    assert "0 of the 325 posts it was given reached a fresh node" in outcomes[32].detail
 
 
 def test_a_peer_that_drops_some_posts_it_asked_for_fails_the_reconciliation_rules(
         tmp: Path) -> None:
     with _daemon(tmp, mode="forgetful") as node:
         outcomes = _run(tmp, node)
-    assert _failing(outcomes) == {30, 31}
+    assert _failing(outcomes) == {30, 31, 32}
     assert "25 of 25 new posts and" in outcomes[30].detail
     assert " of the 300 it holds wanted or pushed" in outcomes[30].detail
     assert "of the runner's posts wanted or pushed again" in outcomes[31].detail
+    assert "of the 325 posts it was given reached a fresh node" in outcomes[32].detail
 
 
 def test_a_daemon_sending_and_taking_oversized_datagrams_fails_the_datagram_size_rules(

@@ -77,6 +77,9 @@ RULES: tuple[Rule, ...] = (
                       "to it): it obtains exactly those, none of the ones it holds"),
     Rule(31, "§10.2", "leaves nothing of the runner's missing: a third exchange finds equal "
                       "Hello digests, or none of the runner's posts wanted or pushed again"),
+    Rule(32, "§10.1, §10.2", "serves what it holds: a new node with an empty store, linking "
+                             "from another port, obtains every post the implementation was "
+                             "given"),
 )
 
 _BY_NUMBER = {r.number: r for r in RULES}

@@ -21,7 +21,7 @@ import dataclasses
 import ipaddress
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -191,6 +191,7 @@ class _Checks:
         self.addr = (options.target.host, options.target.port)
         self._sources = iter(options.sources[1:])
         self.oversized = 0  # datagrams over 1,200 bytes from the peer, on any link (rule 29)
+        self.given: set[bytes] = set()  # the posts the implementation was handed (rule 32)
 
     def record(self, number: int, ok: bool | None, detail: str = "") -> None:
         r = rule(number)
@@ -305,16 +306,37 @@ class _Checks:
     # --- 2. a whole session ----------------------------------------------------------------
 
     async def session_rules(self) -> None:
+        await self._with_peer(self._session)
+        await self._with_peer(self._fresh_node_rule)
+
+    async def _with_peer(self, play: Callable[[ReferencePeer], Awaitable[None]]) -> None:
+        """Run `play` with a new reference node (its own key and store) linked to the target."""
         peer = ReferencePeer(Identity.generate(), self.o.authority.trust, self.o.sources[0],
                              self.o.target)
         async with trio.open_nursery() as nursery:
             await nursery.start(peer.run)
             try:
-                await self._session(peer)
+                await play(peer)
             finally:
                 nursery.cancel_scope.cancel()
         peer.transport.close_sockets()
         self.oversized += peer.transport.counters["oversized"]
+
+    async def _fresh_node_rule(self, peer: ReferencePeer) -> None:
+        """A node with an empty store links from a new port: it should get every post the
+        implementation took from the runner's first node (served, not just taken)."""
+        if not self.given:
+            self.record(32, None, "the implementation was given no posts")
+            return
+        if not await peer.wait(lambda: peer.link is not None, 12.0):
+            self.record(32, False, "a second link did not come up within 12 s")
+            return
+        ended = await peer.wait(lambda: _finished(peer) > 0, self.o.session_timeout)
+        got = {i for i in self.given if peer.node.held.has(i)}  # taken: they verified
+        self.record(32, ended and got == self.given,
+                    f"{len(got)} of the {len(self.given)} posts it was given reached a fresh "
+                    f"node and verified ({_recon(peer, 0)})"
+                    + ("" if ended else "; the exchange did not end"))
 
     def _done_with(self, link: RawLink) -> None:
         self.oversized += sum(len(h.data) > DATAGRAM_LIMIT for h in link.heard)
@@ -372,6 +394,7 @@ class _Checks:
                                finished: bool) -> None:
         handed = set(_msg_ids(h for h in peer.frames if h.ours and h.session == 0))
         missing = len(seeded.post_ids - handed)
+        self.given = seeded.post_ids & handed
         self.record(18, finished and not missing,
                     f"{len(seeded.post_ids) - missing} of {len(seeded.post_ids)} posts handed "
                     f"over in the first exchange ({_recon(peer, 0)})")
@@ -386,6 +409,7 @@ class _Checks:
             self.skip((16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31), "no second exchange")
             return
         self._near_equal_rule(peer, seeded, {m.id for m in late}, finished2)
+        self.given |= {m.id for m in late} & set(_msg_ids(h for h in peer.frames if h.ours))
         hello3, finished3 = await self._exchange(peer)
         self._settled_rule(peer, seeded, hello3, finished3)
         self.record(20, bool(hello2.digest), "" if hello2.digest else "no field 7")
