@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import trio
 
 from meshnode.transport.framing import Fragmenter
+from meshnode.transport.udp import new_cid
 from meshnode.transport.udpwire import (
     DATA_HEADER,
     NO_CID,
@@ -33,21 +34,14 @@ from meshnode.transport.udpwire import (
     encode,
 )
 
-__all__ = ["DATAGRAM_LIMIT", "Heard", "RawLink", "new_cid"]
+__all__ = ["DATAGRAM_LIMIT", "HeardDatagram", "RawLink"]
 
 DATAGRAM_LIMIT = 1_200  # §13.1
 _MTU = DATAGRAM_LIMIT - DATA_HEADER - 2  # §13.3: one chunk filling a DATA datagram
 
 
-def new_cid() -> bytes:
-    """A fresh connection id: 8 random bytes, never all zero (§13.1)."""
-    while (value := os.urandom(8)) == NO_CID:
-        pass
-    return value
-
-
 @dataclass(frozen=True, slots=True)
-class Heard:
+class HeardDatagram:
     """One datagram from the peer: its bytes, and its decoding (None if it did not decode)."""
 
     data: bytes
@@ -67,7 +61,7 @@ class RawLink:
         self.seq = 0
         self._fragmenter = Fragmenter(_MTU, max_frame=(1 << 20) - 1,
                                       first_seq=int.from_bytes(os.urandom(2), "big"))
-        self.heard: list[Heard] = []
+        self.heard: list[HeardDatagram] = []
         self.next = 0  # the largest `next` the peer's ACKs named: the seq it expects
 
     async def open(self) -> None:
@@ -83,15 +77,15 @@ class RawLink:
         target = cid if cid is not None else (self.peer or NO_CID)
         await self.send_raw(encode(Datagram(target, payload)))
 
-    async def listen(self, seconds: float) -> list[Heard]:
+    async def listen(self, seconds: float) -> list[HeardDatagram]:
         """Every datagram from the target within `seconds` (all of them, recorded too)."""
-        got: list[Heard] = []
+        got: list[HeardDatagram] = []
         with trio.move_on_after(seconds):
             while True:
                 got.append(await self._next())
         return got
 
-    async def wait_for(self, kind: type, seconds: float) -> Heard | None:
+    async def wait_for(self, kind: type, seconds: float) -> HeardDatagram | None:
         """The first datagram of type `kind` within `seconds`, or None."""
         with trio.move_on_after(seconds):
             while True:
@@ -100,7 +94,7 @@ class RawLink:
                     return heard
         return None
 
-    async def _next(self) -> Heard:
+    async def _next(self) -> HeardDatagram:
         while True:
             data, addr = await self.sock.recvfrom(65_536)
             if (str(addr[0]), int(addr[1])) != self.target:
@@ -109,7 +103,7 @@ class RawLink:
                 datagram: Datagram | None = decode(data)
             except DatagramError:
                 datagram = None
-            heard = Heard(bytes(data), datagram)
+            heard = HeardDatagram(bytes(data), datagram)
             if datagram is not None and isinstance(datagram.payload, Ack):
                 self.next = max(self.next, datagram.payload.next)
             self.heard.append(heard)

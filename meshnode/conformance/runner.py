@@ -33,14 +33,14 @@ from meshnode.alerts.examples import ExampleAuthority, example_authority, exampl
 from meshnode.alerts.model import Alert, Area
 from meshnode.codec import WireError
 from meshnode.conformance.peer import Heard, ReferencePeer
-from meshnode.conformance.rawlink import DATAGRAM_LIMIT, RawLink, new_cid
+from meshnode.conformance.rawlink import DATAGRAM_LIMIT, RawLink
 from meshnode.conformance.rules import RULES, Level, Rule, rule
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_post
 from meshnode.events import DmDelivered, Refusal, Rejected, SyncFinished
 from meshnode.routing.frames import Hello, Msg, Recon, Want, blind_digest, encode_frame
-from meshnode.transport.udp import Endpoint
+from meshnode.transport.udp import Endpoint, new_cid
 from meshnode.transport.udpwire import (
     Accept,
     Ack,
