@@ -143,6 +143,19 @@ def test_the_guide_lists_every_rule_with_its_section_and_level() -> None:
                     for r in RULES]
 
 
+def test_an_address_where_nothing_answers_passes_no_rule_and_fails_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (port,) = free_udp_ports(1)
+    status = cli_main(["conformance", f"127.0.0.1:{port}", "--json",
+                       "--authority", str(tmp_path / "authority")])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1 and report["passed"] is False
+    assert report["counts"]["pass"] == 0
+    by_number = {r["number"]: r for r in report["rules"]}
+    assert by_number[1]["detail"].startswith("no CHALLENGE within 1 s")
+    assert by_number[14]["status"] == "fail"
+
+
 def test_the_command_refuses_a_run_without_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["conformance"]) == 2
     assert "HOST:PORT or --spawn" in capsys.readouterr().err

@@ -191,6 +191,7 @@ class _Checks:
         self.addr = (options.target.host, options.target.port)
         self._sources = iter(options.sources[1:])
         self.oversized = 0  # datagrams over 1,200 bytes from the peer, on any link (rule 29)
+        self.heard = 0  # datagrams from the peer, on any link
         self.given: set[bytes] = set()  # the posts the implementation was handed (rule 32)
 
     def record(self, number: int, ok: bool | None, detail: str = "") -> None:
@@ -321,6 +322,7 @@ class _Checks:
                 nursery.cancel_scope.cancel()
         peer.transport.close_sockets()
         self.oversized += peer.transport.counters["oversized"]
+        self.heard += peer.transport.counters["datagrams_in"]
 
     async def _fresh_node_rule(self, peer: ReferencePeer) -> None:
         """A node with an empty store links from a new port: it should get every post the
@@ -340,9 +342,13 @@ class _Checks:
 
     def _done_with(self, link: RawLink) -> None:
         self.oversized += sum(len(h.data) > DATAGRAM_LIMIT for h in link.heard)
+        self.heard += len(link.heard)
         link.close()
 
     def datagram_size_rule(self) -> None:
+        if not self.heard:
+            self.record(29, None, "no datagram came from the peer")
+            return
         self.record(29, not self.oversized, f"{self.oversized} datagram(s) over "
                     f"{DATAGRAM_LIMIT:,} bytes (the reference link drops them)"
                     if self.oversized else "")
