@@ -40,11 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peer-key", metavar="SIGN_HEX:DH_HEX",
                    help="the implementation's public keys (Ed25519 signing, X25519), for the "
                         "DM and receipt rule")
-    p.add_argument("--posts", type=int, default=2_000,
+    p.add_argument("--posts", type=_positive, default=2_000,
                    help="posts the runner's node holds for reconciliation (default 2000)")
     p.add_argument("--source", metavar="IP",
                    help="local address to use (default: 127.0.0.1..5 for a loopback target)")
     p.add_argument("--json", action="store_true", help="the report as JSON")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

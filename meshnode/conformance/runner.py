@@ -4,10 +4,12 @@ The run has three parts, in this order (the later ones end links for misbehaviou
 implementation may then refuse that source address for a while, §13.6):
 
 1. the link handshake and datagram rules, from a hand-driven socket (`RawLink`);
-2. a whole session with meshnode's own `Node` (`ReferencePeer`), seeded with 2,000 posts, a
-   third party's DM, a DM sealed to the peer's identity (when known), a valid alert from the
-   test authority and alerts and a post that must be refused; then a second exchange on the
-   same link shows what the peer kept;
+2. whole sessions with meshnode's own `Node` (`ReferencePeer`): the first node holds 2,000
+   posts, a third party's DM, a DM sealed to the peer's identity (when known), a valid alert
+   from the test authority, and pushes alerts and a post that must be refused; a second
+   exchange on the same link, with 25 posts more, reconciles two large, nearly equal stores;
+   a third shows what the peer kept. Then a fresh node with an empty store must obtain from
+   the peer every post it was given;
 3. hostile frames (oversized, malformed) on links of their own, each from another loopback
    address when the target is on loopback.
 
@@ -355,7 +357,7 @@ class _Checks:
 
     async def _session(self, peer: ReferencePeer) -> None:
         now = int(time.time())
-        seeded = _Seed.make(peer, self.o, now)
+        seeded = _Seed.make(self.o, now)
         for data in seeded.inject:
             verdict, _outputs = peer.node.inject(data, now)
             assert verdict.accepted, verdict
@@ -614,7 +616,7 @@ class _Seed:
     post_ids: set[bytes]
 
     @classmethod
-    def make(cls, peer: ReferencePeer, options: Options, now: int) -> _Seed:
+    def make(cls, options: Options, now: int) -> _Seed:
         authority = options.authority
         posts = _posts(options.posts, now)
         inject = [encode_message(m) for m in posts]
