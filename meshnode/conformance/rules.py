@@ -80,6 +80,12 @@ RULES: tuple[Rule, ...] = (
     Rule(32, "§10.1, §10.2", "serves what it holds: a new node with an empty store, linking "
                              "from another port, obtains every post the implementation was "
                              "given"),
+    # Link efficiency, observed on the links above.
+    Rule(33, "§13.3", "packs several small frames into one DATA datagram: the fresh node of "
+                      "rule 32 receives its thousands of posts in fewer datagrams than frames",
+         Level.SHOULD),
+    Rule(34, "§13.4", "acknowledges a batch of DATA datagrams once: 16 sent back to back draw "
+                      "fewer than 16 ACKs", Level.SHOULD),
 )
 
 _BY_NUMBER = {r.number: r for r in RULES}

@@ -233,7 +233,7 @@ class _Checks:
                       and isinstance(h.datagram.payload, Challenge)]
         if not challenges:
             self.record(1, False, f"no CHALLENGE within 1 s ({len(first)} other datagrams)")
-            self.skip(range(2, 11), "no CHALLENGE to a PROBE")
+            self.skip((*range(2, 11), 34), "no CHALLENGE to a PROBE")
             return
         c = challenges[0]
         assert c.datagram is not None and isinstance(c.datagram.payload, Challenge)
@@ -250,7 +250,7 @@ class _Checks:
         self.record(3, not answers, f"answered with {len(answers)} datagram(s)" if answers else "")
         if await link.connect(cookie) is None:
             self.record(4, False, "no ACCEPT within 3 s")
-            self.skip(range(5, 11), "no link")
+            self.skip((*range(5, 11), 34), "no link")
             return
         assert link.accept is not None
         self.record(4, len(link.accept) == 20, f"ACCEPT of {len(link.accept)} bytes")
@@ -270,7 +270,7 @@ class _Checks:
         acked = await link.acked(0, 2.0)
         self.record(6, acked, "" if acked else "no ACK with next > 0 within 2 s")
         if not acked:
-            self.skip(range(7, 11), "DATA is not acknowledged")
+            self.skip((*range(7, 11), 34), "DATA is not acknowledged")
             return
         await link.send_raw(seq0)  # a duplicate
         dup = await link.wait_for(Ack, 0.5)
@@ -305,6 +305,30 @@ class _Checks:
                     f"answered with {len(answers)} non-ACK datagram(s)" if answers
                     else f"a malformed DATA with seq {expected} was acknowledged" if taken
                     else "" if alive else "the link no longer acknowledges DATA")
+        if alive:
+            await self._ack_batch_rule(link)
+        else:
+            self.record(34, None, "the link no longer acknowledges DATA")
+
+    async def _ack_batch_rule(self, link: RawLink, burst: int = 16) -> None:
+        """A burst of DATA, one small frame each (a valid post: taken whenever it comes,
+        §10.1 step 7), sent back to back: a receiver acknowledges the batch, not each one."""
+        now = int(time.time())
+        datagrams = [d for post in _posts(burst, now)
+                     for d in link.datagrams([encode_frame(Msg(encode_message(post)))])]
+        for datagram in datagrams:
+            await link.send_raw(datagram)
+        last = link.seq - 1
+        acks = 0
+        with trio.move_on_after(2.0):
+            while link.next <= last:
+                heard = await link.wait_for(Ack, 2.0)
+                acks += heard is not None
+        acks += sum(h.datagram is not None and isinstance(h.datagram.payload, Ack)
+                    for h in await link.listen(0.2))
+        self.record(34, link.next > last and acks < len(datagrams),
+                    f"{acks} ACK(s) for {len(datagrams)} DATA datagrams sent back to back"
+                    + ("" if link.next > last else "; not all were acknowledged"))
 
     # --- 2. a whole session ----------------------------------------------------------------
 
@@ -330,13 +354,17 @@ class _Checks:
         """A node with an empty store links from a new port: it should get every post the
         implementation took from the runner's first node (served, not just taken)."""
         if not self.given:
-            self.record(32, None, "the implementation was given no posts")
+            self.skip((32, 33), "the implementation was given no posts")
             return
         if not await peer.wait(lambda: peer.link is not None, 12.0):
             self.record(32, False, "a second link did not come up within 12 s")
+            self.record(33, None, "no link")
             return
         ended = await peer.wait(lambda: _finished(peer) > 0, self.o.session_timeout)
         got = {i for i in self.given if peer.node.held.has(i)}  # taken: they verified
+        frames, datagrams = (peer.transport.counters[k] for k in ("frames_in", "datagrams_in"))
+        self.record(33, frames > datagrams, f"{frames} frames came in {datagrams} datagrams "
+                    "(ACKs included)")
         self.record(32, ended and got == self.given,
                     f"{len(got)} of the {len(self.given)} posts it was given reached a fresh "
                     f"node and verified ({_recon(peer, 0)})"
