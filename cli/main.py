@@ -63,6 +63,7 @@ COMMANDS = {
     "events": "messages", "notice": "notice", "status": "status", "peers": "status",
     "contacts": "contacts",
     "authority": "authority", "trust": "trust", "demo": "demo", "sim": "sim", "tui": "tui",
+    "conformance": "conformance",
 }
 
 

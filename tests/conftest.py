@@ -24,6 +24,7 @@ SLOW = (
     "tui/test_app.py", "tui/test_web.py", "transport/test_ble_bluez.py",
     "transport/test_ble_central.py", "transport/test_ble_peripheral.py",
     "sim/test_soak.py", "sim/test_attack.py", "sim/test_bench.py", "sim/test_sweep.py",
+    "test_conformance.py",
 )
 
 

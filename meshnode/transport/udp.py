@@ -78,7 +78,7 @@ from meshnode.transport.udpwire import (
     encode,
 )
 
-__all__ = ["COUNTERS", "Endpoint", "PeerInfo", "UdpConfig", "UdpTransport", "link_id"]
+__all__ = ["COUNTERS", "Endpoint", "PeerInfo", "UdpConfig", "UdpTransport", "link_id", "new_cid"]
 
 _log = logging.getLogger("meshnode.udp")
 _RECV_BUFFER = 65_536
@@ -171,7 +171,8 @@ def link_id(addr: _Addr) -> str:
     return f"udp:{addr[0]}:{addr[1]}"
 
 
-def _cid() -> bytes:
+def new_cid() -> bytes:
+    """A fresh connection id: 8 random bytes, never all zero (docs/protocol.md §13.1)."""
     while (value := os.urandom(8)) == NO_CID:
         pass
     return value
@@ -415,7 +416,7 @@ class UdpTransport:
 
     def _new_link(self, addr: _Addr, now: float, *, static: bool) -> _Link:
         link = _Link(
-            addr, link_id(addr), static, now, _cid(),
+            addr, link_id(addr), static, now, new_cid(),
             ArqSender(window=self.config.window), ArqReceiver(window=self._queue_limit),
             Fragmenter(self.mtu, max_frame=DEFAULT_MAX_FRAME,
                        first_seq=int.from_bytes(os.urandom(2), "big")),
