@@ -1,10 +1,14 @@
 """The board's routes: a small ASGI application (served by hypercorn on trio, `server`).
 
-Routes, all GET or HEAD (anything else is 405; a WebSocket is refused):
+Routes, all GET or HEAD (anything else is 405):
 
 * ``/``: the information board; ``/c/CHANNEL``: a neighbourhood channel's newest posts;
 * ``/kiosk?i=N``: screen N of the kiosk rotation, which refreshes itself to N+1 (meta refresh,
   no script); ``/card``: the printable join card; ``/static/board.css``: the style sheet.
+
+With `[web] residents` on, a WebSocket at ``/sync`` is a mesh link of the hub's
+`WsTransport` (the browser node's sync link, docs/steunpunt.md); every other WebSocket is
+refused.
 
 ``?lang=nl|en`` picks the language, else the browser's Accept-Language, else `[web] language`.
 Every response carries a Content-Security-Policy that allows nothing but the hub's own style
@@ -26,6 +30,7 @@ from meshnode.daemon.web import strings
 from meshnode.daemon.web.board import Board, Snapshot, build_board, channel_posts, kiosk_items
 from meshnode.daemon.web.render import Renderer
 from meshnode.daemon.web.source import FRESH_FOR, Call, Memo, read_posts, read_snapshot
+from meshnode.transport.websocket import WsTransport
 
 __all__ = ["CSP", "BoardApp"]
 
@@ -54,9 +59,10 @@ def _css() -> bytes:
 class BoardApp:
     """The ASGI application of one steunpunt: `call` is the daemon's API request path."""
 
-    def __init__(self, web: WebConfig, call: Call) -> None:
+    def __init__(self, web: WebConfig, call: Call, mesh: WsTransport | None = None) -> None:
         self.web = web
         self.call = call
+        self.mesh = mesh
         self.render = Renderer(web)
         self.pages: Memo[bytes] = Memo(FRESH_FOR)
         self.snapshots: Memo[Snapshot] = Memo(FRESH_FOR, size=1)
@@ -67,12 +73,23 @@ class BoardApp:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            await self._websocket(scope, receive, send)
         elif scope["type"] == "http":
             status, content_type, body, extra = await self._respond(scope)
             await _reply(send, status, content_type,
                          b"" if scope["method"] == "HEAD" else body, extra, len(body))
             self.served += 1
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/sync`` is a mesh link (when residents are on); anything else is refused."""
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        if self.mesh is None or scope.get("path") != "/sync":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        client = scope.get("client") or ("?", 0)
+        await self.mesh.serve(str(client[0]), receive, send, list(scope.get("subprotocols", [])))
 
     async def _respond(self, scope: Scope) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8)
