@@ -1,0 +1,246 @@
+"""The resident's app (the browser node) in a real headless Chromium against real hub daemons
+(docs/steunpunt.md): two residents' browsers post and DM each other through one hub, a post
+made in a browser at hub A reaches a browser at hub B over the mesh, and a phone that goes
+offline carries what it wrote to the next steunpunt. Everything goes through the page's forms
+and its WebSocket to the hub's ``/sync``; the hubs are separate daemon processes on loopback,
+linked over UDP.
+
+With MESHNODE_SCREENSHOTS=1 these tests write docs/screenshots/steunpunt-app-{nl,en}.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from meshnode.daemon import api
+from meshnode.daemon.daemon import STORE_FILE
+from meshnode.daemon.localnet import LocalNet, LocalNode
+from tests.daemons import fast_config, links_up, wait_for
+from tests.web.conftest import Browser, free_tcp_port, make_driver, web_config
+
+CHANNEL = "wijk-zuid"
+
+
+@dataclasses.dataclass
+class Resident:
+    """A phone's browser running the app from one hub's origin (`base`)."""
+
+    browser: Browser
+    base: str
+
+    @property
+    def driver(self) -> Any:
+        return self.browser.driver
+
+    def open(self, base: str | None = None) -> None:
+        """Load the app (from the hub at `base`, by default the last one) and wait until its
+        node is up (its identity made or read from IndexedDB)."""
+        self.base = base or self.base
+        self.driver.get(self.base + "/app/")
+        wait_for("the app's node", lambda: len(self.fingerprint()) == 39)
+
+    def fingerprint(self) -> str:
+        return "".join(self.texts("#fp"))
+
+    def submit(self, form: str, **fields: str) -> None:
+        for field, value in fields.items():
+            box = self.driver.find_element(By.ID, field)
+            box.clear()
+            box.send_keys(value)
+        self.driver.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click()
+
+    def texts(self, selector: str) -> list[str]:
+        """The rendered text of what `selector` matches, read at one moment (the page
+        re-renders its lists as messages arrive, so element handles go stale)."""
+        return list(self.driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText)",
+            selector))
+
+    def attribute(self, selector: str, name: str) -> str | None:
+        value = self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]);"
+            "return e ? e.getAttribute(arguments[1]) : null", selector, name)
+        return None if value is None else str(value)
+
+    def status(self) -> dict[str, str]:
+        return {"phase": str(self.attribute("#status", "data-phase")),
+                "queued": str(self.attribute("#status", "data-queued"))}
+
+    def synced(self) -> bool:
+        return self.status()["phase"] == "FINISHED"
+
+    def show_channel(self, channel: str) -> None:
+        self.submit("channel-form", **{"channel-name": channel})
+
+    def post(self, text: str) -> None:
+        self.submit("post-form", **{"post-text": text})
+
+    def sees_post(self, text: str) -> bool:
+        return any(text in t for t in self.texts("#posts li .text"))
+
+    def add_contact(self, fingerprint: str) -> None:
+        self.submit("contact-form", **{"contact-fp": fingerprint})
+
+
+def _hub_posts(node: LocalNode, channel: str) -> list[str]:
+    return [p["text"] for p in node.request(api.Posts(channel, limit=200))["posts"]]
+
+
+def _accepted(node: LocalNode, kind: str) -> int:
+    return int(node.request(api.Status())["counters"]["accepted"].get(kind, 0))
+
+
+def _web_node(node: LocalNode, port: int, name: str) -> None:
+    node.config = dataclasses.replace(
+        node.config, web=web_config(port),
+        node=dataclasses.replace(node.config.node, name=name))
+
+
+@dataclasses.dataclass(frozen=True)
+class Hubs:
+    net: LocalNet
+    a: LocalNode
+    b: LocalNode
+    url_a: str
+    url_b: str
+
+
+@pytest.fixture(scope="module")
+def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
+    """Steunpunt A and steunpunt B, each serving the app, linked to each other over UDP."""
+    root = tmp_path_factory.mktemp("hubs")
+    ports = [free_tcp_port(), free_tcp_port()]
+    with LocalNet.line(root, ["a", "b"], fast_config()) as net:
+        _web_node(net["a"], ports[0], "Steunpunt A")
+        _web_node(net["b"], ports[1], "Steunpunt B")
+        net.start()
+        wait_for("the UDP link between the hubs", links_up(net["a"], 1))
+        yield Hubs(net, net["a"], net["b"], f"http://127.0.0.1:{ports[0]}",
+                   f"http://127.0.0.1:{ports[1]}")
+
+
+def _phone() -> Browser:
+    return Browser(make_driver(360, 740, javascript=True), "")
+
+
+@pytest.fixture(scope="module")
+def anna(hubs: Hubs) -> Iterator[Resident]:
+    browser = _phone()
+    try:
+        yield Resident(browser, hubs.url_a)
+    finally:
+        browser.driver.quit()
+
+
+@pytest.fixture(scope="module")
+def bram(hubs: Hubs) -> Iterator[Resident]:
+    browser = _phone()
+    try:
+        yield Resident(browser, hubs.url_a)
+    finally:
+        browser.driver.quit()
+
+
+def _only_from_hubs(browser: Browser, *bases: str) -> list[str]:
+    """The URLs the browser requested that are not on one of the hubs at `bases`."""
+    allowed = [b.replace("http://", scheme) for b in bases for scheme in ("http://", "ws://")]
+    return [u for u in browser.requests() if not any(u.startswith(a + "/") for a in allowed)]
+
+
+def test_two_residents_post_and_dm_through_one_hub_which_holds_only_ciphertext(
+        hubs: Hubs, anna: Resident, bram: Resident) -> None:
+    anna.open(hubs.url_a)
+    bram.open(hubs.url_a)
+    assert anna.fingerprint() != bram.fingerprint()  # each made its own keys
+    anna.submit("name-form", name="Anna de Vries")
+    bram.submit("name-form", name="Bram Jansen")
+    for r in (anna, bram):
+        r.show_channel(CHANNEL)
+    anna.post("Wie heeft er nog een powerbank over? Bij mij thuis is de stroom weg.")
+    wait_for("anna's post at bram's browser, through the hub",
+             lambda: bram.sees_post("Wie heeft er nog een powerbank over?"), 45)
+    assert "Wie heeft er nog een powerbank over? Bij mij thuis is de stroom weg." in \
+        _hub_posts(hubs.a, CHANNEL)
+
+    # They swap fingerprints (read off each other's screens) and add each other.
+    anna.add_contact(bram.fingerprint())
+    bram.add_contact(anna.fingerprint().replace(" ", "").lower())  # typed sloppily: accepted
+    wait_for("bram's card in anna's contacts",
+             lambda: "Bram Jansen" in anna.texts("#contact-list li strong"), 45)
+    wait_for("anna's card in bram's contacts",
+             lambda: "Anna de Vries" in bram.texts("#contact-list li strong"), 45)
+
+    secret = "Mijn reservesleutel ligt onder de derde bloempot links"
+    anna.submit("dm-form", **{"dm-text": secret})
+    wait_for("the DM opened in bram's inbox",
+             lambda: any(secret in t for t in bram.texts("#dms li .text")), 45)
+    assert any("Anna de Vries" in t for t in bram.texts("#dms li .meta"))
+    wait_for("the receipt back at anna: delivered",
+             lambda: anna.attribute("#dms li.mine", "data-state") == "delivered", 45)
+
+    # The hub relayed a DM, but what it stored is ciphertext: the text is nowhere on its disk.
+    assert _accepted(hubs.a, "dm") >= 1
+    for file in hubs.a.data_dir.glob(STORE_FILE + "*"):
+        assert secret.encode() not in file.read_bytes()
+        assert b"reservesleutel" not in file.read_bytes()
+    assert _only_from_hubs(anna.browser, hubs.url_a) == []
+    for lang in ("nl", "en"):
+        anna.driver.find_element(By.ID, f"lang-{lang}").click()
+        anna.browser.screenshot(f"steunpunt-app-{lang}")
+    assert "Direct messages" in anna.texts("#inbox h2")
+
+
+def test_a_browser_post_at_hub_a_reaches_a_browser_at_hub_b_over_the_mesh(
+        hubs: Hubs, anna: Resident, bram: Resident) -> None:
+    anna.open(hubs.url_a)
+    bram.open(hubs.url_b)  # another origin: bram's phone is a new node at hub B
+    text = "Buurthuis De Ark deelt vanaf 14 uur soep uit"
+    anna.show_channel(CHANNEL)
+    anna.post(text)
+    wait_for("the post at hub B over UDP", lambda: text in _hub_posts(hubs.b, CHANNEL), 45)
+    bram.show_channel(CHANNEL)
+    wait_for("the post in bram's browser at hub B", lambda: bram.sees_post(text), 45)
+    assert _only_from_hubs(bram.browser, hubs.url_a, hubs.url_b) == []
+
+
+def _solo_hub(root: Path, name: str, port: int) -> LocalNet:
+    net = LocalNet.line(root / name, [name], fast_config())
+    _web_node(net[name], port, f"Steunpunt {name}")
+    return net
+
+
+def test_a_phone_writes_offline_and_the_next_steunpunt_carries_it_on(
+        tmp_path: Path, anna: Resident, bram: Resident) -> None:
+    """Every steunpunt serves the app at the same address (docs/steunpunt.md), so a phone's
+    node and its service worker are the same at each: here hub "home" and then hub "away"
+    serve the same loopback address, one after the other, as two buildings would."""
+    port = free_tcp_port()
+    base = f"http://127.0.0.1:{port}"
+    with _solo_hub(tmp_path, "home", port) as home:
+        home.start()
+        anna.open(base)
+        wait_for("the service worker to hold the app",
+                 lambda: anna.attribute("#ready", "data-ready") == "1", 45)
+        wait_for("a first sync with the home hub", anna.synced, 45)
+        anna.show_channel(CHANNEL)
+    # The home hub is gone (the resident walked home): the page still loads, from the worker.
+    anna.open(base)
+    wait_for("the page to see it is offline", lambda: anna.status()["phase"] == "offline")
+    walked = "Dorpsstraat 12 heeft een werkende waterpomp, kom gerust tappen"
+    anna.post(walked)
+    wait_for("the post queued on the phone", lambda: anna.status()["queued"] == "1")
+    with _solo_hub(tmp_path, "away", port) as away:
+        away.start()
+        wait_for("the post carried to the away hub",
+                 lambda: walked in _hub_posts(away["away"], CHANNEL), 60)
+        bram.open(base)
+        bram.show_channel(CHANNEL)
+        wait_for("the post in a resident's browser at the away hub",
+                 lambda: bram.sees_post(walked), 45)
+        assert anna.status()["queued"] == "0"
