@@ -11,6 +11,7 @@ With MESHNODE_SCREENSHOTS=1 these tests write docs/screenshots/steunpunt-app-{nl
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tests.daemons import fast_config, links_up, wait_for
 from tests.web.conftest import Browser, free_tcp_port, make_driver, web_config
 
 CHANNEL = "wijk-zuid"
+VECTORS = Path(__file__).parent.parent / "vectors" / "v1.json"
 
 
 @dataclasses.dataclass
@@ -244,3 +246,27 @@ def test_a_phone_writes_offline_and_the_next_steunpunt_carries_it_on(
         wait_for("the post in a resident's browser at the away hub",
                  lambda: bram.sees_post(walked), 45)
         assert anna.status()["queued"] == "0"
+
+
+VERIFY_IN_PAGE = """
+const [cases, done] = arguments;
+const unhex = (s) => Uint8Array.from(s.match(/../g) || [], (x) => parseInt(x, 16));
+import('/app/wire.js').then(async (wire) => {
+  const got = [];
+  for (const c of cases) got.push(await wire.verifyFast(unhex(c.key), unhex(c.sig), unhex(c.signed_bytes)));
+  done({got, native: wire.nativeEd25519()});
+}).catch((e) => done({error: String(e)}));
+"""
+
+
+def test_chromiums_own_ed25519_keeps_the_verification_rule_of_the_protocol(
+        hubs: Hubs, anna: Resident) -> None:
+    """The page checks signatures with the browser's WebCrypto Ed25519 where it has one; on
+    every §3.1 vector (weak keys, s >= L, non-canonical points, small-order parts) it must
+    agree with the rule, as the pure-JS reference does under Node.js (test_js_vectors)."""
+    vectors = json.loads(VECTORS.read_text())["ed25519"]
+    anna.open(hubs.url_a)
+    result = anna.driver.execute_async_script(VERIFY_IN_PAGE, vectors)
+    assert "error" not in result, result
+    assert result["native"] is True  # 127.0.0.1 is a secure context: WebCrypto is there
+    assert result["got"] == [c["valid"] for c in vectors]

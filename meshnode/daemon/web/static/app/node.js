@@ -13,8 +13,8 @@ import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, en
 import { WireError, compare, hex } from './msgpack.js';
 import { ItemSet, Reconciler } from './recon.js';
 import { OpenError, dayOf, helloTag, openDm, receiptFor, recipientTag, sealDm } from './seal.js';
-import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate }
-  from './wire.js';
+import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate,
+  validateFast } from './wire.js';
 
 const DAY = 86400;
 const POST_TTL = 7 * DAY;
@@ -126,10 +126,11 @@ export class Node {
 
   // --- what arrives -----------------------------------------------------------------------
 
-  /** A Msg from a link: validated completely, kept if new. Returns the record or null. */
-  accept(data) {
+  /** A Msg from link `from`: validated completely, kept if new and then offered to the other
+   *  links. Returns the record or null. */
+  async accept(data, from = null) {
     let checked;
-    try { checked = validate(data); } catch (e) {
+    try { checked = await validateFast(data); } catch (e) {
       if (e instanceof WireError && /kind not handled/.test(e.message)) return null;
       throw e;
     }
@@ -144,7 +145,7 @@ export class Node {
     if (r.kind === Kind.RECEIPT) this._receipt(r);
     if (r.kind === Kind.DM) this._open(r, checked);
     this._keep(r);
-    for (const link of this.links) link.push(r);
+    for (const link of this.links) if (link !== from) link.push(r);
     return r;
   }
 
@@ -219,13 +220,15 @@ export class Node {
       && peerTags.some((tg) => compare(tg, helloTag(peerNonce, r.tag)) === 0);
     if (msg.hops === 0 && !toDestination) return null;
     let copies = 1;
+    let changed = false;
     if (r.kind === Kind.DM && !toDestination) {
       if (msg.copies < 2) return null; // spray-and-wait: the last copy waits for its recipient
       copies = Math.floor(msg.copies / 2);
       r.data = encodeMessage({ ...msg, copies: msg.copies - copies });
+      changed = true;
     }
-    if (r.mine && r.state === 'queued') r.state = 'carried';
-    this.store.put(r);
+    if (r.mine && r.state === 'queued') { r.state = 'carried'; changed = true; }
+    if (changed) this.store.put(r);
     return encodeMessage({ ...msg, hops: Math.max(0, msg.hops - 1), copies });
   }
 }
@@ -284,7 +287,12 @@ export class Link {
   _frame(f) {
     if (f.type === Frame.MSG) {
       this.stats.msgsIn++;
-      this.node.accept(f.data);
+      // Checked off the frame loop (the browser's Ed25519 is asynchronous); a refused
+      // message counts against this link's budget like a malformed frame.
+      this.node.accept(f.data, this).catch((e) => {
+        if (!(e instanceof WireError)) throw e;
+        this._bad();
+      });
       return;
     }
     if (f.type === Frame.HELLO) {

@@ -6,8 +6,8 @@ import { decodeFrame, blindDigest } from './frames.js';
 import { decode, encode, equal, hex, unhex } from './msgpack.js';
 import { ItemSet, Reconciler } from './recon.js';
 import { openDm, recipientTag } from './seal.js';
-import { decodeMessage, encodeMessage, fingerprint, messageId, publicKey, validate, verify }
-  from './wire.js';
+import { decodeMessage, encodeMessage, fingerprint, messageId, nativeEd25519, publicKey,
+  validate, validateFast, verify, verifyFast } from './wire.js';
 import { sha256 } from '../vendor/crypto.js';
 
 export function run(v) {
@@ -103,4 +103,23 @@ export function run(v) {
     });
   }
   return { passed, failed };
+}
+
+/** The §3.1 vectors and the message vectors through `verifyFast` (the browser's or Node's own
+ *  Ed25519 where there is one): {passed, failed, native}. */
+export async function runFast(v) {
+  const failed = [];
+  let passed = 0;
+  for (const e of v.ed25519) {
+    const got = await verifyFast(unhex(e.key), unhex(e.sig), unhex(e.signed_bytes));
+    if (got === e.valid) passed++; else failed.push(`fast ed25519: ${e.why}`);
+  }
+  for (const name of ['post', 'announce', 'dm', 'receipt']) {
+    const id = hex((await validateFast(unhex(v.vectors[name].message))).id);
+    if (id === v.vectors[name].id) passed++; else failed.push(`fast validate ${name}`);
+  }
+  for (const bad of v.invalid) {
+    try { await validateFast(unhex(bad.hex)); failed.push(`fast refused: ${bad.why}`); } catch { passed++; }
+  }
+  return { passed, failed, native: nativeEd25519() };
 }

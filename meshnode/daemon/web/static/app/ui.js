@@ -71,6 +71,7 @@ function connect(node) {
   state.ws = ws;
   ws.onopen = () => {
     state.backoff = 1000;
+    state.openedAt = performance.now(); // with syncedAt: what bench/bench_browser_sync.py reads
     state.link = new Link(node, (b) => ws.send(b), () => ws.close(4000, 'protocol'));
     state.link.open();
     render(node);
@@ -80,6 +81,7 @@ function connect(node) {
     const link = state.link;
     link.receive(new Uint8Array(ev.data));
     if (link.phase === 'FINISHED' && link.stats.reconciled !== null) {
+      if (state.lastSync === null) state.syncedAt = performance.now();
       state.lastSync = now();
       document.body.dataset.synced = String((Number(document.body.dataset.synced) || 0) + 1);
     }
