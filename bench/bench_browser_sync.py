@@ -17,6 +17,7 @@ Every wait is bounded by `--deadline`; the daemon and browsers are stopped at th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gzip
 import os
@@ -63,10 +64,8 @@ def browser_cpu(driver: Any) -> float:
     while todo:
         pid = todo.pop()
         todo += tree.get(pid, [])
-        try:
+        with contextlib.suppress(OSError, IndexError, ValueError):  # ended meanwhile
             total += cpu_of(pid)
-        except (OSError, IndexError, ValueError):
-            pass  # ended meanwhile
     return total
 
 

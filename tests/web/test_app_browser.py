@@ -253,7 +253,9 @@ const [cases, done] = arguments;
 const unhex = (s) => Uint8Array.from(s.match(/../g) || [], (x) => parseInt(x, 16));
 import('/app/wire.js').then(async (wire) => {
   const got = [];
-  for (const c of cases) got.push(await wire.verifyFast(unhex(c.key), unhex(c.sig), unhex(c.signed_bytes)));
+  for (const c of cases) {
+    got.push(await wire.verifyFast(unhex(c.key), unhex(c.sig), unhex(c.signed_bytes)));
+  }
   done({got, native: wire.nativeEd25519()});
 }).catch((e) => done({error: String(e)}));
 """
