@@ -56,6 +56,7 @@ export class Node {
     this.held = new Map(held.map((r) => [r.key, r]));
     this.listeners = new Set();
     this.links = new Set();
+    this.checking = 0; // messages whose signature check is under way
   }
 
   onChange(fn) { this.listeners.add(fn); }
@@ -130,9 +131,12 @@ export class Node {
    *  links. Returns the record or null. */
   async accept(data, from = null) {
     let checked;
+    this.checking++;
     try { checked = await validateFast(data); } catch (e) {
       if (e instanceof WireError && /kind not handled/.test(e.message)) return null;
       throw e;
+    } finally {
+      this.checking--;
     }
     const key = hex(checked.id);
     if (this.held.has(key) || checked.body.expires <= now()) return null;
