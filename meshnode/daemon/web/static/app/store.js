@@ -23,7 +23,10 @@ export class Store {
     return new Store(await req(r));
   }
 
-  constructor(db) { this.db = db; }
+  constructor(db) {
+    this.db = db;
+    this.writes = new Map(); // key -> record to put, or null to delete: one transaction a turn
+  }
 
   _tx(name, mode = 'readonly') { return this.db.transaction(name, mode).objectStore(name); }
 
@@ -33,9 +36,28 @@ export class Store {
 
   messages() { return req(this._tx('messages').getAll()); }
 
-  put(record) { return req(this._tx('messages', 'readwrite').put(record)); }
+  put(record) { this._write(record.key, record); }
 
-  drop(key) { return req(this._tx('messages', 'readwrite').delete(key)); }
+  drop(key) { this._write(key, null); }
+
+  // A sync brings thousands of messages: they are written together, in one transaction per
+  // turn of the event loop, not one each.
+  // The resident's own words are written at once (a page closed right after must keep them).
+  _write(key, record) {
+    if (!this.writes.size) setTimeout(() => this._flush(), 0);
+    this.writes.set(key, record);
+    if (record && record.mine) this._flush();
+  }
+
+  _flush() {
+    if (!this.writes.size) return;
+    const writes = this.writes;
+    this.writes = new Map();
+    const store = this._tx('messages', 'readwrite');
+    for (const [key, record] of writes) {
+      if (record === null) store.delete(key); else store.put(record);
+    }
+  }
 
   contacts() { return req(this._tx('contacts').getAll()); }
 

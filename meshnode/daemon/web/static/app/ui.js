@@ -46,9 +46,9 @@ async function main() {
   state.lang = localStorage.getItem('lang') || (navigator.language.startsWith('nl') ? 'nl' : 'en');
   state.channel = localStorage.getItem('channel') || 'buurt';
   window.meshnode = { node, state }; // for the tests and the curious: read-only use
-  let pending = false;
+  let pending = false; // at most four renders a second while a sync brings thousands
   node.onChange(() => {
-    if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; render(node); }); }
+    if (!pending) { pending = true; setTimeout(() => { pending = false; render(node); }, 250); }
   });
   bind(node, store);
   render(node);
