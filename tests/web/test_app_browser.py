@@ -26,6 +26,8 @@ from tests.daemons import fast_config, links_up, wait_for
 from tests.web.conftest import Browser, free_tcp_port, make_driver, web_config
 
 CHANNEL = "wijk-zuid"
+HOSTILE = ('<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"'
+           "</script><h1>Nep-waarschuwing</h1> & \"quotes\"")
 VECTORS = Path(__file__).parent.parent / "vectors" / "v1.json"
 
 
@@ -169,6 +171,13 @@ def test_two_residents_post_and_dm_through_one_hub_which_holds_only_ciphertext(
              lambda: bram.sees_post("Wie heeft er nog een powerbank over?"), 45)
     assert "Wie heeft er nog een powerbank over? Bij mij thuis is de stroom weg." in \
         _hub_posts(hubs.a, CHANNEL)
+    # A resident's words are shown as text, never run or parsed as markup.
+    bram.post(HOSTILE)
+    wait_for("bram's hostile post at anna's", lambda: anna.sees_post("Nep-waarschuwing"), 45)
+    assert HOSTILE in anna.texts("#posts li .text")
+    assert anna.driver.title == "Steunpunt"
+    assert anna.driver.execute_script(
+        "return document.querySelectorAll('#posts img, #posts script, #posts h1').length") == 0
 
     # They swap fingerprints (read off each other's screens) and add each other.
     anna.add_contact(bram.fingerprint())
