@@ -61,8 +61,10 @@ def test_every_app_file_is_served_under_the_app_policy(steunpunt: Steunpunt) -> 
         assert headers["x-content-type-options"] == "nosniff"
         assert body == AppFiles.load().files[path].body
     assert "connect-src 'self'" in APP_CSP and "default-src 'none'" in APP_CSP
-    # The board keeps its own policy: no script at all.
-    assert "script-src" not in steunpunt.get("/")[1]["content-security-policy"]
+    # The board keeps its own policy (no script at all) and links to the app.
+    status, headers, board = steunpunt.get("/")
+    assert "script-src" not in headers["content-security-policy"]
+    assert b'<a href="/app/">' in board
 
 
 def test_nothing_but_the_app_is_reachable_under_its_paths(steunpunt: Steunpunt) -> None:
