@@ -191,11 +191,25 @@ export function validate(data) {
 // decode can never match). tests/web/test_app_browser.py runs the §3.1 vectors through it.
 let native = globalThis.crypto && globalThis.crypto.subtle ? undefined : false;
 
+// Imported keys by author: a sync brings many messages by each (bounded, oldest out).
+const imported = new Map();
+
+async function importedKey(key) {
+  const name = key.join(',');
+  let k = imported.get(name);
+  if (!k) {
+    k = await crypto.subtle.importKey('raw', key, { name: 'Ed25519' }, false, ['verify']);
+    if (imported.size >= 1024) imported.delete(imported.keys().next().value);
+    imported.set(name, k);
+  }
+  return k;
+}
+
 export async function verifyFast(key, sig, data) {
   if (weakKey(key) || sig.length !== 64 || le(sig.slice(32)) >= L) return false;
   if (native !== false) {
     try {
-      const k = await crypto.subtle.importKey('raw', key, { name: 'Ed25519' }, false, ['verify']);
+      const k = await importedKey(key);
       native = true;
       return await crypto.subtle.verify({ name: 'Ed25519' }, k, sig, data);
     } catch (e) {
