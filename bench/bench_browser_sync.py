@@ -12,6 +12,8 @@ end of the exchange: both Dones), `all_held_s` (WebSocket open to every message 
 held, polled every 0.1 s); the page's main-thread busy time (`Performance`
 metrics `TaskDuration`, and `ScriptDuration` of it), the CPU time of all Chromium processes
 (utime+stime from /proc), and the hub's CPU time. Also the app's size as a phone downloads it.
+`--no-webcrypto` hides the browser's WebCrypto from the page, as a steunpunt's plain-HTTP LAN
+address does, so that signatures are checked by the app's own JavaScript Ed25519.
 Every wait is bounded by `--deadline`; the daemon and browsers are stopped at the end.
 """
 
@@ -75,10 +77,19 @@ def _metrics(driver: Any) -> dict[str, float]:
     return {m["name"]: float(m["value"]) for m in got}
 
 
-def one_run(base: str, messages: int, deadline: float, hub_pid: int) -> dict[str, float]:
+# As on a steunpunt's plain http:// LAN address, where the browser offers no WebCrypto: the
+# page falls back to its own JavaScript Ed25519.
+NO_WEBCRYPTO = "Object.defineProperty(Crypto.prototype, 'subtle', {get: () => undefined});"
+
+
+def one_run(base: str, messages: int, deadline: float, hub_pid: int,
+            webcrypto: bool) -> dict[str, float]:
     driver = make_driver(360, 740, javascript=True, scale=1.0)
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
+        if not webcrypto:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                   {"source": NO_WEBCRYPTO})
         cpu0, hub0 = browser_cpu(driver), cpu_of(hub_pid)
         driver.get(base + "/app/")
         m0 = _metrics(driver)
@@ -98,6 +109,9 @@ def one_run(base: str, messages: int, deadline: float, hub_pid: int) -> dict[str
         page = driver.execute_script(
             "const s = window.meshnode.state; return [s.openedAt, s.syncedAt, "
             "s.link ? s.link.stats.reconciled : null, window.meshnode.node.held.size]")
+        native = driver.execute_script(
+            "return import('/app/wire.js').then((w) => w.nativeEd25519())")
+        assert native is webcrypto, f"WebCrypto Ed25519 used: {native}, wanted {webcrypto}"
         cpu1, hub1 = browser_cpu(driver), cpu_of(hub_pid)
     finally:
         driver.quit()
@@ -113,8 +127,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per run")
+    parser.add_argument("--no-webcrypto", action="store_true",
+                        help="hide WebCrypto from the page (as on plain http on a LAN)")
     args = parser.parse_args()
-    header("A browser node syncs with a hub")
+    header("A browser node syncs with a hub"
+           + (" (no WebCrypto: JavaScript Ed25519)" if args.no_webcrypto else ""))
     size, compressed = app_size()
     print(f"app: {size:,} bytes, {compressed:,} gzip-compressed (every file the app loads)")
     print(f"load before: {os.getloadavg()}")
@@ -130,7 +147,7 @@ def main() -> None:
         results = []
         for run in range(args.runs):
             r = one_run(f"http://127.0.0.1:{port}", args.messages, args.deadline,
-                        hub.process.pid)
+                        hub.process.pid, not args.no_webcrypto)
             results.append(r)
             print(f"run {run + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in r.items()))
         print(f"hub CPU total: {cpu_seconds(hub):.1f} s")

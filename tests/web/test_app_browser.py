@@ -10,6 +10,7 @@ With MESHNODE_SCREENSHOTS=1 these tests write docs/screenshots/steunpunt-app-{nl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -129,26 +130,26 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
                    f"http://127.0.0.1:{ports[1]}")
 
 
-def _phone() -> Browser:
-    return Browser(make_driver(360, 740, javascript=True), "")
+@contextlib.contextmanager
+def _phone(base: str) -> Iterator[Resident]:
+    """A phone-sized Chromium with JavaScript on and an empty profile (a new resident)."""
+    browser = Browser(make_driver(360, 740, javascript=True), "")
+    try:
+        yield Resident(browser, base)
+    finally:
+        browser.driver.quit()
 
 
 @pytest.fixture(scope="module")
 def anna(hubs: Hubs) -> Iterator[Resident]:
-    browser = _phone()
-    try:
-        yield Resident(browser, hubs.url_a)
-    finally:
-        browser.driver.quit()
+    with _phone(hubs.url_a) as phone:
+        yield phone
 
 
 @pytest.fixture(scope="module")
 def bram(hubs: Hubs) -> Iterator[Resident]:
-    browser = _phone()
-    try:
-        yield Resident(browser, hubs.url_a)
-    finally:
-        browser.driver.quit()
+    with _phone(hubs.url_a) as phone:
+        yield phone
 
 
 def _only_from_hubs(browser: Browser, *bases: str) -> list[str]:
