@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,14 @@ class Resident:
         return {"phase": str(self.attribute("#status", "data-phase")),
                 "queued": str(self.attribute("#status", "data-queued"))}
 
+    def diagnose(self) -> Any:
+        """The page's node and link, for a failure message."""
+        return self.driver.execute_script(
+            "const m = window.meshnode; if (!m) return 'no node';"
+            "const l = m.state.link; return {ws: m.state.ws ? m.state.ws.readyState : null,"
+            " held: m.node.held.size, checking: m.node.checking, link: l && {phase: l.phase,"
+            " initiator: l.initiator, malformed: l.malformed, stats: l.stats}}")
+
     def synced(self) -> bool:
         return self.status()["phase"] == "FINISHED"
 
@@ -91,6 +99,18 @@ class Resident:
 
     def add_contact(self, fingerprint: str) -> None:
         self.submit("contact-form", **{"contact-fp": fingerprint})
+
+
+RESIDENTS: list[Resident] = []  # every phone of this module, for failure messages
+
+
+def until(what: str, predicate: Callable[[], bool], timeout: float = 45.0) -> None:
+    """`wait_for`, and on time-out say what each phone's node and link were doing."""
+    try:
+        wait_for(what, predicate, timeout)
+    except AssertionError as exc:
+        states = {r.base: r.diagnose() for r in RESIDENTS}
+        raise AssertionError(f"{exc}; the phones: {states}") from None
 
 
 def _hub_posts(node: LocalNode, channel: str) -> list[str]:
@@ -134,9 +154,12 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
 def _phone(base: str) -> Iterator[Resident]:
     """A phone-sized Chromium with JavaScript on and an empty profile (a new resident)."""
     browser = Browser(make_driver(360, 740, javascript=True), "")
+    phone = Resident(browser, base)
+    RESIDENTS.append(phone)
     try:
-        yield Resident(browser, base)
+        yield phone
     finally:
+        RESIDENTS.remove(phone)
         browser.driver.quit()
 
 
@@ -168,13 +191,13 @@ def test_two_residents_post_and_dm_through_one_hub_which_holds_only_ciphertext(
     for r in (anna, bram):
         r.show_channel(CHANNEL)
     anna.post("Wie heeft er nog een powerbank over? Bij mij thuis is de stroom weg.")
-    wait_for("anna's post at bram's browser, through the hub",
+    until("anna's post at bram's browser, through the hub",
              lambda: bram.sees_post("Wie heeft er nog een powerbank over?"), 45)
     assert "Wie heeft er nog een powerbank over? Bij mij thuis is de stroom weg." in \
         _hub_posts(hubs.a, CHANNEL)
     # A resident's words are shown as text, never run or parsed as markup.
     bram.post(HOSTILE)
-    wait_for("bram's hostile post at anna's", lambda: anna.sees_post("Nep-waarschuwing"), 45)
+    until("bram's hostile post at anna's", lambda: anna.sees_post("Nep-waarschuwing"), 45)
     assert HOSTILE in anna.texts("#posts li .text")
     assert anna.driver.title == "Steunpunt"
     assert anna.driver.execute_script(
@@ -183,17 +206,17 @@ def test_two_residents_post_and_dm_through_one_hub_which_holds_only_ciphertext(
     # They swap fingerprints (read off each other's screens) and add each other.
     anna.add_contact(bram.fingerprint())
     bram.add_contact(anna.fingerprint().replace(" ", "").lower())  # typed sloppily: accepted
-    wait_for("bram's card in anna's contacts",
+    until("bram's card in anna's contacts",
              lambda: "Bram Jansen" in anna.texts("#contact-list li strong"), 45)
-    wait_for("anna's card in bram's contacts",
+    until("anna's card in bram's contacts",
              lambda: "Anna de Vries" in bram.texts("#contact-list li strong"), 45)
 
     secret = "Mijn reservesleutel ligt onder de derde bloempot links"
     anna.submit("dm-form", **{"dm-text": secret})
-    wait_for("the DM opened in bram's inbox",
+    until("the DM opened in bram's inbox",
              lambda: any(secret in t for t in bram.texts("#dms li .text")), 45)
     assert any("Anna de Vries" in t for t in bram.texts("#dms li .meta"))
-    wait_for("the receipt back at anna: delivered",
+    until("the receipt back at anna: delivered",
              lambda: anna.attribute("#dms li.mine", "data-state") == "delivered", 45)
 
     # The hub relayed a DM, but what it stored is ciphertext: the text is nowhere on its disk.
@@ -215,9 +238,9 @@ def test_a_browser_post_at_hub_a_reaches_a_browser_at_hub_b_over_the_mesh(
     text = "Buurthuis De Ark deelt vanaf 14 uur soep uit"
     anna.show_channel(CHANNEL)
     anna.post(text)
-    wait_for("the post at hub B over UDP", lambda: text in _hub_posts(hubs.b, CHANNEL), 45)
+    until("the post at hub B over UDP", lambda: text in _hub_posts(hubs.b, CHANNEL), 45)
     bram.show_channel(CHANNEL)
-    wait_for("the post in bram's browser at hub B", lambda: bram.sees_post(text), 45)
+    until("the post in bram's browser at hub B", lambda: bram.sees_post(text), 45)
     assert _only_from_hubs(bram.browser, hubs.url_a, hubs.url_b) == []
 
 
@@ -237,23 +260,23 @@ def test_a_phone_writes_offline_and_the_next_steunpunt_carries_it_on(
     with _solo_hub(tmp_path, "home", port) as home:
         home.start()
         anna.open(base)
-        wait_for("the service worker to hold the app",
+        until("the service worker to hold the app",
                  lambda: anna.attribute("#ready", "data-ready") == "1", 45)
-        wait_for("a first sync with the home hub", anna.synced, 45)
+        until("a first sync with the home hub", anna.synced, 45)
         anna.show_channel(CHANNEL)
     # The home hub is gone (the resident walked home): the page still loads, from the worker.
     anna.open(base)
-    wait_for("the page to see it is offline", lambda: anna.status()["phase"] == "offline")
+    until("the page to see it is offline", lambda: anna.status()["phase"] == "offline")
     walked = "Dorpsstraat 12 heeft een werkende waterpomp, kom gerust tappen"
     anna.post(walked)
-    wait_for("the post queued on the phone", lambda: anna.status()["queued"] == "1")
+    until("the post queued on the phone", lambda: anna.status()["queued"] == "1")
     with _solo_hub(tmp_path, "away", port) as away:
         away.start()
-        wait_for("the post carried to the away hub",
+        until("the post carried to the away hub",
                  lambda: walked in _hub_posts(away["away"], CHANNEL), 60)
         bram.open(base)
         bram.show_channel(CHANNEL)
-        wait_for("the post in a resident's browser at the away hub",
+        until("the post in a resident's browser at the away hub",
                  lambda: bram.sees_post(walked), 45)
         assert anna.status()["queued"] == "0"
 

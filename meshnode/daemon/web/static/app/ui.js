@@ -148,13 +148,22 @@ function render(node) {
   for (const e of document.querySelectorAll('[data-t]')) e.textContent = t(e.dataset.t);
   renderStatus(node);
   $('fp').textContent = node.fingerprint;
+  // Fill a field only when what it shows changed, never while the resident may be typing.
   const mine = node.cards().get(node.fingerprint);
-  if (mine && document.activeElement !== $('name')) $('name').value = mine.name;
-  if (document.activeElement !== $('channel-name')) $('channel-name').value = state.channel;
+  fill('name', mine ? mine.name : '');
+  fill('channel-name', state.channel);
   $('channels').replaceChildren(...node.channels().map((c) => { const o = el('option'); o.value = c; return o; }));
   renderPosts(node);
   renderContacts(node);
   renderInbox(node);
+}
+
+const filled = new Map();
+
+function fill(id, value) {
+  if (filled.get(id) === value) return;
+  filled.set(id, value);
+  if (value) $(id).value = value;
 }
 
 function renderStatus(node) {
