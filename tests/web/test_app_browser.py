@@ -58,7 +58,10 @@ class Resident:
             box = self.driver.find_element(By.ID, field)
             box.clear()
             box.send_keys(value)
-        self.driver.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click()
+        # The button is pressed by script: a native click aims at where the button was, and
+        # the status line above it can change height (a sync finishing) in between.
+        button = self.driver.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]")
+        self.driver.execute_script("arguments[0].click()", button)
 
     def texts(self, selector: str) -> list[str]:
         """The rendered text of what `selector` matches, read at one moment (the page
@@ -82,7 +85,9 @@ class Resident:
         return self.driver.execute_script(
             "const m = window.meshnode; if (!m) return 'no node';"
             "const l = m.state.link; return {ws: m.state.ws ? m.state.ws.readyState : null,"
-            " held: m.node.held.size, checking: m.node.checking, link: l && {phase: l.phase,"
+            " held: [...m.node.held.values()].map((r) => [r.kind, r.channel, r.mine, r.state,"
+            " (r.text || r.name || '').slice(0, 12)]), checking: m.node.checking,"
+            " channel: m.state.channel, link: l && {phase: l.phase,"
             " initiator: l.initiator, malformed: l.malformed, stats: l.stats}}")
 
     def synced(self) -> bool:
@@ -109,7 +114,7 @@ def until(what: str, predicate: Callable[[], bool], timeout: float = 45.0) -> No
     try:
         wait_for(what, predicate, timeout)
     except AssertionError as exc:
-        states = {r.base: r.diagnose() for r in RESIDENTS}
+        states = [(r.base, r.diagnose()) for r in RESIDENTS]
         raise AssertionError(f"{exc}; the phones: {states}") from None
 
 
