@@ -139,6 +139,10 @@ class WebConfig:
     wifi_password: str = ""
     language: str = "nl"
     kiosk_seconds: int = 20
+    # The resident node in the browser (/app/) and its WebSocket sync link (/sync): each
+    # browser is a mesh peer with a peer's limits, at most `max_residents` at once.
+    residents: bool = True
+    max_residents: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,8 +405,13 @@ def _web(t: dict[str, Any]) -> WebConfig:
     kiosk = _get(t, s, "kiosk_seconds", int, d.kiosk_seconds)
     if not 5 <= kiosk <= 600:
         raise ConfigError("web.kiosk_seconds", f"must be 5..600, got {kiosk}")
+    max_residents = _get(t, s, "max_residents", int, d.max_residents)
+    if not 1 <= max_residents <= 4096:
+        raise ConfigError("web.max_residents", f"must be 1..4096, got {max_residents}")
     return WebConfig(enabled=_get(t, s, "enabled", bool, d.enabled), listen=listen,
-                     language=language, kiosk_seconds=kiosk, **texts)
+                     language=language, kiosk_seconds=kiosk,
+                     residents=_get(t, s, "residents", bool, d.residents),
+                     max_residents=max_residents, **texts)
 
 
 _FIELDS: dict[str, set[str]] = {
@@ -556,6 +565,11 @@ wifi_password = ""
 language = {_toml_str(d.web.language)}
 # Seconds each alert or notice stays on the kiosk screen before the next.
 kiosk_seconds = {d.web.kiosk_seconds}
+# The resident node in the browser at /app/: phones sync with this hub over a WebSocket as
+# mesh peers (their keys stay on the phone; the hub relays sealed messages it cannot read).
+residents = {str(d.web.residents).lower()}
+# Browser peers at once (each one a link with a peer's rate limits and quotas).
+max_residents = {d.web.max_residents}
 """
 
 

@@ -85,6 +85,7 @@ from meshnode.transport.bitchat.hub import BitchatHub
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_token import SECRET_FILE, load_or_create_secret
 from meshnode.transport.udp import UdpTransport
+from meshnode.transport.websocket import WsConfig, WsTransport
 from meshnode.wire import Kind
 
 __all__ = ["ALERTS_FILE", "CONTACTS_FILE", "INBOX_FILE", "MARKS_FILE", "STORE_FILE", "Daemon",
@@ -340,6 +341,11 @@ class Daemon:
                 secret = load_or_create_secret(self.data_dir / SECRET_FILE)
                 transports.append(BleTransport(self.config.ble, secret=secret))
         self.transports = list(transports)
+        self.residents: WsTransport | None = None
+        if self.config.web.enabled and self.config.web.residents:
+            # Browser nodes at the steunpunt: their WebSockets are links like any other.
+            self.residents = WsTransport(WsConfig(max_links=self.config.web.max_residents))
+            self.transports.append(self.residents)
 
     def _restore_own(self, moved: Path) -> None:
         """After the damaged store was moved aside: publish our own words again (they were
@@ -426,7 +432,7 @@ class Daemon:
                 _log.info("transports", extra={"fields": _transports_in_use(
                     self.config, self.transports)})
                 if self.config.web.enabled:  # the steunpunt board (docs/steunpunt.md)
-                    await nursery.start(serve_web, self.config.web, self.call)
+                    await nursery.start(serve_web, self.config.web, self.call, self.residents)
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
                     "fingerprint": self.node.identity.fingerprint,
@@ -805,6 +811,8 @@ class Daemon:
             if isinstance(transport, UdpTransport):
                 for key, value in transport.stats().items():
                     total[key] = total.get(key, 0) + value
+            elif isinstance(transport, WsTransport):  # browser nodes, kept apart
+                total.update({f"ws_{k}": v for k, v in transport.stats().items()})
         total["internal_errors"] = self.internal_errors
         total["storage_full"] = self.storage_full
         total["commits"] = self.batches  # group commits, and the inputs they carried
@@ -892,9 +900,12 @@ def _transports_in_use(config: DaemonConfig, transports: Sequence[Transport]) ->
 
 
 def _transport_kind(transport: Transport) -> str:
-    """`udp`, `ble` or `memory` (tests and the simulator): what the Peers view shows."""
+    """`udp`, `ble`, `websocket` (browser nodes) or `memory` (tests and the simulator): what
+    the Peers view shows."""
     if isinstance(transport, UdpTransport):
         return "udp"
+    if isinstance(transport, WsTransport):
+        return "websocket"
     return "ble" if isinstance(transport, BleTransport) else "memory"
 
 

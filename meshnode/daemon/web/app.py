@@ -1,14 +1,21 @@
 """The board's routes: a small ASGI application (served by hypercorn on trio, `server`).
 
-Routes, all GET or HEAD (anything else is 405; a WebSocket is refused):
+Routes, all GET or HEAD (anything else is 405):
 
 * ``/``: the information board; ``/c/CHANNEL``: a neighbourhood channel's newest posts;
 * ``/kiosk?i=N``: screen N of the kiosk rotation, which refreshes itself to N+1 (meta refresh,
-  no script); ``/card``: the printable join card; ``/static/board.css``: the style sheet.
+  no script); ``/card``: the printable join card; ``/static/board.css``: the style sheet;
+* with `[web] residents` on, ``/app/`` and its files, and ``/vendor/``: the resident's app
+  (the browser node, `appfiles`), under its own Content-Security-Policy (`APP_CSP`).
+
+With `[web] residents` on, a WebSocket at ``/sync`` is a mesh link of the hub's
+`WsTransport` (the browser node's sync link, docs/steunpunt.md); every other WebSocket is
+refused.
 
 ``?lang=nl|en`` picks the language, else the browser's Accept-Language, else `[web] language`.
-Every response carries a Content-Security-Policy that allows nothing but the hub's own style
-sheet (no script, no frame, no form, no other origin), ``nosniff`` and ``no-referrer``.
+Every other response carries a Content-Security-Policy that allows nothing but the hub's own
+style sheet (no script, no frame, no form, no other origin); all carry ``nosniff`` and
+``no-referrer``.
 The daemon's state is read through its API request path (`source`), kept `FRESH_FOR` seconds.
 """
 
@@ -23,9 +30,11 @@ from urllib.parse import parse_qs, quote, unquote
 from meshnode.daemon.api import ApiError
 from meshnode.daemon.config import WebConfig
 from meshnode.daemon.web import strings
+from meshnode.daemon.web.appfiles import APP_CSP, AppFiles
 from meshnode.daemon.web.board import Board, Snapshot, build_board, channel_posts, kiosk_items
 from meshnode.daemon.web.render import Renderer
 from meshnode.daemon.web.source import FRESH_FOR, Call, Memo, read_posts, read_snapshot
+from meshnode.transport.websocket import WsTransport
 
 __all__ = ["CSP", "BoardApp"]
 
@@ -36,7 +45,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
        "form-action 'none'; frame-ancestors 'none'")
 _HEADERS = [
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -54,9 +62,11 @@ def _css() -> bytes:
 class BoardApp:
     """The ASGI application of one steunpunt: `call` is the daemon's API request path."""
 
-    def __init__(self, web: WebConfig, call: Call) -> None:
+    def __init__(self, web: WebConfig, call: Call, mesh: WsTransport | None = None) -> None:
         self.web = web
         self.call = call
+        self.mesh = mesh
+        self.app = AppFiles.load() if mesh is not None else AppFiles({})
         self.render = Renderer(web)
         self.pages: Memo[bytes] = Memo(FRESH_FOR)
         self.snapshots: Memo[Snapshot] = Memo(FRESH_FOR, size=1)
@@ -67,32 +77,53 @@ class BoardApp:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            await self._websocket(scope, receive, send)
         elif scope["type"] == "http":
             status, content_type, body, extra = await self._respond(scope)
             await _reply(send, status, content_type,
                          b"" if scope["method"] == "HEAD" else body, extra, len(body))
             self.served += 1
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/sync`` is a mesh link (when residents are on); anything else is refused."""
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        if self.mesh is None or scope.get("path") != "/sync":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        client = scope.get("client") or ("?", 0)
+        await self.mesh.serve(str(client[0]), receive, send, list(scope.get("subprotocols", [])))
+
     async def _respond(self, scope: Scope) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=8)
         accept = _header(scope, b"accept-language")
         lang = strings.pick_language(query.get("lang", [None])[0], accept, self.web.language)
         if scope["method"] not in ("GET", "HEAD"):
-            return 405, _HTML, self._message("not_found", lang), [(b"allow", b"GET, HEAD")]
+            return 405, _HTML, self._message("not_found", lang), [
+                _board_csp(), (b"allow", b"GET, HEAD")]
         path = scope.get("path", "/")
         if path == "/static/board.css":
             return 200, b"text/css; charset=utf-8", self.css, [
-                (b"cache-control", b"public, max-age=3600")]
+                _board_csp(), (b"cache-control", b"public, max-age=3600")]
+        if (file := self.app.get(path)) is not None:
+            # no-cache: the service worker, not the HTTP cache, keeps the app for offline use
+            return 200, file.content_type, file.body, [
+                (b"content-security-policy", APP_CSP.encode()), (b"cache-control", b"no-cache")]
+        return await self._board_response(path, query, lang)
+
+    async def _board_response(self, path: str, query: dict[str, list[str]], lang: str
+                              ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
         try:
             page = await self._page(path, query, lang)
         except ApiError as exc:
             _log.warning("web_unavailable", extra={"fields": {"path": path[:_MAX_PATH],
                                                               "error": exc.message}})
-            return 503, _HTML, self._message("unavailable", lang), [(b"retry-after", b"30")]
+            return 503, _HTML, self._message("unavailable", lang), [
+                _board_csp(), (b"retry-after", b"30")]
         if page is None:
-            return 404, _HTML, self._message("not_found", lang), []
-        return 200, _HTML, page, [(b"cache-control", b"no-cache")]
+            return 404, _HTML, self._message("not_found", lang), [_board_csp()]
+        return 200, _HTML, page, [_board_csp(), (b"cache-control", b"no-cache")]
 
     async def _page(self, path: str, query: dict[str, list[str]], lang: str) -> bytes | None:
         """The page at `path`, or None if there is none."""
@@ -159,6 +190,10 @@ class BoardApp:
     @staticmethod
     def _encode(html: str) -> bytes:
         return html.encode("utf-8")
+
+
+def _board_csp() -> tuple[bytes, bytes]:
+    return (b"content-security-policy", CSP.encode())
 
 
 def _header(scope: Scope, name: bytes) -> str:

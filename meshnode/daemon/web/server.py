@@ -26,6 +26,8 @@ from hypercorn.utils import wrap_app
 from meshnode.daemon.config import WebConfig
 from meshnode.daemon.web.app import BoardApp
 from meshnode.daemon.web.source import Call
+from meshnode.transport.framing import DEFAULT_MAX_FRAME
+from meshnode.transport.websocket import WsTransport
 
 __all__ = ["bind_web", "serve_web"]
 
@@ -59,12 +61,17 @@ def _hypercorn_config() -> Config:
     config.graceful_timeout = 1.0
     config.h11_max_incomplete_size = 8 * 1024  # request line and headers
     config.backlog = BACKLOG
+    # A sync frame is one WebSocket message: larger ones are refused by hypercorn (close
+    # 1009) before they are buffered. Pings keep a phone's idle link from being cut by NAT.
+    config.websocket_max_message_size = DEFAULT_MAX_FRAME
+    config.websocket_ping_interval = 20.0
     return config
 
 
-async def serve_web(web: WebConfig, call: Call, *,
+async def serve_web(web: WebConfig, call: Call, mesh: WsTransport | None = None, *,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the board on `web.listen` until cancelled (`call`: the daemon's API path)."""
+    """Serve the board on `web.listen` until cancelled (`call`: the daemon's API path;
+    `mesh`: the transport whose links the ``/sync`` WebSockets become, if residents are on)."""
     try:
         sock = bind_web(web)
     except OSError as exc:
@@ -75,7 +82,7 @@ async def serve_web(web: WebConfig, call: Call, *,
                    "without the board"}})
         task_status.started()
         return
-    app = BoardApp(web, call)
+    app = BoardApp(web, call, mesh)
     address = sock.getsockname()
     try:
         _log.info("web_ready", extra={"fields": {"listen": f"{address[0]}:{address[1]}"}})

@@ -17,6 +17,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     # key: (Dutch, English)
     "title": ("Steunpunt", "Support point"),
     "board": ("Informatiebord", "Information board"),
+    "join_app": ("Zelf berichten sturen aan de buurt en aan uw contacten, ook zonder internet: "
+                 "open de buurtberichten-app.", "Send messages to the neighbourhood and your "
+                 "contacts yourself, without internet: open the neighbourhood messages app."),
     "alerts": ("Waarschuwingen", "Alerts"),
     "no_alerts": ("Er is geen waarschuwing van kracht.", "No alert is in force."),
     "verified": ("Geverifieerd: afgegeven door {issuer}, gecertificeerd door {root}.",

@@ -1,0 +1,70 @@
+// Sync frames (docs/protocol.md §10): the canonical array [type, body], one per WebSocket
+// binary message.
+
+import { sha256 } from '../vendor/crypto.js';
+import { WireError, concat, decode, encode, utf8 } from './msgpack.js';
+
+export const Frame = { HELLO: 1, RECON: 2, WANT: 3, MSG: 4, DONE: 5 };
+export const MAX_FRAME = 8256;
+const DIGEST_DOMAIN = concat(utf8('meshnode/v1/hello-digest'), Uint8Array.of(0));
+
+export const blindDigest = (nonce, fp) => sha256(concat(DIGEST_DOMAIN, nonce, fp)).slice(0, 12);
+
+function chunks(raw, size, max, what) {
+  if (!(raw instanceof Uint8Array) || raw.length % size || raw.length > size * max) {
+    throw new WireError(`${what}: bad length`);
+  }
+  const out = [];
+  for (let i = 0; i < raw.length; i += size) out.push(raw.slice(i, i + size));
+  return out;
+}
+
+export function encodeHello(h) {
+  const m = new Map([[1, 1], [2, h.nonce]]);
+  if (h.tags && h.tags.length) m.set(3, concat(...h.tags));
+  if (h.digest) m.set(7, h.digest);
+  return encode([Frame.HELLO, m]);
+}
+
+export const encodeRecon = (data) => encode([Frame.RECON, data]);
+export const encodeWant = (ids) => encode([Frame.WANT, concat(...ids)]);
+export const encodeMsg = (data) => encode([Frame.MSG, data]);
+export const encodeDone = () => encode([Frame.DONE, null]);
+
+export function decodeFrame(data) {
+  if (data.length > MAX_FRAME || data.length === 0) throw new WireError('frame: size');
+  const obj = decode(data, { maxItems: 64 });
+  if (!Array.isArray(obj) || obj.length !== 2) throw new WireError('frame: expected [type, body]');
+  const [type, body] = obj;
+  switch (type) {
+    case Frame.HELLO: {
+      if (!(body instanceof Map)) throw new WireError('hello: expected a map');
+      for (const k of body.keys()) if (k < 1 || k > 7) throw new WireError('hello: key');
+      if (body.get(1) !== 1) throw new WireError('hello: sync version');
+      const nonce = body.get(2);
+      if (!(nonce instanceof Uint8Array) || nonce.length !== 8) throw new WireError('hello: nonce');
+      const digest = body.get(7);
+      if (digest !== undefined && !(digest instanceof Uint8Array && digest.length === 12)) {
+        throw new WireError('hello: digest');
+      }
+      return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 4, 'hello.tags') : [],
+        trustIds: body.has(4) ? chunks(body.get(4), 16, 128, 'hello.trust_ids') : [],
+        alerts: body.get(5) || [], digest: digest || null };
+    }
+    case Frame.RECON:
+      if (!(body instanceof Uint8Array) || body.length < 1 || body.length > 8192) {
+        throw new WireError('recon: size');
+      }
+      return { type, data: body };
+    case Frame.WANT: return { type, ids: chunks(body, 16, 256, 'want') };
+    case Frame.MSG:
+      if (!(body instanceof Uint8Array) || body.length < 1 || body.length > 8192) {
+        throw new WireError('msg: size');
+      }
+      return { type, data: body };
+    case Frame.DONE:
+      if (body !== null) throw new WireError('done: expected nil');
+      return { type };
+    default: throw new WireError('frame: unknown type');
+  }
+}

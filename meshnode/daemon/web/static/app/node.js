@@ -1,0 +1,398 @@
+// The resident's node in the browser: its identity, the messages it holds and the sync
+// session on one link (docs/protocol.md §10), sans-IO. The page (ui.js) owns the WebSocket
+// and IndexedDB (store.js); this module never does I/O: `Link.receive` and `Node.post` return
+// the frames to send, the store is written through `store.put`/`store.drop` callbacks.
+//
+// What the browser node holds and relays: posts, announces, DMs and receipts (the kinds that
+// are reconciled). Alerts, certificates and revocations are not kept here (the board shows
+// them, verified by the hub); the hub sends them on each sync and they are dropped.
+
+import { x25519 } from '../vendor/crypto.js';
+import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, encodeWant }
+  from './frames.js';
+import { WireError, compare, hex } from './msgpack.js';
+import { ItemSet, Reconciler } from './recon.js';
+import { OpenError, dayOf, helloTag, openDm, receiptFor, recipientTag, sealDm } from './seal.js';
+import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate,
+  validateFast } from './wire.js';
+
+const DAY = 86400;
+const POST_TTL = 7 * DAY;
+const ANNOUNCE_TTL = 30 * DAY;
+const MAX_HELD = 20000; // messages kept; the oldest posts go first
+const MALFORMED_BUDGET = 16; // bad frames before this side gives up on the link
+const SILENCE = 60; // seconds without a frame in an unfinished exchange: start over
+const RESYNC = 900;
+const WANT_CAP = 256;
+
+export const now = () => Math.floor(Date.now() / 1000);
+const randomBytes = (n) => crypto.getRandomValues(new Uint8Array(n));
+
+/** A new identity: Ed25519 signing seed and X25519 key-agreement seed, made here. */
+export function newIdentity() {
+  return { signSeed: randomBytes(32), dhSeed: x25519.utils.randomPrivateKey() };
+}
+
+function me(identity) {
+  return { ...identity, signKey: publicKey(identity.signSeed),
+    dhKey: x25519.getPublicKey(identity.dhSeed) };
+}
+
+/** A held message: its encoded bytes (with our routing), id, kind, created, expires and the
+ *  fields the page shows. `state` for our own: queued, carried (handed to a hub), delivered. */
+function record(data, checked, extra = {}) {
+  const { msg, body, id } = checked;
+  return { key: hex(id), id, data, kind: msg.kind, created: body.created,
+    expires: body.expires, ...extra };
+}
+
+export class Node {
+  /** `identity` from newIdentity(); `held`: records from the store; `store`: {put, drop}. */
+  constructor(identity, held, store) {
+    this.me = me(identity);
+    this.fingerprint = fingerprint(this.me.signKey);
+    this.signKeyHex = hex(this.me.signKey);
+    this.store = store;
+    this.held = new Map(held.map((r) => [r.key, r]));
+    this.listeners = new Set();
+    this.links = new Set();
+    this.checking = 0; // messages whose signature check is under way
+  }
+
+  onChange(fn) { this.listeners.add(fn); }
+
+  _changed(what) { for (const fn of this.listeners) fn(what); }
+
+  // --- what the page reads ---------------------------------------------------------------
+
+  posts(channel) {
+    return [...this.held.values()].filter((r) => r.kind === Kind.POST && r.channel === channel)
+      .sort((a, b) => b.created - a.created);
+  }
+
+  channels() {
+    const seen = new Set();
+    for (const r of this.held.values()) if (r.kind === Kind.POST) seen.add(r.channel);
+    return [...seen].sort();
+  }
+
+  /** Contacts are announces: the newest card of each key, keyed by fingerprint. */
+  cards() {
+    const out = new Map();
+    for (const r of this.held.values()) {
+      if (r.kind !== Kind.ANNOUNCE) continue;
+      const old = out.get(r.fingerprint);
+      if (!old || old.created < r.created) out.set(r.fingerprint, r);
+    }
+    return out;
+  }
+
+  inbox() {
+    return [...this.held.values()].filter((r) => r.kind === Kind.DM && (r.mine || r.opened))
+      .sort((a, b) => b.created - a.created);
+  }
+
+  nameOf(signKeyHex) {
+    for (const c of this.cards().values()) if (hex(c.signKey) === signKeyHex) return c.name;
+    return null;
+  }
+
+  // --- what the resident does -------------------------------------------------------------
+
+  post(channel, text, t = now()) {
+    const body = new Map([[1, this.me.signKey], [2, channel], [3, t], [4, t + POST_TTL], [5, text]]);
+    return this._own(makeMessage(Kind.POST, body, this.me.signSeed));
+  }
+
+  announce(name, t = now()) {
+    const body = new Map([[1, this.me.signKey], [2, this.me.dhKey], [3, name], [4, t],
+      [5, t + ANNOUNCE_TTL]]);
+    return this._own(makeMessage(Kind.ANNOUNCE, body, this.me.signSeed));
+  }
+
+  /** A DM to the card `to` (from cards()), sealed here: the hub relays what it cannot read. */
+  sendDm(to, text, t = now()) {
+    const msg = sealDm(this.me, { signKey: to.signKey, dhKey: to.dhKey }, text, t);
+    return this._own(msg, { to: hex(to.signKey), text });
+  }
+
+  _own(msg, extra = {}) {
+    const data = encodeMessage(msg);
+    const checked = validate(data); // what we make obeys the rules we hold others to
+    const r = this._describe(data, checked, { mine: true, state: 'queued', ...extra });
+    this._keep(r);
+    for (const link of this.links) link.push(r);
+    return r;
+  }
+
+  // --- what arrives -----------------------------------------------------------------------
+
+  /** A Msg from link `from`: validated completely, kept if new and then offered to the other
+   *  links. Returns the record or null. */
+  async accept(data, from = null) {
+    let checked;
+    this.checking++;
+    try { checked = await validateFast(data); } catch (e) {
+      if (e instanceof WireError && /kind not handled/.test(e.message)) return null;
+      throw e;
+    } finally {
+      this.checking--;
+    }
+    const key = hex(checked.id);
+    if (this.held.has(key) || checked.body.expires <= now()) return null;
+    const msg = checked.msg;
+    // Routing on arrival (§10.1 step 5): capped, so a peer cannot make us flood for it.
+    const cap = msg.kind === Kind.POST || msg.kind === Kind.ANNOUNCE ? 16 : 32;
+    const stored = encodeMessage({ ...msg, hops: Math.min(msg.hops, cap),
+      copies: Math.min(msg.copies, 8) });
+    const r = this._describe(stored, checked, {});
+    if (r.kind === Kind.RECEIPT) this._receipt(r);
+    if (r.kind === Kind.DM) this._open(r, checked);
+    this._keep(r);
+    for (const link of this.links) if (link !== from) link.push(r);
+    return r;
+  }
+
+  _describe(data, checked, extra) {
+    const { body, msg } = checked;
+    const r = record(data, checked, extra);
+    if (msg.kind === Kind.POST) Object.assign(r, { channel: body.channel, text: body.text, author: hex(body.author) });
+    if (msg.kind === Kind.ANNOUNCE) {
+      Object.assign(r, { name: body.name, signKey: body.signKey, dhKey: body.dhKey,
+        fingerprint: fingerprint(body.signKey) });
+    }
+    if (msg.kind === Kind.DM) Object.assign(r, { tag: body.tag, ackKey: body.ackKey });
+    if (msg.kind === Kind.RECEIPT) Object.assign(r, { dmId: hex(body.dmId), ackKey: body.ackKey });
+    return r;
+  }
+
+  _open(r, checked) {
+    try {
+      const opened = openDm(this.me, checked.msg, checked.body);
+      Object.assign(r, { opened: true, from: hex(opened.sender.signKey), text: opened.text });
+      const receipt = receiptFor(opened, now());
+      this._own(receipt);
+    } catch (e) {
+      if (!(e instanceof OpenError)) throw e; // not for us: carried sealed, as any relay would
+    }
+  }
+
+  _receipt(r) {
+    const dm = this.held.get(r.dmId);
+    if (!dm || hex(dm.ackKey) !== hex(r.ackKey)) return;
+    if (dm.mine) { dm.state = 'delivered'; this.store.put(dm); } else this._drop(dm.key);
+  }
+
+  _keep(r) {
+    this.held.set(r.key, r);
+    this.store.put(r);
+    if (this.held.size > MAX_HELD) this._evict();
+    this._changed(r);
+  }
+
+  _drop(key) {
+    this.held.delete(key);
+    this.store.drop(key);
+  }
+
+  _evict() {
+    const others = [...this.held.values()].filter((r) => !r.mine).sort((a, b) => a.created - b.created);
+    for (const r of others.slice(0, this.held.size - MAX_HELD)) this._drop(r.key);
+  }
+
+  expire(t = now()) {
+    for (const r of [...this.held.values()]) if (r.expires <= t && !(r.mine && r.kind === Kind.DM)) this._drop(r.key);
+  }
+
+  /** The reconciled set (§10.1 step 3): everything held that has not expired. */
+  itemSet(t = now()) {
+    return new ItemSet([...this.held.values()].filter((r) => r.expires > t)
+      .map((r) => ({ t: r.created, id: r.id })));
+  }
+
+  /** Our DM tags for today and yesterday, blinded with `nonce` (§10 Hello field 3). */
+  blindedTags(nonce, t = now()) {
+    const day = dayOf(t);
+    return [day, day - 1].map((d) => helloTag(nonce, recipientTag(this.me.dhKey, d)));
+  }
+
+  /** The encoded copy of `r` to hand to a peer whose Hello named `peerTags` with `peerNonce`
+   *  (§10.1 step 5), or null if the policy keeps it from this peer. */
+  handOver(r, peerNonce, peerTags) {
+    const msg = decodeMessage(r.data);
+    const toDestination = r.kind === Kind.DM
+      && peerTags.some((tg) => compare(tg, helloTag(peerNonce, r.tag)) === 0);
+    if (msg.hops === 0 && !toDestination) return null;
+    let copies = 1;
+    let changed = false;
+    if (r.kind === Kind.DM && !toDestination) {
+      if (msg.copies < 2) return null; // spray-and-wait: the last copy waits for its recipient
+      copies = Math.floor(msg.copies / 2);
+      r.data = encodeMessage({ ...msg, copies: msg.copies - copies });
+      changed = true;
+    }
+    if (r.mine && r.state === 'queued') { r.state = 'carried'; changed = true; }
+    if (changed) this.store.put(r);
+    return encodeMessage({ ...msg, hops: Math.max(0, msg.hops - 1), copies });
+  }
+}
+
+/** The sync session on one link (§10.1), both roles. `send(bytes)` sends one frame; `close(why)`
+ *  ends the link. Call `open()` on link up, `receive(bytes)` per frame, `tick()` now and then. */
+export class Link {
+  constructor(node, send, close) {
+    this.node = node;
+    this.send = send;
+    this.close = close;
+    this.malformed = 0;
+    this.stats = { framesIn: 0, framesOut: 0, msgsIn: 0, msgsOut: 0, reconciled: null };
+    node.links.add(this);
+  }
+
+  open() { this._hello(); }
+
+  shut() { this.node.links.delete(this); }
+
+  _out(frame) { this.stats.framesOut++; this.send(frame); }
+
+  _hello() {
+    this.nonce = randomBytes(8);
+    this.peer = null; // the peer's Hello of this exchange
+    this.recon = null;
+    this.sentDone = false;
+    this.peerDone = false;
+    this.queue = [];
+    this.phase = 'HELLO';
+    this.started = now();
+    this.heard = now();
+    this._out(encodeHello({ nonce: this.nonce, tags: this.node.blindedTags(this.nonce) }));
+  }
+
+  receive(data) {
+    this.stats.framesIn++;
+    this.heard = now();
+    let f;
+    try { f = decodeFrame(data); } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      return this._bad();
+    }
+    try {
+      this._frame(f);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this._bad();
+    }
+  }
+
+  _bad() {
+    if (++this.malformed > MALFORMED_BUDGET) this.close('malformed frames');
+  }
+
+  _frame(f) {
+    if (f.type === Frame.MSG) {
+      this.stats.msgsIn++;
+      // Checked off the frame loop (the browser's Ed25519 is asynchronous); a refused
+      // message counts against this link's budget like a malformed frame.
+      this.node.accept(f.data, this).catch((e) => {
+        if (!(e instanceof WireError)) throw e;
+        this._bad();
+      });
+      return;
+    }
+    if (f.type === Frame.HELLO) {
+      if (this.peer) this._hello(); // the peer started over: so do we (§10.1 step 6, 7)
+      return this._peerHello(f);
+    }
+    if (!this.peer) { // stale (§10.1 step 7): start over at once, once
+      if (!this.staleRestart) { this._hello(); this.staleRestart = true; }
+      return;
+    }
+    if (f.type === Frame.RECON) return this._recon(f.data);
+    if (f.type === Frame.WANT) return this._want(f.ids);
+    if (f.type === Frame.DONE) return this._done();
+  }
+
+  _peerHello(f) {
+    this.peer = f;
+    this.staleRestart = false;
+    const order = compare(this.nonce, f.nonce);
+    this.initiator = order > 0 || (order === 0 && compareTags(this.node.blindedTags(this.nonce), f.tags) > 0);
+    this.recon = new Reconciler(this.node.itemSet(), this.initiator);
+    this.reconStart = performance.now();
+    this.phase = 'RECONCILING';
+    if (this.initiator) this._out(encodeRecon(this.recon.initiate()));
+  }
+
+  _recon(data) {
+    if (this.phase !== 'RECONCILING') throw new WireError('recon after reconciliation');
+    const reply = this.recon.receive(data);
+    if (reply !== null) return this._out(encodeRecon(reply));
+    // The initiator's end: queue what the peer lacks, ask for what we lack.
+    this.stats.reconciled = performance.now() - this.reconStart;
+    this.phase = 'OFFERING';
+    const need = this.recon.needIds;
+    for (let i = 0; i < need.length; i += WANT_CAP) this._out(encodeWant(need.slice(i, i + WANT_CAP)));
+    this._offer(this.recon.haveIds);
+    this._flush();
+  }
+
+  _want(ids) {
+    if (this.initiator) throw new WireError('want from the responder');
+    if (this.phase === 'RECONCILING') this.stats.reconciled = performance.now() - this.reconStart;
+    this._offer(ids);
+    this._flush();
+  }
+
+  _done() {
+    if (this.peerDone) throw new WireError('a second done');
+    this.peerDone = true;
+    if (!this.initiator && this.stats.reconciled === null) {
+      this.stats.reconciled = performance.now() - this.reconStart;
+    }
+    this._flush();
+  }
+
+  // Queue the held messages among `ids`, in the §10.1 step 4 order (receipts, DMs, the rest;
+  // newest first within a class).
+  _offer(ids) {
+    const rank = { [Kind.RECEIPT]: 0, [Kind.DM]: 1, [Kind.POST]: 2, [Kind.ANNOUNCE]: 2 };
+    const found = ids.map((id) => this.node.held.get(hex(id))).filter(Boolean);
+    found.sort((a, b) => rank[a.kind] - rank[b.kind] || b.created - a.created);
+    this.queue.push(...found);
+  }
+
+  _flush() {
+    while (this.queue.length) {
+      const data = this.node.handOver(this.queue.shift(), this.peer.nonce, this.peer.tags);
+      if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
+    }
+    const mayFinish = this.initiator ? this.phase === 'OFFERING' : this.peerDone;
+    if (mayFinish && !this.sentDone) {
+      this.sentDone = true;
+      this._out(encodeDone());
+    }
+    if (this.sentDone && this.peerDone) this.phase = 'FINISHED';
+  }
+
+  /** A message this node took after our Hello: pushed at once once the peer's Hello is in. */
+  push(r) {
+    if (!this.peer) return;
+    const data = this.node.handOver(r, this.peer.nonce, this.peer.tags);
+    if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
+  }
+
+  /** Timers: start over after a silent unfinished exchange, and every RESYNC seconds. */
+  tick(t = now()) {
+    if ((this.phase !== 'FINISHED' && t - this.heard >= SILENCE) || t - this.started >= RESYNC) {
+      this._hello();
+    }
+  }
+}
+
+function compareTags(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = compare(a[i], b[i]);
+    if (c) return c;
+  }
+  return a.length - b.length;
+}

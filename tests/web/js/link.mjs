@@ -1,0 +1,93 @@
+// The browser node's sync session (node.js, `Link`) between two browser nodes in this process,
+// and against hostile frames: run with `node tests/web/js/link.mjs`
+// (tests/web/test_js_link.py does). Storage is a Map here, where the page has IndexedDB: the
+// node only ever calls `put` and `drop`. Prints one JSON line: {"passed": n, "failed": [...]}.
+
+import { Link, Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
+import { encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
+import { encodeMessage, decodeMessage } from '../../../meshnode/daemon/web/static/app/wire.js';
+
+const failed = [];
+let passed = 0;
+const check = (what, ok) => { if (ok) passed++; else failed.push(what); };
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+// Until no signature check is under way at `nodes` (bounded: 10 s).
+async function settle(...nodes) {
+  for (let i = 0; i < 1000 && nodes.some((n) => n.checking > 0); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function node() {
+  const stored = new Map();
+  const n = new Node(newIdentity(), [], { put: (r) => stored.set(r.key, r), drop: (k) => stored.delete(k) });
+  n.stored = stored;
+  return n;
+}
+
+// Two nodes joined by a lossless in-order pipe, run until quiet (bounded).
+async function link(a, b) {
+  const toA = []; const toB = [];
+  const closed = [];
+  const la = new Link(a, (f) => toB.push(f), (why) => closed.push(`a: ${why}`));
+  const lb = new Link(b, (f) => toA.push(f), (why) => closed.push(`b: ${why}`));
+  la.open(); lb.open();
+  for (let i = 0; i < 100000 && (toA.length || toB.length || a.checking || b.checking); i++) {
+    if (toA.length) la.receive(toA.shift());
+    if (toB.length) lb.receive(toB.shift());
+    if (i % 16 === 0 || !(toA.length || toB.length)) await settle(a, b); // checks are async
+  }
+  la.shut(); lb.shut();
+  return { la, lb, closed };
+}
+
+const t0 = Math.floor(Date.now() / 1000);
+const a = node(); const b = node();
+for (let i = 0; i < 300; i++) a.post('wijk-zuid', `van a ${i}`, t0 - i);
+for (let i = 0; i < 200; i++) b.post('wijk-zuid', `van b ${i}`, t0 - i);
+const shared = a.post('wijk-noord', 'gedeeld bericht', t0);
+await b.accept(encodeMessage(decodeMessage(shared.data)));
+const { la, lb, closed } = await link(a, b);
+check('a holds the union', a.held.size === 501 && a.posts('wijk-zuid').length === 500);
+check('b holds the union', b.held.size === 501);
+check('both finished', la.phase === 'FINISHED' && lb.phase === 'FINISHED');
+check('nothing closed', closed.length === 0);
+check('own posts b lacked are carried', [...a.held.values()]
+  .filter((r) => r.mine && r.key !== shared.key).every((r) => r.state === 'carried'));
+check('the store holds what the node holds', a.stored.size === a.held.size);
+check('one side reconciled', (la.stats.reconciled !== null) && (lb.stats.reconciled !== null));
+
+// A DM from a to b, on a live link: b opens it, its receipt makes it delivered at a.
+a.announce('Anna'); b.announce('Bram');
+await link(a, b);
+const bram = a.cards().get(b.fingerprint);
+check('a has bram\'s card', bram && bram.name === 'Bram');
+a.sendDm(bram, 'de sleutel ligt onder de mat', t0);
+await link(a, b);
+const got = b.inbox().find((d) => !d.mine);
+check('b opened the DM', got && got.text === 'de sleutel ligt onder de mat' && got.from === a.signKeyHex);
+check('a sees it delivered', a.inbox().find((d) => d.mine).state === 'delivered');
+const relay = await node().accept(a.inbox().find((d) => d.mine).data);
+check('a relay that is not the recipient holds it sealed', relay && !relay.opened && relay.text === undefined);
+
+// Hostile frames from a peer: a forged message is never kept; garbage ends the link.
+const victim = node();
+const closes = [];
+const hostile = new Link(victim, () => null, (why) => closes.push(why));
+hostile.open();
+const forged = decodeMessage(shared.data);
+forged.sig = forged.sig.slice(); forged.sig[5] ^= 1;
+hostile.receive(encodeMsg(encodeMessage(forged)));
+const edited = decodeMessage(a.posts('wijk-zuid')[0].data);
+hostile.receive(encodeMsg(encodeMessage({ ...edited, body: edited.body.map((x, i) => (i === edited.body.length - 1 ? x ^ 1 : x)) })));
+await settle(victim);
+check('forged messages are not kept', victim.held.size === 0 && victim.stored.size === 0);
+check('two refusals counted', hostile.malformed === 2);
+for (let i = 0; i < 14; i++) hostile.receive(Uint8Array.of(0xc1, i)); // 16 bad in all
+check('garbage within the budget keeps the link', closes.length === 0);
+hostile.receive(Uint8Array.of(0x93, 1, 2, 3));
+check('past the budget the node closes the link', closes.length === 1);
+check('still nothing kept', victim.held.size === 0);
+
+console.log(JSON.stringify({ passed, failed }));
+process.exit(failed.length ? 1 : 0);

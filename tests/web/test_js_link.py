@@ -1,0 +1,24 @@
+"""The browser node's sync session (meshnode/daemon/web/static/app/node.js) run by Node.js:
+two browser nodes reconcile to the union of their messages and finish the exchange, a DM is
+opened only by its recipient and comes back delivered, and a peer's forged messages are never
+kept while its garbage frames spend the link's budget until the node closes it
+(tests/web/js/link.mjs; storage there is a Map where the page has IndexedDB)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+RUNNER = Path(__file__).parent / "js" / "link.mjs"
+
+
+def test_browser_nodes_sync_seal_and_refuse_hostile_frames() -> None:
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node is not None, "Node.js is needed (apt-get install nodejs; .ci/run installs it)"
+    done = subprocess.run([node, str(RUNNER)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip(), done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["failed"] == [], result["failed"]
+    assert result["passed"] == 16
