@@ -1,6 +1,6 @@
-"""The proof-of-work stamp vectors (tests/vectors/stamps.json, docs/protocol.md §15), byte for
-byte: each stamp's digest and worth, each stamped post's encoding, and the verdict of a node
-that requires stamps."""
+"""The proof-of-work stamp vectors (tests/vectors/stamps.json, quoted in docs/protocol.md §15),
+byte for byte: each stamp's digest and worth, each stamped post's encoding, the verdict of a
+node that requires stamps, and the malformed stamps every node refuses."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
+from meshnode.codec import WireError
 from meshnode.crypto.signing import create_post
 from meshnode.crypto.stamp import STAMP_BITS, STAMP_DOMAIN, mint_stamp, stamp_digest, stamp_worth
 from meshnode.events import Refusal, Rejected
 from meshnode.node import NodeConfig
-from meshnode.wire import Routing, encode_message
+from meshnode.wire import Routing, decode_body, decode_message, encode_message
 from tests.attacks.peers import Bench
+from tests.vectors.make_stamp_vectors import BEGIN, END, markdown
 from tests.vectors.make_vectors import person
+
+ROOT = Path(__file__).parent.parent
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "vectors" / "stamps.json").read_text())
@@ -58,3 +62,27 @@ def test_each_post_encodes_byte_for_byte_and_gets_its_verdict(case: dict[str, An
     else:
         assert not held
         assert [v.refusal for v in verdicts] == [Refusal(case["refusal"])]
+
+
+@pytest.mark.parametrize("case", VECTORS["malformed"], ids=lambda c: c["why"])
+@pytest.mark.parametrize("require", [True, False], ids=["requiring", "not requiring"])
+def test_a_malformed_stamp_is_refused_naming_the_field_by_every_node(
+        case: dict[str, Any], require: bool) -> None:
+    raw = bytes.fromhex(case["message"])
+    msg = decode_message(raw)
+    with pytest.raises(WireError) as caught:
+        decode_body(msg.kind, msg.body)
+    assert caught.value.field == case["field"]
+    bench = Bench.make(VECTORS["now"], config=NodeConfig(require_stamps=require))
+    bench.link("peer", VECTORS["now"])
+    bench.link("watcher", VECTORS["now"], nonce=b"\x00" * 8)
+    refusals = [o.refusal for o in bench.send("peer", raw, VECTORS["now"])
+                if isinstance(o, Rejected)]
+    assert refusals == [Refusal.INVALID]
+    assert not bench.node.held.has(msg.id)
+    assert all(msg.body not in data for data in bench.msgs_to("watcher"))
+
+
+def test_the_protocol_document_quotes_the_vectors() -> None:
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    assert text.split(BEGIN)[1].split(END)[0].strip() == markdown(VECTORS)
