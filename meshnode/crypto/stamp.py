@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 STAMP_DOMAIN = b"meshnode/v1/stamp\x00"
-# The work a node that requires stamps asks for. 2**14 SHA-256 hashes: 10 ms of one core here
-# (1.6 million hashes/s in Python's hashlib), about 0.04 s on a phone 4 times slower, and at
-# most 0.19 s there for 99 of 100 stamps (docs/benchmarks.md, "Proof-of-work stamps").
+# The work a node that requires stamps asks for. 2**14 SHA-256 hashes on average: 8-9 ms of CPU
+# here (1.7 million hashes/s in Python's hashlib), 37-48 ms for 99 of 100 stamps; a device 4
+# times slower stays within 0.2 s for 99 of 100 (docs/benchmarks.md, "Proof-of-work stamps").
 STAMP_BITS = 14
 _DAY = 86_400
 
