@@ -130,6 +130,7 @@ class Refusal(StrEnum):
     EXPIRED = "expired"
     RATE = "rate"  # a peer, or the network's posts together, arrive too fast
     QUOTA = "quota"  # the author created too many
+    STAMP = "stamp"  # a key new to this node without the proof of work it requires
     STORE = "store"  # the store would not take it (full of higher-priority messages, ...)
     ALERT = "alert"  # an alert failed verification: `Rejected.rejection` says how
     SUPERSEDED = "alert superseded"  # a later Update or Cancel of the alert is held

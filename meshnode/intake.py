@@ -14,7 +14,7 @@ turns both into pushes and session state.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,7 +47,14 @@ from meshnode.crypto.sealing import (
     open_dm,
     receipt_matches,
 )
-from meshnode.crypto.signing import SignatureError, verify_message
+from meshnode.crypto.signing import (
+    SignatureError,
+    decode_self_signed,
+    signing_key_of,
+    verify_message,
+    verify_signature,
+)
+from meshnode.crypto.stamp import STAMP_BITS, stamp_day, stamp_worth
 from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     AlertReceived,
@@ -71,6 +78,7 @@ from meshnode.wire import (
     MAX_TIME,
     MAX_TTL,
     AnnounceBody,
+    Body,
     DmBody,
     Kind,
     Message,
@@ -98,6 +106,11 @@ CLOCK_FLOOR_META = "clock-floor"
 # and the recipient's daily tag bounds a flood aimed at one resident. Local messages are exempt.
 ACK_KEY_PER_HOUR = 2  # DMs, and receipts, signed by one ack key, per hour of creation
 DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
+
+# Keys (authors, announcers, ack keys) a node remembers having accepted a message from: those
+# need no stamp when stamps are required. Least recently seen dropped beyond this.
+KNOWN_KEYS = 10_000
+_STAMPED = frozenset({Kind.POST, Kind.ANNOUNCE, Kind.DM})
 
 # Alert refusals a clock running behind causes, after which the alert may prove a later time.
 _BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
@@ -132,6 +145,8 @@ class IntakeConfig:
     clock_skew: int
     location: tuple[int, int] | None
     channels: frozenset[str] | None
+    require_stamps: bool = False
+    stamp_bits: int = STAMP_BITS
 
 
 @dataclass
@@ -182,6 +197,7 @@ class Intake:
         self.copies: dict[bytes, int] = {}  # copies of each DM we hold (spray-and-wait)
         self.carried: dict[bytes, int] = {}  # hand-overs of each of our own DMs
         self._memo = memo
+        self._known_keys: OrderedDict[bytes, None] = OrderedDict()
         self._authors = AuthorQuota(config.author_posts_per_hour)
         self._dm_keys = AuthorQuota(ACK_KEY_PER_HOUR)
         self._dm_tags = AuthorQuota(DMS_PER_TAG_PER_HOUR)
@@ -214,7 +230,9 @@ class Intake:
         try:
             msg = decode_message(data)
             if msg.kind in _SELF_SIGNED:
-                verify_message(msg, self._memo)
+                body = decode_self_signed(msg, self._memo)
+                if self._stamp_shortfall(msg.kind, body) is None:  # else refused unverified
+                    verify_signature(msg, signing_key_of(body), self._memo)
         except (WireError, SignatureError):
             pass  # `accept` reports it
 
@@ -362,9 +380,52 @@ class Intake:
 
     # --- residents' messages -------------------------------------------------------------
 
+    def _verified(self, msg: Message, link: LinkId | None,
+                  out: list[Output]) -> Body | Verdict:
+        """The body of a post, announce or DM whose signature verifies, or the stamp refusal:
+        the stamp is checked first, since a hash costs far less than a signature check.
+
+        A stamp refusal is not remembered as seen: it is decided before the signature, so
+        remembering it would let anyone fill (and so flush) the seen memory with made-up
+        messages; and the same message is accepted once its key is known here."""
+        body = decode_self_signed(msg, self._memo)
+        if link is not None:
+            shortfall = self._stamp_shortfall(msg.kind, body)
+            if shortfall is not None:
+                return self.reject(out, link, msg.kind, Refusal.STAMP, shortfall, msg.id)
+        verify_signature(msg, signing_key_of(body), self._memo)
+        return body
+
+    def _stamp_shortfall(self, kind: Kind, body: Body) -> str | None:
+        """Why a message from the network with `body` lacks the stamp this node requires
+        (None if it needs none or carries enough): stamps are required, when the node's
+        config says so, of posts, announces and DMs whose signing key is not known here."""
+        if not self.config.require_stamps or kind not in _STAMPED:
+            return None
+        key = signing_key_of(body)
+        if key in self._known_keys:
+            return None
+        assert isinstance(body, PostBody | AnnounceBody | DmBody)
+        if body.stamp is None:
+            return "no stamp, and its key is new to this node"
+        worth = stamp_worth(key, stamp_day(body.created), body.stamp)
+        if worth < self.config.stamp_bits:
+            return (f"the stamp is worth {worth} bits for this key and day, "
+                    f"{self.config.stamp_bits} required")
+        return None
+
+    def _know(self, key: bytes) -> None:
+        """Remember that a message signed by `key` was accepted (bounded, LRU)."""
+        self._known_keys[key] = None
+        self._known_keys.move_to_end(key)
+        if len(self._known_keys) > KNOWN_KEYS:
+            self._known_keys.popitem(last=False)
+
     def _accept_post(self, msg: Message, link: LinkId | None, now: int,
                      out: list[Output]) -> Verdict:
-        body = verify_message(msg, self._memo)
+        body = self._verified(msg, link, out)
+        if isinstance(body, Verdict):
+            return body
         assert isinstance(body, PostBody)
         stale = self._fresh(msg, body.created, body.expires, link, now, out)
         if stale is not None:
@@ -383,13 +444,17 @@ class Intake:
             self._authors.forget(body.author, body.created)
             raise
         channels = self.config.channels
+        if verdict.accepted:
+            self._know(body.author)
         if verdict.accepted and (channels is None or body.channel in channels):
             out.append(PostReceived(msg.id, body))
         return verdict
 
     def _accept_announce(self, msg: Message, link: LinkId | None, now: int,
                          out: list[Output]) -> Verdict:
-        body = verify_message(msg, self._memo)
+        body = self._verified(msg, link, out)
+        if isinstance(body, Verdict):
+            return body
         assert isinstance(body, AnnounceBody)
         stale = self._fresh(msg, body.created, body.expires, link, now, out)
         if stale is not None:
@@ -405,12 +470,15 @@ class Intake:
             self._authors.forget(body.sign_key, body.created)  # as for posts
             raise
         if verdict.accepted:
+            self._know(body.sign_key)
             out.append(AnnounceReceived(msg.id, body))
         return verdict
 
     def _accept_dm(self, msg: Message, link: LinkId | None, now: int,
                    out: list[Output]) -> Verdict:
-        body = verify_message(msg, self._memo)
+        body = self._verified(msg, link, out)
+        if isinstance(body, Verdict):
+            return body
         assert isinstance(body, DmBody)
         stale = self._fresh(msg, body.created, body.expires, link, now, out)
         if stale is not None:
@@ -445,6 +513,7 @@ class Intake:
         verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
                               tag=body.tag)
         if verdict.accepted:
+            self._know(body.ack_key)
             self.copies[msg.id] = msg.routing.copies
         return verdict
 
@@ -622,6 +691,12 @@ class Intake:
                     result = verify_alert(msg, self.trust, now)
                     if isinstance(result, VerifiedAlert):
                         self._remember_alert(result)
+        for kind in (Kind.POST, Kind.ANNOUNCE):
+            for stored in self.store.by_kind(int(kind)):
+                try:
+                    self._know(signing_key_of(decode_body(kind, decode_message(stored.raw).body)))
+                except WireError:
+                    continue
         # Whatever a held Update or Cancel superseded stays out (a crash between storing it
         # and deleting the old alert, or a replay after the seen memory moved on).
         for key in self._superseded & self._alert_ids.keys():

@@ -43,8 +43,15 @@ from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
-from meshnode.crypto.sealing import hello_tag, recipient_tag, seal_dm
+from meshnode.crypto.sealing import (
+    StampedAck,
+    hello_tag,
+    recipient_tag,
+    seal_dm,
+    stamped_ack,
+)
 from meshnode.crypto.signing import create_announce, create_post
+from meshnode.crypto.stamp import StampWork, stamp_day, stamp_worth
 from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     Close,
@@ -138,6 +145,7 @@ class Node:
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
         self._own_dh = identity.public.dh_key
         self._own_tags: tuple[int, tuple[bytes, bytes]] = (-1, (b"", b""))  # (day, tags)
+        self._stamp: tuple[int, bytes] = (-1, b"")  # (day, stamp) for own posts, announces
 
     @property
     def held(self) -> StoreView:
@@ -316,17 +324,48 @@ class Node:
     # --- local actions ---------------------------------------------------------------------
 
     def post(self, channel: str, text: str, now: int) -> Result:
-        """Sign and publish a post on `channel`."""
-        return self._originate(create_post(self.identity, channel, text, now), now)
+        """Sign and publish a post on `channel` (stamped with `stamp_own`, see `own_stamp`)."""
+        return self._originate(create_post(self.identity, channel, text, now,
+                                           stamp=self._own_stamp(now)), now)
 
     def announce(self, name: str, now: int) -> Result:
-        """Sign and publish this node's identity card under `name`."""
-        return self._originate(create_announce(self.identity, name, now), now)
+        """Sign and publish this node's identity card under `name` (stamped as posts are)."""
+        return self._originate(create_announce(self.identity, name, now,
+                                               stamp=self._own_stamp(now)), now)
 
-    def send_dm(self, recipient: PublicIdentity, text: str, now: int) -> Result:
+    def own_stamp_work(self, now: int) -> StampWork | None:
+        """The stamp this node's posts and announces need today and does not have yet (None
+        without `stamp_own`, or once given). A driver that must not block mints it elsewhere
+        (`StampWork.mint`, e.g. on a worker thread) and hands it back with `give_own_stamp`;
+        otherwise `post` and `announce` mint it when first needed."""
+        if not self.config.stamp_own or self._stamp[0] == stamp_day(now):
+            return None
+        return StampWork(self.identity.public.sign_key, stamp_day(now), self.config.stamp_bits)
+
+    def give_own_stamp(self, work: StampWork, stamp: bytes) -> None:
+        """Keep `stamp` (minted for `work`) for this node's posts and announces of its day."""
+        if work.key != self.identity.public.sign_key or stamp_worth(
+                work.key, work.day, stamp) < self.config.stamp_bits:
+            raise ValueError("not a stamp of this node's key worth the configured bits")
+        self._stamp = (work.day, stamp)
+
+    def _own_stamp(self, now: int) -> bytes | None:
+        work = self.own_stamp_work(now)
+        if work is not None:
+            self.give_own_stamp(work, work.mint())
+        return self._stamp[1] if self.config.stamp_own else None
+
+    def send_dm(self, recipient: PublicIdentity, text: str, now: int, *,
+                ack: StampedAck | None = None) -> Result:
         """Seal a DM for `recipient`; `DmCarried` follows each hand-over of a copy, and
-        `DmDelivered` the recipient's receipt."""
-        msg = seal_dm(self.identity, recipient, text, now, entropy=self._entropy)
+        `DmDelivered` the recipient's receipt.
+
+        With `stamp_own` the DM's one-time ack key carries a stamp: `ack`, if the driver
+        minted one for today off its event loop (`stamped_ack`), else one minted here."""
+        if self.config.stamp_own and (ack is None or ack.day != stamp_day(now)):
+            ack = stamped_ack(self._entropy.random_bytes(32), stamp_day(now),
+                              self.config.stamp_bits)
+        msg = seal_dm(self.identity, recipient, text, now, entropy=self._entropy, stamp=ack)
         body = decode_body(Kind.DM, msg.body)
         assert isinstance(body, DmBody)
         self._intake.remember_own_dm(msg.id, body.ack_key, body.expires)

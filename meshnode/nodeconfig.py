@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meshnode.crypto.stamp import STAMP_BITS
 from meshnode.intake import IntakeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
@@ -30,6 +31,13 @@ class NodeConfig:
     HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
     randomness is used. `expiry_interval` batches the removal of expired messages (they are
     never sent once expired; this only bounds how long they take space).
+
+    Proof-of-work stamps (docs/protocol.md §15): with `require_stamps`, a post, announce or DM
+    from the network whose signing key this node has not accepted a message from before must
+    carry a stamp worth `stamp_bits` for that key and the day it was created, or it is refused
+    (`Refusal.STAMP`) before its signature is checked. With `stamp_own` this node stamps what
+    it originates: one stamp a day for its posts and announces, one per DM (each has a new
+    ack key). Turn `stamp_own` on everywhere before nodes require stamps.
     """
 
     dm_policy: PolicyName = PolicyName.SPRAY
@@ -50,10 +58,14 @@ class NodeConfig:
     location: tuple[int, int] | None = None
     channels: frozenset[str] | None = None
     seed: int | None = None
+    require_stamps: bool = False
+    stamp_own: bool = False
+    stamp_bits: int = STAMP_BITS
 
     def intake(self) -> IntakeConfig:
         return IntakeConfig(
             hop_limit=self.hop_limit, max_hops=self.max_hops, post_hops=self.post_hops,
             spray_copies=self.spray_copies, author_posts_per_hour=self.author_posts_per_hour,
             post_rate=self.post_rate, clock_skew=self.clock_skew, location=self.location,
-            channels=self.channels)
+            channels=self.channels, require_stamps=self.require_stamps,
+            stamp_bits=self.stamp_bits)

@@ -21,6 +21,7 @@ from typing import Any
 
 from meshnode.crypto.authority import TrustStore
 from meshnode.crypto.identity import Identity, PublicIdentity
+from meshnode.crypto.sealing import StampedAck
 from meshnode.events import Close, Event, LinkId, Output, Result, Send
 from meshnode.node import Node, NodeConfig
 from meshnode.routing.frames import decode_frame
@@ -149,9 +150,10 @@ class CheckedNode(Node):
         self._leave(result.outputs)
         return result
 
-    def send_dm(self, recipient: PublicIdentity, text: str, now: int) -> Result:
+    def send_dm(self, recipient: PublicIdentity, text: str, now: int, *,
+                ack: StampedAck | None = None) -> Result:
         self._enter("send_dm", now)
-        result = super().send_dm(recipient, text, now)
+        result = super().send_dm(recipient, text, now, ack=ack)
         self._leave(result.outputs)
         return result
 

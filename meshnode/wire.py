@@ -55,6 +55,7 @@ ID_SIZE = 16
 KEY_SIZE = 32
 SIG_SIZE = 64
 TAG_SIZE = 16
+STAMP_SIZE = 8  # a proof-of-work nonce (meshnode.crypto.stamp)
 MAX_MESSAGE = 8192
 SIG_DOMAIN = b"meshnode/v1/sig\x00"
 
@@ -219,6 +220,7 @@ class PostBody:
     expires: int
     text: str
     reply_to: bytes | None = None
+    stamp: bytes | None = None  # proof of work for `author` (§15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,7 @@ class AnnounceBody:
     name: str
     created: int
     expires: int
+    stamp: bytes | None = None  # proof of work for `sign_key` (§15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +248,7 @@ class DmBody:
     expires: int
     ack_key: bytes
     sealed: bytes
+    stamp: bytes | None = None  # proof of work for `ack_key` (§15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,8 @@ def _post_fields(b: PostBody) -> dict[int, object]:
     d: dict[int, object] = {1: b.author, 2: b.channel, 3: b.created, 4: b.expires, 5: b.text}
     if b.reply_to is not None:
         d[6] = b.reply_to
+    if b.stamp is not None:
+        d[7] = b.stamp
     return d
 
 
@@ -298,6 +304,7 @@ def _post_from(f: Fields) -> PostBody:
         expires=f.uint(4, "expires", hi=MAX_TIME),
         text=f.text(5, "text", lo=1, hi=POST_TEXT_MAX),
         reply_to=f.opt_bin(6, "reply_to", size=ID_SIZE, hi=ID_SIZE),
+        stamp=f.opt_bin(7, "stamp", size=STAMP_SIZE, hi=STAMP_SIZE),
     )
     _check_channel(body.channel, "post.channel")
     _check_times(body.created, body.expires, Kind.POST, "post")
@@ -305,7 +312,11 @@ def _post_from(f: Fields) -> PostBody:
 
 
 def _announce_fields(b: AnnounceBody) -> dict[int, object]:
-    return {1: b.sign_key, 2: b.dh_key, 3: b.name, 4: b.created, 5: b.expires}
+    d: dict[int, object] = {1: b.sign_key, 2: b.dh_key, 3: b.name, 4: b.created,
+                            5: b.expires}
+    if b.stamp is not None:
+        d[6] = b.stamp
+    return d
 
 
 def _announce_from(f: Fields) -> AnnounceBody:
@@ -315,6 +326,7 @@ def _announce_from(f: Fields) -> AnnounceBody:
         name=f.text(3, "name", lo=1, hi=NAME_MAX),
         created=f.uint(4, "created", hi=MAX_TIME),
         expires=f.uint(5, "expires", hi=MAX_TIME),
+        stamp=f.opt_bin(6, "stamp", size=STAMP_SIZE, hi=STAMP_SIZE),
     )
     check_name(body.name, "announce.name", hi=NAME_MAX)
     _check_times(body.created, body.expires, Kind.ANNOUNCE, "announce")
@@ -322,7 +334,10 @@ def _announce_from(f: Fields) -> AnnounceBody:
 
 
 def _dm_fields(b: DmBody) -> dict[int, object]:
-    return {1: b.tag, 2: b.created, 3: b.expires, 4: b.ack_key, 5: b.sealed}
+    d: dict[int, object] = {1: b.tag, 2: b.created, 3: b.expires, 4: b.ack_key, 5: b.sealed}
+    if b.stamp is not None:
+        d[6] = b.stamp
+    return d
 
 
 def _dm_from(f: Fields) -> DmBody:
@@ -332,6 +347,7 @@ def _dm_from(f: Fields) -> DmBody:
         expires=f.uint(3, "expires", hi=MAX_TIME),
         ack_key=f.bin(4, "ack_key", size=KEY_SIZE, hi=KEY_SIZE),
         sealed=f.bin(5, "sealed", lo=DM_SEALED_MIN, hi=DM_SEALED_MAX),
+        stamp=f.opt_bin(6, "stamp", size=STAMP_SIZE, hi=STAMP_SIZE),
     )
     if (len(body.sealed) - DM_SEAL_OVERHEAD) % DM_PAD_BLOCK:
         raise WireError("dm.sealed", f"length must be {DM_SEAL_OVERHEAD} + {DM_PAD_BLOCK}·k")
@@ -364,11 +380,11 @@ class _Codec:
 
 
 _CODECS: dict[Kind, _Codec] = {
-    Kind.POST: _Codec("post", PostBody, frozenset(range(1, 7)), _post_fields, _post_from),
+    Kind.POST: _Codec("post", PostBody, frozenset(range(1, 8)), _post_fields, _post_from),
     Kind.ANNOUNCE: _Codec(
-        "announce", AnnounceBody, frozenset(range(1, 6)), _announce_fields, _announce_from
+        "announce", AnnounceBody, frozenset(range(1, 7)), _announce_fields, _announce_from
     ),
-    Kind.DM: _Codec("dm", DmBody, frozenset(range(1, 6)), _dm_fields, _dm_from),
+    Kind.DM: _Codec("dm", DmBody, frozenset(range(1, 7)), _dm_fields, _dm_from),
     Kind.RECEIPT: _Codec(
         "receipt", ReceiptBody, frozenset(range(1, 5)), _receipt_fields, _receipt_from
     ),

@@ -30,6 +30,7 @@ from meshnode.crypto.authority import (
 )
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_post
+from meshnode.crypto.stamp import mint_stamp, stamp_day
 from meshnode.crypto.verify import SignatureMemo
 from meshnode.events import (
     AlertReceived,
@@ -245,6 +246,8 @@ class Simulation:
                 seed=int(self.streams.integer_seed(f"node{i}")),
                 # An attacker runs a modified node that ignores its own author quota.
                 author_posts_per_hour=10**9 if i in bad else 60,
+                require_stamps=routing.stamps and i not in bad, stamp_own=routing.stamps,
+                stamp_bits=routing.stamp_bits,
             )
             capacity = routing.hub_store_bytes if hub else routing.store_bytes
             store = MemoryStore(capacity, seen_capacity=routing.seen_capacity)
@@ -547,7 +550,12 @@ class Simulation:
             # A modified node posting under a fresh identity each time (Sybil), asking for the
             # largest hop budget; honest relays clamp it like any other post.
             self.out.flood_posts += 1
-            msg = create_post(_identity(self._rng_ids), CHANNEL, self._text(w), now)
+            sybil = _identity(self._rng_ids)
+            stamp = None
+            if self.scenario.workload.attacker.stamps:  # it pays the work for each new key
+                stamp = mint_stamp(sybil.public.sign_key, stamp_day(now),
+                                   self.scenario.routing.stamp_bits)
+            msg = create_post(sybil, CHANNEL, self._text(w), now, stamp=stamp)
             data = wire.encode_message(msg.with_routing(wire.Routing(wire.MAX_HOPS, 1)))
             self._outputs(t, w.origin, node.inject(data, now).outputs)
         elif w.action in (Action.POST, Action.SPAM):

@@ -132,6 +132,8 @@ class AttackerSpec:
     start: float = param(3600.0, "when the flood starts", unit="s", ge=0)
     mode: str = param("sybil", "sybil: each junk post from a fresh identity; single: each "
                       "attacker posts under its own one identity", choices=ATTACK_MODES)
+    stamps: bool = param(False, "the attacker pays: it mints a proof-of-work stamp of "
+                         "routing.stamp_bits for each fresh identity (docs/protocol.md §15)")
 
     def __post_init__(self) -> None:
         check(self)
@@ -178,6 +180,10 @@ class RoutingSpec:
     seen_capacity: int = param(
         DEFAULT_SEEN_CAPACITY, "ids of dropped messages (expired, evicted, purged) a store "
         "remembers so they are not taken again; the daemon's default", ge=1)
+    stamps: bool = param(False, "honest nodes stamp what they originate and require a "
+                         "proof-of-work stamp of keys new to them (NodeConfig.stamp_own and "
+                         "require_stamps; docs/protocol.md §15)")
+    stamp_bits: int = param(14, "the stamps' difficulty (NodeConfig.stamp_bits)", ge=1, le=32)
 
     def __post_init__(self) -> None:
         check(self)

@@ -23,6 +23,7 @@ from meshnode.codec import Fields, WireError, pack, unpack_bounded
 from meshnode.crypto.entropy import Entropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.signing import sign_body, verify_message
+from meshnode.crypto.stamp import STAMP_BITS, mint_stamp, stamp_day
 from meshnode.crypto.verify import ed25519_valid
 from meshnode.wire import (
     DAY,
@@ -42,6 +43,7 @@ from meshnode.wire import (
 __all__ = [
     "OpenError",
     "OpenedDm",
+    "StampedAck",
     "addressed_to",
     "create_receipt",
     "hello_tag",
@@ -49,6 +51,7 @@ __all__ = [
     "receipt_matches",
     "recipient_tag",
     "seal_dm",
+    "stamped_ack",
 ]
 
 DEFAULT_DM_TTL = 7 * DAY
@@ -135,18 +138,26 @@ def seal_dm(
     entropy: Entropy | None = None,
     ack: ed25519.Ed25519PrivateKey | None = None,
     encrypt: Encrypt | None = None,
+    stamp: StampedAck | None = None,
 ) -> Message:
     """Sign `text` as `sender` for `recipient`, seal it, and wrap it in a signed DM envelope.
 
     The one-time acknowledgement key and HPKE's ephemeral key come from `entropy` (the
     operating system's by default; `SeededEntropy` makes a simulation reproducible). `ack` and
-    `encrypt` replace them outright: only tests that craft hostile DMs need them.
+    `encrypt` replace them outright: only tests that craft hostile DMs need them. `stamp` is
+    an ack key minted ahead with its proof of work (`stamped_ack`): the DM is signed with it
+    and carries the stamp.
     """
     entropy = entropy or SystemEntropy()
     if not 1 <= len(text.encode("utf-8", "surrogatepass")) <= DM_TEXT_MAX:
         raise WireError("dm.text", f"must be 1..{DM_TEXT_MAX} UTF-8 bytes")
     ttl = min(ttl, MAX_TTL[Kind.DM])
     created, expires = now, now + ttl
+    if stamp is not None:
+        if stamp.day != stamp_day(created):
+            raise ValueError(f"the ack key's stamp is for day {stamp.day}, the DM's is "
+                             f"{stamp_day(created)}")
+        ack = ed25519.Ed25519PrivateKey.from_private_bytes(stamp.seed)
     ack = ack or ed25519.Ed25519PrivateKey.from_private_bytes(entropy.random_bytes(32))
     ack_key = ack.public_key().public_bytes_raw()
     tag = recipient_tag(recipient.dh_key, created // DAY)
@@ -163,7 +174,24 @@ def seal_dm(
         x25519.X25519PublicKey.from_public_bytes(recipient.dh_key),
         _hpke_info(tag, created, expires, ack_key),
     )
-    return sign_body(DmBody(tag, created, expires, ack_key, sealed), ack)
+    return sign_body(DmBody(tag, created, expires, ack_key, sealed,
+                            None if stamp is None else stamp.stamp), ack)
+
+
+@dataclass(frozen=True, slots=True)
+class StampedAck:
+    """A one-time ack key (its 32-byte private seed) and its proof of work for UTC `day`."""
+
+    seed: bytes
+    day: int
+    stamp: bytes
+
+
+def stamped_ack(seed: bytes, day: int, bits: int = STAMP_BITS) -> StampedAck:
+    """Mint the stamp of the ack key `seed` for `day`: pure CPU work (`mint_stamp`), which a
+    driver runs off its event loop before `seal_dm`."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return StampedAck(seed, day, mint_stamp(key, day, bits))
 
 
 def open_dm(identity: Identity, msg: Message) -> OpenedDm:

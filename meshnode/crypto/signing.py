@@ -33,6 +33,7 @@ __all__ = [
     "SignatureError",
     "create_announce",
     "create_post",
+    "decode_self_signed",
     "sign_body",
     "signing_key_of",
     "verify_message",
@@ -82,15 +83,21 @@ def verify_message(msg: Message, memo: SignatureMemo | None = None) -> Body:
 
     Raises `WireError` for a malformed body and `SignatureError` for a bad signature.
     """
+    body = decode_self_signed(msg, memo)
+    verify_signature(msg, signing_key_of(body), memo)
+    return body
+
+
+def decode_self_signed(msg: Message, memo: SignatureMemo | None = None) -> Body:
+    """The decoded body of a post, announce, DM or receipt, its signature not yet checked
+    (what a node may look at before paying for the verification, e.g. a stamp)."""
     if msg.kind not in (Kind.POST, Kind.ANNOUNCE, Kind.DM, Kind.RECEIPT):
         raise WireError("message.kind", f"{msg.kind.name.lower()} is verified by its chain")
     if memo is None:
-        body = decode_body(msg.kind, msg.body)
-    else:  # bodies are immutable: nodes sharing a memo decode a flooded body once
-        kind = msg.kind
-        body = memo.decoded(_BODY_MEMO[kind], msg.body, lambda data: decode_body(kind, data))
-    verify_signature(msg, signing_key_of(body), memo)
-    return body
+        return decode_body(msg.kind, msg.body)
+    # Bodies are immutable: nodes sharing a memo decode a flooded body once.
+    kind = msg.kind
+    return memo.decoded(_BODY_MEMO[kind], msg.body, lambda data: decode_body(kind, data))
 
 
 def create_post(
@@ -101,16 +108,21 @@ def create_post(
     *,
     ttl: int = DEFAULT_POST_TTL,
     reply_to: bytes | None = None,
+    stamp: bytes | None = None,
 ) -> Message:
-    """A signed public post in `channel`, valid from `now` for `ttl` seconds."""
-    body = PostBody(identity.public.sign_key, channel, now, now + ttl, text, reply_to)
+    """A signed public post in `channel`, valid from `now` for `ttl` seconds; `stamp` is a
+    proof of work for the author and the day of `now` (`meshnode.crypto.stamp`)."""
+    body = PostBody(identity.public.sign_key, channel, now, now + ttl, text, reply_to, stamp)
     return sign_body(body, identity.signing)
 
 
 def create_announce(
-    identity: Identity, name: str, now: int, *, ttl: int = DEFAULT_ANNOUNCE_TTL
+    identity: Identity, name: str, now: int, *, ttl: int = DEFAULT_ANNOUNCE_TTL,
+    stamp: bytes | None = None,
 ) -> Message:
-    """A self-signed identity card binding `name` and the agreement key to the signing key."""
+    """A self-signed identity card binding `name` and the agreement key to the signing key;
+    `stamp` as for `create_post`."""
     ttl = min(ttl, MAX_TTL[Kind.ANNOUNCE])
     pub = identity.public
-    return sign_body(AnnounceBody(pub.sign_key, pub.dh_key, name, now, now + ttl), identity.signing)
+    return sign_body(AnnounceBody(pub.sign_key, pub.dh_key, name, now, now + ttl, stamp),
+                     identity.signing)

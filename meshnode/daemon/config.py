@@ -78,6 +78,8 @@ class NodeSettings:
     serve_rate: float = _NODE.serve_rate.per_second
     serve_burst: float = _NODE.serve_rate.burst
     author_posts_per_hour: int = _NODE.author_posts_per_hour
+    stamp_own: bool = _NODE.stamp_own
+    require_stamps: bool = _NODE.require_stamps
 
     def node_config(self) -> NodeConfig:
         """The `Node`'s own configuration."""
@@ -97,6 +99,8 @@ class NodeSettings:
             resync_interval=self.resync_interval,
             location=location,
             channels=frozenset(self.channels) if self.channels else None,
+            stamp_own=self.stamp_own,
+            require_stamps=self.require_stamps,
         )
 
 
@@ -303,8 +307,9 @@ def _node(t: dict[str, Any]) -> NodeSettings:
         "peer_rate", "peer_burst", "post_rate", "post_burst", "serve_rate", "serve_burst")}
     for k, v in rates.items():
         _positive(f"node.{k}", v)
+    stamps = {k: _get(t, s, k, bool, getattr(d, k)) for k in ("stamp_own", "require_stamps")}
     return NodeSettings(name=name, store_mb=store_mb, channels=tuple(channels), location=loc,
-                        tick=tick, dm_policy=dm_policy, **ints, **rates)
+                        tick=tick, dm_policy=dm_policy, **ints, **rates, **stamps)
 
 
 def _endpoint(name: str, value: object) -> Endpoint:
@@ -485,6 +490,12 @@ post_burst = {n.post_burst}
 serve_rate = {n.serve_rate}
 serve_burst = {n.serve_burst}
 author_posts_per_hour = {n.author_posts_per_hour}
+# Proof-of-work stamps (docs/protocol.md §15): stamp_own puts one in what this node sends
+# (a few milliseconds each, minted ahead); require_stamps refuses posts, identity cards and
+# DMs from keys this node has not heard from without one. Turn stamp_own on in every node of
+# the neighbourhood before any requires stamps: nodes of earlier versions drop stamped messages.
+stamp_own = {str(n.stamp_own).lower()}
+require_stamps = {str(n.require_stamps).lower()}
 
 [udp]
 # Where to listen (HOST:PORT; 0.0.0.0 = every interface).

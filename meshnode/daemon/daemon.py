@@ -74,6 +74,7 @@ from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
 from meshnode.daemon.service import Service, ServiceInfo, clock_view
+from meshnode.daemon.stamps import StampMinter
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
 from meshnode.events import Close, LinkId, Output, Send
@@ -261,11 +262,15 @@ class Daemon:
             raise DaemonError(f"cannot create the API socket {self.api.path}: "
                               f"{exc.strerror or exc}") from exc
         self._stack.callback(self.api.close)
+        # With `stamp_own`, stamps are minted ahead on a worker thread, not on the core.
+        self.stamps = (StampMinter(self.node.identity.public.sign_key,
+                                   self.node.config.stamp_bits, self._clock)
+                       if self.node.config.stamp_own else None)
         self.service = Service(self.node, self.inbox, self.contacts, ServiceInfo(
             str(data_dir), self.peers, self.transport_stats, self.api.stats,
             extra=self._extra_status),
             name=config.node.name, started=self._clock(), alert_log=self.alert_log,
-            marks=self.marks)
+            marks=self.marks, stamps=self.stamps)
         if self._quarantined is not None:
             self._restore_own(self._quarantined)
         self._inputs: trio.MemorySendChannel[_Input] | None = None
@@ -426,6 +431,8 @@ class Daemon:
                 nursery.start_soon(self._core, receive)
                 nursery.start_soon(self._node_timer)
                 nursery.start_soon(self._ticker)
+                if self.stamps is not None:
+                    nursery.start_soon(self.stamps.run)
                 if self.bitchat is not None:
                     nursery.start_soon(self.bitchat.run)
                 await nursery.start(self.api.serve)
@@ -647,6 +654,8 @@ class Daemon:
             self._check_room()
             self._check_clock(now)
             self.service.retry_unrecorded()
+            if self.stamps is not None:
+                self.stamps.give_due(self.node, now)
         elif isinstance(item, _Start):
             outputs = self._announce_if_needed(now)
         else:

@@ -31,6 +31,7 @@ from meshnode.daemon.api import ApiError, ErrorCode
 from meshnode.daemon.contacts import ContactBook, ContactError, normalise_fingerprint
 from meshnode.daemon.inbox import Inbox, InboxError, ReceivedDm, SentDm
 from meshnode.daemon.marks import Marks, Sync
+from meshnode.daemon.stamps import StampMinter
 from meshnode.daemon.views import (
     announce_of,
     contact_view,
@@ -107,8 +108,9 @@ class ServiceInfo:
 class Service:
     def __init__(self, node: Node, inbox: Inbox, contacts: ContactBook, info: ServiceInfo, *,
                  name: str = "", started: float | None = None, alert_log: AlertLog | None = None,
-                 marks: Marks | None = None) -> None:
+                 marks: Marks | None = None, stamps: StampMinter | None = None) -> None:
         self.node = node
+        self.stamps = stamps  # stamped ack keys minted ahead for DMs (`[node] stamp_own`)
         self.inbox = inbox
         self.contacts = contacts
         # Without files of their own (tests), history and marks last as long as the service.
@@ -233,7 +235,8 @@ class Service:
     def _dm(self, req: api.SendDm, now: int) -> tuple[dict[str, Any], list[Output]]:
         recipient = self.resolve(req.to)
         try:
-            verdict, outputs = self.node.send_dm(recipient, req.text, now)
+            ack = None if self.stamps is None else self.stamps.take_ack(now)
+            verdict, outputs = self.node.send_dm(recipient, req.text, now, ack=ack)
         except WireError as exc:
             raise ApiError(ErrorCode.INVALID, f"cannot send the message: {exc}") from None
         msg_id = self._originated("direct message", verdict)
