@@ -42,7 +42,6 @@ from meshnode.crypto.authority import (
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import (
     OpenError,
-    addressed_to,
     create_receipt,
     open_dm,
     receipt_matches,
@@ -95,9 +94,10 @@ CLOCK_FLOOR_META = "clock-floor"
 # Per-author quotas for DMs and receipts. Relays cannot see who sent a DM (sealed sender): the
 # only author keys they see are each envelope's and each receipt's signing key, the DM's
 # one-time `ack_key`, which an honest sender uses for one DM and its recipient for one receipt;
-# and the recipient's daily tag bounds a flood aimed at one resident. Local messages are exempt.
+# and the daily pair tag bounds a flood from one sender to one resident. Local messages are
+# exempt.
 ACK_KEY_PER_HOUR = 2  # DMs, and receipts, signed by one ack key, per hour of creation
-DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
+DMS_PER_TAG_PER_HOUR = 120  # DMs with one (pair) tag per hour of creation
 
 # Alert refusals a clock running behind causes, after which the alert may prove a later time.
 _BEHIND = frozenset({Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID})
@@ -415,7 +415,9 @@ class Intake:
         stale = self._fresh(msg, body.created, body.expires, link, now, out)
         if stale is not None:
             return stale
-        if addressed_to(self.identity, body) and link is not None:
+        if link is not None:
+            # Tags are pair tags (docs/protocol.md §5.1): a DM from someone who is not our
+            # contact has a tag we cannot compute, so every DM handed to us is tried.
             try:
                 opened = open_dm(self.identity, msg)
             except OpenError:
@@ -440,7 +442,7 @@ class Intake:
                                      and self._dm_tags.allow(body.tag, body.created)):
             self.store.mark_seen(msg.id, now)
             return self.reject(out, link, msg.kind, Refusal.QUOTA,
-                               "too many direct messages from one key or to one recipient",
+                               "too many direct messages from one key or with one tag",
                                msg.id)
         verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
                               tag=body.tag)
