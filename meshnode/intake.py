@@ -126,6 +126,7 @@ class IntakeConfig:
     hop_limit: int
     max_hops: int
     post_hops: int
+    receipt_hops: int
     spray_copies: int
     author_posts_per_hour: int
     post_rate: Rate
@@ -301,6 +302,8 @@ class Intake:
         hops = min(msg.routing.hops_left, self.config.max_hops)
         if msg.kind in (Kind.POST, Kind.ANNOUNCE):
             hops = min(hops, self.config.post_hops)  # the scope of posts: see NodeConfig
+        if msg.kind is Kind.RECEIPT:
+            hops = min(hops, self.config.receipt_hops)  # and of receipts
         if link is None and msg.kind in (Kind.ALERT, Kind.REVOKE, Kind.CERT):
             hops = self.config.max_hops  # authority messages travel as far as the mesh reaches
         return Routing(hops, min(msg.routing.copies, self.config.spray_copies))
@@ -427,7 +430,7 @@ class Intake:
                 self.stats.accepted["dm delivered"] += 1
                 out.append(DmReceived(msg.id, opened.sender, opened.text, opened.created))
                 receipt = create_receipt(opened, now).with_routing(
-                    Routing(self.config.hop_limit, 1))
+                    Routing(self.config.receipt_hops, 1))
                 rbody = decode_body(Kind.RECEIPT, receipt.body)
                 assert isinstance(rbody, ReceiptBody)
                 self._store(receipt, now, out, None, created=rbody.created,
@@ -475,6 +478,9 @@ class Intake:
                               and receipt_matches(body, body.dm_id, dm_body))
             if known and self._delete(body.dm_id, now):
                 self.copies.pop(body.dm_id, None)
+                # A copy of the DM went here, so the receipt spreads from here again, with the
+                # full budget: it follows the DM's copies, not the whole mesh (§4.4).
+                msg = msg.with_routing(Routing(self.config.receipt_hops, 1))
         # A receipt for a DM this node never held may be genuine (the DM went another way)
         # or junk signed by made-up keys: it is kept, but evicted first, with the posts.
         return self._store(msg, now, out, link, created=body.created, expires=body.expires,
