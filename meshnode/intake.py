@@ -196,6 +196,7 @@ class Intake:
         self._certs = CertCache()
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
+        self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
         self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
@@ -232,6 +233,11 @@ class Intake:
         (None: local, or made here, like the receipt of a DM opened here)."""
         stored, self._stored = self._stored, []
         return stored
+
+    def take_opened(self) -> list[bytes]:
+        """The X25519 keys of the senders of the DMs opened since the last call."""
+        opened, self._opened = self._opened, []
+        return opened
 
     def take_removed(self) -> bool:
         """Whether anything was deleted or evicted since the last call."""
@@ -428,6 +434,7 @@ class Intake:
             if opened is not None:
                 self.store.mark_seen(msg.id, now)
                 self.stats.accepted["dm delivered"] += 1
+                self._opened.append(opened.sender.dh_key)
                 out.append(DmReceived(msg.id, opened.sender, opened.text, opened.created))
                 receipt = create_receipt(opened, now).with_routing(
                     Routing(self.config.receipt_hops, 1))

@@ -337,6 +337,7 @@ class Node:
         body = decode_body(Kind.DM, msg.body)
         assert isinstance(body, DmBody)
         self._intake.remember_own_dm(msg.id, body.ack_key, body.expires)
+        self._pairs.correspond(recipient.dh_key)  # present the tag of the reply
         return self._originate(msg, now)
 
     def inject(self, data: bytes, now: int) -> Result:
@@ -601,6 +602,8 @@ class Node:
         intake stored or removed; news is pushed to every synced peer but its sender."""
         if self._intake.take_removed():
             self._items = None
+        for sender in self._intake.take_opened():
+            self._pairs.correspond(sender)  # present the tag of the sender's next DM
         for stored, source in self._intake.take_stored():
             if self._items is not None and Kind(stored.kind) in _RECONCILED:
                 self._items_added.append((stored.created, stored.id))
