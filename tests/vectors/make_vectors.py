@@ -611,12 +611,19 @@ def markdown() -> str:
         if "cap" in v["fields"]:
             out += ["`cap` (the compact alert, body key 5):", "", "```",
                     *wrap(v["fields"]["cap"]), "```", ""]
+        if "pair_secret" in v:
+            out += ["`pair_secret` (X25519 of Anna's and Bram's keys, either way round; the "
+                    "tag is HMAC-SHA256 of it over the domain, Bram's dh_key and the day, §5 "
+                    "step 2):", "", "```", *wrap(v["pair_secret"]), "```", ""]
         if "plaintext" in v:
             out += ["`hpke_info`:", "", "```", *wrap(v["hpke_info"]), "```", "",
                     "`plaintext` (after HPKE open):", "", "```", *wrap(v["plaintext"]), "```", ""]
     out += ["", "#### Sync frames", "",
-            "`hello` (nonce 00..07, Bram's tags for the day of `created` and the day before "
-            "blinded with the nonce, the revocation vector's id, alert vector nl-vr17: [1]); "
+            "`hello` (nonce 00..07; field 3: the pair tags of Anna's DMs to Bram, his one "
+            "contact, for the day of `created` and the day before, blinded with the nonce, "
+            "with six padding entries `SHA-256(\"meshnode hello padding \" || i in "
+            "decimal)[:16]` for i = 0..5 (random on the air), sorted; the revocation vector's "
+            "id; alert vector nl-vr17: [1]); "
             "`recon` (the initiator's opening over the two post vectors' items); `want` (the "
             "two post ids); `msg` (the post vector); `done`:", ""]
     for name in ("hello", "recon", "want", "msg", "done"):
