@@ -42,7 +42,6 @@ from meshnode.crypto.authority import (
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import (
     OpenError,
-    addressed_to,
     create_receipt,
     open_dm,
     receipt_matches,
@@ -103,9 +102,10 @@ CLOCK_FLOOR_META = "clock-floor"
 # Per-author quotas for DMs and receipts. Relays cannot see who sent a DM (sealed sender): the
 # only author keys they see are each envelope's and each receipt's signing key, the DM's
 # one-time `ack_key`, which an honest sender uses for one DM and its recipient for one receipt;
-# and the recipient's daily tag bounds a flood aimed at one resident. Local messages are exempt.
+# and the daily pair tag bounds a flood from one sender to one resident. Local messages are
+# exempt.
 ACK_KEY_PER_HOUR = 2  # DMs, and receipts, signed by one ack key, per hour of creation
-DMS_PER_TAG_PER_HOUR = 120  # DMs to one recipient tag per hour of creation
+DMS_PER_TAG_PER_HOUR = 120  # DMs with one (pair) tag per hour of creation
 
 # Keys (authors, announcers, ack keys) a node remembers having accepted a message from: those
 # need no stamp when stamps are required. Least recently seen dropped beyond this.
@@ -139,6 +139,7 @@ class IntakeConfig:
     hop_limit: int
     max_hops: int
     post_hops: int
+    receipt_hops: int
     spray_copies: int
     author_posts_per_hour: int
     post_rate: Rate
@@ -211,6 +212,7 @@ class Intake:
         self._certs = CertCache()
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
+        self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
         self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
@@ -249,6 +251,11 @@ class Intake:
         (None: local, or made here, like the receipt of a DM opened here)."""
         stored, self._stored = self._stored, []
         return stored
+
+    def take_opened(self) -> list[bytes]:
+        """The X25519 keys of the senders of the DMs opened since the last call."""
+        opened, self._opened = self._opened, []
+        return opened
 
     def take_removed(self) -> bool:
         """Whether anything was deleted or evicted since the last call."""
@@ -319,6 +326,8 @@ class Intake:
         hops = min(msg.routing.hops_left, self.config.max_hops)
         if msg.kind in (Kind.POST, Kind.ANNOUNCE):
             hops = min(hops, self.config.post_hops)  # the scope of posts: see NodeConfig
+        if msg.kind is Kind.RECEIPT:
+            hops = min(hops, self.config.receipt_hops)  # and of receipts
         if link is None and msg.kind in (Kind.ALERT, Kind.REVOKE, Kind.CERT):
             hops = self.config.max_hops  # authority messages travel as far as the mesh reaches
         return Routing(hops, min(msg.routing.copies, self.config.spray_copies))
@@ -483,7 +492,9 @@ class Intake:
         stale = self._fresh(msg, body.created, body.expires, link, now, out)
         if stale is not None:
             return stale
-        if addressed_to(self.identity, body) and link is not None:
+        if link is not None:
+            # Tags are pair tags (docs/protocol.md §5.1): a DM from someone who is not our
+            # contact has a tag we cannot compute, so every DM handed to us is tried.
             try:
                 opened = open_dm(self.identity, msg)
             except OpenError:
@@ -491,9 +502,10 @@ class Intake:
             if opened is not None:
                 self.store.mark_seen(msg.id, now)
                 self.stats.accepted["dm delivered"] += 1
+                self._opened.append(opened.sender.dh_key)
                 out.append(DmReceived(msg.id, opened.sender, opened.text, opened.created))
                 receipt = create_receipt(opened, now).with_routing(
-                    Routing(self.config.hop_limit, 1))
+                    Routing(self.config.receipt_hops, 1))
                 rbody = decode_body(Kind.RECEIPT, receipt.body)
                 assert isinstance(rbody, ReceiptBody)
                 self._store(receipt, now, out, None, created=rbody.created,
@@ -508,7 +520,7 @@ class Intake:
                                      and self._dm_tags.allow(body.tag, body.created)):
             self.store.mark_seen(msg.id, now)
             return self.reject(out, link, msg.kind, Refusal.QUOTA,
-                               "too many direct messages from one key or to one recipient",
+                               "too many direct messages from one key or with one tag",
                                msg.id)
         verdict = self._store(msg, now, out, link, created=body.created, expires=body.expires,
                               tag=body.tag)
@@ -542,6 +554,9 @@ class Intake:
                               and receipt_matches(body, body.dm_id, dm_body))
             if known and self._delete(body.dm_id, now):
                 self.copies.pop(body.dm_id, None)
+                # A copy of the DM went here, so the receipt spreads from here again, with the
+                # full budget: it follows the DM's copies, not the whole mesh (§4.4).
+                msg = msg.with_routing(Routing(self.config.receipt_hops, 1))
         # A receipt for a DM this node never held may be genuine (the DM went another way)
         # or junk signed by made-up keys: it is kept, but evicted first, with the posts.
         return self._store(msg, now, out, link, created=body.created, expires=body.expires,

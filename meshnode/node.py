@@ -43,13 +43,7 @@ from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
-from meshnode.crypto.sealing import (
-    StampedAck,
-    hello_tag,
-    recipient_tag,
-    seal_dm,
-    stamped_ack,
-)
+from meshnode.crypto.sealing import StampedAck, seal_dm, stamped_ack
 from meshnode.crypto.signing import create_announce, create_post
 from meshnode.crypto.stamp import StampWork, stamp_day, stamp_worth
 from meshnode.crypto.verify import SignatureMemo
@@ -79,6 +73,7 @@ from meshnode.routing.frames import (
     encode_frame,
 )
 from meshnode.routing.limits import TokenBucket
+from meshnode.routing.pairtags import PairTags, hello_field
 from meshnode.routing.reconcile import Reconciler, SortedItems
 from meshnode.routing.session import Phase, Session, SessionError, Step
 from meshnode.routing.summaries import lacking, summarise
@@ -143,9 +138,8 @@ class Node:
         self._items_added: list[tuple[int, bytes]] = []  # stored since `_items` was built
         self._swept = -MAX_TIME  # when expired messages were last removed
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
-        self._own_dh = identity.public.dh_key
-        self._own_tags: tuple[int, tuple[bytes, bytes]] = (-1, (b"", b""))  # (day, tags)
         self._stamp: tuple[int, bytes] = (-1, b"")  # (day, stamp) for own posts, announces
+        self._pairs = PairTags(identity)
 
     @property
     def held(self) -> StoreView:
@@ -171,6 +165,13 @@ class Node:
         if added:  # kept for `abort_batch`, which rebuilds the trust from the pinned roots
             self._roots = TrustStore(self._roots.roots + tuple(added), self._roots.revoked)
         return added
+
+    def set_contacts(self, dh_keys: Iterable[bytes]) -> None:
+        """The X25519 keys of this node's contacts, most important first: the next Hellos
+        present (blinded) the pair tags of DMs from them, so relays hand such DMs here first,
+        and at the end of their journey only here (docs/protocol.md §5.1). A DM from anyone
+        else is opened too when a copy reaches this node, but relays cannot tell it is ours."""
+        self._pairs.set_contacts(dh_keys)
 
     # --- driver inputs ---------------------------------------------------------------------
 
@@ -369,6 +370,7 @@ class Node:
         body = decode_body(Kind.DM, msg.body)
         assert isinstance(body, DmBody)
         self._intake.remember_own_dm(msg.id, body.ack_key, body.expires)
+        self._pairs.correspond(recipient.dh_key)  # present the tag of the reply
         return self._originate(msg, now)
 
     def inject(self, data: bytes, now: int) -> Result:
@@ -457,14 +459,11 @@ class Node:
     def _hello(self, session: Session, now: int) -> Hello:
         day = now // DAY
         trust_ids, vector = summarise(self.store)
-        if self._own_tags[0] != day:  # a Hello per contact, the tags change once a day
-            own = self._own_dh
-            self._own_tags = (day, (recipient_tag(own, day), recipient_tag(own, day - 1)))
-        mine = self._own_tags[1]
-        # PRoPHET routes by destination, so it names our own tags (predictability 1.0) in the
+        mine = self._pairs.tags(day)
+        # PRoPHET routes by destination, so it names today's tags (predictability 1.0) in the
         # clear: linkable for a day, which is why it is opt-in (docs/security.md).
-        prophet = self._forwarder.hello_field(mine, now)
-        session.tags = tuple(hello_tag(session.nonce, t) for t in mine)
+        prophet = self._forwarder.hello_field(mine[: self._pairs.contacts], now)
+        session.tags = hello_field(session.nonce, mine, self._entropy.random_bytes)
         session.items = self._item_set()
         session.digest = session.items.fingerprint(0, len(session.items))
         return Hello(
@@ -507,9 +506,12 @@ class Node:
         self._forwarder.encounter(hello, now)
         for summarised in lacking(self.store, hello):  # trust and alerts, by summary
             self._enqueue(session, summarised)
-        # Equal nonces (two nodes seeded alike) fall back to the tags, which differ between
-        # identities, so exactly one side initiates.
-        session.initiator = (session.nonce, session.tags) > (hello.nonce, hello.tags)
+        # Equal nonces (two nodes seeded alike) fall back to the set digests, which differ
+        # unless the sets are equal (then nobody initiates: the session is quiet), then to the
+        # tags, so exactly one side initiates (docs/protocol.md §10.1).
+        mine = blind_digest(session.nonce, session.digest)
+        session.initiator = ((session.nonce, mine, session.tags)
+                             > (hello.nonce, hello.digest, hello.tags))
         if (hello.digest and session.items is not None
                 and hello.digest == blind_digest(hello.nonce, session.digest)):
             # Both Hellos carried the same set: nothing to reconcile and no Wants can come, so
@@ -633,6 +635,8 @@ class Node:
         intake stored or removed; news is pushed to every synced peer but its sender."""
         if self._intake.take_removed():
             self._items = None
+        for sender in self._intake.take_opened():
+            self._pairs.correspond(sender)  # present the tag of the sender's next DM
         for stored, source in self._intake.take_stored():
             if self._items is not None and Kind(stored.kind) in _RECONCILED:
                 self._items_added.append((stored.created, stored.id))

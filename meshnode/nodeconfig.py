@@ -27,6 +27,10 @@ class NodeConfig:
     travels at most that many contacts from its author however large the budget it arrived
     with. A neighbourhood channel needs a few hops, not a whole city.
 
+    `receipt_hops` scopes receipts to where their DM's copies went (docs/protocol.md §4.4): a
+    receipt starts with that budget at the DM's recipient, every node clamps it to that, and a
+    node where the receipt removes a held copy of its DM hands it on with the full budget again.
+
     `seed` set makes every random choice reproducible (session nonces, DM acknowledgement keys,
     HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
     randomness is used. `expiry_interval` batches the removal of expired messages (they are
@@ -45,6 +49,7 @@ class NodeConfig:
     hop_limit: int = 16
     max_hops: int = 32
     post_hops: int = 16
+    receipt_hops: int = 3
     burst_bytes: int = 16_384
     peer_rate: Rate = PEER_RATE
     author_posts_per_hour: int = 60
@@ -65,6 +70,7 @@ class NodeConfig:
     def intake(self) -> IntakeConfig:
         return IntakeConfig(
             hop_limit=self.hop_limit, max_hops=self.max_hops, post_hops=self.post_hops,
+            receipt_hops=self.receipt_hops,
             spray_copies=self.spray_copies, author_posts_per_hour=self.author_posts_per_hour,
             post_rate=self.post_rate, clock_skew=self.clock_skew, location=self.location,
             channels=self.channels, require_stamps=self.require_stamps,

@@ -239,8 +239,9 @@ class AnnounceBody:
 class DmBody:
     """The outside of a sealed direct message, as relays see it.
 
-    `tag` is the recipient's daily tag, `ack_key` a one-time Ed25519 key that signs this
-    envelope and, held by the recipient only, the receipt. `sealed` is HPKE ``enc || ct``.
+    `tag` is the daily pair tag of sender and recipient, `ack_key` a one-time Ed25519 key that
+    signs this envelope and, held by the recipient only, the receipt. `sealed` is HPKE
+    ``enc || ct``.
     """
 
     tag: bytes

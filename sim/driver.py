@@ -254,6 +254,18 @@ class Simulation:
             self.nodes.append(self._node_factory(self.identities[i], store, self.trust, EPOCH,
                                                  config, memo=self.memo))
 
+    def _address_books(self, work: list[Work]) -> None:
+        """Residents DM people they know: the two ends of every DM in the workload are each
+        other's contacts from the start, so each presents the pair tags of the other's DMs
+        (docs/protocol.md §5.1)."""
+        books: dict[int, list[int]] = {}
+        for w in work:
+            if w.action is Action.DM and w.target >= 0:
+                books.setdefault(w.target, []).append(w.origin)
+                books.setdefault(w.origin, []).append(w.target)
+        for i, people in books.items():
+            self.nodes[i].set_contacts(self.identities[j].public.dh_key for j in people)
+
     # --- running ----------------------------------------------------------------------------
 
     def run(self, progress: Callable[[float, int], None] | None = None) -> Outcome:
@@ -263,6 +275,7 @@ class Simulation:
                         self.streams, self._listed)
         for w in work:
             self.queue.schedule(w.time, (Ev.WORK, w))
+        self._address_books(work)
         self.queue.schedule(0.0, (Ev.STEP, None))
         for i in range(self.n):
             self._arm(0.0, i)

@@ -102,7 +102,12 @@ def test_dm_vector_opens_and_re_encodes() -> None:
     assert opened.ack_seed.hex() == v["inner"]["ack_seed"]
     body = body_from(wire.Kind.DM, v["fields"])
     assert isinstance(body, wire.DmBody)
-    assert body.tag == sealing.recipient_tag(bram.public.dh_key, body.created // wire.DAY)
+    # The tag is the pair tag (§5): both ends derive the same X25519 secret, given in the vector.
+    for own, other in ((bram, anna), (anna, bram)):
+        assert sealing.pair_secret(own.agreement, other.public.dh_key) == bytes.fromhex(
+            v["pair_secret"])
+    assert body.tag == sealing.recipient_tag(bytes.fromhex(v["pair_secret"]),
+                                             bram.public.dh_key, body.created // wire.DAY)
     # The envelope, re-signed with the one-time key from the plaintext, is byte-identical.
     ack = ed25519.Ed25519PrivateKey.from_private_bytes(opened.ack_seed)
     again = sign_body(body, ack, Routing(**v["routing"]))
@@ -223,9 +228,14 @@ def test_frame_vectors_decode_and_re_encode() -> None:
         assert encode_frame(frame).hex() == FRAMES[name]
     hello = decode_frame(bytes.fromhex(FRAMES["hello"]))
     assert isinstance(hello, Hello)
+    # Bram's Hello presents the pair tags of Anna's DMs to him today and yesterday, blinded,
+    # among padding to the smallest field size (§10.1).
+    secret = bytes.fromhex(DATA["vectors"]["dm"]["pair_secret"])
     bram = person("bram")
-    assert hello.tags[0] == sealing.hello_tag(
-        hello.nonce, sealing.recipient_tag(bram.public.dh_key, CREATED // wire.DAY))
+    assert len(hello.tags) == 8 and list(hello.tags) == sorted(hello.tags)
+    for day in (CREATED // wire.DAY, CREATED // wire.DAY - 1):
+        tag = sealing.recipient_tag(secret, bram.public.dh_key, day)
+        assert sealing.hello_tag(hello.nonce, tag) in hello.tags
     assert hello.alerts == (("nl-vr17", (1,)),)
     msg = decode_frame(bytes.fromhex(FRAMES["msg"]))
     assert isinstance(msg, Msg) and msg.data.hex() == DATA["vectors"]["post"]["message"]

@@ -3,7 +3,9 @@
 Suite: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, base mode, single shot.
 The plaintext carries the sender's keys and an Ed25519 signature over the recipient key, the
 envelope's one-time ack key, the times and the text, so only the recipient learns who wrote it
-and a recipient cannot re-address it to someone else. Relays see the recipient's daily tag.
+and a recipient cannot re-address it to someone else. Relays see a daily *pair tag* that only
+the sender and the recipient can compute (an X25519 shared secret keys it): nobody else can tell
+whose it is, even holding every identity card.
 
 Opening fails with one `OpenError` whatever went wrong (wrong key, tampered ciphertext,
 malformed plaintext, forged inner signature): the caller must not reply differently either.
@@ -44,10 +46,10 @@ __all__ = [
     "OpenError",
     "OpenedDm",
     "StampedAck",
-    "addressed_to",
     "create_receipt",
     "hello_tag",
     "open_dm",
+    "pair_secret",
     "receipt_matches",
     "recipient_tag",
     "seal_dm",
@@ -58,7 +60,7 @@ DEFAULT_DM_TTL = 7 * DAY
 DEFAULT_RECEIPT_TTL = 7 * DAY
 PAD_BLOCK = DM_PAD_BLOCK
 
-TAG_DOMAIN = b"meshnode/v1/tag\x00"
+TAG_DOMAIN = b"meshnode/v2/pair-tag\x00"
 HELLO_TAG_DOMAIN = b"meshnode/v1/hello-tag\x00"
 HPKE_INFO_DOMAIN = b"meshnode/v1/dm\x00"
 INNER_SIG_DOMAIN = b"meshnode/v1/dm-inner\x00"
@@ -87,26 +89,33 @@ class OpenedDm:
     ack_seed: bytes
 
 
-def recipient_tag(dh_key: bytes, day: int) -> bytes:
-    """The tag relays see for a DM to `dh_key` created on UTC day `day` (unix time // 86400)."""
-    mac = hmac.new(dh_key, TAG_DOMAIN + day.to_bytes(4, "big"), hashlib.sha256)
+def pair_secret(own: x25519.X25519PrivateKey, peer_dh: bytes) -> bytes | None:
+    """The X25519 secret `own` shares with the holder of `peer_dh`; None for a key no secret
+    can be agreed with (a small-order point gives the all-zero secret, which X25519 refuses)."""
+    try:
+        return own.exchange(x25519.X25519PublicKey.from_public_bytes(peer_dh))
+    except ValueError:
+        return None
+
+
+def recipient_tag(secret: bytes, recipient_dh: bytes, day: int) -> bytes:
+    """The tag relays see on a DM to `recipient_dh` created on UTC day `day` (unix time //
+    86400), between the two holders of the pair `secret` (`pair_secret`).
+
+    Only the sender and the recipient can compute it: a card holds public keys only. The
+    recipient's key in the input makes it one-way: A's DMs to B and B's to A differ."""
+    mac = hmac.new(secret, TAG_DOMAIN + recipient_dh + day.to_bytes(4, "big"), hashlib.sha256)
     return mac.digest()[:TAG_SIZE]
 
 
 def hello_tag(nonce: bytes, tag: bytes) -> bytes:
     """`tag` as a sync Hello with `nonce` names it: unlinkable across Hellos without the tag.
 
-    A node's own DM tags are fixed for a day; sent in the clear they would let a passive radio
+    A node's pair tags are fixed for a day; sent in the clear they would let a passive radio
     link all of one phone's syncs that day. A relay holding a DM with `tag` recognises its
     recipient by computing this with the peer's nonce.
     """
     return hashlib.sha256(HELLO_TAG_DOMAIN + nonce + tag).digest()[:TAG_SIZE]
-
-
-def addressed_to(identity: Identity, body: DmBody) -> bool:
-    """Whether `body`'s tag is this identity's tag for the DM's day."""
-    tag = recipient_tag(identity.public.dh_key, body.created // DAY)
-    return hmac.compare_digest(tag, body.tag)
 
 
 def _hpke_info(tag: bytes, created: int, expires: int, ack_key: bytes) -> bytes:
@@ -160,7 +169,10 @@ def seal_dm(
         ack = ed25519.Ed25519PrivateKey.from_private_bytes(stamp.seed)
     ack = ack or ed25519.Ed25519PrivateKey.from_private_bytes(entropy.random_bytes(32))
     ack_key = ack.public_key().public_bytes_raw()
-    tag = recipient_tag(recipient.dh_key, created // DAY)
+    secret = pair_secret(sender.agreement, recipient.dh_key)
+    if secret is None:
+        raise WireError("dm.recipient", "no key can be agreed with this X25519 key")
+    tag = recipient_tag(secret, recipient.dh_key, created // DAY)
     me = sender.public
     inner: dict[int, object] = {
         1: me.sign_key,

@@ -113,6 +113,7 @@ class Service:
         self.stamps = stamps  # stamped ack keys minted ahead for DMs (`[node] stamp_own`)
         self.inbox = inbox
         self.contacts = contacts
+        self._present_contacts()
         # Without files of their own (tests), history and marks last as long as the service.
         self.alert_log = alert_log if alert_log is not None else AlertLog(":memory:")
         self.marks = marks if marks is not None else Marks(":memory:")
@@ -462,6 +463,7 @@ class Service:
             contact = self.contacts.add(req.name, identity, now, replace=req.replace)
         except ContactError as exc:
             raise ApiError(ErrorCode(str(exc.problem)), str(exc)) from None
+        self._present_contacts()
         left = sum(w.name == contact.name for w in self.contacts.warnings())
         if warned > left:  # a rebind (replace) clears the name's warnings: say so, and who
             self._key_warnings_dismissed(contact.name, warned - left, "rebound")
@@ -488,7 +490,14 @@ class Service:
         if not self.contacts.remove(req.name):
             raise ApiError(ErrorCode.NOT_FOUND, f"no contact named {req.name!r} "
                            "(`meshnode contacts list` shows them)")
+        self._present_contacts()
         return {"removed": req.name}, []
+
+    def _present_contacts(self) -> None:
+        """Tell the node whose DMs to present itself for in its Hellos (pair tags, docs/
+        protocol.md §10.1): the contact book, most recently added first."""
+        book = sorted(self.contacts.all(), key=lambda c: c.added, reverse=True)
+        self.node.set_contacts(c.dh_key for c in book)
 
     def _announce(self, req: api.Announce, now: int) -> tuple[dict[str, Any], list[Output]]:
         try:

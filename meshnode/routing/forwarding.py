@@ -41,7 +41,7 @@ class Forwarder:
         return self._dm.initial_copies() if kind is Kind.DM else 1
 
     def hello_field(self, own_tags: tuple[bytes, ...], now: int) -> tuple[tuple[bytes, int], ...]:
-        """Hello field 6: our own tags at predictability 1.0, then our best destinations."""
+        """Hello field 6: our pair tags at predictability 1.0, then our best destinations."""
         if not self.routes_by_destination:
             return ()
         self._prophet.age(now)

@@ -38,10 +38,10 @@ __all__ = [
     "encode_frame",
 ]
 
-SYNC_VERSION = 1
+SYNC_VERSION = 2  # 2: Hello field 3 holds blinded pair tags (docs/protocol.md §8)
 MAX_FRAME = MAX_MESSAGE + 64
 MAX_RECON = 8_192
-MAX_TAGS = 4
+MAX_TAGS = 128  # pair tags of 64 contacts for two days, with padding
 MAX_TRUST_IDS = 128
 MAX_ISSUERS = 32
 MAX_SEQS = 64
@@ -61,8 +61,9 @@ class FrameType(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """Opens a sync. `nonce` picks the initiator (higher wins); `tags` are the sender's own
-    DM tags (so DMs for it go first), `trust_ids` the revocations and certificates it holds,
+    """Opens a sync. `nonce` picks the initiator (higher wins); `tags` are the pair tags of
+    DMs it would open, blinded with `nonce` and padded (so DMs for it go first), `trust_ids`
+    the revocations and certificates it holds,
     `alerts` its per-issuer sequence numbers, `prophet` its delivery predictabilities,
     `digest` the range fingerprint (meshnode.routing.reconcile) of the whole set it reconciles
     (empty: not sent). Equal digests on both sides mean equal sets: no reconciliation."""

@@ -4,8 +4,9 @@ Attacker: a modified node that hands a relay many DMs or receipts signed by one 
 author key a relay sees: a DM's envelope and its receipt are signed by the DM's one-time
 `ack_key`), many DMs to one resident, or receipts for DMs that never existed, signed by made-up
 keys. Defence (`meshnode/intake.py`): per-author quotas by creation hour (`ACK_KEY_PER_HOUR`
-per signing key, `DMS_PER_TAG_PER_HOUR` per recipient tag), and receipts for DMs the relay never
-held are stored at post priority, so they are evicted before any DM or real receipt.
+per signing key, `DMS_PER_TAG_PER_HOUR` per DM tag, one sender to one recipient), and receipts
+for DMs the relay never held are stored at post priority, so they are evicted before any DM or
+real receipt.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from meshnode.wire import Kind, Message, ReceiptBody, Routing, decode_body
 from tests.attacks.peers import NOW, Bench
 
 
-def _dm(to: Identity, i: int, ack: ed25519.Ed25519PrivateKey | None = None) -> Message:
-    return seal_dm(Identity.generate(), to.public, f"junk {i}", NOW - i,
+def _dm(to: Identity, i: int, ack: ed25519.Ed25519PrivateKey | None = None, *,
+        sender: Identity | None = None) -> Message:
+    return seal_dm(sender or Identity.generate(), to.public, f"junk {i}", NOW - i,
                    ack=ack).with_routing(Routing(8, 8))
 
 
@@ -52,11 +54,14 @@ def test_dms_signed_by_one_key_are_capped() -> None:
     assert bench.node.held.has(honest.id)
 
 
-def test_dms_to_one_resident_are_capped_per_hour() -> None:
+def test_dms_from_one_sender_to_one_resident_are_capped_per_hour() -> None:
+    """A DM's tag is its pair tag (one sender, one recipient, one day): the cap is per pair.
+    DMs from made-up senders carry tags no relay can tie to the resident (docs/protocol.md
+    §5), so they are only junk DMs, held to the ack-key cap and evicted like any DM."""
     bench = Bench.make()
     bench.link("evil")
-    victim = Identity.generate()
-    dms = [_dm(victim, i) for i in range(DMS_PER_TAG_PER_HOUR + 10)]
+    victim, sender = Identity.generate(), Identity.generate()
+    dms = [_dm(victim, i, sender=sender) for i in range(DMS_PER_TAG_PER_HOUR + 10)]
     for dm in dms:
         bench.send("evil", dm)
     assert sum(bench.node.held.has(dm.id) for dm in dms) == DMS_PER_TAG_PER_HOUR

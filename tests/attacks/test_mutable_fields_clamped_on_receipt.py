@@ -1,24 +1,26 @@
 """Requirement 12: unsigned mutable fields (hops left, spray copies) are clamped on receipt.
 
 Attacker: a relay that rewrites the routing header of messages it passes on, to make a DM
-spray over the whole mesh or a post travel forever. Defence: `decode_message` clamps to the
-protocol maxima and `Node._accept` to the node's own `max_hops` and `spray_copies`; every
-hand-over then lowers hops by one and splits the (clamped) copies.
+spray over the whole mesh, a post travel forever or a receipt flood the city. Defence:
+`decode_message` clamps to the protocol maxima and the intake to the node's own `max_hops`,
+`post_hops`, `receipt_hops` and `spray_copies`; every hand-over then lowers hops by one and
+splits the (clamped) copies.
 """
 
 from __future__ import annotations
 
 import msgpack
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import seal_dm
-from meshnode.crypto.signing import create_post
+from meshnode.crypto.signing import create_post, sign_body
 from meshnode.node import NodeConfig
 from meshnode.routing.frames import Hello, Msg, encode_frame
 from meshnode.testing import Mesh
-from meshnode.wire import Message, decode_message, encode_message
+from meshnode.wire import Message, ReceiptBody, decode_message, encode_message
 from tests.attacks.peers import NOW, RESPONDER_NONCE, Bench
 
 HUGE = 2**32 - 1
@@ -68,6 +70,18 @@ def test_inflated_hops_are_cut_to_the_nodes_maximum() -> None:
     [out] = bench.msgs_to("next")
     assert decode_message(out).routing.hops_left == config.max_hops - 1
     assert decode_message(out).id == post.id  # the signed part is untouched
+
+
+def test_inflated_receipt_hops_are_cut_to_the_receipt_scope() -> None:
+    bench = Bench.make()
+    bench.link("relay")
+    bench.link("next")
+    ack = ed25519.Ed25519PrivateKey.generate()
+    key = ack.public_key().public_bytes_raw()
+    receipt = sign_body(ReceiptBody(bytes(16), key, NOW, NOW + 86_400), ack)
+    bench.send("relay", inflated(receipt))
+    [out] = bench.msgs_to("next")
+    assert decode_message(out).routing.hops_left == NodeConfig().receipt_hops - 1
 
 
 def test_a_message_out_of_hops_goes_no_further() -> None:

@@ -7,7 +7,8 @@ shared service UUID and `advert_token(secret, epoch)`, an HMAC of a random per-d
 that changes every 15 minutes (`meshnode/transport/ble_token.py`, `ble_profile.py`); the GATT
 INFO value is the same for every device; sync frames never carry a node id or key, and a node
 greets every peer the same way before it knows who the peer is (`Node.link_up`); its own DM
-tags, fixed for a UTC day, travel blinded with each Hello's fresh nonce.
+tags (pair tags shared with its contacts, fixed for a UTC day) travel blinded with each Hello's
+fresh nonce, among padding.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from meshnode.crypto.identity import Identity
-from meshnode.crypto.sealing import recipient_tag
+from meshnode.crypto.sealing import pair_secret, recipient_tag
 from meshnode.events import DmCarried, DmReceived, Send
 from meshnode.node import NodeConfig
 from meshnode.routing.frames import Hello, decode_frame, encode_frame
+from meshnode.routing.pairtags import MIN_FIELD
 from meshnode.testing import Mesh
 from meshnode.transport.ble_profile import (
     SERVICE_UUID,
@@ -118,8 +120,9 @@ def identifying(identity: Identity) -> list[bytes]:
 def test_first_and_repeat_contacts_look_the_same() -> None:
     mesh = Mesh()
     anna = mesh.add("anna", NOW)
-    mesh.add("bram", NOW)
+    bram = mesh.add("bram", NOW)
     mesh.add("carla", NOW)
+    anna.set_contacts([bram.identity.public.dh_key])
     other = Identity.generate()
     mesh.local("bram", mesh.nodes["bram"].post("wijk", "hallo", NOW)[1], NOW)
     _, outs = mesh.nodes["bram"].send_dm(anna.identity.public, "hoi", NOW)
@@ -134,9 +137,9 @@ def test_first_and_repeat_contacts_look_the_same() -> None:
     h1, h2 = decode_frame(repeat[0]), decode_frame(first[0])
     assert isinstance(h1, Hello) and isinstance(h2, Hello)
     assert h1.nonce != h2.nonce
-    # The own DM tags are blinded with each Hello's fresh nonce: no tag repeats across contacts,
-    # and with nonce and tags set aside the two Hellos are the same bytes.
-    assert len(h1.tags) == len(h2.tags) == 2 and not set(h1.tags) & set(h2.tags)
+    # The pair tags are blinded with each Hello's fresh nonce and padded: no tag repeats across
+    # contacts, and with nonce and tags set aside the two Hellos are the same bytes.
+    assert len(h1.tags) == len(h2.tags) == MIN_FIELD and not set(h1.tags) & set(h2.tags)
     assert len(repeat[0]) == len(first[0])
     # So is the digest of the held set: anna's set did not change between the two Hellos.
     assert h1.digest and h2.digest and h1.digest != h2.digest
@@ -151,9 +154,12 @@ def test_own_dm_tags_do_not_link_syncs_on_one_day() -> None:
     still recognises the recipient, so DMs for it still go first and are handed over."""
     mesh = Mesh()
     anna = mesh.add("anna", NOW)
-    mesh.add("bram", NOW, NodeConfig(seed=1, spray_copies=1))  # hands DMs to recipients only
+    bram = mesh.add("bram", NOW, NodeConfig(seed=1, spray_copies=1))  # hands DMs to recipients only
     mesh.add("carla", NOW)
-    mine = {recipient_tag(anna.identity.public.dh_key, NOW // DAY - d) for d in (0, 1)}
+    anna.set_contacts([bram.identity.public.dh_key])
+    secret = pair_secret(anna.identity.agreement, bram.identity.public.dh_key)
+    assert secret is not None
+    mine = {recipient_tag(secret, anna.identity.public.dh_key, NOW // DAY - d) for d in (0, 1)}
     seen: list[bytes] = []
     for i in range(3):
         t = NOW + 100 * i

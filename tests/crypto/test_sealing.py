@@ -14,9 +14,9 @@ from meshnode.crypto import sealing
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import (
     OpenError,
-    addressed_to,
     create_receipt,
     open_dm,
+    pair_secret,
     receipt_matches,
     recipient_tag,
     seal_dm,
@@ -26,6 +26,15 @@ from meshnode.wire import DAY, DmBody, Message, ReceiptBody
 
 NOW = 1_790_000_000
 ANNA, BRAM, CARLA = Identity.generate(), Identity.generate(), Identity.generate()
+
+
+def pair_tag(sender: Identity, recipient: Identity, day: int, *, computed_by: Identity) -> bytes:
+    """The tag on `sender`'s DMs to `recipient` on `day`, as `computed_by` (one of the two)
+    computes it from its own private key and the other's public key."""
+    other = recipient if computed_by is sender else sender
+    secret = pair_secret(computed_by.agreement, other.public.dh_key)
+    assert secret is not None
+    return recipient_tag(secret, recipient.public.dh_key, day)
 
 
 def relay(msg: Message) -> Message:
@@ -55,15 +64,18 @@ def test_relay_sees_neither_sender_nor_recipient() -> None:
             assert secret not in raw
     assert b"Are you OK?" not in raw
     body = outer(msg)
-    assert body.tag == recipient_tag(BRAM.public.dh_key, NOW // DAY)
-    assert addressed_to(BRAM, body)
-    assert not addressed_to(CARLA, body)
+    # Sender and recipient compute the same pair tag, each from its own private key ...
+    assert body.tag == pair_tag(ANNA, BRAM, NOW // DAY, computed_by=BRAM)
+    assert body.tag == pair_tag(ANNA, BRAM, NOW // DAY, computed_by=ANNA)
+    # ... and it is neither Bram's tag with a third person nor Anna's for a reply.
+    assert body.tag != pair_tag(CARLA, BRAM, NOW // DAY, computed_by=BRAM)
+    assert body.tag != pair_tag(BRAM, ANNA, NOW // DAY, computed_by=BRAM)
     with pytest.raises(OpenError):
         open_dm(CARLA, msg)
 
 
 def test_tag_rotates_daily_and_is_unlinkable_across_days() -> None:
-    tags = {recipient_tag(BRAM.public.dh_key, day) for day in range(20_000, 20_030)}
+    tags = {pair_tag(ANNA, BRAM, day, computed_by=BRAM) for day in range(20_000, 20_030)}
     assert len(tags) == 30
     a = outer(seal_dm(ANNA, BRAM.public, "x", NOW))
     b = outer(seal_dm(ANNA, BRAM.public, "x", NOW + DAY))
@@ -194,7 +206,7 @@ def hand_sealed(claimed: Identity, signer: Identity, text: str, *,
 
     ack = ed25519.Ed25519PrivateKey.generate()
     ack_key = ack.public_key().public_bytes_raw()
-    tag = recipient_tag(BRAM.public.dh_key, NOW // DAY)
+    tag = pair_tag(claimed, BRAM, NOW // DAY, computed_by=BRAM)
     recipient = BRAM.public.dh_key if signed_for is None else signed_for
     sig = signer.sign(
         sealing.INNER_SIG_DOMAIN + pack([recipient, ack_key, NOW, NOW + 3600, text])

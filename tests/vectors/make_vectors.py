@@ -39,6 +39,7 @@ from meshnode.crypto.authority import (
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.signing import create_announce, create_post
 from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, blind_digest, encode_frame
+from meshnode.routing.pairtags import PairTags, hello_field
 from meshnode.routing.reconcile import (
     FingerprintRange,
     IdDiffRange,
@@ -133,6 +134,7 @@ def main() -> None:
         "fields": fields_of(outer),
         "inner": {"sign_key": inner[1].hex(), "dh_key": inner[2].hex(), "text": inner[3],
                   "ack_seed": inner[4].hex()},
+        "pair_secret": pair_secret_of(bram, anna).hex(),
         "hpke_info": (sealing.HPKE_INFO_DOMAIN + pack(
             [outer.tag, outer.created, outer.expires, outer.ack_key])).hex(),
         "plaintext": plaintext.hex(),
@@ -148,7 +150,7 @@ def main() -> None:
     keys.update(root_seed=seed("root").hex(), root2_seed=seed("root2").hex(),
                 issuer_seed=seed("issuer").hex())
     vectors.update(authority_vectors())
-    out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, bram),
+    out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, anna, bram),
            "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
            "cap": cap_vectors(), "ed25519": ed25519_vectors(anna),
            "reconciliation": recon_vectors()}
@@ -335,11 +337,23 @@ def covers_cases() -> list[dict[str, Any]]:
             for n, lat, lon, c in points]
 
 
-def frame_vectors(vectors: dict[str, dict[str, Any]], bram: Identity) -> dict[str, Any]:
+def pair_secret_of(one: Identity, other: Identity) -> bytes:
+    secret = sealing.pair_secret(one.agreement, other.public.dh_key)
+    assert secret is not None
+    return secret
+
+
+def frame_vectors(vectors: dict[str, dict[str, Any]], anna: Identity,
+                  bram: Identity) -> dict[str, Any]:
     """Sync frames (docs/protocol.md §10) and the fragments of one frame (§11)."""
     nonce = bytes(range(8))
-    tags = tuple(sealing.hello_tag(nonce, sealing.recipient_tag(bram.public.dh_key, day))
-                 for day in (CREATED // wire.DAY, CREATED // wire.DAY - 1))
+    # Bram's Hello with one contact, Anna: the pair tags of her DMs to him today and yesterday,
+    # blinded, and six padding entries (random on the air; fixed here) to the smallest field.
+    pairs = PairTags(bram)
+    pairs.set_contacts([anna.public.dh_key])
+    padding = iter(hashlib.sha256(b"meshnode hello padding %d" % i).digest()[:16]
+                   for i in range(8))
+    tags = hello_field(nonce, pairs.tags(CREATED // wire.DAY), lambda _: next(padding))
     post_id = bytes.fromhex(vectors["post"]["id"])
     reply_id = bytes.fromhex(vectors["post_reply"]["id"])
     items = SortedItems([(CREATED, post_id), (CREATED + 60, reply_id)])
@@ -597,12 +611,19 @@ def markdown() -> str:
         if "cap" in v["fields"]:
             out += ["`cap` (the compact alert, body key 5):", "", "```",
                     *wrap(v["fields"]["cap"]), "```", ""]
+        if "pair_secret" in v:
+            out += ["`pair_secret` (X25519 of Anna's and Bram's keys, either way round; the "
+                    "tag is HMAC-SHA256 of it over the domain, Bram's dh_key and the day, §5 "
+                    "step 2):", "", "```", *wrap(v["pair_secret"]), "```", ""]
         if "plaintext" in v:
             out += ["`hpke_info`:", "", "```", *wrap(v["hpke_info"]), "```", "",
                     "`plaintext` (after HPKE open):", "", "```", *wrap(v["plaintext"]), "```", ""]
     out += ["", "#### Sync frames", "",
-            "`hello` (nonce 00..07, Bram's tags for the day of `created` and the day before "
-            "blinded with the nonce, the revocation vector's id, alert vector nl-vr17: [1]); "
+            "`hello` (nonce 00..07; field 3: the pair tags of Anna's DMs to Bram, his one "
+            "contact, for the day of `created` and the day before, blinded with the nonce, "
+            "with six padding entries `SHA-256(\"meshnode hello padding \" || i in "
+            "decimal)[:16]` for i = 0..5 (random on the air), sorted; the revocation vector's "
+            "id; alert vector nl-vr17: [1]); "
             "`recon` (the initiator's opening over the two post vectors' items); `want` (the "
             "two post ids); `msg` (the post vector); `done`:", ""]
     for name in ("hello", "recon", "want", "msg", "done"):
