@@ -141,3 +141,26 @@ def test_flat_batteries_are_reported_with_each_alert() -> None:
         assert alert["alive_at_issue"] == float(np.mean(alive))
         assert not np.isfinite(out.alert_arrival[k][residents][~alive]).any()
     assert 0 < summary["alerts"][0]["alive_at_issue"] < 1
+
+
+def test_phones_that_receive_a_fresh_alert_turn_urgent_and_the_cost_is_reported() -> None:
+    # In `small` the alert leaves its hub late: count every reception as fresh.
+    two_hours = bundled("small")  # 2 h
+    on = dataclasses.replace(two_hours, ble=LinkParams(urgent_fresh_for=7_200.0))
+    urgent = summarise(Simulation(on).run(), 1.0)["energy"]
+    assert urgent["urgent_phones"] > 10
+    assert 0 < urgent["urgent_minutes_mean"] <= LinkParams().urgent_for / 60
+    assert urgent["urgent_wh_mean"] > 0
+    off = dataclasses.replace(two_hours, ble=LinkParams(urgent_for=0.0, urgent_fresh_for=7_200.0))
+    assert summarise(Simulation(off).run(), 1.0)["energy"]["urgent_phones"] == 0
+
+
+def test_the_realistic_bound_never_exceeds_the_oracle() -> None:
+    out = Simulation(small()).run()
+    series = coverage_series(out, np.linspace(0, 1_800, 61))
+    realistic, oracle = series["alert0_realistic"], series["alert0_oracle"]
+    assert all(r <= o + 1e-9 for r, o in zip(realistic, oracle, strict=True))
+    alert = summarise(out, 1.0)["alerts"][0]
+    for figures in alert["coverage"].values():
+        if figures["oracle"] is not None:
+            assert figures["realistic"] <= figures["oracle"]
