@@ -48,7 +48,7 @@ FIGURES: dict[str, tuple[tuple[str | int, ...], str]] = {
     "alert_oracle_60min": (("alerts", 0, "coverage", "60min", "oracle"), "share"),
     "alert_time_to_90_s": (("alerts", 0, "time_to_90"), "s"),
     "alert_oracle_time_to_90_s": (("alerts", 0, "oracle_time_to_90"), "s"),
-    # The realistic bound (`sim.metrics.realistic_setup`) and the battery cost of urgency.
+    # The realistic bound (`sim.metrics.realistic_contacts`) and the battery cost of urgency.
     "alert_realistic_30min": (("alerts", 0, "coverage", "30min", "realistic"), "share"),
     "alert_ratio_30min": (("alerts", 0, "coverage", "30min", "ratio"), "ratio"),
     "alert_realistic_time_to_90_s": (("alerts", 0, "realistic_time_to_90"), "s"),

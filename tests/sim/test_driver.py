@@ -11,7 +11,7 @@ import numpy as np
 
 from sim.driver import Simulation
 from sim.linkmodel import LinkParams
-from sim.metrics import coverage_series, summarise
+from sim.metrics import coverage_series, realistic_contacts, summarise
 from sim.oracle import earliest_arrival
 from sim.scenario import RoutingSpec, Scenario, WorkloadSpec, bundled, parse_scenario
 
@@ -164,3 +164,26 @@ def test_the_realistic_bound_never_exceeds_the_oracle() -> None:
     for figures in alert["coverage"].values():
         if figures["oracle"] is not None:
             assert figures["realistic"] <= figures["oracle"]
+
+
+def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner() -> None:
+    out = Simulation(small()).run()
+    assert out.contacts is not None
+    real = realistic_contacts(out)
+    assert 0 < len(real) < len(out.contacts)  # some contacts end before their link is up
+    assert np.array_equal(realistic_contacts(out).up, real.up)  # the same draws every time
+    spans = {}
+    for k in range(len(out.contacts)):
+        spans.setdefault((int(out.contacts.a[k]), int(out.contacts.b[k])), []).append(
+            (float(out.contacts.up[k]), float(out.contacts.down[k])))
+    waits = []
+    for k in range(len(real)):
+        pair = (int(real.a[k]), int(real.b[k]))
+        up, down = float(real.up[k]), float(real.down[k])
+        span = next(s for s in spans[pair] if s[0] <= up and down == s[1])
+        assert up - span[0] >= out.scenario.ble.setup_min
+        waits.append((bool(out.kinds[pair[0]] == 0 or out.kinds[pair[1]] == 0), up - span[0]))
+    with_hub = [w for hub, w in waits if hub]
+    phones = [w for hub, w in waits if not hub]
+    assert with_hub and phones
+    assert np.mean(with_hub) < np.mean(phones)
