@@ -148,6 +148,10 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     died_at: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    # Urgent dissemination (`meshnode.alerts.urgency`): per phone, the seconds it spent at the
+    # urgent radio settings and the extra energy (Wh) that cost.
+    urgent_seconds: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    urgent_energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     events: int = 0
     signature_memo_hits: int = 0
 
@@ -190,6 +194,13 @@ class Simulation:
         self.charge = linkmodel.initial_charge(self.streams.generator("battery"), battery,
                                                self.n)
         self.mains = (self.world.kinds == 0) & battery.hub_mains
+        self.hub = self.world.kinds == 0
+        # A phone holding a fresh alert scans and advertises faster over [from, until).
+        self.urgent_from = np.full(self.n, -math.inf)
+        self.urgent_until = np.full(self.n, -math.inf)
+        self.urgent_seconds = np.zeros(self.n)
+        self.urgent_energy = np.zeros(self.n)
+        self._urgency = self.link.urgency()
         self.energy = np.zeros(self.n)
         self.alive = np.ones(self.n, dtype=np.bool_)
         self.died_at = np.full(self.n, math.inf)
@@ -322,6 +333,8 @@ class Simulation:
         self._drain_energy(end)
         self.out.energy = self.energy.copy()
         self.out.died_at = self.died_at.copy()
+        self.out.urgent_seconds = self.urgent_seconds.copy()
+        self.out.urgent_energy = self.urgent_energy.copy()
         if self.world.trace is not None:
             self.out.contacts = self.world.trace.intervals(end)
         else:
@@ -368,11 +381,21 @@ class Simulation:
             self._link_down(t, (a, b))
         if not len(up):
             return
-        delays = (linkmodel.discovery_delay(self._rng_link, self.link, len(up))
-                  + linkmodel.connect_delay(self._rng_link, self.link, len(up))[0])
+        delays = self._link_delays(t, up)
         for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
             self.in_range.add((a, b))
             self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
+
+    def _link_delays(self, t: float, pairs: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Seconds from now until each pair's link is up: discovery, then the first device's
+        connect attempts, each device at its own radio settings (hub, urgent or phone)."""
+        a, b = pairs[:, 0], pairs[:, 1]
+        urgent = self.urgent_until > t
+        first = linkmodel.radio_of(self.link, self.hub[a], urgent[a])
+        second = linkmodel.radio_of(self.link, self.hub[b], urgent[b])
+        size = len(pairs)
+        return (linkmodel.discovery_delay(self._rng_link, self.link, size, first, second)
+                + linkmodel.connect_delay(self._rng_link, self.link, size, first)[0])
 
     def _attempt(self, t: float, pair: tuple[int, int]) -> None:
         a, b = pair
@@ -425,8 +448,7 @@ class Simulation:
         if self.world.trace is not None:
             delays = np.zeros(len(again))
         else:
-            delays = (linkmodel.discovery_delay(self._rng_link, self.link, len(again))
-                      + linkmodel.connect_delay(self._rng_link, self.link, len(again))[0])
+            delays = self._link_delays(t, np.array(again, dtype=np.int64))
         for pair, d in zip(again, delays.tolist(), strict=True):
             self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
 
@@ -523,6 +545,7 @@ class Simulation:
                 if event.verified.alert.identifier == identifier and math.isinf(
                         out.alert_arrival[k][node]):
                     out.alert_arrival[k][node] = t
+                    self._urgent(t, node, out.alert_created[k])
         elif isinstance(event, PostReceived):
             origin = out.post_created.get(event.msg_id)
             if origin is not None and origin[1] != node:
@@ -600,6 +623,15 @@ class Simulation:
     def _text(w: Work) -> str:
         return "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
 
+    def _urgent(self, t: float, node: int, issued: float) -> None:
+        """`node` received an alert issued at `issued`: a phone goes (or stays) urgent."""
+        until = self._urgency.urgent_until(issued, t)
+        if self.hub[node] or until <= t:
+            return  # hubs keep their own (continuous) scan; a stale alert changes nothing
+        if self.urgent_until[node] <= t:
+            self.urgent_from[node] = t
+        self.urgent_until[node] = max(self.urgent_until[node], until)
+
     # --- energy and samples -----------------------------------------------------------------
 
     def _drain_energy(self, t: float) -> None:
@@ -610,6 +642,14 @@ class Simulation:
         used = linkmodel.energy_used(battery, self.link, t - last, self.open_links,
                                      self.bytes_node.astype(np.int64))
         self.bytes_node[:] = 0
+        urgent = np.clip(np.minimum(self.urgent_until, t) - np.maximum(self.urgent_from, last),
+                         0.0, None)
+        if urgent.any():
+            extra = linkmodel.urgent_extra_power(battery, self.link) * urgent / 3600.0
+            extra = np.where(self.mains | ~self.alive, 0.0, extra)
+            self.urgent_seconds += np.where(self.alive, urgent, 0.0)
+            self.urgent_energy += np.minimum(extra, np.maximum(self.charge - used, 0.0))
+            used = used + extra
         # A phone cannot use more than it has left: a dead one (charge 0) uses nothing more.
         used = np.where(self.mains, used, np.minimum(used, self.charge))
         self.energy += used

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from meshnode.alerts.urgency import URGENT_RADIO, UrgentRadio
 from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
 from meshnode.transport.ble_profile import DEFAULT_ATT_MTU, MAX_ATT_MTU, fragment_size
 from meshnode.transport.framing import fragment_count, wire_size
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "BatteryParams",
     "LinkParams",
+    "Radio",
     "Slots",
     "best_case_delay",
     "connect_delay",
@@ -41,9 +43,11 @@ __all__ = [
     "on_air_bytes",
     "one_way_discovery_delay",
     "power_draw",
+    "radio_of",
     "scan_wait",
     "setup_time",
     "transfer_time",
+    "urgent_extra_power",
 ]
 
 ADV_DELAY_MAX = 0.010  # s; random advDelay added to each advertising event (Core 6.B.4.4.2.2.1)
@@ -73,9 +77,29 @@ class LinkParams:
         "(LOW_POWER ~1 s, LOW_LATENCY ~100 ms); plus 0–10 ms random advDelay", unit="s", gt=0)
     scan_interval: float = param(
         10.24, "scan interval; AOSP ScanManager screen-off low power: 512 ms every 10,240 ms "
-        "(5 % duty); used for hubs too, though the transport's default scans continuously",
-        unit="s", gt=0)
+        "(5 % duty); phones only (hubs: hub_scan_interval)", unit="s", gt=0)
     scan_window: float = param(0.512, "scan window within each scan interval", unit="s", gt=0)
+    hub_scan_interval: float = param(
+        _BLE.scan_interval, "a hub's scan interval: the transport's own "
+        "(transport.ble.scan_interval; a hub on mains scans continuously)", unit="s", gt=0)
+    hub_scan_window: float = param(
+        _BLE.scan_window, "a hub's scan window (transport.ble.scan_window; = interval: always "
+        "on)", unit="s", gt=0)
+    urgent_for: float = param(
+        URGENT_RADIO.duration, "a phone that receives a fresh alert (issued at most "
+        "urgent_fresh_for ago) scans and advertises at the urgent settings for this long "
+        "(meshnode.alerts.urgency; 0 = never)", unit="s", ge=0)
+    urgent_fresh_for: float = param(
+        URGENT_RADIO.fresh_for, "an alert older than this since issue does not make a phone "
+        "urgent", unit="s", ge=0)
+    urgent_scan_interval: float = param(
+        URGENT_RADIO.scan_interval, "scan interval while urgent (Android balanced: 183 ms "
+        "every 730 ms)", unit="s", gt=0)
+    urgent_scan_window: float = param(URGENT_RADIO.scan_window, "scan window while urgent",
+                                      unit="s", gt=0)
+    urgent_adv_interval: float = param(
+        URGENT_RADIO.adv_interval, "advertising interval while urgent (Android low latency, "
+        "~100 ms)", unit="s", gt=0)
     advert_loss: float = param(
         0.1, "chance that an advert sent inside a scan window is still missed (collisions, "
         "channel hopping, interference); assumption", ge=0, lt=1)
@@ -126,12 +150,24 @@ class LinkParams:
             raise ScenarioError("indoor_range", "must be <= range")
         if self.scan_window > self.scan_interval:
             raise ScenarioError("scan_window", "must be <= scan_interval")
+        if self.hub_scan_window > self.hub_scan_interval:
+            raise ScenarioError("hub_scan_window", "must be <= hub_scan_interval")
+        if self.urgent_scan_window > self.urgent_scan_interval:
+            raise ScenarioError("urgent_scan_window", "must be <= urgent_scan_interval")
         if self.setup_min > self.setup_max:
             raise ScenarioError("setup_min", "must be <= setup_max")
         if self.backoff_initial > self.backoff_max:
             raise ScenarioError("backoff_initial", "must be <= backoff_max")
         if self.hub_central_links + self.hub_peripheral_links < 1:
             raise ScenarioError("hub_central_links", "a hub needs at least one slot")
+
+    def urgency(self) -> UrgentRadio:
+        """The core's urgent-dissemination rule (`meshnode.alerts.urgency`) at these
+        settings."""
+        return UrgentRadio(duration=self.urgent_for, fresh_for=self.urgent_fresh_for,
+                           scan_window=self.urgent_scan_window,
+                           scan_interval=self.urgent_scan_interval,
+                           adv_interval=self.urgent_adv_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,89 +199,142 @@ class BatteryParams:
 
 
 def duty_cycle(link: LinkParams) -> float:
-    """Share of time the radio scans (window / interval)."""
+    """Share of time a phone's radio scans (window / interval)."""
     return link.scan_window / link.scan_interval
 
 
-def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams, size: int, *,
+@dataclass(frozen=True, slots=True)
+class Radio:
+    """Scan and advertising settings of a batch of devices, one entry each (seconds)."""
+
+    scan_interval: FloatArray
+    scan_window: FloatArray
+    adv_interval: FloatArray
+
+    def __getitem__(self, index: NDArray[np.int64]) -> Radio:
+        return Radio(self.scan_interval[index], self.scan_window[index],
+                     self.adv_interval[index])
+
+
+def radio_of(link: LinkParams, hub: NDArray[np.bool_],
+             urgent: NDArray[np.bool_] | None = None) -> Radio:
+    """The settings of devices that are hubs (`hub`: the transport's own scan, continuous by
+    default), urgent phones (`urgent`: holding a fresh alert, `meshnode.alerts.urgency`) or
+    ordinary phones (the screen-off low-power scan)."""
+    urgent = np.zeros_like(hub) if urgent is None else urgent & ~hub
+    interval = np.where(hub, link.hub_scan_interval,
+                        np.where(urgent, link.urgent_scan_interval, link.scan_interval))
+    window = np.where(hub, link.hub_scan_window,
+                      np.where(urgent, link.urgent_scan_window, link.scan_window))
+    adv = np.where(urgent, link.urgent_adv_interval, link.adv_interval)
+    return Radio(interval.astype(np.float64), window.astype(np.float64),
+                 adv.astype(np.float64))
+
+
+def _phones(link: LinkParams, size: int) -> Radio:
+    return radio_of(link, np.zeros(size, dtype=np.bool_))
+
+
+def one_way_discovery_delay(rng: np.random.Generator, link: LinkParams, size: int,
+                            scanner: Radio | None = None,
+                            advertiser: Radio | None = None, *,
                             python_below: int = FEW_PENDING) -> FloatArray:
     """Seconds until a scanner first receives an advert of a device that just came in range.
 
-    Both phases are uniform at random; advertising events repeat every `adv_interval` plus
-    0–10 ms advDelay; an event is received if it starts inside a scan window and is not lost.
+    Both phases are uniform at random; advertising events repeat every advertising interval
+    plus 0–10 ms advDelay; an event is received if it starts inside a scan window and is not
+    lost. `scanner` and `advertiser` give each pair's own settings (default: phones').
 
-    Devices are followed advert by advert (about 45 rounds at the default 5 % scan duty), in
-    numpy while many are still unheard and then in plain Python, which is several times
-    cheaper for the few left (numpy's per-call cost dominates small arrays): once fewer than
-    `python_below` are unheard. Both draw the same values in the same order and do the same
-    float operations, so neither the result nor the generator's state afterwards depends on
-    where the switch happens.
+    Devices are followed advert by advert (about 45 rounds at the phones' default 5 % scan
+    duty), in numpy while many are still unheard and then in plain Python, which is several
+    times cheaper for the few left (numpy's per-call cost dominates small arrays): once fewer
+    than `python_below` are unheard. Both use each pair's own settings, draw the same values in
+    the same order and do the same float operations, so neither the result nor the
+    generator's state afterwards depends on where the switch happens.
     """
-    scan_phase = rng.uniform(0.0, link.scan_interval, size)
-    advert = rng.uniform(0.0, link.adv_interval, size)  # first advert after coming in range
+    scan = _phones(link, size) if scanner is None else scanner
+    adv_interval = (_phones(link, size) if advertiser is None else advertiser).adv_interval
+    scan_phase = rng.uniform(0.0, scan.scan_interval, size)
+    advert = rng.uniform(0.0, adv_interval, size)  # first advert after coming in range
     result = np.full(size, math.inf)
     pending = np.arange(size)
     for rounds in range(_MAX_ADVERTS):
         if pending.size == 0:
             break
         if pending.size < python_below:
-            _follow_few(rng, link, pending, advert, scan_phase, result, _MAX_ADVERTS - rounds)
+            _follow_few(rng, link, pending, advert, scan_phase, scan, adv_interval, result,
+                        _MAX_ADVERTS - rounds)
             break
         t = advert[pending]
-        in_window = np.mod(t + scan_phase[pending], link.scan_interval) < link.scan_window
+        interval = scan.scan_interval[pending]
+        in_window = np.mod(t + scan_phase[pending], interval) < scan.scan_window[pending]
         heard = in_window & (rng.random(pending.size) >= link.advert_loss)
         result[pending[heard]] = t[heard]
         pending = pending[~heard]
-        advert[pending] += link.adv_interval + rng.uniform(0.0, ADV_DELAY_MAX, pending.size)
+        advert[pending] += (adv_interval[pending]
+                            + rng.uniform(0.0, ADV_DELAY_MAX, pending.size))
     return result
 
 
 def _follow_few(rng: np.random.Generator, link: LinkParams, pending: NDArray[np.int64],
-                advert: FloatArray, scan_phase: FloatArray, result: FloatArray,
-                rounds: int) -> None:
+                advert: FloatArray, scan_phase: FloatArray, scan: Radio,
+                adv_interval: FloatArray, result: FloatArray, rounds: int) -> None:
     """`one_way_discovery_delay`'s rounds for the `pending` devices, in plain Python: the same
     draws (`random` is `uniform(0, 1)`, and `uniform(0, h)` is 0 + h · `random`) and the same
-    arithmetic (Python's float % is numpy's mod), so the same results. Fills `result`."""
-    left = pending.tolist()
-    times = advert.tolist()
-    phases = scan_phase.tolist()
-    interval, window, loss = link.scan_interval, link.scan_window, link.advert_loss
+    arithmetic (Python's float % is numpy's mod) with each device's own scan interval, scan
+    window and advertising interval, so the same results. Fills `result`."""
+    # Lists of the pending devices only, indexed by position in `pending` (cheaper than
+    # converting whole arrays when few are left).
+    keys = pending.tolist()
+    times = advert[pending].tolist()
+    phases = scan_phase[pending].tolist()
+    intervals = scan.scan_interval[pending].tolist()
+    windows = scan.scan_window[pending].tolist()
+    advs = adv_interval[pending].tolist()
+    loss = link.advert_loss
+    left = list(range(len(keys)))
     # One draw per round: this round's advDelays, then the next round's loss draws (the order
     # in which the numpy rounds draw them, one call apiece).
     draws = rng.random(len(left)).tolist()
     for round_ in range(rounds):
         still = []
-        for k, draw in zip(left, draws, strict=True):
-            t = times[k]
-            if (t + phases[k]) % interval < window and draw >= loss:
-                result[k] = t
+        for j, draw in zip(left, draws, strict=True):
+            t = times[j]
+            if (t + phases[j]) % intervals[j] < windows[j] and draw >= loss:
+                result[keys[j]] = t
             else:
-                still.append(k)
+                still.append(j)
         left = still
         if not left:
             return
         more = len(left) if round_ + 1 < rounds else 0
         draws = rng.random(len(left) + more).tolist()
-        for k, draw in zip(left, draws, strict=False):
-            times[k] += link.adv_interval + (0.0 + ADV_DELAY_MAX * draw)
+        for j, draw in zip(left, draws, strict=False):
+            times[j] += advs[j] + (0.0 + ADV_DELAY_MAX * draw)
         draws = draws[len(left):]
 
 
-def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
+def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int,
+                    first: Radio | None = None, second: Radio | None = None) -> FloatArray:
     """Seconds from coming in range until one of two devices starts to connect to the other.
 
     Both scan and advertise. As in the transport, the device with the lower advert token (the
     first of each pair here: tokens are random) connects as soon as it hears the other; the
     other one connects `yield_time` after it first heard the lower one, if that is sooner.
+    `first` and `second` are the two devices' settings (default: phones').
     """
-    return np.minimum(one_way_discovery_delay(rng, link, size),
-                      one_way_discovery_delay(rng, link, size) + link.yield_time)
+    first = _phones(link, size) if first is None else first
+    second = _phones(link, size) if second is None else second
+    return np.minimum(one_way_discovery_delay(rng, link, size, first, second),
+                      one_way_discovery_delay(rng, link, size, second, first) + link.yield_time)
 
 
-def scan_wait(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
+def scan_wait(rng: np.random.Generator, link: LinkParams, size: int,
+              scanner: Radio | None = None) -> FloatArray:
     """Seconds from a random moment until the scanner is inside a scan window (0 if it is)."""
-    phase = rng.uniform(0.0, link.scan_interval, size)
-    return np.where(phase < link.scan_window, 0.0, link.scan_interval - phase)
+    scan = _phones(link, size) if scanner is None else scanner
+    phase = rng.uniform(0.0, scan.scan_interval, size)
+    return np.where(phase < scan.scan_window, 0.0, scan.scan_interval - phase)
 
 
 def setup_time(rng: np.random.Generator, link: LinkParams, size: int) -> FloatArray:
@@ -257,16 +346,17 @@ def setup_time(rng: np.random.Generator, link: LinkParams, size: int) -> FloatAr
     return times
 
 
-def connect_delay(rng: np.random.Generator, link: LinkParams,
-                  size: int) -> tuple[FloatArray, NDArray[np.int64]]:
+def connect_delay(rng: np.random.Generator, link: LinkParams, size: int,
+                  central: Radio | None = None) -> tuple[FloatArray, NDArray[np.int64]]:
     """Seconds from a central's first connect attempt until the link is up, and how many
     attempts failed before it, for `size` links.
 
     As the transport's central does: an attempt whose drawn set-up time exceeds
     `connect_timeout` fails at the timeout; the peer is retried after `backoff_delay` of the
-    failures so far (with the transport's jitter), once the central scans again. After
-    MAX_ATTEMPTS failures the delay is infinite.
+    failures so far (with the transport's jitter), once the central (`central`: its settings,
+    default a phone's) scans again. After MAX_ATTEMPTS failures the delay is infinite.
     """
+    scan = _phones(link, size) if central is None else central
     delay = np.zeros(size)
     failures = np.zeros(size, dtype=np.int64)
     pending = np.arange(size)
@@ -282,7 +372,7 @@ def connect_delay(rng: np.random.Generator, link: LinkParams,
         backoff = backoff_delay(link.backoff_initial, link.backoff_max, attempt)
         factor = rng.uniform(*BACKOFF_JITTER, pending.size)
         delay[pending] += (link.connect_timeout + backoff * factor
-                           + scan_wait(rng, link, pending.size))
+                           + scan_wait(rng, link, pending.size, scan[pending]))
         failures[pending] += 1
     delay[pending] = math.inf
     return delay, failures
@@ -403,6 +493,15 @@ def power_draw(battery: BatteryParams, link: LinkParams,
             + battery.advert / link.adv_interval)
     return np.asarray(base + battery.connection * np.asarray(connections, dtype=np.float64),
                       dtype=np.float64)
+
+
+def urgent_extra_power(battery: BatteryParams, link: LinkParams) -> float:
+    """Extra average power (W) of a phone at the urgent scan and advertising settings over
+    its ordinary ones (the battery cost of urgent dissemination, per second urgent)."""
+    scan = battery.scan * (link.urgent_scan_window / link.urgent_scan_interval
+                           - duty_cycle(link))
+    advert = battery.advert * (1.0 / link.urgent_adv_interval - 1.0 / link.adv_interval)
+    return max(0.0, scan + advert)
 
 
 def energy_used(battery: BatteryParams, link: LinkParams, duration: float,

@@ -128,17 +128,19 @@ def sample_times(scenario: Scenario) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def coverage_table(outcome: Outcome) -> Table:
-    """Alert coverage among residents, measured and oracle, per alert, on the sample grid."""
+    """Alert coverage among residents, measured, oracle and realistic bound (`sim.metrics`),
+    per alert, on the sample grid."""
     series = coverage_series(outcome, sample_times(outcome.scenario))
     alerts = len(outcome.alert_created)
     header = ["t_s", "t_min"]
     for k in range(alerts):
-        header += [f"alert{k}", f"alert{k}_oracle"]
+        header += [f"alert{k}", f"alert{k}_oracle", f"alert{k}_realistic"]
     rows: list[list[object]] = []
     for i, t in enumerate(series["t"]):
         row: list[object] = [t, t / 60.0]
         for k in range(alerts):
-            row += [series[f"alert{k}"][i], series[f"alert{k}_oracle"][i]]
+            row += [series[f"alert{k}"][i], series[f"alert{k}_oracle"][i],
+                    series[f"alert{k}_realistic"][i]]
         rows.append(row)
     return header, rows
 
@@ -327,6 +329,8 @@ def _coverage_plot(outcome: Outcome, coverage: Table, path: Path) -> Path:
         measured = np.array([row[header.index(f"alert{k}")] for row in rows], dtype=np.float64)
         oracle = np.array([row[header.index(f"alert{k}_oracle")] for row in rows],
                           dtype=np.float64)
+        realistic = np.array([row[header.index(f"alert{k}_realistic")] for row in rows],
+                             dtype=np.float64)
         after = t >= created
         minutes = (t[after] - created) / 60.0
         colour = f"C{k}"
@@ -334,11 +338,14 @@ def _coverage_plot(outcome: Outcome, coverage: Table, path: Path) -> Path:
                 label=f"alert {k} (t = {created / 60:.0f} min)")
         ax.step(minutes, oracle[after], where="post", color=colour, linestyle="--",
                 label=f"alert {k} oracle")
+        ax.step(minutes, realistic[after], where="post", color=colour, linestyle=":",
+                label=f"alert {k} realistic bound")
     ax.set_xlabel("minutes since the alert was issued")
     ax.set_ylabel("share of residents holding the verified alert")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{outcome.scenario.scenario.name}: alert coverage vs oracle")
+    ax.set_title(f"{outcome.scenario.scenario.name}: alert coverage vs oracle and realistic "
+                 "bound")
     if outcome.alert_created:
         ax.legend(loc="lower right", fontsize="small")
     else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from sim.driver import Simulation
 from sim.linkmodel import LinkParams
-from sim.metrics import coverage_series, summarise
+from sim.metrics import coverage_series, realistic_contacts, summarise
 from sim.oracle import earliest_arrival
 from sim.scenario import RoutingSpec, Scenario, WorkloadSpec, bundled, parse_scenario
 
@@ -141,3 +141,49 @@ def test_flat_batteries_are_reported_with_each_alert() -> None:
         assert alert["alive_at_issue"] == float(np.mean(alive))
         assert not np.isfinite(out.alert_arrival[k][residents][~alive]).any()
     assert 0 < summary["alerts"][0]["alive_at_issue"] < 1
+
+
+def test_phones_that_receive_a_fresh_alert_turn_urgent_and_the_cost_is_reported() -> None:
+    # In `small` the alert leaves its hub late: count every reception as fresh.
+    two_hours = bundled("small")  # 2 h
+    on = dataclasses.replace(two_hours, ble=LinkParams(urgent_fresh_for=7_200.0))
+    urgent = summarise(Simulation(on).run(), 1.0)["energy"]
+    assert urgent["urgent_phones"] > 10
+    assert 0 < urgent["urgent_minutes_mean"] <= LinkParams().urgent_for / 60
+    assert urgent["urgent_wh_mean"] > 0
+    off = dataclasses.replace(two_hours, ble=LinkParams(urgent_for=0.0, urgent_fresh_for=7_200.0))
+    assert summarise(Simulation(off).run(), 1.0)["energy"]["urgent_phones"] == 0
+
+
+def test_the_realistic_bound_never_exceeds_the_oracle() -> None:
+    out = Simulation(small()).run()
+    series = coverage_series(out, np.linspace(0, 1_800, 61))
+    realistic, oracle = series["alert0_realistic"], series["alert0_oracle"]
+    assert all(r <= o + 1e-9 for r, o in zip(realistic, oracle, strict=True))
+    alert = summarise(out, 1.0)["alerts"][0]
+    for figures in alert["coverage"].values():
+        if figures["oracle"] is not None:
+            assert figures["realistic"] <= figures["oracle"]
+
+
+def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner() -> None:
+    out = Simulation(small()).run()
+    assert out.contacts is not None
+    real = realistic_contacts(out)
+    assert 0 < len(real) < len(out.contacts)  # some contacts end before their link is up
+    assert np.array_equal(realistic_contacts(out).up, real.up)  # the same draws every time
+    spans = {}
+    for k in range(len(out.contacts)):
+        spans.setdefault((int(out.contacts.a[k]), int(out.contacts.b[k])), []).append(
+            (float(out.contacts.up[k]), float(out.contacts.down[k])))
+    waits = []
+    for k in range(len(real)):
+        pair = (int(real.a[k]), int(real.b[k]))
+        up, down = float(real.up[k]), float(real.down[k])
+        span = next(s for s in spans[pair] if s[0] <= up and down == s[1])
+        assert up - span[0] >= out.scenario.ble.setup_min
+        waits.append((bool(out.kinds[pair[0]] == 0 or out.kinds[pair[1]] == 0), up - span[0]))
+    with_hub = [w for hub, w in waits if hub]
+    phones = [w for hub, w in waits if not hub]
+    assert with_hub and phones
+    assert np.mean(with_hub) < np.mean(phones)

@@ -27,9 +27,11 @@ from sim.linkmodel import (
     on_air_bytes,
     one_way_discovery_delay,
     power_draw,
+    radio_of,
     scan_wait,
     setup_time,
     transfer_time,
+    urgent_extra_power,
 )
 
 
@@ -98,6 +100,41 @@ def test_discovery_draws_the_same_in_numpy_and_in_python(size: int, seed: int, l
         delays = one_way_discovery_delay(generator, link, size, python_below=below)
         runs.append((delays.tobytes(), generator.random()))
     assert runs[0] == runs[1] == runs[2]
+
+
+_DEVICE = st.sampled_from(["phone", "hub", "urgent"])
+
+
+@settings(deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), loss=st.sampled_from([0.0, 0.1, 0.5]),
+       hub_window=st.sampled_from([0.3, 2.0]), data=st.data())
+def test_discovery_draws_the_same_in_numpy_and_in_python_for_any_mix_of_devices(
+        seed: int, loss: float, hub_window: float, data: st.DataObject) -> None:
+    # Each pair with its own scanner and advertiser (hubs scanning part of the time, urgent
+    # and ordinary phones): both paths use each device's settings, draw for draw.
+    link = LinkParams(advert_loss=loss, hub_scan_window=hub_window, hub_scan_interval=2.0)
+    size = data.draw(st.integers(0, 150))
+    kinds = [np.array(data.draw(st.lists(_DEVICE, min_size=size, max_size=size)))
+             for _ in range(2)]
+    scanner, advertiser = (radio_of(link, k == "hub", k == "urgent") for k in kinds)
+    runs = []
+    for below in (0, size + 1, FEW_PENDING):
+        generator = rng(seed)
+        delays = one_way_discovery_delay(generator, link, size, scanner, advertiser,
+                                         python_below=below)
+        runs.append((delays.tobytes(), generator.random()))
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_the_python_path_follows_each_devices_own_settings() -> None:
+    # Hubs scanning continuously hear phones far sooner than phones hear phones, in the
+    # Python path as in numpy: a path that used the phones' defaults for all would not.
+    link = LinkParams()
+    hub = np.arange(100) % 2 == 0
+    delays = one_way_discovery_delay(rng(3), link, 100, radio_of(link, hub),
+                                     radio_of(link, np.zeros(100, dtype=np.bool_)),
+                                     python_below=101)
+    assert np.mean(delays[hub]) < 2 * link.adv_interval < np.mean(delays[~hub])
 
 
 def test_discovery_waits_for_the_next_scan_window() -> None:
@@ -322,3 +359,50 @@ def test_battery_parameters_are_validated() -> None:
     assert info.value.key == "initial"
     with pytest.raises(ScenarioError):
         BatteryParams(capacity=0.0)
+
+
+def test_a_hub_scanning_continuously_hears_a_phone_far_sooner_than_a_phone_does() -> None:
+    link = LinkParams()
+    hubs = radio_of(link, np.ones(4000, dtype=np.bool_))
+    phones = radio_of(link, np.zeros(4000, dtype=np.bool_))
+    hub_hears = one_way_discovery_delay(rng(8), link, 4000, scanner=hubs, advertiser=phones)
+    phone_hears = one_way_discovery_delay(rng(8), link, 4000)
+    # Always scanning: the first advert not lost is heard (mean about 1.1 adverts' interval).
+    assert np.mean(hub_hears) < 2 * link.adv_interval
+    assert np.mean(phone_hears) > 10 * np.mean(hub_hears)
+
+
+def test_explicit_phone_settings_draw_exactly_what_the_defaults_draw() -> None:
+    link = LinkParams()
+    phones = radio_of(link, np.zeros(500, dtype=np.bool_))
+    assert np.array_equal(discovery_delay(rng(9), link, 500),
+                          discovery_delay(rng(9), link, 500, phones, phones))
+
+
+def test_an_urgent_phone_is_discovered_sooner_and_pays_for_it() -> None:
+    link = LinkParams()
+    hub = np.zeros(3000, dtype=np.bool_)
+    urgent = radio_of(link, hub, np.ones(3000, dtype=np.bool_))
+    plain = radio_of(link, hub)
+    fast = discovery_delay(rng(10), link, 3000, urgent, plain)
+    slow = discovery_delay(rng(10), link, 3000, plain, plain)
+    assert np.mean(fast) < 0.5 * np.mean(slow)
+    extra = urgent_extra_power(BatteryParams(), link)
+    assert extra > 0
+    assert urgent_extra_power(BatteryParams(), LinkParams(
+        urgent_scan_window=link.scan_window, urgent_scan_interval=link.scan_interval,
+        urgent_adv_interval=link.adv_interval)) == 0
+
+
+def test_hubs_are_never_urgent_they_keep_their_own_scan() -> None:
+    link = LinkParams(hub_scan_window=1.0, hub_scan_interval=2.0)
+    radio = radio_of(link, np.array([True, False]), np.array([True, True]))
+    assert radio.scan_window.tolist() == [1.0, link.urgent_scan_window]
+    assert radio.adv_interval.tolist() == [link.adv_interval, link.urgent_adv_interval]
+
+
+def test_hub_scan_defaults_are_the_transports() -> None:
+    link, ble = LinkParams(), BleConfig()
+    assert (link.hub_scan_window, link.hub_scan_interval) == (ble.scan_window, ble.scan_interval)
+    with pytest.raises(ScenarioError, match="hub_scan_window"):
+        LinkParams(hub_scan_window=3.0, hub_scan_interval=2.0)

@@ -152,3 +152,15 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_every_figure_names_a_key_the_summary_has(
+        in_process: tuple[list[Axis], list[dict[str, Any]]]) -> None:
+    # A misspelt path would read as "no value" in every run; each must lead to a real key.
+    _axes, rows = in_process
+    summary = rows[0]["summary"]
+    for name, (path, _unit) in FIGURES.items():
+        node: Any = summary
+        for step in path:
+            assert (step < len(node)) if isinstance(step, int) else (step in node), (name, step)
+            node = node[step]
