@@ -24,17 +24,21 @@ SINGLE_RATE = 7_200.0  # 2 posts/s from one identity: 120 times the quota
 QUOTA = 60  # NodeConfig.author_posts_per_hour of the honest nodes the driver builds
 
 
-def scenario(attacker: AttackerSpec) -> Scenario:
+SEEDS = (1, 2, 3, 4)  # one seed's 30-minute coverage moves by a fifth with any perturbation
+
+
+def scenario(attacker: AttackerSpec, seed: int = 1) -> Scenario:
     base = scaled(bundled("neighbourhood"), 200, DURATION)
     return dataclasses.replace(
-        base, scenario=dataclasses.replace(base.scenario, duration=DURATION),
+        base, scenario=dataclasses.replace(base.scenario, duration=DURATION, seed=seed),
         workload=dataclasses.replace(base.workload, attacker=attacker))
 
 
 @cache
-def run(mode: str, count: int, rate: float) -> tuple[dict[str, Any], list[int], int]:
+def run(mode: str, count: int, rate: float,
+        seed: int = 1) -> tuple[dict[str, Any], list[int], int]:
     """Summary, junk posts held per honest node, and the number of attackers."""
-    sim = Simulation(scenario(AttackerSpec(count=count, rate=rate, start=0.0, mode=mode)))
+    sim = Simulation(scenario(AttackerSpec(count=count, rate=rate, start=0.0, mode=mode), seed))
     out = sim.run()
     honest_posts = set(out.post_created)
     bad = set(out.attackers.tolist())
@@ -50,15 +54,24 @@ def coverage(summary: dict[str, Any], mark: str) -> float:
 
 
 def test_alert_coverage_stays_within_ten_percent_under_either_flood() -> None:
-    clean, _, _ = run("sybil", 0, 0.0)
+    """Summed over seeds: in one 200-node run a few phones decide the 30-minute mark, and any
+    change to the random stream (a flood's extra transfers draw link delays) moves it by as
+    much as a fifth either way; the flood's cost is what remains over several seeds."""
+    clean = [run("sybil", 0, 0.0, seed)[0] for seed in SEEDS]
+    assert all(coverage(summary, "60min") > 0.2 for summary in clean)
     for mode, rate in (("single", SINGLE_RATE), ("sybil", SYBIL_RATE)):
-        attacked, _, attackers = run(mode, 1, rate)
-        assert attackers == 1
-        assert attacked["attack"] == {"attackers": 1, "flood_posts": attacked["attack"][
-            "flood_posts"]} and attacked["attack"]["flood_posts"] > rate / 3600 * DURATION / 2
-        assert coverage(clean, "60min") > 0.2
+        attacked = []
+        for seed in SEEDS:
+            summary, _, attackers = run(mode, 1, rate, seed)
+            assert attackers == 1
+            flood = summary["attack"]["flood_posts"]
+            assert summary["attack"] == {"attackers": 1, "flood_posts": flood}
+            assert flood > rate / 3600 * DURATION / 2
+            attacked.append(summary)
         for mark in ("30min", "60min"):
-            assert coverage(attacked, mark) >= 0.9 * coverage(clean, mark), (mode, mark)
+            under_attack = sum(coverage(s, mark) for s in attacked)
+            kept = sum(coverage(s, mark) for s in clean)
+            assert under_attack >= 0.9 * kept, (mode, mark, under_attack, kept)
 
 
 def test_one_identity_flood_is_held_to_the_author_quota_in_every_honest_store() -> None:
