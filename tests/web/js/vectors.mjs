@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, runFast } from '../../../meshnode/daemon/web/static/app/selftest.js';
+import { checkAlerts } from './alert_vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(join(here, '..', '..', 'vectors', 'v1.json'), 'utf8'));
@@ -15,5 +16,8 @@ const fast = await runFast(vectors);
 result.passed += fast.passed;
 result.failed.push(...fast.failed);
 result.native = fast.native;
+const alerts = checkAlerts(vectors);
+result.passed += alerts.passed;
+result.failed.push(...alerts.failed);
 console.log(JSON.stringify(result));
 process.exit(result.failed.length ? 1 : 0);

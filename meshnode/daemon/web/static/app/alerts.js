@@ -1,0 +1,387 @@
+// Authority alerts, verified in the browser itself (docs/protocol.md §6): the pinned roots, the
+// issuer certificate each alert carries, the alert's own signature and every rule of §6.5, in
+// its order, offline. Nothing the hub says about an alert is taken on trust: the hub only
+// carries the bytes. `verifyAlert` is the pure check (the reference is verify_alert in
+// meshnode/crypto/authority.py); `AlertBook` keeps what a node must remember between alerts
+// (pinned roots, revoked serials, sequence windows, the alerts accepted) and is what the page
+// reads. Sans-IO: persistence goes through the `save` callback.
+
+import { WireError, decode, hex } from './msgpack.js';
+import { areaWithin, fields, int, isSimpleRing, list, readCap, readRing, text } from './cap.js';
+import { Kind, decodeMessage, fingerprint, messageId, nodeId, signedBytes, verify } from './wire.js';
+
+export const MAX_CLOCK_SKEW = 3600;
+const SEQ_WINDOW = 1024n;
+const INT63 = 2n ** 63n - 1n;
+
+/** The refusal reasons, worded as the Python node words them (Reason in authority.py). */
+export const Reason = {
+  MALFORMED: 'malformed',
+  BAD_SIGNATURE: 'bad signature',
+  UNKNOWN_ROOT: 'unknown root',
+  CERT_NOT_YET_VALID: 'certificate not yet valid',
+  CERT_EXPIRED: 'certificate expired',
+  NOT_AN_ISSUER: 'certificate is not an issuer certificate',
+  REVOKED: 'certificate revoked',
+  SENDER_NOT_CERTIFIED: 'CAP sender not covered by the certificate',
+  SENT_IN_FUTURE: 'sent time is in the future',
+  ALERT_EXPIRED: 'alert expired',
+  SEVERITY_TOO_HIGH: "severity above the issuer's maximum",
+  MSG_TYPE_NOT_ALLOWED: 'message type not allowed for the issuer',
+  AREA_OUT_OF_SCOPE: "area outside the issuer's scope",
+  SEQUENCE_REPLAYED: 'sequence number already used',
+  SEQUENCE_ROLLED_BACK: "sequence number older than the issuer's window",
+  REFERENCE_OTHER_ISSUER: "update or cancel refers to another issuer's alert",
+};
+
+const refuse = (reason, detail = '') => ({ ok: false, reason, detail });
+
+/** A pinned root from its Ed25519 key (bytes) and a name to show. */
+export function makeRoot(key, name) {
+  if (!(key instanceof Uint8Array) || key.length !== 32) throw new WireError('root key: bin(32)');
+  return { key, name, id: nodeId(key), idHex: hex(nodeId(key)), fingerprint: fingerprint(key) };
+}
+
+function bin(m, k, where, lo, hi) {
+  const v = m.get(k);
+  if (!(v instanceof Uint8Array) || v.length < lo || v.length > hi) {
+    throw new WireError(`${where}: expected bin(${lo}..${hi})`);
+  }
+  return v;
+}
+
+function need(m, k, where) {
+  if (!m.has(k)) throw new WireError(`${where}: missing`);
+  return m.get(k);
+}
+
+/** A certificate body (§6.1), every rule checked; canonical encoding is the decoder's. */
+export function readCert(data) {
+  if (data.length > 2048) throw new WireError('cert: too large');
+  const m = fields(decode(data, { maxItems: 128 }), 'cert', 15);
+  const mask = Number(int(need(m, 11, 'cert.msg_types'), 'cert.msg_types', 0, 63));
+  const cert = {
+    serial: BigInt(int(need(m, 1, 'cert.serial'), 'cert.serial', 0, INT63)),
+    issuerId: text(need(m, 2, 'cert.issuer_id'), 'cert.issuer_id', 1, 64),
+    name: text(need(m, 3, 'cert.name'), 'cert.name', 1, 128),
+    key: bin(m, 4, 'cert.key', 32, 32),
+    rootId: bin(m, 5, 'cert.root_id', 16, 16),
+    notBefore: Number(int(need(m, 6, 'cert.not_before'), 'cert.not_before', 0, 2 ** 40)),
+    notAfter: Number(int(need(m, 7, 'cert.not_after'), 'cert.not_after', 0, 2 ** 40)),
+    level: Number(int(need(m, 8, 'cert.level'), 'cert.level', 1, 3)),
+    senders: (list(m, 9, 'cert.senders', 8) || []).map((s) => text(s, 'cert.senders', 1, 256)),
+    maxSeverity: Number(int(need(m, 10, 'cert.max_severity'), 'cert.max_severity', 0, 4)),
+    msgTypes: mask,
+    geocodes: (list(m, 12, 'cert.geocodes', 64) || []).map((p, i) => {
+      if (!Array.isArray(p) || p.length !== 2) throw new WireError(`cert.geocodes[${i}]: pair`);
+      return [text(p[0], `cert.geocodes[${i}]`, 1, 256), text(p[1], `cert.geocodes[${i}]`, 1, 256)];
+    }),
+    polygons: (list(m, 13, 'cert.polygons', 8) || []).map((flat, i) => {
+      const ring = readRing(flat, `cert.polygons[${i}]`);
+      if (!isSimpleRing(ring)) throw new WireError(`cert.polygons[${i}]: must be a simple polygon`);
+      return ring;
+    }),
+    role: Number(int(need(m, 14, 'cert.role'), 'cert.role', 1, 2)),
+    cosig: m.has(15) ? bin(m, 15, 'cert.cosig', 64, 64) : null,
+  };
+  if (mask & 1) throw new WireError('cert.msg_types: unknown message type bits');
+  if (cert.notAfter <= cert.notBefore) throw new WireError('cert.not_after: not after not_before');
+  if (cert.role === 1 && !cert.senders.length) throw new WireError('cert.senders: missing');
+  if ((cert.role === 2) !== (cert.cosig !== null)) throw new WireError('cert.cosig');
+  return cert;
+}
+
+/** The signed body of an alert (§6.2). */
+export function readAlertBody(data) {
+  const m = fields(decode(data, { maxItems: 5 }), 'alert', 5);
+  return {
+    cert: bin(m, 1, 'alert.cert', 1, 2048),
+    certSig: bin(m, 2, 'alert.cert_sig', 64, 64),
+    seq: BigInt(int(need(m, 3, 'alert.seq'), 'alert.seq', 0, INT63)),
+    expires: Number(int(need(m, 4, 'alert.expires'), 'alert.expires', 0, 2 ** 40)),
+    cap: bin(m, 5, 'alert.cap', 1, 6144),
+  };
+}
+
+/** A revocation body (§6.3). */
+export function readRevoke(data) {
+  const m = fields(decode(data, { maxItems: 256 }), 'revoke', 4);
+  const serials = list(m, 2, 'revoke.serials', 256, { required: true })
+    .map((s) => BigInt(int(s, 'revoke.serials', 0, INT63)));
+  for (let i = 1; i < serials.length; i++) {
+    if (serials[i] <= serials[i - 1]) throw new WireError('revoke.serials: not strictly increasing');
+  }
+  return { rootId: bin(m, 1, 'revoke.root_id', 16, 16), serials,
+    created: Number(int(need(m, 3, 'revoke.created'), 'revoke.created', 0, 2 ** 40)),
+    reason: m.has(4) ? text(m.get(4), 'revoke.reason', 1, 256) : null };
+}
+
+const sigOk = (key, sig, kind, body) => verify(key, sig, signedBytes(1, kind, body));
+
+/** Trust state: `roots` (makeRoot), `revoked` (Set of `${rootIdHex}:${serial}`). */
+export function rootOf(trust, rootId) {
+  const id = hex(rootId);
+  return trust.roots.find((r) => r.idHex === id) || null;
+}
+
+// §6.5 step 2: the certificate parses, its root is pinned, signed it, has not revoked it.
+function chain(body, trust) {
+  let cert;
+  try { cert = readCert(body.cert); } catch (e) {
+    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
+    throw e;
+  }
+  const root = rootOf(trust, cert.rootId);
+  if (!root) return refuse(Reason.UNKNOWN_ROOT, `root id ${hex(cert.rootId).slice(0, 16)} is not pinned here`);
+  if (!sigOk(root.key, body.certSig, Kind.CERT, body.cert)) {
+    return refuse(Reason.BAD_SIGNATURE, `certificate ${cert.serial} not signed by root ${root.name}`);
+  }
+  if (trust.revoked.has(`${root.idHex}:${cert.serial}`)) {
+    return refuse(Reason.REVOKED, `certificate ${cert.serial} of ${cert.name}`);
+  }
+  if (root.retired != null && cert.notBefore >= root.retired) {
+    return refuse(Reason.UNKNOWN_ROOT, `root ${root.name} was retired before certificate ${cert.serial}`);
+  }
+  return { ok: true, cert, root };
+}
+
+function validity(cert, at, now) {
+  if (at < cert.notBefore) return refuse(Reason.CERT_NOT_YET_VALID, `valid from ${cert.notBefore}`);
+  if (at > cert.notAfter || now > cert.notAfter) return refuse(Reason.CERT_EXPIRED, `valid until ${cert.notAfter}`);
+  return null;
+}
+
+// §6.5 steps 5-8: what the certificate allows, at `now`.
+function scopeProblem(alert, cert, expires, now) {
+  const invalid = validity(cert, alert.sent, now);
+  if (invalid) return invalid;
+  if (alert.expires !== null && alert.expires !== expires) {
+    return refuse(Reason.MALFORMED, 'alert expiry differs from its latest info expiry');
+  }
+  if (!cert.senders.includes(alert.sender)) return refuse(Reason.SENDER_NOT_CERTIFIED, alert.sender);
+  if (alert.sent > now + MAX_CLOCK_SKEW) return refuse(Reason.SENT_IN_FUTURE, `${alert.sent - now} s ahead`);
+  if (expires <= now) return refuse(Reason.ALERT_EXPIRED, `expired ${now - expires} s ago`);
+  if (expires > cert.notAfter) return refuse(Reason.CERT_EXPIRED, 'the alert would outlive its certificate');
+  if (alert.maxSeverity !== null && alert.maxSeverity > cert.maxSeverity) {
+    return refuse(Reason.SEVERITY_TOO_HIGH, `${alert.maxSeverity} above ${cert.maxSeverity}`);
+  }
+  if (!(cert.msgTypes & (1 << alert.msgType))) return refuse(Reason.MSG_TYPE_NOT_ALLOWED, String(alert.msgType));
+  if (alert.infos.length && !alert.infos.every((i) => areaWithin(i.areas, cert.polygons, cert.geocodes))) {
+    return refuse(Reason.AREA_OUT_OF_SCOPE, `not inside ${cert.name}'s area`);
+  }
+  return null;
+}
+
+/**
+ * Verify an alert message (its encoded bytes) completely, offline, as §6.5 orders it.
+ * `trust`: {roots, revoked}; `now`: unix seconds; `seqs`: a SequenceWindow or null; `known`:
+ * (sender, identifier) -> {issuerId, level} of an alert accepted before, or null.
+ * Returns {ok: true, msg, id, alert, cert, root, seq, expires} or {ok: false, reason, detail}.
+ */
+export function verifyAlert(data, trust, now, { seqs = null, known = () => null } = {}) {
+  let msg; let body;
+  try {
+    msg = decodeMessage(data);
+    if (msg.kind !== Kind.ALERT) return refuse(Reason.MALFORMED, 'not an alert');
+    body = readAlertBody(msg.body);
+  } catch (e) {
+    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
+    throw e;
+  }
+  const linked = chain(body, trust);
+  if (!linked.ok) return linked;
+  const { cert, root } = linked;
+  // The issuer key is read from the certificate only after the root's signature verified.
+  if (!sigOk(cert.key, msg.sig, Kind.ALERT, msg.body)) {
+    return refuse(Reason.BAD_SIGNATURE, `alert not signed by ${cert.name}'s key`);
+  }
+  if (cert.role !== 1) return refuse(Reason.NOT_AN_ISSUER, 'root rotation certificates cannot sign alerts');
+  let alert;
+  try { alert = readCap(body.cap); } catch (e) {
+    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
+    throw e;
+  }
+  const problem = scopeProblem(alert, cert, body.expires, now);
+  if (problem) return problem;
+  if (alert.msgType === 2 || alert.msgType === 3) {
+    for (const ref of alert.references) {
+      const other = known(ref.sender, ref.identifier);
+      const same = other ? other.issuerId === cert.issuerId : ref.sender === alert.sender;
+      if (!(same || (other && cert.level > other.level))) {
+        return refuse(Reason.REFERENCE_OTHER_ISSUER, `${ref.identifier} was issued by ${ref.sender}`);
+      }
+    }
+  }
+  if (seqs) {
+    const seqProblem = seqs.check(cert.issuerId, body.seq);
+    if (seqProblem) return refuse(seqProblem, `${cert.issuerId} #${body.seq}`);
+  }
+  return { ok: true, msg, id: messageId(msg), alert, cert, root, seq: body.seq, expires: body.expires };
+}
+
+/** A revocation message verified against the pinned roots: its body, or a refusal. */
+export function verifyRevoke(data, trust) {
+  let msg; let rev;
+  try {
+    msg = decodeMessage(data);
+    if (msg.kind !== Kind.REVOKE) return refuse(Reason.MALFORMED, 'not a revocation');
+    rev = readRevoke(msg.body);
+  } catch (e) {
+    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
+    throw e;
+  }
+  const root = rootOf(trust, rev.rootId);
+  if (!root) return refuse(Reason.UNKNOWN_ROOT, 'revocation by a root not pinned here');
+  if (!sigOk(root.key, msg.sig, Kind.REVOKE, msg.body)) return refuse(Reason.BAD_SIGNATURE, 'revocation');
+  return { ok: true, root, rev };
+}
+
+/** Per-issuer sequence numbers (§6.5 step 10): any unseen number inside the window. */
+export class SequenceWindow {
+  constructor() { this.highest = new Map(); this.recent = new Map(); }
+
+  check(issuer, seq) {
+    const top = this.highest.get(issuer);
+    if (top === undefined) return null;
+    if (this.recent.get(issuer).has(seq)) return Reason.SEQUENCE_REPLAYED;
+    if (seq <= top - SEQ_WINDOW) return Reason.SEQUENCE_ROLLED_BACK;
+    return null;
+  }
+
+  record(issuer, seq) {
+    const top = this.highest.has(issuer) && this.highest.get(issuer) > seq ? this.highest.get(issuer) : seq;
+    this.highest.set(issuer, top);
+    const seen = this.recent.get(issuer) || new Set();
+    seen.add(seq);
+    for (const s of seen) if (s <= top - SEQ_WINDOW) seen.delete(s);
+    this.recent.set(issuer, seen);
+  }
+}
+
+const MAX_REFUSED = 50; // the refusals the page lists (newest kept)
+const MAX_ALERTS = 500;
+
+/**
+ * What the resident's node knows of authority alerts: the pinned roots (`pins`: [{key, name}]
+ * with keys as hex, as stored), revocations, the alerts it verified and those it refused.
+ * `save(state)` persists {pins, revocations, alerts} (encoded messages) whenever they change.
+ */
+export class AlertBook {
+  constructor({ pins = [], revocations = [], alerts = [] } = {}, save = () => null, now = nowS()) {
+    this.save = save;
+    this.pins = pins;
+    this.trust = { roots: pins.map((p) => makeRoot(unhexKey(p.key), p.name)), revoked: new Set() };
+    this.revocations = [];
+    this.seqs = new SequenceWindow();
+    this.verified = new Map(); // hex id -> verified alert
+    this.refused = []; // {id, reason, detail, at}
+    this.seen = new Set(); // ids already judged (the hub sends them on every sync)
+    for (const r of revocations) this._revoke(r);
+    for (const a of alerts) this.take(a, now, { quiet: true });
+  }
+
+  /** Pin these roots ({key: hex, name}), once: a phone keeps the roots it pinned first. */
+  pin(roots) {
+    if (this.pins.length || !roots.length) return false;
+    this.pins = roots.map((r) => ({ key: r.key, name: r.name }));
+    this.trust.roots = this.pins.map((p) => makeRoot(unhexKey(p.key), p.name));
+    this.seen.clear(); // alerts judged before any root was pinned are judged again
+    this._save();
+    return true;
+  }
+
+  roots() { return this.trust.roots; }
+
+  /** A root list (from a hub) that differs from what this phone pinned. */
+  differs(roots) {
+    const mine = new Set(this.pins.map((p) => p.key));
+    return roots.some((r) => !mine.has(r.key)) || this.pins.some((p) => !roots.some((r) => r.key === p.key));
+  }
+
+  /** An alert or revocation message from the mesh: judged once, kept if verified. Returns
+   *  the verdict ({ok, ...}) or null for a message judged before. */
+  take(data, now = nowS(), { quiet = false } = {}) {
+    let msg;
+    try { msg = decodeMessage(data); } catch (e) {
+      if (e instanceof WireError) return this._refuse(null, refuse(Reason.MALFORMED, e.message), now);
+      throw e;
+    }
+    const id = hex(messageId(msg));
+    if (this.seen.has(id) || this.verified.has(id)) return null;
+    if (msg.kind === Kind.REVOKE) return this._takeRevoke(data, id, now);
+    if (msg.kind !== Kind.ALERT) return null; // certificates: root rotations are not followed here
+    const verdict = verifyAlert(data, this.trust, now, { seqs: this.seqs,
+      known: (sender, identifier) => this._known(sender, identifier) });
+    if (!verdict.ok) return this._refuse(id, verdict, now);
+    this.seen.add(id);
+    this.seqs.record(verdict.cert.issuerId, verdict.seq);
+    this.verified.set(id, { ...verdict, data });
+    if (this.verified.size > MAX_ALERTS) this.expire(now);
+    if (!quiet) this._save();
+    return verdict;
+  }
+
+  _takeRevoke(data, id, now) {
+    const verdict = verifyRevoke(data, this.trust);
+    if (!verdict.ok) return this._refuse(id, verdict, now);
+    this.seen.add(id);
+    this._revoke(data);
+    for (const [key, a] of this.verified) {
+      if (this.trust.revoked.has(`${a.root.idHex}:${a.cert.serial}`)) this.verified.delete(key);
+    }
+    this._save();
+    return verdict;
+  }
+
+  _revoke(data) {
+    const verdict = verifyRevoke(data, this.trust);
+    if (!verdict.ok) return;
+    this.revocations.push(data);
+    for (const s of verdict.rev.serials) this.trust.revoked.add(`${hex(verdict.rev.rootId)}:${s}`);
+  }
+
+  _known(sender, identifier) {
+    for (const a of this.verified.values()) {
+      if (a.alert.sender === sender && a.alert.identifier === identifier) {
+        return { issuerId: a.cert.issuerId, level: a.cert.level };
+      }
+    }
+    return null;
+  }
+
+  _refuse(id, verdict, now) {
+    if (id) this.seen.add(id);
+    this.refused.unshift({ id, reason: verdict.reason, detail: verdict.detail, at: now });
+    this.refused.length = Math.min(this.refused.length, MAX_REFUSED);
+    return verdict;
+  }
+
+  /** Drop alerts that expired (or whose certificate did). */
+  expire(now = nowS()) {
+    for (const [key, a] of this.verified) {
+      if (a.expires <= now || a.cert.notAfter < now) this.verified.delete(key);
+    }
+  }
+
+  /** The verified alerts in force, newest first; an alert cancelled or updated by a later
+   *  verified one (same sender, referenced) is left out. */
+  current(now = nowS()) {
+    const all = [...this.verified.values()].filter((a) => a.expires > now && a.cert.notAfter >= now);
+    const replaced = new Set();
+    for (const a of all) for (const r of a.alert.references) replaced.add(`${r.sender}\n${r.identifier}`);
+    return all.filter((a) => !replaced.has(`${a.alert.sender}\n${a.alert.identifier}`))
+      .sort((a, b) => b.alert.sent - a.alert.sent);
+  }
+
+  _save() {
+    this.save({ pins: this.pins, revocations: this.revocations,
+      alerts: [...this.verified.values()].map((a) => a.data) });
+  }
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+
+function unhexKey(s) {
+  if (typeof s !== 'string' || !/^[0-9a-f]{64}$/.test(s)) throw new WireError('root key: 64 hex digits');
+  return Uint8Array.from(s.match(/../g), (x) => parseInt(x, 16));
+}
