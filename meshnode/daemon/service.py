@@ -193,6 +193,7 @@ class Service:
             },
             "inbox": {"received": received, "sent": sent},
             "roots": [r.name for r in self.node.trust.roots],
+            "trust": [root_view(r) for r in self.node.trust.roots],
             "transport": self.info.transport_stats(),
             "api": {**self.info.api_stats(), "events_published": sum(
                 self.events_published.values())},
@@ -596,9 +597,10 @@ def _unknown_root(outputs: list[Output]) -> bool:
 
 
 def root_view(root: RootKey) -> dict[str, Any]:
-    """A pinned root as the API shows it: named by its fingerprint, as the authority does."""
+    """A pinned root as the API shows it: named by its fingerprint, as the authority does, with
+    its public key (what the steunpunt hands to residents' browsers to pin, docs/steunpunt.md)."""
     return {"name": root.name, "fingerprint": fingerprint(root.key), "id": root.id.hex(),
-            "retired": root.retired}
+            "key": root.key.hex(), "retired": root.retired}
 
 
 def _is_hex_key(text: str) -> bool:

@@ -6,7 +6,9 @@ Routes, all GET or HEAD (anything else is 405):
 * ``/kiosk?i=N``: screen N of the kiosk rotation, which refreshes itself to N+1 (meta refresh,
   no script); ``/card``: the printable join card; ``/static/board.css``: the style sheet;
 * with `[web] residents` on, ``/app/`` and its files, and ``/vendor/``: the resident's app
-  (the browser node, `appfiles`), under its own Content-Security-Policy (`APP_CSP`).
+  (the browser node, `appfiles`), under its own Content-Security-Policy (`APP_CSP`), and
+  ``/app/roots.json``: the roots this hub pins (`roots_json`), which a phone pins on its first
+  visit and keeps (docs/steunpunt.md, "Alerts in the app").
 
 With `[web] residents` on, a WebSocket at ``/sync`` is a mesh link of the hub's
 `WsTransport` (the browser node's sync link, docs/steunpunt.md); every other WebSocket is
@@ -21,8 +23,9 @@ The daemon's state is read through its API request path (`source`), kept `FRESH_
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -36,7 +39,7 @@ from meshnode.daemon.web.render import Renderer
 from meshnode.daemon.web.source import FRESH_FOR, Call, Memo, read_posts, read_snapshot
 from meshnode.transport.websocket import WsTransport
 
-__all__ = ["CSP", "BoardApp"]
+__all__ = ["CSP", "ROOTS_PATH", "BoardApp", "roots_json"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -50,6 +53,7 @@ _HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 _HTML = b"text/html; charset=utf-8"
+ROOTS_PATH = "/app/roots.json"
 _MAX_PATH = 256
 _KIOSK_MAX = 10_000
 _log = logging.getLogger("meshnode.web")
@@ -106,6 +110,10 @@ class BoardApp:
         if path == "/static/board.css":
             return 200, b"text/css; charset=utf-8", self.css, [
                 _board_csp(), (b"cache-control", b"public, max-age=3600")]
+        if path == ROOTS_PATH and self.mesh is not None:
+            body = roots_json((await self._snapshot()).status)
+            return 200, b"application/json", body, [
+                (b"content-security-policy", APP_CSP.encode()), (b"cache-control", b"no-store")]
         if (file := self.app.get(path)) is not None:
             # no-cache: the service worker, not the HTTP cache, keeps the app for offline use
             return 200, file.content_type, file.body, [
@@ -190,6 +198,14 @@ class BoardApp:
     @staticmethod
     def _encode(html: str) -> bytes:
         return html.encode("utf-8")
+
+
+def roots_json(status: Mapping[str, Any]) -> bytes:
+    """The hub's pinned roots still in service, as the app pins them: key (hex), name and
+    fingerprint. Retired roots are left out: the browser node does not follow rotations."""
+    roots = [{"key": r["key"], "name": r["name"], "fingerprint": r["fingerprint"]}
+             for r in status.get("trust", []) if r.get("retired") is None]
+    return json.dumps({"roots": roots}, ensure_ascii=False).encode("utf-8")
 
 
 def _board_csp() -> tuple[bytes, bytes]:

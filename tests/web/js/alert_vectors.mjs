@@ -78,6 +78,12 @@ export function checkAlerts(v) {
     return first.ok && again === null && twin.reason === Reason.SEQUENCE_REPLAYED
       && book.current(now).length === 1;
   });
+  attempt('alert book: a forged copy (same id) does not keep the genuine alert out', () => {
+    const book = new AlertBook({ pins: [{ key: hex(rootKey), name: 'Test root' }] }, () => null, now);
+    const forged = book.take(flip(alert, 'sig'), now);
+    const genuine = book.take(alert, now);
+    return forged.reason === Reason.BAD_SIGNATURE && genuine.ok && book.current(now).length === 1;
+  });
   attempt('alert book: pins once, keeps its first roots', () => {
     const book = new AlertBook({}, () => null, now);
     const before = book.take(alert, now);

@@ -260,6 +260,7 @@ export class SequenceWindow {
 
 const MAX_REFUSED = 50; // the refusals the page lists (newest kept)
 const MAX_ALERTS = 500;
+const MAX_SEEN = 4096;
 
 /**
  * What the resident's node knows of authority alerts: the pinned roots (`pins`: [{key, name}]
@@ -274,8 +275,8 @@ export class AlertBook {
     this.revocations = [];
     this.seqs = new SequenceWindow();
     this.verified = new Map(); // hex id -> verified alert
-    this.refused = []; // {id, reason, detail, at}
-    this.seen = new Set(); // ids already judged (the hub sends them on every sync)
+    this.refused = []; // {key, reason, detail, at}
+    this.seen = new Set(); // id + signature of what was judged (the hub sends it every sync)
     for (const r of revocations) this._revoke(r);
     for (const a of alerts) this.take(a, now, { quiet: true });
   }
@@ -307,13 +308,16 @@ export class AlertBook {
       throw e;
     }
     const id = hex(messageId(msg));
-    if (this.seen.has(id) || this.verified.has(id)) return null;
-    if (msg.kind === Kind.REVOKE) return this._takeRevoke(data, id, now);
+    // Judged once per signature, not per id: a copy with a forged signature carries the
+    // genuine alert's id, and must not keep the genuine one out.
+    const key = id + hex(msg.sig);
+    if (this.seen.has(key) || this.verified.has(id)) return null;
+    if (msg.kind === Kind.REVOKE) return this._takeRevoke(data, key, now);
     if (msg.kind !== Kind.ALERT) return null; // certificates: root rotations are not followed here
     const verdict = verifyAlert(data, this.trust, now, { seqs: this.seqs,
       known: (sender, identifier) => this._known(sender, identifier) });
-    if (!verdict.ok) return this._refuse(id, verdict, now);
-    this.seen.add(id);
+    if (!verdict.ok) return this._refuse(key, verdict, now);
+    this._mark(key);
     this.seqs.record(verdict.cert.issuerId, verdict.seq);
     this.verified.set(id, { ...verdict, data });
     if (this.verified.size > MAX_ALERTS) this.expire(now);
@@ -321,10 +325,10 @@ export class AlertBook {
     return verdict;
   }
 
-  _takeRevoke(data, id, now) {
+  _takeRevoke(data, key, now) {
     const verdict = verifyRevoke(data, this.trust);
-    if (!verdict.ok) return this._refuse(id, verdict, now);
-    this.seen.add(id);
+    if (!verdict.ok) return this._refuse(key, verdict, now);
+    this._mark(key);
     this._revoke(data);
     for (const [key, a] of this.verified) {
       if (this.trust.revoked.has(`${a.root.idHex}:${a.cert.serial}`)) this.verified.delete(key);
@@ -340,6 +344,12 @@ export class AlertBook {
     for (const s of verdict.rev.serials) this.trust.revoked.add(`${hex(verdict.rev.rootId)}:${s}`);
   }
 
+  // Bounded: a hostile link sending endless forgeries costs memory for the newest only.
+  _mark(key) {
+    this.seen.add(key);
+    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
+  }
+
   _known(sender, identifier) {
     for (const a of this.verified.values()) {
       if (a.alert.sender === sender && a.alert.identifier === identifier) {
@@ -349,9 +359,9 @@ export class AlertBook {
     return null;
   }
 
-  _refuse(id, verdict, now) {
-    if (id) this.seen.add(id);
-    this.refused.unshift({ id, reason: verdict.reason, detail: verdict.detail, at: now });
+  _refuse(key, verdict, now) {
+    if (key) this._mark(key);
+    this.refused.unshift({ key, reason: verdict.reason, detail: verdict.detail, at: now });
     this.refused.length = Math.min(this.refused.length, MAX_REFUSED);
     return verdict;
   }

@@ -4,8 +4,9 @@
 // the frames to send, the store is written through `store.put`/`store.drop` callbacks.
 //
 // What the browser node holds and relays: posts, announces, DMs and receipts (the kinds that
-// are reconciled). Alerts, certificates and revocations are not kept here (the board shows
-// them, verified by the hub); the hub sends them on each sync and they are dropped.
+// are reconciled). Alerts and revocations (the hub sends them on each sync) go to the alert
+// book (`node.alertBook`, alerts.js), which verifies them itself against the pinned roots;
+// they are not relayed from here. Certificates are dropped.
 
 import { x25519 } from '../vendor/crypto.js';
 import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, encodeWant }
@@ -64,6 +65,7 @@ export class Node {
     this.contacts = []; // X25519 keys of the contact book, most important first
     this.secrets = new Map(); // hex X25519 key -> pair secret (or null), computed once
     this.pairTags = { key: '', tags: [] }; // cache: (day, presented keys) -> tags
+    this.alertBook = null; // an AlertBook (alerts.js), set by the page
   }
 
   /** The X25519 keys of the resident's contacts (from their cards), most important first:
@@ -144,7 +146,7 @@ export class Node {
     let checked;
     this.checking++;
     try { checked = await validateFast(data); } catch (e) {
-      if (e instanceof WireError && /kind not handled/.test(e.message)) return null;
+      if (e instanceof WireError && /kind not handled/.test(e.message)) return this._authority(data);
       throw e;
     } finally {
       this.checking--;
@@ -162,6 +164,14 @@ export class Node {
     this._keep(r);
     for (const link of this.links) if (link !== from) link.push(r);
     return r;
+  }
+
+  // An alert or revocation: judged by the alert book (never by the hub's word); a refused
+  // one is listed as not verified, and does not count against the link (an honest hub may
+  // pin roots this phone does not).
+  _authority(data) {
+    if (this.alertBook && this.alertBook.take(data)) this._changed({ kind: 'alert' });
+    return null;
   }
 
   _describe(data, checked, extra) {

@@ -34,6 +34,12 @@ export class Store {
 
   saveIdentity(identity) { return req(this._tx('identity', 'readwrite').put(identity, 'me')); }
 
+  /** What the alert book keeps (alerts.js): pinned roots, revocations, verified alerts. Kept
+   *  beside the identity: the roots pinned on the first visit are this phone's, like its keys. */
+  alertState() { return req(this._tx('identity').get('alerts')); }
+
+  saveAlertState(state) { return req(this._tx('identity', 'readwrite').put(state, 'alerts')); }
+
   messages() { return req(this._tx('messages').getAll()); }
 
   put(record) { this._write(record.key, record); }

@@ -1,6 +1,7 @@
 // The page: keys and messages from IndexedDB, the WebSocket to this hub's /sync, the forms.
 // Text from the mesh is only ever set as textContent (never parsed as HTML).
 
+import { AlertBook } from './alerts.js';
 import { Link, Node, newIdentity, now } from './node.js';
 import { STRINGS } from './strings.js';
 import { Store } from './store.js';
@@ -42,6 +43,9 @@ async function main() {
   const node = new Node(identity, await store.messages(), {
     put: (r) => store.put(r), drop: (k) => store.drop(k) });
   node.expire();
+  // Alerts are verified here, against the roots this phone pinned (alerts.js).
+  state.book = new AlertBook(await store.alertState() || {}, (s) => store.saveAlertState(s));
+  node.alertBook = state.book;
   state.contacts = await store.contacts();
   state.lang = localStorage.getItem('lang') || (navigator.language.startsWith('nl') ? 'nl' : 'en');
   state.channel = localStorage.getItem('channel') || 'buurt';
@@ -53,7 +57,8 @@ async function main() {
   bind(node, store);
   render(node);
   connect(node);
-  setInterval(() => { state.link?.tick(); node.expire(); }, 5000);
+  pinRoots(node);
+  setInterval(() => { state.link?.tick(); node.expire(); state.book.expire(); }, 5000);
   window.addEventListener('online', () => { if (!state.ws) connect(node); });
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' })
@@ -61,6 +66,20 @@ async function main() {
       .then(() => { $('ready').textContent = t('offlineReady'); $('ready').dataset.ready = '1'; })
       .catch(() => null); // plain http on a LAN address: no service worker (docs/steunpunt.md)
   }
+}
+
+/** The hub's roots (/app/roots.json): pinned if this phone has none yet, else only compared.
+ *  A phone keeps the roots it pinned first, whatever a later hub says (docs/steunpunt.md). */
+async function pinRoots(node) {
+  let roots;
+  try {
+    const r = await fetch('/app/roots.json', { cache: 'no-store' });
+    roots = (await r.json()).roots;
+  } catch { return; } // offline, or no hub: the pinned roots stand
+  if (!Array.isArray(roots)) return;
+  const book = state.book;
+  if (!book.pin(roots)) state.rootsDiffer = book.pins.length > 0 && book.differs(roots);
+  render(node);
 }
 
 function connect(node) {
@@ -74,6 +93,7 @@ function connect(node) {
     state.openedAt = performance.now(); // with syncedAt: what bench/bench_browser_sync.py reads
     state.link = new Link(node, (b) => ws.send(b), () => ws.close(4000, 'protocol'));
     state.link.open();
+    pinRoots(node);
     render(node);
   };
   ws.onmessage = (ev) => {
@@ -153,6 +173,7 @@ function render(node) {
   fill('name', mine ? mine.name : '');
   fill('channel-name', state.channel);
   $('channels').replaceChildren(...node.channels().map((c) => { const o = el('option'); o.value = c; return o; }));
+  renderAlerts();
   renderPosts(node);
   renderContacts(node);
   renderInbox(node);
@@ -181,6 +202,44 @@ function renderStatus(node) {
 function who(node, signKeyHex) {
   if (signKeyHex === node.signKeyHex) return t('you');
   return node.nameOf(signKeyHex) || t('unknown');
+}
+
+/** The info in the page's language, else the first. */
+function infoFor(infos) {
+  return infos.find((i) => i.language.toLowerCase().startsWith(state.lang)) || infos[0] || null;
+}
+
+// Only alerts that passed this browser's own check are shown as alerts; refused ones are
+// listed as not verified, with the reason, and none of their text.
+function renderAlerts() {
+  const book = state.book;
+  const roots = book.roots();
+  $('roots').textContent = roots.length
+    ? t('rootsPinned', { roots: roots.map((r) => `${r.name} (${r.fingerprint})`).join('; ') })
+    : t('noRoots');
+  $('roots-warn').hidden = !state.rootsDiffer;
+  $('roots-warn').textContent = state.rootsDiffer ? t('rootsDiffer') : '';
+  const items = book.current().map((a) => {
+    const info = infoFor(a.alert.infos);
+    const li = el('li', 'alert verified');
+    li.dataset.identifier = a.alert.identifier;
+    const kind = a.alert.msgType === 3 ? `${t('cancelled')}: ` : a.alert.msgType === 2 ? `${t('update')}: ` : '';
+    li.append(el('strong', 'headline', kind + (info ? info.headline || info.event : a.alert.identifier)));
+    li.append(el('div', 'chain', t('verifiedBy', { issuer: a.cert.name, root: a.root.name })));
+    if (info) {
+      const where = [...new Set(info.areas.map((x) => x.areaDesc))].join(', ');
+      if (where) li.append(el('div', 'meta', where));
+      if (info.instruction) li.append(el('div', 'text', info.instruction));
+    }
+    li.append(el('div', 'meta', `${time(a.alert.sent)} · ${t('until', { time: time(a.expires) })}`));
+    return li;
+  });
+  $('alert-list').replaceChildren(...(items.length ? items : [el('li', 'meta', t('noAlerts'))]));
+  $('refused-list').replaceChildren(...book.refused.slice(0, 10).map((r) => {
+    const li = el('li', 'alert refused', t('notVerified', { reason: r.reason }));
+    li.dataset.reason = r.reason;
+    return li;
+  }));
 }
 
 function renderPosts(node) {

@@ -1,0 +1,162 @@
+"""Authority alerts in the resident's app, checked by the phone's browser itself (docs/protocol.md
+§6.5, docs/steunpunt.md "Alerts in the app"): a real headless Chromium runs the app from a real
+hub daemon; alerts are signed with the `meshnode authority` command and injected at the hub with
+`meshnode inject`, and reach the page over its WebSocket sync link.
+
+The phone pins the roots the hub hands it on the first visit (/app/roots.json) and keeps them.
+An alert is shown as verified only when the page's own check passes: the hub accepting it is
+not enough (here the hub is made to trust a second root, as a misconfigured or hostile hub
+would, and the phone still refuses that root's alerts), and a copy whose signature was forged
+on the link is refused without keeping the genuine alert out.
+
+With MESHNODE_SCREENSHOTS=1 these tests write docs/screenshots/steunpunt-app-alert-{nl,en}.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from meshnode import wire
+from tests.daemons import wait_for
+from tests.web.conftest import (
+    BOTLEK,
+    REGION,
+    AuthorityDirs,
+    Browser,
+    Steunpunt,
+    fire_alert,
+    make_driver,
+    meshnode,
+)
+from tests.web.test_app_browser import Resident
+
+ROOT_NAME = "Test root (NOT REAL)"  # the conftest authority's root
+FEED_FRAME = """
+const [hexed, done] = arguments;
+const bytes = Uint8Array.from(hexed.match(/../g), (x) => parseInt(x, 16));
+import('/app/frames.js').then((f) => {
+  window.meshnode.state.link.receive(f.encodeMsg(bytes));
+  done('fed');
+}).catch((e) => done(String(e)));
+"""
+
+
+@pytest.fixture(scope="module")
+def resident(steunpunt: Steunpunt) -> Iterator[Resident]:
+    browser = Browser(make_driver(360, 740, javascript=True), "")
+    try:
+        yield Resident(browser, steunpunt.url)
+    finally:
+        browser.driver.quit()
+
+
+def _inject(spot: Steunpunt, file: Path) -> int:
+    done = meshnode("inject", str(file), data_dir=spot.hub.data_dir)
+    print(done.stdout, done.stderr)  # shown when a test fails
+    return done.returncode
+
+
+def _verified(phone: Resident) -> list[str]:
+    return phone.texts("#alert-list li.alert.verified")
+
+
+def _refused(phone: Resident) -> list[str]:
+    return [str(r) for r in phone.driver.execute_script(
+        "return [...document.querySelectorAll('#refused-list li')].map((e) => e.dataset.reason)")]
+
+
+def _connected(phone: Resident) -> bool:
+    return bool(phone.driver.execute_script(
+        "return !!(window.meshnode && window.meshnode.state.link)"))
+
+
+def test_an_alert_signed_by_the_authority_is_shown_verified_by_the_phones_own_check(
+        steunpunt: Steunpunt, authority: AuthorityDirs, resident: Resident,
+        tmp_path: Path) -> None:
+    resident.open(steunpunt.url)
+    wait_for("the hub's root pinned on the phone",
+             lambda: ROOT_NAME in "".join(resident.texts("#roots")))
+    resident.driver.find_element(By.ID, "lang-nl").click()
+    assert _inject(steunpunt, authority.sign(tmp_path / "fire.msg", *fire_alert())) == 0
+    wait_for("the alert verified in the page",
+             lambda: any("Grote brand in de Botlek" in t for t in _verified(resident)), 45)
+    shown = "\n".join(_verified(resident))
+    assert f"uitgegeven door Veiligheidsregio Test, gecertificeerd door {ROOT_NAME}" in shown
+    assert "Ga naar binnen. Sluit ramen en deuren." in shown
+    resident.browser.screenshot("steunpunt-app-alert-nl")
+    resident.driver.find_element(By.ID, "lang-en").click()
+    wait_for("the English text", lambda: any(
+        "Large fire in the Botlek" in t for t in _verified(resident)))
+    shown = "\n".join(_verified(resident))
+    assert f"verified by Veiligheidsregio Test, certified by {ROOT_NAME}" in shown
+    assert _refused(resident) == []
+    resident.browser.screenshot("steunpunt-app-alert-en")
+
+
+def _second_authority(tmp_path: Path) -> AuthorityDirs:
+    """A root the phone never pinned, certifying an issuer of the same name, sender and area
+    (another issuer id: the hub already holds sequence number 1 of the genuine one)."""
+    d = tmp_path / "impostor"
+    assert meshnode("authority", "init-root", "--dir", str(d / "root"),
+                    "--name", "Nep-root").returncode == 0
+    assert meshnode("authority", "init-issuer", "--dir", str(d / "issuer"),
+                    "--name", "Veiligheidsregio Test").returncode == 0
+    made = meshnode("authority", "issue-cert", "--root-dir", str(d / "root"),
+                    "--issuer-pub", str(d / "issuer" / "issuer.pub"), "--issuer-id", "nl-vr17b",
+                    "--sender", "nl-alert@vrr.example", "--polygon", REGION,
+                    "--out", str(d / "cert.msg"))
+    assert made.returncode == 0, made.stderr
+    return AuthorityDirs(d / "root", d / "issuer", d / "cert.msg")
+
+
+def test_an_alert_the_hub_accepts_under_a_root_the_phone_did_not_pin_is_not_verified(
+        steunpunt: Steunpunt, resident: Resident, tmp_path: Path) -> None:
+    resident.open(steunpunt.url)
+    wait_for("the phone's pinned root", lambda: ROOT_NAME in "".join(resident.texts("#roots")))
+    impostor = _second_authority(tmp_path)
+    # The hub now trusts a second root (its operator pinned it, or the hub is hostile).
+    added = meshnode("trust", "add-root", str(impostor.root / "root.pub"),
+                     data_dir=steunpunt.hub.data_dir)
+    assert added.returncode == 0, added.stderr
+    forged = impostor.sign(tmp_path / "nep.msg", "--event", "Evacuatie", "--category", "Safety",
+                           "--area-desc", "Botlek", "--polygon", BOTLEK, "--severity", "Extreme",
+                           "--headline-nl", "Nep-evacuatie: verlaat direct uw huis")
+    assert _inject(steunpunt, forged) == 0  # the hub took it: it trusts that root now
+    wait_for("the alert refused by the phone",
+             lambda: "unknown root" in _refused(resident), 45)
+    assert not any("Nep-evacuatie" in t for t in _verified(resident))
+    assert "Nep-evacuatie" not in "".join(resident.texts("#refused-list li"))
+    # Loaded again, the phone keeps its first root and says the hub trusts others.
+    resident.open(steunpunt.url)
+    wait_for("the warning that the hub's roots differ", lambda: resident.driver.find_element(
+        By.ID, "roots-warn").is_displayed(), 30)
+    assert "Nep-root" not in "".join(resident.texts("#roots"))
+    wait_for("the alert, sent again by the hub, refused again",
+             lambda: "unknown root" in _refused(resident), 45)
+    assert not any("Nep-evacuatie" in t for t in _verified(resident))
+
+
+def test_a_forged_signature_on_the_link_is_refused_and_the_genuine_alert_still_shows(
+        steunpunt: Steunpunt, authority: AuthorityDirs, resident: Resident,
+        tmp_path: Path) -> None:
+    """The forged copy is fed to the page's sync link as a hostile hub would send it (a Msg
+    frame into `Link.receive`, the WebSocket's handler); the genuine one comes from the hub."""
+    resident.open(steunpunt.url)
+    wait_for("the sync link", lambda: _connected(resident))
+    genuine = authority.sign(tmp_path / "water.msg", "--event", "Drinkwater",
+                             "--category", "Health", "--area-desc", "Botlek",
+                             "--polygon", BOTLEK, "--severity", "Moderate",
+                             "--headline-nl", "Kook uw drinkwater voor gebruik")
+    msg = wire.decode_message(genuine.read_bytes())
+    sig = bytes([msg.sig[0] ^ 1]) + msg.sig[1:]
+    forged = wire.encode_message(wire.Message(msg.kind, msg.body, sig))
+    assert resident.driver.execute_async_script(FEED_FRAME, forged.hex()) == "fed"
+    wait_for("the forged copy refused", lambda: "bad signature" in _refused(resident))
+    assert not any("Kook uw drinkwater" in t for t in _verified(resident))
+    assert _inject(steunpunt, genuine) == 0
+    wait_for("the genuine alert verified", lambda: any(
+        "Kook uw drinkwater" in t for t in _verified(resident)), 45)
