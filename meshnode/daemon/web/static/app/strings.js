@@ -2,7 +2,7 @@
 
 export const STRINGS = {
   nl: {
-    title: 'Buurtberichten', board: 'Meldingen van de overheid staan op het informatiebord',
+    title: 'Buurtberichten', board: 'Informatiebord: ook berichten van het steunpunt en eerdere meldingen',
     me: 'Ik', yourName: 'Je naam voor je contacten', save: 'Opslaan',
     yourFp: 'Jouw vingerafdruk (geef die aan je contacten):',
     channel: 'Buurtkanaal', show: 'Toon', write: 'Schrijf een bericht aan de buurt', post: 'Plaatsen',
@@ -28,7 +28,7 @@ export const STRINGS = {
     rootsDiffer: 'Let op: dit steunpunt vertrouwt andere basissleutels dan deze telefoon. Meldingen worden alleen getoond als ze kloppen met de sleutels van deze telefoon.',
   },
   en: {
-    title: 'Neighbourhood messages', board: 'Official alerts are on the information board',
+    title: 'Neighbourhood messages', board: "Information board: also the steunpunt's notices and earlier alerts",
     me: 'Me', yourName: 'Your name for your contacts', save: 'Save',
     yourFp: 'Your fingerprint (give it to your contacts):',
     channel: 'Neighbourhood channel', show: 'Show', write: 'Write to the neighbourhood', post: 'Post',
