@@ -21,7 +21,7 @@ from pathlib import Path
 
 WEB = Path(__file__).resolve().parent
 VENDOR = WEB.parent / "meshnode" / "daemon" / "web" / "static" / "vendor"
-ENTRIES = ("crypto",)
+ENTRIES = ("crypto", "qr")
 LOCK = VENDOR / "vendor.lock.json"
 
 

@@ -27,5 +27,5 @@ def test_no_unlisted_script_is_vendored() -> None:
 
 def test_the_lock_names_the_pinned_crypto_packages() -> None:
     packages = json.loads(VENDOR.joinpath("vendor.lock.json").read_text())["packages"]
-    assert {"@noble/curves", "@noble/hashes", "@noble/ciphers"} <= set(packages)
+    assert {"@noble/curves", "@noble/hashes", "@noble/ciphers", "qr"} <= set(packages)
     assert not any(name.startswith("@esbuild/") for name in packages)  # build tool only

@@ -2,6 +2,7 @@
 // Text from the mesh is only ever set as textContent (never parsed as HTML).
 
 import { AlertBook } from './alerts.js';
+import { contactLink, parseContact, qrSvg, readQrPhoto } from './contactqr.js';
 import { Link, Node, newIdentity, now } from './node.js';
 import { STRINGS } from './strings.js';
 import { Store } from './store.js';
@@ -27,11 +28,6 @@ function el(tag, cls, text) {
 const time = (s) => new Date(s * 1000).toLocaleString(state.lang === 'en' ? 'en-GB' : 'nl-NL',
   { weekday: 'short', hour: '2-digit', minute: '2-digit' });
 
-/** A typed fingerprint as the app writes it (groups of 4), or null if it is none. */
-export function normalFingerprint(s) {
-  const raw = s.toUpperCase().replace(/[\s-]/g, '');
-  return /^[A-Z2-7]{32}$/.test(raw) ? raw.match(/.{4}/g).join(' ') : null;
-}
 
 async function main() {
   const store = await Store.open();
@@ -142,17 +138,38 @@ function bind(node, store) {
     node.post(state.channel, text);
     $('post-text').value = '';
   };
-  $('contact-form').onsubmit = async (e) => {
-    e.preventDefault();
-    const fp = normalFingerprint($('contact-fp').value);
+  const addContact = async (fp) => {
     $('contact-error').textContent = fp ? '' : t('badFp');
     if (!fp) return;
-    const contact = { fingerprint: fp, added: now() };
-    await store.saveContact(contact);
+    if (fp !== node.fingerprint) await store.saveContact({ fingerprint: fp, added: now() });
     state.contacts = await store.contacts();
-    $('contact-fp').value = '';
+    $('contact-added').textContent = t('contactAdded', { fp });
     render(node);
   };
+  $('contact-form').onsubmit = async (e) => {
+    e.preventDefault();
+    const fp = parseContact($('contact-fp').value); // a fingerprint, or a pasted contact link
+    if (fp) $('contact-fp').value = '';
+    await addContact(fp);
+  };
+  $('contact-photo').onchange = async () => {
+    const file = $('contact-photo').files[0];
+    if (!file) return;
+    const text = await readQrPhoto(file);
+    $('contact-photo').value = '';
+    const fp = text === null ? null : parseContact(text);
+    if (!fp) { $('contact-error').textContent = t('noQr'); return; }
+    await addContact(fp);
+  };
+  // A contact link opened from a phone's camera app: /app/#contact=FINGERPRINT.
+  const fromLink = () => {
+    if (!location.hash.startsWith('#contact=')) return;
+    const fp = parseContact(location.hash);
+    history.replaceState(null, '', location.pathname);
+    addContact(fp);
+  };
+  window.addEventListener('hashchange', fromLink);
+  fromLink();
   $('dm-form').onsubmit = (e) => {
     e.preventDefault();
     const card = node.cards().get($('dm-to').value);
@@ -168,6 +185,12 @@ function render(node) {
   for (const e of document.querySelectorAll('[data-t]')) e.textContent = t(e.dataset.t);
   renderStatus(node);
   $('fp').textContent = node.fingerprint;
+  const link = contactLink(location.origin, node.fingerprint);
+  if ($('my-qr').dataset.link !== link) { // drawn once: the card does not change
+    $('my-qr').dataset.link = link;
+    $('my-qr').replaceChildren(qrSvg(link, t('qrTitle')));
+    $('my-link').textContent = link;
+  }
   // Fill a field only when what it shows changed, never while the resident may be typing.
   const mine = node.cards().get(node.fingerprint);
   fill('name', mine ? mine.name : '');
