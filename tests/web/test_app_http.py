@@ -1,17 +1,21 @@
 """The hub serves the resident's app (docs/steunpunt.md) over real HTTP from a real daemon:
 every file the app loads, under a Content-Security-Policy that lets it reach only this hub;
-the service worker keeps exactly the files the app loads; nothing else is reachable."""
+the service worker keeps exactly the files the app loads; the roots the hub pins are handed
+out for phones to pin (/app/roots.json); nothing else is reachable."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import trio
 
+from meshnode.crypto.identity import fingerprint
+from meshnode.crypto.trustfile import read_public_key
 from meshnode.daemon.config import WebConfig
 from meshnode.daemon.web.app import BoardApp
 from meshnode.daemon.web.appfiles import APP_CSP, AppFiles
-from tests.web.conftest import Steunpunt
+from tests.web.conftest import AuthorityDirs, Steunpunt
 
 IMPORT = re.compile(r"""(?:from|import)\s+'(\.{1,2}/[^']+)'""")
 
@@ -65,6 +69,16 @@ def test_every_app_file_is_served_under_the_app_policy(steunpunt: Steunpunt) -> 
     status, headers, board = steunpunt.get("/")
     assert "script-src" not in headers["content-security-policy"]
     assert b'<a href="/app/">' in board
+
+
+def test_the_hub_hands_out_the_roots_it_pins_for_phones_to_pin(
+        steunpunt: Steunpunt, authority: AuthorityDirs) -> None:
+    status, headers, body = steunpunt.get("/app/roots.json")
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert headers["content-security-policy"] == APP_CSP
+    name, key = read_public_key(authority.root / "root.pub", role="root")
+    assert json.loads(body) == {"roots": [{
+        "key": key.hex(), "name": name, "fingerprint": fingerprint(key)}]}
 
 
 def test_nothing_but_the_app_is_reachable_under_its_paths(steunpunt: Steunpunt) -> None:
