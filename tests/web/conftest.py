@@ -74,19 +74,24 @@ def fire_alert(*extra: str) -> tuple[str, ...]:
             "--instruction-en", "Go indoors. Close windows and doors.", *extra)
 
 
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory: pytest.TempPathFactory) -> AuthorityDirs:
-    d = tmp_path_factory.mktemp("authority")
+def make_authority(d: Path, root_name: str, issuer_id: str = "nl-vr17") -> AuthorityDirs:
+    """A root named `root_name` in `d`, certifying "Veiligheidsregio Test" (`issuer_id`) for
+    the test sender and REGION, all made with the `meshnode authority` command."""
     assert meshnode("authority", "init-root", "--dir", str(d / "root"),
-                    "--name", "Test root (NOT REAL)").returncode == 0
+                    "--name", root_name).returncode == 0
     assert meshnode("authority", "init-issuer", "--dir", str(d / "vr17"),
                     "--name", "Veiligheidsregio Test").returncode == 0
     made = meshnode("authority", "issue-cert", "--root-dir", str(d / "root"),
-                    "--issuer-pub", str(d / "vr17" / "issuer.pub"), "--issuer-id", "nl-vr17",
+                    "--issuer-pub", str(d / "vr17" / "issuer.pub"), "--issuer-id", issuer_id,
                     "--sender", "nl-alert@vrr.example", "--polygon", REGION,
                     "--out", str(d / "cert.msg"))
     assert made.returncode == 0, made.stderr
     return AuthorityDirs(d / "root", d / "vr17", d / "cert.msg")
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> AuthorityDirs:
+    return make_authority(tmp_path_factory.mktemp("authority"), "Test root (NOT REAL)")
 
 
 @dataclass

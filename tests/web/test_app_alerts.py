@@ -24,11 +24,11 @@ from meshnode import wire
 from tests.daemons import wait_for
 from tests.web.conftest import (
     BOTLEK,
-    REGION,
     AuthorityDirs,
     Browser,
     Steunpunt,
     fire_alert,
+    make_authority,
     make_driver,
     meshnode,
 )
@@ -97,27 +97,13 @@ def test_an_alert_signed_by_the_authority_is_shown_verified_by_the_phones_own_ch
     resident.browser.screenshot("steunpunt-app-alert-en")
 
 
-def _second_authority(tmp_path: Path) -> AuthorityDirs:
-    """A root the phone never pinned, certifying an issuer of the same name, sender and area
-    (another issuer id: the hub already holds sequence number 1 of the genuine one)."""
-    d = tmp_path / "impostor"
-    assert meshnode("authority", "init-root", "--dir", str(d / "root"),
-                    "--name", "Nep-root").returncode == 0
-    assert meshnode("authority", "init-issuer", "--dir", str(d / "issuer"),
-                    "--name", "Veiligheidsregio Test").returncode == 0
-    made = meshnode("authority", "issue-cert", "--root-dir", str(d / "root"),
-                    "--issuer-pub", str(d / "issuer" / "issuer.pub"), "--issuer-id", "nl-vr17b",
-                    "--sender", "nl-alert@vrr.example", "--polygon", REGION,
-                    "--out", str(d / "cert.msg"))
-    assert made.returncode == 0, made.stderr
-    return AuthorityDirs(d / "root", d / "issuer", d / "cert.msg")
-
-
 def test_an_alert_the_hub_accepts_under_a_root_the_phone_did_not_pin_is_not_verified(
         steunpunt: Steunpunt, resident: Resident, tmp_path: Path) -> None:
     resident.open(steunpunt.url)
     wait_for("the phone's pinned root", lambda: ROOT_NAME in "".join(resident.texts("#roots")))
-    impostor = _second_authority(tmp_path)
+    # A root the phone never pinned, certifying an issuer of the same name, sender and area
+    # (another issuer id: the hub already holds sequence number 1 of the genuine one).
+    impostor = make_authority(tmp_path / "impostor", "Nep-root", issuer_id="nl-vr17b")
     # The hub now trusts a second root (its operator pinned it, or the hub is hostile).
     added = meshnode("trust", "add-root", str(impostor.root / "root.pub"),
                      data_dir=steunpunt.hub.data_dir)
