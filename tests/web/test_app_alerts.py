@@ -21,9 +21,11 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from meshnode import wire
+from meshnode.crypto.authority import decode_cert
 from tests.daemons import wait_for
 from tests.web.conftest import (
     BOTLEK,
+    REGION,
     AuthorityDirs,
     Browser,
     Steunpunt,
@@ -146,3 +148,35 @@ def test_a_forged_signature_on_the_link_is_refused_and_the_genuine_alert_still_s
     assert _inject(steunpunt, genuine) == 0
     wait_for("the genuine alert verified", lambda: any(
         "Kook uw drinkwater" in t for t in _verified(resident)), 45)
+
+
+def test_a_revocation_from_the_pinned_root_withdraws_an_alert_on_the_phone(
+        steunpunt: Steunpunt, authority: AuthorityDirs, resident: Resident,
+        tmp_path: Path) -> None:
+    """A second issuer certified by the pinned root; its alert shows verified until the root's
+    revocation of its certificate reaches the phone through the hub."""
+    issuer = tmp_path / "gemeente"
+    assert meshnode("authority", "init-issuer", "--dir", str(issuer),
+                    "--name", "Gemeente Test").returncode == 0
+    cert = tmp_path / "gemeente-cert.msg"
+    made = meshnode("authority", "issue-cert", "--root-dir", str(authority.root),
+                    "--issuer-pub", str(issuer / "issuer.pub"), "--issuer-id", "gm-test",
+                    "--sender", "crisis@gemeente.example", "--polygon", REGION,
+                    "--out", str(cert))
+    assert made.returncode == 0, made.stderr
+    second = AuthorityDirs(authority.root, issuer, cert)
+    resident.open(steunpunt.url)
+    outage = second.sign(tmp_path / "stroom.msg", "--event", "Stroomstoring",
+                        "--category", "Infra", "--area-desc", "Botlek", "--polygon", BOTLEK,
+                        "--severity", "Minor", "--headline-nl", "Stroomstoring in de Botlek")
+    assert _inject(steunpunt, outage) == 0
+    wait_for("the gemeente's alert verified", lambda: any(
+        "Stroomstoring in de Botlek" in t for t in _verified(resident)), 45)
+    serial = decode_cert(wire.decode_message(cert.read_bytes()).body).serial
+    revoke = tmp_path / "revoke.msg"
+    assert meshnode("authority", "revoke", "--root-dir", str(authority.root), "--serial",
+                    str(serial), "--reason", "key lost", "--out", str(revoke)).returncode == 0
+    assert _inject(steunpunt, revoke) == 0
+    wait_for("the alert withdrawn on the phone", lambda: not any(
+        "Stroomstoring" in t for t in _verified(resident)), 45)
+    assert any("Grote brand" in t or "Large fire" in t for t in _verified(resident))
