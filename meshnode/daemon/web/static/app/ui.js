@@ -59,7 +59,7 @@ async function main() {
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' })
       .then(() => navigator.serviceWorker.ready)
-      .then(() => { $('ready').textContent = t('offlineReady'); $('ready').dataset.ready = '1'; })
+      .then(() => { state.ready = true; $('ready').dataset.ready = '1'; render(node); })
       .catch(() => null); // plain http on a LAN address: no service worker (docs/steunpunt.md)
   }
 }
@@ -143,7 +143,7 @@ function bind(node, store) {
     if (!fp) return;
     if (fp !== node.fingerprint) await store.saveContact({ fingerprint: fp, added: now() });
     state.contacts = await store.contacts();
-    $('contact-added').textContent = t('contactAdded', { fp });
+    state.added = fp; // shown by render(), in the page's language
     render(node);
   };
   $('contact-form').onsubmit = async (e) => {
@@ -185,6 +185,8 @@ function render(node) {
   for (const e of document.querySelectorAll('[data-t]')) e.textContent = t(e.dataset.t);
   renderStatus(node);
   $('fp').textContent = node.fingerprint;
+  $('ready').textContent = state.ready ? t('offlineReady') : '';
+  $('contact-added').textContent = state.added ? t('contactAdded', { fp: state.added }) : '';
   const link = contactLink(location.origin, node.fingerprint);
   if ($('my-qr').dataset.link !== link) { // drawn once: the card does not change
     $('my-qr').dataset.link = link;
