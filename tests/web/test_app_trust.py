@@ -44,6 +44,14 @@ from tests.web.conftest import (
 from tests.web.test_app_browser import Resident
 
 ROOT_NAME = "Test root (NOT REAL)"  # the conftest authority's root
+STORED = """
+const done = arguments[0];
+Promise.all([import('/app/store.js'), import('/app/alerts.js')]).then(async ([s, a]) => {
+  const store = await s.Store.open();
+  const book = new a.AlertBook(await store.alertState() || {});
+  done(book.current().map((x) => x.alert.infos.map((i) => i.headline).join(' | ')));
+}).catch((e) => done(String(e)));
+"""
 FEED_FRAME = """
 const [hexed, done] = arguments;
 const bytes = Uint8Array.from(hexed.match(/../g), (x) => parseInt(x, 16));
@@ -104,6 +112,9 @@ def test_an_alert_signed_by_the_authority_is_shown_verified_by_the_phones_own_ch
     assert f"verified by Veiligheidsregio Test, certified by {ROOT_NAME}" in shown
     assert _refused(resident) == []
     resident.browser.screenshot("steunpunt-app-alert-en")
+    # Kept on the phone (IndexedDB), and verified again from there, with no hub involved.
+    kept = resident.driver.execute_async_script(STORED)
+    assert isinstance(kept, list) and any("Grote brand in de Botlek" in h for h in kept), kept
 
 
 def test_an_alert_the_hub_accepts_under_a_root_the_phone_did_not_pin_is_not_verified(
