@@ -38,7 +38,7 @@ __all__ = [
     "encode_frame",
 ]
 
-SYNC_VERSION = 1
+SYNC_VERSION = 2
 MAX_FRAME = MAX_MESSAGE + 64
 MAX_RECON = 8_192
 MAX_TAGS = 4
