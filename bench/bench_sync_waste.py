@@ -32,7 +32,7 @@ from common import header
 
 from sim.bench import scaled
 from sim.driver import Outcome, Simulation
-from sim.overrides import apply, read_source, scenario_from_table
+from sim.overrides import apply, parse_value, read_source, scenario_from_table
 
 HOUR = 3600.0
 FRAMES = ("Hello", "Recon", "Want", "Msg", "Done")
@@ -96,7 +96,7 @@ def main() -> None:
     sets = list(args.set) + ([f"scenario.seed={args.seed}"] if args.seed is not None else [])
     for assignment in sets:
         key, _, value = assignment.partition("=")
-        apply(table, key, value)
+        table = apply(table, key, parse_value(value))  # a copy: the earlier bench lost it
     scenario = scaled(scenario_from_table(table, source.base), args.nodes, args.hours * HOUR)
     sim = Simulation(scenario)
     print(f"nodes {sim.n}, {args.hours:g} h, sets {sets or 'none'}")

@@ -740,7 +740,10 @@ class Node:
             except ValueError:  # a ghost and its message under two timestamps: start afresh
                 self._items = None
         if self._items is None:
-            old, self._classes = self._classes, {}
+            # Every class is read again: one cached while the set was invalid (an upgrade
+            # after a removal) would be stale, and a stale class is a difference at every
+            # contact.
+            self._classes = {}
             self._dead_dms.clear()
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
@@ -748,9 +751,7 @@ class Node:
                     stored = self.store.get(item[1])
                     if stored is not None:
                         items.append(item)
-                        self._classes[item[1]] = (old[item[1]] if item[1] in old
-                                                  and kind is not Kind.DM
-                                                  else self._class_of(stored))
+                        self._classes[item[1]] = self._class_of(stored)
             for created, ghost_id in self._ghosts.items():
                 if ghost_id not in self._classes:
                     items.append((created, ghost_id))
