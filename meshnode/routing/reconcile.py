@@ -790,6 +790,12 @@ Describe = Callable[[bytes, int], int]
 GIVES_DEAD or GIVES_LIVE)."""
 
 
+def _valid_offer(cls: int, offer: int) -> int:
+    """`offer` as a flag may carry it: a class-1 item its holder no longer holds (it expired
+    during the session) is HELD, never a GHOST of class 1, which the peer refuses."""
+    return HELD if cls and offer == GHOST else offer
+
+
 def _by_class(item_id: bytes, cls: int) -> int:
     return GIVES_LIVE if cls else HELD
 
@@ -1007,7 +1013,7 @@ class Reconciler:
         chosen = list(self._items.items(lo, hi))
         classes = self._items.classes(lo, hi)
         pairs = zip(chosen, classes, strict=True)
-        flags = [c << 2 | describe(item_id, c) for (_, item_id), c in pairs]
+        flags = [c << 2 | _valid_offer(c, describe(item_id, c)) for (_, item_id), c in pairs]
         return chosen, flags
 
     def _listing(self, chosen: Sequence[Item], flags: Sequence[int],

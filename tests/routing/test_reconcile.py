@@ -714,3 +714,17 @@ def test_replies_stay_within_the_frame_limit_when_work_is_folded() -> None:
     # Both the id-diff and the streamed answer occurred, each followed by the folded rest.
     assert ("IdDiffRange", "FingerprintRange") in kinds
     assert ("IdListRange", "FingerprintRange") in kinds
+
+
+def test_an_item_gone_during_the_session_is_listed_as_held_never_as_an_invalid_ghost() -> None:
+    """A class-1 item whose message left the store mid-session (expiry) is described as a
+    ghost by its holder; the id list still carries a flag the peer accepts (HELD)."""
+    from meshnode.routing.reconcile import GHOST, HELD, offer_of
+
+    mine = random_items(random.Random(9), 5)
+    r = Reconciler(SortedItems(mine), initiator=True, describe=lambda _id, _cls: GHOST)
+    opening = Message.decode(r.initiate())
+    (listed,) = opening.ranges
+    assert isinstance(listed, IdListRange)
+    assert [offer_of(f) for f in listed.flags] == [HELD] * 5
+    assert Reconciler(SortedItems(), initiator=False).receive(opening.encode())
