@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from meshnode.routing.ghosts import DEFAULT_GHOST_LIMIT
 from meshnode.routing.policy import PolicyName
 from meshnode.store.base import DEFAULT_SEEN_CAPACITY
 from sim.config import ScenarioError, check, describe, load, param
@@ -178,6 +179,9 @@ class RoutingSpec:
     seen_capacity: int = param(
         DEFAULT_SEEN_CAPACITY, "ids of dropped messages (expired, evicted, purged) a store "
         "remembers so they are not taken again; the daemon's default", ge=1)
+    ghost_capacity: int = param(
+        DEFAULT_GHOST_LIMIT, "ghosts a node keeps: ids the network holds only as copies that "
+        "can go no further (NodeConfig.ghost_capacity); the daemon's default", ge=0)
 
     def __post_init__(self) -> None:
         check(self)
