@@ -37,7 +37,8 @@ a time. What arrives is validated in full by `meshnode.intake` before it is stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 
 from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
@@ -144,7 +145,7 @@ class Node:
                               memo=self._memo)
         self._sessions: dict[LinkId, Session] = {}
         self._forwarder = Forwarder(self.config.dm_policy, self.config.spray_copies, now)
-        self._ghosts = GhostBook(store)
+        self._ghosts = GhostBook(store, self.config.ghost_capacity)
         self._items: SortedItems | None = None
         self._classes: dict[bytes, int] = {}  # the class of every id in the reconciled set
         self._dead_dms: dict[bytes, bytes] = {}  # our class-0 DMs: id -> recipient tag
@@ -431,6 +432,7 @@ class Node:
             "relayed": self.stats.relayed,
             "stale_frames": self.stats.stale_frames,
             "dm_bookkeeping": len(self._intake.copies) + len(self._intake.carried),
+            "ghosts": len(self._ghosts),
         }
 
     def links(self) -> Iterable[LinkId]:
@@ -552,8 +554,7 @@ class Node:
         if dead:
             items = items.reclassed(dict.fromkeys(dead, 1))
         session.recon = Reconciler(items, initiator=session.initiator,
-                                   describe=lambda msg_id, _cls: self._describe(session, msg_id,
-                                                                                now))
+                                   describe=self._describer(session, now))
         if session.initiator:
             out.append(self._send(session, Recon(session.recon.initiate())))
 
@@ -701,6 +702,18 @@ class Node:
         return self._forwarder.offer(Kind(stored.kind), stored.tag, routing, held,
                                      to_destination=session.for_peer(stored),
                                      peer=session.peer, now=now)
+
+    def _describer(self, session: Session, now: int) -> Callable[[bytes, int], int]:
+        """`_describe` for the reconciler of `session`. The session keeps its reconciler, so
+        the reconciler refers to the session only weakly: a strong reference is a cycle, and
+        every ended session (with its snapshot of the reconciled set) would stay in memory
+        until Python's cyclic collector happened to run."""
+        ref = weakref.ref(session)
+
+        def describe(msg_id: bytes, _cls: int) -> int:
+            live = ref()
+            return HELD if live is None else self._describe(live, msg_id, now)
+        return describe
 
     def _describe(self, session: Session, msg_id: bytes, now: int) -> int:
         """What we can give the peer of an item of our reconciled set (§10.2 flags)."""

@@ -254,6 +254,7 @@ class Simulation:
             config = NodeConfig(
                 dm_policy=PolicyName(routing.policy), spray_copies=routing.spray_copies,
                 hop_limit=routing.hop_limit, post_hops=routing.post_hops,
+                ghost_capacity=routing.ghost_capacity,
                 seed=int(self.streams.integer_seed(f"node{i}")),
                 # An attacker runs a modified node that ignores its own author quota.
                 author_posts_per_hour=10**9 if i in bad else 60,

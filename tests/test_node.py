@@ -7,7 +7,9 @@ alerts through their chain, epidemic delivery against the oracle, and hostile pe
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
+import weakref
 from pathlib import Path
 
 import pytest
@@ -616,3 +618,24 @@ def test_own_dm_records_end_with_the_receipt_or_once_no_receipt_can_come() -> No
     assert len(a.store.meta_keys("sent-dm:")) == 1  # a receipt could still come
     mesh.advance(deadline + 400)
     assert a.store.meta_keys("sent-dm:") == [] and a.get_timer() > deadline + 400
+
+
+def test_an_ended_session_is_freed_at_once_without_the_cyclic_collector() -> None:
+    """A session (and the snapshot of the reconciled set its reconciler holds) is freed as soon
+    as its link goes down: no reference cycle leaves it to Python's cyclic collector, which
+    would let every ended session's snapshot pile up between collections (72 h soak)."""
+    mesh = Mesh()
+    a = mesh.add("A", NOW)
+    mesh.add("B", NOW)
+    a.post("wijk", "water bij de kerk", NOW)
+    gc.collect()
+    gc.disable()
+    try:
+        mesh.connect("A", "B", NOW)
+        ended = weakref.ref(a.session("B"))  # type: ignore[arg-type]
+        assert ended() is not None
+        mesh.disconnect("A", "B", NOW + 60)
+        assert a.session("B") is None
+        assert ended() is None
+    finally:
+        gc.enable()
