@@ -1,6 +1,8 @@
 """The browser node's sync session (meshnode/daemon/web/static/app/node.js) run by Node.js:
 two browser nodes reconcile to the union of their messages and finish the exchange, a DM is
-opened only by its recipient and comes back delivered, and a peer's forged messages are never
+opened only by its recipient (who tries every DM) and comes back delivered, a node's Hello
+field 3 holds its correspondents' pair tags blinded among padding to a sorted power of two
+(8..128) and never a tag in the clear, and a peer's forged messages are never
 kept while its garbage frames spend the link's budget until the node closes it
 (tests/web/js/link.mjs; storage there is a Map where the page has IndexedDB)."""
 
@@ -21,4 +23,4 @@ def test_browser_nodes_sync_seal_and_refuse_hostile_frames() -> None:
     assert done.stdout.strip(), done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == [], result["failed"]
-    assert result["passed"] == 16
+    assert result["passed"] == 22

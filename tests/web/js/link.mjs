@@ -6,6 +6,8 @@
 import { Link, Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
 import { encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
 import { encodeMessage, decodeMessage } from '../../../meshnode/daemon/web/static/app/wire.js';
+import { helloTag } from '../../../meshnode/daemon/web/static/app/seal.js';
+import { compare, hex } from '../../../meshnode/daemon/web/static/app/msgpack.js';
 
 const failed = [];
 let passed = 0;
@@ -69,6 +71,23 @@ check('b opened the DM', got && got.text === 'de sleutel ligt onder de mat' && g
 check('a sees it delivered', a.inbox().find((d) => d.mine).state === 'delivered');
 const relay = await node().accept(a.inbox().find((d) => d.mine).data);
 check('a relay that is not the recipient holds it sealed', relay && !relay.opened && relay.text === undefined);
+
+// Hello field 3 (§10): b had no contacts, yet opened the DM (every DM is tried); now a is its
+// correspondent, so b's Hellos name the DM's pair tag, blinded, among padding, sorted.
+const nonce = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+const dmTag = a.inbox().find((d) => d.mine).tag;
+const field = b.blindedTags(nonce, t0);
+const sorted = field.every((x, i) => i === 0 || compare(field[i - 1], x) < 0);
+check('hello field 3 holds 8 sorted entries of 16 bytes', field.length === 8 && sorted
+  && field.every((x) => x.length === 16));
+check('b presents the pair tag of its correspondent', field.some((x) => hex(x) === hex(helloTag(nonce, dmTag))));
+check('a stranger does not present it', !node().blindedTags(nonce, t0).some((x) => hex(x) === hex(helloTag(nonce, dmTag))));
+check('the tag is not in the clear', !field.some((x) => hex(x) === hex(dmTag)));
+const many = node();
+many.setContacts(Array.from({ length: 5 }, () => node().me.dhKey));
+check('five contacts (ten tags) fill a field of 16', many.blindedTags(nonce, t0).length === 16);
+many.setContacts(Array.from({ length: 80 }, () => node().me.dhKey));
+check('at most 64 contacts (128 tags) are presented', many.blindedTags(nonce, t0).length === 128);
 
 // Hostile frames from a peer: a forged message is never kept; garbage ends the link.
 const victim = node();

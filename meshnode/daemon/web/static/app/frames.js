@@ -6,6 +6,7 @@ import { WireError, concat, decode, encode, utf8 } from './msgpack.js';
 
 export const Frame = { HELLO: 1, RECON: 2, WANT: 3, MSG: 4, DONE: 5 };
 export const MAX_FRAME = 8256;
+export const SYNC_VERSION = 2; // 2: Hello field 3 holds blinded, padded pair tags (§8)
 const DIGEST_DOMAIN = concat(utf8('meshnode/v1/hello-digest'), Uint8Array.of(0));
 
 export const blindDigest = (nonce, fp) => sha256(concat(DIGEST_DOMAIN, nonce, fp)).slice(0, 12);
@@ -20,7 +21,7 @@ function chunks(raw, size, max, what) {
 }
 
 export function encodeHello(h) {
-  const m = new Map([[1, 1], [2, h.nonce]]);
+  const m = new Map([[1, SYNC_VERSION], [2, h.nonce]]);
   if (h.tags && h.tags.length) m.set(3, concat(...h.tags));
   if (h.digest) m.set(7, h.digest);
   return encode([Frame.HELLO, m]);
@@ -40,14 +41,14 @@ export function decodeFrame(data) {
     case Frame.HELLO: {
       if (!(body instanceof Map)) throw new WireError('hello: expected a map');
       for (const k of body.keys()) if (k < 1 || k > 7) throw new WireError('hello: key');
-      if (body.get(1) !== 1) throw new WireError('hello: sync version');
+      if (body.get(1) !== SYNC_VERSION) throw new WireError('hello: sync version');
       const nonce = body.get(2);
       if (!(nonce instanceof Uint8Array) || nonce.length !== 8) throw new WireError('hello: nonce');
       const digest = body.get(7);
       if (digest !== undefined && !(digest instanceof Uint8Array && digest.length === 12)) {
         throw new WireError('hello: digest');
       }
-      return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 4, 'hello.tags') : [],
+      return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 128, 'hello.tags') : [],
         trustIds: body.has(4) ? chunks(body.get(4), 16, 128, 'hello.trust_ids') : [],
         alerts: body.get(5) || [], digest: digest || null };
     }

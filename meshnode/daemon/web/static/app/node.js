@@ -12,7 +12,8 @@ import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, en
   from './frames.js';
 import { WireError, compare, hex } from './msgpack.js';
 import { ItemSet, Reconciler } from './recon.js';
-import { OpenError, dayOf, helloTag, openDm, receiptFor, recipientTag, sealDm } from './seal.js';
+import { OpenError, dayOf, helloField, helloTag, openDm, pairSecret, receiptFor, recipientTag,
+  sealDm } from './seal.js';
 import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate,
   validateFast } from './wire.js';
 
@@ -24,6 +25,9 @@ const MALFORMED_BUDGET = 16; // bad frames before this side gives up on the link
 const SILENCE = 60; // seconds without a frame in an unfinished exchange: start over
 const RESYNC = 900;
 const WANT_CAP = 256;
+const MAX_CONTACTS = 64; // pair tags presented: contacts first, then correspondents (§10)
+const RECENT = 16; // correspondents presented beside the contacts
+const NO_DIGEST = new Uint8Array(0); // this node sends no Hello digest (field 7)
 
 export const now = () => Math.floor(Date.now() / 1000);
 const randomBytes = (n) => crypto.getRandomValues(new Uint8Array(n));
@@ -57,7 +61,14 @@ export class Node {
     this.listeners = new Set();
     this.links = new Set();
     this.checking = 0; // messages whose signature check is under way
+    this.contacts = []; // X25519 keys of the contact book, most important first
+    this.secrets = new Map(); // hex X25519 key -> pair secret (or null), computed once
+    this.pairTags = { key: '', tags: [] }; // cache: (day, presented keys) -> tags
   }
+
+  /** The X25519 keys of the resident's contacts (from their cards), most important first:
+   *  the next Hellos present the pair tags of their DMs to us (§10 field 3). */
+  setContacts(dhKeys) { this.contacts = dhKeys; }
 
   onChange(fn) { this.listeners.add(fn); }
 
@@ -113,7 +124,7 @@ export class Node {
   /** A DM to the card `to` (from cards()), sealed here: the hub relays what it cannot read. */
   sendDm(to, text, t = now()) {
     const msg = sealDm(this.me, { signKey: to.signKey, dhKey: to.dhKey }, text, t);
-    return this._own(msg, { to: hex(to.signKey), text });
+    return this._own(msg, { to: hex(to.signKey), toDh: to.dhKey, text });
   }
 
   _own(msg, extra = {}) {
@@ -169,7 +180,8 @@ export class Node {
   _open(r, checked) {
     try {
       const opened = openDm(this.me, checked.msg, checked.body);
-      Object.assign(r, { opened: true, from: hex(opened.sender.signKey), text: opened.text });
+      Object.assign(r, { opened: true, from: hex(opened.sender.signKey),
+        fromDh: opened.sender.dhKey, text: opened.text });
       const receipt = receiptFor(opened, now());
       this._own(receipt);
     } catch (e) {
@@ -210,10 +222,42 @@ export class Node {
       .map((r) => ({ t: r.created, id: r.id })));
   }
 
-  /** Our DM tags for today and yesterday, blinded with `nonce` (§10 Hello field 3). */
+  /** The X25519 keys we present: the contacts, then the latest correspondents (whom we sent
+   *  a DM to or opened one from: their replies are recognised without adding them), at most
+   *  MAX_CONTACTS with a secret, distinct. */
+  _presented() {
+    const recent = [...this.held.values()].filter((r) => r.kind === Kind.DM && (r.toDh || r.fromDh))
+      .sort((a, b) => b.created - a.created).map((r) => r.toDh || r.fromDh);
+    const keys = [];
+    const seen = new Set();
+    let correspondents = 0;
+    for (const [i, key] of [...this.contacts, ...recent].entries()) {
+      if (keys.length === MAX_CONTACTS || (i >= this.contacts.length && correspondents === RECENT)) break;
+      const k = hex(key);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      if (i >= this.contacts.length) correspondents++;
+      if (!this.secrets.has(k)) this.secrets.set(k, pairSecret(this.me.dhSeed, key));
+      if (this.secrets.get(k)) keys.push(k);
+    }
+    return keys;
+  }
+
+  /** The pair tags our presented keys put on DMs to us today and yesterday (§5 step 2). */
+  pairTagsOn(day) {
+    const keys = this._presented();
+    const key = `${day}:${keys.join(',')}`;
+    if (this.pairTags.key !== key) {
+      const tags = [day, day - 1].flatMap((d) => keys.map((k) =>
+        recipientTag(this.secrets.get(k), this.me.dhKey, d)));
+      this.pairTags = { key, tags };
+    }
+    return this.pairTags.tags;
+  }
+
+  /** Hello field 3 (§10): our pair tags blinded with `nonce`, padded and sorted. */
   blindedTags(nonce, t = now()) {
-    const day = dayOf(t);
-    return [day, day - 1].map((d) => helloTag(nonce, recipientTag(this.me.dhKey, d)));
+    return helloField(nonce, this.pairTagsOn(dayOf(t)), randomBytes);
   }
 
   /** The encoded copy of `r` to hand to a peer whose Hello named `peerTags` with `peerNonce`
@@ -265,7 +309,8 @@ export class Link {
     this.phase = 'HELLO';
     this.started = now();
     this.heard = now();
-    this._out(encodeHello({ nonce: this.nonce, tags: this.node.blindedTags(this.nonce) }));
+    this.tags = this.node.blindedTags(this.nonce); // kept: the tie-break compares what we sent
+    this._out(encodeHello({ nonce: this.nonce, tags: this.tags }));
   }
 
   receive(data) {
@@ -315,8 +360,11 @@ export class Link {
   _peerHello(f) {
     this.peer = f;
     this.staleRestart = false;
-    const order = compare(this.nonce, f.nonce);
-    this.initiator = order > 0 || (order === 0 && compareTags(this.node.blindedTags(this.nonce), f.tags) > 0);
+    // §10.1 step 1: the greater nonce initiates; equal nonces fall back to the digests (we
+    // send none: empty, the smaller), then to the field-3 lists.
+    const order = compare(this.nonce, f.nonce) || compare(NO_DIGEST, f.digest || NO_DIGEST)
+      || compareTags(this.tags, f.tags);
+    this.initiator = order > 0;
     this.recon = new Reconciler(this.node.itemSet(), this.initiator);
     this.reconStart = performance.now();
     this.phase = 'RECONCILING';

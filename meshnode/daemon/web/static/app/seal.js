@@ -1,15 +1,16 @@
 // Sealed direct messages (docs/protocol.md §5): HPKE base mode (RFC 9180) with
-// DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, single shot; the recipient
-// tag; receipts. Opening fails with one error whatever went wrong.
+// DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, single shot; the pair tag
+// (keyed by the X25519 secret sender and recipient share, so only those two can compute it);
+// Hello field 3 (§10); receipts. Opening fails with one error whatever went wrong.
 
 import { chacha20poly1305, ed25519, hkdfExpand, hkdfExtract, hmac, sha256, x25519 }
   from '../vendor/crypto.js';
-import { concat, decode, encode, equal, utf8 } from './msgpack.js';
+import { compare, concat, decode, encode, equal, utf8 } from './msgpack.js';
 import { Kind, makeMessage, messageId, verify } from './wire.js';
 
 const DAY = 86400;
 const z = (s) => concat(utf8(s), Uint8Array.of(0));
-const TAG_DOMAIN = z('meshnode/v1/tag');
+const TAG_DOMAIN = z('meshnode/v2/pair-tag');
 const HELLO_TAG_DOMAIN = z('meshnode/v1/hello-tag');
 const INFO_DOMAIN = z('meshnode/v1/dm');
 const INNER_DOMAIN = z('meshnode/v1/dm-inner');
@@ -19,12 +20,38 @@ export class OpenError extends Error {
   constructor() { super('cannot open this direct message'); }
 }
 
-export function recipientTag(dhKey, day) {
-  return hmac(sha256, dhKey, concat(TAG_DOMAIN, i2osp(day, 4))).slice(0, 16);
+/** The X25519 secret our `dhSeed` shares with the holder of `peerDh`, or null for a key no
+ *  secret can be agreed with (a small-order point gives the all-zero secret). */
+export function pairSecret(dhSeed, peerDh) {
+  try {
+    const secret = x25519.getSharedSecret(dhSeed, peerDh);
+    return secret.some((b) => b !== 0) ? secret : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The tag relays see on a DM to `recipientDh` made on UTC day `day`, between the two holders
+ *  of the pair `secret` (§5 step 2): A's DMs to B and B's to A differ. */
+export function recipientTag(secret, recipientDh, day) {
+  return hmac(sha256, secret, concat(TAG_DOMAIN, recipientDh, i2osp(day, 4))).slice(0, 16);
 }
 
 export const helloTag = (nonce, tag) => sha256(concat(HELLO_TAG_DOMAIN, nonce, tag)).slice(0, 16);
 export const dayOf = (t) => Math.floor(t / DAY);
+
+export const MAX_TAGS = 128; // Hello field 3: pair tags of 64 contacts for two days, padded
+const MIN_FIELD = 8;
+
+/** Hello field 3 (§10): `tags` blinded with `nonce`, then `pad(16)` entries up to the smallest
+ *  power of two that holds them (8..128), sorted so padding and tags look alike. */
+export function helloField(nonce, tags, pad) {
+  const out = tags.slice(0, MAX_TAGS).map((t) => helloTag(nonce, t));
+  let size = MIN_FIELD;
+  while (size < out.length) size *= 2;
+  while (out.length < size) out.push(pad(16));
+  return out.sort(compare);
+}
 
 // --- HPKE (RFC 9180 §4, §5.1, base mode) -----------------------------------------------------
 
@@ -82,7 +109,9 @@ export function sealDm(me, to, text, now, ttl = 7 * DAY) {
   const created = now; const expires = now + ttl;
   const ackSeed = ed25519.utils.randomPrivateKey();
   const ackKey = ed25519.getPublicKey(ackSeed);
-  const tag = recipientTag(to.dhKey, dayOf(created));
+  const secret = pairSecret(me.dhSeed, to.dhKey);
+  if (!secret) throw new Error('no key can be agreed with this card');
+  const tag = recipientTag(secret, to.dhKey, dayOf(created));
   const inner = new Map([[1, me.signKey], [2, me.dhKey], [3, text], [4, ackSeed],
     [5, ed25519.sign(innerSigned(to.dhKey, ackKey, created, expires, text), me.signSeed)]]);
   const sealed = hpkeSeal(to.dhKey, hpkeInfo(tag, created, expires, ackKey), padded(inner));
@@ -90,10 +119,11 @@ export function sealDm(me, to, text, now, ttl = 7 * DAY) {
   return makeMessage(Kind.DM, body, ackSeed, 16, 8);
 }
 
-/** Open a DM (its verified body `dm`) with `me` ({dhSeed, dhKey}); OpenError on any failure. */
+/** Open a DM (its verified body `dm`) with `me` ({dhSeed, dhKey}); OpenError on any failure.
+ *  The tag cannot say whether a DM is ours (only a sender we know would give a tag we can
+ *  compute), so every DM is tried: HPKE decides. */
 export function openDm(me, msg, dm) {
   try {
-    if (!equal(recipientTag(me.dhKey, dayOf(dm.created)), dm.tag)) throw new OpenError();
     const plain = hpkeOpen(me.dhSeed, hpkeInfo(dm.tag, dm.created, dm.expires, dm.ackKey), dm.sealed);
     const m = decode(plain, { maxItems: 6 });
     const [signKey, dhKey, text, ackSeed, sig] = [1, 2, 3, 4, 5].map((k) => m.get(k));

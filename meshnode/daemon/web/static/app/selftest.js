@@ -5,7 +5,7 @@ import { x25519 } from '../vendor/crypto.js';
 import { decodeFrame, blindDigest } from './frames.js';
 import { decode, encode, equal, hex, unhex } from './msgpack.js';
 import { ItemSet, Reconciler } from './recon.js';
-import { openDm, recipientTag } from './seal.js';
+import { helloField, openDm, pairSecret, recipientTag } from './seal.js';
 import { decodeMessage, encodeMessage, fingerprint, messageId, nativeEd25519, publicKey,
   validate, validateFast, verify, verifyFast } from './wire.js';
 import { sha256 } from '../vendor/crypto.js';
@@ -45,10 +45,30 @@ export function run(v) {
     const { msg, body } = validate(unhex(v.vectors.dm.message));
     try { openDm({ dhSeed, dhKey: x25519.getPublicKey(dhSeed) }, msg, body); return false; } catch { return true; }
   });
+  // The pair tag (§5 step 2): both ends compute the same secret, and the DM carries the tag.
+  const annaDh = unhex(v.keys.anna_dh_seed);
+  const bramDh = unhex(v.keys.bram_dh_seed);
+  const bramKey = x25519.getPublicKey(bramDh);
+  const annaKey = x25519.getPublicKey(annaDh);
   attempt('dm tag', () => {
     const { body } = validate(unhex(v.vectors.dm.message));
-    const dh = x25519.getPublicKey(unhex(v.keys.bram_dh_seed));
-    return equal(recipientTag(dh, Math.floor(body.created / 86400)), body.tag);
+    const secret = pairSecret(bramDh, annaKey);
+    return equal(secret, pairSecret(annaDh, bramKey))
+      && equal(recipientTag(secret, bramKey, Math.floor(body.created / 86400)), body.tag);
+  });
+  attempt('no pair secret with a small-order key', () => pairSecret(bramDh, new Uint8Array(32)) === null);
+  // Hello field 3 (§10): Bram's with Anna as his one contact, the vector's fixed padding.
+  attempt('hello field 3', () => {
+    const { body } = validate(unhex(v.vectors.dm.message));
+    const day = Math.floor(body.created / 86400);
+    const secret = pairSecret(bramDh, annaKey);
+    const tags = [day, day - 1].map((d) => recipientTag(secret, bramKey, d));
+    let i = 0;
+    const pad = () => sha256(new TextEncoder().encode(`meshnode hello padding ${i++}`)).slice(0, 16);
+    const nonce = unhex('0001020304050607');
+    const field = helloField(nonce, tags, pad);
+    const hello = decodeFrame(unhex(v.frames.hello));
+    return field.length === 8 && field.map(hex).join() === hello.tags.map(hex).join();
   });
   // Every input the protocol refuses is refused.
   for (const bad of v.invalid) {

@@ -217,6 +217,8 @@ function renderContacts(node) {
     return li;
   });
   $('contact-list').replaceChildren(...items);
+  // The contacts whose card we hold are presented in our Hellos (their DMs come to us first).
+  node.setContacts(state.contacts.map((c) => cards.get(c.fingerprint)?.dhKey).filter(Boolean));
   select.replaceChildren(...options);
   if (chosen) select.value = chosen;
   $('dm-form').hidden = !options.length;
