@@ -17,7 +17,9 @@ import trio
 from meshnode.transport.framing import Fragmenter
 from meshnode.transport.udp import new_cid
 from meshnode.transport.udpwire import (
+    CHUNK_HEADER,
     DATA_HEADER,
+    MAX_DATAGRAM,
     NO_CID,
     Accept,
     Ack,
@@ -34,10 +36,9 @@ from meshnode.transport.udpwire import (
     encode,
 )
 
-__all__ = ["DATAGRAM_LIMIT", "HeardDatagram", "RawLink"]
+__all__ = ["HeardDatagram", "RawLink"]
 
-DATAGRAM_LIMIT = 1_200  # §13.1
-_MTU = DATAGRAM_LIMIT - DATA_HEADER - 2  # §13.3: one chunk filling a DATA datagram
+_MTU = MAX_DATAGRAM - DATA_HEADER - CHUNK_HEADER  # §13.3: one chunk filling a DATA datagram
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ class RawLink:
         chunk: list[bytes] = []
         size = DATA_HEADER
         for fragment in (f for frame in frames for f in self._fragmenter.fragments(frame)):
-            if chunk and size + chunk_cost(fragment) > DATAGRAM_LIMIT:
+            if chunk and size + chunk_cost(fragment) > MAX_DATAGRAM:
                 out.append(self._data(chunk))
                 chunk, size = [], DATA_HEADER
             chunk.append(fragment)

@@ -35,7 +35,7 @@ from meshnode.alerts.examples import ExampleAuthority, example_authority, exampl
 from meshnode.alerts.model import Alert, Area
 from meshnode.codec import WireError
 from meshnode.conformance.peer import Heard, ReferencePeer
-from meshnode.conformance.rawlink import DATAGRAM_LIMIT, RawLink
+from meshnode.conformance.rawlink import RawLink
 from meshnode.conformance.rules import RULES, Level, Rule, rule
 from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import seal_dm
@@ -44,6 +44,7 @@ from meshnode.events import DmDelivered, Refusal, Rejected, SyncFinished
 from meshnode.routing.frames import Hello, Msg, Recon, Want, blind_digest, encode_frame
 from meshnode.transport.udp import Endpoint, new_cid
 from meshnode.transport.udpwire import (
+    MAX_DATAGRAM,
     Accept,
     Ack,
     Challenge,
@@ -371,7 +372,7 @@ class _Checks:
                     + ("" if ended else "; the exchange did not end"))
 
     def _done_with(self, link: RawLink) -> None:
-        self.oversized += sum(len(h.data) > DATAGRAM_LIMIT for h in link.heard)
+        self.oversized += sum(len(h.data) > MAX_DATAGRAM for h in link.heard)
         self.heard += len(link.heard)
         link.close()
 
@@ -380,7 +381,7 @@ class _Checks:
             self.record(29, None, "no datagram came from the peer")
             return
         self.record(29, not self.oversized, f"{self.oversized} datagram(s) over "
-                    f"{DATAGRAM_LIMIT:,} bytes (the reference link drops them)"
+                    f"{MAX_DATAGRAM:,} bytes (the reference link drops them)"
                     if self.oversized else "")
 
     async def _session(self, peer: ReferencePeer) -> None:

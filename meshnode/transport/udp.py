@@ -59,8 +59,10 @@ from meshnode.transport.framing import (
     Reassembler,
 )
 from meshnode.transport.udpwire import (
+    CHUNK_HEADER,
     COOKIE_SIZE,
     DATA_HEADER,
+    MAX_DATAGRAM,
     NO_CID,
     Accept,
     Ack,
@@ -90,7 +92,6 @@ COUNTERS = (
     "over_limit", "bad_cookie", "relinks_refused", "penalized", "acks_out", "data_out",
 )
 _Addr = tuple[str, int]
-_CHUNK_HEADER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ class UdpConfig:
     discovery: bool = True
     group: Endpoint = Endpoint("239.255.49.17", 4918)
     discovery_interval: float = 5.0
-    datagram_size: int = 1200
+    datagram_size: int = MAX_DATAGRAM
     keepalive: float = 2.0
     link_timeout: float = 10.0
     max_links: int = 32
@@ -245,9 +246,9 @@ class UdpTransport:
     """The `Transport` interface over UDP. Sockets are bound on construction (errors early)."""
 
     def __init__(self, config: UdpConfig) -> None:
-        if config.datagram_size < DATA_HEADER + _CHUNK_HEADER + MIN_MTU:
+        if config.datagram_size < DATA_HEADER + CHUNK_HEADER + MIN_MTU:
             raise ValueError(f"datagram_size must be at least "
-                             f"{DATA_HEADER + _CHUNK_HEADER + MIN_MTU}")
+                             f"{DATA_HEADER + CHUNK_HEADER + MIN_MTU}")
         self.config = config
         self.counters: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
         self._links: dict[_Addr, _Link] = {}
@@ -309,7 +310,7 @@ class UdpTransport:
     @property
     def mtu(self) -> int:
         """The largest fragment a link carries: one chunk filling a DATA datagram."""
-        return self.config.datagram_size - DATA_HEADER - _CHUNK_HEADER
+        return self.config.datagram_size - DATA_HEADER - CHUNK_HEADER
 
     # --- the Transport interface -------------------------------------------------------------
 

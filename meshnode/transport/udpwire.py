@@ -37,11 +37,13 @@ from typing import TypeAlias
 from meshnode.codec import WireError
 
 __all__ = [
+    "CHUNK_HEADER",
     "CID_SIZE",
     "COOKIE_SIZE",
     "DATA_HEADER",
     "HEADER",
     "MAGIC",
+    "MAX_DATAGRAM",
     "MIN_FRAGMENT",
     "NO_CID",
     "SIZES",
@@ -73,6 +75,7 @@ _U64 = 8
 _PAD = bytes(16)
 DATA_HEADER = HEADER + _U64
 CHUNK_HEADER = 2
+MAX_DATAGRAM = 1_200  # §13.1: the largest datagram a peer sends or takes, header included
 MIN_FRAGMENT = 3  # the framing layer's smallest fragment header
 
 
