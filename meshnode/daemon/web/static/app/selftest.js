@@ -4,7 +4,7 @@
 import { x25519 } from '../vendor/crypto.js';
 import { decodeFrame, blindDigest } from './frames.js';
 import { decode, encode, equal, hex, unhex } from './msgpack.js';
-import { ItemSet, Reconciler } from './recon.js';
+import { GHOST, GIVES_LIVE, HELD, ItemSet, Reconciler } from './recon.js';
 import { helloField, openDm, pairSecret, recipientTag } from './seal.js';
 import { decodeMessage, encodeMessage, fingerprint, messageId, nativeEd25519, publicKey,
   validate, validateFast, verify, verifyFast } from './wire.js';
@@ -88,38 +88,58 @@ export function run(v) {
       return equal(encode(decode(raw)), raw);
     });
   }
-  // Reconciliation: fingerprints, the Hello digest, and a complete session between this
-  // module's two roles finding exactly the vector's differences.
+  // Reconciliation (§10.2): fingerprints and the Hello digest; this module's two roles
+  // against the reference's payloads, byte for byte in both directions; and a session between
+  // them learning what the reference learns (the difference, the peer's flags, the ghosts).
+  const all = Array.from({ length: 640 }, (_, i) => ({ t: 1790000000 + Math.floor(i / 3),
+    id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
   for (const r of v.reconciliation) {
-    const items = (n) => Array.from({ length: n }, (_, i) => ({
-      t: 1790000000 + Math.floor(i / 3),
-      id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
-    const all = items(640);
-    const onlyI = new Set(r.only_initiator);
-    const onlyR = new Set(r.only_responder);
-    const a = new ItemSet(all.filter((_, i) => !onlyR.has(i)));
-    const b = new ItemSet(all.filter((_, i) => !onlyI.has(i)));
-    attempt(`${r.name}: initiator fingerprint`, () => hex(a.fingerprint(0, a.length)) === r.initiator_set_fingerprint);
-    attempt(`${r.name}: responder fingerprint`, () => hex(b.fingerprint(0, b.length)) === r.responder_set_fingerprint);
-    attempt(`${r.name}: hello digest`, () => hex(blindDigest(unhex('0001020304050607'), a.fingerprint(0, a.length)))
+    const side = (absent, held, ghosts) => {
+      const zero = new Set([...held, ...ghosts]);
+      const gone = new Set(absent);
+      const set = new ItemSet(all.flatMap((x, i) => (gone.has(i) ? []
+        : [{ ...x, cls: zero.has(i) ? 0 : 1, ghost: ghosts.includes(i) }])));
+      const describe = (item) => (item.ghost ? GHOST : item.cls ? GIVES_LIVE : HELD);
+      return { set, peer: (initiator) => new Reconciler(set, initiator, describe, r.frame_limit) };
+    };
+    const a = side(r.only_responder, r.initiator_held, r.initiator_ghosts);
+    const b = side(r.only_initiator, r.responder_held, r.responder_ghosts);
+    const whole = (s) => s.set.fingerprint(0, s.set.length);
+    attempt(`${r.name}: initiator fingerprint`, () => hex(whole(a)) === r.initiator_set_fingerprint);
+    attempt(`${r.name}: responder fingerprint`, () => hex(whole(b)) === r.responder_set_fingerprint);
+    attempt(`${r.name}: hello digest`, () => hex(blindDigest(unhex('0001020304050607'), whole(a)))
       === r['initiator_hello_digest_nonce_0001020304050607']);
-    attempt(`${r.name}: session`, () => {
-      const ini = new Reconciler(a, true);
-      const res = new Reconciler(b, false);
-      let msg = ini.initiate();
-      for (let round = 0; round < 200 && msg; round++) msg = ini.receive(res.receive(msg));
-      const have = new Set(ini.haveIds.map(hex));
-      const need = new Set(ini.needIds.map(hex));
-      const want = (s) => new Set(s);
-      const eq = (x, y) => x.size === y.size && [...x].every((e) => y.has(e));
-      return msg === null && eq(have, want(r.have_ids)) && eq(need, want(r.need_ids));
+    attempt(`${r.name}: initiator's payloads`, () => {
+      const ini = a.peer(true);
+      const sent = [hex(ini.initiate())];
+      for (let i = 1; i < r.frames.length; i += 2) {
+        const reply = ini.receive(unhex(r.frames[i]));
+        if (reply) sent.push(hex(reply));
+      }
+      return sent.join() === r.frames.filter((_, i) => i % 2 === 0).join();
     });
-    attempt(`${r.name}: reference frames are understood`, () => {
-      // Our responder answers each of the reference initiator's opening.
-      const frames = r.frames;
-      const res = new Reconciler(b, false);
-      res.receive(unhex(frames[0]));
-      return true;
+    attempt(`${r.name}: responder's payloads`, () => {
+      const res = b.peer(false);
+      return r.frames.every((f, i) => i % 2 === 1 || hex(res.receive(unhex(f))) === r.frames[i + 1]);
+    });
+    attempt(`${r.name}: session`, () => {
+      const ini = a.peer(true);
+      const res = b.peer(false);
+      let msg = ini.initiate();
+      const learnt = new Map();
+      for (let round = 0; round < 200 && msg; round++) {
+        const reply = res.receive(msg);
+        for (const g of res.takeGhosts()) learnt.set(hex(g.id), g.t);
+        msg = ini.receive(reply);
+      }
+      const same = (got, want) => JSON.stringify(Object.fromEntries([...got].sort()))
+        === JSON.stringify(Object.fromEntries(Object.entries(want).sort()));
+      const ids = (list) => list.map(hex).sort().join();
+      return msg === null && ids(ini.haveIds) === [...r.have_ids].sort().join()
+        && ids(ini.needIds) === [...r.need_ids].sort().join()
+        && same(ini.needIds.map((id) => [hex(id), ini.peerFlag(id)]), r.need_flags)
+        && same(ini.takeGhosts().map((g) => [hex(g.id), g.t]), r.initiator_learns_ghosts)
+        && same(learnt, r.responder_learns_ghosts);
     });
   }
   return { passed, failed };
