@@ -6,7 +6,7 @@
 // (docs/steunpunt.md, "What the hub can and cannot see").
 // SHELL lists every file the app loads; tests/web/test_app_http.py checks it against them.
 
-const CACHE = 'meshnode-app-v2'; // v2: pair tags (sync version 2)
+const CACHE = 'meshnode-app-v3'; // v3: sync version 2's reconciliation (classes, flags, ghosts)
 const SHELL = ['/app/', '/app/app.css', '/app/ui.js', '/app/node.js', '/app/store.js',
   '/app/frames.js', '/app/msgpack.js', '/app/recon.js', '/app/seal.js', '/app/wire.js',
   '/app/strings.js', '/app/manifest.webmanifest', '/app/icon.svg', '/vendor/crypto.js'];
