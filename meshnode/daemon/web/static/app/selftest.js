@@ -3,7 +3,7 @@
 
 import { x25519 } from '../vendor/crypto.js';
 import { decodeFrame, blindDigest } from './frames.js';
-import { decode, encode, equal, hex, unhex } from './msgpack.js';
+import { WireError, decode, encode, equal, hex, unhex } from './msgpack.js';
 import { GHOST, GIVES_LIVE, HELD, ItemSet, Reconciler } from './recon.js';
 import { helloField, openDm, pairSecret, recipientTag } from './seal.js';
 import { decodeMessage, encodeMessage, fingerprint, messageId, nativeEd25519, publicKey,
@@ -93,6 +93,7 @@ export function run(v) {
   // them learning what the reference learns (the difference, the peer's flags, the ghosts).
   const all = Array.from({ length: 640 }, (_, i) => ({ t: 1790000000 + Math.floor(i / 3),
     id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
+  let sparse = null; // the last vector's two sides, for the refusals below
   for (const r of v.reconciliation) {
     const side = (absent, held, ghosts) => {
       const zero = new Set([...held, ...ghosts]);
@@ -141,8 +142,53 @@ export function run(v) {
         && same(ini.takeGhosts().map((g) => [hex(g.id), g.t]), r.initiator_learns_ghosts)
         && same(learnt, r.responder_learns_ghosts);
     });
+    sparse = { r, a, b };
   }
+  reconRefusals(sparse, attempt);
   return { passed, failed };
+}
+
+// §10.2 "Refusals", on the last vector's payloads edited: each edit is refused with a
+// WireError, and a refused message changes nothing (the genuine one is then answered as the
+// reference answers it).
+function reconRefusals({ r, a, b }, attempt) {
+  const [opening, list] = r.frames.map(unhex);
+  const edit = (raw, fn) => { const m = decode(raw); fn(m); return encode(m); };
+  const refused = (peer, bad) => {
+    try { peer.receive(bad); return false; } catch (e) { return e instanceof WireError; }
+  };
+  const responder = b.peer(false);
+  const toResponder = {
+    'version 1': edit(opening, (m) => m.set(1, 1)),
+    'no opening first': edit(opening, (m) => m.delete(1)),
+    'more from the initiator': edit(opening, (m) => m.set(4, 1)),
+    'since 0': edit(opening, (m) => m.set(2, 0)),
+    'an ID_DIFF to the responder': encode(new Map([[1, 2], [3, [[3, 0, new Uint8Array(Math.ceil(b.set.length / 8)),
+      new Uint8Array(0), new Uint8Array(0), []]]]])),
+  };
+  for (const [why, bad] of Object.entries(toResponder)) {
+    attempt(`recon refused: ${why}`, () => refused(responder, bad));
+  }
+  attempt('recon: the responder answers as before', () => hex(responder.receive(opening)) === r.frames[1]);
+  const initiator = a.peer(true);
+  initiator.initiate();
+  const row = (m) => m.get(3)[0]; // [2, dt, ids, flags, times, prefix]: one id HELD, the rest live
+  const toInitiator = {
+    'a GHOST of class 1': edit(list, (m) => { const f = row(m)[3]; f[f.indexOf(1)] = 4; }),
+    'a reserved flag bit': edit(list, (m) => { row(m)[3][0] |= 8; }),
+    'a flag too many': edit(list, (m) => { row(m)[3] = Uint8Array.of(...row(m)[3], 7); }),
+    'a time too many': edit(list, (m) => { row(m)[4].push(1790000001); }),
+    'a time outside its range': edit(list, (m) => { row(m)[4] = [1790000099]; }),
+    'a repeated id': edit(list, (m) => { row(m)[2].copyWithin(16, 0, 16); }),
+    'a KNOWN range to the initiator': edit(list, (m) => {
+      const [, dt, , , , prefix] = row(m);
+      m.get(3)[0] = [4, dt, new Uint8Array(0), new Uint8Array(0), [], prefix];
+    }),
+  };
+  for (const [why, bad] of Object.entries(toInitiator)) {
+    attempt(`recon refused: ${why}`, () => refused(initiator, bad));
+  }
+  attempt('recon: the initiator answers as before', () => hex(initiator.receive(list)) === r.frames[2]);
 }
 
 /** The §3.1 vectors and the message vectors through `verifyFast` (the browser's or Node's own
