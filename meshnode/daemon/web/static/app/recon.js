@@ -304,6 +304,9 @@ function decodeMessage(data) {
 // --- a session ----------------------------------------------------------------------------------
 
 const key = (id) => id.join(',');
+const pairOf = (id, cls) => `${key(id)}/${cls}`; // items are compared as (id, class)
+const listedPairs = (l) => l.ids.map((id, i) => pairOf(id, classOf(l.flags[i])));
+const ourPairs = (chosen) => new Set(chosen.map((item) => pairOf(item.id, item.cls)));
 const byClass = (item) => (item.cls ? GIVES_LIVE : HELD);
 
 /** One reconciliation session over a snapshot `set` (an ItemSet); `initiator` opens.
@@ -485,15 +488,9 @@ export class Reconciler {
   // Initiator: the responder's full list of a range against ours; then, if it fits, a KNOWN
   // range with our GHOST/HELD items whose ids the list does not name at all.
   _diffList(lower, listed, lo, hi, out) {
-    const theirs = new Map(listed.ids.map((id, i) => [`${key(id)}/${classOf(listed.flags[i])}`, listed.flags[i]]));
     const chosen = this.set.items.slice(lo, hi);
+    this._compare(chosen, new Set(listedPairs(listed)), listed, out);
     const mine = this._listing(chosen);
-    const ours = new Set(chosen.map((item) => `${key(item.id)}/${item.cls}`));
-    for (const item of chosen) if (!theirs.has(`${key(item.id)}/${item.cls}`)) out.have.set(key(item.id), item.id);
-    listed.ids.forEach((id, i) => {
-      if (!ours.has(`${key(id)}/${classOf(listed.flags[i])}`)) out.need.set(key(id), { id, flag: listed.flags[i] });
-    });
-    this._noteGhosts(listed, out);
     const named = new Set(listed.ids.map(key));
     const unknown = chosen.filter((item, i) => timed(mine.flags[i]) && !named.has(key(item.id)));
     if (unknown.length) {
@@ -506,12 +503,20 @@ export class Reconciler {
     if (diff.bitmap.length !== Math.ceil(k / 8)) throw new WireError('recon: ID_DIFF bitmap');
     if (k % 8 && diff.bitmap[diff.bitmap.length - 1] >> (k % 8)) throw new WireError('recon: bitmap bits');
     const chosen = this.set.items.slice(lo, hi);
-    const ours = new Set(chosen.map((item) => `${key(item.id)}/${item.cls}`));
-    chosen.forEach((item, i) => { if (diff.bitmap[i >> 3] & (1 << (i & 7))) out.have.set(key(item.id), item.id); });
-    diff.ids.forEach((id, i) => {
-      if (!ours.has(`${key(id)}/${classOf(diff.flags[i])}`)) out.need.set(key(id), { id, flag: diff.flags[i] });
+    const held = chosen.filter((_, i) => !(diff.bitmap[i >> 3] & (1 << (i & 7)))); // by the peer
+    this._compare(chosen, ourPairs(held), diff, out);
+  }
+
+  // Initiator: of our items `chosen`, those whose (id, class) is not in `theirs` are ours
+  // only; of the peer's `listed` items, those we lack are theirs only (with the peer's flag).
+  _compare(chosen, theirs, listed, out) {
+    for (const item of chosen) if (!theirs.has(pairOf(item.id, item.cls))) out.have.set(key(item.id), item.id);
+    const ours = ourPairs(chosen);
+    listedPairs(listed).forEach((pair, i) => {
+      const id = listed.ids[i];
+      if (!ours.has(pair)) out.need.set(key(id), { id, flag: listed.flags[i] });
     });
-    this._noteGhosts(diff, out);
+    this._noteGhosts(listed, out);
   }
 
   // Responder: answer the initiator's id list; return the work left for a later reply.
@@ -523,15 +528,16 @@ export class Reconciler {
     // Look at our items only when their difference could fit: the work stays bounded by the
     // reply size plus the peer's list, whatever the size of the range on our side.
     if (!w.stream && count <= listed.ids.length + Math.floor(room / WORST_ENTRY)) {
-      const theirs = new Set(listed.ids.map((id, i) => `${key(id)}/${classOf(listed.flags[i])}`));
+      const theirs = listedPairs(listed);
       const chosen = items.slice(lo, hi);
-      const mine = new Set(chosen.map((item) => `${key(item.id)}/${item.cls}`));
-      const bitmap = new Uint8Array(Math.ceil(listed.ids.length / 8));
+      const mine = ourPairs(chosen);
+      const bitmap = new Uint8Array(Math.ceil(theirs.length / 8));
       let lacking = false;
-      listed.ids.forEach((id, i) => {
-        if (!mine.has(`${key(id)}/${classOf(listed.flags[i])}`)) { bitmap[i >> 3] |= 1 << (i & 7); lacking = true; }
+      theirs.forEach((pair, i) => {
+        if (!mine.has(pair)) { bitmap[i >> 3] |= 1 << (i & 7); lacking = true; }
       });
-      const missing = chosen.filter((item) => !theirs.has(`${key(item.id)}/${item.cls}`));
+      const listedSet = new Set(theirs);
+      const missing = chosen.filter((item) => !listedSet.has(pairOf(item.id, item.cls)));
       if (!lacking && !missing.length) return null; // the same items: a skip says it
       const diff = { mode: ID_DIFF, upper: listed.upper, bitmap, ...this._listing(missing) };
       if (writer.add(w.lower, [diff])) return null;
