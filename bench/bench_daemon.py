@@ -1,7 +1,7 @@
 """The daemon as it runs: real processes talking UDP over loopback.
 
     python bench/bench_daemon.py [--messages 10000] [--chain 5] [--alerts 10] [--idle 20]
-                                 [--only receive,sync,latency,idle]
+                                 [--only receive,sync,latency,idle] [--check-ahead on|off]
 
 0. Receiving side alone: one daemon (the hub) and a sender process that replays pre-encoded
    frames over the same UDP link layer (a Hello, then `--messages` posts, as fast as the link's
@@ -88,11 +88,14 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
+NODE_EXTRA: dict[str, Any] = {}  # `--check-ahead`, when given (older daemons lack the key)
+
+
 def fast_node_config() -> Any:
     base = fast_config()
     return dataclasses.replace(base, node=dataclasses.replace(
         base.node, peer_rate=FAST, peer_burst=FAST, post_rate=FAST, post_burst=FAST,
-        serve_rate=FAST, serve_burst=FAST, store_mb=256))
+        serve_rate=FAST, serve_burst=FAST, store_mb=256, **NODE_EXTRA))
 
 
 def commits(status: dict[str, Any]) -> str:
@@ -313,6 +316,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20.0)
     parser.add_argument("--only", default="receive,sync,latency,idle",
                         help="the parts to run, comma-separated")
+    parser.add_argument("--check-ahead", choices=("auto", "on", "off"),
+                        help="the receivers' [node] check_ahead (default: the daemon's)")
     parser.add_argument("--replay", nargs=3, metavar=("HUB", "PORT", "FILE"),
                         help=argparse.SUPPRESS)  # the replaying sender's process
     args = parser.parse_args()
@@ -320,6 +325,8 @@ def main() -> None:
         replay_main(args.replay[0], int(args.replay[1]), args.replay[2])
         return
     parts = args.only.split(",")
+    if args.check_ahead:
+        NODE_EXTRA["check_ahead"] = args.check_ahead
     header("daemon: receiving side, sync throughput, alert latency, idle cost")
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()

@@ -14,7 +14,8 @@ Tasks, all in one nursery:
   frames go to the link senders and API answers to their callers. While the commit's fsync
   runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
   inputs;
-* the check-ahead worker (a thread, `meshnode.daemon.checkahead`): every frame a transport
+* the check-ahead worker (a thread, `meshnode.daemon.checkahead`; `[node] check_ahead`, on by
+  default where the process may use two or more cores): every frame a transport
   delivers is handed to it as it is queued for the core; it decodes the frame and verifies its
   signature (the node's pure `frame_check`) while the core works on earlier inputs, and the
   core puts a ready result into the node (`Node.take_checked`) just before it `receive`s the
@@ -286,8 +287,9 @@ class Daemon:
         self._nursery: trio.Nursery | None = None
         self._timer_at = 0  # when the node timer task will next wake
         self._timer_moved = trio.Event()  # set when the node's timer came forward
-        self.check_ahead = CheckAhead(self.node.frame_check(),
-                                      after_check=lambda: self._crash.reach("verify"))
+        self.check_ahead = (CheckAhead(self.node.frame_check(),
+                                       after_check=lambda: self._crash.reach("verify"))
+                            if _checks_ahead(config.node.check_ahead) else None)
         self.internal_errors = 0
         self.batches = 0  # group commits that succeeded
         self.batched_inputs = 0  # inputs they carried
@@ -427,8 +429,9 @@ class Daemon:
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
         send, receive = trio.open_memory_channel[_Input](INPUT_BUFFER)
         self._inputs = send
-        self.check_ahead.start()
-        self._stack.callback(self.check_ahead.close)
+        if self.check_ahead is not None:
+            self.check_ahead.start()
+            self._stack.callback(self.check_ahead.close)
         with ExitStack() as signals:
             receiver = (signals.enter_context(trio.open_signal_receiver(signal.SIGINT,
                                                                         signal.SIGTERM))
@@ -474,7 +477,8 @@ class Daemon:
                        queued: trio.MemoryReceiveChannel[TransportEvent]) -> None:
         assert self._inputs is not None
         async for event in queued:
-            check = (self.check_ahead.submit(event.data) if isinstance(event, FrameReceived)
+            check = (self.check_ahead.submit(event.data)
+                     if self.check_ahead is not None and isinstance(event, FrameReceived)
                      else None)
             await self._inputs.send(_FromTransport(transport, event, check))
 
@@ -678,7 +682,8 @@ class Daemon:
     def _take_check(self, check: Pending | None) -> None:
         """Give the node the worker's result for the frame about to be received, if it is
         ready; if not, `receive` verifies the frame itself (never waits, never skips)."""
-        entries = None if check is None else self.check_ahead.take(check)
+        entries = (None if check is None or self.check_ahead is None
+                   else self.check_ahead.take(check))
         if entries is not None:
             self.node.take_checked(entries)
 
@@ -845,8 +850,9 @@ class Daemon:
         total["storage_full"] = self.storage_full
         total["commits"] = self.batches  # group commits, and the inputs they carried
         total["commit_inputs"] = self.batched_inputs
-        total["checked_ahead"] = self.check_ahead.ahead  # frames the worker had checked in time
-        total["checked_inline"] = self.check_ahead.inline  # and those the core checked itself
+        if self.check_ahead is not None:
+            total["checked_ahead"] = self.check_ahead.ahead  # frames the worker checked in time
+            total["checked_inline"] = self.check_ahead.inline  # and those the core checked
         return total
 
 
@@ -868,6 +874,14 @@ async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Inp
         if trio.current_time() >= deadline:
             return
         await trio.lowlevel.checkpoint()
+
+
+def _checks_ahead(setting: str) -> bool:
+    """Whether to run the check-ahead worker (`[node] check_ahead`): it only pays when it gets
+    a core of its own, so "auto" runs it when the process may use two or more."""
+    if setting == "auto":
+        return len(os.sched_getaffinity(0)) >= 2
+    return setting == "on"
 
 
 def _is_disk_full(exc: BaseException) -> bool:
