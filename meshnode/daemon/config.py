@@ -504,8 +504,8 @@ author_posts_per_hour = {n.author_posts_per_hour}
 stamp_own = {str(n.stamp_own).lower()}
 require_stamps = {str(n.require_stamps).lower()}
 # Verify arrived messages' signatures on a second thread ahead of the core ("on", "off", or
-# "auto": on with two or more CPU cores). It pays only when a core is otherwise idle: on a
-# machine whose cores are all busy, "off" uses about a tenth less CPU per message.
+# "auto": on with four or more CPU cores). It pays only when a core is otherwise idle: where
+# the cores are busy it makes the hub slower (docs/benchmarks.md, "Checking ahead").
 check_ahead = {_toml_str(n.check_ahead)}
 
 [udp]

@@ -15,7 +15,7 @@ Tasks, all in one nursery:
   runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
   inputs;
 * the check-ahead worker (a thread, `meshnode.daemon.checkahead`; `[node] check_ahead`, on by
-  default where the process may use two or more cores): every frame a transport
+  default where the process may use `AUTO_CORES` cores): every frame a transport
   delivers is handed to it as it is queued for the core; it decodes the frame and verifies its
   signature (the node's pure `frame_check`) while the core works on earlier inputs, and the
   core puts a ready result into the node (`Node.take_checked`) just before it `receive`s the
@@ -112,6 +112,7 @@ QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
 HUB_DOC = 'docs/hub.md, "Faults and recovery"'
+AUTO_CORES = 4  # `check_ahead = "auto"`: cores for the core, commits, the worker and the rest
 CRASH_AT = "MESHNODE_CRASH_AT"  # fault injection for the crash tests: see `CrashPoint`
 
 _log = logging.getLogger("meshnode.daemon")
@@ -877,10 +878,11 @@ async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Inp
 
 
 def _checks_ahead(setting: str) -> bool:
-    """Whether to run the check-ahead worker (`[node] check_ahead`): it only pays when it gets
-    a core of its own, so "auto" runs it when the process may use two or more."""
+    """Whether to run the check-ahead worker (`[node] check_ahead`). It only pays when it gets
+    a core of its own: on a 2-core machine whose other core is busy it made the hub slower
+    (docs/benchmarks.md), so "auto" runs it only where the process may use `AUTO_CORES`."""
     if setting == "auto":
-        return len(os.sched_getaffinity(0)) >= 2
+        return len(os.sched_getaffinity(0)) >= AUTO_CORES
     return setting == "on"
 
 
