@@ -26,8 +26,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -63,25 +65,16 @@ def _worker(conn: Connection) -> None:
         conn.send([ed25519_valid(k, s, d) for k, s, d in items])
 
 
-def in_threads(items: Work, threads: int) -> None:
-    share = len(items) // threads
-    pool = [threading.Thread(target=verify_all, args=(items[i * share:(i + 1) * share],))
-            for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-
-
-def in_processes(items: Work, count: int) -> None:
+def in_parallel(items: Work, count: int, kind: Callable[..., Any]) -> None:
+    """Split `items` into `count` shares, each verified by its own `kind` (a thread or a
+    process), all at once."""
     share = len(items) // count
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=verify_all, args=(items[i * share:(i + 1) * share],))
-             for i in range(count)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
+    workers = [kind(target=verify_all, args=(items[i * share:(i + 1) * share],))
+               for i in range(count)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
 
 
 def with_process(items: Work, batch: int) -> None:
@@ -120,10 +113,11 @@ def main() -> None:
     items = work(args.messages)
     print("| where | verifications/s (wall) | wall s | CPU s | load |")
     print("|---|---:|---:|---:|---:|")
+    fork = mp.get_context("fork")
     for _ in range(args.rounds):
         measure("calling thread", lambda: verify_all(items), len(items))
-        measure("two threads", lambda: in_threads(items, 2), len(items))
-        measure("two processes", lambda: in_processes(items, 2), len(items))
+        measure("two threads", lambda: in_parallel(items, 2, threading.Thread), len(items))
+        measure("two processes", lambda: in_parallel(items, 2, fork.Process), len(items))
         measure(f"here + a worker process (batches of {args.batch})",
                 lambda: with_process(items, args.batch), len(items))
 
