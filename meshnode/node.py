@@ -16,10 +16,10 @@ The driving contract, in the style of aioquic's `QuicConnection`:
    so the driver holds every output of those calls (frames, events, API answers) until then:
    nothing is relayed, answered, published or acknowledged before it is on disk.
    `commit_batch` may run on a worker thread (it only commits the store); no other call may run
-   meanwhile except `take_checked` and `prevalidate`, which put an arrived frame's checked
-   signature into the node's memo so that the next batch finds it done. If `commit_batch`
-   raises, the driver drops the batch's frames and events (none of it was kept), still closes
-   the links it was told to close, and acts on the outputs of `abort_batch(now)`: the node
+   meanwhile except `take_checked`, which puts an arrived frame's checked signature into the
+   node's memo so that the next batch finds it done. If `commit_batch` raises, the driver
+   drops the batch's frames and events (none of it was kept), still closes the links it was
+   told to close, and acts on the outputs of `abort_batch(now)`: the node
    forgets what the batch held and starts every session over. Without a batch, or with a
    store that does not batch (the simulator's `MemoryStore`), every call's writes are done
    when it returns, as before.
@@ -114,7 +114,7 @@ class Node:
 
     `memo` may be shared by many nodes in one process (the simulator): it remembers signature
     results, which are the same for every node. Without one the node keeps a small one of its
-    own (what `prevalidate` fills).
+    own (what `take_checked` fills).
     """
 
     def __init__(
@@ -331,9 +331,6 @@ class Node:
         store)."""
         self._memo.absorb(entries)
 
-    def prevalidate(self, data: bytes) -> None:
-        """`take_checked(frame_check()(data))`: check a frame ahead on the driving thread."""
-        self.take_checked(self.frame_check()(data))
 
     # --- local actions ---------------------------------------------------------------------
 
