@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,13 @@ FORGED = 40
 
 
 def _forged(count: int) -> list[bytes]:
-    """Posts whose signatures fail: the body of a genuine post, a made-up signature."""
+    """Posts whose signatures fail: the body of a genuine post, a made-up signature. Made now,
+    so that they are fresh when the peer offers them (an expired post is never offered)."""
     author = Identity.generate()
+    now = int(time.time())
     out = []
     for i in range(count):
-        real = create_post(author, "wijk-noord", f"vervalst {i}", 1_790_000_000)
+        real = create_post(author, "wijk-noord", f"vervalst {i}", now)
         out.append(encode_message(Message(real.kind, real.body, bytes([i % 251 + 1]) * 64)))
     return out
 
