@@ -92,7 +92,7 @@ from meshnode.wire import (
 )
 
 __all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "own_dm_deadline",
-           "own_dm_record", "read_routing"]
+           "own_dm_record", "read_routing", "stamp_shortfall"]
 
 # Kinds whose stored copy a duplicate with more hops upgrades (a DM's copies are per holder).
 _UPGRADABLE = frozenset((Kind.POST, Kind.ANNOUNCE, Kind.RECEIPT))
@@ -203,6 +203,22 @@ def own_dm_deadline(record: bytes) -> int:
     return int.from_bytes(record[KEY_SIZE:], "big")
 
 
+def stamp_shortfall(config: IntakeConfig, kind: Kind, body: Body) -> str | None:
+    """Why a message from the network with `body` lacks the stamp `config` requires of a key
+    new to the node (None if it needs none or carries enough). A pure function of its
+    arguments: what a node knows (a key already seen is exempt) is `Intake`'s to add."""
+    if not config.require_stamps or kind not in _STAMPED:
+        return None
+    assert isinstance(body, PostBody | AnnounceBody | DmBody)
+    if body.stamp is None:
+        return "no stamp, and its key is new to this node"
+    worth = stamp_worth(signing_key_of(body), stamp_day(body.created), body.stamp)
+    if worth < config.stamp_bits:
+        return (f"the stamp is worth {worth} bits for this key and day, "
+                f"{config.stamp_bits} required")
+    return None
+
+
 class Intake:
     """Validation and storage for one node (see the module docstring)."""
 
@@ -244,19 +260,6 @@ class Intake:
         if added:
             self.trust = TrustStore(self.trust.roots + tuple(added), self.trust.revoked)
         return added
-
-    def prevalidate(self, data: bytes) -> None:
-        """Verify the signature of an encoded post, announce, DM or receipt into the memo and
-        nothing else (never the store: safe beside a commit on another thread); `accept` of
-        the same bytes then finds the work done. Authority messages are checked by chain."""
-        try:
-            msg = decode_message(data)
-            if msg.kind in _SELF_SIGNED:
-                body = decode_self_signed(msg, self._memo)
-                if self._stamp_shortfall(msg.kind, body) is None:  # else refused unverified
-                    verify_signature(msg, signing_key_of(body), self._memo)
-        except (WireError, SignatureError):
-            pass  # `accept` reports it
 
     def handed_over(self, dm_id: bytes, out: list[Output]) -> None:
         """A copy of a DM went to a peer: if it is one of ours, count it (`DmCarried`)."""
@@ -465,19 +468,9 @@ class Intake:
         """Why a message from the network with `body` lacks the stamp this node requires
         (None if it needs none or carries enough): stamps are required, when the node's
         config says so, of posts, announces and DMs whose signing key is not known here."""
-        if not self.config.require_stamps or kind not in _STAMPED:
+        if signing_key_of(body) in self._known_keys:
             return None
-        key = signing_key_of(body)
-        if key in self._known_keys:
-            return None
-        assert isinstance(body, PostBody | AnnounceBody | DmBody)
-        if body.stamp is None:
-            return "no stamp, and its key is new to this node"
-        worth = stamp_worth(key, stamp_day(body.created), body.stamp)
-        if worth < self.config.stamp_bits:
-            return (f"the stamp is worth {worth} bits for this key and day, "
-                    f"{self.config.stamp_bits} required")
-        return None
+        return stamp_shortfall(self.config, kind, body)
 
     def _know(self, key: bytes) -> None:
         """Remember that a message signed by `key` was accepted (bounded, LRU)."""

@@ -16,12 +16,18 @@ The driving contract, in the style of aioquic's `QuicConnection`:
    so the driver holds every output of those calls (frames, events, API answers) until then:
    nothing is relayed, answered, published or acknowledged before it is on disk.
    `commit_batch` may run on a worker thread (it only commits the store); no other call may run
-   meanwhile except `prevalidate`, which verifies an arrived frame's signature into the node's
-   memo so that the next batch finds it done. If `commit_batch` raises, the driver drops the
-   batch's frames and events (none of it was kept), still closes the links it was told to
-   close, and acts on the outputs of `abort_batch(now)`: the node forgets what the batch held
-   and starts every session over. Without a batch, or with a store that does not batch (the
-   simulator's `MemoryStore`), every call's writes are done when it returns, as before.
+   meanwhile except `take_checked`, which puts an arrived frame's checked signature into the
+   node's memo so that the next batch finds it done. If `commit_batch` raises, the driver
+   drops the batch's frames and events (none of it was kept), still closes the links it was
+   told to close, and acts on the outputs of `abort_batch(now)`: the node
+   forgets what the batch held and starts every session over. Without a batch, or with a
+   store that does not batch (the simulator's `MemoryStore`), every call's writes are done
+   when it returns, as before.
+5. Checking ahead (optional): `frame_check()` is a pure, thread-safe function of a frame's
+   bytes that decodes it and verifies its signature (`meshnode.precheck`); a driver may run it
+   on any thread, ahead of `receive`, and hand its result to `take_checked` on the driving
+   thread before the `receive` of that frame. A frame not checked ahead is verified by
+   `receive` itself: checking ahead changes the cost, never an outcome.
 
 A node never opens a socket, sleeps, reads the clock or starts a task, and draws its randomness
 from `NodeConfig.seed` (reproducible, for simulations and tests) or the operating system.
@@ -47,7 +53,7 @@ from meshnode.crypto.identity import Identity, PublicIdentity
 from meshnode.crypto.sealing import StampedAck, hello_tag, seal_dm, stamped_ack
 from meshnode.crypto.signing import create_announce, create_post
 from meshnode.crypto.stamp import StampWork, stamp_day, stamp_worth
-from meshnode.crypto.verify import SignatureMemo
+from meshnode.crypto.verify import MemoEntries, SignatureMemo
 from meshnode.events import (
     Close,
     LinkId,
@@ -59,6 +65,7 @@ from meshnode.events import (
 )
 from meshnode.intake import Intake, NodeStats, read_routing
 from meshnode.nodeconfig import NodeConfig
+from meshnode.precheck import FrameCheck
 from meshnode.routing.forwarding import Forwarder
 from meshnode.routing.frames import (
     MAX_WANT,
@@ -118,7 +125,7 @@ class Node:
 
     `memo` may be shared by many nodes in one process (the simulator): it remembers signature
     results, which are the same for every node. Without one the node keeps a small one of its
-    own (what `prevalidate` fills).
+    own (what `take_checked` fills).
     """
 
     def __init__(
@@ -328,16 +335,19 @@ class Node:
         self._wake = min(self._wake, self._sweep_at())
         return out
 
-    def prevalidate(self, data: bytes) -> None:
-        """Verify the signature of the message a frame carries into the node's memo, changing
-        nothing else: the later `receive` of the same frame finds the work done. Safe while
-        `commit_batch` runs on another thread (it never touches the store)."""
-        try:
-            frame = decode_frame(data)
-        except WireError:
-            return  # `receive` reports it
-        if isinstance(frame, Msg):
-            self._intake.prevalidate(frame.data)
+    def frame_check(self) -> FrameCheck:
+        """The pure, thread-safe check of arrived frames for this node (`meshnode.precheck`):
+        call it anywhere, on any thread, and hand what it returns to `take_checked`."""
+        return FrameCheck(self.config.intake())
+
+    def take_checked(self, entries: MemoEntries) -> None:
+        """Take in what a `frame_check` learned (decoded bodies, signature results), so that
+        the `receive` of the same frame finds the work done; changes nothing else. The node's
+        memo is not thread-safe: call this on the driving thread, like every other method
+        (it may run while `commit_batch` runs on a worker thread: it never touches the
+        store)."""
+        self._memo.absorb(entries)
+
 
     # --- local actions ---------------------------------------------------------------------
 

@@ -35,8 +35,11 @@ class NodeConfig:
     `seed` set makes every random choice reproducible (session nonces, DM acknowledgement keys,
     HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
     randomness is used. `expiry_interval` batches the removal of expired messages (they are
-<<<<<<< HEAD
-    never sent once expired; this only bounds how long they take space).
+    never sent once expired; this only bounds how long they take space). `ghost_capacity`
+    bounds the ghosts kept (ids of messages the network holds only as copies that can go no
+    further, docs/protocol.md §10.2); beyond it new ghosts are refused. Ghosts live until
+    `created` + 14 days, so a node's ghosts grow with the distinct ids it hears about until
+    that bound: a bounded memory like the store's seen memory, not a leak.
 
     Proof-of-work stamps (docs/protocol.md §15): with `require_stamps`, a post, announce or DM
     from the network whose signing key this node has not accepted a message from before must
@@ -44,13 +47,6 @@ class NodeConfig:
     (`Refusal.STAMP`) before its signature is checked. With `stamp_own` this node stamps what
     it originates: one stamp a day for its posts and announces, one per DM (each has a new
     ack key). Turn `stamp_own` on everywhere before nodes require stamps.
-=======
-    never sent once expired; this only bounds how long they take space). `ghost_capacity`
-    bounds the ghosts kept (ids of messages the network holds only as copies that can go no
-    further, docs/protocol.md §10.2); beyond it new ghosts are refused. Ghosts live until
-    `created` + 14 days, so a node's ghosts grow with the distinct ids it hears about until
-    that bound: a bounded memory like the store's seen memory, not a leak.
->>>>>>> issue-15s
     """
 
     dm_policy: PolicyName = PolicyName.SPRAY
