@@ -19,7 +19,8 @@ Tasks, all in one nursery:
 * the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
   earlier), then has the core call `Node.handle_timer`;
 * housekeeping: every `node.tick` seconds the daemon's own checks (free disk space, DMs the
-  inbox could not take yet); it never calls the node;
+  inbox could not take yet, the end of urgent dissemination: `meshnode.daemon.radio`); it
+  never calls the node;
 * the API server on the Unix socket, whose requests become calls queued for the core;
 * with `[web] enabled`, the steunpunt's web board (`meshnode.daemon.web`), which reads
   through the same calls;
