@@ -626,12 +626,15 @@ class Simulation:
 
     def _urgent(self, t: float, node: int, issued: float) -> None:
         """`node` received an alert issued at `issued`: a phone goes (or stays) urgent."""
-        until = self._urgency.urgent_until(issued, t)
-        if self.hub[node] or until <= t:
-            return  # hubs keep their own (continuous) scan; a stale alert changes nothing
-        if self.urgent_until[node] <= t:
+        if self.hub[node]:
+            return  # hubs keep their own (continuous) scan
+        current = float(self.urgent_until[node])
+        until = self._urgency.hold(current, issued, t)
+        if until <= t:
+            return  # a stale alert changes nothing
+        if current <= t:
             self.urgent_from[node] = t
-        self.urgent_until[node] = max(self.urgent_until[node], until)
+        self.urgent_until[node] = until
 
     # --- energy and samples -----------------------------------------------------------------
 

@@ -25,7 +25,8 @@ Tasks, all in one nursery:
 * the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
   earlier), then has the core call `Node.handle_timer`;
 * housekeeping: every `node.tick` seconds the daemon's own checks (free disk space, DMs the
-  inbox could not take yet); it never calls the node;
+  inbox could not take yet, the end of urgent dissemination: `meshnode.daemon.radio`); it
+  never calls the node;
 * the API server on the Unix socket, whose requests become calls queued for the core;
 * with `[web] enabled`, the steunpunt's web board (`meshnode.daemon.web`), which reads
   through the same calls;
@@ -80,11 +81,12 @@ from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
+from meshnode.daemon.radio import RadioSwitch
 from meshnode.daemon.service import Service, ServiceInfo, clock_view
 from meshnode.daemon.stamps import StampMinter
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
-from meshnode.events import Close, LinkId, Output, Send
+from meshnode.events import AlertReceived, Close, LinkId, Output, Send
 from meshnode.node import Node
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
@@ -358,8 +360,11 @@ class Daemon:
                 # The BLE transport never fails the daemon: without a usable adapter it logs
                 # what the operator should fix and waits, while UDP keeps working.
                 secret = load_or_create_secret(self.data_dir / SECRET_FILE)
-                transports.append(BleTransport(self.config.ble, secret=secret))
+                transports.append(BleTransport(self.config.ble, secret=secret,
+                                               clock=self._clock))
         self.transports = list(transports)
+        # Urgent dissemination: BLE scans and advertises faster while a fresh alert is held.
+        self.radio = RadioSwitch([t for t in self.transports if isinstance(t, BleTransport)])
         self.residents: WsTransport | None = None
         if self.config.web.enabled and self.config.web.residents:
             # Browser nodes at the steunpunt: their WebSockets are links like any other.
@@ -668,6 +673,7 @@ class Daemon:
             finally:
                 item.done.set()
         elif isinstance(item, _Tick):
+            self.radio.update(now)
             self._check_room()
             self._check_clock(now)
             self.service.retry_unrecorded()
@@ -730,6 +736,8 @@ class Daemon:
                 box = self._boxes.get(out.link)
                 if box is not None:
                     box.push(out.data)
+            elif isinstance(out, AlertReceived):
+                self.radio.alert_received(out.verified.alert.sent, now)
             elif isinstance(out, Close):
                 box = self._boxes.get(out.link)
                 if box is not None:
