@@ -1,7 +1,7 @@
 """The daemon as it runs: real processes talking UDP over loopback.
 
     python bench/bench_daemon.py [--messages 10000] [--chain 5] [--alerts 10] [--idle 20]
-                                 [--only receive,sync,latency,idle]
+                                 [--only receive,sync,latency,idle] [--check-ahead on|off]
 
 0. Receiving side alone: one daemon (the hub) and a sender process that replays pre-encoded
    frames over the same UDP link layer (a Hello, then `--messages` posts, as fast as the link's
@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import statistics
@@ -62,6 +63,21 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
+def thread_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process's main thread (the daemon's trio loop: the core) and of all
+    its other threads together (commits, the check-ahead worker)."""
+    main = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a worker thread that just ended
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            if int(task.name) == pid:
+                main += used
+            else:
+                others += used
+    return main, others
+
+
 def cpu_seconds(node: LocalNode) -> float:
     assert node.process is not None
     return cpu_of(node.process.pid)
@@ -72,17 +88,27 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
+NODE_EXTRA: dict[str, Any] = {}  # `--check-ahead`, when given (older daemons lack the key)
+
+
 def fast_node_config() -> Any:
     base = fast_config()
     return dataclasses.replace(base, node=dataclasses.replace(
         base.node, peer_rate=FAST, peer_burst=FAST, post_rate=FAST, post_burst=FAST,
-        serve_rate=FAST, serve_burst=FAST, store_mb=256))
+        serve_rate=FAST, serve_burst=FAST, store_mb=256, **NODE_EXTRA))
 
 
 def commits(status: dict[str, Any]) -> str:
     """Mean inputs per group commit (daemons before group commit do not count them)."""
     t = status["transport"]
     return f"{t['commit_inputs'] / t['commits']:.1f}" if t.get("commits") else "-"
+
+
+def checked(status: dict[str, Any]) -> str:
+    """Frames whose signatures the check-ahead worker had verified by the time the core took
+    them, and those the core verified itself ("-": a daemon without the worker)."""
+    t = status["transport"]
+    return f"{t['checked_ahead']:,}/{t['checked_inline']:,}" if "checked_ahead" in t else "-"
 
 
 # --- the replaying sender (a separate process: `--replay HUB PORT FILE`) ---------------------
@@ -145,24 +171,29 @@ def bench_receive(root: Path, count: int) -> None:
             [sys.executable, __file__, "--replay", str(hub.config.udp.listen), str(port),
              str(root / "frames.bin")], stdout=subprocess.DEVNULL)
         try:
+            assert hub.process is not None
             cpu_h, cpu_s = cpu_seconds(hub), cpu_of(sender.pid)
+            core0, others0 = thread_cpu(hub.process.pid)
             load_before = load()
             wait_for("the sender's link", links_up(hub, 1), 30, every=0.005)
             start = time.perf_counter()
             wait_for(f"{count} posts at the hub", lambda: posts(hub) >= count, 600, every=0.1)
             elapsed = time.perf_counter() - start
             used_h, used_s = cpu_seconds(hub) - cpu_h, cpu_of(sender.pid) - cpu_s
+            core1, others1 = thread_cpu(hub.process.pid)
             status = hub.request(api.Status())
         finally:
             sender.kill()
             sender.wait()
     print(f"## Receiving side: {count:,} posts replayed into one daemon over loopback UDP")
     print("| messages | seconds | messages/s | CPU s hub | hub CPU ms/message | CPU s sender "
-          "| inputs per commit | load before/after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| hub CPU s: core thread/others | inputs per commit | checked ahead/inline "
+          "| load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | {used_h:.2f} | "
-          f"{1000 * used_h / count:.2f} | {used_s:.2f} | {commits(status)} | "
-          f"{load_before}/{load()} |")
+          f"{1000 * used_h / count:.2f} | {used_s:.2f} | "
+          f"{core1 - core0:.2f}/{others1 - others0:.2f} | {commits(status)} | "
+          f"{checked(status)} | {load_before}/{load()} |")
     print()
 
 
@@ -203,13 +234,14 @@ def bench_sync(root: Path, count: int) -> None:
     # B sends little but acknowledgements (and keepalives): its datagram count is what
     # acknowledging costs.
     print("| messages | seconds | messages/s | UDP bytes A→B | datagrams A→B | datagrams B→A | "
-          "resent | CPU s A | CPU s B | inputs per commit (B) | load before/after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "resent | CPU s A | CPU s B | inputs per commit (B) | checked ahead/inline (B) "
+          "| load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | "
           f"{sa['transport']['bytes_out']:,} | {sa['transport']['datagrams_out']:,} | "
           f"{sb['transport']['datagrams_out']:,} | "
           f"{sa['transport']['resent']:,} | {used_a:.2f} | {used_b:.2f} | {commits(sb)} | "
-          f"{load_before}/{load()} |")
+          f"{checked(sb)} | {load_before}/{load()} |")
     print(f"B rejected {sb['counters']['rejected']}")
     print(f"B accepted {sb['counters']['accepted_total']:,}, rejected "
           f"{sb['counters']['rejected_total']:,}")
@@ -284,6 +316,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=20.0)
     parser.add_argument("--only", default="receive,sync,latency,idle",
                         help="the parts to run, comma-separated")
+    parser.add_argument("--check-ahead", choices=("auto", "on", "off"),
+                        help="the receivers' [node] check_ahead (default: the daemon's)")
     parser.add_argument("--replay", nargs=3, metavar=("HUB", "PORT", "FILE"),
                         help=argparse.SUPPRESS)  # the replaying sender's process
     args = parser.parse_args()
@@ -291,6 +325,8 @@ def main() -> None:
         replay_main(args.replay[0], int(args.replay[1]), args.replay[2])
         return
     parts = args.only.split(",")
+    if args.check_ahead:
+        NODE_EXTRA["check_ahead"] = args.check_ahead
     header("daemon: receiving side, sync throughput, alert latency, idle cost")
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()

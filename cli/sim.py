@@ -37,7 +37,7 @@ from sim import bench as simbench
 from sim import output, sweep
 from sim.config import ScenarioError, describe, parse_duration
 from sim.driver import Simulation
-from sim.metrics import summarise
+from sim.metrics import run_bounds, summarise
 from sim.overrides import Source, apply, parse_assignment, read_source, scenario_from_table
 from sim.scenario import Scenario, bundled, bundled_names, parameter_table
 from sim.stats import Estimate
@@ -211,10 +211,12 @@ def run(args: argparse.Namespace) -> int:
             outcome = simulation.run(progress)
             wall, cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
             bar.update(task, status=f"{outcome.events:,} events, computing the oracle")
-            summary = summarise(outcome, wall, cpu)
+            bounds = run_bounds(outcome)  # once, for the summary and the coverage table
+            summary = summarise(outcome, wall, cpu, bounds)
             try:
                 files = output.write_run(out_dir, outcome, summary, command=_command(),
-                                         source=args.scenario, plots=plots, started=started)
+                                         source=args.scenario, plots=plots, started=started,
+                                         bounds=bounds)
             except OSError as error:
                 raise CliError(f"cannot write results to {out_dir}: {error}") from None
             bar.update(task, status=f"done: {outcome.events:,} events in {wall:.1f} s")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from meshnode.alerts.area import covers
 from meshnode.alerts.model import MsgType
@@ -87,10 +87,15 @@ from meshnode.wire import (
     decode_body,
     decode_message,
     encode_message,
+    tail_routing,
+    with_tail_routing,
 )
 
 __all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "own_dm_deadline",
-           "own_dm_record"]
+           "own_dm_record", "read_routing", "stamp_shortfall"]
+
+# Kinds whose stored copy a duplicate with more hops upgrades (a DM's copies are per holder).
+_UPGRADABLE = frozenset((Kind.POST, Kind.ANNOUNCE, Kind.RECEIPT))
 
 _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: Priority.ALERT,
              Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
@@ -171,6 +176,7 @@ class NodeStats:
     wanted: int = 0
     want_refused: int = 0
     unoffered: int = 0
+    upgraded: int = 0  # duplicates that brought more hops than our copy had (§10.2)
     frame_bytes: Counter[str] = field(default_factory=Counter)
 
 
@@ -180,8 +186,37 @@ def own_dm_record(ack_key: bytes, expires: int) -> bytes:
     return ack_key + (expires + MAX_TTL[Kind.RECEIPT]).to_bytes(8, "big")
 
 
+def read_routing(stored: StoredMessage) -> tuple[Routing, Message | None] | None:
+    """A stored message's routing, read from its tail (then no decoded message) or decoded;
+    None if the bytes do not decode."""
+    routing = tail_routing(stored.raw)
+    if routing is not None:
+        return routing, None
+    try:
+        msg = decode_message(stored.raw)
+    except WireError:
+        return None
+    return msg.routing, msg
+
+
 def own_dm_deadline(record: bytes) -> int:
     return int.from_bytes(record[KEY_SIZE:], "big")
+
+
+def stamp_shortfall(config: IntakeConfig, kind: Kind, body: Body) -> str | None:
+    """Why a message from the network with `body` lacks the stamp `config` requires of a key
+    new to the node (None if it needs none or carries enough). A pure function of its
+    arguments: what a node knows (a key already seen is exempt) is `Intake`'s to add."""
+    if not config.require_stamps or kind not in _STAMPED:
+        return None
+    assert isinstance(body, PostBody | AnnounceBody | DmBody)
+    if body.stamp is None:
+        return "no stamp, and its key is new to this node"
+    worth = stamp_worth(signing_key_of(body), stamp_day(body.created), body.stamp)
+    if worth < config.stamp_bits:
+        return (f"the stamp is worth {worth} bits for this key and day, "
+                f"{config.stamp_bits} required")
+    return None
 
 
 class Intake:
@@ -213,6 +248,7 @@ class Intake:
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
         self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
+        self._upgraded: list[StoredMessage] = []
         self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
@@ -224,19 +260,6 @@ class Intake:
         if added:
             self.trust = TrustStore(self.trust.roots + tuple(added), self.trust.revoked)
         return added
-
-    def prevalidate(self, data: bytes) -> None:
-        """Verify the signature of an encoded post, announce, DM or receipt into the memo and
-        nothing else (never the store: safe beside a commit on another thread); `accept` of
-        the same bytes then finds the work done. Authority messages are checked by chain."""
-        try:
-            msg = decode_message(data)
-            if msg.kind in _SELF_SIGNED:
-                body = decode_self_signed(msg, self._memo)
-                if self._stamp_shortfall(msg.kind, body) is None:  # else refused unverified
-                    verify_signature(msg, signing_key_of(body), self._memo)
-        except (WireError, SignatureError):
-            pass  # `accept` reports it
 
     def handed_over(self, dm_id: bytes, out: list[Output]) -> None:
         """A copy of a DM went to a peer: if it is one of ours, count it (`DmCarried`)."""
@@ -256,6 +279,10 @@ class Intake:
         """The X25519 keys of the senders of the DMs opened since the last call."""
         opened, self._opened = self._opened, []
         return opened
+    def take_upgraded(self) -> list[StoredMessage]:
+        """The stored messages whose routing a duplicate upgraded since the last call."""
+        upgraded, self._upgraded = self._upgraded, []
+        return upgraded
 
     def take_removed(self) -> bool:
         """Whether anything was deleted or evicted since the last call."""
@@ -298,6 +325,7 @@ class Intake:
             return self.reject(out, link, None, Refusal.MALFORMED, str(exc))
         if self.store.has(msg.id) or self.store.seen(msg.id):
             self.stats.duplicates += 1
+            self._upgrade(msg, link, now)
             return Verdict(msg.id, Refusal.DUPLICATE)
         if peer_rate is not None and not peer_rate.take(now):
             return self.reject(out, link, msg.kind, Refusal.RATE, "peer sends too fast", msg.id)
@@ -369,6 +397,37 @@ class Intake:
             return Verdict(msg.id, Refusal.DUPLICATE)
         return self.reject(out, link, msg.kind, Refusal.STORE, result.value, msg.id)
 
+    def _upgrade(self, msg: Message, link: LinkId | None, now: int) -> None:
+        """A duplicate post, announce or receipt with more hops left than our copy raises our
+        copy's hops to its (clamped) value (docs/protocol.md §10.2): our copy can then spread
+        again, and its reconciliation item moves to class 1. Only the routing of the bytes we
+        already hold is rewritten; nothing of the duplicate but its routing is trusted (its
+        id names the signed part, which we verified when we first stored it)."""
+        if msg.kind not in _UPGRADABLE:
+            return
+        stored = self.store.get(msg.id)
+        if stored is None:
+            return
+        read = read_routing(stored)
+        hops = self._clamped(msg, link).hops_left
+        if read is None or hops <= read[0].hops_left:
+            return
+        ours, decoded = read
+        new = Routing(hops, ours.copies).clamped()
+        raw = (with_tail_routing(stored.raw, new) if decoded is None
+               else encode_message(decoded.with_routing(new)))
+        upgraded = replace(stored, raw=raw)
+        count = self.store.usage().count
+        self.store.delete(msg.id)
+        if self.store.put(upgraded, now) is not PutResult.ACCEPTED:
+            self._removed = True  # our copy could not be put back: it is gone
+            return
+        if self.store.usage().count != count:
+            self._removed = True
+            self.forget_gone(self.store.usage().count)
+        self.stats.upgraded += 1
+        self._upgraded.append(upgraded)
+
     def forget_gone(self, stored: int) -> None:
         """Drop the copy counts and carry counts of DMs the store no longer holds (expired,
         evicted), so this bookkeeping stays within the store's bound over a long outage.
@@ -409,19 +468,9 @@ class Intake:
         """Why a message from the network with `body` lacks the stamp this node requires
         (None if it needs none or carries enough): stamps are required, when the node's
         config says so, of posts, announces and DMs whose signing key is not known here."""
-        if not self.config.require_stamps or kind not in _STAMPED:
+        if signing_key_of(body) in self._known_keys:
             return None
-        key = signing_key_of(body)
-        if key in self._known_keys:
-            return None
-        assert isinstance(body, PostBody | AnnounceBody | DmBody)
-        if body.stamp is None:
-            return "no stamp, and its key is new to this node"
-        worth = stamp_worth(key, stamp_day(body.created), body.stamp)
-        if worth < self.config.stamp_bits:
-            return (f"the stamp is worth {worth} bits for this key and day, "
-                    f"{self.config.stamp_bits} required")
-        return None
+        return stamp_shortfall(self.config, kind, body)
 
     def _know(self, key: bytes) -> None:
         """Remember that a message signed by `key` was accepted (bounded, LRU)."""

@@ -16,12 +16,18 @@ The driving contract, in the style of aioquic's `QuicConnection`:
    so the driver holds every output of those calls (frames, events, API answers) until then:
    nothing is relayed, answered, published or acknowledged before it is on disk.
    `commit_batch` may run on a worker thread (it only commits the store); no other call may run
-   meanwhile except `prevalidate`, which verifies an arrived frame's signature into the node's
-   memo so that the next batch finds it done. If `commit_batch` raises, the driver drops the
-   batch's frames and events (none of it was kept), still closes the links it was told to
-   close, and acts on the outputs of `abort_batch(now)`: the node forgets what the batch held
-   and starts every session over. Without a batch, or with a store that does not batch (the
-   simulator's `MemoryStore`), every call's writes are done when it returns, as before.
+   meanwhile except `take_checked`, which puts an arrived frame's checked signature into the
+   node's memo so that the next batch finds it done. If `commit_batch` raises, the driver
+   drops the batch's frames and events (none of it was kept), still closes the links it was
+   told to close, and acts on the outputs of `abort_batch(now)`: the node
+   forgets what the batch held and starts every session over. Without a batch, or with a
+   store that does not batch (the simulator's `MemoryStore`), every call's writes are done
+   when it returns, as before.
+5. Checking ahead (optional): `frame_check()` is a pure, thread-safe function of a frame's
+   bytes that decodes it and verifies its signature (`meshnode.precheck`); a driver may run it
+   on any thread, ahead of `receive`, and hand its result to `take_checked` on the driving
+   thread before the `receive` of that frame. A frame not checked ahead is verified by
+   `receive` itself: checking ahead changes the cost, never an outcome.
 
 A node never opens a socket, sleeps, reads the clock or starts a task, and draws its randomness
 from `NodeConfig.seed` (reproducible, for simulations and tests) or the operating system.
@@ -37,16 +43,17 @@ a time. What arrives is validated in full by `meshnode.intake` before it is stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 
 from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
 from meshnode.crypto.entropy import Entropy, SeededEntropy, SystemEntropy
 from meshnode.crypto.identity import Identity, PublicIdentity
-from meshnode.crypto.sealing import StampedAck, seal_dm, stamped_ack
+from meshnode.crypto.sealing import StampedAck, hello_tag, seal_dm, stamped_ack
 from meshnode.crypto.signing import create_announce, create_post
 from meshnode.crypto.stamp import StampWork, stamp_day, stamp_worth
-from meshnode.crypto.verify import SignatureMemo
+from meshnode.crypto.verify import MemoEntries, SignatureMemo
 from meshnode.events import (
     Close,
     LinkId,
@@ -56,8 +63,9 @@ from meshnode.events import (
     Send,
     SyncFinished,
 )
-from meshnode.intake import Intake, NodeStats
+from meshnode.intake import Intake, NodeStats, read_routing
 from meshnode.nodeconfig import NodeConfig
+from meshnode.precheck import FrameCheck
 from meshnode.routing.forwarding import Forwarder
 from meshnode.routing.frames import (
     MAX_WANT,
@@ -72,9 +80,20 @@ from meshnode.routing.frames import (
     decode_frame,
     encode_frame,
 )
+from meshnode.routing.ghosts import GhostBook
 from meshnode.routing.limits import TokenBucket
 from meshnode.routing.pairtags import PairTags, hello_field
-from meshnode.routing.reconcile import Reconciler, SortedItems
+from meshnode.routing.policy import Offer
+from meshnode.routing.reconcile import (
+    GHOST,
+    GIVES_DEAD,
+    GIVES_LIVE,
+    HELD,
+    Reconciler,
+    SortedItems,
+    class_of,
+    offer_of,
+)
 from meshnode.routing.session import Phase, Session, SessionError, Step
 from meshnode.routing.summaries import lacking, summarise
 from meshnode.store.base import BatchStore, MessageStore, StoredMessage, StoreView
@@ -88,7 +107,6 @@ from meshnode.wire import (
     decode_body,
     decode_message,
     encode_message,
-    tail_routing,
     with_tail_routing,
 )
 
@@ -107,7 +125,7 @@ class Node:
 
     `memo` may be shared by many nodes in one process (the simulator): it remembers signature
     results, which are the same for every node. Without one the node keeps a small one of its
-    own (what `prevalidate` fills).
+    own (what `take_checked` fills).
     """
 
     def __init__(
@@ -134,8 +152,12 @@ class Node:
                               memo=self._memo)
         self._sessions: dict[LinkId, Session] = {}
         self._forwarder = Forwarder(self.config.dm_policy, self.config.spray_copies, now)
+        self._ghosts = GhostBook(store, self.config.ghost_capacity)
         self._items: SortedItems | None = None
-        self._items_added: list[tuple[int, bytes]] = []  # stored since `_items` was built
+        self._classes: dict[bytes, int] = {}  # the class of every id in the reconciled set
+        self._dead_dms: dict[bytes, bytes] = {}  # our class-0 DMs: id -> recipient tag
+        self._adding: dict[bytes, tuple[int, bytes]] = {}  # changes since `_items` was built
+        self._removing: set[tuple[int, bytes]] = set()
         self._swept = -MAX_TIME  # when expired messages were last removed
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
         self._stamp: tuple[int, bytes] = (-1, b"")  # (day, stamp) for own posts, announces
@@ -238,7 +260,9 @@ class Node:
         if now >= self._sweep_at():
             self._swept = now
             self._intake.expire(now)
-            self._after_intake()
+            if self._ghosts.expire(now):
+                self._items = None
+            self._after_intake(now)
         for session in list(self._sessions.values()):
             if now >= session.due(self.config.session_timeout, self.config.resync_interval):
                 # Finished long ago (a hub's neighbour), or a frame was lost: start over.
@@ -303,24 +327,27 @@ class Node:
         self._intake = Intake(self.identity, self.store, self._roots, self.config.intake(),
                               self.stats, now, memo=self._memo)
         self._intake.copies, self._intake.carried = old.copies, old.carried
+        self._ghosts.reload()
         self._items = None
-        self._items_added.clear()
         out: list[Output] = []
         for session in self._sessions.values():
             self._restart(session, now, out)
         self._wake = min(self._wake, self._sweep_at())
         return out
 
-    def prevalidate(self, data: bytes) -> None:
-        """Verify the signature of the message a frame carries into the node's memo, changing
-        nothing else: the later `receive` of the same frame finds the work done. Safe while
-        `commit_batch` runs on another thread (it never touches the store)."""
-        try:
-            frame = decode_frame(data)
-        except WireError:
-            return  # `receive` reports it
-        if isinstance(frame, Msg):
-            self._intake.prevalidate(frame.data)
+    def frame_check(self) -> FrameCheck:
+        """The pure, thread-safe check of arrived frames for this node (`meshnode.precheck`):
+        call it anywhere, on any thread, and hand what it returns to `take_checked`."""
+        return FrameCheck(self.config.intake())
+
+    def take_checked(self, entries: MemoEntries) -> None:
+        """Take in what a `frame_check` learned (decoded bodies, signature results), so that
+        the `receive` of the same frame finds the work done; changes nothing else. The node's
+        memo is not thread-safe: call this on the driving thread, like every other method
+        (it may run while `commit_batch` runs on a worker thread: it never touches the
+        store)."""
+        self._memo.absorb(entries)
+
 
     # --- local actions ---------------------------------------------------------------------
 
@@ -379,7 +406,7 @@ class Node:
         routing it carries (clamped as on receipt; authority messages get the full budget)."""
         out: list[Output] = []
         verdict = self._intake.accept(data, None, now, out)
-        self._after_intake()
+        self._after_intake(now)
         self._pump_all(now, out)
         return Result(verdict, out)
 
@@ -415,6 +442,7 @@ class Node:
             "relayed": self.stats.relayed,
             "stale_frames": self.stats.stale_frames,
             "dm_bookkeeping": len(self._intake.copies) + len(self._intake.carried),
+            "ghosts": len(self._ghosts),
         }
 
     def links(self) -> Iterable[LinkId]:
@@ -441,7 +469,7 @@ class Node:
             case Hello():
                 self._on_hello(session, frame, now, out)
             case Recon():
-                self._on_recon(session, frame, out)
+                self._on_recon(session, frame, now, out)
             case Want():
                 self._on_want(session, frame, now)
             case Msg():
@@ -452,7 +480,7 @@ class Node:
                     # The peer holds it: never send it back (a push crossing this one).
                     session.peer_has.add(verdict.msg_id)
                     session.queued.add(verdict.msg_id)
-                self._after_intake()
+                self._after_intake(now)
             case Done():
                 self._advance(session, Step.DONE_RECEIVED, now, out)
 
@@ -525,13 +553,30 @@ class Node:
                     stored = None if item in sent else self.store.get(item[1])
                     if stored is not None:
                         self._enqueue(session, stored)
+            for msg_id in self._dead_dms_for(session):  # the peer may hold only their ghosts
+                self._enqueue_id(session, msg_id)
             return
         session.advance(Step.HELLO)
-        session.recon = Reconciler(self._item_set(), initiator=session.initiator)
+        items = self._item_set()
+        # Our DMs in their wait phase are class 0, except towards their recipient: for this
+        # peer they are class 1, so that a ghost of theirs never hides them (§10.2).
+        dead = self._dead_dms_for(session)
+        if dead:
+            items = items.reclassed(dict.fromkeys(dead, 1))
+        session.recon = Reconciler(items, initiator=session.initiator,
+                                   describe=self._describer(session, now))
         if session.initiator:
             out.append(self._send(session, Recon(session.recon.initiate())))
 
-    def _on_recon(self, session: Session, frame: Recon, out: list[Output]) -> None:
+    def _dead_dms_for(self, session: Session) -> list[bytes]:
+        """Our class-0 DMs whose recipient is the peer (by the tags of its Hello)."""
+        peer = session.peer
+        if peer is None or not self._dead_dms:
+            return []
+        return [msg_id for msg_id, tag in self._dead_dms.items()
+                if hello_tag(peer.nonce, tag) in peer.tags]
+
+    def _on_recon(self, session: Session, frame: Recon, now: int, out: list[Output]) -> None:
         if session.recon is None and session.quiet:
             # Our sets were equal, so this session reconciles nothing: the Recon belongs to a
             # session the peer started before this one (a restart crossing on the air).
@@ -540,18 +585,53 @@ class Node:
         if session.recon is None:
             raise WireError("recon", "reconciliation before hello")
         reply = session.recon.receive(frame.data)
+        self._record_ghosts(session.recon.take_ghosts(), now)
         if reply is not None:
             out.append(self._send(session, Recon(reply)))
             return
         if session.initiator and session.phase is Phase.RECONCILING:
             session.advance(Step.RECONCILED)
-            for msg_id in sorted(session.recon.have_ids):
-                stored = self.store.get(msg_id)
-                if stored is not None:
-                    self._enqueue(session, stored)
-            wanted = sorted(i for i in session.recon.need_ids if not self.store.seen(i))
-            for i in range(0, len(wanted), MAX_WANT):
-                out.append(self._send(session, Want(tuple(wanted[i : i + MAX_WANT]))))
+            self._act_on_difference(session, session.recon, now, out)
+
+    def _act_on_difference(self, session: Session, recon: Reconciler, now: int,
+                           out: list[Output]) -> None:
+        """The initiator's end of reconciliation (§10.2, "What the difference asks for"): push
+        what the peer lacks and can use, ask for what it can give us, nothing else."""
+        flags = recon.peer_flags
+        for msg_id in sorted(recon.have_ids):
+            stored = self.store.get(msg_id)
+            if stored is None:
+                continue  # our ghost: nothing to give
+            can = self._describe(session, msg_id, now)
+            if can < GIVES_DEAD:
+                continue  # held, not offerable to this peer: it records a ghost instead
+            theirs = flags.get(msg_id)  # present when the peer holds it in the other class
+            if (theirs is None or offer_of(theirs) == GHOST
+                    or (class_of(theirs) == 0 and stored.kind != Kind.DM
+                        and can == GIVES_LIVE)):
+                self._enqueue(session, stored)
+        wanted = []
+        for msg_id in sorted(recon.need_ids):
+            offer = offer_of(flags[msg_id])
+            if offer < GIVES_DEAD:
+                continue  # a ghost or a dead copy: recorded as a ghost, never asked for
+            stored = self.store.get(msg_id)
+            if stored is None:
+                if not self.store.seen(msg_id):
+                    wanted.append(msg_id)
+            elif (offer == GIVES_LIVE and self._classes.get(msg_id) == 0
+                  and stored.kind != Kind.DM):
+                wanted.append(msg_id)  # a copy with hops to spare upgrades our dead one
+        for i in range(0, len(wanted), MAX_WANT):
+            out.append(self._send(session, Want(tuple(wanted[i : i + MAX_WANT]))))
+
+    def _record_ghosts(self, ghosts: dict[bytes, int], now: int) -> None:
+        for ghost_id, created in ghosts.items():
+            if self.store.has(ghost_id) or created > now + self.config.clock_skew:
+                continue
+            if self._ghosts.add(ghost_id, created, now) and self._items is not None:
+                self._classes[ghost_id] = 0
+                self._adding[ghost_id] = (created, ghost_id)
 
     def _on_want(self, session: Session, want: Want, now: int) -> None:
         self.stats.wanted += len(want.ids)
@@ -563,6 +643,11 @@ class Node:
             if not session.serve.take(now):
                 self.stats.rejected["rate: sync replies"] += 1
                 break
+            self._enqueue(session, stored)
+
+    def _enqueue_id(self, session: Session, msg_id: bytes) -> None:
+        stored = self.store.get(msg_id)
+        if stored is not None:
             self._enqueue(session, stored)
 
     def _enqueue(self, session: Session, stored: StoredMessage) -> None:
@@ -602,60 +687,143 @@ class Node:
         stored = self.store.get(msg_id)
         if stored is None or stored.expires <= now or msg_id in session.peer_has:
             return None
-        routing = tail_routing(stored.raw)
-        msg = None
-        if routing is None:
-            try:
-                msg = decode_message(stored.raw)
-            except WireError:
-                return None
-            routing = msg.routing
-        assert session.peer is not None
-        copies = self._intake.copies
-        offer = self._forwarder.offer(Kind(stored.kind), stored.tag, routing,
-                                      copies.get(msg_id, routing.copies),
-                                      to_destination=session.for_peer(stored),
-                                      peer=session.peer, now=now)
+        read = read_routing(stored)
+        if read is None:
+            return None
+        routing, msg = read
+        offer = self._offer(session, stored, routing, now)
         if offer is None:
             self.stats.unoffered += 1
             self.stats.want_refused += msg_id in session.wanted
             return None
         if stored.kind == Kind.DM:
-            copies[msg_id] = offer.keep
+            self._intake.copies[msg_id] = offer.keep
             self._intake.handed_over(msg_id, out)
+            self._reclass(stored)
         new = Routing(max(0, routing.hops_left - 1), offer.give).clamped()
         if msg is None:
             return with_tail_routing(stored.raw, new)
         return encode_message(msg.with_routing(new))
 
+    def _offer(self, session: Session, stored: StoredMessage, routing: Routing,
+               now: int) -> Offer | None:
+        assert session.peer is not None
+        held = self._intake.copies.get(stored.id, routing.copies)
+        return self._forwarder.offer(Kind(stored.kind), stored.tag, routing, held,
+                                     to_destination=session.for_peer(stored),
+                                     peer=session.peer, now=now)
+
+    def _describer(self, session: Session, now: int) -> Callable[[bytes, int], int]:
+        """`_describe` for the reconciler of `session`. The session keeps its reconciler, so
+        the reconciler refers to the session only weakly: a strong reference is a cycle, and
+        every ended session (with its snapshot of the reconciled set) would stay in memory
+        until Python's cyclic collector happened to run."""
+        ref = weakref.ref(session)
+
+        def describe(msg_id: bytes, _cls: int) -> int:
+            live = ref()
+            return HELD if live is None else self._describe(live, msg_id, now)
+        return describe
+
+    def _describe(self, session: Session, msg_id: bytes, now: int) -> int:
+        """What we can give the peer of an item of our reconciled set (§10.2 flags)."""
+        stored = self.store.get(msg_id)
+        if stored is None:
+            return GHOST
+        read = read_routing(stored)
+        offer = None if read is None else self._offer(session, stored, read[0], now)
+        if read is None or offer is None:
+            return HELD
+        given = Routing(max(0, read[0].hops_left - 1), offer.give)
+        spreads = self._forwarder.spreads(Kind(stored.kind), given, offer.give)
+        return GIVES_LIVE if spreads else GIVES_DEAD
+
     # --- the reconciled set ----------------------------------------------------------------
 
-    def _after_intake(self) -> None:
+    def _after_intake(self, now: int) -> None:
         """Bring the sync set, the timer and the open sessions up to date with what the
-        intake stored or removed; news is pushed to every synced peer but its sender."""
+        intake stored, upgraded or removed; news is pushed to every synced peer but its
+        sender that we can give a copy to (§10.2: no airtime on what we cannot send)."""
         if self._intake.take_removed():
             self._items = None
         for sender in self._intake.take_opened():
             self._pairs.correspond(sender)  # present the tag of the sender's next DM
+        for stored in self._intake.take_upgraded():
+            self._reclass(stored)
         for stored, source in self._intake.take_stored():
-            if self._items is not None and Kind(stored.kind) in _RECONCILED:
-                self._items_added.append((stored.created, stored.id))
+            if Kind(stored.kind) in _RECONCILED:
+                ghost = self._ghosts.discard(stored.id)  # the real message replaces its ghost
+                if self._items is not None:
+                    if ghost is not None:
+                        self._unset(ghost)
+                    self._classes[stored.id] = self._class_of(stored)
+                    self._adding[stored.id] = (stored.created, stored.id)
             self._wake = min(self._wake, self._batched(stored.expires))
             for session in self._sessions.values():
-                if session.link != source and session.peer is not None:
+                if (session.link != source and session.peer is not None
+                        and self._describe(session, stored.id, now) >= GIVES_DEAD):
                     self._enqueue(session, stored)
 
+    def _unset(self, item: tuple[int, bytes]) -> None:
+        if self._adding.get(item[1]) == item:
+            del self._adding[item[1]]
+        else:
+            self._removing.add(item)
+
+    def _class_of(self, stored: StoredMessage) -> int:
+        """The class of a stored message's item: 1 if a copy could go to some peer other than
+        its destination (§10.2). Keeps the list of our class-0 DMs."""
+        read = read_routing(stored)
+        kind = Kind(stored.kind)
+        cls = 0
+        if read is not None:
+            held = self._intake.copies.get(stored.id, read[0].copies)
+            cls = int(self._forwarder.spreads(kind, read[0], held))
+        if kind is Kind.DM and cls == 0 and stored.tag is not None:
+            self._dead_dms[stored.id] = stored.tag
+        else:
+            self._dead_dms.pop(stored.id, None)
+        return cls
+
+    def _reclass(self, stored: StoredMessage) -> None:
+        """Re-read the class of a message whose routing or copies changed."""
+        if self._items is None or stored.id not in self._classes:
+            return
+        cls = self._class_of(stored)
+        if self._classes[stored.id] != cls:
+            self._classes[stored.id] = cls
+            item = (stored.created, stored.id)
+            self._unset(item)
+            self._adding[stored.id] = item
+
     def _item_set(self) -> SortedItems:
-        """What we reconcile, cached: rebuilt after removals, updated in place for plain
-        additions."""
+        """What we reconcile, cached: every stored receipt, DM, post and announce with its
+        class, and every ghost (class 0); rebuilt after removals, updated for other changes."""
+        if self._items is not None and (self._adding or self._removing):
+            try:
+                self._items = self._items.updated(add=self._adding.values(),
+                                                  remove=self._removing, classes=self._classes)
+            except ValueError:  # a ghost and its message under two timestamps: start afresh
+                self._items = None
         if self._items is None:
+            # Every class is read again: one cached while the set was invalid (an upgrade
+            # after a removal) would be stale, and a stale class is a difference at every
+            # contact.
+            self._classes = {}
+            self._dead_dms.clear()
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
-                items.extend(self.store.ids_since(0, kind=int(kind)))
-            self._items = SortedItems(sorted(items))
-            self._items_added.clear()
-        elif self._items_added:
-            self._items = self._items.updated(add=self._items_added)
-            self._items_added.clear()
+                for item in self.store.ids_since(0, kind=int(kind)):
+                    stored = self.store.get(item[1])
+                    if stored is not None:
+                        items.append(item)
+                        self._classes[item[1]] = self._class_of(stored)
+            for created, ghost_id in self._ghosts.items():
+                if ghost_id not in self._classes:
+                    items.append((created, ghost_id))
+                    self._classes[ghost_id] = 0
+            self._items = SortedItems(items, self._classes)
+        self._adding.clear()
+        self._removing.clear()
         return self._items
 

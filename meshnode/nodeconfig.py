@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from meshnode.crypto.stamp import STAMP_BITS
 from meshnode.intake import IntakeConfig
+from meshnode.routing.ghosts import DEFAULT_GHOST_LIMIT
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
 
@@ -34,7 +35,11 @@ class NodeConfig:
     `seed` set makes every random choice reproducible (session nonces, DM acknowledgement keys,
     HPKE ephemeral keys): for simulations and tests only. Unset, the operating system's
     randomness is used. `expiry_interval` batches the removal of expired messages (they are
-    never sent once expired; this only bounds how long they take space).
+    never sent once expired; this only bounds how long they take space). `ghost_capacity`
+    bounds the ghosts kept (ids of messages the network holds only as copies that can go no
+    further, docs/protocol.md §10.2); beyond it new ghosts are refused. Ghosts live until
+    `created` + 14 days, so a node's ghosts grow with the distinct ids it hears about until
+    that bound: a bounded memory like the store's seen memory, not a leak.
 
     Proof-of-work stamps (docs/protocol.md §15): with `require_stamps`, a post, announce or DM
     from the network whose signing key this node has not accepted a message from before must
@@ -60,6 +65,7 @@ class NodeConfig:
     resync_interval: int = 900
     session_timeout: int = 60
     expiry_interval: int = 300
+    ghost_capacity: int = DEFAULT_GHOST_LIMIT
     location: tuple[int, int] | None = None
     channels: frozenset[str] | None = None
     seed: int | None = None

@@ -52,9 +52,10 @@ class CheckedNode(Node):
     5. when the driver is quiet (`finish`), no link has a burst it never confirmed with
        `ready`, and no timer is overdue;
     6. group commit: batches do not nest; `commit_batch` and `abort_batch` only in a batch; no
-       call but `prevalidate` while a commit runs (on a worker thread); a burst the node handed
-       out inside a batch is not confirmed with `ready` before that batch committed (its frames
-       cannot have been sent: they are held until the commit); no batch is open at `finish`.
+       call but `take_checked` while a commit runs (on a worker thread); a burst the node
+       handed out inside a batch is not confirmed with `ready` before that batch committed
+       (its frames cannot have been sent: they are held until the commit); no batch is open
+       at `finish`.
     """
 
     def __init__(self, *args: Any, timer_slack: int = 0, early_allowance: int = 2,

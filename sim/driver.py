@@ -254,6 +254,7 @@ class Simulation:
             config = NodeConfig(
                 dm_policy=PolicyName(routing.policy), spray_copies=routing.spray_copies,
                 hop_limit=routing.hop_limit, post_hops=routing.post_hops,
+                ghost_capacity=routing.ghost_capacity,
                 seed=int(self.streams.integer_seed(f"node{i}")),
                 # An attacker runs a modified node that ignores its own author quota.
                 author_posts_per_hour=10**9 if i in bad else 60,
@@ -625,12 +626,15 @@ class Simulation:
 
     def _urgent(self, t: float, node: int, issued: float) -> None:
         """`node` received an alert issued at `issued`: a phone goes (or stays) urgent."""
-        until = self._urgency.urgent_until(issued, t)
-        if self.hub[node] or until <= t:
-            return  # hubs keep their own (continuous) scan; a stale alert changes nothing
-        if self.urgent_until[node] <= t:
+        if self.hub[node]:
+            return  # hubs keep their own (continuous) scan
+        current = float(self.urgent_until[node])
+        until = self._urgency.hold(current, issued, t)
+        if until <= t:
+            return  # a stale alert changes nothing
+        if current <= t:
             self.urgent_from[node] = t
-        self.urgent_until[node] = max(self.urgent_until[node], until)
+        self.urgent_until[node] = until
 
     # --- energy and samples -----------------------------------------------------------------
 

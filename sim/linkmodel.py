@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from meshnode.alerts.urgency import URGENT_RADIO, UrgentRadio
+from meshnode.alerts.urgency import URGENT_RADIO, RadioSettings, UrgentRadio
 from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
 from meshnode.transport.ble_profile import DEFAULT_ATT_MTU, MAX_ATT_MTU, fragment_size
 from meshnode.transport.framing import fragment_count, wire_size
@@ -222,13 +222,21 @@ def radio_of(link: LinkParams, hub: NDArray[np.bool_],
     default), urgent phones (`urgent`: holding a fresh alert, `meshnode.alerts.urgency`) or
     ordinary phones (the screen-off low-power scan)."""
     urgent = np.zeros_like(hub) if urgent is None else urgent & ~hub
+    fast = urgent_phone(link)
     interval = np.where(hub, link.hub_scan_interval,
-                        np.where(urgent, link.urgent_scan_interval, link.scan_interval))
+                        np.where(urgent, fast.scan_interval, link.scan_interval))
     window = np.where(hub, link.hub_scan_window,
-                      np.where(urgent, link.urgent_scan_window, link.scan_window))
-    adv = np.where(urgent, link.urgent_adv_interval, link.adv_interval)
+                      np.where(urgent, fast.scan_window, link.scan_window))
+    adv = np.where(urgent, fast.adv_interval, link.adv_interval)
     return Radio(interval.astype(np.float64), window.astype(np.float64),
                  adv.astype(np.float64))
+
+
+def urgent_phone(link: LinkParams) -> RadioSettings:
+    """What a phone holding a fresh alert does: the core's decision
+    (`UrgentRadio.settings`) from the phone's own settings."""
+    return link.urgency().settings(
+        RadioSettings(link.scan_window, link.scan_interval, link.adv_interval), True)
 
 
 def _phones(link: LinkParams, size: int) -> Radio:
@@ -498,9 +506,9 @@ def power_draw(battery: BatteryParams, link: LinkParams,
 def urgent_extra_power(battery: BatteryParams, link: LinkParams) -> float:
     """Extra average power (W) of a phone at the urgent scan and advertising settings over
     its ordinary ones (the battery cost of urgent dissemination, per second urgent)."""
-    scan = battery.scan * (link.urgent_scan_window / link.urgent_scan_interval
-                           - duty_cycle(link))
-    advert = battery.advert * (1.0 / link.urgent_adv_interval - 1.0 / link.adv_interval)
+    fast = urgent_phone(link)
+    scan = battery.scan * (fast.duty_cycle - duty_cycle(link))
+    advert = battery.advert * (1.0 / fast.adv_interval - 1.0 / link.adv_interval)
     return max(0.0, scan + advert)
 
 

@@ -25,6 +25,7 @@ the same sampled DMs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,9 @@ from sim.driver import Outcome
 from sim.oracle import Adjacency, coverage_curve, earliest_arrival
 from sim.rng import Streams
 
-__all__ = ["COVERAGE_MARKS", "DM_SAMPLE", "BoundViolation", "coverage_series", "link_setup",
-           "message_stats", "realistic_contacts", "summarise", "wilson"]
+__all__ = ["COVERAGE_MARKS", "DM_SAMPLE", "BoundViolation", "Bounds", "coverage_series",
+           "link_setup", "message_stats", "realistic_contacts", "run_bounds", "summarise",
+           "wilson"]
 
 COVERAGE_MARKS = (600.0, 1_800.0, 3_600.0, 7_200.0)  # 10, 30, 60, 120 minutes
 # DMs checked against the oracle: 385 is the smallest sample whose 95 % Wilson interval is at
@@ -154,20 +156,43 @@ def _ratio(value: float | None, bound: float | None) -> float | None:
     return value / bound
 
 
-def coverage_series(out: Outcome, times: NDArray[np.float64]) -> dict[str, list[float]]:
-    """Alert coverage among residents over `times` (seconds), measured and oracle."""
-    residents = out.kinds == 1
-    series: dict[str, list[float]] = {"t": times.tolist()}
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A run's oracle and realistic bound, computed once (`run_bounds`) and shared by
+    `summarise` and `coverage_series`: the two contact graphs, and per alert every device's
+    earliest arrival over each (`inf`: never reached)."""
+
+    adjacency: Adjacency  # the oracle's contacts
+    reachable: Adjacency  # `realistic_contacts`
+    alerts: tuple[NDArray[np.float64], ...]
+    alerts_realistic: tuple[NDArray[np.float64], ...]
+
+
+def run_bounds(out: Outcome) -> Bounds:
+    """Build both contact graphs and search every alert over each, once per run."""
     adjacency = Adjacency(_oracle_contacts(out))
     reachable = Adjacency(realistic_contacts(out))
+    oracle, realistic = [], []
+    for k in range(len(out.alert_arrival)):
+        search = (out.alert_origin[k], out.alert_created[k], out.alert_bytes,
+                  out.alert_expires[k])
+        oracle.append(_oracle(out, adjacency, *search))
+        realistic.append(_oracle(out, reachable, *search, realistic=True))
+    return Bounds(adjacency, reachable, tuple(oracle), tuple(realistic))
+
+
+def coverage_series(out: Outcome, times: NDArray[np.float64],
+                    bounds: Bounds | None = None) -> dict[str, list[float]]:
+    """Alert coverage among residents over `times` (seconds): measured, oracle and realistic
+    bound (`bounds`: the run's, if already computed)."""
+    bounds = bounds or run_bounds(out)
+    residents = out.kinds == 1
+    series: dict[str, list[float]] = {"t": times.tolist()}
     for k, arrival in enumerate(out.alert_arrival):
-        oracle = _oracle(out, adjacency, out.alert_origin[k], out.alert_created[k],
-                         out.alert_bytes, out.alert_expires[k])
-        realistic = _oracle(out, reachable, out.alert_origin[k], out.alert_created[k],
-                            out.alert_bytes, out.alert_expires[k], realistic=True)
         series[f"alert{k}"] = coverage_curve(arrival, times, residents).tolist()
-        series[f"alert{k}_oracle"] = coverage_curve(oracle, times, residents).tolist()
-        series[f"alert{k}_realistic"] = coverage_curve(realistic, times, residents).tolist()
+        series[f"alert{k}_oracle"] = coverage_curve(bounds.alerts[k], times, residents).tolist()
+        series[f"alert{k}_realistic"] = coverage_curve(bounds.alerts_realistic[k], times,
+                                                       residents).tolist()
     return series
 
 
@@ -236,27 +261,26 @@ def _dm_sample(out: Outcome) -> list[bytes]:
     return [ids[i] for i in picked.tolist()]
 
 
-def summarise(out: Outcome, wall_seconds: float,
-              cpu_seconds: float | None = None) -> dict[str, Any]:
+def summarise(out: Outcome, wall_seconds: float, cpu_seconds: float | None = None,
+              bounds: Bounds | None = None) -> dict[str, Any]:
     """The results of one run as plain JSON-able data (`cpu_seconds`: the process's CPU time
-    for it, which a loaded machine changes far less than the wall time)."""
+    for it, which a loaded machine changes far less than the wall time; `bounds`: the run's
+    oracle and realistic bound, if already computed)."""
     scenario = out.scenario
     residents = out.kinds == 1
     n = len(out.kinds)
     assert out.contacts is not None
     contacts = out.contacts
-    adjacency = Adjacency(_oracle_contacts(out))
-    reachable = Adjacency(realistic_contacts(out))
+    bounds = bounds or run_bounds(out)
+    adjacency, reachable = bounds.adjacency, bounds.reachable
 
     alerts = []
     alert_receptions = 0
     for k, arrival in enumerate(out.alert_arrival):
         start = out.alert_created[k]
-        oracle = _oracle(out, adjacency, out.alert_origin[k], start, out.alert_bytes,
-                         out.alert_expires[k])
+        oracle = bounds.alerts[k]
         _check_bound(arrival, oracle, f"alert {k}")
-        real = _oracle(out, reachable, out.alert_origin[k], start, out.alert_bytes,
-                       out.alert_expires[k], realistic=True)[residents]
+        real = bounds.alerts_realistic[k][residents]
         res, ora = arrival[residents], oracle[residents]
         alert_receptions += int(np.isfinite(arrival).sum()) - 1
         marks = {}

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.driver import Outcome
-from sim.metrics import coverage_series
+from sim.metrics import Bounds, coverage_series
 from sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -127,10 +127,10 @@ def sample_times(scenario: Scenario) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.append(times, end) if not times.size or times[-1] < end else times
 
 
-def coverage_table(outcome: Outcome) -> Table:
+def coverage_table(outcome: Outcome, bounds: Bounds | None = None) -> Table:
     """Alert coverage among residents, measured, oracle and realistic bound (`sim.metrics`),
-    per alert, on the sample grid."""
-    series = coverage_series(outcome, sample_times(outcome.scenario))
+    per alert, on the sample grid (`bounds`: the run's, if already computed)."""
+    series = coverage_series(outcome, sample_times(outcome.scenario), bounds)
     alerts = len(outcome.alert_created)
     header = ["t_s", "t_min"]
     for k in range(alerts):
@@ -258,13 +258,16 @@ def _write(path: Path, data: str | bytes) -> Path:
 
 def write_run(out_dir: Path, outcome: Outcome, summary: dict[str, Any], *, command: str,
               source: str, plots: bool = False,
-              started: datetime.datetime | None = None) -> list[Path]:
-    """Write a run's result files into `out_dir` (created if needed); returns their paths."""
+              started: datetime.datetime | None = None,
+              bounds: Bounds | None = None) -> list[Path]:
+    """Write a run's result files into `out_dir` (created if needed); returns their paths.
+    `bounds`: the run's oracle and realistic bound, as `summary` used them (else computed
+    again)."""
     if plots:
         require_matplotlib()
     out_dir.mkdir(parents=True, exist_ok=True)
     scenario = outcome.scenario
-    coverage = coverage_table(outcome)
+    coverage = coverage_table(outcome, bounds)
     written = [
         _write(out_dir / "results.json", _json_text(
             results_document(summary, scenario, command=command, source=source))),

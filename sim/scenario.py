@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from meshnode.routing.ghosts import DEFAULT_GHOST_LIMIT
 from meshnode.routing.policy import PolicyName
 from meshnode.store.base import DEFAULT_SEEN_CAPACITY
 from sim.config import ScenarioError, check, describe, load, param
@@ -184,6 +185,9 @@ class RoutingSpec:
                          "proof-of-work stamp of keys new to them (NodeConfig.stamp_own and "
                          "require_stamps; docs/protocol.md §15)")
     stamp_bits: int = param(14, "the stamps' difficulty (NodeConfig.stamp_bits)", ge=1, le=32)
+    ghost_capacity: int = param(
+        DEFAULT_GHOST_LIMIT, "ghosts a node keeps: ids the network holds only as copies that "
+        "can go no further (NodeConfig.ghost_capacity); the daemon's default", ge=0)
 
     def __post_init__(self) -> None:
         check(self)

@@ -80,6 +80,7 @@ def test_any_valid_config_renders_and_reads_back_equal(
     ("[node]\nhop_limit = 99", "node.hop_limit", "at most 32"),
     ("[node]\npost_hops = 33", "node.post_hops", "at most 32"),
     ('[node]\ndm_policy = "flood"', "node.dm_policy", "spray-and-wait"),
+    ('[node]\ncheck_ahead = "maybe"', "node.check_ahead", "auto, on, off"),
     ("[node]\nlocation = [91, 0]", "node.location", "not on Earth"),
     ('[node]\nlocation = "here"', "node.location", "[latitude, longitude]"),
     ("[node]\nchannels = [1]", "node.channels[0]", "channel name"),

@@ -61,12 +61,13 @@ def test_sigterm_mid_transfer_stops_cleanly_and_the_sync_resumes(tmp_path: Path)
         for node in net.nodes:
             node.setup()
         prefill(a, make_posts(1500))
-        a.start()
         b.start()
-        a.wait_ready()
         b.wait_ready()
+        # Subscribed before A (who holds the backlog) starts: none of it can have passed yet.
         events = Events(b, ("post_received",))
         try:
+            a.start()
+            a.wait_ready()
             accepted = {e["id"] for e in events.wait_count("post_received", 150, 60)}
         finally:
             events.close()

@@ -78,8 +78,8 @@ def test_a_forgery_verified_ahead_is_refused_and_does_not_block_the_genuine_post
     good = create_post(Identity.generate(), "wijk", "echt", NOW)
     forged = Message(good.kind, good.body, bytes(64))  # the same id, a signature that fails
     frames = [encode_frame(Msg(encode_message(m))) for m in (forged, good)]
-    for frame in frames:  # as the daemon does for what arrives while a commit runs
-        hub.prevalidate(frame)
+    for frame in frames:  # as the daemon does for what arrives, with its check-ahead worker
+        hub.take_checked(hub.frame_check()(frame))
     assert hub.held.usage().count == 0  # verifying ahead stores nothing
     hub.link_up("p", NOW)
     refused = hub.receive("p", frames[0], NOW)

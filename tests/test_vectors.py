@@ -347,37 +347,81 @@ def test_a_post_by_the_identity_point_does_not_verify() -> None:
 RECON = DATA["reconciliation"]
 
 
+def _recon_side(case: dict[str, Any], everything: list[tuple[int, bytes]], role: str,
+                absent: list[int]) -> tuple[Any, Any]:
+    """One side of a reconciliation vector: its item set (class 0 for its held items and
+    ghosts) and what it says it can give of each item."""
+    from meshnode.routing.reconcile import GHOST, GIVES_LIVE, HELD, SortedItems
+
+    ghosts = {everything[k][1] for k in case[f"{role}_ghosts"]}
+    zero = ghosts | {everything[k][1] for k in case[f"{role}_held"]}
+    items = SortedItems((everything[i] for i in range(640) if i not in absent),
+                        dict.fromkeys(zero, 0))
+
+    def describe(item_id: bytes, cls: int) -> int:
+        return GHOST if item_id in ghosts else GIVES_LIVE if cls else HELD
+
+    return items, describe
+
+
 @pytest.mark.parametrize("case", RECON, ids=lambda c: c["name"])
 def test_reconciliation_vectors_replay_frame_by_frame(case: dict[str, Any]) -> None:
     """§10.2: both sides, fed the vector's frames, produce exactly its next frames and learn
-    exactly the difference."""
-    from meshnode.routing.reconcile import ReconcileConfig, Reconciler, SortedItems
+    exactly the difference: which items each side lacks, what the peer can give of them, and
+    which ids each side learns as ghosts."""
+    from meshnode.routing.reconcile import ReconcileConfig, Reconciler
 
     def item(i: int) -> tuple[int, bytes]:
         return (CREATED + i // 3, hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
 
     everything = [item(i) for i in range(640)]
-    a = SortedItems(everything[i] for i in range(640) if i not in case["only_responder"])
-    b = SortedItems(everything[i] for i in range(640) if i not in case["only_initiator"])
+    a, describe_a = _recon_side(case, everything, "initiator", case["only_responder"])
+    b, describe_b = _recon_side(case, everything, "responder", case["only_initiator"])
     config = ReconcileConfig(frame_limit=case["frame_limit"])
-    initiator = Reconciler(a, initiator=True, config=config)
-    responder = Reconciler(b, initiator=False, config=config)
+    initiator = Reconciler(a, initiator=True, config=config, describe=describe_a)
+    responder = Reconciler(b, initiator=False, config=config, describe=describe_b)
     frames = [bytes.fromhex(f) for f in case["frames"]]
     assert initiator.initiate() == frames[0]
+    learnt: dict[bytes, int] = {}
     for n, frame in enumerate(frames[1:], start=1):
         side = responder if n % 2 else initiator
         assert side.receive(frames[n - 1]) == frame, f"frame {n}"
+        learnt.update(responder.take_ghosts())
     assert initiator.receive(frames[-1]) is None
     assert sorted(i.hex() for i in initiator.have_ids) == case["have_ids"]
     assert sorted(i.hex() for i in initiator.need_ids) == case["need_ids"]
+    assert {i.hex(): f for i, f in initiator.peer_flags.items()} == case["need_flags"]
+    assert {i.hex(): t for i, t in initiator.take_ghosts().items()} == case[
+        "initiator_learns_ghosts"]
+    assert {i.hex(): t for i, t in learnt.items()} == case["responder_learns_ghosts"]
+    differ = set(case["initiator_held"] + case["initiator_ghosts"]).symmetric_difference(
+        case["responder_held"] + case["responder_ghosts"])
     assert {bytes.fromhex(i) for i in case["have_ids"]} == {
-        everything[i][1] for i in case["only_initiator"]}
+        everything[i][1] for i in case["only_initiator"]} | {
+        everything[i][1] for i in differ if i not in case["only_responder"]}
     assert {bytes.fromhex(i) for i in case["need_ids"]} == {
-        everything[i][1] for i in case["only_responder"]}
+        everything[i][1] for i in case["only_responder"]} | {
+        everything[i][1] for i in differ if i not in case["only_initiator"]}
     assert all(len(f) <= case["frame_limit"] for f in frames)
     assert a.fingerprint(0, len(a)).hex() == case["initiator_set_fingerprint"]
     assert blind_digest(bytes(range(8)), a.fingerprint(0, len(a))).hex() == case[
         "initiator_hello_digest_nonce_0001020304050607"]
+
+
+def test_reconciliation_vectors_cover_every_flag_and_the_known_range() -> None:
+    """§10.2: between them the vectors exercise every offer value and a KNOWN range, and no
+    side ever learns as a ghost an id that the peer can give it."""
+    from meshnode.routing.reconcile import KnownRange
+    from meshnode.routing.reconcile import Message as ReconMessage
+
+    flags = {f & 3 for c in RECON for f in c["need_flags"].values()}
+    assert flags == {0, 1, 3}  # GHOST, HELD, GIVES_LIVE (GIVES_DEAD needs a DM, see tests)
+    ranges = [r for c in RECON for f in c["frames"] for r in
+              ReconMessage.decode(bytes.fromhex(f)).ranges]
+    assert any(isinstance(r, KnownRange) and r.ids for r in ranges)
+    for c in RECON:
+        assert not set(c["initiator_learns_ghosts"]) & {
+            i for i, f in c["need_flags"].items() if f & 3 >= 2}
 
 
 def test_reconciliation_vectors_are_multi_round_and_one_defers() -> None:

@@ -7,17 +7,41 @@ So a device that has just received an alert scans and advertises faster for a wh
 (`UrgentRadio`), spending a little battery to pass it on to people it only brushes past.
 Hubs on mains power scan continuously anyway (`BleConfig`'s default window = interval).
 
-This is the core's one statement of that rule: the simulator's link model applies it
-(`sim.linkmodel`), and a phone app or the daemon's BLE transport switches its scan and
-advertising settings to `scan_window`/`scan_interval`/`adv_interval` from the alert's arrival
-until `urgent_until(...)`. Nothing on the wire changes.
+This is the core's one statement of that rule, in three parts that the simulator
+(`sim.driver`, `sim.linkmodel`) and the daemon (`meshnode.daemon.radio`, which drives the BLE
+transport) both call: `urgent_until` (how long one alert keeps a device urgent), `hold` (an
+alert arriving while already urgent extends the period, never shortens it) and `settings`
+(what a device's radio does while urgent: each of scanning and advertising at least as fast as
+`radio`, so a hub already scanning continuously keeps doing so). Nothing on the wire changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["URGENT_RADIO", "UrgentRadio"]
+__all__ = ["URGENT_RADIO", "RadioSettings", "UrgentRadio"]
+
+
+@dataclass(frozen=True, slots=True)
+class RadioSettings:
+    """A device's scan and advertising duty cycle: it scans `scan_window` seconds in every
+    `scan_interval` and advertises every `adv_interval` seconds (`math.inf`: the radio's own
+    default, which the device does not set)."""
+
+    scan_window: float
+    scan_interval: float
+    adv_interval: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.scan_window <= self.scan_interval:
+            raise ValueError("need 0 < scan_window <= scan_interval")
+        if not self.adv_interval > 0:
+            raise ValueError("adv_interval must be > 0")
+
+    @property
+    def duty_cycle(self) -> float:
+        """Share of the time spent scanning."""
+        return self.scan_window / self.scan_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +75,29 @@ class UrgentRadio:
         if received - issued > self.fresh_for:
             return received
         return received + self.duration
+
+    def hold(self, until: float, issued: float, received: float) -> float:
+        """The end of the urgent period of a device that was urgent until `until` (`-inf`
+        if never) once it received, at `received`, an alert issued at `issued`: extended by a
+        fresh alert, never shortened; a stale one leaves it as it was."""
+        fresh = self.urgent_until(issued, received)
+        return max(until, fresh) if fresh > received else until
+
+    @property
+    def radio(self) -> RadioSettings:
+        """The urgent scan and advertising settings."""
+        return RadioSettings(self.scan_window, self.scan_interval, self.adv_interval)
+
+    def settings(self, normal: RadioSettings, urgent: bool) -> RadioSettings:
+        """What a device whose own settings are `normal` does now: `normal` unless `urgent`;
+        while urgent, the scan of the two with the higher duty cycle (on a tie, the shorter
+        interval) and the shorter advertising interval. Urgency never slows a device down."""
+        if not urgent:
+            return normal
+        fast = self.radio
+        scan = min((normal, fast), key=lambda r: (-r.duty_cycle, r.scan_interval))
+        return RadioSettings(scan.scan_window, scan.scan_interval,
+                             min(normal.adv_interval, fast.adv_interval))
 
 
 URGENT_RADIO = UrgentRadio()

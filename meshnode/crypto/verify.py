@@ -19,14 +19,28 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import CryptoError
 
-__all__ = ["SignatureMemo", "ed25519_valid", "weak_public_key"]
+__all__ = ["MemoEntries", "SignatureMemo", "ed25519_valid", "weak_public_key"]
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class MemoEntries:
+    """What one `SignatureMemo` learned, as an immutable value that can cross threads: its
+    signature results and decoded bodies, keyed as the memo keys them. Made by `entries`,
+    taken in by another memo's `absorb`."""
+
+    results: tuple[tuple[bytes, bool], ...] = ()
+    decoded: tuple[tuple[tuple[str, bytes], object], ...] = ()
+
+
 @dataclass
 class SignatureMemo:
-    """Bounded memo of verification results (least recently used dropped)."""
+    """Bounded memo of verification results (least recently used dropped).
+
+    Not thread-safe: one thread uses a memo (a lookup moves the entry it finds). Work done on
+    another thread reaches a memo as `MemoEntries` (that thread's own scratch memo's
+    `entries`), which the memo's thread takes in with `absorb`."""
 
     size: int = 200_000
     hits: int = 0  # signature results found
@@ -46,6 +60,24 @@ class SignatureMemo:
         self._results[key] = valid
         if len(self._results) > self.size:
             self._results.popitem(last=False)
+
+    def entries(self) -> MemoEntries:
+        """Everything this memo holds, oldest first."""
+        return MemoEntries(tuple(self._results.items()), tuple(self._decoded.items()))
+
+    def absorb(self, entries: MemoEntries) -> None:
+        """Take in another memo's `entries` as if their work had been done here. For entries
+        of a memo filled only by `ed25519_valid` and `decoded`: a result's key is a digest of
+        everything the result depends on, a body's key the exact bytes a pure decoder read, so
+        such an entry says what the same work would say here."""
+        for key, valid in entries.results:
+            self.store(key, valid)
+            self._results.move_to_end(key)
+        for (what, data), value in entries.decoded:
+            self._decoded[(what, data)] = value
+            self._decoded.move_to_end((what, data))
+            if len(self._decoded) > self.decoded_size:
+                self._decoded.popitem(last=False)
 
     def decoded(self, what: str, data: bytes, decode: Callable[[bytes], T]) -> T:
         """`decode(data)`, remembered under (`what`, `data`).

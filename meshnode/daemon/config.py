@@ -26,6 +26,7 @@ from meshnode.transport.udp import Endpoint, UdpConfig
 from meshnode.wire import CHANNEL_MAX, NAME_MAX
 
 __all__ = [
+    "CHECK_AHEAD",
     "CONFIG_FILE",
     "ApiConfig",
     "ConfigError",
@@ -41,6 +42,7 @@ __all__ = [
 
 T = TypeVar("T")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+CHECK_AHEAD = ("auto", "on", "off")  # `[node] check_ahead`: see `Daemon` (the check-ahead worker)
 _NODE = NodeConfig()  # the protocol's own defaults
 LOG_FORMATS = ("kv", "json")
 MIB = 1024 * 1024
@@ -80,6 +82,7 @@ class NodeSettings:
     author_posts_per_hour: int = _NODE.author_posts_per_hour
     stamp_own: bool = _NODE.stamp_own
     require_stamps: bool = _NODE.require_stamps
+    check_ahead: str = "auto"  # one of CHECK_AHEAD (meshnode.daemon.checkahead)
 
     def node_config(self) -> NodeConfig:
         """The `Node`'s own configuration."""
@@ -308,8 +311,12 @@ def _node(t: dict[str, Any]) -> NodeSettings:
     for k, v in rates.items():
         _positive(f"node.{k}", v)
     stamps = {k: _get(t, s, k, bool, getattr(d, k)) for k in ("stamp_own", "require_stamps")}
+    check_ahead = _get(t, s, "check_ahead", str, d.check_ahead)
+    if check_ahead not in CHECK_AHEAD:
+        raise ConfigError("node.check_ahead", f"must be one of {', '.join(CHECK_AHEAD)}")
     return NodeSettings(name=name, store_mb=store_mb, channels=tuple(channels), location=loc,
-                        tick=tick, dm_policy=dm_policy, **ints, **rates, **stamps)
+                        tick=tick, dm_policy=dm_policy, **ints, **rates, **stamps,
+                        check_ahead=check_ahead)
 
 
 def _endpoint(name: str, value: object) -> Endpoint:
@@ -496,6 +503,10 @@ author_posts_per_hour = {n.author_posts_per_hour}
 # the neighbourhood before any requires stamps: nodes of earlier versions drop stamped messages.
 stamp_own = {str(n.stamp_own).lower()}
 require_stamps = {str(n.require_stamps).lower()}
+# Verify arrived messages' signatures on a second thread ahead of the core ("on", "off", or
+# "auto": on with four or more CPU cores). It pays only when a core is otherwise idle: where
+# the cores are busy it makes the hub slower (docs/benchmarks.md, "Checking ahead").
+check_ahead = {_toml_str(n.check_ahead)}
 
 [udp]
 # Where to listen (HOST:PORT; 0.0.0.0 = every interface).

@@ -13,13 +13,20 @@ Tasks, all in one nursery:
   published first (a DM opened for us is in the inbox before anything else happens), then
   frames go to the link senders and API answers to their callers. While the commit's fsync
   runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
-  inputs and verifies their signatures ahead;
+  inputs;
+* the check-ahead worker (a thread, `meshnode.daemon.checkahead`; `[node] check_ahead`, on by
+  default where the process may use `AUTO_CORES` cores): every frame a transport
+  delivers is handed to it as it is queued for the core; it decodes the frame and verifies its
+  signature (the node's pure `frame_check`) while the core works on earlier inputs, and the
+  core puts a ready result into the node (`Node.take_checked`) just before it `receive`s the
+  frame, or verifies the frame itself when the result is not ready;
 * link senders: one per link, handing the node's frames to the transport in order and then
   telling the core that the burst went out (`Node.ready`);
 * the node timer: sleeps until `Node.get_timer()` (woken early when an input moves it
   earlier), then has the core call `Node.handle_timer`;
 * housekeeping: every `node.tick` seconds the daemon's own checks (free disk space, DMs the
-  inbox could not take yet); it never calls the node;
+  inbox could not take yet, the end of urgent dissemination: `meshnode.daemon.radio`); it
+  never calls the node;
 * the API server on the Unix socket, whose requests become calls queued for the core;
 * with `[web] enabled`, the steunpunt's web board (`meshnode.daemon.web`), which reads
   through the same calls;
@@ -68,16 +75,18 @@ from meshnode.daemon.alertlog import AlertLog
 from meshnode.daemon.api import ApiError, ErrorCode, Request, op_name
 from meshnode.daemon.apiserver import ApiServer, EventHub
 from meshnode.daemon.bitchat import open_bitchat
+from meshnode.daemon.checkahead import CheckAhead, Pending
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.contacts import ContactBook, ContactError
 from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
+from meshnode.daemon.radio import RadioSwitch
 from meshnode.daemon.service import Service, ServiceInfo, clock_view
 from meshnode.daemon.stamps import StampMinter
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
-from meshnode.events import Close, LinkId, Output, Send
+from meshnode.events import AlertReceived, Close, LinkId, Output, Send
 from meshnode.node import Node
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
@@ -105,6 +114,7 @@ QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
 HUB_DOC = 'docs/hub.md, "Faults and recovery"'
+AUTO_CORES = 4  # `check_ahead = "auto"`: cores for the core, commits, the worker and the rest
 CRASH_AT = "MESHNODE_CRASH_AT"  # fault injection for the crash tests: see `CrashPoint`
 
 _log = logging.getLogger("meshnode.daemon")
@@ -141,6 +151,7 @@ class _Ready:
 class _FromTransport:
     transport: Transport
     event: TransportEvent
+    check: Pending | None = None  # a frame's check by the check-ahead worker
 
 
 @dataclass(eq=False)
@@ -189,7 +200,9 @@ class CrashPoint:
       other tasks run for `SLOW_COMMIT` seconds first (a slow disk), so that anything released
       too early would reach the peers and API clients before the kill;
     * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
-    * ``verify``: a frame that arrived during a commit was just verified ahead.
+    * ``verify``: the check-ahead worker just verified a frame's signature, its result not yet
+      handed to the core (the kill comes from the worker's thread, the only one that counts
+      this point).
 
     Unset (always, outside those tests) it does nothing."""
 
@@ -277,6 +290,9 @@ class Daemon:
         self._nursery: trio.Nursery | None = None
         self._timer_at = 0  # when the node timer task will next wake
         self._timer_moved = trio.Event()  # set when the node's timer came forward
+        self.check_ahead = (CheckAhead(self.node.frame_check(),
+                                       after_check=lambda: self._crash.reach("verify"))
+                            if _checks_ahead(config.node.check_ahead) else None)
         self.internal_errors = 0
         self.batches = 0  # group commits that succeeded
         self.batched_inputs = 0  # inputs they carried
@@ -344,8 +360,11 @@ class Daemon:
                 # The BLE transport never fails the daemon: without a usable adapter it logs
                 # what the operator should fix and waits, while UDP keeps working.
                 secret = load_or_create_secret(self.data_dir / SECRET_FILE)
-                transports.append(BleTransport(self.config.ble, secret=secret))
+                transports.append(BleTransport(self.config.ble, secret=secret,
+                                               clock=self._clock))
         self.transports = list(transports)
+        # Urgent dissemination: BLE scans and advertises faster while a fresh alert is held.
+        self.radio = RadioSwitch([t for t in self.transports if isinstance(t, BleTransport)])
         self.residents: WsTransport | None = None
         if self.config.web.enabled and self.config.web.residents:
             # Browser nodes at the steunpunt: their WebSockets are links like any other.
@@ -416,6 +435,9 @@ class Daemon:
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
         send, receive = trio.open_memory_channel[_Input](INPUT_BUFFER)
         self._inputs = send
+        if self.check_ahead is not None:
+            self.check_ahead.start()
+            self._stack.callback(self.check_ahead.close)
         with ExitStack() as signals:
             receiver = (signals.enter_context(trio.open_signal_receiver(signal.SIGINT,
                                                                         signal.SIGTERM))
@@ -461,7 +483,10 @@ class Daemon:
                        queued: trio.MemoryReceiveChannel[TransportEvent]) -> None:
         assert self._inputs is not None
         async for event in queued:
-            await self._inputs.send(_FromTransport(transport, event))
+            check = (self.check_ahead.submit(event.data)
+                     if self.check_ahead is not None and isinstance(event, FrameReceived)
+                     else None)
+            await self._inputs.send(_FromTransport(transport, event, check))
 
     async def _ticker(self) -> None:
         assert self._inputs is not None
@@ -501,7 +526,7 @@ class Daemon:
     async def _core(self, inputs: trio.MemoryReceiveChannel[_Input]) -> None:
         """Group commit: take what is queued as one batch, run it through the node inside one
         store transaction, commit it on a worker thread (the transports keep running, and what
-        arrives meanwhile is verified for the next batch), and only then release the batch's
+        arrives meanwhile is queued for the next batch), and only then release the batch's
         frames, events and API answers."""
         pending: deque[_Input] = deque([_Start()])
         while True:
@@ -552,7 +577,7 @@ class Daemon:
     async def _commit(self, inputs: trio.MemoryReceiveChannel[_Input],
                       pending: deque[_Input]) -> None:
         """Commit the node's batch: inline when it wrote nothing, else on a worker thread
-        while the next batch's frames are taken and their signatures verified."""
+        while the next batch's inputs are taken."""
         if not self.node.batch_writes:
             self.node.commit_batch()
             return
@@ -571,14 +596,10 @@ class Daemon:
 
     async def _take_ahead(self, inputs: trio.MemoryReceiveChannel[_Input],
                           pending: deque[_Input]) -> None:
-        """While a commit runs: queue the next inputs and verify the frames' signatures (the
-        node's memo keeps the results; nothing is stored or answered before its own batch)."""
+        """While a commit runs: queue the next inputs (the check-ahead worker verifies their
+        frames meanwhile; nothing is stored or answered before its own batch)."""
         while len(pending) < MAX_BATCH:
-            item = await inputs.receive()  # cancel-safe: a cancelled receive takes nothing
-            pending.append(item)
-            if isinstance(item, _FromTransport) and isinstance(item.event, FrameReceived):
-                self.node.prevalidate(item.event.data)
-                self._crash.reach("verify")
+            pending.append(await inputs.receive())  # cancel-safe: a cancelled receive takes none
         await trio.sleep_forever()
 
     def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
@@ -631,6 +652,7 @@ class Daemon:
             event = item.event
             if isinstance(event, FrameReceived):
                 if event.link in self._boxes:
+                    self._take_check(item.check)
                     outputs = self.node.receive(event.link, event.data, now)
             elif isinstance(event, LinkUp):
                 self._link_up(item.transport, event.link)
@@ -651,6 +673,7 @@ class Daemon:
             finally:
                 item.done.set()
         elif isinstance(item, _Tick):
+            self.radio.update(now)
             self._check_room()
             self._check_clock(now)
             self.service.retry_unrecorded()
@@ -662,6 +685,14 @@ class Daemon:
             calls.append(item)
             outputs = self._answer(item, now)
         return outputs
+
+    def _take_check(self, check: Pending | None) -> None:
+        """Give the node the worker's result for the frame about to be received, if it is
+        ready; if not, `receive` verifies the frame itself (never waits, never skips)."""
+        entries = (None if check is None or self.check_ahead is None
+                   else self.check_ahead.take(check))
+        if entries is not None:
+            self.node.take_checked(entries)
 
     def _link_up(self, transport: Transport, link: LinkId) -> None:
         old = self._boxes.pop(link, None)
@@ -705,6 +736,8 @@ class Daemon:
                 box = self._boxes.get(out.link)
                 if box is not None:
                     box.push(out.data)
+            elif isinstance(out, AlertReceived):
+                self.radio.alert_received(out.verified.alert.sent, now)
             elif isinstance(out, Close):
                 box = self._boxes.get(out.link)
                 if box is not None:
@@ -826,6 +859,9 @@ class Daemon:
         total["storage_full"] = self.storage_full
         total["commits"] = self.batches  # group commits, and the inputs they carried
         total["commit_inputs"] = self.batched_inputs
+        if self.check_ahead is not None:
+            total["checked_ahead"] = self.check_ahead.ahead  # frames the worker checked in time
+            total["checked_inline"] = self.check_ahead.inline  # and those the core checked
         return total
 
 
@@ -847,6 +883,15 @@ async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Inp
         if trio.current_time() >= deadline:
             return
         await trio.lowlevel.checkpoint()
+
+
+def _checks_ahead(setting: str) -> bool:
+    """Whether to run the check-ahead worker (`[node] check_ahead`). It only pays when it gets
+    a core of its own: on a 2-core machine whose other core is busy it made the hub slower
+    (docs/benchmarks.md), so "auto" runs it only where the process may use `AUTO_CORES`."""
+    if setting == "auto":
+        return len(os.sched_getaffinity(0)) >= AUTO_CORES
+    return setting == "on"
 
 
 def _is_disk_full(exc: BaseException) -> bool:

@@ -55,6 +55,16 @@ class Forwarder:
             self._prophet.age(now)
             self._prophet.encounter(own, [(t, p / _ONE) for t, p in hello.prophet], now)
 
+    def spreads(self, kind: Kind, routing: Routing, held: int) -> bool:
+        """Whether a copy with `routing`, of which we hold `held` copies, could go to some peer
+        other than its destination: the class of its reconciliation item (docs/protocol.md
+        §10.2). PRoPHET's rule depends on the peer, so a PRoPHET DM with hops left counts."""
+        if routing.hops_left <= 0:
+            return False
+        if kind is not Kind.DM:
+            return True
+        return self._dm.offer(held, peer_is_destination=False, gain=1.0) is not None
+
     def offer(self, kind: Kind, tag: bytes | None, routing: Routing, held: int, *,
               to_destination: bool, peer: Hello, now: int) -> Offer | None:
         """What to hand the peer of a message with `routing` of which we hold `held` copies;

@@ -38,7 +38,7 @@ __all__ = [
     "encode_frame",
 ]
 
-SYNC_VERSION = 2  # 2: Hello field 3 holds blinded pair tags (docs/protocol.md §8)
+SYNC_VERSION = 2  # 2: pair tags in Hello field 3, (created, id, class) items (§8)
 MAX_FRAME = MAX_MESSAGE + 64
 MAX_RECON = 8_192
 MAX_TAGS = 128  # pair tags of 64 contacts for two days, with padding

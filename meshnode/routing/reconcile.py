@@ -145,8 +145,8 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import accumulate
 from math import ceil, isqrt
@@ -155,20 +155,27 @@ from typing import Protocol, runtime_checkable
 from meshnode.codec import WireError, check_bin, check_int, pack_ordered, unpack_bounded
 
 __all__ = [
+    "CLASS_FLAG",
     "DEFAULT_MAX_MESSAGE",
     "DEFAULT_MAX_RANGES",
     "FINGERPRINT_SIZE",
+    "GHOST",
+    "GIVES_DEAD",
+    "GIVES_LIVE",
+    "HELD",
     "ID_SIZE",
     "INFINITY",
     "MAX_TIMESTAMP",
     "VERSION",
     "Bound",
     "CostEstimate",
+    "Describe",
     "FingerprintRange",
     "IdDiffRange",
     "IdListRange",
     "Item",
     "ItemSet",
+    "KnownRange",
     "Message",
     "Mode",
     "Range",
@@ -177,12 +184,14 @@ __all__ = [
     "Reconciler",
     "SkipRange",
     "SortedItems",
+    "class_of",
     "estimate_cost",
     "fingerprint_of",
     "item_hash",
+    "offer_of",
 ]
 
-VERSION = 1
+VERSION = 2
 ID_SIZE = 16
 FINGERPRINT_SIZE = 12
 MAX_TIMESTAMP = 2**63 - 1
@@ -201,15 +210,26 @@ INFINITY: Bound = (MAX_TIMESTAMP + 1, b"")
 _MOD = 2**128
 _ITEM_DOMAIN = b"meshnode/rbsr/item"
 _FP_DOMAIN = b"meshnode/rbsr/fp"
+_CLASS_BYTE = (b"\x00", b"\x01")
+
+# What an item's holder can do for the peer, sent per id in id lists (the low two bits of the
+# id's flag byte; bit 2 is the item's class).
+GHOST = 0  # known, not held: the id is in the set only so that holders of dead copies match
+HELD = 1  # held, but no copy can go to this peer
+GIVES_DEAD = 2  # a copy can go to this peer, and that copy could not go further
+GIVES_LIVE = 3  # a copy can go to this peer, and that copy could go further (class 1)
+CLASS_FLAG = 4
+_OFFER_MASK = 3
 
 
 class ReconcileError(WireError):
     """A well-formed message that breaks the protocol (role, state, consistency, round cap)."""
 
 
-def item_hash(item_id: bytes) -> int:
-    """The 128-bit value an id contributes to fingerprint sums."""
-    return int.from_bytes(hashlib.sha256(_ITEM_DOMAIN + item_id).digest()[:16], "little")
+def item_hash(item_id: bytes, cls: int = 1) -> int:
+    """The 128-bit value an item of class `cls` (0 or 1) contributes to fingerprint sums."""
+    data = _ITEM_DOMAIN + item_id + _CLASS_BYTE[cls]
+    return int.from_bytes(hashlib.sha256(data).digest()[:16], "little")
 
 
 def fingerprint_of(total: int, count: int) -> bytes:
@@ -224,12 +244,17 @@ def fingerprint_of(total: int, count: int) -> bytes:
 
 @runtime_checkable
 class ItemSet(Protocol):
-    """A sorted, immutable-for-the-session sequence of items, addressed by index."""
+    """A sorted, immutable-for-the-session sequence of items, addressed by index; each item has
+    a class (0 or 1) that enters its hash."""
 
     def __len__(self) -> int: ...
 
     def items(self, lo: int, hi: int) -> Sequence[Item]:
         """Items with index in `[lo, hi)`, in order."""
+        ...
+
+    def classes(self, lo: int, hi: int) -> Sequence[int]:
+        """The classes of the items with index in `[lo, hi)`, in order."""
         ...
 
     def fingerprint(self, lo: int, hi: int) -> bytes:
@@ -242,8 +267,9 @@ class ItemSet(Protocol):
 
 
 class SortedItems:
-    """In-memory `ItemSet`: sorted items with prefix sums of their hashes.
+    """In-memory `ItemSet`: sorted items, their classes, and prefix sums of their hashes.
 
+    `classes` maps ids to their class (0 or 1); ids it does not name are of class 1.
     Building costs O(n log n) (sort) plus n SHA-256 calls; any range fingerprint is then O(1)
     and a bisection O(log n). The object never changes, so a session can keep it while the
     store moves on: `updated` returns a new one for O(n) (list copies at C speed and one set of
@@ -251,14 +277,18 @@ class SortedItems:
     first changed position on.
     """
 
-    __slots__ = ("_hashes", "_items", "_sums")
+    __slots__ = ("_classes", "_hashes", "_items", "_sums")
 
-    def __init__(self, items: Iterable[Item] = ()) -> None:
+    def __init__(self, items: Iterable[Item] = (),
+                 classes: Mapping[bytes, int] | None = None) -> None:
         ordered = sorted({_check_item(item) for item in items})
         if len({item_id for _, item_id in ordered}) != len(ordered):
             raise ValueError("an id appears with two different timestamps")
+        known = classes or {}
         self._items: list[Item] = ordered
-        self._hashes: list[int] = [item_hash(item_id) for _, item_id in ordered]
+        self._classes: list[int] = [_check_class(known.get(i, 1)) for _, i in ordered]
+        pairs = zip(ordered, self._classes, strict=True)
+        self._hashes: list[int] = [item_hash(i, c) for (_, i), c in pairs]
         self._sums: list[int] = list(accumulate(self._hashes, initial=0))
 
     def __len__(self) -> int:
@@ -267,22 +297,29 @@ class SortedItems:
     def items(self, lo: int, hi: int) -> Sequence[Item]:
         return self._items[lo:hi]
 
+    def classes(self, lo: int, hi: int) -> Sequence[int]:
+        return self._classes[lo:hi]
+
     def fingerprint(self, lo: int, hi: int) -> bytes:
         return fingerprint_of(self._sums[hi] - self._sums[lo], hi - lo)
 
     def bisect(self, bound: Bound, lo: int = 0) -> int:
         return bisect_left(self._items, bound, lo)
 
-    def updated(self, add: Iterable[Item] = (), remove: Iterable[Item] = ()) -> SortedItems:
-        """A new set with `add` inserted and `remove` taken out (absent items are ignored)."""
+    def updated(self, add: Iterable[Item] = (), remove: Iterable[Item] = (),
+                classes: Mapping[bytes, int] | None = None) -> SortedItems:
+        """A new set with `remove` taken out (absent items are ignored), then `add` inserted
+        with the class `classes` gives (1 if not named). To change an item's class, remove it
+        and add it again."""
+        known = classes or {}
         items = list(self._items)
+        cls = list(self._classes)
         hashes = list(self._hashes)
         first = len(items)
         for item in sorted(set(remove), reverse=True):
             i = bisect_left(items, item)
             if i < len(items) and items[i] == item:
-                del items[i]
-                del hashes[i]
+                del items[i], cls[i], hashes[i]
                 first = min(first, i)
         present = {item_id for _, item_id in items}
         for item in sorted({_check_item(item) for item in add}):
@@ -292,15 +329,29 @@ class SortedItems:
             if item[1] in present:
                 raise ValueError("an id appears with two different timestamps")
             present.add(item[1])
+            c = _check_class(known.get(item[1], 1))
             items.insert(i, item)
-            hashes.insert(i, item_hash(item[1]))
+            cls.insert(i, c)
+            hashes.insert(i, item_hash(item[1], c))
             first = min(first, i)
         new = SortedItems.__new__(SortedItems)
         new._items = items
+        new._classes = cls
         new._hashes = hashes
         new._sums = self._sums[:first]
         new._sums.extend(accumulate(hashes[first:], initial=self._sums[first]))
         return new
+
+    def reclassed(self, classes: Mapping[bytes, int]) -> SortedItems:
+        """A new set in which the ids `classes` names (and this set holds) have that class."""
+        changed = [item for item in self._items if item[1] in classes]
+        return self.updated(add=changed, remove=changed, classes=classes)
+
+
+def _check_class(cls: int) -> int:
+    if cls not in (0, 1):
+        raise ValueError(f"an item's class is 0 or 1, not {cls!r}")
+    return cls
 
 
 def _check_item(item: Item) -> Item:
@@ -321,6 +372,7 @@ class Mode(IntEnum):
     FINGERPRINT = 1
     ID_LIST = 2
     ID_DIFF = 3
+    KNOWN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,23 +388,61 @@ class FingerprintRange:
 
 @dataclass(frozen=True, slots=True)
 class IdListRange:
+    """All the sender's items in the range: `ids` in order, `flags` one byte per id (bit 2 the
+    item's class, bits 0-1 what the sender can give this peer: GHOST, HELD, GIVES_DEAD,
+    GIVES_LIVE), `times` the timestamps of the ids flagged GHOST or HELD, in order (so that the
+    receiver can record them as ghosts)."""
+
     upper: Bound
     ids: tuple[bytes, ...]
+    flags: bytes = b""
+    times: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class IdDiffRange:
-    """Answer to an `IdListRange`: `bitmap` marks the listed ids the responder lacks, `ids` are
-    the responder's ids in the range that the list lacks."""
+    """Answer to an `IdListRange`: `bitmap` marks the listed items the responder lacks; `ids`
+    (with `flags` and `times` as in an id list) are the responder's items in the range that
+    the list lacks."""
 
     upper: Bound
     bitmap: bytes
     ids: tuple[bytes, ...]
+    flags: bytes = b""
+    times: tuple[int, ...] = ()
 
 
-Range = SkipRange | FingerprintRange | IdListRange | IdDiffRange
+@dataclass(frozen=True, slots=True)
+class KnownRange:
+    """Initiator only, after diffing the responder's id list: the initiator's ids in the range
+    that the responder lacks and cannot get from it (all flagged GHOST or HELD), for the
+    responder to record as ghosts."""
 
-_BASE_LEN = {Mode.SKIP: 2, Mode.FINGERPRINT: 3, Mode.ID_LIST: 3, Mode.ID_DIFF: 4}
+    upper: Bound
+    ids: tuple[bytes, ...]
+    flags: bytes = b""
+    times: tuple[int, ...] = ()
+
+
+Range = SkipRange | FingerprintRange | IdListRange | IdDiffRange | KnownRange
+_Listing = IdListRange | IdDiffRange | KnownRange
+
+_BASE_LEN = {Mode.SKIP: 2, Mode.FINGERPRINT: 3, Mode.ID_LIST: 5, Mode.ID_DIFF: 6, Mode.KNOWN: 5}
+
+
+def offer_of(flag: int) -> int:
+    """GHOST, HELD, GIVES_DEAD or GIVES_LIVE: what the flag's sender can give its peer."""
+    return flag & _OFFER_MASK
+
+
+def class_of(flag: int) -> int:
+    """The class of the item a flag describes."""
+    return flag >> 2 & 1
+
+
+def _timed(flag: int) -> bool:
+    """Whether an id's timestamp travels with it (the receiver may have to record a ghost)."""
+    return flag & _OFFER_MASK <= HELD
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,10 +517,12 @@ def _encode_range(r: Range, last_ts: int) -> tuple[list[object], int]:
             entry = [Mode.SKIP.value, 0]
         case FingerprintRange(fingerprint=fp):
             entry = [Mode.FINGERPRINT.value, 0, fp]
-        case IdListRange(ids=ids):
-            entry = [Mode.ID_LIST.value, 0, b"".join(ids)]
-        case IdDiffRange(bitmap=bitmap, ids=ids):
-            entry = [Mode.ID_DIFF.value, 0, bitmap, b"".join(ids)]
+        case IdListRange(ids=ids, flags=flags, times=times):
+            entry = [Mode.ID_LIST.value, 0, b"".join(ids), flags, list(times)]
+        case IdDiffRange(bitmap=bitmap, ids=ids, flags=flags, times=times):
+            entry = [Mode.ID_DIFF.value, 0, bitmap, b"".join(ids), flags, list(times)]
+        case KnownRange(ids=ids, flags=flags, times=times):
+            entry = [Mode.KNOWN.value, 0, b"".join(ids), flags, list(times)]
     if r.upper != INFINITY:
         entry[1] = ts - last_ts + 1
         last_ts = ts
@@ -445,8 +537,8 @@ def _decode_ranges(raw: list[object], lower: Bound) -> tuple[Range, ...]:
     last_ts = 0
     for n, item in enumerate(raw):
         where = f"reconcile.ranges[{n}]"
-        if not isinstance(item, list) or not 2 <= len(item) <= 5:
-            raise WireError(where, "expected an array of 2..5 items")
+        if not isinstance(item, list) or not 2 <= len(item) <= 7:
+            raise WireError(where, "expected an array of 2..7 items")
         code = check_int(item[0], f"{where}.mode", lo=0, hi=2**32)
         try:
             mode = Mode(code)
@@ -473,21 +565,51 @@ def _decode_ranges(raw: list[object], lower: Bound) -> tuple[Range, ...]:
             last_ts = ts
         if upper <= prev:
             raise WireError(f"{where}.bound", "bounds must be strictly increasing")
+        out.append(_decode_payload(mode, prev, upper, item, where))
         prev = upper
-        out.append(_decode_payload(mode, upper, item, where))
     return tuple(out)
 
 
-def _decode_payload(mode: Mode, upper: Bound, item: list[object], where: str) -> Range:
+def _decode_payload(mode: Mode, lower: Bound, upper: Bound, item: list[object],
+                    where: str) -> Range:
     if mode is Mode.SKIP:
         return SkipRange(upper)
     if mode is Mode.FINGERPRINT:
         fp = check_bin(item[2], f"{where}.fingerprint", size=FINGERPRINT_SIZE, hi=FINGERPRINT_SIZE)
         return FingerprintRange(upper, fp)
-    if mode is Mode.ID_LIST:
-        return IdListRange(upper, _split_ids(item[2], f"{where}.ids"))
-    bitmap = check_bin(item[2], f"{where}.bitmap", hi=2**32)
-    return IdDiffRange(upper, bitmap, _split_ids(item[3], f"{where}.ids"))
+    if mode is Mode.ID_DIFF:
+        bitmap = check_bin(item[2], f"{where}.bitmap", hi=2**32)
+        ids, flags, times = _entries(item[3:6], lower, upper, where)
+        return IdDiffRange(upper, bitmap, ids, flags, times)
+    ids, flags, times = _entries(item[2:5], lower, upper, where)
+    if mode is Mode.KNOWN:
+        if any(not _timed(f) for f in flags):
+            raise WireError(f"{where}.flags", "KNOWN lists only ids flagged GHOST or HELD")
+        return KnownRange(upper, ids, flags, times)
+    return IdListRange(upper, ids, flags, times)
+
+
+def _entries(fields: list[object], lower: Bound, upper: Bound,
+             where: str) -> tuple[tuple[bytes, ...], bytes, tuple[int, ...]]:
+    """Ids, their flags and the timestamps of the GHOST/HELD ones, checked: one flag per id,
+    no reserved bit, a ghost of class 0, one timestamp per GHOST/HELD id placing it inside the
+    range."""
+    ids = _split_ids(fields[0], f"{where}.ids")
+    flags = check_bin(fields[1], f"{where}.flags", hi=2**32)
+    if len(flags) != len(ids):
+        raise WireError(f"{where}.flags", f"{len(flags)} flags for {len(ids)} ids")
+    for f in flags:
+        if f & ~(CLASS_FLAG | _OFFER_MASK) or (f & _OFFER_MASK == GHOST and f & CLASS_FLAG):
+            raise WireError(f"{where}.flags", f"invalid flag {f:#x}")
+    raw_times = fields[2]
+    timed = [item_id for item_id, f in zip(ids, flags, strict=True) if _timed(f)]
+    if not isinstance(raw_times, list) or len(raw_times) != len(timed):
+        raise WireError(f"{where}.times", f"expected an array of {len(timed)} timestamps")
+    times = tuple(check_int(t, f"{where}.times", lo=0, hi=MAX_TIMESTAMP) for t in raw_times)
+    for ts, item_id in zip(times, timed, strict=True):
+        if not lower <= (ts, item_id) < upper:
+            raise WireError(f"{where}.times", "a timestamp places its id outside the range")
+    return ids, flags, times
 
 
 def _split_ids(value: object, where: str) -> tuple[bytes, ...]:
@@ -511,6 +633,15 @@ def _bin_size(n: int) -> int:
     return n + (2 if n <= 0xFF else 3 if n <= 0xFFFF else 5)
 
 
+def _array_size(n: int) -> int:
+    return 1 if n <= 15 else 3 if n <= 0xFFFF else 5
+
+
+def _listing_size(ids: Sequence[bytes], flags: bytes, times: Sequence[int]) -> int:
+    return (_bin_size(ID_SIZE * len(ids)) + _bin_size(len(flags)) + _array_size(len(times))
+            + sum(_uint_size(t) for t in times))
+
+
 def _range_size(r: Range, last_ts: int) -> int:
     ts, prefix = r.upper
     size = 2  # array header and mode
@@ -523,13 +654,16 @@ def _range_size(r: Range, last_ts: int) -> int:
             pass
         case FingerprintRange():
             size += _bin_size(FINGERPRINT_SIZE)
-        case IdListRange(ids=ids):
-            size += _bin_size(ID_SIZE * len(ids))
-        case IdDiffRange(bitmap=bitmap, ids=ids):
-            size += _bin_size(len(bitmap)) + _bin_size(ID_SIZE * len(ids))
+        case IdListRange(ids=ids, flags=flags, times=times) | KnownRange(
+                ids=ids, flags=flags, times=times):
+            size += _listing_size(ids, flags, times)
+        case IdDiffRange(bitmap=bitmap, ids=ids, flags=flags, times=times):
+            size += _bin_size(len(bitmap)) + _listing_size(ids, flags, times)
     return size
 
 
+_WORST_ENTRY = ID_SIZE + 1 + 9  # an id, its flag and a 9-byte timestamp
+_LIST_OVERHEAD = 3 + 3 + 3  # the headers of the ids, the flags and the times
 _WORST_BOUND = 9 + _bin_size(ID_SIZE)  # dt of 9 bytes and a full-length prefix
 _WORST_SKIP = 2 + _WORST_BOUND
 _WORST_FINGERPRINT = 2 + _WORST_BOUND + _bin_size(FINGERPRINT_SIZE)
@@ -586,7 +720,7 @@ class ReconcileConfig:
     def max_unit(self) -> int:
         """Largest single unit of reply (one split or one id list), in bytes."""
         split = self.branching * _WORST_FINGERPRINT
-        idlist = 2 + _WORST_BOUND + _bin_size(ID_SIZE * (self.idlist_threshold - 1))
+        idlist = 2 + _WORST_BOUND + _LIST_OVERHEAD + _WORST_ENTRY * (self.idlist_threshold - 1)
         return max(split, idlist)
 
 
@@ -630,7 +764,7 @@ class _Work:
     """A received range still to be answered (now or in a later reply)."""
 
     lower: Bound
-    range: FingerprintRange | IdListRange | IdDiffRange
+    range: FingerprintRange | IdListRange | IdDiffRange | KnownRange
     stream: bool = False
     differs: bool = False  # a fingerprint already found different from ours
 
@@ -647,15 +781,36 @@ class _Round:
     deferred: list[_Work]
     have: set[bytes]
     need: set[bytes]
+    peer_flags: dict[bytes, int] = field(default_factory=dict)
+    ghosts: dict[bytes, int] = field(default_factory=dict)
+
+
+Describe = Callable[[bytes, int], int]
+"""`describe(id, cls)`: what we can give the peer of our item `id` of class `cls` (GHOST, HELD,
+GIVES_DEAD or GIVES_LIVE)."""
+
+
+def _valid_offer(cls: int, offer: int) -> int:
+    """`offer` as a flag may carry it: a class-1 item its holder no longer holds (it expired
+    during the session) is HELD, never a GHOST of class 1, which the peer refuses."""
+    return HELD if cls and offer == GHOST else offer
+
+
+def _by_class(item_id: bytes, cls: int) -> int:
+    return GIVES_LIVE if cls else HELD
 
 
 class Reconciler:
     """One side of a reconciliation session over an `ItemSet` that must not change meanwhile.
 
     The initiator calls `initiate()`, sends the bytes, and feeds each reply to `receive`, which
-    returns the next message or None when done; `have_ids`/`need_ids` then hold the ids only it
-    has / only the peer has. The responder only feeds `receive` and sends what it returns
-    (on the responder, `receive` never returns None).
+    returns the next message or None when done; `have_ids`/`need_ids` then hold the ids of the
+    items only it has / only the peer has (an id both hold in different classes is in both),
+    `peer_flags` the peer's flag for each id in `need_ids`. The responder only feeds `receive`
+    and sends what it returns (on the responder, `receive` never returns None). On both sides
+    `take_ghosts()` maps the ids the peer listed as GHOST or HELD, and which we do not hold at
+    all, to their timestamps: what we may record as ghosts. `describe` says what we can give
+    the peer of each item (default: GIVES_LIVE for class 1, HELD for class 0).
     """
 
     def __init__(
@@ -665,6 +820,7 @@ class Reconciler:
         initiator: bool,
         config: ReconcileConfig | None = None,
         since: int = 0,
+        describe: Describe = _by_class,
     ) -> None:
         if type(since) is not int or not 0 <= since <= MAX_TIMESTAMP:
             raise ValueError(f"since must be 0..{MAX_TIMESTAMP}")
@@ -674,12 +830,15 @@ class Reconciler:
         self._initiator = initiator
         self._config = config if config is not None else ReconcileConfig()
         self._since = since
+        self._describe = describe
         self._started = False
         self._done = False
         self._rounds = 0
         self._deferred: list[_Work] = []
         self._have: set[bytes] = set()
         self._need: set[bytes] = set()
+        self._peer_flags: dict[bytes, int] = {}
+        self._ghosts: dict[bytes, int] = {}
 
     @property
     def since(self) -> int:
@@ -698,13 +857,24 @@ class Reconciler:
 
     @property
     def have_ids(self) -> frozenset[bytes]:
-        """Ids we hold that the peer lacks (initiator only; empty on the responder)."""
+        """Ids of items we hold that the peer lacks (initiator only; empty on the responder)."""
         return frozenset(self._have)
 
     @property
     def need_ids(self) -> frozenset[bytes]:
-        """Ids the peer holds that we lack (initiator only; empty on the responder)."""
+        """Ids of items the peer holds that we lack (initiator only; empty on the responder)."""
         return frozenset(self._need)
+
+    @property
+    def peer_flags(self) -> dict[bytes, int]:
+        """The peer's flag byte for every id in `need_ids` (initiator only)."""
+        return dict(self._peer_flags)
+
+    def take_ghosts(self) -> dict[bytes, int]:
+        """Ids the peer listed as GHOST or HELD that are not in our set, with their timestamps,
+        learnt since the last call (both roles)."""
+        ghosts, self._ghosts = self._ghosts, {}
+        return ghosts
 
     def initiate(self) -> bytes:
         """The opening message (initiator only, once)."""
@@ -746,6 +916,8 @@ class Reconciler:
         self._since = since
         self._have |= result.have
         self._need |= result.need
+        self._peer_flags.update(result.peer_flags)
+        self._ghosts.update(result.ghosts)
         self._deferred = result.deferred
         ranges = tuple(result.writer.ranges)
         if not self._initiator:
@@ -770,6 +942,8 @@ class Reconciler:
         for n, r in enumerate(ranges):
             if isinstance(r, IdDiffRange) and not self._initiator:
                 raise ReconcileError(f"reconcile.ranges[{n}].mode", "ID_DIFF sent to responder")
+            if isinstance(r, KnownRange) and self._initiator:
+                raise ReconcileError(f"reconcile.ranges[{n}].mode", "KNOWN sent to initiator")
             if not isinstance(r, SkipRange):
                 fresh.append(_Work(lower, r))
             lower = r.upper
@@ -804,17 +978,17 @@ class Reconciler:
                         late = _Work(w.lower, w.range, differs=True)
                         if not self._defer(out, late, lo):
                             break
-                case IdListRange(ids=ids) if self._initiator:
-                    theirs = set(ids)
-                    ours = {item_id for _, item_id in items.items(lo, hi)}
-                    out.have |= ours - theirs
-                    out.need |= theirs - ours
-                case IdListRange():
+                case IdListRange() as listed if self._initiator:
+                    self._diff_list(w.lower, listed, lo, hi, out)
+                case IdListRange() as listed:
+                    self._note_ghosts(listed, out)
                     rest = self._answer(w, lo, hi, out.writer)
                     if rest is not None and not self._defer(out, rest, items.bisect(rest.lower)):
                         break
-                case IdDiffRange(bitmap=bitmap, ids=ids):
-                    self._apply_diff(bitmap, ids, lo, hi, out, f"reconcile.work[{n}]")
+                case KnownRange() as known:
+                    self._note_ghosts(known, out)
+                case IdDiffRange() as diff:
+                    self._apply_diff(diff, lo, hi, out, f"reconcile.work[{n}]")
         return out
 
     def _defer(self, out: _Round, w: _Work, lo: int) -> bool:
@@ -830,8 +1004,23 @@ class Reconciler:
     def _fits_split(self, count: int, writer: _Writer) -> bool:
         """False when `_split` of `count` items surely does not fit (saves hashing it)."""
         if count < self._config.idlist_threshold:
-            return writer.room() >= 3 + _bin_size(ID_SIZE * count)
+            return writer.room() >= 3 + _LIST_OVERHEAD + _WORST_ENTRY * count
         return writer.room() >= self._config.branching * (3 + _bin_size(FINGERPRINT_SIZE))
+
+    def _entries(self, lo: int, hi: int) -> tuple[list[Item], list[int]]:
+        """Our items in `[lo, hi)` and their flag bytes for this peer."""
+        describe = self._describe
+        chosen = list(self._items.items(lo, hi))
+        classes = self._items.classes(lo, hi)
+        pairs = zip(chosen, classes, strict=True)
+        flags = [c << 2 | _valid_offer(c, describe(item_id, c)) for (_, item_id), c in pairs]
+        return chosen, flags
+
+    def _listing(self, chosen: Sequence[Item], flags: Sequence[int],
+                 ) -> tuple[tuple[bytes, ...], bytes, tuple[int, ...]]:
+        ids = tuple(item_id for _, item_id in chosen)
+        times = tuple(ts for (ts, _), f in zip(chosen, flags, strict=True) if _timed(f))
+        return ids, bytes(flags), times
 
     def _split(self, lo: int, hi: int, upper: Bound) -> list[Range]:
         """Describe our items in `[lo, hi)` (a range ending at `upper`) for the peer."""
@@ -839,7 +1028,7 @@ class Reconciler:
         count = hi - lo
         cfg = self._config
         if count < cfg.idlist_threshold:
-            return [IdListRange(upper, tuple(item_id for _, item_id in items.items(lo, hi)))]
+            return [IdListRange(upper, *self._listing(*self._entries(lo, hi)))]
         buckets = _buckets(count, cfg.branching, cfg.idlist_threshold)
         per, extra = divmod(count, buckets)
         out: list[Range] = []
@@ -851,50 +1040,88 @@ class Reconciler:
             start = end
         return out
 
-    def _apply_diff(
-        self, bitmap: bytes, ids: Sequence[bytes], lo: int, hi: int, out: _Round, where: str
-    ) -> None:
+    def _note_ghosts(self, listed: _Listing, out: _Round) -> None:
+        """Record the peer's GHOST/HELD ids we do not hold at all as ghosts to be."""
+        pairs = zip(listed.ids, listed.flags, strict=True)
+        timed = [(item_id, f) for item_id, f in pairs if _timed(f)]
+        for (item_id, _), ts in zip(timed, listed.times, strict=True):
+            if not self._holds(ts, item_id):
+                out.ghosts[item_id] = ts
+
+    def _holds(self, ts: int, item_id: bytes) -> bool:
+        i = self._items.bisect((ts, item_id))
+        return i < len(self._items) and self._items.items(i, i + 1)[0] == (ts, item_id)
+
+    def _diff_list(self, lower: Bound, listed: IdListRange, lo: int, hi: int,
+                   out: _Round) -> None:
+        """Initiator: diff the responder's id list with our items in the range; tell it, with a
+        KNOWN range if it fits, which of our ids it lacks and cannot get from us."""
+        theirs = {(i, class_of(f)): f for i, f in zip(listed.ids, listed.flags, strict=True)}
+        chosen, flags = self._entries(lo, hi)
+        ours = {(item_id, c >> 2 & 1) for (_, item_id), c in zip(chosen, flags, strict=True)}
+        out.have.update(i for i, _ in ours.difference(theirs))
+        for key, f in theirs.items():
+            if key not in ours:
+                out.need.add(key[0])
+                out.peer_flags[key[0]] = f
+        self._note_ghosts(listed, out)
+        their_ids = set(listed.ids)
+        unknown = [(item, f) for item, f in zip(chosen, flags, strict=True)
+                   if _timed(f) and item[1] not in their_ids]
+        if unknown:
+            known = KnownRange(listed.upper, *self._listing([i for i, _ in unknown],
+                                                            [f for _, f in unknown]))
+            out.writer.add(lower, [known])  # best effort: the next contact retries
+
+    def _apply_diff(self, diff: IdDiffRange, lo: int, hi: int, out: _Round, where: str) -> None:
         count = hi - lo
-        if len(bitmap) != (count + 7) // 8:
+        if len(diff.bitmap) != (count + 7) // 8:
             raise ReconcileError(f"{where}.bitmap", f"does not match our {count} ids in the range")
-        bits = int.from_bytes(bitmap, "little")
+        bits = int.from_bytes(diff.bitmap, "little")
         if bits >> count:
             raise ReconcileError(f"{where}.bitmap", "unused bits must be zero")
-        ours = [item_id for _, item_id in self._items.items(lo, hi)]
-        out.have.update(item_id for i, item_id in enumerate(ours) if bits >> i & 1)
-        out.need |= set(ids).difference(ours)
+        chosen, flags = self._entries(lo, hi)
+        ours = {(item_id, f >> 2 & 1) for (_, item_id), f in zip(chosen, flags, strict=True)}
+        out.have.update(item_id for i, (_, item_id) in enumerate(chosen) if bits >> i & 1)
+        for item_id, f in zip(diff.ids, diff.flags, strict=True):
+            if (item_id, class_of(f)) not in ours:
+                out.need.add(item_id)
+                out.peer_flags[item_id] = f
+        self._note_ghosts(diff, out)
 
     def _answer(self, w: _Work, lo: int, hi: int, writer: _Writer) -> _Work | None:
         """Answer the initiator's id list; return the work left for a later reply, if any."""
         assert isinstance(w.range, IdListRange)
-        items = self._items
-        theirs_list = w.range.ids
+        listed = w.range
         count = hi - lo
         room = writer.room()
         # Only look at our ids when their difference could fit: the work is then bounded by
         # the reply size plus the peer's list, whatever the size of the range on our side.
-        if not w.stream and count <= len(theirs_list) + room // ID_SIZE:
-            theirs = set(theirs_list)
-            ours = [item_id for _, item_id in items.items(lo, hi)]
-            mine = set(ours)
-            bits = sum(1 << i for i, item_id in enumerate(theirs_list) if item_id not in mine)
-            bitmap = bits.to_bytes((len(theirs_list) + 7) // 8, "little")
-            missing = tuple(item_id for item_id in ours if item_id not in theirs)
+        if not w.stream and count <= len(listed.ids) + room // _WORST_ENTRY:
+            theirs = {(i, class_of(f)) for i, f in zip(listed.ids, listed.flags, strict=True)}
+            chosen, flags = self._entries(lo, hi)
+            mine = {(item_id, f >> 2 & 1) for (_, item_id), f in zip(chosen, flags, strict=True)}
+            keys = zip(listed.ids, map(class_of, listed.flags), strict=True)
+            bits = sum(1 << n for n, key in enumerate(keys) if key not in mine)
+            bitmap = bits.to_bytes((len(listed.ids) + 7) // 8, "little")
+            missing = [(item, f) for item, f in zip(chosen, flags, strict=True)
+                       if (item[1], f >> 2 & 1) not in theirs]
             if not bits and not missing:
-                return None  # same ids on both sides: a skip says it
-            if writer.add(w.lower, [IdDiffRange(w.upper, bitmap, missing)]):
+                return None  # same items on both sides: a skip says it
+            listing = self._listing([i for i, _ in missing], [f for _, f in missing])
+            if writer.add(w.lower, [IdDiffRange(w.upper, bitmap, *listing)]):
                 return None
         # Otherwise stream our ids as id lists, which the initiator diffs chunk by chunk.
-        chunk = min(count, (room - 2 - _WORST_BOUND - 5) // ID_SIZE)
+        chunk = min(count, (room - 2 - _WORST_BOUND - _LIST_OVERHEAD) // _WORST_ENTRY)
         if chunk == count:
-            ids = tuple(item_id for _, item_id in items.items(lo, hi))
-            return None if writer.add(w.lower, [IdListRange(w.upper, ids)]) else w
+            whole = IdListRange(w.upper, *self._listing(*self._entries(lo, hi)))
+            return None if writer.add(w.lower, [whole]) else w
         if chunk <= 0:
             return w
-        head = items.items(lo, lo + chunk + 1)
+        head = self._items.items(lo, lo + chunk + 1)
         bound = _between(head[-2], head[-1])
-        ids = tuple(item_id for _, item_id in head[:-1])
-        writer.add(w.lower, [IdListRange(bound, ids)], force=True)
+        part = IdListRange(bound, *self._listing(*self._entries(lo, lo + chunk)))
+        writer.add(w.lower, [part], force=True)
         return _Work(bound, IdListRange(w.upper, ()), stream=True)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -28,6 +29,7 @@ import trio
 from dbus_fast import MessageType
 from dbus_fast.aio import MessageBus
 
+from meshnode.alerts.urgency import RadioSettings
 from meshnode.transport.base import LinkDown, LinkId, TransportEvent
 from meshnode.transport.ble_bluez import (
     AdapterStatus,
@@ -43,7 +45,7 @@ from meshnode.transport.ble_links import BleLink, LinkIds
 from meshnode.transport.ble_peripheral import PeripheralRole
 from meshnode.transport.ble_token import advert_token, epoch_of
 
-__all__ = ["BleEngine", "BleStatus", "BleTransport"]
+__all__ = ["BleEngine", "BleStatus", "BleTransport", "normal_radio"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,23 @@ class BleStatus:
     peripheral_links: int
     advertising: bool
     bridge_drops: int
+    scan_window: float  # the duty cycle in force (the config's, or the daemon's urgent one)
+    scan_interval: float
+    advert_interval_ms: int  # 0: BlueZ's default
+
+
+def normal_radio(config: BleConfig) -> RadioSettings:
+    """The device's own duty cycle, from `[transport.ble]` (advertising at BlueZ's default
+    interval when `advert_interval_ms` is 0)."""
+    adv = config.advert_interval_ms / 1000 if config.advert_interval_ms else math.inf
+    return RadioSettings(config.scan_window, config.scan_interval, adv)
+
+
+def _interval_ms(settings: RadioSettings) -> int:
+    """BlueZ's advertising interval for `settings` (0: its default), within what it accepts."""
+    if math.isinf(settings.adv_interval):
+        return 0
+    return min(10_485_000, max(20, round(settings.adv_interval * 1000)))
 
 
 class BleEngine:
@@ -74,6 +93,7 @@ class BleEngine:
         self._clock = clock
         self._emit = emit
         self._ids = LinkIds()
+        self.radio = normal_radio(config)  # the duty cycle the roles apply
         self.state = "starting"
         self.status: AdapterStatus | None = None
         self.central: CentralRole | None = None
@@ -162,7 +182,7 @@ class BleEngine:
             self.peripheral = PeripheralRole(
                 bus, watch, status.path, secret=self._secret, clock=self._clock,
                 emit=self._emit, ids=self._ids, max_links=self.config.max_peripheral_links,
-                advert_interval_ms=self.config.advert_interval_ms,
+                advert_interval_ms=_interval_ms(self.radio),
                 advert_profile=self.config.advert,
                 central_capable=(status.central and self.config.central
                                  and self.config.max_central_links > 0))
@@ -175,6 +195,7 @@ class BleEngine:
                 busy_devices=lambda: set(peripheral.centrals) if peripheral else set(),
                 acquire_mtu=self._acquire_mtu,
                 passive=self.config.scan_mode == "passive" and status.passive_scan)
+            self.central.set_duty(self.radio.scan_window, self.radio.scan_interval)
             roles.append(self._supervised("central", self.central.run))
         log.info("BLE transport running on %s (central: %s, peripheral: %s)", adapter,
                  "yes" if self.central else "no", "yes" if self.peripheral else "no")
@@ -235,6 +256,14 @@ class BleEngine:
 
     # --- commands from trio --------------------------------------------------------------
 
+    def set_radio(self, settings: RadioSettings) -> None:
+        """Apply a duty cycle now, and to roles started later (after BlueZ came back)."""
+        self.radio = settings
+        if self.central is not None:
+            self.central.set_duty(settings.scan_window, settings.scan_interval)
+        if self.peripheral is not None:
+            self.peripheral.set_advert_interval(_interval_ms(settings))
+
     def _link(self, link: LinkId) -> BleLink | None:
         for role in (self.central, self.peripheral):
             found = role.link(link) if role is not None else None
@@ -266,7 +295,12 @@ class BleEngine:
             central_links=len(self.central.links) if self.central else 0,
             peripheral_links=len(self.peripheral.centrals) if self.peripheral else 0,
             advertising=bool(self.peripheral and self.peripheral.advertising),
-            bridge_drops=drops)
+            bridge_drops=drops,
+            scan_window=self.central.scan_window if self.central else self.radio.scan_window,
+            scan_interval=(self.central.scan_interval if self.central
+                           else self.radio.scan_interval),
+            advert_interval_ms=(self.peripheral.advert_interval_ms if self.peripheral
+                                else _interval_ms(self.radio)))
 
 
 async def _first(*coros: Coroutine[Any, Any, object], timeout: float | None = None) -> None:
@@ -291,6 +325,7 @@ class BleTransport:
         self._bridge: AsyncioBridge | None = None
         self._engine: BleEngine | None = None
         self._open: set[LinkId] = set()
+        self._radio = normal_radio(config)
 
     @property
     def engine(self) -> BleEngine | None:
@@ -305,6 +340,7 @@ class BleTransport:
             self._bridge = bridge
             engine = self._engine = BleEngine(self.config, secret=self._secret,
                                               clock=self._clock, emit=bridge.emit)
+            engine.radio = self._radio
             runner = bridge.spawn(engine.run, name="BLE engine")
             try:
                 while True:
@@ -332,6 +368,22 @@ class BleTransport:
                                      trio.WouldBlock):
                 events.send_nowait(LinkDown(link, "BLE transport stopped"))
         self._open.clear()
+
+    @property
+    def radio(self) -> RadioSettings:
+        """The duty cycle last asked for (the config's until `set_radio`)."""
+        return self._radio
+
+    def set_radio(self, settings: RadioSettings) -> None:
+        """Scan and advertise at `settings` from now on (the daemon's urgent-dissemination
+        switch, `meshnode.daemon.radio`); kept across BlueZ restarts. Returns at once: the
+        BlueZ work happens on the bridge's loop."""
+        self._radio = settings
+        bridge, engine = self._bridge, self._engine
+        if bridge is None or engine is None:
+            return
+        with contextlib.suppress(BridgeClosed, RuntimeError):  # stopping: nothing to apply
+            bridge.loop.call_soon_threadsafe(engine.set_radio, settings)
 
     async def send(self, link: LinkId, frame: bytes) -> None:
         bridge, engine = self._bridge, self._engine

@@ -130,6 +130,10 @@ class CentralRole:
         self.yielded: dict[bytes, float] = {}  # peer token -> when we left it the link
         self.bad_adverts = 0
         self.scans = 0
+        # The duty cycle in force: the config's, or what the daemon asked for (`set_duty`).
+        self.scan_window = config.scan_window
+        self.scan_interval = config.scan_interval
+        self._duty_changed = asyncio.Event()
         self._found = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._sessions: set[asyncio.Task[None]] = set()
@@ -142,19 +146,30 @@ class CentralRole:
             while True:
                 started = loop.time()
                 if self._free_slots() > 0:
-                    await self._scan(self.config.scan_window)
+                    await self._scan(self.scan_window)
                     await self._connect(self._picks(loop.time()))
                 else:
                     self._slot_freed.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_freed.wait(),
-                                               timeout=self.config.scan_interval)
+                                               timeout=self.scan_interval)
                     continue
-                rest = self.config.scan_interval - (loop.time() - started)
-                if rest > 0 and self.config.scan_window < self.config.scan_interval:
-                    await asyncio.sleep(rest)
+                rest = self.scan_interval - (loop.time() - started)
+                if rest > 0 and self.scan_window < self.scan_interval:
+                    # A new duty cycle takes effect now, not after a long pause.
+                    self._duty_changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._duty_changed.wait(), timeout=rest)
         finally:
             await self._teardown()
+
+    def set_duty(self, window: float, interval: float) -> None:
+        """Scan `window` seconds in every `interval` from now on (a pause in progress ends
+        at once); the config's values stay the device's normal ones."""
+        if not 0 < window <= interval:
+            raise ValueError("need 0 < window <= interval")
+        self.scan_window, self.scan_interval = window, interval
+        self._duty_changed.set()
 
     async def _scan(self, duration: float) -> None:
         loop = asyncio.get_running_loop()
@@ -216,7 +231,7 @@ class CentralRole:
         self._found.set()
 
     def _prune(self, now: float) -> None:
-        horizon = 3 * self.config.scan_interval + 30.0
+        horizon = 3 * self.scan_interval + 30.0
         for token in [t for t, c in self.candidates.items() if now - c.last_seen > horizon]:
             del self.candidates[token]
         for token in [t for t, since in self.yielded.items() if now - since > horizon]:

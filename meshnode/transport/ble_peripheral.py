@@ -109,6 +109,7 @@ class PeripheralRole:
         self._ids = ids
         self.max_links = max_links
         self._interval_ms = advert_interval_ms
+        self._advertised_ms = advert_interval_ms  # the interval of the registered advert
         self._profile = advert_profile
         self._central_capable = central_capable
         self._info = encode_info(info or Info())
@@ -140,7 +141,8 @@ class PeripheralRole:
                 self._wake.clear()
                 want = len(self.centrals) < self.max_links
                 token = advert_token(self._secret, epoch_of(self._clock()))
-                if want and (not self.advertising or token != self.advert_token):
+                stale = token != self.advert_token or self._interval_ms != self._advertised_ms
+                if want and (not self.advertising or stale):
                     if self.advertising:
                         await self._unregister_advert()
                     await self._register_advert(token)
@@ -184,8 +186,22 @@ class PeripheralRole:
         self._app_registered = True
         log.info("GATT service %s registered on %s", SERVICE_UUID, self.adapter_path)
 
+    @property
+    def advert_interval_ms(self) -> int:
+        """The advertising interval asked of BlueZ (0: BlueZ's default)."""
+        return self._interval_ms
+
+    def set_advert_interval(self, interval_ms: int) -> None:
+        """Advertise every `interval_ms` (0: BlueZ's default) from now on: the advert is
+        registered again with it, since BlueZ reads an advert's properties only then."""
+        if interval_ms and not 20 <= interval_ms <= 10_485_000:
+            raise ValueError("interval_ms must be 0 or 20..10485000")
+        self._interval_ms = interval_ms
+        self._wake.set()
+
     async def _register_advert(self, token: bytes) -> None:
         self.advert_token = token
+        self._advertised_ms = self._interval_ms
         reply = await call(self.bus, path=self.adapter_path, interface=ADV_MANAGER_IFACE,
                            member="RegisterAdvertisement", signature="oa{sv}",
                            body=[self.advert_path, {}])
@@ -218,9 +234,9 @@ class PeripheralRole:
         else:
             advert["ServiceData"] = Variant(
                 "a{sv}", {SERVICE_UUID: Variant("ay", service_data(token))})
-        if self._interval_ms:
-            advert["MinInterval"] = Variant("u", self._interval_ms)
-            advert["MaxInterval"] = Variant("u", self._interval_ms)
+        if self._advertised_ms:
+            advert["MinInterval"] = Variant("u", self._advertised_ms)
+            advert["MaxInterval"] = Variant("u", self._advertised_ms)
         return {
             self.advert_path: {ADV_IFACE: advert},
             self._service_path: {SERVICE_IFACE: {

@@ -17,6 +17,9 @@ bucket of `relink_burst`, one more every `relink_interval` seconds) so that reco
 not reset the node's per-link budgets; after the node closed a host's link for misbehaviour
 that host gets no link for `penalty` seconds. A text message, or a binary one larger than
 `max_frame`, is a broken peer: the link is closed with a WebSocket close code saying why.
+After this side closed a link it still reads (and drops) what the peer sends, for at most
+`close_timeout` seconds, until the peer's close reply: the web server stops feeding an
+application that stopped reading, and so would never see that reply nor end the connection.
 
 Nothing here decides what to send; frames in and out are whole.
 """
@@ -66,6 +69,7 @@ class WsConfig:
     relink_burst: int = 8
     relink_interval: float = 10.0
     penalty: float = 60.0
+    close_timeout: float = 10.0
 
 
 @dataclass(eq=False)
@@ -161,6 +165,8 @@ class WsTransport:
                     await self._events_in.send(LinkDown(link.id, link.reason))
                 if link.close_code is not None:
                     await _quiet_close(send, link.close_code)
+        if link.close_code is not None:  # not when the daemon is going down: it cancels this
+            await self._drain(receive)
 
     async def _reader(self, link: _Link, receive: Receive) -> None:
         while True:
@@ -181,6 +187,13 @@ class WsTransport:
             self.counters["frames_in"] += 1
             self.counters["bytes_in"] += len(data)
             await self._events_in.send(FrameReceived(link.id, bytes(data)))
+
+    async def _drain(self, receive: Receive) -> None:
+        """Drop what the peer still sends after our close, until it disconnects or
+        `close_timeout` passes (a peer that never answers the close is not waited for)."""
+        with trio.move_on_after(self.config.close_timeout):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
 
     async def _writer(self, link: _Link, queued: trio.MemoryReceiveChannel[bytes],
                       send: Send) -> None:

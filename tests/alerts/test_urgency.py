@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from meshnode.alerts.urgency import URGENT_RADIO, UrgentRadio
+from meshnode.alerts.urgency import URGENT_RADIO, RadioSettings, UrgentRadio
 
 
 def test_a_fresh_alert_makes_a_device_urgent_for_the_duration() -> None:
@@ -26,3 +28,40 @@ def test_the_default_scans_more_than_the_screen_off_phone_scan() -> None:
 def test_impossible_settings_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         UrgentRadio(**bad)
+
+
+def test_a_second_fresh_alert_extends_the_urgent_period_and_never_shortens_it() -> None:
+    radio = UrgentRadio(duration=600.0, fresh_for=3_600.0)
+    until = radio.hold(-math.inf, issued=1_000.0, received=1_000.0)
+    assert until == 1_600.0
+    assert radio.hold(until, issued=1_200.0, received=1_300.0) == 1_900.0
+    # An alert found at 1,100 (urgent until 1,700) does not cut a period running to 1,900.
+    assert radio.hold(1_900.0, issued=1_100.0, received=1_100.0) == 1_900.0
+
+
+def test_a_stale_alert_leaves_the_urgent_period_as_it_was() -> None:
+    radio = UrgentRadio(duration=600.0, fresh_for=3_600.0)
+    assert radio.hold(-math.inf, issued=0.0, received=4_000.0) == -math.inf
+    assert radio.hold(4_200.0, issued=0.0, received=4_000.0) == 4_200.0
+
+
+PHONE = RadioSettings(scan_window=0.512, scan_interval=10.24, adv_interval=1.0)
+HUB = RadioSettings(scan_window=10.0, scan_interval=10.0, adv_interval=0.25)
+
+
+def test_an_urgent_phone_takes_the_urgent_scan_and_advertising() -> None:
+    assert URGENT_RADIO.settings(PHONE, urgent=True) == URGENT_RADIO.radio
+    assert URGENT_RADIO.settings(PHONE, urgent=False) == PHONE
+
+
+def test_urgency_never_slows_a_device_down() -> None:
+    """A hub scanning continuously keeps doing so; only its advertising speeds up."""
+    urgent_hub = URGENT_RADIO.settings(HUB, urgent=True)
+    assert (urgent_hub.scan_window, urgent_hub.scan_interval) == (10.0, 10.0)
+    assert urgent_hub.adv_interval == URGENT_RADIO.adv_interval
+
+
+def test_a_device_on_the_radios_default_advertising_gets_the_urgent_interval() -> None:
+    default_adv = RadioSettings(0.5, 60.0, math.inf)
+    assert URGENT_RADIO.settings(default_adv, urgent=True).adv_interval == 0.1
+    assert URGENT_RADIO.settings(default_adv, urgent=False).adv_interval == math.inf

@@ -1,7 +1,9 @@
 """A receiving daemon SIGKILLed at the exact moments of its group commit — inside a batch
-(written, not committed), between the COMMIT and the release of the batch's outputs, and while
-it verifies the next frames ahead during a commit — loses nothing it acknowledged and stores
-nothing unverified; started again, it fetches the rest.
+(written, not committed), between the COMMIT and the release of the batch's outputs, and on
+its check-ahead worker's thread just after it verified a frame whose result the core has not
+taken yet — loses nothing it acknowledged and stores nothing unverified; started again, it
+fetches the rest. The first runs without the check-ahead worker (`check_ahead = "off"`, the
+core verifies everything itself), the others with it.
 
 The daemon kills itself at the chosen moment (`MESHNODE_CRASH_AT`, `meshnode.daemon.daemon.
 CrashPoint`): a real process dies by SIGKILL in the middle of syncing a backlog over UDP. The
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -30,11 +33,13 @@ FORGED = 40
 
 
 def _forged(count: int) -> list[bytes]:
-    """Posts whose signatures fail: the body of a genuine post, a made-up signature."""
+    """Posts whose signatures fail: the body of a genuine post, a made-up signature. Made now,
+    so that they are fresh when the peer offers them (an expired post is never offered)."""
     author = Identity.generate()
+    now = int(time.time())
     out = []
     for i in range(count):
-        real = create_post(author, "wijk-noord", f"vervalst {i}", 1_790_000_000)
+        real = create_post(author, "wijk-noord", f"vervalst {i}", now)
         out.append(encode_message(Message(real.kind, real.body, bytes([i % 251 + 1]) * 64)))
     return out
 
@@ -50,13 +55,14 @@ def _posts(node: LocalNode) -> int:
     return int(node.request(api.Status())["store"]["by_kind"].get("post", 0))
 
 
-@pytest.mark.parametrize("point", ["batch:3", "commit:3", "verify:20"])
+@pytest.mark.parametrize(("point", "check_ahead"),
+                         [("batch:3", "off"), ("commit:3", "on"), ("verify:20", "on")])
 def test_a_kill_inside_the_group_commit_loses_nothing_acknowledged(
-        tmp_path: Path, point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, point: str, check_ahead: str, monkeypatch: pytest.MonkeyPatch) -> None:
     genuine = make_posts(BACKLOG)
     forged = _forged(FORGED)
     forged_ids = {decode_message(r).id.hex() for r in forged}
-    with LocalNet.line(tmp_path, ["A", "B"], fault_config()) as net:
+    with LocalNet.line(tmp_path, ["A", "B"], fault_config(check_ahead=check_ahead)) as net:
         hub, peer = net["A"], net["B"]
         for node in net.nodes:
             node.setup()

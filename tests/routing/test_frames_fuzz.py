@@ -108,6 +108,7 @@ def test_any_msgpack_body_under_any_frame_type(kind: int, body: object) -> None:
     ([1, {1: 2, 2: b"n" * 8, 6: [[b"t" * TAG_SIZE, 10_001]]}], "hello.prophet[0]"),
     ([1, {1: 2, 2: b"n" * 8, 6: [[b"t" * TAG_SIZE, 1]] * (MAX_PROPHET + 1)}], "frame"),
     ([1, {1: 1, 2: b"n" * 8}], "hello.version"),  # sync version 1 is retired (§8)
+    ([1, {1: 3, 2: b"n" * 8}], "hello.version"),
     ([1, {1: 2, 2: b"n" * 8, 7: b"d" * 11}], "hello.digest"),
     ([1, {1: 2, 2: b"n" * 8, 8: b""}], "hello"),
     ([1, {2: b"n" * 8, 1: 2}], "frame"),  # keys out of order: not canonical

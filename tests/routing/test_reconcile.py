@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from meshnode.codec import WireError, pack
 from meshnode.routing.reconcile import (
+    CLASS_FLAG,
     FINGERPRINT_SIZE,
+    GIVES_LIVE,
     ID_SIZE,
     INFINITY,
     MAX_TIMESTAMP,
@@ -218,6 +220,9 @@ class NaiveItems:
     def items(self, lo: int, hi: int) -> Sequence[Item]:
         return self._items[lo:hi]
 
+    def classes(self, lo: int, hi: int) -> Sequence[int]:
+        return [1] * len(self._items[lo:hi])
+
     def fingerprint(self, lo: int, hi: int) -> bytes:
         return fingerprint_of(sum(item_hash(i) for _, i in self._items[lo:hi]), hi - lo)
 
@@ -393,43 +398,54 @@ FP = bytes(FINGERPRINT_SIZE)
 # (what, message body as a msgpack object, sent to the responder's first receive?)
 MALFORMED: list[tuple[str, object, bool]] = [
     ("not a map", [1, 2], True),
-    ("unknown field", {1: 1, 9: 0}, True),
+    ("unknown field", {1: 2, 9: 0}, True),
     ("string key", {"1": 1}, True),
-    ("version 2", {1: 2}, True),
+    ("version 1 (classless items)", {1: 1}, True),
+    ("version 3", {1: 3}, True),
     ("version as bool", {1: True}, True),
-    ("explicit since 0", {1: 1, 2: 0}, True),
-    ("since above the maximum", {1: 1, 2: 2**63}, True),
+    ("explicit since 0", {1: 2, 2: 0}, True),
+    ("since above the maximum", {1: 2, 2: 2**63}, True),
     ("since without opening", {2: 5}, False),
-    ("opening sent to the initiator", {1: 1}, False),
+    ("opening sent to the initiator", {1: 2}, False),
     ("no opening to the responder", {3: [[0, 5]]}, True),
-    ("empty ranges", {1: 1, 3: []}, True),
-    ("ranges not an array", {1: 1, 3: 5}, True),
-    ("range not an array", {1: 1, 3: [5]}, True),
-    ("unknown mode", {1: 1, 3: [[7, 0]]}, True),
-    ("negative mode", {1: 1, 3: [[-1, 0]]}, True),
-    ("mode as bool", {1: 1, 3: [[True, 0, FP]]}, True),
-    ("mode as text", {1: 1, 3: [["1", 0, FP]]}, True),
-    ("fingerprint missing", {1: 1, 3: [[1, 0]]}, True),
-    ("fingerprint too short", {1: 1, 3: [[1, 0, FP[:-1]]]}, True),
-    ("fingerprint as text", {1: 1, 3: [[1, 0, "x" * FINGERPRINT_SIZE]]}, True),
-    ("too many elements", {1: 1, 3: [[0, 5, b"\x01", b"\x01"]]}, True),
-    ("ids not whole", {1: 1, 3: [[2, 0, bytes(ID_SIZE + 1)]]}, True),
-    ("duplicate ids", {1: 1, 3: [[2, 0, bytes(2 * ID_SIZE)]]}, True),
-    ("negative dt", {1: 1, 3: [[0, -1]]}, True),
-    ("equal bounds", {1: 1, 3: [[0, 5], [0, 1]]}, True),
-    ("decreasing bounds", {1: 1, 3: [[0, 5, b"\x05"], [0, 1]]}, True),
-    ("decreasing prefixes", {1: 1, 3: [[0, 5, b"\x05"], [0, 1, b"\x04"]]}, True),
-    ("range after infinity", {1: 1, 3: [[1, 0, FP], [0, 5]]}, True),
-    ("two infinities", {1: 1, 3: [[0, 0], [1, 0, FP]]}, True),
-    ("prefix on infinity", {1: 1, 3: [[0, 0, b"\x01"]]}, True),
-    ("empty prefix", {1: 1, 3: [[0, 5, b""]]}, True),
-    ("prefix ending in zero", {1: 1, 3: [[0, 5, b"\x01\x00"]]}, True),
-    ("prefix too long", {1: 1, 3: [[0, 5, b"\x01" * (ID_SIZE + 1)]]}, True),
-    ("timestamp overflow", {1: 1, 3: [[0, 2**63], [0, 2**63]]}, True),
-    ("bound below since", {1: 1, 2: 100, 3: [[0, 50]]}, True),
-    ("bound equal to since", {1: 1, 2: 100, 3: [[0, 101]]}, True),
-    ("id-diff sent to the responder", {1: 1, 3: [[3, 0, b"", b""]]}, True),
-    ("more sent by the initiator", {1: 1, 4: 1}, True),
+    ("empty ranges", {1: 2, 3: []}, True),
+    ("ranges not an array", {1: 2, 3: 5}, True),
+    ("range not an array", {1: 2, 3: [5]}, True),
+    ("unknown mode", {1: 2, 3: [[7, 0]]}, True),
+    ("negative mode", {1: 2, 3: [[-1, 0]]}, True),
+    ("mode as bool", {1: 2, 3: [[True, 0, FP]]}, True),
+    ("mode as text", {1: 2, 3: [["1", 0, FP]]}, True),
+    ("fingerprint missing", {1: 2, 3: [[1, 0]]}, True),
+    ("fingerprint too short", {1: 2, 3: [[1, 0, FP[:-1]]]}, True),
+    ("fingerprint as text", {1: 2, 3: [[1, 0, "x" * FINGERPRINT_SIZE]]}, True),
+    ("too many elements", {1: 2, 3: [[0, 5, b"\x01", b"\x01"]]}, True),
+    ("ids not whole", {1: 2, 3: [[2, 0, bytes(ID_SIZE + 1), b"\x07", []]]}, True),
+    ("duplicate ids", {1: 2, 3: [[2, 0, bytes(2 * ID_SIZE), b"\x07\x07", []]]}, True),
+    ("id list without flags", {1: 2, 3: [[2, 0, bytes(ID_SIZE)]]}, True),
+    ("a flag missing", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"", []]]}, True),
+    ("a reserved flag bit", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"\x0f", []]]}, True),
+    ("a ghost of class 1", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"\x04", [5]]]}, True),
+    ("a held id without its time", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"\x01", []]]}, True),
+    ("a time for a giveable id", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"\x07", [5]]]}, True),
+    ("a time outside the range", {1: 2, 3: [[2, 6, bytes(ID_SIZE), b"\x01", [9]]]}, True),
+    ("a time as text", {1: 2, 3: [[2, 0, bytes(ID_SIZE), b"\x01", ["5"]]]}, True),
+    ("known sent to the initiator", {3: [[4, 0, bytes(ID_SIZE), b"\x01", [5]]]}, False),
+    ("known of a giveable id", {1: 2, 3: [[4, 0, bytes(ID_SIZE), b"\x03", []]]}, True),
+    ("negative dt", {1: 2, 3: [[0, -1]]}, True),
+    ("equal bounds", {1: 2, 3: [[0, 5], [0, 1]]}, True),
+    ("decreasing bounds", {1: 2, 3: [[0, 5, b"\x05"], [0, 1]]}, True),
+    ("decreasing prefixes", {1: 2, 3: [[0, 5, b"\x05"], [0, 1, b"\x04"]]}, True),
+    ("range after infinity", {1: 2, 3: [[1, 0, FP], [0, 5]]}, True),
+    ("two infinities", {1: 2, 3: [[0, 0], [1, 0, FP]]}, True),
+    ("prefix on infinity", {1: 2, 3: [[0, 0, b"\x01"]]}, True),
+    ("empty prefix", {1: 2, 3: [[0, 5, b""]]}, True),
+    ("prefix ending in zero", {1: 2, 3: [[0, 5, b"\x01\x00"]]}, True),
+    ("prefix too long", {1: 2, 3: [[0, 5, b"\x01" * (ID_SIZE + 1)]]}, True),
+    ("timestamp overflow", {1: 2, 3: [[0, 2**63], [0, 2**63]]}, True),
+    ("bound below since", {1: 2, 2: 100, 3: [[0, 50]]}, True),
+    ("bound equal to since", {1: 2, 2: 100, 3: [[0, 101]]}, True),
+    ("id-diff sent to the responder", {1: 2, 3: [[3, 0, b"", b"", b"", []]]}, True),
+    ("more sent by the initiator", {1: 2, 4: 1}, True),
     ("more not 1", {4: 2}, False),
     ("float", {1: 1.0}, True),
 ]
@@ -448,8 +464,8 @@ def test_malformed_messages_are_refused(what: str, body: object, to_responder: b
     "data",
     [
         b"",
-        pack({1: 1}) + b"\x00",  # trailing bytes
-        pack({1: 1})[:-1],  # truncated
+        pack({1: 2}) + b"\x00",  # trailing bytes
+        pack({1: 2})[:-1],  # truncated
         b"\x81\x03\xdd\xff\xff\xff\xff",  # ranges claiming 4 G elements
         b"\x81\x03\x91" + b"\x91" * 10_000,  # nesting bomb
         b"\xd4\x00\x00",  # ext type
@@ -464,9 +480,9 @@ def test_size_and_range_count_limits() -> None:
     config = ReconcileConfig(max_message=8192, max_ranges=100, frame_limit=4096)
     skips = [[0, 2]] * 101  # bounds at timestamps 1, 2, ..., 101
     with pytest.raises(WireError):
-        Reconciler(SortedItems(), initiator=False, config=config).receive(pack({1: 1, 3: skips}))
-    Reconciler(SortedItems(), initiator=False, config=config).receive(pack({1: 1, 3: skips[:100]}))
-    big = pack({1: 1, 3: [[2, 0, bytes(range(256)) * 40]]})
+        Reconciler(SortedItems(), initiator=False, config=config).receive(pack({1: 2, 3: skips}))
+    Reconciler(SortedItems(), initiator=False, config=config).receive(pack({1: 2, 3: skips[:100]}))
+    big = pack({1: 2, 3: [[2, 0, bytes(range(256)) * 40, b"", []]]})
     with pytest.raises(WireError, match="exceeds"):
         Reconciler(SortedItems(), initiator=False, config=config).receive(big)
 
@@ -474,7 +490,8 @@ def test_size_and_range_count_limits() -> None:
 def test_id_diff_must_match_the_initiators_ids() -> None:
     mine = random_items(random.Random(5), 5)  # fewer than the threshold: the opening is a list
     opening = Message.decode(Reconciler(SortedItems(mine), initiator=True).initiate())
-    assert opening.ranges == (IdListRange(INFINITY, tuple(i for _, i in sorted(mine))),)
+    listed = tuple(i for _, i in sorted(mine))
+    assert opening.ranges == (IdListRange(INFINITY, listed, bytes([CLASS_FLAG | GIVES_LIVE]) * 5),)
     for bitmap, why in [(b"", "does not match"), (b"\x00\x00", "does not match"),
                         (b"\x20", "unused bits")]:
         r = opened_initiator(mine)
@@ -483,7 +500,8 @@ def test_id_diff_must_match_the_initiators_ids() -> None:
         assert state(r) == state(opened_initiator(mine))
     r = opened_initiator(mine)
     theirs = b"\x77" * ID_SIZE
-    assert r.receive(Message((IdDiffRange(INFINITY, b"\x05", (theirs,)),)).encode()) is None
+    live = bytes([CLASS_FLAG | GIVES_LIVE])
+    assert r.receive(Message((IdDiffRange(INFINITY, b"\x05", (theirs,), live),)).encode()) is None
     assert r.have_ids == {mine_id for _, mine_id in sorted(mine)[0:3:2]}
     assert r.need_ids == {theirs}
 
@@ -611,9 +629,9 @@ def range_payloads(upper: Bound) -> st.SearchStrategy[Range]:
         st.binary(min_size=FINGERPRINT_SIZE, max_size=FINGERPRINT_SIZE).map(
             lambda fp: FingerprintRange(upper, fp)
         ),
-        id_tuples.map(lambda xs: IdListRange(upper, tuple(xs))),
+        id_tuples.map(lambda xs: IdListRange(upper, tuple(xs), b"\x07" * len(xs))),
         st.tuples(st.binary(max_size=3), id_tuples).map(
-            lambda t: IdDiffRange(upper, t[0], tuple(t[1]))
+            lambda t: IdDiffRange(upper, t[0], tuple(t[1]), b"\x06" * len(t[1]))
         ),
     )
 
@@ -665,7 +683,7 @@ def test_sorted_items_orders_bisects_and_refuses_bad_items() -> None:
 
 def test_later_bounds_must_stay_above_since() -> None:
     r = Reconciler(SortedItems(SAMPLE), initiator=False)
-    r.receive(pack({1: 1, 2: 100, 3: [[1, 0, FP]]}))
+    r.receive(pack({1: 2, 2: 100, 3: [[1, 0, FP]]}))
     before = state(r)
     with pytest.raises(WireError, match="increasing"):
         r.receive(pack({3: [[0, 51]]}))  # timestamp 50 < since
@@ -687,7 +705,8 @@ def test_replies_stay_within_the_frame_limit_when_work_is_folded() -> None:
     for lacking in range(0, 300):
         theirs = tuple(item_id for _, item_id in listed[lacking:]) + unknown
         msg = Message(
-            (IdListRange((EPOCH + 400, b""), theirs), FingerprintRange(INFINITY, FP)), opening=True
+            (IdListRange((EPOCH + 400, b""), theirs, b"\x07" * len(theirs)),
+             FingerprintRange(INFINITY, FP)), opening=True
         ).encode()
         reply = respond(Reconciler(items, initiator=False, config=config), msg)
         assert len(reply) <= config.frame_limit
@@ -695,3 +714,17 @@ def test_replies_stay_within_the_frame_limit_when_work_is_folded() -> None:
     # Both the id-diff and the streamed answer occurred, each followed by the folded rest.
     assert ("IdDiffRange", "FingerprintRange") in kinds
     assert ("IdListRange", "FingerprintRange") in kinds
+
+
+def test_an_item_gone_during_the_session_is_listed_as_held_never_as_an_invalid_ghost() -> None:
+    """A class-1 item whose message left the store mid-session (expiry) is described as a
+    ghost by its holder; the id list still carries a flag the peer accepts (HELD)."""
+    from meshnode.routing.reconcile import GHOST, HELD, offer_of
+
+    mine = random_items(random.Random(9), 5)
+    r = Reconciler(SortedItems(mine), initiator=True, describe=lambda _id, _cls: GHOST)
+    opening = Message.decode(r.initiate())
+    (listed,) = opening.ranges
+    assert isinstance(listed, IdListRange)
+    assert [offer_of(f) for f in listed.flags] == [HELD] * 5
+    assert Reconciler(SortedItems(), initiator=False).receive(opening.encode())

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sim import linkmodel, metrics
 from sim.driver import Outcome, Simulation
-from sim.metrics import summarise
+from sim.metrics import link_setup, realistic_contacts, run_bounds, summarise
+from sim.oracle import earliest_arrival
 from sim.output import (
     PLOT_FILES,
     TIMING_KEYS,
@@ -192,3 +194,51 @@ def test_clean_always_gives_strict_json(value: object) -> None:
     assert json.loads(text) == cleaned
     if isinstance(value, float):
         assert cleaned == (value if math.isfinite(value) else None)
+
+
+def test_bounds_computed_once_give_the_same_figures_and_files_as_computed_each_time(
+        run: tuple[Outcome, dict[str, Any]], tmp_path: Path) -> None:
+    outcome, summary = run  # summarised without shared bounds: each figure built its own
+    bounds = run_bounds(outcome)
+    assert any(int(np.isfinite(a).sum()) > 1 for a in bounds.alerts)  # the alert spread
+    # Each shared search is the oracle's own search over the graph it names.
+    assert outcome.contacts is not None
+    contacts = (outcome.contacts.until_death(outcome.died_at) if outcome.died_at.size
+                else outcome.contacts)
+    transfer = linkmodel.transfer_time(outcome.alert_bytes, outcome.scenario.ble)
+    for k in range(len(outcome.alert_arrival)):
+        search = (outcome.alert_origin[k], outcome.alert_created[k], transfer,
+                  outcome.alert_expires[k])
+        assert np.array_equal(bounds.alerts[k], earliest_arrival(
+            contacts, *search, setup=link_setup(outcome)))
+        assert np.array_equal(bounds.alerts_realistic[k], earliest_arrival(
+            realistic_contacts(outcome), *search))
+    shared = summarise(outcome, 1.25, bounds=bounds)
+    assert json.dumps(clean(shared), sort_keys=True) == json.dumps(clean(summary),
+                                                                   sort_keys=True)
+    write_run(tmp_path / "alone", outcome, summary, command="c", source="small")
+    write_run(tmp_path / "shared", outcome, shared, command="c", source="small", bounds=bounds)
+    for name in ("results.json", "coverage.csv"):
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "alone" / name
+                                                             ).read_bytes()
+
+
+def test_a_summarised_and_written_run_builds_each_contact_graph_once(
+        run: tuple[Outcome, dict[str, Any]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `meshnode sim run` does: the oracle's and the realistic bound's graphs (and with
+    them the alert searches) are built once, not once for the summary and again for the
+    coverage table."""
+    outcome, _ = run
+    built: list[int] = []
+    graph = metrics.Adjacency
+
+    def counted(contacts: Any) -> Any:
+        built.append(len(contacts))
+        return graph(contacts)
+
+    monkeypatch.setattr(metrics, "Adjacency", counted)
+    bounds = run_bounds(outcome)
+    summary = summarise(outcome, 1.0, bounds=bounds)
+    write_run(tmp_path, outcome, summary, command="c", source="small", bounds=bounds)
+    assert len(built) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,14 @@ from meshnode.crypto.signing import create_announce, create_post
 from meshnode.routing.frames import Done, Hello, Msg, Recon, Want, blind_digest, encode_frame
 from meshnode.routing.pairtags import PairTags, hello_field
 from meshnode.routing.reconcile import (
+    GHOST,
+    GIVES_LIVE,
+    HELD,
+    Describe,
     FingerprintRange,
     IdDiffRange,
     IdListRange,
+    KnownRange,
     ReconcileConfig,
     Reconciler,
     SkipRange,
@@ -94,6 +100,9 @@ def fields_of(body: wire.Body) -> dict[str, object]:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--sync-only"]:
+        sync_only()
+        return
     anna, bram = person("anna"), person("bram")
     keys = {
         "anna_sign_seed": seed("anna sign").hex(), "anna_dh_seed": seed("anna dh").hex(),
@@ -154,6 +163,19 @@ def main() -> None:
            "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
            "cap": cap_vectors(), "ed25519": ed25519_vectors(anna),
            "reconciliation": recon_vectors()}
+    write(out)
+
+
+def sync_only() -> None:
+    """Rewrite only the sync frames and the reconciliation vectors (a change of §10 alone):
+    the message vectors, whose DM sealing is randomised, stay as they are."""
+    out = json.loads((HERE / "v1.json").read_text())
+    out["frames"] = frame_vectors(out["vectors"], person("anna"), person("bram"))
+    out["reconciliation"] = recon_vectors()
+    write(out)
+
+
+def write(out: dict[str, Any]) -> None:
     (HERE / "v1.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     doc = HERE.parent.parent / "docs" / "protocol.md"
     text = doc.read_text(encoding="utf-8")
@@ -376,40 +398,87 @@ def recon_item_id(i: int) -> bytes:
     return hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16]
 
 
+def recon_describe(held: set[bytes], ghosts: set[bytes]) -> Describe:
+    """What a vector side says it can give of each item: GHOST for its ghosts, HELD for its
+    other class-0 items, GIVES_LIVE for class 1."""
+    def describe(item_id: bytes, cls: int) -> int:
+        if item_id in ghosts:
+            return GHOST
+        return GIVES_LIVE if cls else HELD
+    return describe
+
+
 def recon_vectors() -> list[dict[str, Any]]:
     """§10.2: complete reconciliations, every Recon payload in order, between two sets of
-    several hundred (created, id) items; three items share each timestamp, so bounds need id
-    prefixes. One with the default limits (what nodes use), one with 1,024-byte frames and a
-    large difference (deferred work, `more`, empty turns, streamed id lists)."""
+    several hundred (created, id, class) items; three items share each timestamp, so bounds need
+    id prefixes. One with the default limits (what nodes use), one with 1,024-byte frames and a
+    large difference (deferred work, `more`, empty turns, streamed id lists), one where items
+    are held but not offerable, known only as ghosts, or held in different classes (the flags,
+    the KNOWN range, what each side learns)."""
     import random
 
     common = [(CREATED + i // 3, recon_item_id(i)) for i in range(640)]
     rnd = random.Random(1)
     small = rnd.sample(range(640), 24)
     large = rnd.sample(range(640), 300)
+    mixed = random.Random(2).sample(range(640), 18)
+    none: dict[str, list[int]] = {"initiator_held": [], "initiator_ghosts": [],
+                                  "responder_held": [], "responder_ghosts": []}
+    classes = {
+        # only the initiator's: 2 held, 1 ghost; only the responder's: the same; on both
+        # sides: 3 held by the initiator that the responder can give live (an upgrade), 3 the
+        # responder knows only as ghosts while the initiator can give them live.
+        "initiator_held": sorted(mixed[0:2] + mixed[12:15]),
+        "initiator_ghosts": sorted(mixed[2:3]),
+        "responder_held": sorted(mixed[6:8]),
+        "responder_ghosts": sorted(mixed[8:9] + mixed[15:18]),
+    }
+    sparse = {"initiator_held": [k for k in range(20, 640) if k % 50 == 7],
+              "initiator_ghosts": [k for k in range(20, 640) if k % 50 == 11],
+              "responder_held": [3], "responder_ghosts": []}
     out = []
-    for name, only_a, only_b, frame_limit in (
-        ("640 items, 12 only on each side, default limits", small[:12], small[12:], 4_096),
-        ("640 items, 150 only on each side, 1,024-byte frames", large[:150], large[150:], 1_024),
+    for name, only_a, only_b, frame_limit, cls in (
+        ("640 items, 12 only on each side, default limits", small[:12], small[12:], 4_096,
+         none),
+        ("640 items, 150 only on each side, 1,024-byte frames", large[:150], large[150:], 1_024,
+         none),
+        ("640 items, 6 only on each side, some held but not offerable, some ghosts, 6 in "
+         "different classes, default limits", mixed[:6], mixed[6:12], 4_096, classes),
+        ("640 items, the responder holds only items 0..19, the initiator some of the rest as "
+         "held or ghosts (id lists from the responder, KNOWN ranges back), default limits",
+         list(range(20, 640)), [], 4_096, sparse),
     ):
-        a = SortedItems(x for k, x in enumerate(common) if k not in set(only_b))
-        b = SortedItems(x for k, x in enumerate(common) if k not in set(only_a))
+        def side(absent: list[int], held: list[int], ghosts: list[int]
+                 ) -> tuple[SortedItems, Describe]:
+            zero = {common[k][1] for k in held + ghosts}
+            items = SortedItems((x for k, x in enumerate(common) if k not in set(absent)),
+                                dict.fromkeys(zero, 0))
+            return items, recon_describe(zero, {common[k][1] for k in ghosts})
+
+        a, describe_a = side(only_b, cls["initiator_held"], cls["initiator_ghosts"])
+        b, describe_b = side(only_a, cls["responder_held"], cls["responder_ghosts"])
         config = ReconcileConfig(frame_limit=frame_limit)
-        initiator = Reconciler(a, initiator=True, config=config)
-        responder = Reconciler(b, initiator=False, config=config)
+        initiator = Reconciler(a, initiator=True, config=config, describe=describe_a)
+        responder = Reconciler(b, initiator=False, config=config, describe=describe_b)
         frames = [initiator.initiate()]
+        learnt_b: dict[bytes, int] = {}
         while True:
             frames.append(responder.receive(frames[-1]))
+            learnt_b.update(responder.take_ghosts())
             reply = initiator.receive(frames[-1])
             if reply is None:
                 break
             frames.append(reply)
+        learnt_a = initiator.take_ghosts()
         nonce = bytes(range(8))
         out.append({
             "name": name, "frame_limit": frame_limit,
             "items": "item i is (1790000000 + i // 3, SHA-256('meshnode recon vector ' || "
-                     "decimal i)[:16]) for i in 0..639",
+                     "decimal i)[:16]) for i in 0..639, of class 1 unless listed as held or "
+                     "as a ghost of a side (then class 0; a held item is flagged HELD, a ghost "
+                     "GHOST, a class-1 item GIVES_LIVE)",
             "only_initiator": sorted(only_a), "only_responder": sorted(only_b),
+            **cls,
             "initiator_set_fingerprint": a.fingerprint(0, len(a)).hex(),
             "responder_set_fingerprint": b.fingerprint(0, len(b)).hex(),
             "initiator_hello_digest_nonce_0001020304050607": blind_digest(
@@ -417,6 +486,9 @@ def recon_vectors() -> list[dict[str, Any]]:
             "frames": [f.hex() for f in frames],
             "have_ids": sorted(i.hex() for i in initiator.have_ids),
             "need_ids": sorted(i.hex() for i in initiator.need_ids),
+            "need_flags": {i.hex(): f for i, f in sorted(initiator.peer_flags.items())},
+            "initiator_learns_ghosts": {i.hex(): t for i, t in sorted(learnt_a.items())},
+            "responder_learns_ghosts": {i.hex(): t for i, t in sorted(learnt_b.items())},
         })
     return out
 
@@ -657,12 +729,14 @@ def markdown() -> str:
                 "digest with nonce 00..07 "
                 f"`{case['initiator_hello_digest_nonce_0001020304050607']}`. The payloads "
                 "(hex in v1.json → `reconciliation[].frames`), in order:", "",
-                "| # | from | bytes | ranges: skip / fingerprint / id list / id diff | more |",
+                "| # | from | bytes | ranges: skip / fingerprint / id list / id diff / known "
+                "| more |",
                 "|---|---|---|---|---|"]
         for n, frame in enumerate(case["frames"]):
             msg = ReconMessage.decode(bytes.fromhex(frame))
             counts = [sum(isinstance(r, cls) for r in msg.ranges)
-                      for cls in (SkipRange, FingerprintRange, IdListRange, IdDiffRange)]
+                      for cls in (SkipRange, FingerprintRange, IdListRange, IdDiffRange,
+                                  KnownRange)]
             out.append(f"| {n} | {'responder' if n % 2 else 'initiator'} | {len(frame) // 2} | "
                        f"{' / '.join(map(str, counts))} | {'yes' if msg.more else ''} |")
         out.append("")

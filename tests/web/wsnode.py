@@ -95,8 +95,9 @@ async def send_raw(port: int, messages: list[bytes | str], *, source: str,
 
 async def _send_raw(port: int, messages: list[bytes | str], source: str,
                     timeout: float) -> int | None:
-    with trio.move_on_after(timeout):
-        async with trio.open_nursery() as nursery:
+    code: int | None = None
+    with trio.move_on_after(timeout) as waited:
+        async with trio.open_nursery() as nursery:  # its exit waits for the TCP close
             stream = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
             ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/sync",
                                           subprotocols=[PROTOCOL])
@@ -106,10 +107,13 @@ async def _send_raw(port: int, messages: list[bytes | str], source: str,
                 while True:
                     await ws.get_message()
             except ConnectionClosed as exc:
-                return None if exc.reason is None else exc.reason.code
+                code = None if exc.reason is None else exc.reason.code
             finally:
                 await ws.aclose()
-    return None
+    if waited.cancelled_caught and code is not None:
+        # RFC 6455 §7.1.1: after the close handshake the server closes the TCP connection.
+        raise AssertionError(f"the hub sent close {code} but kept the TCP connection open")
+    return code
 
 
 def _now() -> int:

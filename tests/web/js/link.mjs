@@ -4,7 +4,7 @@
 // node only ever calls `put` and `drop`. Prints one JSON line: {"passed": n, "failed": [...]}.
 
 import { Link, Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
-import { encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
+import { Frame, decodeFrame, encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
 import { encodeMessage, decodeMessage } from '../../../meshnode/daemon/web/static/app/wire.js';
 import { helloTag } from '../../../meshnode/daemon/web/static/app/seal.js';
 import { compare, hex } from '../../../meshnode/daemon/web/static/app/msgpack.js';
@@ -31,8 +31,9 @@ function node() {
 async function link(a, b) {
   const toA = []; const toB = [];
   const closed = [];
-  const la = new Link(a, (f) => toB.push(f), (why) => closed.push(`a: ${why}`));
-  const lb = new Link(b, (f) => toA.push(f), (why) => closed.push(`b: ${why}`));
+  const sent = []; // the type of every frame either side sent
+  const la = new Link(a, (f) => { sent.push(decodeFrame(f).type); toB.push(f); }, (why) => closed.push(`a: ${why}`));
+  const lb = new Link(b, (f) => { sent.push(decodeFrame(f).type); toA.push(f); }, (why) => closed.push(`b: ${why}`));
   la.open(); lb.open();
   for (let i = 0; i < 100000 && (toA.length || toB.length || a.checking || b.checking); i++) {
     if (toA.length) la.receive(toA.shift());
@@ -40,7 +41,7 @@ async function link(a, b) {
     if (i % 16 === 0 || !(toA.length || toB.length)) await settle(a, b); // checks are async
   }
   la.shut(); lb.shut();
-  return { la, lb, closed };
+  return { la, lb, closed, sent };
 }
 
 const t0 = Math.floor(Date.now() / 1000);
@@ -88,6 +89,46 @@ many.setContacts(Array.from({ length: 5 }, () => node().me.dhKey));
 check('five contacts (ten tags) fill a field of 16', many.blindedTags(nonce, t0).length === 16);
 many.setContacts(Array.from({ length: 80 }, () => node().me.dhKey));
 check('at most 64 contacts (128 tags) are presented', many.blindedTags(nonce, t0).length === 128);
+
+// Dead copies and ghosts (§10.2): a post with no hops left is held but never sent; a peer
+// lacking it records a ghost (kept in its store) instead of asking for it, and their next
+// sync finds no difference. A live copy still reaches the ghost's holder, and upgrades a
+// dead copy.
+const author = node();
+const p = author.post('wijk-west', 'geen hops meer', t0);
+const withHops = (hops) => encodeMessage({ ...decodeMessage(p.data), hops });
+const holder = node();
+await holder.accept(withHops(0));
+// Both roles: a fresh peer until it is the initiator once and the responder once (the greater
+// random nonce initiates; 30 tries each leave a chance of 2^-30 of not finding one).
+const met = {};
+for (let i = 0; i < 60 && Object.keys(met).length < 2; i++) {
+  const peer = node();
+  const session = await link(holder, peer);
+  met[session.lb.initiator ? 'initiator' : 'responder'] ??= { peer, session };
+}
+const lacker = met.initiator?.peer;
+for (const role of ['initiator', 'responder']) {
+  const { peer, session } = met[role] || { peer: node(), session: { sent: [Frame.WANT] } };
+  check(`a dead copy is neither sent nor asked for (the peer lacking it the ${role})`,
+    !session.sent.includes(Frame.MSG) && !session.sent.includes(Frame.WANT) && !peer.held.has(p.key));
+  check(`the peer lacking it keeps a ghost, in its store (the ${role})`,
+    peer.ghosts.has(p.key) && peer.stored.get(`ghost/${p.key}`)?.ghost === true);
+}
+const again = await link(holder, lacker);
+const ended = again.la.initiator ? again.la.recon : again.lb.recon;
+check('the next sync finds no difference', ended.haveIds.length === 0 && ended.needIds.length === 0
+  && again.sent.filter((type) => type === Frame.RECON).length === 2);
+const reborn = new Node(newIdentity(), [...lacker.stored.values()], { put: () => null, drop: () => null });
+check('ghosts are kept across a restart', reborn.ghosts.has(p.key) && reborn.held.size === 0);
+const live = node();
+await live.accept(withHops(5));
+await link(live, lacker);
+check('a live copy reaches the ghost holder, and replaces the ghost',
+  lacker.held.has(p.key) && !lacker.ghosts.has(p.key) && !lacker.stored.has(`ghost/${p.key}`));
+const upgrade = await link(live, holder);
+check('a dead copy is upgraded by a live one', upgrade.sent.includes(Frame.MSG)
+  && decodeMessage(holder.held.get(p.key).data).hops === 4);
 
 // Hostile frames from a peer: a forged message is never kept; garbage ends the link.
 const victim = node();

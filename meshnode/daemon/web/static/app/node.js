@@ -12,7 +12,8 @@ import { x25519 } from '../vendor/crypto.js';
 import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, encodeWant }
   from './frames.js';
 import { WireError, compare, hex } from './msgpack.js';
-import { ItemSet, Reconciler } from './recon.js';
+import { GHOST, GIVES_DEAD, GIVES_LIVE, HELD, ItemSet, Reconciler, classOf, offerOf }
+  from './recon.js';
 import { OpenError, dayOf, helloField, helloTag, openDm, pairSecret, receiptFor, recipientTag,
   sealDm } from './seal.js';
 import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate,
@@ -29,6 +30,10 @@ const WANT_CAP = 256;
 const MAX_CONTACTS = 64; // pair tags presented: contacts first, then correspondents (§10)
 const RECENT = 16; // correspondents presented beside the contacts
 const NO_DIGEST = new Uint8Array(0); // this node sends no Hello digest (field 7)
+const GHOST_LIFETIME = 14 * DAY; // the longest lifetime of a receipt, DM or post (§10.2)
+const MAX_GHOSTS = 16384; // beyond, new ghosts are refused: made-up ones cost only the saving
+const CLOCK_SKEW = 3600; // a ghost's `created` may be this far ahead of our clock, no more
+const GHOST_PREFIX = 'ghost/'; // ghosts share the message store, under their own keys
 
 export const now = () => Math.floor(Date.now() / 1000);
 const randomBytes = (n) => crypto.getRandomValues(new Uint8Array(n));
@@ -58,7 +63,10 @@ export class Node {
     this.fingerprint = fingerprint(this.me.signKey);
     this.signKeyHex = hex(this.me.signKey);
     this.store = store;
-    this.held = new Map(held.map((r) => [r.key, r]));
+    this.held = new Map(held.filter((r) => !r.ghost).map((r) => [r.key, r]));
+    // Ghosts (§10.2): ids we know but cannot get from the peers that hold them, kept so that
+    // our set agrees with theirs; {key, ghost, id, created, expires}, by hex id.
+    this.ghosts = new Map(held.filter((r) => r.ghost).map((g) => [hex(g.id), g]));
     this.listeners = new Set();
     this.links = new Set();
     this.checking = 0; // messages whose signature check is under way
@@ -152,18 +160,30 @@ export class Node {
       this.checking--;
     }
     const key = hex(checked.id);
-    if (this.held.has(key) || checked.body.expires <= now()) return null;
     const msg = checked.msg;
     // Routing on arrival (§10.1 step 5): capped, so a peer cannot make us flood for it.
     const cap = msg.kind === Kind.POST || msg.kind === Kind.ANNOUNCE ? 16 : 32;
-    const stored = encodeMessage({ ...msg, hops: Math.min(msg.hops, cap),
-      copies: Math.min(msg.copies, 8) });
+    const hops = Math.min(msg.hops, cap);
+    if (this.held.has(key)) { this._upgrade(this.held.get(key), hops); return null; }
+    if (checked.body.expires <= now()) return null;
+    const stored = encodeMessage({ ...msg, hops, copies: Math.min(msg.copies, 8) });
     const r = this._describe(stored, checked, {});
     if (r.kind === Kind.RECEIPT) this._receipt(r);
     if (r.kind === Kind.DM) this._open(r, checked);
     this._keep(r);
     for (const link of this.links) if (link !== from) link.push(r);
     return r;
+  }
+
+  /** Routing upgrade (§10.2): a post, announce or receipt we hold arrives again with more
+   *  hops left; our copy takes them, nothing else of the duplicate is trusted. DMs are not
+   *  upgraded: their copies are counted per holder. */
+  _upgrade(r, hops) {
+    if (r.kind === Kind.DM) return;
+    const msg = decodeMessage(r.data);
+    if (hops <= msg.hops) return;
+    r.data = encodeMessage({ ...msg, hops });
+    this.store.put(r);
   }
 
   // An alert or revocation: judged by the alert book (never by the hub's word); a refused
@@ -208,6 +228,7 @@ export class Node {
   _keep(r) {
     this.held.set(r.key, r);
     this.store.put(r);
+    if (this.ghosts.delete(r.key)) this.store.drop(GHOST_PREFIX + r.key); // the real one is here
     if (this.held.size > MAX_HELD) this._evict();
     this._changed(r);
   }
@@ -224,12 +245,84 @@ export class Node {
 
   expire(t = now()) {
     for (const r of [...this.held.values()]) if (r.expires <= t && !(r.mine && r.kind === Kind.DM)) this._drop(r.key);
+    for (const [k, g] of [...this.ghosts]) {
+      if (g.expires <= t) { this.ghosts.delete(k); this.store.drop(g.key); }
+    }
   }
 
-  /** The reconciled set (§10.1 step 3): everything held that has not expired. */
-  itemSet(t = now()) {
-    return new ItemSet([...this.held.values()].filter((r) => r.expires > t)
-      .map((r) => ({ t: r.created, id: r.id })));
+  /** Record the ghosts a reconciliation collected ({id, t}): never one of an id we hold, one
+   *  too far ahead of our clock, an expired one, or one past MAX_GHOSTS (§10.2). */
+  recordGhosts(ghosts, t = now()) {
+    for (const { id, t: created } of ghosts) {
+      const k = hex(id);
+      if (this.held.has(k) || this.ghosts.has(k) || this.ghosts.size >= MAX_GHOSTS) continue;
+      if (created > t + CLOCK_SKEW || created + GHOST_LIFETIME <= t) continue;
+      const g = { key: GHOST_PREFIX + k, ghost: true, id, created, expires: created + GHOST_LIFETIME };
+      this.ghosts.set(k, g);
+      this.store.put(g);
+    }
+  }
+
+  /** The reconciled set (§10.1 step 3, §10.2) for a session with the peer whose Hello is
+   *  `peer`: everything held that has not expired, with its class, and every ghost (class 0).
+   *  A DM of class 0 is of class 1 in a session with its recipient, so that the recipient's
+   *  ghost of it never hides it. */
+  itemSet(peer, t = now()) {
+    const items = [];
+    for (const r of this.held.values()) {
+      if (r.expires <= t) continue;
+      let cls = this.classOf(r);
+      if (!cls && r.kind === Kind.DM && this._toDestination(r, peer)) cls = 1;
+      items.push({ t: r.created, id: r.id, cls, r });
+    }
+    for (const [k, g] of this.ghosts) {
+      if (g.expires > t && !this.held.has(k)) items.push({ t: g.created, id: g.id, cls: 0 });
+    }
+    return new ItemSet(items);
+  }
+
+  /** The class of a held message's item (§10.2): 1 when a copy could go on to some peer
+   *  other than its destination (hops left, and for a DM more than one copy held). */
+  classOf(r) {
+    const { hops, copies } = this._routing(r);
+    return hops > 0 && (r.kind !== Kind.DM || copies >= 2) ? 1 : 0;
+  }
+
+  // The routing of a record's current bytes, decoded once per version of them.
+  _routing(r) {
+    let cached = routings.get(r);
+    if (!cached || cached.data !== r.data) {
+      const msg = decodeMessage(r.data);
+      cached = { data: r.data, msg, hops: msg.hops, copies: msg.copies };
+      routings.set(r, cached);
+    }
+    return cached;
+  }
+
+  /** What we can give the peer whose Hello is `peer` of our item `item` (§10.2 flags). */
+  describe(item, peer) {
+    const r = item.r;
+    if (!r || !this.held.has(r.key)) return GHOST;
+    const offer = this._offer(r, peer);
+    if (!offer) return HELD;
+    const hops = Math.max(0, offer.msg.hops - 1);
+    return hops > 0 && (r.kind !== Kind.DM || offer.give >= 2) ? GIVES_LIVE : GIVES_DEAD;
+  }
+
+  _toDestination(r, peer) {
+    return r.kind === Kind.DM && peer.tags.some((tg) => compare(tg, helloTag(peer.nonce, r.tag)) === 0);
+  }
+
+  // What a peer would be handed of `r` (§10.1 step 5): the copies given and kept, or null if
+  // the policy keeps it from this peer. Changes nothing.
+  _offer(r, peer) {
+    const { msg } = this._routing(r);
+    const toDestination = this._toDestination(r, peer);
+    if (msg.hops === 0 && !toDestination) return null;
+    if (r.kind !== Kind.DM || toDestination) return { msg, give: 1, keep: msg.copies };
+    if (msg.copies < 2) return null; // spray-and-wait: the last copy waits for its recipient
+    const give = Math.floor(msg.copies / 2);
+    return { msg, give, keep: msg.copies - give };
   }
 
   /** The X25519 keys we present: the contacts, then the latest correspondents (whom we sent
@@ -270,26 +363,21 @@ export class Node {
     return helloField(nonce, this.pairTagsOn(dayOf(t)), randomBytes);
   }
 
-  /** The encoded copy of `r` to hand to a peer whose Hello named `peerTags` with `peerNonce`
-   *  (§10.1 step 5), or null if the policy keeps it from this peer. */
-  handOver(r, peerNonce, peerTags) {
-    const msg = decodeMessage(r.data);
-    const toDestination = r.kind === Kind.DM
-      && peerTags.some((tg) => compare(tg, helloTag(peerNonce, r.tag)) === 0);
-    if (msg.hops === 0 && !toDestination) return null;
-    let copies = 1;
+  /** The encoded copy of `r` to hand to the peer whose Hello is `peer` (§10.1 step 5), or
+   *  null if the policy keeps it from this peer; we keep the copies not given. */
+  handOver(r, peer) {
+    const offer = this._offer(r, peer);
+    if (!offer) return null;
+    const { msg, give, keep } = offer;
     let changed = false;
-    if (r.kind === Kind.DM && !toDestination) {
-      if (msg.copies < 2) return null; // spray-and-wait: the last copy waits for its recipient
-      copies = Math.floor(msg.copies / 2);
-      r.data = encodeMessage({ ...msg, copies: msg.copies - copies });
-      changed = true;
-    }
+    if (keep !== msg.copies) { r.data = encodeMessage({ ...msg, copies: keep }); changed = true; }
     if (r.mine && r.state === 'queued') { r.state = 'carried'; changed = true; }
     if (changed) this.store.put(r);
-    return encodeMessage({ ...msg, hops: Math.max(0, msg.hops - 1), copies });
+    return encodeMessage({ ...msg, hops: Math.max(0, msg.hops - 1), copies: give });
   }
 }
+
+const routings = new WeakMap(); // record -> its decoded routing (Node._routing)
 
 /** The sync session on one link (§10.1), both roles. `send(bytes)` sends one frame; `close(why)`
  *  ends the link. Call `open()` on link up, `receive(bytes)` per frame, `tick()` now and then. */
@@ -375,7 +463,8 @@ export class Link {
     const order = compare(this.nonce, f.nonce) || compare(NO_DIGEST, f.digest || NO_DIGEST)
       || compareTags(this.tags, f.tags);
     this.initiator = order > 0;
-    this.recon = new Reconciler(this.node.itemSet(), this.initiator);
+    const node = this.node;
+    this.recon = new Reconciler(node.itemSet(f), this.initiator, (item) => node.describe(item, f));
     this.reconStart = performance.now();
     this.phase = 'RECONCILING';
     if (this.initiator) this._out(encodeRecon(this.recon.initiate()));
@@ -384,14 +473,43 @@ export class Link {
   _recon(data) {
     if (this.phase !== 'RECONCILING') throw new WireError('recon after reconciliation');
     const reply = this.recon.receive(data);
+    this.node.recordGhosts(this.recon.takeGhosts());
     if (reply !== null) return this._out(encodeRecon(reply));
-    // The initiator's end: queue what the peer lacks, ask for what we lack.
     this.stats.reconciled = performance.now() - this.reconStart;
     this.phase = 'OFFERING';
-    const need = this.recon.needIds;
+    const need = this._wanted();
     for (let i = 0; i < need.length; i += WANT_CAP) this._out(encodeWant(need.slice(i, i + WANT_CAP)));
-    this._offer(this.recon.haveIds);
+    this._offer(this._given());
     this._flush();
+  }
+
+  // The initiator's end (§10.2, "What the difference asks for"): of what only we hold, what
+  // we can give this peer and it can use: it lacks the id, holds only a ghost of it, or (not
+  // for DMs) holds a dead copy where ours would live on.
+  _given() {
+    const out = [];
+    for (const id of this.recon.haveIds) {
+      const r = this.node.held.get(hex(id));
+      if (!r) continue; // our ghost: nothing to give
+      const can = this.node.describe({ r }, this.peer);
+      if (can < GIVES_DEAD) continue; // held, not for this peer: it records a ghost instead
+      const theirs = this.recon.peerFlag(id); // set when the peer holds it in the other class
+      if (theirs === undefined || offerOf(theirs) === GHOST
+          || (classOf(theirs) === 0 && r.kind !== Kind.DM && can === GIVES_LIVE)) out.push(id);
+    }
+    return out;
+  }
+
+  // Of what only the peer holds, what it can give us and we can use: never what it flags
+  // GHOST or HELD; an id we hold only if it is a dead post, announce or receipt the peer can
+  // give live (the copy upgrades ours).
+  _wanted() {
+    return this.recon.needIds.filter((id) => {
+      const offer = offerOf(this.recon.peerFlag(id));
+      if (offer < GIVES_DEAD) return false;
+      const r = this.node.held.get(hex(id));
+      return !r || (offer === GIVES_LIVE && r.kind !== Kind.DM && this.node.classOf(r) === 0);
+    });
   }
 
   _want(ids) {
@@ -421,7 +539,7 @@ export class Link {
 
   _flush() {
     while (this.queue.length) {
-      const data = this.node.handOver(this.queue.shift(), this.peer.nonce, this.peer.tags);
+      const data = this.node.handOver(this.queue.shift(), this.peer);
       if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
     }
     const mayFinish = this.initiator ? this.phase === 'OFFERING' : this.peerDone;
@@ -435,7 +553,7 @@ export class Link {
   /** A message this node took after our Hello: pushed at once once the peer's Hello is in. */
   push(r) {
     if (!this.peer) return;
-    const data = this.node.handOver(r, this.peer.nonce, this.peer.tags);
+    const data = this.node.handOver(r, this.peer);
     if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
   }
 

@@ -3,8 +3,8 @@
 
 import { x25519 } from '../vendor/crypto.js';
 import { decodeFrame, blindDigest } from './frames.js';
-import { decode, encode, equal, hex, unhex } from './msgpack.js';
-import { ItemSet, Reconciler } from './recon.js';
+import { WireError, decode, encode, equal, hex, unhex } from './msgpack.js';
+import { GHOST, GIVES_LIVE, HELD, ItemSet, Reconciler } from './recon.js';
 import { helloField, openDm, pairSecret, recipientTag } from './seal.js';
 import { decodeMessage, encodeMessage, fingerprint, messageId, nativeEd25519, publicKey,
   validate, validateFast, verify, verifyFast } from './wire.js';
@@ -88,41 +88,107 @@ export function run(v) {
       return equal(encode(decode(raw)), raw);
     });
   }
-  // Reconciliation: fingerprints, the Hello digest, and a complete session between this
-  // module's two roles finding exactly the vector's differences.
+  // Reconciliation (§10.2): fingerprints and the Hello digest; this module's two roles
+  // against the reference's payloads, byte for byte in both directions; and a session between
+  // them learning what the reference learns (the difference, the peer's flags, the ghosts).
+  const all = Array.from({ length: 640 }, (_, i) => ({ t: 1790000000 + Math.floor(i / 3),
+    id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
+  let sparse = null; // the last vector's two sides, for the refusals below
   for (const r of v.reconciliation) {
-    const items = (n) => Array.from({ length: n }, (_, i) => ({
-      t: 1790000000 + Math.floor(i / 3),
-      id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
-    const all = items(640);
-    const onlyI = new Set(r.only_initiator);
-    const onlyR = new Set(r.only_responder);
-    const a = new ItemSet(all.filter((_, i) => !onlyR.has(i)));
-    const b = new ItemSet(all.filter((_, i) => !onlyI.has(i)));
-    attempt(`${r.name}: initiator fingerprint`, () => hex(a.fingerprint(0, a.length)) === r.initiator_set_fingerprint);
-    attempt(`${r.name}: responder fingerprint`, () => hex(b.fingerprint(0, b.length)) === r.responder_set_fingerprint);
-    attempt(`${r.name}: hello digest`, () => hex(blindDigest(unhex('0001020304050607'), a.fingerprint(0, a.length)))
+    const side = (absent, held, ghosts) => {
+      const zero = new Set([...held, ...ghosts]);
+      const gone = new Set(absent);
+      const set = new ItemSet(all.flatMap((x, i) => (gone.has(i) ? []
+        : [{ ...x, cls: zero.has(i) ? 0 : 1, ghost: ghosts.includes(i) }])));
+      const describe = (item) => (item.ghost ? GHOST : item.cls ? GIVES_LIVE : HELD);
+      return { set, peer: (initiator) => new Reconciler(set, initiator, describe, r.frame_limit) };
+    };
+    const a = side(r.only_responder, r.initiator_held, r.initiator_ghosts);
+    const b = side(r.only_initiator, r.responder_held, r.responder_ghosts);
+    const whole = (s) => s.set.fingerprint(0, s.set.length);
+    attempt(`${r.name}: initiator fingerprint`, () => hex(whole(a)) === r.initiator_set_fingerprint);
+    attempt(`${r.name}: responder fingerprint`, () => hex(whole(b)) === r.responder_set_fingerprint);
+    attempt(`${r.name}: hello digest`, () => hex(blindDigest(unhex('0001020304050607'), whole(a)))
       === r['initiator_hello_digest_nonce_0001020304050607']);
+    attempt(`${r.name}: initiator's payloads`, () => {
+      const ini = a.peer(true);
+      const sent = [hex(ini.initiate())];
+      for (let i = 1; i < r.frames.length; i += 2) {
+        const reply = ini.receive(unhex(r.frames[i]));
+        if (reply) sent.push(hex(reply));
+      }
+      return sent.join() === r.frames.filter((_, i) => i % 2 === 0).join();
+    });
+    attempt(`${r.name}: responder's payloads`, () => {
+      const res = b.peer(false);
+      return r.frames.every((f, i) => i % 2 === 1 || hex(res.receive(unhex(f))) === r.frames[i + 1]);
+    });
     attempt(`${r.name}: session`, () => {
-      const ini = new Reconciler(a, true);
-      const res = new Reconciler(b, false);
+      const ini = a.peer(true);
+      const res = b.peer(false);
       let msg = ini.initiate();
-      for (let round = 0; round < 200 && msg; round++) msg = ini.receive(res.receive(msg));
-      const have = new Set(ini.haveIds.map(hex));
-      const need = new Set(ini.needIds.map(hex));
-      const want = (s) => new Set(s);
-      const eq = (x, y) => x.size === y.size && [...x].every((e) => y.has(e));
-      return msg === null && eq(have, want(r.have_ids)) && eq(need, want(r.need_ids));
+      const learnt = new Map();
+      for (let round = 0; round < 200 && msg; round++) {
+        const reply = res.receive(msg);
+        for (const g of res.takeGhosts()) learnt.set(hex(g.id), g.t);
+        msg = ini.receive(reply);
+      }
+      const same = (got, want) => JSON.stringify(Object.fromEntries([...got].sort()))
+        === JSON.stringify(Object.fromEntries(Object.entries(want).sort()));
+      const ids = (list) => list.map(hex).sort().join();
+      return msg === null && ids(ini.haveIds) === [...r.have_ids].sort().join()
+        && ids(ini.needIds) === [...r.need_ids].sort().join()
+        && same(ini.needIds.map((id) => [hex(id), ini.peerFlag(id)]), r.need_flags)
+        && same(ini.takeGhosts().map((g) => [hex(g.id), g.t]), r.initiator_learns_ghosts)
+        && same(learnt, r.responder_learns_ghosts);
     });
-    attempt(`${r.name}: reference frames are understood`, () => {
-      // Our responder answers each of the reference initiator's opening.
-      const frames = r.frames;
-      const res = new Reconciler(b, false);
-      res.receive(unhex(frames[0]));
-      return true;
-    });
+    sparse = { r, a, b };
   }
+  reconRefusals(sparse, attempt);
   return { passed, failed };
+}
+
+// §10.2 "Refusals", on the last vector's payloads edited: each edit is refused with a
+// WireError, and a refused message changes nothing (the genuine one is then answered as the
+// reference answers it).
+function reconRefusals({ r, a, b }, attempt) {
+  const [opening, list] = r.frames.map(unhex);
+  const edit = (raw, fn) => { const m = decode(raw); fn(m); return encode(m); };
+  const refused = (peer, bad) => {
+    try { peer.receive(bad); return false; } catch (e) { return e instanceof WireError; }
+  };
+  const responder = b.peer(false);
+  const toResponder = {
+    'version 1': edit(opening, (m) => m.set(1, 1)),
+    'no opening first': edit(opening, (m) => m.delete(1)),
+    'more from the initiator': edit(opening, (m) => m.set(4, 1)),
+    'since 0': edit(opening, (m) => m.set(2, 0)),
+    'an ID_DIFF to the responder': encode(new Map([[1, 2], [3, [[3, 0, new Uint8Array(Math.ceil(b.set.length / 8)),
+      new Uint8Array(0), new Uint8Array(0), []]]]])),
+  };
+  for (const [why, bad] of Object.entries(toResponder)) {
+    attempt(`recon refused: ${why}`, () => refused(responder, bad));
+  }
+  attempt('recon: the responder answers as before', () => hex(responder.receive(opening)) === r.frames[1]);
+  const initiator = a.peer(true);
+  initiator.initiate();
+  const row = (m) => m.get(3)[0]; // [2, dt, ids, flags, times, prefix]: one id HELD, the rest live
+  const toInitiator = {
+    'a GHOST of class 1': edit(list, (m) => { const f = row(m)[3]; f[f.indexOf(1)] = 4; }),
+    'a reserved flag bit': edit(list, (m) => { row(m)[3][0] |= 8; }),
+    'a flag too many': edit(list, (m) => { row(m)[3] = Uint8Array.of(...row(m)[3], 7); }),
+    'a time too many': edit(list, (m) => { row(m)[4].push(1790000001); }),
+    'a time outside its range': edit(list, (m) => { row(m)[4] = [1790000099]; }),
+    'a repeated id': edit(list, (m) => { row(m)[2].copyWithin(16, 0, 16); }),
+    'a KNOWN range to the initiator': edit(list, (m) => {
+      const [, dt, , , , prefix] = row(m);
+      m.get(3)[0] = [4, dt, new Uint8Array(0), new Uint8Array(0), [], prefix];
+    }),
+  };
+  for (const [why, bad] of Object.entries(toInitiator)) {
+    attempt(`recon refused: ${why}`, () => refused(initiator, bad));
+  }
+  attempt('recon: the initiator answers as before', () => hex(initiator.receive(list)) === r.frames[2]);
 }
 
 /** The §3.1 vectors and the message vectors through `verifyFast` (the browser's or Node's own
