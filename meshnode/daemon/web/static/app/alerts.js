@@ -172,6 +172,18 @@ function scopeProblem(alert, cert, expires, now) {
   return null;
 }
 
+// §6.5 step 1: the envelope and the body of the expected kind parse (`malformed`).
+function parse(data, kind, read) {
+  try {
+    const msg = decodeMessage(data);
+    if (msg.kind !== kind) return refuse(Reason.MALFORMED, `not of kind ${kind}`);
+    return { ok: true, msg, body: read(msg.body) };
+  } catch (e) {
+    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
+    throw e;
+  }
+}
+
 /**
  * Verify an alert message (its encoded bytes) completely, offline, as §6.5 orders it.
  * `trust`: {roots, revoked}; `now`: unix seconds; `seqs`: a SequenceWindow or null; `known`:
@@ -179,15 +191,9 @@ function scopeProblem(alert, cert, expires, now) {
  * Returns {ok: true, msg, id, alert, cert, root, seq, expires} or {ok: false, reason, detail}.
  */
 export function verifyAlert(data, trust, now, { seqs = null, known = () => null } = {}) {
-  let msg; let body;
-  try {
-    msg = decodeMessage(data);
-    if (msg.kind !== Kind.ALERT) return refuse(Reason.MALFORMED, 'not an alert');
-    body = readAlertBody(msg.body);
-  } catch (e) {
-    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
-    throw e;
-  }
+  const parsed = parse(data, Kind.ALERT, readAlertBody);
+  if (!parsed.ok) return parsed;
+  const { msg, body } = parsed;
   const linked = chain(body, trust);
   if (!linked.ok) return linked;
   const { cert, root } = linked;
@@ -221,15 +227,9 @@ export function verifyAlert(data, trust, now, { seqs = null, known = () => null 
 
 /** A revocation message verified against the pinned roots: its body, or a refusal. */
 export function verifyRevoke(data, trust) {
-  let msg; let rev;
-  try {
-    msg = decodeMessage(data);
-    if (msg.kind !== Kind.REVOKE) return refuse(Reason.MALFORMED, 'not a revocation');
-    rev = readRevoke(msg.body);
-  } catch (e) {
-    if (e instanceof WireError) return refuse(Reason.MALFORMED, e.message);
-    throw e;
-  }
+  const parsed = parse(data, Kind.REVOKE, readRevoke);
+  if (!parsed.ok) return parsed;
+  const { msg, body: rev } = parsed;
   const root = rootOf(trust, rev.rootId);
   if (!root) return refuse(Reason.UNKNOWN_ROOT, 'revocation by a root not pinned here');
   if (!sigOk(root.key, msg.sig, Kind.REVOKE, msg.body)) return refuse(Reason.BAD_SIGNATURE, 'revocation');
