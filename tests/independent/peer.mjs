@@ -703,6 +703,7 @@ class Session {
     try { m = this.peer.add(raw); } catch (e) { this.log('refused message: ' + e.message); return; }
     if (!m) return;
     this.received++;
+    if (m.kind !== 1) this.log(`got kind ${m.kind} routing ${JSON.stringify([...m.routing.entries()])}`);
     this.onMessage?.(m);
   }
 }
@@ -741,8 +742,14 @@ async function run(opts) {
   const t0 = Date.now();
   const deadline = t0 + opts.timeout * 1000;
   const log = (s) => { if (opts.verbose) process.stderr.write(`[peer ${((Date.now() - t0) / 1000).toFixed(2)}] ${s}\n`); };
-  const api = apiClient(opts.api);
-  const who = await api.call('whoami');
+  // The daemon may still be starting: wait (within the deadline) for its API socket.
+  let api, who;
+  for (;;) {
+    try { api = apiClient(opts.api); who = await api.call('whoami'); break; } catch (e) {
+      if (Date.now() > deadline) throw new Error('no daemon API at ' + opts.api + ': ' + e.message);
+      await sleep(100);
+    }
+  }
   const daemon = { sign: Buffer.from(who.sign_key, 'hex'), dh: Buffer.from(who.dh_key, 'hex') };
   const me = { sign: edFromSeed(crypto.randomBytes(32)), dh: xFromSeed(crypto.randomBytes(32)) };
   const peer = new Peer(me, log);
