@@ -439,6 +439,127 @@ class Reconciler {
   }
 }
 
+
+// ---------------------------------------------------------------- alert areas (§6.6)
+
+// Points are {x: lon, y: lat} as BigInt (exact cross products, §6.6).
+const pt = (lat, lon) => ({ x: BigInt(lon), y: BigInt(lat) });
+const cross = (o, a, b) => (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+const ringOf = (flat) => { const r = []; for (let i = 0; i < flat.length; i += 2) r.push(pt(flat[i], flat[i + 1])); return r; };
+const edges = (ring) => ring.map((a, i) => [a, ring[(i + 1) % ring.length]]);
+const minB = (a, b) => (a < b ? a : b), maxB = (a, b) => (a > b ? a : b);
+function onSegment(p, a, b) {
+  return cross(a, b, p) === 0n && minB(a.x, b.x) <= p.x && p.x <= maxB(a.x, b.x) && minB(a.y, b.y) <= p.y && p.y <= maxB(a.y, b.y);
+}
+function insideRing(p, ring) {
+  let odd = false;
+  for (const [a, b] of edges(ring)) {
+    if (onSegment(p, a, b)) return true;
+    if ((a.y > p.y) !== (b.y > p.y) && (cross(a, b, p) > 0n) === (b.y > a.y)) odd = !odd;
+  }
+  return odd;
+}
+const dbl = (p) => ({ x: 2n * p.x, y: 2n * p.y });
+function polygonWithin(poly, S) {
+  const S2 = S.map(dbl);
+  for (const [p, q] of edges(poly)) {
+    for (const [a, b] of edges(S)) {
+      if (cross(a, b, p) * cross(a, b, q) < 0n && cross(p, q, a) * cross(p, q, b) < 0n) return false;
+    }
+    if (p.x === q.x && p.y === q.y) { if (!insideRing(p, S)) return false; continue; }
+    // Cut at every vertex of S on (p, q), ordered along the edge; test each piece's midpoint.
+    const len2 = (q.x - p.x) ** 2n + (q.y - p.y) ** 2n;
+    const cuts = [p, ...S.filter((v) => onSegment(v, p, q)), q]
+      .map((v) => ({ v, t: (v.x - p.x) * (q.x - p.x) + (v.y - p.y) * (q.y - p.y) }))
+      .sort((u, w) => (u.t < w.t ? -1 : u.t > w.t ? 1 : 0));
+    void len2;
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const m = { x: cuts[i].v.x + cuts[i + 1].v.x, y: cuts[i].v.y + cuts[i + 1].v.y }; // doubled midpoint
+      if (!insideRing(m, S2)) return false;
+    }
+  }
+  return true;
+}
+function circleWithin([lat, lon, r], S) {
+  const c = pt(lat, lon);
+  if (!insideRing(c, S)) return false;
+  const k = 6371008.8 * Math.PI / 180 / 1e7;
+  const kx = k * Math.cos(lat * Math.PI / 180 / 1e7);
+  for (const [a, b] of edges(S)) {
+    const ax = (Number(a.x) - lon) * kx, ay = (Number(a.y) - lat) * k;
+    const bx = (Number(b.x) - lon) * kx, by = (Number(b.y) - lat) * k;
+    const dx = bx - ax, dy = by - ay;
+    const l2 = dx * dx + dy * dy;
+    let t = l2 === 0 ? 0 : -(ax * dx + ay * dy) / l2;
+    t = Math.max(0, Math.min(1, t));
+    const d = Math.hypot(ax + t * dx, ay + t * dy);
+    if (d < r) return false;
+  }
+  return true;
+}
+// Area (a decoded compact CAP area Map) within a certificate scope {polygons: [ring], geocodes}.
+function areaWithin(area, scope) {
+  const polys = (area.get(2) ?? []).map(ringOf), circles = area.get(3) ?? [], codes = area.get(4) ?? [];
+  if (!polys.length && !circles.length && !codes.length) return false;
+  if ((polys.length || circles.length) && !scope.polygons.length) return false;
+  if (codes.length && !scope.geocodes.length) return false;
+  for (const p of polys) if (!scope.polygons.some((S) => polygonWithin(p, S))) return false;
+  for (const c of circles) if (!scope.polygons.some((S) => circleWithin(c, S))) return false;
+  for (const [n, v] of codes) if (!scope.geocodes.some(([sn, sv]) => sn === n && sv === v)) return false;
+  return true;
+}
+function simplePolygon(ring) {
+  const n = ring.length;
+  const key = (p) => p.x + ',' + p.y;
+  if (new Set(ring.map(key)).size !== n) return false;
+  let area = 0n; for (const [a, b] of edges(ring)) area += cross({ x: 0n, y: 0n }, a, b);
+  if (area === 0n) return false;
+  const E = edges(ring);
+  const segsMeet = ([a, b], [c, d]) => {
+    const d1 = cross(a, b, c), d2 = cross(a, b, d), d3 = cross(c, d, a), d4 = cross(c, d, b);
+    if (((d1 > 0n && d2 < 0n) || (d1 < 0n && d2 > 0n)) && ((d3 > 0n && d4 < 0n) || (d3 < 0n && d4 > 0n))) return true;
+    return onSegment(c, a, b) || onSegment(d, a, b) || onSegment(a, c, d) || onSegment(b, c, d);
+  };
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const neighbours = j === i + 1 || (i === 0 && j === n - 1);
+      if (!neighbours) { if (segsMeet(E[i], E[j])) return false; continue; }
+      // Neighbours share one point; they may not fold back along one line.
+      const [first, second] = j === i + 1 ? [E[i], E[j]] : [E[j], E[i]];
+      const [a, b] = first, c = second[1];
+      if (cross(a, b, c) === 0n && (a.x - b.x) * (c.x - b.x) + (a.y - b.y) * (c.y - b.y) > 0n) return false;
+    }
+  }
+  return true;
+}
+function covers(area, lat, lon) {
+  const p = pt(lat, lon);
+  if ((area.polygons ?? []).some((r) => insideRing(p, r.map(([a, b]) => pt(a, b))))) return true;
+  const R = 6371008.8, rad = (v) => v / 1e7 * Math.PI / 180;
+  return (area.circles ?? []).some(([clat, clon, r]) => {
+    const f1 = rad(clat), f2 = rad(lat), df = f2 - f1, dl = rad(lon) - rad(clon);
+    const h = Math.sin(df / 2) ** 2 + Math.cos(f1) * Math.cos(f2) * Math.sin(dl / 2) ** 2;
+    return 2 * R * Math.asin(Math.sqrt(h)) <= r;
+  });
+}
+// Decodes a signed alert (§6.2) and its certificate (§6.1), checks both signatures against
+// the pinned root, and decides the scope (§6.5 step 8, §6.6) for every info.
+function alertScope(raw, rootPub) {
+  const m = decodeCanonical(raw);
+  const body = decodeCanonical(m[2]);
+  const certBody = body.get(1), certSig = body.get(2);
+  const cert = decodeCanonical(certBody);
+  if (!sha256(rootPub).subarray(0, 16).equals(cert.get(5))) return { verdict: 'unknown root' };
+  if (!edVerify(rootPub, signedBytes(6, certBody), certSig)) return { verdict: 'bad signature' };
+  if (!edVerify(cert.get(4), signedBytes(5, m[2]), m[3])) return { verdict: 'bad signature' };
+  const scope = { polygons: (cert.get(13) ?? []).map(ringOf), geocodes: cert.get(12) ?? [] };
+  if (!scope.polygons.every(simplePolygon)) return { verdict: 'malformed' };
+  const cap = decodeCanonical(body.get(5));
+  const infos = cap.get(15) ?? [];
+  const within = infos.every((info) => (info.get(23) ?? []).length > 0 && info.get(23).every((a) => areaWithin(a, scope)));
+  return { verdict: within ? 'within' : 'area outside the issuer\'s scope' };
+}
+
 // ---------------------------------------------------------------- link framing (§11) and UDP link (§13)
 
 function fragmentFrame(seq, frame, mtu) {
@@ -899,6 +1020,13 @@ function selftest(path) {
   checks.frames_decode = Object.entries(v.frames).filter(([k]) => k !== 'fragments_mtu20_of_msg').every(([, h]) => encode(reencode(decodeCanonical(hex(h)))).equals(hex(h)));
   const fr = hex(v.frames.msg);
   checks.fragments = fragmentFrame(0, fr, 20).map((b) => b.toString('hex')).join() === v.frames.fragments_mtu20_of_msg.map((s) => s.replace(/\s/g, '')).join();
+  const root = edFromSeed(hex(v.keys.root_seed));
+  const g = v.geometry;
+  checks.geometry = g.cases.map((c) => [c.name, alertScope(hex(c.message), root.pub).verdict === (c.within ? 'within' : "area outside the issuer's scope")]);
+  checks.geometry_all = checks.geometry.every(([, ok]) => ok);
+  checks.covers = g.covers.every((c) => covers(c.area, c.lat, c.lon) === c.covered);
+  checks.refused_certs = g.refused_cert_bodies.every((r) => !(decodeCanonical(hex(r.body)).get(13) ?? []).map(ringOf).every(simplePolygon));
+  checks.cert_simple = (decodeCanonical(decodeCanonical(hex(g.cert.message))[2]).get(13)).map(ringOf).every(simplePolygon);
   return checks;
 }
 function makeReceiptFrom(opened, rm) {
