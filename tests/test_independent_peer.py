@@ -1,7 +1,9 @@
 """A peer written from docs/protocol.md alone (tests/independent/peer.mjs, Node.js, no code of
 this repository) links with a real `meshnode run` daemon over UDP on loopback: it reconciles a
 store of 2,000 posts, posts, exchanges a sealed DM each way with receipts, then relinks and
-reconciles two stores of thousands that differ in a few posts. It is the issue's check that
+reconciles two stores of thousands that differ in a few posts, and a third contact finds the
+sets equal by their Hello digests. It also checks the vectors of docs/protocol.md §12 and the
+§6.6 geometry verdicts from the same independent code. It is the issue's check that
 the document suffices to interoperate; a change that breaks the wire contract without updating
 the document breaks this test."""
 
@@ -76,3 +78,6 @@ def test_a_peer_written_from_the_document_syncs_posts_and_dms_with_the_daemon(
     # Second contact, now as responder: exactly the 25 posts it lacked came over.
     assert result["second"]["role"] == "responder"
     assert result["second"]["received"] == 25
+    # Third contact, nothing new: the peer's item classes (§10.2) agree with the daemon's, so
+    # the Hello digests match and no reconciliation runs.
+    assert result["third"]["phase"] == "quiet", result["third"]

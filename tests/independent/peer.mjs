@@ -337,8 +337,11 @@ class RangeWriter {
 }
 
 const FLAG_LIVE = 3;
+// Class 1 items can go on (GIVES_LIVE); class-0 items are flagged HELD, with their times.
 function idListPayload(items) {
-  return [bin(Buffer.concat(items.map((i) => i.id))), bin(Buffer.from(items.map((i) => (i.cls << 2) | FLAG_LIVE))), []];
+  return [bin(Buffer.concat(items.map((i) => i.id))),
+    bin(Buffer.from(items.map((i) => (i.cls ? (1 << 2) | FLAG_LIVE : 1)))),
+    items.filter((i) => !i.cls).map((i) => i.created)];
 }
 function splitInto(w, items, hi) {
   const c = items.length;
@@ -735,7 +738,13 @@ class Peer {
   }
   items() {
     const out = [];
-    for (const [hex, m] of this.store) if (m.kind <= 4) out.push({ created: m.created, id: Buffer.from(hex, 'hex'), cls: 1 });
+    for (const [hex, m] of this.store) {
+      if (m.kind > 4) continue;
+      // §10.2 Class: 1 when a copy could go on to a peer other than the destination.
+      const hops = m.routing.get(1), copies = m.routing.get(2);
+      const cls = hops > 0 && (m.kind !== 2 || copies > 1) ? 1 : 0;
+      out.push({ created: m.created, id: Buffer.from(hex, 'hex'), cls });
+    }
     return out;
   }
   helloTags(nonce, now) {
@@ -987,8 +996,17 @@ async function run(opts) {
   }
   result.second = { role: session.initiator ? 'initiator' : 'responder', recon_in: session.reconFrames.in, recon_out: session.reconFrames.out, received: session.received, store: peer.store.size };
   await link.close();
-  sock.close(); api.close();
+  // 5. A third contact with nothing new on either side: the Hello digests (field 7) must be
+  // equal, so no reconciliation runs (§10.1 step 3).
+  ({ link, session } = await linkOnce('contact 3', 'any'));
+  result.third = { phase: session.phase, recon_in: session.reconFrames.in, received: session.received };
+  if (session.recon) {
+    result.third.theirs_only = [...session.recon.theirsOnly.values()].map((t) => [t.id.toString('hex'), t.cls, t.give, peer.store.get(t.id.toString('hex'))?.kind]);
+    result.third.ours_only = [...session.recon.oursOnly.values()].map((t) => [t.id.toString('hex'), t.cls, peer.store.get(t.id.toString('hex'))?.kind]);
+  }
+  await link.close();
   result.posts_held = postsHeld();
+  sock.close(); api.close();
   result.seconds = (Date.now() - t0) / 1000;
   return result;
 }
