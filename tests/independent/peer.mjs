@@ -590,6 +590,7 @@ class Reassembler {
     if (first && last) { this.cur = null; return Buffer.from(f.subarray(3)); }
     if (first) {
       const total = ((flags & 0x0f) << 16) | f.readUInt16BE(3);
+      if (total > 8256) throw new Error('frame over 8,256 bytes');
       this.cur = { seq, total, next: 1, parts: [f.subarray(5)], len: f.length - 5 };
       return null;
     }
@@ -644,7 +645,7 @@ class UdpLink {
     this.pump();
   }
   receive(b) {
-    if (b.length < 12 || b[0] !== 0x4d || b[1] !== 0x4e || b[2] !== 2) return;
+    if (b.length < 12 || b.length > 1200 || b[0] !== 0x4d || b[1] !== 0x4e || b[2] !== 2) return;
     const type = b[3], cid = b.subarray(4, 12);
     if (type === 2 && b.length === 28 && cid.equals(this.myCid) && !this.up) { this.cookie = Buffer.from(b.subarray(12, 28)); this.connect(); return; }
     if (!cid.equals(this.myCid)) return;
@@ -681,7 +682,11 @@ class UdpLink {
         this.early.set(seq, chunks);
         while (this.early.has(this.recvNext)) {
           const cs = this.early.get(this.recvNext); this.early.delete(this.recvNext); this.recvNext++;
-          for (const c of cs) { const fr = this.reasm.push(c); if (fr) this.onFrame(fr); }
+          for (const c of cs) {
+            let fr;
+            try { fr = this.reasm.push(c); } catch (e) { this.log('refused fragment: ' + e.message); this.refused = true; this.close(); this.onDown?.(); return; }
+            if (fr) this.onFrame(fr);
+          }
         }
       }
       this.unackedIn = (this.unackedIn ?? 0) + 1;
@@ -760,7 +765,7 @@ class Session {
   constructor(peer, link, log) {
     Object.assign(this, { peer, link, log });
     this.phase = 'idle'; this.received = 0; this.reconFrames = { in: 0, out: 0 };
-    this.sentDone = false; this.peerDone = false; this.exchanges = 0;
+    this.sentDone = false; this.peerDone = false; this.exchanges = 0; this.malformed = 0;
   }
   hello() {
     const now = Math.floor(Date.now() / 1000);
@@ -782,7 +787,15 @@ class Session {
   }
   onFrame(raw) {
     let f;
-    try { f = decodeCanonical(raw); } catch (e) { this.log('bad frame: ' + e.message); return; }
+    try {
+      f = decodeCanonical(raw);
+      if (!Array.isArray(f) || f.length !== 2 || raw.length > 8256) throw new Error('not a frame');
+    } catch (e) {
+      this.log('bad frame: ' + e.message);
+      // §10: a link that keeps sending malformed frames is closed.
+      if (++this.malformed > 16) { this.link.close(); this.link.onDown?.(); }
+      return;
+    }
     const [type, body] = f;
     if (type === 1) return this.onHello(body);
     if (type === 4) return this.onMsg(body);
@@ -1011,6 +1024,84 @@ async function run(opts) {
   return result;
 }
 
+
+// ---------------------------------------------------------------- serving (the responder side of §13.2)
+
+async function serve(opts) {
+  const t0 = Date.now();
+  const log = (s) => { if (opts.verbose) process.stderr.write(`[serve ${((Date.now() - t0) / 1000).toFixed(2)}] ${s}\n`); };
+  const me = { sign: edFromSeed(crypto.randomBytes(32)), dh: xFromSeed(crypto.randomBytes(32)) };
+  const peer = new Peer(me, log);
+  const secret = crypto.randomBytes(32);
+  const sock = dgram.createSocket('udp4');
+  const [host, port] = opts.listen.split(':');
+  await new Promise((r) => sock.bind(Number(port), host, r));
+  console.log(JSON.stringify({ listening: opts.listen, sign_key: me.sign.pub.toString('hex'), dh_key: me.dh.pub.toString('hex') }));
+  const links = new Map(); // "ip:port" -> {link, session, accept}
+  const penalty = new Map(); // ip -> until (ms)
+  const cookie = (period, ip, p, ci) => {
+    const pb = Buffer.alloc(8); pb.writeBigUInt64BE(BigInt(period));
+    const ipb = Buffer.from(ip.split('.').map(Number));
+    return hmac(secret, pb, ipb, i2osp(p, 2), ci).subarray(0, 16);
+  };
+  const onMessage = (session) => (m) => {
+    if (m.kind === 2) {
+      const opened = openDm(me, m.fields);
+      if (opened) {
+        log('opened a DM: ' + opened.text);
+        const r = makeReceipt(m.id, opened.ack, Math.floor(Date.now() / 1000));
+        peer.add(r); session.frame(4, bin(r));
+      }
+    }
+  };
+  sock.on('message', (b, rinfo) => {
+    const addr = `${rinfo.address}:${rinfo.port}`;
+    if (b.length < 12 || b.length > 1200 || b[0] !== 0x4d || b[1] !== 0x4e || b[2] !== 2) return;
+    const type = b[3], hcid = b.subarray(4, 12);
+    const zeroHeader = hcid.equals(ZERO8);
+    if ((penalty.get(rinfo.address) ?? 0) > Date.now() && (type === 1 || type === 3)) return;
+    if (type === 1) { // PROBE: answer statelessly
+      if (b.length !== 36 || !zeroHeader || b.subarray(12, 20).equals(ZERO8) || !b.subarray(20).equals(Buffer.alloc(16))) return;
+      const ci = b.subarray(12, 20);
+      sock.send(Buffer.concat([dgramHeader(2, ci), cookie(Math.floor(Date.now() / 30000), rinfo.address, rinfo.port, ci)]), rinfo.port, rinfo.address);
+      return;
+    }
+    if (type === 3) { // CONNECT
+      if (b.length !== 36 || !zeroHeader) return;
+      const ci = Buffer.from(b.subarray(12, 20)), ck = b.subarray(20, 36);
+      if (ci.equals(ZERO8)) return;
+      const period = Math.floor(Date.now() / 30000);
+      if (![period, period - 1].some((p) => crypto.timingSafeEqual(cookie(p, rinfo.address, rinfo.port, ci), ck))) return;
+      const held = links.get(addr);
+      if (held && held.link.up && held.link.peerCid.equals(ci)) { sock.send(held.accept, rinfo.port, rinfo.address); return; }
+      if (held && held.link.up && Date.now() - held.link.lastRx < 4000) return;
+      if (held) held.link.close();
+      const link = new UdpLink(sock, rinfo.address, rinfo.port, null, (x) => log(`${addr} ${x}`));
+      link.peerCid = ci; link.up = true; link.lastAck = Date.now(); link.lastProbe = Date.now();
+      link.timer = setInterval(() => link.tick(), 100);
+      const session = new Session(peer, link, (x) => log(`${addr} ${x}`));
+      session.onMessage = onMessage(session);
+      session.onFinished = () => log(`${addr} exchange finished, store ${peer.store.size}`);
+      link.onFrame = (f) => session.onFrame(f);
+      link.onDown = () => {
+        if (session.malformed > 16 || link.refused) penalty.set(rinfo.address, Date.now() + 30000);
+        links.delete(addr);
+      };
+      const accept = Buffer.concat([dgramHeader(4, ci), link.myCid]);
+      links.set(addr, { link, session, accept });
+      sock.send(accept, rinfo.port, rinfo.address);
+      log(`${addr} link up (responder)`);
+      session.hello();
+      return;
+    }
+    const held = links.get(addr);
+    if (held) held.link.receive(b);
+  });
+  await sleep(opts.seconds * 1000);
+  for (const { link } of links.values()) await link.close();
+  sock.close();
+}
+
 // ---------------------------------------------------------------- self test against the vectors
 
 function selftest(path) {
@@ -1063,6 +1154,10 @@ if (argv[0] === 'selftest') {
   const opts = { daemon: opt('daemon'), api: opt('api'), posts: Number(opt('posts', '2000')), timeout: Number(opt('timeout', '60')), verbose: argv.includes('--verbose'), roles: opt('roles', 'any,any').split(',') };
   run(opts).then((r) => { console.log(JSON.stringify(r)); process.exit(0); },
     (e) => { console.log(JSON.stringify({ error: e.message })); process.exit(1); });
+} else if (argv[0] === 'serve') {
+  const opt = (name, d) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : d; };
+  serve({ listen: opt('listen', '127.0.0.1:4917'), seconds: Number(opt('seconds', '120')), verbose: argv.includes('--verbose') })
+    .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
 } else {
   console.error('usage: peer.mjs selftest VECTORS | run --daemon HOST:PORT --api SOCKET [--posts N]');
   process.exit(2);
