@@ -545,22 +545,39 @@ function covers(area, lat, lon) {
     return 2 * R * Math.asin(Math.sqrt(h)) <= r;
   });
 }
-// Decodes a signed alert (§6.2) and its certificate (§6.1), checks both signatures against
-// the pinned root, and decides the scope (§6.5 step 8, §6.6) for every info.
-function alertScope(raw, rootPub) {
-  const m = decodeCanonical(raw);
-  const body = decodeCanonical(m[2]);
+// Verifies a signed alert (§6.5, every step but 9, the references of an Update or Cancel)
+// against the pinned root keys at `now`; `seqs` maps issuer_id -> Set of seen seq numbers.
+// Returns {verdict, issuer, seq}: verdict 'accepted' or the first reason that applies.
+function verifyAlert(raw, roots, now, seqs = new Map()) {
+  let m, body, cert, cap;
+  try { m = decodeCanonical(raw); body = decodeCanonical(m[2]); cert = decodeCanonical(body.get(1)); } catch { return { verdict: 'malformed' }; }
+  if (m[1] !== 5) return { verdict: 'malformed' };
   const certBody = body.get(1), certSig = body.get(2);
-  const cert = decodeCanonical(certBody);
-  if (!sha256(rootPub).subarray(0, 16).equals(cert.get(5))) return { verdict: 'unknown root' };
-  if (!edVerify(rootPub, signedBytes(6, certBody), certSig)) return { verdict: 'bad signature' };
+  const root = roots.find((r) => sha256(r).subarray(0, 16).equals(cert.get(5)));
+  if (!root) return { verdict: 'unknown root' };
+  if (!edVerify(root, signedBytes(6, certBody), certSig)) return { verdict: 'bad signature' };
   if (!edVerify(cert.get(4), signedBytes(5, m[2]), m[3])) return { verdict: 'bad signature' };
+  if (cert.get(14) !== 1) return { verdict: 'bad signature' };
+  try { cap = decodeCanonical(body.get(5)); } catch { return { verdict: 'malformed' }; }
   const scope = { polygons: (cert.get(13) ?? []).map(ringOf), geocodes: cert.get(12) ?? [] };
   if (!scope.polygons.every(simplePolygon)) return { verdict: 'malformed' };
-  const cap = decodeCanonical(body.get(5));
-  const infos = cap.get(15) ?? [];
+  const sent = cap.get(3), infos = cap.get(15) ?? [];
+  if (cert.get(6) > sent) return { verdict: 'certificate not yet valid' };
+  if (cert.get(7) < now || cert.get(7) < sent) return { verdict: 'certificate expired' };
+  const expires = body.get(4);
+  if (infos.length && expires !== Math.max(...infos.map((i) => i.get(14)))) return { verdict: 'malformed' };
+  if (!(cert.get(9) ?? []).includes(cap.get(2))) return { verdict: 'sender not allowed' };
+  if (sent > now + 3600) return { verdict: 'sent in the future' };
+  if (expires <= now) return { verdict: 'expired' };
+  if (expires > cert.get(7)) return { verdict: 'certificate expired' };
+  if (Math.max(0, ...infos.map((i) => i.get(6))) > cert.get(10)) return { verdict: 'severity not allowed' };
+  if (!(cert.get(11) & (1 << cap.get(6)))) return { verdict: 'msgType not allowed' };
   const within = infos.every((info) => (info.get(23) ?? []).length > 0 && info.get(23).every((a) => areaWithin(a, scope)));
-  return { verdict: within ? 'within' : 'area outside the issuer\'s scope' };
+  if (!within) return { verdict: "area outside the issuer's scope" };
+  const issuer = cert.get(2), seq = body.get(3), seen = seqs.get(issuer) ?? new Set();
+  if (seen.has(seq)) return { verdict: 'sequence number already used' };
+  if (seen.size && seq < Math.max(...seen) - 1024) return { verdict: "sequence number older than the issuer's window" };
+  return { verdict: 'accepted', issuer, seq };
 }
 
 // ---------------------------------------------------------------- link framing (§11) and UDP link (§13)
@@ -731,12 +748,19 @@ class Peer {
     this.me = me; this.log = log;
     this.store = new Map(); // id hex -> {kind, raw, fields, created, routing}
     this.contacts = []; // {dh}
-    this.opened = []; this.receipts = new Map();
+    this.opened = []; this.receipts = new Map(); this.alertSeqs = new Map(); this.roots = [];
   }
   add(raw) {
     const m = openEnvelope(raw);
     const hex = m.id.toString('hex');
     if (this.store.has(hex)) return null;
+    if (m.kind === 5) {
+      const v = verifyAlert(raw, this.roots ?? [], Math.floor(Date.now() / 1000), this.alertSeqs);
+      if (v.verdict !== 'accepted') throw new Error('alert refused: ' + v.verdict);
+      if (!this.alertSeqs.has(v.issuer)) this.alertSeqs.set(v.issuer, new Set());
+      this.alertSeqs.get(v.issuer).add(v.seq);
+      m.alert = v;
+    } else if (!m.verified) throw new Error('kind ' + m.kind + ' not taken by this peer');
     const created = m.kind === 2 ? m.fields.get(2) : m.kind === 3 ? m.fields.get(3) : m.kind === 4 ? m.fields.get(4) : m.fields.get(3);
     this.store.set(hex, { ...m, raw, created });
     return m;
@@ -779,7 +803,10 @@ class Session {
     this.digest = sha256(ascii('meshnode/v1/hello-digest'), Z, this.nonce, fp).subarray(0, 12);
     this.fp = fp;
     this.phase = 'hello'; this.sentDone = false; this.peerDone = false; this.recon = null; this.exchanges++;
-    this.frame(1, { 1: 2, 2: bin(this.nonce), 3: bin(this.peer.helloTags(this.nonce, now)), 7: bin(this.digest) });
+    // Field 5: issuers ascending (by code point), each one's latest 64 seqs ascending.
+    const issuers = [...this.peer.alertSeqs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, 32);
+    const vec = issuers.map((i) => [i, [...this.peer.alertSeqs.get(i)].sort((a, b) => a - b).slice(-64)]);
+    this.frame(1, { 1: 2, 2: bin(this.nonce), 3: bin(this.peer.helloTags(this.nonce, now)), 5: vec.length ? vec : undefined, 7: bin(this.digest) });
   }
   frame(type, body) {
     if (type === 2) this.reconFrames.out++;
@@ -811,6 +838,11 @@ class Session {
     const theirDigest = h.get(7);
     const mine = sha256(ascii('meshnode/v1/hello-digest'), Z, theirNonce, this.fp).subarray(0, 12);
     this.peerTags = h.get(3);
+    // §10.1 step 2: alerts the peer's field 5 lacks go to it first, whatever follows.
+    const theirs = new Map((h.get(5) ?? []).map(([i, seqs]) => [i, new Set(seqs)]));
+    for (const [hex, m] of this.peer.store) {
+      if (m.kind === 5 && !theirs.get(m.alert.issuer)?.has(m.alert.seq)) this.send(hex);
+    }
     if (theirDigest && theirDigest.equals(mine)) { this.phase = 'quiet'; this.log('equal sets'); this.onFinished?.(); return; }
     const c = Buffer.compare(this.nonce, theirNonce);
     this.initiator = c > 0 || (c === 0 && theirDigest && Buffer.compare(this.digest, theirDigest) > 0);
@@ -1032,6 +1064,8 @@ async function serve(opts) {
   const log = (s) => { if (opts.verbose) process.stderr.write(`[serve ${((Date.now() - t0) / 1000).toFixed(2)}] ${s}\n`); };
   const me = { sign: edFromSeed(crypto.randomBytes(32)), dh: xFromSeed(crypto.randomBytes(32)) };
   const peer = new Peer(me, log);
+  // A pinned root: the `key = "<hex>"` line of a root public key file (docs/conformance.md).
+  if (opts.root) peer.roots.push(Buffer.from(/^key\s*=\s*"([0-9a-f]{64})"/m.exec(fs.readFileSync(opts.root, 'utf8'))[1], 'hex'));
   const secret = crypto.randomBytes(32);
   const sock = dgram.createSocket('udp4');
   const [host, port] = opts.listen.split(':');
@@ -1131,7 +1165,7 @@ function selftest(path) {
   checks.fragments = fragmentFrame(0, fr, 20).map((b) => b.toString('hex')).join() === v.frames.fragments_mtu20_of_msg.map((s) => s.replace(/\s/g, '')).join();
   const root = edFromSeed(hex(v.keys.root_seed));
   const g = v.geometry;
-  checks.geometry = g.cases.map((c) => [c.name, alertScope(hex(c.message), root.pub).verdict === (c.within ? 'within' : "area outside the issuer's scope")]);
+  checks.geometry = g.cases.map((c) => [c.name, verifyAlert(hex(c.message), [root.pub], g.now).verdict === (c.within ? 'accepted' : "area outside the issuer's scope")]);
   checks.geometry_all = checks.geometry.every(([, ok]) => ok);
   checks.covers = g.covers.every((c) => covers(c.area, c.lat, c.lon) === c.covered);
   checks.refused_certs = g.refused_cert_bodies.every((r) => !(decodeCanonical(hex(r.body)).get(13) ?? []).map(ringOf).every(simplePolygon));
@@ -1156,7 +1190,7 @@ if (argv[0] === 'selftest') {
     (e) => { console.log(JSON.stringify({ error: e.message })); process.exit(1); });
 } else if (argv[0] === 'serve') {
   const opt = (name, d) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : d; };
-  serve({ listen: opt('listen', '127.0.0.1:4917'), seconds: Number(opt('seconds', '120')), verbose: argv.includes('--verbose') })
+  serve({ listen: opt('listen', '127.0.0.1:4917'), root: opt('root'), seconds: Number(opt('seconds', '120')), verbose: argv.includes('--verbose') })
     .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
 } else {
   console.error('usage: peer.mjs selftest VECTORS | run --daemon HOST:PORT --api SOCKET [--posts N]');
