@@ -181,14 +181,90 @@ function envelope(kind, body, key, hops, copies) {
   return encode([1, kind, bin(body), bin(edSign(key, signedBytes(kind, body))), { 1: hops, 2: copies }]);
 }
 
+
+// ---------------------------------------------------------------- body validation (§1.1, §2, §4, §7)
+
+class WireError extends Error { constructor(field, rule) { super(`${field}: ${rule}`); this.field = field; } }
+const BAD_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/u;
+const BAD_NAME = /[\t\n\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b\u2060-\u2064\ufeff]/u;
+const WS = /^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+const utf8len = (t) => Buffer.byteLength(t, 'utf8');
+const isUint = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0) || typeof v === 'bigint';
+function text(field, v, min, max, name = false) {
+  if (typeof v !== 'string') throw new WireError(field, 'not text');
+  const n = utf8len(v);
+  if (n < min || n > max) throw new WireError(field, 'length');
+  if (BAD_TEXT.test(v)) throw new WireError(field, 'control character');
+  if (name && (BAD_NAME.test(v) || WS.test(v))) throw new WireError(field, 'not a name');
+}
+function bytes(field, v, len) { if (!Buffer.isBuffer(v) || (len !== undefined && v.length !== len)) throw new WireError(field, 'bytes'); }
+function time(field, v) { if (!isUint(v) || v >= 2 ** 40) throw new WireError(field, 'time'); }
+function keys(kind, m, required, optional = []) {
+  for (const k of m.keys()) if (!required.includes(k) && !optional.includes(k)) throw new WireError(kind, 'unknown key ' + k);
+  for (const k of required) if (!m.has(k)) throw new WireError(kind, 'missing key ' + k);
+}
+function lifetime(kind, created, expires, max) {
+  if (expires <= created || expires - created > max) throw new WireError(kind + '.expires', 'lifetime');
+}
+const VALIDATE = {
+  1(m) {
+    keys('post', m, [1, 2, 3, 4, 5], [6, 7]);
+    bytes('post.author', m.get(1), 32);
+    const ch = m.get(2);
+    if (typeof ch !== 'string' || !/^[a-z0-9][a-z0-9\-_.]{0,63}$/.test(ch)) throw new WireError('post.channel', 'channel');
+    time('post.created', m.get(3)); time('post.expires', m.get(4));
+    lifetime('post', m.get(3), m.get(4), 7 * DAY);
+    text('post.text', m.get(5), 1, 1024);
+    if (m.has(6)) bytes('post.reply_to', m.get(6), 16);
+    if (m.has(7)) bytes('post.stamp', m.get(7), 8);
+  },
+  2(m) {
+    keys('dm', m, [1, 2, 3, 4, 5], [6]);
+    bytes('dm.tag', m.get(1), 16); time('dm.created', m.get(2)); time('dm.expires', m.get(3));
+    lifetime('dm', m.get(2), m.get(3), 14 * DAY);
+    bytes('dm.ack_key', m.get(4), 32); bytes('dm.sealed', m.get(5));
+    const n = m.get(5).length;
+    if (n < 240 || n > 4336 || (n - 48) % 64) throw new WireError('dm.sealed', 'length');
+    if (m.has(6)) bytes('dm.stamp', m.get(6), 8);
+  },
+  3(m) {
+    keys('receipt', m, [1, 2, 3, 4]);
+    bytes('receipt.dm_id', m.get(1), 16); bytes('receipt.ack_key', m.get(2), 32);
+    time('receipt.created', m.get(3)); time('receipt.expires', m.get(4));
+    lifetime('receipt', m.get(3), m.get(4), 14 * DAY);
+  },
+  4(m) {
+    keys('announce', m, [1, 2, 3, 4, 5], [6]);
+    bytes('announce.sign_key', m.get(1), 32); bytes('announce.dh_key', m.get(2), 32);
+    text('announce.name', m.get(3), 1, 64, true);
+    time('announce.created', m.get(4)); time('announce.expires', m.get(5));
+    lifetime('announce', m.get(4), m.get(5), 365 * DAY);
+    if (m.has(6)) bytes('announce.stamp', m.get(6), 8);
+  },
+};
+const MAX_BODY = { 1: 1280, 2: 4736, 3: 128, 4: 256, 5: 6144, 6: 2048, 7: 1024 };
+
 // Parses and verifies an envelope (§2, §3); returns {kind, body, fields, id, routing}.
 const SIGNER = { 1: 1, 2: 4, 3: 2, 4: 1 }; // kind -> body key naming the verifying key
 function openEnvelope(raw) {
-  if (raw.length > 8192) throw new Error('message too long');
-  const m = decodeCanonical(raw);
-  if (!Array.isArray(m) || m.length !== 5 || m[0] !== 1) throw new Error('envelope');
-  const [, kind, body, sig, routing] = m;
-  const fields = decodeCanonical(body);
+  if (raw.length > 8192) throw new WireError('message', 'too long');
+  let m;
+  try { m = decodeCanonical(raw); } catch (e) { throw new WireError('message', e.message); }
+  if (!Array.isArray(m) || m.length !== 5) throw new WireError('message', 'not an envelope');
+  const [version, kind, body, sig, routing] = m;
+  if (version !== 1) throw new WireError('message.version', 'unsupported version');
+  if (!MAX_BODY[kind]) throw new WireError('message.kind', 'unknown kind');
+  if (!Buffer.isBuffer(body) || body.length < 1 || body.length > MAX_BODY[kind]) throw new WireError('message.body', 'length');
+  if (!Buffer.isBuffer(sig) || sig.length !== 64) throw new WireError('message.sig', 'length');
+  if (!(routing instanceof Map) || routing.size !== 2) throw new WireError('message.routing', 'keys');
+  for (const k of [1, 2]) if (!isUint(routing.get(k))) throw new WireError(k === 1 ? 'message.routing.hops_left' : 'message.routing.copies', 'uint');
+  if (routing.get(2) < 1) throw new WireError('message.routing.copies', 'range');
+  routing.set(1, Math.min(Number(routing.get(1)), 32)); routing.set(2, Math.min(Number(routing.get(2)), 64));
+  const kindName = { 1: 'post', 2: 'dm', 3: 'receipt', 4: 'announce', 5: 'alert', 6: 'cert', 7: 'revoke' }[kind];
+  let fields;
+  try { fields = decodeCanonical(body); } catch (e) { throw new WireError(kindName, e.message); }
+  if (!(fields instanceof Map)) throw new WireError(kindName, 'not a map');
+  VALIDATE[kind]?.(fields);
   const signer = SIGNER[kind];
   if (signer === undefined) return { kind, body, fields, id: msgId(kind, body), routing, verified: false };
   if (!edVerify(fields.get(signer), signedBytes(kind, body), sig)) throw new Error('bad signature');
@@ -1163,6 +1239,9 @@ function selftest(path) {
   checks.frames_decode = Object.entries(v.frames).filter(([k]) => k !== 'fragments_mtu20_of_msg').every(([, h]) => encode(reencode(decodeCanonical(hex(h)))).equals(hex(h)));
   const fr = hex(v.frames.msg);
   checks.fragments = fragmentFrame(0, fr, 20).map((b) => b.toString('hex')).join() === v.frames.fragments_mtu20_of_msg.map((s) => s.replace(/\s/g, '')).join();
+  // Every must-refuse message is refused, naming the field the vector names.
+  checks.invalid_accepted = v.invalid.filter((c) => { try { openEnvelope(hex(c.hex)); return true; } catch (e) { return e.field !== c.field; } }).map((c) => c.why);
+  checks.invalid_refused = checks.invalid_accepted.length === 0;
   const root = edFromSeed(hex(v.keys.root_seed));
   const g = v.geometry;
   checks.geometry = g.cases.map((c) => [c.name, verifyAlert(hex(c.message), [root.pub], g.now).verdict === (c.within ? 'accepted' : "area outside the issuer's scope")]);
@@ -1182,7 +1261,8 @@ const argv = process.argv.slice(2);
 if (argv[0] === 'selftest') {
   const c = selftest(argv[1]);
   console.log(JSON.stringify(c));
-  process.exit(Object.values(c).every(Boolean) ? 0 : 1);
+  const ok = Object.values(c).filter((x) => typeof x === 'boolean').every(Boolean) && c.invalid_accepted.length === 0;
+  process.exit(ok ? 0 : 1);
 } else if (argv[0] === 'run') {
   const opt = (name, d) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : d; };
   const opts = { daemon: opt('daemon'), api: opt('api'), posts: Number(opt('posts', '2000')), timeout: Number(opt('timeout', '60')), verbose: argv.includes('--verbose'), roles: opt('roles', 'any,any').split(',') };
