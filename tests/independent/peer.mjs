@@ -468,25 +468,26 @@ class Reconciler {
     this.initiator = initiator;
     this.theirsOnly = new Map(); // id hex -> {id, cls, give}
     this.oursOnly = new Map();
-    this.rounds = 0; this.over = false;
+    this.rounds = 0; this.over = false; this.deferred = [];
   }
   opening() {
     const w = new RangeWriter();
     splitInto(w, this.items, INF);
     return encode({ 1: 2, 3: w.ranges });
   }
-  // Returns the reply payload, or null when (initiator) the session is over.
+  // Returns the reply payload, or null when (initiator) the session is over. Work is
+  // collected as units {lo, hi, mode, payload} and written in bound order, SKIPs between.
   receive(payload) {
     this.rounds++;
     const msg = parseRecon(payload);
-    const w = new RangeWriter();
+    const units = [];
+    const collector = (lo) => ({ lo, add(mode, hi, pl) { units.push({ lo: this.lo, hi, mode, pl }); this.lo = hi; } });
     let work = false;
     for (const r of msg.ranges) {
       const mine = inRange(this.items, r.lo, r.hi);
-      if (r.mode === 0 || r.mode === 4) { w.skip(r.hi); continue; }
+      if (r.mode === 0 || r.mode === 4) continue;
       if (r.mode === 1) {
-        if (fingerprint(mine).equals(r.args[0])) w.skip(r.hi);
-        else { splitInto(w, mine, r.hi); work = true; }
+        if (!fingerprint(mine).equals(r.args[0])) { splitInto(collector(r.lo), mine, r.hi); work = true; }
       } else if (r.mode === 2) {
         const theirs = listed(r.args[0], r.args[1], r.args[2]);
         const tk = new Set(theirs.map((t) => key(t.id, t.cls)));
@@ -496,12 +497,14 @@ class Reconciler {
         for (const t of lack) this.theirsOnly.set(t.id.toString('hex'), t);
         if (this.initiator) {
           for (const o of ours) this.oursOnly.set(o.id.toString('hex'), o);
-          w.skip(r.hi);
-        } else if (ours.length === 0 && lack.length === 0) w.skip(r.hi);
-        else {
+        } else if (ours.length > CHUNK) {
+          // Too many of our items for one reply: stream them as ID_LISTs of leading chunks
+          // (§10.2, "ID_LIST, received by the responder"); the rest waits for our next turn.
+          this.stream(units, r.lo, r.hi, mine);
+        } else if (ours.length || lack.length) {
           const bm = Buffer.alloc(Math.ceil(theirs.length / 8));
           theirs.forEach((t, i) => { if (!mk.has(key(t.id, t.cls))) bm[i >> 3] |= 1 << (i & 7); });
-          w.add(3, r.hi, [bin(bm), ...idListPayload(ours)]);
+          units.push({ lo: r.lo, hi: r.hi, mode: 3, pl: [bin(bm), ...idListPayload(ours)] });
           work = true;
         }
       } else if (r.mode === 3) {
@@ -510,12 +513,37 @@ class Reconciler {
         if (bm.length !== Math.ceil(mine.length / 8)) throw new Error('ID_DIFF bitmap length');
         mine.forEach((m, i) => { if (bm[i >> 3] & (1 << (i & 7))) this.oursOnly.set(m.id.toString('hex'), m); });
         for (const t of listed(ids, flags, times)) this.theirsOnly.set(t.id.toString('hex'), t);
-        w.skip(r.hi);
       }
     }
+    const pending = this.deferred ?? [];
+    this.deferred = [];
+    for (const d of pending) this.stream(units, d.lo, d.hi, inRange(this.items, d.lo, d.hi));
     if (this.initiator && !work && !msg.more) { this.over = true; return null; }
-    return encode(w.ranges.length ? { 3: w.ranges } : {});
+    units.sort((a, b) => cmpBounds(a.lo, b.lo));
+    const w = new RangeWriter();
+    let pos = { ts: 0, prefix: Buffer.alloc(0) };
+    for (const u of units) {
+      if (cmpBounds(u.lo, pos) > 0) w.skip(u.lo);
+      w.add(u.mode, u.hi, u.pl);
+      pos = u.hi;
+    }
+    const out = w.ranges.length ? { 3: w.ranges } : {};
+    if (this.deferred.length) out[4] = 1; // `more`: we hold deferred work and need a turn
+    return encode(out);
   }
+  // Sends the first CHUNK of `mine` (our items in [lo, hi)) as an ID_LIST ending at the bound
+  // after its last item, deferring the rest; all of it when it fits.
+  stream(units, lo, hi, mine) {
+    if (mine.length <= CHUNK) { units.push({ lo, hi, mode: 2, pl: idListPayload(mine) }); return; }
+    const b = minimalBound(mine[CHUNK - 1], mine[CHUNK]);
+    units.push({ lo, hi: b, mode: 2, pl: idListPayload(mine.slice(0, CHUNK)) });
+    this.deferred.push({ lo: b, hi });
+  }
+}
+const CHUNK = 200; // ids per streamed ID_LIST: 200 × 17 bytes keeps a reply under 4,096 bytes
+function cmpBounds(a, b) {
+  if (a.ts !== b.ts) return a.ts < b.ts ? -1 : 1;
+  return Buffer.compare(a.prefix, b.prefix);
 }
 
 
@@ -1191,6 +1219,7 @@ async function serve(opts) {
       link.timer = setInterval(() => link.tick(), 100);
       const session = new Session(peer, link, (x) => log(`${addr} ${x}`));
       session.onMessage = onMessage(session);
+      session.role = opts.role;
       session.onFinished = () => log(`${addr} exchange finished, store ${peer.store.size}`);
       link.onFrame = (f) => session.onFrame(f);
       link.onDown = () => {
@@ -1270,7 +1299,7 @@ if (argv[0] === 'selftest') {
     (e) => { console.log(JSON.stringify({ error: e.message })); process.exit(1); });
 } else if (argv[0] === 'serve') {
   const opt = (name, d) => { const i = argv.indexOf('--' + name); return i >= 0 ? argv[i + 1] : d; };
-  serve({ listen: opt('listen', '127.0.0.1:4917'), root: opt('root'), seconds: Number(opt('seconds', '120')), verbose: argv.includes('--verbose') })
+  serve({ listen: opt('listen', '127.0.0.1:4917'), root: opt('root'), role: opt('role', 'any'), seconds: Number(opt('seconds', '120')), verbose: argv.includes('--verbose') })
     .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
 } else {
   console.error('usage: peer.mjs selftest VECTORS | run --daemon HOST:PORT --api SOCKET [--posts N]');
