@@ -22,6 +22,7 @@ from meshnode.daemon.localnet import free_udp_ports
 
 PEER = Path(__file__).parent / "independent" / "peer.mjs"
 VECTORS = Path(__file__).parent / "vectors" / "v1.json"
+LINK_VECTORS = Path(__file__).parent / "vectors" / "link_v2.json"
 # Node.js is a test dependency (.ci/run installs `nodejs`); without it these tests fail.
 NODE = shutil.which("node") or shutil.which("nodejs") or "node"
 
@@ -49,11 +50,12 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
-    out = subprocess.run([str(NODE), str(PEER), "selftest", str(VECTORS)], capture_output=True,
+    out = subprocess.run([str(NODE), str(PEER), "selftest", str(VECTORS), str(LINK_VECTORS)], capture_output=True,
                          text=True, timeout=60)
     checks = json.loads(out.stdout)
     verdicts = {name: ok for name, ok in checks.items() if isinstance(ok, bool)}
-    assert len(verdicts) >= 15 and all(verdicts.values()), checks
+    assert len(verdicts) >= 16 and all(verdicts.values()), checks
+    assert checks["ble_ios_profile"]  # the uuid advert, TOKEN and INFO of docs/hardware.md
     # Must-refuse vectors taken, or refused naming another field:
     assert checks["invalid_accepted"] == []
     geometry = checks["geometry"]

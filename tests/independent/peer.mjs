@@ -2,8 +2,11 @@
 // this repository was read to write it). Node.js 20, standard library only.
 //
 // Usage:
-//   node peer.mjs selftest VECTORS_JSON
-//       checks the codec, signatures, HPKE opening and fingerprints against tests/vectors/v1.json
+//   node peer.mjs selftest V1_JSON [LINK_V2_JSON]
+//       checks the codec, signatures, HPKE, must-refuse messages and the alert geometry against
+//       tests/vectors/v1.json, and the BLE advert/TOKEN/INFO values against link_v2.json
+//   node peer.mjs serve --listen HOST:PORT [--root ROOT_PUB] [--role responder|initiator]
+//       a listening peer for `meshnode conformance` (docs/conformance.md)
 //   node peer.mjs run --daemon HOST:PORT --api SOCKET [--posts N] [--timeout S]
 //       fills the daemon with N posts through its local API, links with it over UDP (§13),
 //       reconciles (§10), posts, exchanges a DM each way with receipts, relinks and reconciles
@@ -1280,6 +1283,31 @@ function selftest(path) {
   checks.cert_simple = (decodeCanonical(decodeCanonical(hex(g.cert.message))[2]).get(13)).map(ringOf).every(simplePolygon);
   return checks;
 }
+// §14 and docs/hardware.md: what an iOS-style (`uuid` profile, central-limited) device puts
+// on the air and serves over GATT, computed from the documents.
+const SERVICE_UUID = '092993ba-5aa2-44d6-bb5e-de14ccf19d72';
+const uuidLE = () => Buffer.from(SERVICE_UUID.replace(/-/g, ''), 'hex').reverse();
+function bleToken(secret, unixTime) {
+  return hmac(secret, ascii('meshnode/v1/adv'), i2osp(Math.floor(unixTime / 900), 4)).subarray(0, 8);
+}
+function bleValues(secret, unixTime) {
+  const token = bleToken(secret, unixTime);
+  return {
+    token,
+    advert_service_data: Buffer.concat([Buffer.from([2, 1, 6, 0x1a, 0x21]), uuidLE(), Buffer.from([0x10]), token]),
+    advert_uuid: Buffer.concat([Buffer.from([2, 1, 6, 0x11, 0x07]), uuidLE()]),
+    token_value: Buffer.concat([Buffer.from([0x10, 0x00]), token]),
+    token_value_central_limited: Buffer.concat([Buffer.from([0x10, 0x01]), token]),
+    info: Buffer.concat([Buffer.from([1, 0]), i2osp(8256, 4)]),
+  };
+}
+function bleSelftest(path) {
+  const b = JSON.parse(fs.readFileSync(path, 'utf8')).ble;
+  const mine = bleValues(Buffer.from(b.secret, 'hex'), b.unix_time);
+  return ['token', 'advert_service_data', 'advert_uuid', 'token_value', 'token_value_central_limited', 'info']
+    .every((k) => mine[k].toString('hex') === b[k]);
+}
+
 function makeReceiptFrom(opened, rm) {
   return encode({ 1: bin(rm.fields.get(1)), 2: bin(opened.ack.pub), 3: rm.fields.get(3), 4: rm.fields.get(4) });
 }
@@ -1289,6 +1317,7 @@ function makeReceiptFrom(opened, rm) {
 const argv = process.argv.slice(2);
 if (argv[0] === 'selftest') {
   const c = selftest(argv[1]);
+  if (argv[2]) c.ble_ios_profile = bleSelftest(argv[2]);
   console.log(JSON.stringify(c));
   const ok = Object.values(c).filter((x) => typeof x === 'boolean').every(Boolean) && c.invalid_accepted.length === 0;
   process.exit(ok ? 0 : 1);
