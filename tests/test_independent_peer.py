@@ -50,8 +50,8 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
-    out = subprocess.run([str(NODE), str(PEER), "selftest", str(VECTORS), str(LINK_VECTORS)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run([str(NODE), str(PEER), "selftest", str(VECTORS), str(LINK_VECTORS)],
+                         capture_output=True, text=True, timeout=60)
     checks = json.loads(out.stdout)
     verdicts = {name: ok for name, ok in checks.items() if isinstance(ok, bool)}
     assert len(verdicts) >= 16 and all(verdicts.values()), checks
