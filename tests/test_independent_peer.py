@@ -54,7 +54,7 @@ def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
                          capture_output=True, text=True, timeout=60)
     checks = json.loads(out.stdout)
     verdicts = {name: ok for name, ok in checks.items() if isinstance(ok, bool)}
-    assert len(verdicts) >= 16 and all(verdicts.values()), checks
+    assert len(verdicts) >= 18 and all(verdicts.values()), checks
     assert checks["ble_ios_profile"]  # the uuid advert, TOKEN and INFO of docs/hardware.md
     # Must-refuse vectors taken, or refused naming another field:
     assert checks["invalid_accepted"] == []

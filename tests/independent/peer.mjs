@@ -730,6 +730,44 @@ class Reassembler {
   }
 }
 
+// Parses one link datagram (§13.1); throws WireError naming the field for what must be dropped.
+const DGRAM = { 1: ['PROBE', 36], 2: ['CHALLENGE', 28], 3: ['CONNECT', 36], 4: ['ACCEPT', 20], 5: ['DATA', 0], 6: ['ACK', 36], 7: ['CLOSE', 12], 8: ['ANNOUNCE', 36] };
+function parseDatagram(b) {
+  if (b.length < 12 || b[0] !== 0x4d || b[1] !== 0x4e) throw new WireError('datagram.magic', 'magic');
+  if (b.length > 1200) throw new WireError('datagram', 'too long');
+  if (b[2] !== 2) throw new WireError('datagram.version', 'version');
+  const t = DGRAM[b[3]];
+  if (!t) throw new WireError('datagram.type', 'unknown type');
+  const [type, size] = t, cid = b.subarray(4, 12), name = 'datagram.' + type.toLowerCase();
+  const noLink = type === 'PROBE' || type === 'CONNECT' || type === 'ANNOUNCE';
+  if (noLink !== cid.equals(ZERO8)) throw new WireError('datagram.cid', 'cid');
+  if (size && b.length !== size) throw new WireError(name, 'size');
+  const zero = (x) => x.equals(Buffer.alloc(x.length));
+  const out = { type, cid: Buffer.from(cid) };
+  if (type === 'PROBE' || type === 'ANNOUNCE') {
+    if (!zero(b.subarray(20))) throw new WireError(name, 'padding');
+    if (type === 'PROBE' && zero(b.subarray(12, 20))) throw new WireError(name, 'zero cid');
+    out[type === 'PROBE' ? 'initiator' : 'nonce'] = Buffer.from(b.subarray(12, 20));
+  } else if (type === 'CHALLENGE') out.cookie = Buffer.from(b.subarray(12));
+  else if (type === 'CONNECT' || type === 'ACCEPT') {
+    if (zero(b.subarray(12, 20))) throw new WireError(name, 'zero cid');
+    out[type === 'CONNECT' ? 'initiator' : 'responder'] = Buffer.from(b.subarray(12, 20));
+    if (type === 'CONNECT') out.cookie = Buffer.from(b.subarray(20));
+  } else if (type === 'ACK') {
+    [out.next, out.bitmap, out.limit] = [12, 20, 28].map((o) => b.readBigUInt64BE(o));
+  } else if (type === 'DATA') {
+    if (b.length < 25) throw new WireError(name, 'no chunk');
+    out.seq = b.readBigUInt64BE(12); out.fragments = [];
+    for (let pos = 20; pos < b.length;) {
+      if (pos + 2 > b.length) throw new WireError(name, 'chunk length');
+      const n = b.readUInt16BE(pos);
+      if (n < 3 || pos + 2 + n > b.length) throw new WireError(name, 'chunk');
+      out.fragments.push(Buffer.from(b.subarray(pos + 2, pos + 2 + n))); pos += 2 + n;
+    }
+  }
+  return out;
+}
+
 const MAGIC = Buffer.from([0x4d, 0x4e, 2]);
 function dgramHeader(type, cid) { return Buffer.concat([MAGIC, Buffer.from([type]), cid]); }
 const ZERO8 = Buffer.alloc(8);
@@ -1068,7 +1106,7 @@ async function run(opts) {
     session.role = role;
     link.onFrame = (f) => session.onFrame(f);
     sock.removeAllListeners('message');
-    sock.on('message', (b) => link.receive(b));
+    sock.on('message', (b) => { try { parseDatagram(b); } catch { return; } link.receive(b); }); // §13.1 drops
     let finished = false; session.onFinished = () => { finished = true; };
     link.onUp = () => { log(`${label}: link up`); session.hello(); };
     link.start();
@@ -1197,7 +1235,7 @@ async function serve(opts) {
   };
   sock.on('message', (b, rinfo) => {
     const addr = `${rinfo.address}:${rinfo.port}`;
-    if (b.length < 12 || b.length > 1200 || b[0] !== 0x4d || b[1] !== 0x4e || b[2] !== 2) return;
+    try { parseDatagram(b); } catch { return; } // §13.1: drop, answer nothing
     const type = b[3], hcid = b.subarray(4, 12);
     const zeroHeader = hcid.equals(ZERO8);
     if ((penalty.get(rinfo.address) ?? 0) > Date.now() && (type === 1 || type === 3)) return;
@@ -1302,10 +1340,16 @@ function bleValues(secret, unixTime) {
   };
 }
 function bleSelftest(path) {
-  const b = JSON.parse(fs.readFileSync(path, 'utf8')).ble;
+  const all = JSON.parse(fs.readFileSync(path, 'utf8'));
+  const b = all.ble;
+  const refusedOk = all.refused.every((r) => { try { parseDatagram(Buffer.from(r.hex, 'hex')); return false; } catch (e) { return e.field === r.field; } });
+  const parsedOk = all.datagrams.every((d) => {
+    const p = parseDatagram(Buffer.from(d.hex, 'hex'));
+    return p.type === d.type && Object.entries(d).every(([k, v]) => ['name', 'type', 'hex'].includes(k) || (k === 'fragments' ? p.fragments.map((f) => f.toString('hex')).join() === v.join() : String(typeof p[k] === 'bigint' ? p[k] : p[k].toString('hex')) === String(v)));
+  });
   const mine = bleValues(Buffer.from(b.secret, 'hex'), b.unix_time);
-  return ['token', 'advert_service_data', 'advert_uuid', 'token_value', 'token_value_central_limited', 'info']
-    .every((k) => mine[k].toString('hex') === b[k]);
+  return { link_datagrams_parsed: parsedOk, link_datagrams_refused: refusedOk, ble_ios_profile: ['token', 'advert_service_data', 'advert_uuid', 'token_value', 'token_value_central_limited', 'info']
+    .every((k) => mine[k].toString('hex') === b[k]) };
 }
 
 function makeReceiptFrom(opened, rm) {
@@ -1317,7 +1361,7 @@ function makeReceiptFrom(opened, rm) {
 const argv = process.argv.slice(2);
 if (argv[0] === 'selftest') {
   const c = selftest(argv[1]);
-  if (argv[2]) c.ble_ios_profile = bleSelftest(argv[2]);
+  if (argv[2]) Object.assign(c, bleSelftest(argv[2]));
   console.log(JSON.stringify(c));
   const ok = Object.values(c).filter((x) => typeof x === 'boolean').every(Boolean) && c.invalid_accepted.length === 0;
   process.exit(ok ? 0 : 1);
