@@ -103,6 +103,9 @@ def main() -> None:
     if sys.argv[1:] == ["--sync-only"]:
         sync_only()
         return
+    if sys.argv[1:] == ["--geometry-only"]:
+        geometry_only()
+        return
     anna, bram = person("anna"), person("bram")
     keys = {
         "anna_sign_seed": seed("anna sign").hex(), "anna_dh_seed": seed("anna dh").hex(),
@@ -172,6 +175,14 @@ def sync_only() -> None:
     out = json.loads((HERE / "v1.json").read_text())
     out["frames"] = frame_vectors(out["vectors"], person("anna"), person("bram"))
     out["reconciliation"] = recon_vectors()
+    write(out)
+
+
+def geometry_only() -> None:
+    """Rewrite only the geometry vectors (a change of §6.6 alone): the message vectors, whose
+    DM sealing is randomised, stay as they are."""
+    out = json.loads((HERE / "v1.json").read_text())
+    out["geometry"] = geometry_vectors()
     write(out)
 
 
@@ -289,6 +300,9 @@ def geometry_cases() -> list[tuple[str, tuple[Area, ...] | None, bool]]:
          (replace(poly("both", inside), geocodes=(("CBS", "GM0606"),)),), False),
         ("description only", (Area(area_desc="Rotterdam en omgeving"),), False),
         ("info without areas", None, False),
+        ("two polygons of one area, each inside a different scope polygon",
+         (poly("east and west", inside, ((520_500_000, 38_500_000), (520_500_000, 39_500_000),
+                                         (518_500_000, 39_500_000))),), True),
     ]
 
 
