@@ -159,3 +159,15 @@ def test_an_address_where_nothing_answers_passes_no_rule_and_fails_the_run(
 def test_the_command_refuses_a_run_without_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["conformance"]) == 2
     assert "HOST:PORT or --spawn" in capsys.readouterr().err
+
+
+def test_a_real_authoritys_root_folder_is_refused_not_used_to_certify_a_test_issuer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "region-root"
+    assert cli_main(["authority", "init-root", "--dir", str(real), "--name", "Region root",
+                     "--data-dir", str(tmp_path / "data")]) == 0
+    before = (real / "root.key").read_bytes()
+    (port,) = free_udp_ports(1)
+    assert cli_main(["conformance", f"127.0.0.1:{port}", "--authority", str(real)]) == 2
+    assert "is not a conformance test root" in capsys.readouterr().err
+    assert (real / "root.key").read_bytes() == before

@@ -106,7 +106,11 @@ def run_command(args: argparse.Namespace) -> int:
     if (target is None) == (not args.spawn):
         print("meshnode conformance: give HOST:PORT or --spawn (one of them)", file=sys.stderr)
         return 2
-    authority = load_authority(args.authority)
+    try:
+        authority = load_authority(args.authority)
+    except ValueError as exc:
+        print(f"meshnode conformance: {exc}", file=sys.stderr)
+        return 2
     root = (args.authority / "root.pub").resolve()
     if not args.json:
         print(f"Test root: {root} (pin it in the implementation under test; alerts come from "

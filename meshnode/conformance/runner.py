@@ -133,14 +133,24 @@ class Options:
 def load_authority(folder: os.PathLike[str] | str) -> ExampleAuthority:
     """The test authority kept in `folder`: its root key is made once (root.key, private,
     mode 0600) with its public file root.pub, the one to pin; a fresh certificate for the
-    issuer `conformance`, valid now, is made on every run."""
+    issuer `conformance`, valid now, is made on every run.
+
+    Raises `ValueError` when root.key is not such a test key, e.g. a real authority's root
+    made by `meshnode authority init-root`: the runner certifies a throwaway issuer with the
+    root it is given, which no real root may ever do."""
     from pathlib import Path
 
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     key_file = path / "root.key"
     if key_file.exists():
-        root = ed25519.Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
+        raw = key_file.read_bytes()
+        if len(raw) != 32:
+            raise ValueError(
+                f"{key_file} is not a conformance test root (a real authority's root key, "
+                f"made by `meshnode authority init-root`?); the runner certifies a test "
+                f"issuer with it, so give --authority a new folder and it makes its own")
+        root = ed25519.Ed25519PrivateKey.from_private_bytes(raw)
     else:
         root = ed25519.Ed25519PrivateKey.generate()
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
