@@ -131,7 +131,7 @@ def steunpunt(tmp_path_factory: pytest.TempPathFactory,
     with LocalNet.line(root, ["hub", "peer"], fast_config()) as net:
         hub = net["hub"]
         hub.config = dataclasses.replace(
-            hub.config, web=web_config(port),
+            hub.config, web=web_config(port, kiosk_seconds=5),  # the kiosk test waits one rotation
             node=dataclasses.replace(hub.config.node, name="Steunpunt De Ark",
                                      location=HUB_AT))
         net.start([authority.root / "root.pub"])
