@@ -154,7 +154,8 @@ def test_the_guide_lists_every_rule_with_its_section_and_level() -> None:
 def test_an_address_where_nothing_answers_passes_no_rule_and_fails_the_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (port,) = free_udp_ports(1)
-    status = cli_main(["conformance", f"127.0.0.1:{port}", "--json",
+    # Nothing can answer: the default 12 s wait for the reference link would prove no more.
+    status = cli_main(["conformance", f"127.0.0.1:{port}", "--json", "--link-timeout", "2",
                        "--authority", str(tmp_path / "authority")])
     report = json.loads(capsys.readouterr().out)
     assert status == 1 and report["passed"] is False
@@ -162,6 +163,7 @@ def test_an_address_where_nothing_answers_passes_no_rule_and_fails_the_run(
     by_number = {r["number"]: r for r in report["rules"]}
     assert by_number[1]["detail"].startswith("no CHALLENGE within 1 s")
     assert by_number[14]["status"] == "fail"
+    assert by_number[14]["detail"] == "the reference link did not come up within 2 s"
 
 
 def test_the_command_refuses_a_run_without_a_target(capsys: pytest.CaptureFixture[str]) -> None:
