@@ -596,8 +596,9 @@ async def _peer_hello(peer: ReferencePeer, session: int, seconds: float) -> Hell
 
 
 def _answered(peer: ReferencePeer, dm_id: bytes) -> Callable[[], bool]:
-    """Whether the DM `dm_id` was delivered, or the peer sent a receipt for it that the
-    runner's node refused (its verdict is in; rule 21 reports it). Reads each frame once."""
+    """Whether the DM `dm_id` was delivered, or the peer sent a receipt for it at all: the
+    runner's node has then judged it (taken, or refused as rule 21 reports), and waiting
+    longer would only wait out a peer that already answered. Reads each frame once."""
     seen = 0
     receipt = False
 
