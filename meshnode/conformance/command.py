@@ -44,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="posts the runner's node holds for reconciliation (default 2000)")
     p.add_argument("--source", metavar="IP",
                    help="local address to use (default: 127.0.0.1..5 for a loopback target)")
+    p.add_argument("--link-timeout", type=_seconds, default=Options.link_timeout,
+                   metavar="SECONDS",
+                   help="how long to wait for the reference link to come up (default "
+                        f"{Options.link_timeout:g}); lower it to give up sooner on an address "
+                        "where nothing answers")
     p.add_argument("--json", action="store_true", help="the report as JSON")
 
 
@@ -51,6 +56,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: more than 0 seconds")
     return value
 
 
@@ -120,7 +132,8 @@ def run_command(args: argparse.Namespace) -> int:
             target, peer_key = stack.enter_context(_spawned(args.authority))
         assert target is not None
         options = Options(target, authority, peer_key, posts=args.posts,
-                          sources=sources_for(target, args.source))
+                          sources=sources_for(target, args.source),
+                          link_timeout=args.link_timeout)
         report: Report = trio.run(run_conformance, options)
     print(json.dumps(report.as_json(), indent=2) if args.json else report.as_text())
     return 1 if report.failed else 0

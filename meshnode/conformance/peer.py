@@ -99,11 +99,15 @@ class ReferencePeer:
         return self.node.session(self.link) if self.link is not None else None
 
     async def wait(self, predicate: object, seconds: float) -> bool:
-        """Whether `predicate()` (checked on every change) becomes true within `seconds`."""
+        """Whether `predicate()` (checked on every change) becomes true within `seconds`.
+        The wait ends early, with the predicate's answer, once the link is down: nothing more
+        can come on it (the runner's node never takes up another)."""
         assert callable(predicate)
         with trio.move_on_after(seconds):
             async with self.changed:
                 while not predicate():
+                    if self.down_reason is not None:
+                        return False
                     await self.changed.wait()
                 return True
         return bool(predicate())

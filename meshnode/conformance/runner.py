@@ -119,7 +119,15 @@ class Report:
 @dataclass(frozen=True)
 class Options:
     """What to run against. `peer_identity`: the implementation's public keys, for the DM
-    rule. `sources`: local addresses, the first for the session and one per hostile link."""
+    rule. `sources`: local addresses, the first for the session and one per hostile link.
+
+    The timeouts bound how long the runner waits for something the peer owes it; a wait ends
+    as soon as the thing comes (or, on the reference link, when the link goes down), so a
+    conformant peer never costs them. Only a peer that stalls does, once per wait:
+    `link_timeout` for the reference link to come up (rules 14, 32), `frame_timeout` for
+    the peer's first frame on it and for its Hello in each new exchange (rules 15, 19, 31),
+    `session_timeout` for an exchange to end (rules 17, 18, 30-32), `receipt_timeout` after
+    the first exchange for the receipt of the runner's DM (rule 21)."""
 
     target: Endpoint
     authority: ExampleAuthority
@@ -128,6 +136,9 @@ class Options:
     sources: tuple[str, ...] = ("127.0.0.1",)
     late_posts: int = 25  # new to the peer in the second exchange (rule 30)
     session_timeout: float = 60.0
+    link_timeout: float = 12.0
+    frame_timeout: float = 10.0
+    receipt_timeout: float = 20.0
 
 
 def load_authority(folder: os.PathLike[str] | str) -> ExampleAuthority:
@@ -367,8 +378,9 @@ class _Checks:
         if not self.given:
             self.skip((32, 33), "the implementation was given no posts")
             return
-        if not await peer.wait(lambda: peer.link is not None, 12.0):
-            self.record(32, False, "a second link did not come up within 12 s")
+        if not await peer.wait(lambda: peer.link is not None, self.o.link_timeout):
+            self.record(32, False, "a second link did not come up within "
+                        f"{self.o.link_timeout:g} s")
             self.record(33, None, "no link")
             return
         ended = await peer.wait(lambda: _finished(peer) > 0, self.o.session_timeout)
@@ -405,13 +417,15 @@ class _Checks:
             result = peer.node.send_dm(self.o.peer_identity, "meshnode conformance DM", now)
             dm_id = result.verdict.msg_id
         session_rules = (*range(14, 29), 30, 31)
-        if not await peer.wait(lambda: peer.link is not None, 12.0):
-            self.record(14, False, "the reference link did not come up within 12 s")
+        if not await peer.wait(lambda: peer.link is not None, self.o.link_timeout):
+            self.record(14, False, "the reference link did not come up within "
+                        f"{self.o.link_timeout:g} s")
             self.skip(session_rules[1:], "no link")
             return
         self.record(14, True)
-        if not await peer.wait(lambda: peer.of_peer(), 10.0):
-            self.record(15, False, "no frame within 10 s of the link coming up")
+        if not await peer.wait(lambda: peer.of_peer(), self.o.frame_timeout):
+            self.record(15, False, f"no frame within {self.o.frame_timeout:g} s of the link "
+                        "coming up")
             self.skip(session_rules[2:], "the peer sent no frame")
             return
         first = peer.of_peer()[0].frame
@@ -423,16 +437,16 @@ class _Checks:
         finished = await peer.wait(lambda: any(isinstance(o, SyncFinished)
                                                for o in peer.outputs), self.o.session_timeout)
         self.record(17, finished, "" if finished
-                    else f"no Done from both sides within {self.o.session_timeout:.0f} s")
+                    else f"no Done from both sides within {self.o.session_timeout:g} s")
         if dm_id is not None:
-            await peer.wait(lambda: any(isinstance(o, DmDelivered) for o in peer.outputs), 20.0)
+            await peer.wait(_answered(peer, dm_id), self.o.receipt_timeout)
         await self._second_exchange(peer, seeded, dm_id, finished)
 
     async def _exchange(self, peer: ReferencePeer) -> tuple[Hello | None, bool]:
         """A new exchange on the link (§10.1): the peer's Hello in it, and whether it ended."""
         before = _finished(peer)
         await peer.resync()
-        hello = await _peer_hello(peer, peer.session_no)
+        hello = await _peer_hello(peer, peer.session_no, self.o.frame_timeout)
         ended = hello is not None and await peer.wait(lambda: _finished(peer) > before,
                                                       self.o.session_timeout)
         return hello, ended
@@ -451,7 +465,8 @@ class _Checks:
         late = [m for m in _posts(self.o.late_posts, now)
                 if peer.node.inject(encode_message(m), now).verdict.accepted]
         hello2, finished2 = await self._exchange(peer)
-        self.record(19, hello2 is not None, "" if hello2 else "no Hello within 10 s")
+        self.record(19, hello2 is not None, "" if hello2 else
+                    f"no Hello within {self.o.frame_timeout:g} s")
         if hello2 is None:
             self.skip((16, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30, 31), "no second exchange")
             return
@@ -490,7 +505,8 @@ class _Checks:
     def _settled_rule(self, peer: ReferencePeer, seeded: _Seed, hello: Hello | None,
                       finished: bool) -> None:
         if hello is None:
-            self.record(31, False, "no Hello in a third exchange within 10 s")
+            self.record(31, False, "no Hello in a third exchange within "
+                        f"{self.o.frame_timeout:g} s")
             return
         session = peer.session()
         ours = session.digest if session is not None else b""
@@ -571,12 +587,30 @@ class _Checks:
             self._done_with(again)
 
 
-async def _peer_hello(peer: ReferencePeer, session: int) -> Hello | None:
+async def _peer_hello(peer: ReferencePeer, session: int, seconds: float) -> Hello | None:
     def hello() -> Hello | None:
         return next((h.frame for h in peer.of_peer(session) if isinstance(h.frame, Hello)), None)
 
-    await peer.wait(lambda: hello() is not None, 10.0)
+    await peer.wait(lambda: hello() is not None, seconds)
     return hello()
+
+
+def _answered(peer: ReferencePeer, dm_id: bytes) -> Callable[[], bool]:
+    """Whether the DM `dm_id` was delivered, or the peer sent a receipt for it at all: the
+    runner's node has then judged it (taken, or refused as rule 21 reports), and waiting
+    longer would only wait out a peer that already answered. Reads each frame once."""
+    seen = 0
+    receipt = False
+
+    def answered() -> bool:
+        nonlocal seen, receipt
+        heard = peer.of_peer()
+        receipt = receipt or any(_receipt_for(m) == dm_id for m in _messages(heard[seen:]))
+        seen = len(heard)
+        return receipt or any(isinstance(o, DmDelivered) and o.dm_id == dm_id
+                              for o in peer.outputs)
+
+    return answered
 
 
 def _kinds(peer: ReferencePeer, ids: Iterable[bytes]) -> str:
