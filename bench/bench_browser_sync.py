@@ -14,7 +14,10 @@ metrics `TaskDuration`, and `ScriptDuration` of it), the CPU time of all Chromiu
 (utime+stime from /proc), and the hub's CPU time. Also the app's size as a phone downloads it.
 `--no-webcrypto` hides the browser's WebCrypto from the page, as a steunpunt's plain-HTTP LAN
 address does, so that signatures are checked by the app's own JavaScript Ed25519.
-Every wait is bounded by `--deadline`; the daemon and browsers are stopped at the end.
+`--profile N` samples the page's JavaScript with the DevTools protocol's `Profiler` in each run
+and prints the N functions with the most self time (the sampling slows the page: its times
+are not the benchmark's). Every wait is bounded by `--deadline`; the daemon and browsers are
+stopped at the end.
 """
 
 from __future__ import annotations
@@ -72,6 +75,18 @@ def browser_cpu(driver: Any) -> float:
     return total
 
 
+def self_times(profile: dict[str, Any]) -> dict[str, float]:
+    """Seconds of self time by function (`name file:line`) in a `Profiler.stop` profile."""
+    nodes = {n["id"]: n["callFrame"] for n in profile["nodes"]}
+    out: dict[str, float] = {}
+    for node_id, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        f = nodes[node_id]
+        where = f"{f['functionName'] or '(anonymous)'} {f['url'].rsplit('/', 1)[-1]}:" \
+            f"{f['lineNumber'] + 1}" if f["url"] else f["functionName"]
+        out[where] = out.get(where, 0.0) + delta / 1e6
+    return out
+
+
 def _metrics(driver: Any) -> dict[str, float]:
     got = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
     return {m["name"]: float(m["value"]) for m in got}
@@ -83,10 +98,14 @@ NO_WEBCRYPTO = "Object.defineProperty(Crypto.prototype, 'subtle', {get: () => un
 
 
 def one_run(base: str, messages: int, deadline: float, hub_pid: int,
-            webcrypto: bool) -> dict[str, float]:
+            webcrypto: bool, profile: int = 0) -> dict[str, float]:
     driver = make_driver(360, 740, javascript=True, scale=1.0)
     try:
         driver.execute_cdp_cmd("Performance.enable", {})
+        if profile:
+            driver.execute_cdp_cmd("Profiler.enable", {})
+            driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 1000})
+            driver.execute_cdp_cmd("Profiler.start", {})
         if not webcrypto:
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                    {"source": NO_WEBCRYPTO})
@@ -106,6 +125,10 @@ def one_run(base: str, messages: int, deadline: float, hub_pid: int,
 
         wait_for(f"{messages} messages in the browser", done, deadline, every=0.1)
         m1 = _metrics(driver)
+        if profile:
+            times = self_times(driver.execute_cdp_cmd("Profiler.stop", {})["profile"])
+            for where, t in sorted(times.items(), key=lambda kv: -kv[1])[:profile]:
+                print(f"  {t:6.2f} s  {where}")
         page = driver.execute_script(
             "const s = window.meshnode.state; return [s.openedAt, s.syncedAt, "
             "s.link ? s.link.stats.reconciled : null, window.meshnode.node.held.size]")
@@ -129,6 +152,8 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--no-webcrypto", action="store_true",
                         help="hide WebCrypto from the page (as on plain http on a LAN)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N JavaScript functions with the most self time per run")
     args = parser.parse_args()
     header("A browser node syncs with a hub"
            + (" (no WebCrypto: JavaScript Ed25519)" if args.no_webcrypto else ""))
@@ -147,7 +172,7 @@ def main() -> None:
         results = []
         for run in range(args.runs):
             r = one_run(f"http://127.0.0.1:{port}", args.messages, args.deadline,
-                        hub.process.pid, not args.no_webcrypto)
+                        hub.process.pid, not args.no_webcrypto, args.profile)
             results.append(r)
             print(f"run {run + 1}: " + ", ".join(f"{k}={v:.2f}" for k, v in r.items()))
         print(f"hub CPU total: {cpu_seconds(hub):.1f} s")

@@ -46,10 +46,7 @@ async function main() {
   state.lang = localStorage.getItem('lang') || (navigator.language.startsWith('nl') ? 'nl' : 'en');
   state.channel = localStorage.getItem('channel') || 'buurt';
   window.meshnode = { node, state }; // for the tests and the curious: read-only use
-  let pending = false; // at most four renders a second while a sync brings thousands
-  node.onChange(() => {
-    if (!pending) { pending = true; setTimeout(() => { pending = false; render(node); }, 250); }
-  });
+  node.onChange(() => renderSoon(node));
   bind(node, store);
   render(node);
   connect(node);
@@ -95,13 +92,17 @@ function connect(node) {
   ws.onmessage = (ev) => {
     if (typeof ev.data === 'string') { ws.close(1003); return; }
     const link = state.link;
+    const phase = link.phase;
     link.receive(new Uint8Array(ev.data));
     if (link.phase === 'FINISHED' && link.stats.reconciled !== null) {
       if (state.lastSync === null) state.syncedAt = performance.now();
       state.lastSync = now();
       document.body.dataset.synced = String((Number(document.body.dataset.synced) || 0) + 1);
     }
-    render(node);
+    // A sync is thousands of frames: a full render each made the page's work grow with the
+    // square of what it holds. The status follows each change of phase at once; the rest
+    // is drawn at most four times a second.
+    if (link.phase !== phase) render(node); else renderSoon(node);
   };
   ws.onclose = () => {
     state.link?.shut();
@@ -178,6 +179,15 @@ function bind(node, store) {
     node.sendDm(card, text);
     $('dm-text').value = '';
   };
+}
+
+let renderPending = false;
+
+/** A render within 250 ms, at most one pending: how a sync's many changes are drawn. */
+function renderSoon(node) {
+  if (renderPending) return;
+  renderPending = true;
+  setTimeout(() => { renderPending = false; render(node); }, 250);
 }
 
 function render(node) {
