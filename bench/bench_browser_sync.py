@@ -131,7 +131,8 @@ def one_run(base: str, messages: int, deadline: float, hub_pid: int,
                 print(f"  {t:6.2f} s  {where}")
         page = driver.execute_script(
             "const s = window.meshnode.state; return [s.openedAt, s.syncedAt, "
-            "s.link ? s.link.stats.reconciled : null, window.meshnode.node.held.size]")
+            "s.link ? s.link.stats.reconciled : null, window.meshnode.node.held.size, "
+            "s.link ? s.link.initiator : null]")
         native = driver.execute_script(
             "return import('/app/wire.js').then((w) => w.nativeEd25519())")
         assert native is webcrypto, f"WebCrypto Ed25519 used: {native}, wanted {webcrypto}"
@@ -140,7 +141,8 @@ def one_run(base: str, messages: int, deadline: float, hub_pid: int,
         driver.quit()
     return {"sync_s": (page[1] - page[0]) / 1000, "all_held_s": (held_at[0] - page[0]) / 1000,
             "reconcile_s": (page[2] or 0) / 1000,
-            "held": page[3], "task_s": m1["TaskDuration"] - m0["TaskDuration"],
+            "held": page[3], "browser_initiated": float(bool(page[4])),
+            "task_s": m1["TaskDuration"] - m0["TaskDuration"],
             "script_s": m1["ScriptDuration"] - m0["ScriptDuration"],
             "browser_cpu_s": cpu1 - cpu0, "hub_cpu_s": hub1 - hub0}
 
