@@ -119,15 +119,22 @@ class ArqSender(Generic[T]):
         for i in range(ACK_BITS):
             if bitmap >> i & 1 and next_seq + 1 + i in self._pending:
                 acked.append(next_seq + 1 + i)
-        latest: tuple[float, int] | None = None
+        once: list[tuple[float, int]] = []  # (sent at, seq) of those sent only once
+        resent: list[tuple[float, int]] = []
         for seq in acked:
             entry = self._pending.pop(seq)
             self._acked += 1
             if entry.tries == 1:  # Karn: only unambiguous samples
                 self._sample(now - entry.sent_at)
-            elif now - entry.sent_at < self._min_rtt:
-                continue  # acknowledges the first transmission, not the resend: no clue
-            latest = max(latest or (entry.sent_at, seq), (entry.sent_at, seq))
+                once.append((entry.sent_at, seq))
+            elif now - entry.sent_at >= (self._min_rtt if self._srtt is not None else 0.0):
+                resent.append((entry.sent_at, seq))
+        # A resent datagram's acknowledgement may be for its first transmission: it tells
+        # what arrived last only when nothing sent once is acknowledged with it. (A busy
+        # receiver acknowledging the first transmissions in its queue acknowledges the
+        # datagrams sent after them alongside; were the resend taken as the latest, those
+        # still queued would all look lost.)
+        latest = max(once or resent, default=None)
         if acked:
             # Progress restarts the timer (RFC 6298 5.3): datagrams that wait in a busy
             # receiver's queue are late, not lost, as long as acknowledgements keep coming.
