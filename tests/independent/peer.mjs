@@ -1115,10 +1115,11 @@ async function run(opts) {
   }
 
   // 2. First contact: reconcile the daemon's store into ours.
+  const firstStart = Date.now();
   let { link, session } = await linkOnce('contact 1', opts.roles[0]);
   const postsHeld = () => [...peer.store.values()].filter((m) => m.kind === 1).length;
   await until('all posts', () => postsHeld() >= opts.posts + 1, deadline);
-  result.first = { role: session.initiator ? 'initiator' : 'responder', recon_in: session.reconFrames.in, recon_out: session.reconFrames.out, received: session.received, link: link.stats };
+  result.first = { role: session.initiator ? 'initiator' : 'responder', recon_in: session.reconFrames.in, recon_out: session.reconFrames.out, received: session.received, link: link.stats, ms: Date.now() - firstStart };
   log(`contact 1: ${postsHeld()} posts held`);
   // The daemon accepted our post: its API lists it.
   for (;;) {
