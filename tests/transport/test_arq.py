@@ -214,13 +214,14 @@ def _busy_receiver(count: int, *, service: float, stall_every: int, stall: float
     return delivered, tx
 
 
-def test_a_busy_receiver_that_keeps_acknowledging_draws_almost_no_resends() -> None:
+def test_a_busy_receiver_that_keeps_acknowledging_draws_no_resends() -> None:
     # 64 datagrams queued at 4 ms each: an RTT of about 260 ms, near the 300 ms initial
-    # timeout, with 120 ms stalls on top. Nothing is lost, so nothing needs resending; a
-    # timer per datagram resent about as many datagrams as it sent here.
+    # timeout, with 120 ms stalls on top. Nothing is lost and acknowledgements keep coming,
+    # so the timer never runs out (time is simulated: the figure is exact). A timer per
+    # datagram resent 1,936 here; one that progress does not restart, 14.
     delivered, tx = _busy_receiver(2000, service=0.004, stall_every=100, stall=0.12)
     assert delivered == list(range(2000))
-    assert tx.stats.resent <= tx.stats.sent // 50
+    assert tx.stats.resent == 0
 
 
 def test_a_receiver_that_stalls_for_a_second_draws_one_resend_per_timeout_not_a_window(
