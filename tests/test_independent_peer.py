@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from meshnode.daemon import api
+from meshnode.daemon.client import ApiClient
 from meshnode.daemon.localnet import free_udp_ports
 
 PEER = Path(__file__).parent / "independent" / "peer.mjs"
@@ -88,3 +90,11 @@ def test_a_peer_written_from_the_document_syncs_posts_and_dms_with_the_daemon(
     # Third contact, nothing new: the peer's item classes (§10.2) agree with the daemon's, so
     # the Hello digests match and no reconciliation runs.
     assert result["third"]["phase"] == "quiet", result["third"]
+    # The daemon sent the peer its posts over one link whose ACKs came every 8 datagrams:
+    # nothing was lost on loopback, so (almost) nothing was resent, although the peer's
+    # queue held the RTT near the retransmission timeout (a timer per datagram resent
+    # 60-150 % of what it sent here; docs/protocol.md §13.5).
+    with ApiClient(api_sock) as client:
+        transport = client.request(api.Status())["transport"]
+    assert transport["data_out"] >= 300
+    assert transport["resent"] <= transport["data_out"] // 10, transport

@@ -8,8 +8,11 @@ control: a receiver whose application is busy grants nothing more, and still ack
 it holds) and says which to send again; `ArqReceiver` hands payloads on in order, exactly once,
 and describes what it holds in an acknowledgement (next seq expected + a 64-bit map of the seqs
 after it). Retransmission timeouts follow RFC 6298 (smoothed RTT, Karn's rule,
-exponential backoff) with Linux TCP's 200 ms floor, so that a receiver busy for a moment (a
-daemon verifying and storing a burst) does not draw spurious resends. Losses are mostly found
+exponential backoff) with Linux TCP's 200 ms floor. Like TCP, a link has one retransmission
+timer, restarted whenever an acknowledgement makes progress; when it runs out only the oldest
+datagram is resent and the timeout doubles. A receiver whose queue holds the RTT near the RTO
+while it keeps acknowledging (a daemon verifying and storing a burst) therefore draws no
+resends, and one that stalls draws one resend, not a window of them. Losses are mostly found
 sooner: a datagram sent before one that was acknowledged is resent at once (RFC 8985's idea).
 """
 
@@ -29,8 +32,8 @@ T = TypeVar("T")
 class _Pending(Generic[T]):
     payload: T
     sent_at: float
-    deadline: float
     tries: int = 1
+    lost: bool = False  # a later datagram was acknowledged: resend at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class ArqSender(Generic[T]):
         self._next = 0
         self._limit = window  # until the receiver says otherwise
         self._pending: dict[int, _Pending[T]] = {}
+        self._timer: float | None = None  # runs while anything is unacknowledged
+        self._lost_at: float | None = None  # when datagrams were last found lost
         self._sent = self._resent = self._acked = 0
 
     @property
@@ -97,7 +102,9 @@ class ArqSender(Generic[T]):
             raise RuntimeError("window full: wait until has_room()")
         seq = self._next
         self._next += 1
-        self._pending[seq] = _Pending(payload, now, now + self._rto)
+        self._pending[seq] = _Pending(payload, now)
+        if self._timer is None:
+            self._timer = now + self._rto
         self._sent += 1
         return seq
 
@@ -112,15 +119,26 @@ class ArqSender(Generic[T]):
         for i in range(ACK_BITS):
             if bitmap >> i & 1 and next_seq + 1 + i in self._pending:
                 acked.append(next_seq + 1 + i)
-        latest: tuple[float, int] | None = None
+        once: list[tuple[float, int]] = []  # (sent at, seq) of those sent only once
+        resent: list[tuple[float, int]] = []
         for seq in acked:
             entry = self._pending.pop(seq)
             self._acked += 1
             if entry.tries == 1:  # Karn: only unambiguous samples
                 self._sample(now - entry.sent_at)
-            elif now - entry.sent_at < self._min_rtt:
-                continue  # acknowledges the first transmission, not the resend: no clue
-            latest = max(latest or (entry.sent_at, seq), (entry.sent_at, seq))
+                once.append((entry.sent_at, seq))
+            elif now - entry.sent_at >= (self._min_rtt if self._srtt is not None else 0.0):
+                resent.append((entry.sent_at, seq))
+        # A resent datagram's acknowledgement may be for its first transmission: it tells
+        # what arrived last only when nothing sent once is acknowledged with it. (A busy
+        # receiver acknowledging the first transmissions in its queue acknowledges the
+        # datagrams sent after them alongside; were the resend taken as the latest, those
+        # still queued would all look lost.)
+        latest = max(once or resent, default=None)
+        if acked:
+            # Progress restarts the timer (RFC 6298 5.3): datagrams that wait in a busy
+            # receiver's queue are late, not lost, as long as acknowledgements keep coming.
+            self._timer = now + self._rto if self._pending else None
         if latest is None:
             return False
         # A datagram sent before one that arrived, and older than a quarter RTT (reordering
@@ -130,9 +148,10 @@ class ArqSender(Generic[T]):
         hole = False
         for seq, entry in self._pending.items():
             if ((entry.sent_at, seq) < latest and now - entry.sent_at >= allowance
-                    and entry.deadline > now):
-                entry.deadline = now
-                hole = True
+                    and not entry.lost):
+                entry.lost = hole = True
+        if hole:
+            self._lost_at = now
         return hole
 
     def _sample(self, rtt: float) -> None:
@@ -145,20 +164,30 @@ class ArqSender(Generic[T]):
         self._rto = min(self._rto_max, max(self._rto_min, self._srtt + 4 * self._rttvar))
 
     def next_deadline(self) -> float | None:
-        return min((p.deadline for p in self._pending.values()), default=None)
+        """When `due` has something to resend: at once for datagrams found lost, else when
+        the retransmission timer runs out."""
+        times = [t for t in (self._timer, self._lost_at) if t is not None]
+        return min(times, default=None)
 
     def due(self, now: float) -> list[tuple[int, T]]:
-        """The payloads to send again at `now`, oldest first; each timer backs off."""
-        out = []
-        for seq, entry in self._pending.items():
-            if entry.deadline <= now:
-                backoff = self._rto * (2 ** min(entry.tries, 6))
-                entry.tries += 1
-                entry.sent_at = now
-                entry.deadline = now + min(self._rto_max, backoff)
-                self._resent += 1
-                out.append((seq, entry.payload))
-        return out
+        """The payloads to send again at `now`, oldest first: those found lost, and, if the
+        timer ran out, the oldest unacknowledged one (RFC 6298 5.4-5.6: the timeout doubles
+        until a new RTT sample, and the timer restarts)."""
+        out = [seq for seq, entry in self._pending.items() if entry.lost]
+        self._lost_at = None
+        if self._timer is not None and self._timer <= now:
+            oldest = min(self._pending)
+            if oldest not in out:
+                out.insert(0, oldest)
+            self._rto = min(self._rto_max, 2 * self._rto)
+            self._timer = now + self._rto
+        for seq in out:
+            entry = self._pending[seq]
+            entry.tries += 1
+            entry.sent_at = now
+            entry.lost = False
+            self._resent += 1
+        return [(seq, self._pending[seq].payload) for seq in sorted(out)]
 
 
 class ArqReceiver(Generic[T]):

@@ -777,6 +777,7 @@ class UdpLink {
     Object.assign(this, { sock, host, port, onFrame, log });
     this.myCid = crypto.randomBytes(8); this.peerCid = null; this.up = false;
     this.sendSeq = 0n; this.unacked = new Map(); this.limit = 64n; this.queue = [];
+    this.rto = 300; this.timerAt = null; // §13.5: one retransmission timer per link
     this.recvNext = 0n; this.early = new Map(); this.reasm = new Reassembler();
     this.fragSeq = crypto.randomInt(65536); this.stats = { dataOut: 0, dataIn: 0, resent: 0 };
     this.cookie = null; this.lastRx = Date.now();
@@ -798,9 +799,11 @@ class UdpLink {
   tick() {
     const now = Date.now();
     if (!this.up) { if (now - this.lastProbe > 2000) (this.cookie ? this.connect() : this.probe()); return; }
-    for (const [seq, d] of this.unacked) {
-      if (now - d.sent > d.rto) { this.raw(d.bytes); d.sent = now; d.rto = Math.min(d.rto * 2, 2000); this.stats.resent++; }
-      void seq;
+    // §13.5: the timer ran out: resend the oldest unacknowledged datagram only, double the RTO.
+    if (this.timerAt !== null && now >= this.timerAt && this.unacked.size) {
+      const oldest = [...this.unacked.keys()].reduce((a, b) => (b < a ? b : a));
+      const d = this.unacked.get(oldest); this.raw(d.bytes); d.tries++; this.stats.resent++;
+      this.rto = Math.min(this.rto * 2, 2000); this.timerAt = now + this.rto;
     }
     if (now - this.lastAck > 2000) this.ack();
     if (now - this.lastRx > 10000) { this.log('link timeout'); this.close(); this.onDown?.(); }
@@ -821,9 +824,16 @@ class UdpLink {
     if (type === 6 && b.length === 36) {
       const next = b.readBigUInt64BE(12), bitmap = b.readBigUInt64BE(20), limit = b.readBigUInt64BE(28);
       if (next > this.sendSeq) return;
-      for (const s of [...this.unacked.keys()]) {
-        if (s < next || (s > next && s - next - 1n < 64n && (bitmap >> (s - next - 1n)) & 1n)) this.unacked.delete(s);
+      let progress = false, sample = false;
+      for (const [s, d] of [...this.unacked]) {
+        if (s < next || (s > next && s - next - 1n < 64n && (bitmap >> (s - next - 1n)) & 1n)) {
+          this.unacked.delete(s); progress = true; if (d.tries === 1) sample = true;
+        }
       }
+      // No RTT estimator here: a datagram sent once and acknowledged sets the RTO back to the
+      // initial 300 ms (within 200 ms .. 2 s); progress restarts the timer.
+      if (sample) this.rto = 300;
+      if (progress) this.timerAt = this.unacked.size ? Date.now() + this.rto : null;
       if (limit > this.limit) this.limit = limit;
       this.pump(); return;
     }
@@ -879,7 +889,8 @@ class UdpLink {
       }
       const head = Buffer.alloc(20); dgramHeader(5, this.peerCid).copy(head); head.writeBigUInt64BE(this.sendSeq, 12);
       const bytes = Buffer.concat([head, ...parts]);
-      this.unacked.set(this.sendSeq, { bytes, sent: Date.now(), rto: 300 });
+      if (!this.unacked.size) this.timerAt = Date.now() + this.rto;
+      this.unacked.set(this.sendSeq, { bytes, tries: 1 });
       this.sendSeq++; this.stats.dataOut++;
       this.raw(bytes);
     }
@@ -1115,10 +1126,11 @@ async function run(opts) {
   }
 
   // 2. First contact: reconcile the daemon's store into ours.
+  const firstStart = Date.now();
   let { link, session } = await linkOnce('contact 1', opts.roles[0]);
   const postsHeld = () => [...peer.store.values()].filter((m) => m.kind === 1).length;
   await until('all posts', () => postsHeld() >= opts.posts + 1, deadline);
-  result.first = { role: session.initiator ? 'initiator' : 'responder', recon_in: session.reconFrames.in, recon_out: session.reconFrames.out, received: session.received, link: link.stats };
+  result.first = { role: session.initiator ? 'initiator' : 'responder', recon_in: session.reconFrames.in, recon_out: session.reconFrames.out, received: session.received, link: link.stats, ms: Date.now() - firstStart };
   log(`contact 1: ${postsHeld()} posts held`);
   // The daemon accepted our post: its API lists it.
   for (;;) {
