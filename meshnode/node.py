@@ -158,6 +158,7 @@ class Node:
         self._dead_dms: dict[bytes, bytes] = {}  # our class-0 DMs: id -> recipient tag
         self._adding: dict[bytes, tuple[int, bytes]] = {}  # changes since `_items` was built
         self._removing: set[tuple[int, bytes]] = set()
+        self._flood_flags: dict[bytes, tuple[int, int]] = {}  # see `_describe`
         self._swept = -MAX_TIME  # when expired messages were last removed
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
         self._stamp: tuple[int, bytes] = (-1, b"")  # (day, stamp) for own posts, announces
@@ -730,6 +731,25 @@ class Node:
         stored = self.store.get(msg_id)
         if stored is None:
             return GHOST
+        if stored.kind == Kind.DM:
+            return self._describe_stored(session, stored, now)
+        # Anything but a DM floods: the epidemic policy hands every peer the same copy, so its
+        # flag is a function of the stored bytes alone (their hops), whatever the peer, the
+        # copies held or the time. Kept per id with the bytes it was read from, it is read
+        # once per stored copy instead of at every listing of every contact. The bytes are
+        # remembered by their hash, not kept: a store that reads from disk returns a new copy
+        # each time, and keeping those would double the memory of what it holds. (The hash is
+        # keyed per process, so no one can make two copies collide on purpose.)
+        known = self._flood_flags.get(msg_id)
+        digest = hash(stored.raw)
+        if known is not None and known[0] == digest:
+            return known[1]
+        flag = self._describe_stored(session, stored, now)
+        self._flood_flags[msg_id] = (digest, flag)
+        return flag
+
+    def _describe_stored(self, session: Session, stored: StoredMessage, now: int) -> int:
+        """`_describe` read afresh from a stored copy: its routing and the offer to the peer."""
         read = read_routing(stored)
         offer = None if read is None else self._offer(session, stored, read[0], now)
         if read is None or offer is None:
@@ -811,6 +831,7 @@ class Node:
             # contact.
             self._classes = {}
             self._dead_dms.clear()
+            self._flood_flags.clear()  # bounded by the store: drops the ids removed since
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
                 for item in self.store.ids_since(0, kind=int(kind)):

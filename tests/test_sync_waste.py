@@ -107,6 +107,23 @@ def test_a_dead_copy_is_upgraded_once_and_then_the_holders_agree() -> None:
     assert wasted(mesh) == (0, 0, 0)
 
 
+def test_an_upgraded_copy_is_passed_on_with_the_hops_it_gained() -> None:
+    """What a node says it can give of a post follows the copy it holds now: once a live
+    duplicate upgrades its dead copy, the next node it meets gets the post from it."""
+    mesh = Mesh()
+    dead, live, _ = mesh.add("D", NOW), mesh.add("L", NOW), mesh.add("C", NOW)
+    post = spent_post(hops=5)
+    dead.inject(wire.encode_message(post.with_routing(wire.Routing(0, 1))), NOW)
+    live.inject(wire.encode_message(post), NOW)
+    meet(mesh, "D", "C", NOW)  # D lists its dead copy: C only learns its id
+    assert not mesh.nodes["C"].store.has(post.id)
+    meet(mesh, "D", "L", NOW + 60)
+    assert hops_of(dead, post.id) == 4
+    meet(mesh, "D", "C", NOW + 120)
+    assert hops_of(mesh.nodes["C"], post.id) == 3
+    assert wasted(mesh) == (0, 0, 0)
+
+
 def test_an_upgrade_rewrites_only_the_routing_of_the_copy_we_hold() -> None:
     """A duplicate with more hops but a forged signature raises our copy's hops; the bytes we
     keep and relay are still the ones we verified (only the unsigned routing changed)."""
