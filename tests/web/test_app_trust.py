@@ -21,6 +21,7 @@ With MESHNODE_SCREENSHOTS=1 these tests write docs/screenshots/steunpunt-app-ale
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from selenium.webdriver.common.by import By
 
 from meshnode import wire
 from meshnode.crypto.authority import decode_cert
+from meshnode.daemon.web.app import ROOTS_PATH
 from tests.daemons import wait_for
 from tests.web.conftest import (
     BOTLEK,
@@ -136,7 +138,11 @@ def test_an_alert_the_hub_accepts_under_a_root_the_phone_did_not_pin_is_not_veri
              lambda: "unknown root" in _refused(resident), 45)
     assert not any("Nep-evacuatie" in t for t in _verified(resident))
     assert "Nep-evacuatie" not in "".join(resident.texts("#refused-list li"))
-    # Loaded again, the phone keeps its first root and says the hub trusts others.
+    # Loaded again, the phone keeps its first root and says the hub trusts others. (The hub
+    # serves its state as read at most FRESH_FOR seconds ago: wait until it lists both roots,
+    # or a quick reload reads the old list.)
+    wait_for("the hub to hand out both roots", lambda: len(json.loads(
+        steunpunt.get(ROOTS_PATH)[2])["roots"]) == 2)
     resident.open(steunpunt.url)
     wait_for("the warning that the hub's roots differ", lambda: resident.driver.find_element(
         By.ID, "roots-warn").is_displayed(), 30)
