@@ -58,6 +58,12 @@ def status(args: argparse.Namespace) -> int:
             print(f"              {b['alerts_in_force']} alert(s) in force, "
                   f"{b['messages_sent']} messages sent, {b['phones_heard']} phone(s) heard, "
                   f"{b['links']} link(s)" + "".join(f"; {p}" for p in b["problems"]))
+        https = (r.get("web") or {}).get("https")
+        if https is not None:
+            print(f"https       {', '.join(https['names'])}: certificate valid until "
+                  f"{when(https['not_after'])} ({https['days_left']} days)")
+            for warning in https["warnings"]:
+                print(f"WARNING     {warning}")
         a = r["api"]
         print(f"api         {a.get('requests', 0)} requests, {a.get('bad_requests', 0)} bad, "
               f"{a.get('clients', 0)} client(s)")

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from meshnode.codec import WireError, check_text
 from meshnode.daemon.paths import CONFIG_FILE, DEFAULT_SOCKET
+from meshnode.daemon.tls import TlsError, read_certificate
 from meshnode.node import NodeConfig
 from meshnode.routing.limits import Rate
 from meshnode.routing.policy import PolicyName
@@ -150,6 +152,13 @@ class WebConfig:
     # browser is a mesh peer with a peer's limits, at most `max_residents` at once.
     residents: bool = True
     max_residents: int = 64
+    # HTTPS (docs/steunpunt.md, "HTTPS"): absolute paths of the certificate chain and its key
+    # (PEM); both or neither. With them the board, the app and /sync are served over TLS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # With HTTPS: a plain-HTTP listener that only redirects to `url` (phones' captive-portal
+    # checks and typed addresses use http://), or None.
+    redirect_listen: Endpoint | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,10 +429,48 @@ def _web(t: dict[str, Any]) -> WebConfig:
     max_residents = _get(t, s, "max_residents", int, d.max_residents)
     if not 1 <= max_residents <= 4096:
         raise ConfigError("web.max_residents", f"must be 1..4096, got {max_residents}")
-    return WebConfig(enabled=_get(t, s, "enabled", bool, d.enabled), listen=listen,
+    enabled = _get(t, s, "enabled", bool, d.enabled)
+    tls_cert, tls_key = (_get(t, s, k, str, "") for k in ("tls_cert", "tls_key"))
+    redirect = t.get("redirect_listen", "")
+    redirect_listen = _endpoint("web.redirect_listen", redirect) if redirect != "" else None
+    if enabled:
+        _check_https(texts["url"], tls_cert, tls_key, redirect_listen)
+    return WebConfig(enabled=enabled, listen=listen,
                      language=language, kiosk_seconds=kiosk,
                      residents=_get(t, s, "residents", bool, d.residents),
-                     max_residents=max_residents, **texts)
+                     max_residents=max_residents, tls_cert=tls_cert, tls_key=tls_key,
+                     redirect_listen=redirect_listen, **texts)
+
+
+def _check_https(url: str, cert: str, key: str, redirect: Endpoint | None) -> None:
+    """HTTPS is all or nothing: both files, usable together, for the name the card prints."""
+    if not cert and not key:
+        if redirect is not None:
+            raise ConfigError("web.redirect_listen", "redirects to HTTPS, so it needs "
+                                                     "web.tls_cert and web.tls_key")
+        return
+    if not cert or not key:
+        missing = "web.tls_key" if cert else "web.tls_cert"
+        raise ConfigError(missing, "HTTPS needs both web.tls_cert (the certificate chain) "
+                                   "and web.tls_key (its private key)")
+    try:
+        certificate = read_certificate(cert, key)
+    except TlsError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
+    if not url:
+        if redirect is not None:
+            raise ConfigError("web.url", "web.redirect_listen sends phones to web.url: set "
+                                         "it, e.g. \"https://steunpunt.example.nl:8443/\"")
+        return
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise ConfigError("web.url", "the board is served over HTTPS (web.tls_cert): the "
+                                     "card must print its https:// address")
+    if not certificate.covers(parts.hostname or ""):
+        raise ConfigError("web.url", f"the certificate in {cert} is not for "
+                                     f"{parts.hostname!r} (it names "
+                                     f"{', '.join(certificate.names) or 'nothing'}): phones "
+                                     "would refuse it; print the name it is for")
 
 
 _FIELDS: dict[str, set[str]] = {
@@ -592,6 +639,13 @@ kiosk_seconds = {d.web.kiosk_seconds}
 residents = {str(d.web.residents).lower()}
 # Browser peers at once (each one a link with a peer's rate limits and quotas).
 max_residents = {d.web.max_residents}
+# HTTPS, so that phones get the app's offline copy and fast signatures (docs/steunpunt.md,
+# "HTTPS"): the certificate chain and its key, absolute paths, e.g.
+# "/etc/letsencrypt/live/steunpunt.example.nl/fullchain.pem" and ".../privkey.pem".
+tls_cert = ""
+tls_key = ""
+# With HTTPS, a plain-HTTP HOST:PORT that only redirects phones to `url` ("" = none).
+redirect_listen = ""
 """
 
 

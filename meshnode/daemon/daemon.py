@@ -62,6 +62,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -84,6 +85,7 @@ from meshnode.daemon.marks import Marks
 from meshnode.daemon.radio import RadioSwitch
 from meshnode.daemon.service import Service, ServiceInfo, clock_view
 from meshnode.daemon.stamps import StampMinter
+from meshnode.daemon.tls import Certificate
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
 from meshnode.events import AlertReceived, Close, LinkId, Output, Send
@@ -293,6 +295,7 @@ class Daemon:
         self.check_ahead = (CheckAhead(self.node.frame_check(),
                                        after_check=lambda: self._crash.reach("verify"))
                             if _checks_ahead(config.node.check_ahead) else None)
+        self.web_certificate: Certificate | None = None  # what the board serves over HTTPS
         self.internal_errors = 0
         self.batches = 0  # group commits that succeeded
         self.batched_inputs = 0  # inputs they carried
@@ -461,7 +464,9 @@ class Daemon:
                 _log.info("transports", extra={"fields": _transports_in_use(
                     self.config, self.transports)})
                 if self.config.web.enabled:  # the steunpunt board (docs/steunpunt.md)
-                    await nursery.start(serve_web, self.config.web, self.call, self.residents)
+                    self.web_certificate = await nursery.start(partial(
+                        serve_web, self.config.web, self.call, self.residents,
+                        clock=self._clock))
                 _log.info("ready", extra={"fields": {
                     "node_id": self.node.identity.node_id.hex(),
                     "fingerprint": self.node.identity.fingerprint,
@@ -833,7 +838,12 @@ class Daemon:
     # --- introspection ---------------------------------------------------------------------------
 
     def _extra_status(self) -> dict[str, Any]:
-        return {} if self.bitchat is None else {"bitchat": self.bitchat.status()}
+        extra: dict[str, Any] = {}
+        if self.bitchat is not None:
+            extra["bitchat"] = self.bitchat.status()
+        if self.web_certificate is not None:
+            extra["web"] = {"https": self.web_certificate.status(self._clock())}
+        return extra
 
     def peers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -197,7 +197,10 @@ class Browser:
         return path
 
 
-def make_driver(width: int, height: int, *, javascript: bool, scale: float = 2.0) -> Any:
+def make_driver(width: int, height: int, *, javascript: bool, scale: float = 2.0,
+                args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Any:
+    """A headless Chromium as a phone; `args` are more command-line switches and `env` the
+    browser's environment (a HOME with its own certificate store: test_app_https.py)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -206,14 +209,14 @@ def make_driver(width: int, height: int, *, javascript: bool, scale: float = 2.0
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--lang=nl-NL"):
+                "--disable-component-update", "--disable-sync", "--lang=nl-NL", *args):
         options.add_argument(arg)
     options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
         "width": width, "height": height, "pixelRatio": scale}})
     options.add_experimental_option("prefs", {
         "profile.managed_default_content_settings.javascript": 1 if javascript else 2})
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, env=env))
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ from meshnode.daemon.web.render import Renderer
 from meshnode.daemon.web.source import FRESH_FOR, Call, Memo, read_posts, read_snapshot
 from meshnode.transport.websocket import WsTransport
 
-__all__ = ["CSP", "ROOTS_PATH", "BoardApp", "roots_json"]
+__all__ = ["CSP", "ROOTS_PATH", "BoardApp", "Receive", "Scope", "Send", "lifespan", "roots_json"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -79,7 +79,7 @@ class BoardApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
         elif scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         elif scope["type"] == "http":
@@ -219,7 +219,8 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer the ASGI lifespan protocol: nothing to set up or tear down."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
