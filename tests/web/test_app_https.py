@@ -27,7 +27,7 @@ from meshnode.daemon.localnet import LocalNet, LocalNode
 from meshnode.transport.udp import Endpoint
 from tests.daemons import fast_config, wait_for
 from tests.web.certs import NAME, Ca, make_ca, server_files
-from tests.web.conftest import free_tcp_port, make_driver, web_config
+from tests.web.conftest import free_tcp_port, make_driver, meshnode, web_config
 
 CERTUTIL = shutil.which("certutil") or "/usr/bin/certutil"
 CHANNEL = "wijk-noord"
@@ -160,12 +160,22 @@ def test_plain_http_is_sent_on_to_the_https_name(https_hub: HttpsHub, trusting: 
     assert trusting.current_url == https_hub.url + "/"
 
 
-def test_status_shows_the_certificate_served(https_hub: HttpsHub) -> None:
+def test_the_join_card_prints_the_https_name(https_hub: HttpsHub, trusting: Any) -> None:
+    trusting.get(https_hub.url + "/card")
+    assert https_hub.url + "/" in trusting.find_element("tag name", "body").text
+
+
+def test_status_and_log_show_the_certificate_served(https_hub: HttpsHub) -> None:
     https = https_hub.hub.request(api.Status())["web"]["https"]
     assert https["names"] == [NAME]
     assert 78 <= https["days_left"] <= 80  # the test certificate is valid for 80 days
     # The test CA's certificate is not in the file: the hub says phones may miss it.
     assert [w for w in https["warnings"] if "fullchain.pem" in w]
+    shown = meshnode("status", data_dir=https_hub.hub.data_dir)
+    assert shown.returncode == 0, shown.stderr
+    assert f"https       {NAME}: certificate valid until" in shown.stdout
+    assert "WARNING     the certificate file holds no intermediate" in shown.stdout
+    assert "web_certificate" in https_hub.hub.log_file.read_text()
 
 
 def test_a_phone_that_does_not_trust_the_certificate_gets_no_service_worker(
