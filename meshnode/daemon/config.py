@@ -625,7 +625,8 @@ enabled = {str(d.web.enabled).lower()}
 listen = {_toml_str(str(d.web.listen))}
 # The steunpunt's name and address as residents know it, e.g. "Sporthal De Ark, Kerkstraat 1".
 place = ""
-# The board's address printed on the join card and in its QR code, e.g. "http://10.42.0.1:8080/".
+# The board's address printed on the join card and in its QR code, e.g. "http://10.42.0.1:8080/"
+# (with HTTPS: "https://" and the name the certificate is for).
 url = ""
 # The hub's Wi-Fi access point, printed on the join card ("" password = an open network).
 wifi_name = ""
