@@ -101,6 +101,11 @@ _EN: dict[str, str] = {
     "status.recovered": "RECOVERED: the damaged message store was moved to {moved_to}; {dms} "
                         "of your undelivered direct messages and {posts} of your posts were "
                         "sent out again ({lost} could not be: expired or too old)",
+    "status.https": "HTTPS: {names}, certificate valid until {until}",
+    "status.https_expiring": "HTTPS CERTIFICATE EXPIRES in {days} day(s), on {until}: renew it "
+                             "while the hub is online (docs/steunpunt.md, HTTPS)",
+    "status.https_expired": "HTTPS CERTIFICATE EXPIRED on {until}: phones refuse the board and "
+                            "the app; renew it, or serve plain HTTP (docs/steunpunt.md, HTTPS)",
     "status.never": "never",
     "error": "The daemon refused: {message}",
     "severity.Extreme": "Extreme",
@@ -201,6 +206,12 @@ _NL: dict[str, str] = {
                         "{moved_to}; {dms} van uw nog niet afgeleverde privéberichten en "
                         "{posts} van uw berichten zijn opnieuw verstuurd ({lost} niet: "
                         "verlopen of te oud)",
+    "status.https": "HTTPS: {names}, certificaat geldig tot {until}",
+    "status.https_expiring": "HTTPS-CERTIFICAAT VERLOOPT over {days} dag(en), op {until}: "
+                             "vernieuw het terwijl de hub online is (docs/steunpunt.md, HTTPS)",
+    "status.https_expired": "HTTPS-CERTIFICAAT VERLOPEN op {until}: telefoons weigeren het bord "
+                            "en de app; vernieuw het, of gebruik gewoon HTTP "
+                            "(docs/steunpunt.md, HTTPS)",
     "status.never": "nog nooit",
     "error": "De daemon weigerde: {message}",
     "severity.Extreme": "Extreem",

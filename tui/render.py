@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from meshnode.daemon.tls import EXPIRY_WARN_DAYS
 from tui import palette
 from tui.i18n import Lang, refusal, text
 
@@ -222,6 +223,7 @@ def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
     if clock.get("behind"):
         lines.insert(0, text(lang, "status.clock_behind", minutes=int(clock["behind"]) // 60,
                              floor=when(clock.get("floor"))))
+    lines.extend(_https_lines((status.get("web") or {}).get("https"), lang))
     recovery = status.get("recovery")
     if recovery:
         lines.append(text(lang, "status.recovered", moved_to=recovery.get("moved_to"),
@@ -229,6 +231,21 @@ def render_status(status: Mapping[str, Any], lang: Lang) -> RenderableType:
                           posts=recovery.get("posts_restored", 0),
                           lost=recovery.get("dms_not_restored", 0)))
     return Text("\n".join(lines))
+
+
+def _https_lines(https: Mapping[str, Any] | None, lang: Lang) -> list[str]:
+    """The board's HTTPS certificate (`meshnode status`'s web.https): its names and end, and
+    a loud line once it expires within 30 days (the daemon's warnings, docs/steunpunt.md)."""
+    if not https:
+        return []
+    until = when(https.get("not_after"))
+    lines = [text(lang, "status.https", names=", ".join(https.get("names", [])), until=until)]
+    days = int(https.get("days_left", 0))
+    if days < 0:
+        lines.append(text(lang, "status.https_expired", until=until))
+    elif days < EXPIRY_WARN_DAYS:
+        lines.append(text(lang, "status.https_expiring", days=days, until=until))
+    return lines
 
 
 def render_qr(data: str) -> Text | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import segno
 from rich.console import Console
@@ -59,3 +60,17 @@ def test_the_status_tab_opens_with_a_clock_warning_when_the_clock_is_behind() ->
         first = str(render_status({"clock": clock}, lang)).splitlines()[0]
         assert word in first and "120" in first
         assert word not in str(render_status({"clock": {**clock, "behind": 0}}, lang))
+
+
+def test_the_status_tab_shows_the_https_certificate_and_warns_before_it_expires() -> None:
+    def https(days: int) -> dict[str, Any]:
+        return {"web": {"https": {"names": ["steunpunt.test"], "not_after": NOW + days * 86400,
+                                  "days_left": days, "warnings": []}}}
+
+    for lang, expiring, expired in ((Lang.EN, "EXPIRES in 12", "EXPIRED"),
+                                    (Lang.NL, "VERLOOPT over 12", "VERLOPEN")):
+        calm = str(render_status(https(60), lang))
+        assert "steunpunt.test" in calm and "EXPIRE" not in calm and "VERLO" not in calm
+        assert expiring in str(render_status(https(12), lang))
+        assert expired in str(render_status(https(-3), lang))
+        assert "HTTPS" not in str(render_status({}, lang))

@@ -15,8 +15,11 @@ import dataclasses
 import http.client
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ class HttpsHub:
     hub: LocalNode
     url: str  # https://steunpunt.test:PORT
     redirect_port: int
+    expired: LocalNode  # a second hub, whose certificate expired after a long outage
+    expired_port: int
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +54,21 @@ def ca() -> Ca:
 def https_hub(tmp_path_factory: pytest.TempPathFactory, ca: Ca) -> Iterator[HttpsHub]:
     root = tmp_path_factory.mktemp("https")
     files = server_files(root, ca)
-    port, redirect_port = free_tcp_port(), free_tcp_port()
+    old = server_files(root, ca, valid_from=datetime.now(UTC) - timedelta(days=100),
+                       valid_days=90, stem="expired")
+    port, redirect_port, expired_port = free_tcp_port(), free_tcp_port(), free_tcp_port()
     url = f"https://{NAME}:{port}"
-    with LocalNet.line(root, ["hub"], fast_config()) as net:
-        hub = net["hub"]
+    with LocalNet.line(root, ["hub", "expired"], fast_config()) as net:
+        hub, expired = net["hub"], net["expired"]
         hub.config = dataclasses.replace(hub.config, web=dataclasses.replace(
             web_config(port), url=url + "/", tls_cert=str(files.cert), tls_key=str(files.key),
             redirect_listen=Endpoint("127.0.0.1", redirect_port)))
+        expired.config = dataclasses.replace(expired.config, web=dataclasses.replace(
+            web_config(expired_port), url=f"https://{NAME}:{expired_port}/",
+            tls_cert=str(old.cert), tls_key=str(old.key)))
         net.start()
         wait_for("the HTTPS board", lambda: "web_redirect_ready" in hub.log_file.read_text())
-        yield HttpsHub(hub, url, redirect_port)
+        yield HttpsHub(hub, url, redirect_port, expired, expired_port)
 
 
 def browser_home(directory: Path, ca: Ca | None) -> dict[str, str]:
@@ -192,3 +202,17 @@ def test_a_phone_that_does_not_trust_the_certificate_gets_no_service_worker(
         assert page(driver, "return navigator.serviceWorker.controller") is None
     finally:
         driver.quit()
+
+
+def test_an_expired_certificate_leaves_the_hub_relaying_and_says_what_to_do(
+        https_hub: HttpsHub, ca: Ca) -> None:
+    """After an outage longer than the certificate's life the daemon still starts and relays
+    (it links with the other hub), warns, and serves the certificate a phone then refuses."""
+    wait_for("the hubs to link", lambda: https_hub.expired.request(api.Status())["links"] >= 1)
+    https = https_hub.expired.request(api.Status())["web"]["https"]
+    assert https["days_left"] < 0
+    assert [w for w in https["warnings"] if "EXPIRED" in w and "plain HTTP" in w]
+    client = ssl.create_default_context(cadata=ca.pem().decode())  # a phone trusting the CA
+    with (socket.create_connection(("127.0.0.1", https_hub.expired_port), timeout=10) as raw,
+          pytest.raises(ssl.SSLCertVerificationError, match="expired")):
+        client.wrap_socket(raw, server_hostname=NAME)
