@@ -6,15 +6,20 @@ with `cryptography` in PEM files (tests/web/certs.py)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meshnode.daemon.config import ConfigError, parse_config, render_config
-from meshnode.daemon.tls import read_certificate
+from meshnode.daemon import api
+from meshnode.daemon.config import ConfigError, WebConfig, parse_config, render_config
+from meshnode.daemon.tls import Certificate, read_certificate
+from meshnode.daemon.web import serve_web
 from meshnode.transport.udp import Endpoint
 from tests.web.certs import NAME, Ca, ServerFiles, make_ca, server_files
 
@@ -170,3 +175,23 @@ def test_names_are_matched_as_browsers_match_them(ca: Ca, tmp_path: Path, host: 
                                                   covered: bool) -> None:
     f = server_files(tmp_path, ca, ("steunpunt-noord.example.nl", "*.example.nl"))
     assert read_certificate(str(f.cert), str(f.key)).covers(host) is covered
+
+
+def test_a_certificate_gone_when_the_board_starts_is_logged_and_the_board_left_out(
+        files: ServerFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The file was checked when the config was read; if it is gone by the time the board
+    starts, the board task logs why and ends, and the daemon's other tasks run on."""
+    web = WebConfig(enabled=True, listen=Endpoint("127.0.0.1", 0),
+                    tls_cert=str(tmp_path / "gone.pem"), tls_key=str(files.key))
+
+    async def no_api(request: api.Request) -> dict[str, Any]:
+        raise AssertionError("the board must not be served")
+
+    async def start() -> Certificate | None:
+        async with trio.open_nursery() as nursery:
+            return await nursery.start(serve_web, web, no_api)
+
+    with caplog.at_level(logging.ERROR, logger="meshnode.web"):
+        assert trio.run(start) is None
+    assert [r for r in caplog.records if r.getMessage() == "web_unavailable"
+            and "no such file" in r.fields["error"]]
