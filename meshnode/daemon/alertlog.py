@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meshnode.daemon.localdb import open_db, write
+from meshnode.daemon.localdb import open_db, transaction, write
 
 __all__ = ["MAX_ALERTS", "MAX_REASON", "MAX_REJECTED", "AlertLog", "LoggedAlert",
            "RejectedAlert", "threads"]
@@ -66,16 +66,20 @@ class AlertLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._db = open_db(self.path, _SCHEMA, "the alert log")
+        # Not power-safe: every verified alert is also in the message store, and the history
+        # falls back to the store for alerts it lacks; a refusal is a count. An fsync here
+        # would delay the relay of every alert (and a flood of forged ones would cost one each).
+        self._db = open_db(self.path, _SCHEMA, "the alert log", power_safe=False)
 
     def record(self, view: Mapping[str, Any], received: int) -> bool:
         """Keep a verified alert's API view (its `id` is hex); False if already kept."""
-        added = write(self._db, self.path,
-                      "INSERT OR IGNORE INTO history (id, received, view) VALUES (?, ?, ?)",
-                      (bytes.fromhex(str(view["id"])), received,
-                       json.dumps(dict(view), ensure_ascii=False, allow_nan=False))) > 0
-        write(self._db, self.path, "DELETE FROM history WHERE id IN (SELECT id FROM history "
-              "ORDER BY received DESC, id DESC LIMIT -1 OFFSET ?)", (MAX_ALERTS,))
+        with transaction(self._db, self.path):
+            added = write(self._db, self.path,
+                          "INSERT OR IGNORE INTO history (id, received, view) VALUES (?, ?, ?)",
+                          (bytes.fromhex(str(view["id"])), received,
+                           json.dumps(dict(view), ensure_ascii=False, allow_nan=False))) > 0
+            write(self._db, self.path, "DELETE FROM history WHERE id IN (SELECT id FROM "
+                  "history ORDER BY received DESC, id DESC LIMIT -1 OFFSET ?)", (MAX_ALERTS,))
         return added
 
     def remove(self, msg_id: bytes, reason: str, now: int) -> bool:
@@ -103,12 +107,14 @@ class AlertLog:
     def reject(self, reason: str, link: str | None, now: int) -> None:
         """Count an alert refused for `reason` (from `link`, None for local input)."""
         reason = reason[:MAX_REASON]
-        write(self._db, self.path,
-              "INSERT INTO rejected VALUES (?, ?, ?, ?, 1) ON CONFLICT (reason) DO UPDATE SET "
-              "link = excluded.link, last_seen = max(last_seen, excluded.last_seen), "
-              "count = count + 1", (reason, link, now, now))
-        write(self._db, self.path, "DELETE FROM rejected WHERE reason IN (SELECT reason FROM "
-              "rejected ORDER BY last_seen DESC, reason LIMIT -1 OFFSET ?)", (MAX_REJECTED,))
+        with transaction(self._db, self.path):
+            write(self._db, self.path,
+                  "INSERT INTO rejected VALUES (?, ?, ?, ?, 1) ON CONFLICT (reason) DO UPDATE "
+                  "SET link = excluded.link, last_seen = max(last_seen, excluded.last_seen), "
+                  "count = count + 1", (reason, link, now, now))
+            write(self._db, self.path, "DELETE FROM rejected WHERE reason IN (SELECT reason "
+                  "FROM rejected ORDER BY last_seen DESC, reason LIMIT -1 OFFSET ?)",
+                  (MAX_REJECTED,))
 
     def forget_rejected(self, mentioning: str) -> int:
         """Drop the refusals whose reason mentions `mentioning` (a root's id once it is pinned:

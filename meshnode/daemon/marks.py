@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from meshnode.daemon.localdb import open_db, write
+from meshnode.daemon.localdb import open_db, transaction, write
 
 __all__ = ["MAX_CHANNELS", "MAX_LINKS", "Marks", "Sync"]
 
@@ -41,7 +41,9 @@ class Marks:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self._db = open_db(self.path, _SCHEMA, "the read marks")
+        # Not power-safe: a power cut may move a mark back (a few posts show as unread again)
+        # or forget a sync time; an fsync per finished sync would sit on the core's thread.
+        self._db = open_db(self.path, _SCHEMA, "the read marks", power_safe=False)
 
     def read_upto(self) -> dict[str, int]:
         """Every channel's read mark."""
@@ -52,17 +54,19 @@ class Marks:
         current = self.read_upto().get(channel, 0)
         if upto <= current:
             return None
-        write(self._db, self.path, "INSERT INTO read VALUES (?, ?) ON CONFLICT (channel) "
-              "DO UPDATE SET upto = excluded.upto", (channel, upto))
-        write(self._db, self.path, "DELETE FROM read WHERE channel IN (SELECT channel FROM read "
-              "ORDER BY upto DESC, channel LIMIT -1 OFFSET ?)", (MAX_CHANNELS,))
+        with transaction(self._db, self.path):
+            write(self._db, self.path, "INSERT INTO read VALUES (?, ?) ON CONFLICT (channel) "
+                  "DO UPDATE SET upto = excluded.upto", (channel, upto))
+            write(self._db, self.path, "DELETE FROM read WHERE channel IN (SELECT channel FROM "
+                  "read ORDER BY upto DESC, channel LIMIT -1 OFFSET ?)", (MAX_CHANNELS,))
         return upto
 
     def synced(self, sync: Sync) -> None:
-        write(self._db, self.path, "INSERT OR REPLACE INTO sync VALUES (?, ?, ?, ?)",
-              (sync.link, sync.at, sync.sent, sync.received))
-        write(self._db, self.path, "DELETE FROM sync WHERE link IN (SELECT link FROM sync "
-              "ORDER BY at DESC, link LIMIT -1 OFFSET ?)", (MAX_LINKS,))
+        with transaction(self._db, self.path):
+            write(self._db, self.path, "INSERT OR REPLACE INTO sync VALUES (?, ?, ?, ?)",
+                  (sync.link, sync.at, sync.sent, sync.received))
+            write(self._db, self.path, "DELETE FROM sync WHERE link IN (SELECT link FROM sync "
+                  "ORDER BY at DESC, link LIMIT -1 OFFSET ?)", (MAX_LINKS,))
 
     def syncs(self) -> dict[str, Sync]:
         """The last sync of every link remembered, by link."""
