@@ -88,7 +88,7 @@ from meshnode.daemon.stamps import StampMinter
 from meshnode.daemon.tls import Certificate
 from meshnode.daemon.views import announce_of
 from meshnode.daemon.web import serve_web
-from meshnode.events import AlertReceived, Close, LinkId, Output, Send
+from meshnode.events import AlertReceived, Close, LinkId, Output, PostReceived, Send
 from meshnode.node import Node
 from meshnode.store.base import StoreError
 from meshnode.store.sqlite import SqliteStore, StoreCorrupt, StoreFull, check_file, quarantine
@@ -204,11 +204,14 @@ class CrashPoint:
     * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
     * ``verify``: the check-ahead worker just verified a frame's signature, its result not yet
       handed to the core (the kill comes from the worker's thread, the only one that counts
-      this point).
+      this point);
+    * ``posts``: the batch holding the `n`-th post received from a peer was committed, none of
+      its outputs is released yet (a relay killed mid-transfer, at a point that does not
+      depend on how quickly a test notices).
 
     Unset (always, outside those tests) it does nothing."""
 
-    POINTS = ("batch", "commit", "verify")
+    POINTS = ("batch", "commit", "verify", "posts")
     SLOW_COMMIT = 0.3
 
     def __init__(self, spec: str | None) -> None:
@@ -224,12 +227,16 @@ class CrashPoint:
         if self.due(point):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def due(self, point: str) -> bool:
-        """Count a visit to `point`; True at the one that kills."""
-        if point != self.point:
+    def due(self, point: str, visits: int = 1) -> bool:
+        """Count `visits` to `point`; True when they include the one that kills."""
+        if point != self.point or self.left <= 0 or visits <= 0:
             return False
-        self.left -= 1
-        return self.left == 0
+        self.left -= visits
+        return self.left <= 0
+
+    def reach_many(self, point: str, visits: int) -> None:
+        if self.due(point, visits):
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def reach_slowly(self, point: str) -> None:
         if self.due(point):
@@ -568,6 +575,7 @@ class Daemon:
             return self._abort(exc, outputs, calls, pending, now)
         self.batches += 1
         self.batched_inputs += len(batch)
+        self._crash.reach_many("posts", sum(isinstance(o, PostReceived) for o in outputs))
         for call in calls:
             call.done.set()
         try:
