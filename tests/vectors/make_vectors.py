@@ -1,6 +1,7 @@
 """Write the protocol test vectors (tests/vectors/*.json) from fixed keys and times.
 
-Run once when the wire format changes: `python tests/vectors/make_vectors.py`. It writes
+Run once when the wire format changes: `python tests/vectors/make_vectors.py`
+(`--doc-only` rewrites only the quotation in docs/protocol.md from the stored v1.json). It writes
 tests/vectors/v1.json, the source of truth that tests/test_vectors.py checks, and rewrites the
 vectors section at the end of docs/protocol.md from it. DM
 ciphertexts are randomised by HPKE, so the DM vector fixes one sealing; implementations check
@@ -105,6 +106,9 @@ def main() -> None:
         return
     if sys.argv[1:] == ["--geometry-only"]:
         geometry_only()
+        return
+    if sys.argv[1:] == ["--doc-only"]:
+        write(json.loads((HERE / "v1.json").read_text()))
         return
     anna, bram = person("anna"), person("bram")
     keys = {
@@ -685,13 +689,18 @@ def markdown() -> str:
     out += [f"{k} = {v}" for k, v in data["keys"].items()]
     out.append("```")
     for name, v in data["vectors"].items():
-        out += ["", f"#### `{name}`", "", "Fields:", "", "```"]
+        out += ["", f"#### `{name}`", "", f"`fields` (`vectors.{name}.fields`):", "", "```"]
         out += [f"{k} = {json.dumps(val, ensure_ascii=False)}" for k, val in v["fields"].items()
                 if k not in ("cert_body", "cap")]
+        out += ["```", ""]
         if "inner" in v:
-            out += [f"inner.{k} = {json.dumps(val, ensure_ascii=False)}"
+            out += [f"`inner` (`vectors.{name}.inner`, an object of its own: fields 1-4 of the "
+                    "sealed plaintext by name, §5 step 4; field 5, the inner signature, and "
+                    "field 6, the padding, are in `plaintext` below):", "", "```"]
+            out += [f"{k} = {json.dumps(val, ensure_ascii=False)}"
                     for k, val in v["inner"].items()]
-        out += [f"routing = {v['routing']}", "```", ""]
+            out += ["```", ""]
+        out += [f"`routing` (`vectors.{name}.routing`): `{json.dumps(v['routing'])}`", ""]
         for part in ("body", "sig", "id", "message"):
             out += [f"`{part}`:", "", "```", *wrap(v[part]), "```", ""]
         if "cap" in v["fields"]:
