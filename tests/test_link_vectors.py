@@ -4,6 +4,8 @@ recorded exchange replayed against the rules of §13."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,14 @@ from meshnode.transport.ble_profile import (
 )
 from meshnode.transport.ble_token import advert_token, epoch_of
 from meshnode.transport.framing import Reassembler
-from meshnode.transport.udpwire import NO_CID, DatagramError, decode, encode
+from meshnode.transport.udpwire import (
+    NO_CID,
+    DatagramError,
+    cookie_input,
+    decode,
+    encode,
+    make_cookie,
+)
 from tests.vectors.make_link_vectors import (
     BEGIN,
     BLE_BEGIN,
@@ -48,6 +57,26 @@ def test_each_refused_datagram_is_refused_naming_the_field(vector: dict[str, str
     with pytest.raises(DatagramError) as info:
         decode(bytes.fromhex(vector["hex"]))
     assert info.value.field == vector["field"]
+
+
+@pytest.mark.parametrize("case", DATA["cookies"]["cases"], ids=lambda c: c["name"])
+def test_each_cookie_vector_is_the_mac_of_its_documented_input(case: dict[str, Any]) -> None:
+    c = DATA["cookies"]
+    secret, initiator = bytes.fromhex(c["secret"]), bytes.fromhex(c["initiator"])
+    data = cookie_input(c["period"], case["host"], case["port"], initiator)
+    assert data.hex() == case["input"]
+    assert len(data) == (22 if case["host"].removeprefix("::ffff:").count(".") == 3 else 34)
+    assert make_cookie(secret, c["period"], case["host"], case["port"], initiator).hex() == \
+        case["cookie"]
+    assert hmac.new(secret, data, hashlib.sha256).hexdigest()[:32] == case["cookie"]
+
+
+def test_an_ipv4_mapped_source_gets_the_ipv4_cookie_and_ipv6_ones_differ() -> None:
+    by_host = {c["host"]: c["cookie"] for c in DATA["cookies"]["cases"]}
+    assert by_host["::ffff:192.168.1.20"] == by_host["192.168.1.20"]
+    assert len(set(by_host.values())) == len(by_host) - 1
+    [challenge] = [d for d in DATA["datagrams"] if d["name"] == "challenge_ipv6"]
+    assert challenge["cookie"] == by_host["fd00::20"]
 
 
 def test_the_recorded_exchange_decodes_and_reencodes_exactly() -> None:

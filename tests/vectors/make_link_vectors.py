@@ -41,8 +41,10 @@ from meshnode.transport.udpwire import (  # noqa: E402
     Datagram,
     Probe,
     Type,
+    cookie_input,
     decode,
     encode,
+    make_cookie,
 )
 
 JSON_FILE = HERE / "link_v2.json"
@@ -59,6 +61,17 @@ COOKIE = bytes.fromhex("5b0e8d2c71f4a9366de1c08b3f5a2e97")
 FRAME_A = b"\x30\x12\x34" + b"first frame"
 FRAME_B = b"\x30\x12\x35" + b"second"
 LONG_FIRST = b"\x20\x05\xdc\x12\x36" + bytes(range(32))  # FIRST of a 1,500-byte frame
+COOKIE_SECRET = bytes(range(0x40, 0x60))
+COOKIE_PERIOD = 1_790_000_000 // 30
+COOKIE_SOURCES = [  # (what, source host as a socket reports it, port)
+    ("IPv4 source", "192.168.1.20", 4917),
+    ("IPv6 source", "fd00::20", 4917),
+    ("IPv6 loopback", "::1", 50123),
+    ("IPv4-mapped IPv6 (a dual-stack socket hearing 192.168.1.20): as the IPv4 source",
+     "::ffff:192.168.1.20", 4917),
+    ("link-local IPv6 with a zone: the zone is not in the input",
+     "fe80::1c2a:3bff:fe4d:5e6f%wlan0", 4917),
+]
 
 
 def fields(d: Datagram) -> dict[str, Any]:
@@ -98,10 +111,23 @@ def datagram(f: dict[str, Any]) -> Datagram:
     return Datagram(h(f["cid"]), payload)
 
 
+def cookie_vectors() -> dict[str, Any]:
+    """The recommended cookie (§13.2) for one secret, period and cid from several sources."""
+    cases = [{"name": name, "host": host, "port": port,
+              "input": cookie_input(COOKIE_PERIOD, host, port, CI).hex(),
+              "cookie": make_cookie(COOKIE_SECRET, COOKIE_PERIOD, host, port, CI).hex()}
+             for name, host, port in COOKIE_SOURCES]
+    return {"secret": COOKIE_SECRET.hex(), "period": COOKIE_PERIOD, "initiator": CI.hex(),
+            "cases": cases}
+
+
 def datagram_vectors() -> list[dict[str, Any]]:
+    ipv6_cookie = make_cookie(COOKIE_SECRET, COOKIE_PERIOD, "fd00::20", 4917, CI)
     named = [
         ("probe", Datagram(NO_CID, Probe(CI))),
         ("challenge", Datagram(CI, Challenge(COOKIE))),
+        ("challenge_ipv6",  # carries the cookie for [fd00::20]:4917 (`cookies`)
+         Datagram(CI, Challenge(ipv6_cookie))),
         ("connect", Datagram(NO_CID, Connect(CI, COOKIE))),
         ("accept", Datagram(CI, Accept(CR))),
         ("data_one_frame", Datagram(CR, Data(0, (FRAME_A,)))),
@@ -230,6 +256,13 @@ def markdown(out: dict[str, Any]) -> str:
               "```"]
     for v in out["refused"]:
         lines += [f"{v['name']} ({v['field']}):", f"  {v['hex']}"]
+    cookies = out["cookies"]
+    lines += ["```", "", f"Cookies (§13.2, recommended form) with secret `{cookies['secret']}`, "
+              f"period {cookies['period']} (t = 1,790,000,000 s) and `ci` = "
+              f"`{cookies['initiator']}`: the MAC input, then the cookie:", "", "```"]
+    for c in cookies["cases"]:
+        lines += [f"{c['name']}: {c['host']} port {c['port']}",
+                  f"  input  {c['input']}", f"  cookie {c['cookie']}"]
     lines += ["```", "", "A recorded link (A initiates; A sends the frames `first frame`, "
               "1,500 bytes `i mod 251` and `third`, B sends `a reply`, A stops). DATA "
               "fragments are shortened to 24 bytes here; the full datagrams are in "
@@ -246,7 +279,7 @@ def markdown(out: dict[str, Any]) -> str:
 
 def main() -> None:
     out = {"version": 2, "datagrams": datagram_vectors(), "refused": refused_vectors(),
-           "exchange": trio.run(_record), "ble": ble_vectors()}
+           "cookies": cookie_vectors(), "exchange": trio.run(_record), "ble": ble_vectors()}
     assert all(d["type"] in Type.__members__ for d in out["exchange"])
     JSON_FILE.write_text(json.dumps(out, indent=2) + "\n")
     text = DOC.read_text(encoding="utf-8")
