@@ -290,6 +290,11 @@ class CentralSim:
         assert reply.message_type == MessageType.METHOD_RETURN, reply.body
         return bytes(reply.body[0])
 
+    async def write_value(self, name: str, value: bytes) -> Message:
+        """WriteValue (a write request) on one of our characteristics; the reply as is."""
+        return await self._call(self.paths[name], "WriteValue", "aya{sv}",
+                                [value, self._options()])
+
     async def acquire(self, member: str) -> tuple[Message, socket.socket | None]:
         path = self.paths["tx" if member == "AcquireNotify" else "rx"]
         reply = await self._call(path, member, "a{sv}", [self._options()])

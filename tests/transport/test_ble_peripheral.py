@@ -94,6 +94,7 @@ def test_registers_and_unregisters_advert_and_gatt_app(bluez: FakeBlueZ,
     assert set(chars) == {RX_UUID, TX_UUID, INFO_UUID, TOKEN_UUID}
     assert "write-without-response" in chars[RX_UUID]["Flags"]
     assert chars[TX_UUID]["Flags"] == ["notify"]
+    assert chars[TOKEN_UUID]["Flags"] == ["read", "write"]  # centrals write their token
     assert seen["info"] == encode_info(Info())
     # stopped: we unregistered both (the mock, unlike bluetoothd, would keep them if we
     # merely disconnected from the bus)
