@@ -20,6 +20,7 @@ from meshnode.alerts.model import Area, Circle
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
+    KnownAlert,
     Reason,
     Rejection,
     RootKey,
@@ -156,6 +157,25 @@ def test_protocol_doc_quotes_the_json_exactly_as_stored() -> None:
     document names every object (`fields`, `inner`, `routing`) as the JSON holds it."""
     quoted = PROTOCOL_DOC.split(VECTORS_MARKER)[1]
     assert quoted.strip() == markdown().strip()
+
+
+def test_reference_vectors_get_their_verdicts_in_order() -> None:
+    """§6.5 step 9: each alert is verified knowing the alerts accepted before it."""
+    refs = DATA["references"]
+    trust = TrustStore((RootKey(ed("root").public_key().public_bytes_raw(), "Test root"),))
+    known: dict[tuple[str, str], KnownAlert] = {}
+    verdicts = []
+    for case in refs["cases"]:
+        msg = wire.decode_message(bytes.fromhex(case["message"]))
+        result = verify_alert(msg, trust, refs["now"], known=lambda s, i: known.get((s, i)))
+        if isinstance(result, VerifiedAlert):
+            known[(result.alert.sender, result.alert.identifier)] = KnownAlert(
+                result.cert.issuer_id, result.cert.level)
+            verdicts.append("accepted")
+        else:
+            verdicts.append(result.reason.value)
+    assert verdicts == [c["verdict"] for c in refs["cases"]]
+    assert {"accepted", Reason.REFERENCE_OTHER_ISSUER.value} == set(verdicts)
 
 
 def test_reply_vector_refers_to_the_post() -> None:
