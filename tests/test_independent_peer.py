@@ -3,10 +3,10 @@ this repository) links with a real `meshnode run` daemon over UDP on loopback: i
 store of 2,000 posts, posts, exchanges a sealed DM each way with receipts, then relinks and
 reconciles two stores of thousands that differ in a few posts, and a third contact finds the
 sets equal by their Hello digests. It also checks the vectors of docs/protocol.md §12 (the
-§10.2 reconciliation sessions with ghosts and KNOWN ranges among them) and the §6.6 geometry
-verdicts from the same independent code. It is the issue's check that
-the document suffices to interoperate; a change that breaks the wire contract without updating
-the document breaks this test."""
+§10.2 reconciliation sessions with ghosts and KNOWN ranges among them), the §6.6 geometry
+verdicts and the §6.5 step 9 reference verdicts from the same independent code. It is the
+issue's check that the document suffices to interoperate; a change that breaks the wire
+contract without updating the document breaks this test."""
 
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
     assert len(recon) == 3 and all(c["replies"] and c["ghosts"] and c["fingerprints"]
                                    for c in recon), recon
     assert sum(c["known_ranges"] for c in recon) > 0
+    # §6.5 step 9 from the document: Updates and Cancels and what they may refer to.
+    references = checks["references"]
+    assert len(references) == 8 and all(ok for _, ok in references), references
 
 
 def test_a_peer_written_from_the_document_syncs_posts_and_dms_with_the_daemon(

@@ -3,8 +3,9 @@
 //
 // Usage:
 //   node peer.mjs selftest V1_JSON [LINK_V2_JSON]
-//       checks the codec, signatures, HPKE, must-refuse messages, the alert geometry and the
-//       reconciliation sessions (ghosts, KNOWN ranges) against tests/vectors/v1.json, and the
+//       checks the codec, signatures, HPKE, must-refuse messages, the alert geometry, the
+//       references of Updates and Cancels (§6.5 step 9) and the reconciliation sessions
+//       (ghosts, KNOWN ranges) against tests/vectors/v1.json, and the
 //       BLE advert/TOKEN/INFO values against link_v2.json
 //   node peer.mjs serve --listen HOST:PORT [--root ROOT_PUB] [--role responder|initiator]
 //       a listening peer for `meshnode conformance` (docs/conformance.md)
@@ -675,10 +676,12 @@ function covers(area, lat, lon) {
     return 2 * R * Math.asin(Math.sqrt(h)) <= r;
   });
 }
-// Verifies a signed alert (§6.5, every step but 9, the references of an Update or Cancel)
-// against the pinned root keys at `now`; `seqs` maps issuer_id -> Set of seen seq numbers.
-// Returns {verdict, issuer, seq}: verdict 'accepted' or the first reason that applies.
-function verifyAlert(raw, roots, now, seqs = new Map()) {
+// Verifies a signed alert (§6.5, all ten steps) against the pinned root keys at `now`;
+// `seqs` maps issuer_id -> Set of seen seq numbers, `known` maps "sender\u0000identifier" of
+// every alert accepted so far -> {issuer, level} (step 9; the caller records accepted ones).
+// Returns {verdict, issuer, level, sender, identifier, seq}: verdict 'accepted' or the first
+// reason that applies.
+function verifyAlert(raw, roots, now, seqs = new Map(), known = new Map()) {
   let m, body, cert, cap;
   try { m = decodeCanonical(raw); body = decodeCanonical(m[2]); cert = decodeCanonical(body.get(1)); } catch { return { verdict: 'malformed' }; }
   if (m[1] !== 5) return { verdict: 'malformed' };
@@ -704,11 +707,21 @@ function verifyAlert(raw, roots, now, seqs = new Map()) {
   if (!(cert.get(11) & (1 << cap.get(6)))) return { verdict: 'msgType not allowed' };
   const within = infos.every((info) => (info.get(23) ?? []).length > 0 && info.get(23).every((a) => areaWithin(a, scope)));
   if (!within) return { verdict: "area outside the issuer's scope" };
+  // Step 9: an Update (2) or Cancel (3) refers only to its issuer's alerts, or to known
+  // alerts of a lower level; an unknown one only under its own CAP sender.
+  if (cap.get(6) === 2 || cap.get(6) === 3) {
+    for (const [rSender, rIdent] of cap.get(13) ?? []) {
+      const other = known.get(rSender + '\u0000' + rIdent);
+      const ok = other ? other.issuer === cert.get(2) || other.level < cert.get(8) : rSender === cap.get(2);
+      if (!ok) return { verdict: "update or cancel refers to another issuer's alert" };
+    }
+  }
   const issuer = cert.get(2), seq = body.get(3), seen = seqs.get(issuer) ?? new Set();
   if (seen.has(seq)) return { verdict: 'sequence number already used' };
   if (seen.size && seq < Math.max(...seen) - 1024) return { verdict: "sequence number older than the issuer's window" };
-  return { verdict: 'accepted', issuer, seq };
+  return { verdict: 'accepted', issuer, seq, level: cert.get(8), sender: cap.get(2), identifier: cap.get(1) };
 }
+const knowAlert = (known, v) => known.set(v.sender + '\u0000' + v.identifier, { issuer: v.issuer, level: v.level });
 
 // ---------------------------------------------------------------- link framing (§11) and UDP link (§13)
 
@@ -929,6 +942,7 @@ class Peer {
     this.contacts = []; // {dh}
     this.opened = []; this.receipts = new Map(); this.alertSeqs = new Map(); this.roots = [];
     this.ghosts = new Map(); // id hex -> created: ids known to exist, without a message (§10.2)
+    this.knownAlerts = new Map(); // §6.5 step 9: accepted alerts by CAP sender and identifier
   }
   // §10.2 "Ghosts": never of an id we hold, nor one dated more than the hour ahead a message
   // may be, nor one past the 14-day longest lifetime; at most 16,384, refused beyond.
@@ -944,8 +958,9 @@ class Peer {
     const hex = m.id.toString('hex');
     if (this.store.has(hex)) return null;
     if (m.kind === 5) {
-      const v = verifyAlert(raw, this.roots ?? [], Math.floor(Date.now() / 1000), this.alertSeqs);
+      const v = verifyAlert(raw, this.roots ?? [], Math.floor(Date.now() / 1000), this.alertSeqs, this.knownAlerts);
       if (v.verdict !== 'accepted') throw new Error('alert refused: ' + v.verdict);
+      knowAlert(this.knownAlerts, v);
       if (!this.alertSeqs.has(v.issuer)) this.alertSeqs.set(v.issuer, new Set());
       this.alertSeqs.get(v.issuer).add(v.seq);
       m.alert = v;
@@ -1383,6 +1398,18 @@ function selftest(path) {
   checks.covers = g.covers.every((c) => covers(c.area, c.lat, c.lon) === c.covered);
   checks.refused_certs = g.refused_cert_bodies.every((r) => !(decodeCanonical(hex(r.body)).get(13) ?? []).map(ringOf).every(simplePolygon));
   checks.cert_simple = (decodeCanonical(decodeCanonical(hex(g.cert.message))[2]).get(13)).map(ringOf).every(simplePolygon);
+  // §6.5 step 9: the references vectors, in order, each accepted alert known to the next.
+  const known = new Map(), seqs = new Map();
+  checks.references = v.references.cases.map((c) => {
+    const r = verifyAlert(hex(c.message), [root.pub], v.references.now, seqs, known);
+    if (r.verdict === 'accepted') {
+      knowAlert(known, r);
+      if (!seqs.has(r.issuer)) seqs.set(r.issuer, new Set());
+      seqs.get(r.issuer).add(r.seq);
+    }
+    return [c.why, r.verdict === c.verdict];
+  });
+  checks.references_all = checks.references.every(([, ok]) => ok);
   checks.reconciliation = reconVectorChecks(v.reconciliation);
   checks.recon_ghosts_and_known = checks.reconciliation.every((c) => c.fingerprints && c.ghosts && c.replies);
   return checks;
