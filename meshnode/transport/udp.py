@@ -11,7 +11,9 @@ The link protocol (version 2) is specified in docs/protocol.md §13 and its data
   nothing is taken, answered or torn down.
 * Connection ids are new for every link, so no identifier outlives a link (discovery
   announcements carry a fresh random nonce each time).
-* Each peer address (IPv4 host, port) is one link, id ``"udp:HOST:PORT"``. A valid CONNECT
+* Each peer address (IP address, port) is one link, id ``"udp:HOST:PORT"`` (an IPv6 host in
+  brackets: ``"udp:[::1]:4917"``); an IPv6 listen address opens a dual-stack socket, and
+  multicast discovery stays IPv4 (§13.7). A valid CONNECT
   from the address of a live link replaces it only once that link has been silent for two
   keepalive periods (the peer restarted); links are capped per host; a host may open only so
   many links per minute, and none for a while after the node closed one of its links for

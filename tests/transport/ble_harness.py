@@ -348,6 +348,31 @@ class CentralSim:
             self.bus.disconnect()
 
 
+class Clock:
+    """Wall-clock time the test moves forward."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll `predicate` until it holds, failing after `timeout` seconds."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.05)
+
+
+async def attach(sim: CentralSim, registrations: Callable[[], tuple[list[tuple[str, str]], Any]],
+                 peer_loop: LoopThread) -> None:
+    """Once our GATT application and advert are registered, let `sim` read our objects."""
+    await until(lambda: all(registrations()))
+    (sender, app_path), = registrations()[0]
+    await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
+
+
 class NodeDriver:
     """Our `Node` on the BLE transport, driven the way the daemon drives it."""
 

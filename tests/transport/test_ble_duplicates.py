@@ -22,7 +22,15 @@ from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_profile import encode_token_value
 from meshnode.transport.ble_token import advert_token, epoch_of
-from tests.transport.ble_harness import CentralSim, LoopThread, NodeDriver, make_node
+from tests.transport.ble_harness import (
+    CentralSim,
+    Clock,
+    LoopThread,
+    NodeDriver,
+    attach,
+    make_node,
+    until,
+)
 from tests.transport.fakebluez import FakeBlueZ
 
 BOTH = BleConfig(advert="uuid", scan_window=1.0, scan_interval=1.0, revisit_after=0.0,
@@ -32,27 +40,12 @@ CENTRAL_OF_PEER = "/org/bluez/hci0/dev_5A_11_22_33_44_01"  # the peer's address 
 LOWEST = bytes(8)
 
 
-class Clock:
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def higher_than_lowest() -> tuple[bytes, Clock]:
     """A secret whose token now is above the all-zero token (practically always)."""
     clock = Clock(1_800_000_000.0)
     secret = secrets.token_bytes(32)
     assert advert_token(secret, epoch_of(clock.now)) > LOWEST
     return secret, clock
-
-
-async def _until(predicate: object, timeout: float = 20.0) -> None:
-    assert callable(predicate)
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
 
 
 def roles(driver: NodeDriver, kind: type) -> list[str]:
@@ -73,9 +66,7 @@ def test_the_higher_token_does_not_keep_a_central_link_to_a_peer_already_its_cen
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            await _until(lambda: all(bluez.registrations(adapter)))
-            (sender, app_path), = bluez.registrations(adapter)[0]
-            await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
+            await attach(sim, lambda: bluez.registrations(adapter), peer_loop)
             bad = await peer_loop.trio_run(lambda: sim.write_value(
                 "token", b"\x10\x02" + LOWEST))  # a reserved flag: refused, not recorded
             replies.append(bad.message_type)
@@ -83,10 +74,10 @@ def test_the_higher_token_does_not_keep_a_central_link_to_a_peer_already_its_cen
                 "token", encode_token_value(LOWEST, central=True)))
             replies.append(ok.message_type)
             await peer_loop.trio_run(sim.connect)
-            await _until(lambda: roles(driver, LinkUp) == ["p"])
+            await until(lambda: roles(driver, LinkUp) == ["p"])
             device = bluez.add_peer("C0:FF:EE:00:00:31", b"",
                                     token_value=encode_token_value(LOWEST, central=True))
-            await _until(lambda: bool(bluez.calls(device, "Disconnect")))
+            await until(lambda: bool(bluez.calls(device, "Disconnect")))
             bluez.test("SetRefuse", device, True)  # as above: no new link while stopping
             nursery.cancel_scope.cancel()
         await peer_loop.trio_run(sim.stop)
@@ -111,14 +102,12 @@ def test_the_higher_token_closes_its_central_link_when_the_peer_turns_out_to_be_
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            await _until(lambda: roles(driver, LinkUp) == ["c"])
-            await _until(lambda: all(bluez.registrations(adapter)))
-            (sender, app_path), = bluez.registrations(adapter)[0]
-            await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
+            await until(lambda: roles(driver, LinkUp) == ["c"])
+            await attach(sim, lambda: bluez.registrations(adapter), peer_loop)
             await peer_loop.trio_run(lambda: sim.write_value(
                 "token", encode_token_value(LOWEST, central=True)))
             await peer_loop.trio_run(sim.connect)
-            await _until(lambda: roles(driver, LinkDown) == ["c"]
+            await until(lambda: roles(driver, LinkDown) == ["c"]
                          and roles(driver, LinkUp) == ["c", "p"])
             # Stopping drops the peer's link first, and our central would then (rightly)
             # link again: the peer's radio refuses from here on.
