@@ -13,6 +13,7 @@ connects "in case the lower one cannot".
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import trio
 from dbus_fast import MessageType
@@ -33,7 +34,7 @@ from tests.transport.ble_harness import (
 )
 from tests.transport.fakebluez import FakeBlueZ
 
-BOTH = BleConfig(advert="uuid", scan_window=1.0, scan_interval=1.0, revisit_after=0.0,
+BOTH = BleConfig(advert="uuid", scan_window=1.0, scan_interval=1.0, revisit_after=300.0,
                  backoff_initial=0.2, backoff_max=1.0, connect_timeout=5.0, yield_time=0.0,
                  mtu_wait=0.5, call_timeout=5.0)
 CENTRAL_OF_PEER = "/org/bluez/hci0/dev_5A_11_22_33_44_01"  # the peer's address as central
@@ -121,3 +122,25 @@ def test_the_higher_token_closes_its_central_link_when_the_peer_turns_out_to_be_
     # Rule 4: our central wrote its own token, flags 00, to the peer's TOKEN.
     writes = bluez.calls(f"{device}/service000a/char000e", "WriteValue")
     assert writes and {w[0] for w in writes} == {encode_token_value(own, central=True)}
+
+
+def test_a_central_keeps_no_link_with_a_peer_whose_token_it_cannot_write(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """Rule 4: without a writable TOKEN the peer could never resolve two links with us, so
+    we connect, find it, and hang up before subscribing."""
+    bluez.add_adapter()
+    device = bluez.add_peer("C0:FF:EE:00:00:33", b"", token_writable=False,
+                            token_value=encode_token_value(LOWEST, central=False))
+    config = replace(BOTH, peripheral=False)
+    driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), make_node(1))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await until(lambda: len(bluez.calls(device, "Disconnect")) >= 2)  # and again
+            bluez.test("SetRefuse", device, True)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert not driver.of(LinkUp)
+    assert bluez.calls(f"{device}/service000a/char000e", "ReadValue")  # it did get that far
