@@ -2,10 +2,11 @@
 this repository) links with a real `meshnode run` daemon over UDP on loopback: it reconciles a
 store of 2,000 posts, posts, exchanges a sealed DM each way with receipts, then relinks and
 reconciles two stores of thousands that differ in a few posts, and a third contact finds the
-sets equal by their Hello digests. It also checks the vectors of docs/protocol.md §12 and the
-§6.6 geometry verdicts from the same independent code. It is the issue's check that
-the document suffices to interoperate; a change that breaks the wire contract without updating
-the document breaks this test."""
+sets equal by their Hello digests. It also checks the vectors of docs/protocol.md §12 (the
+§10.2 reconciliation sessions with ghosts and KNOWN ranges among them), the §6.6 geometry
+verdicts and the §6.5 step 9 reference verdicts from the same independent code. It is the
+issue's check that the document suffices to interoperate; a change that breaks the wire
+contract without updating the document breaks this test."""
 
 from __future__ import annotations
 
@@ -62,6 +63,16 @@ def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
     assert checks["invalid_accepted"] == []
     geometry = checks["geometry"]
     assert len(geometry) >= 23 and all(ok for _, ok in geometry), geometry
+    # §10.2 from the document: the peer answers every payload of the three default-limit
+    # sessions byte for byte (KNOWN ranges included) and collects exactly the ghosts the
+    # vectors say each side learns.
+    recon = checks["reconciliation"]
+    assert len(recon) == 3 and all(c["replies"] and c["ghosts"] and c["fingerprints"]
+                                   for c in recon), recon
+    assert sum(c["known_ranges"] for c in recon) > 0
+    # §6.5 step 9 from the document: Updates and Cancels and what they may refer to.
+    references = checks["references"]
+    assert len(references) == 8 and all(ok for _, ok in references), references
 
 
 def test_a_peer_written_from_the_document_syncs_posts_and_dms_with_the_daemon(

@@ -4,6 +4,8 @@ recorded exchange replayed against the rules of §13."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,23 @@ from meshnode.transport.ble_profile import (
 )
 from meshnode.transport.ble_token import advert_token, epoch_of
 from meshnode.transport.framing import Reassembler
-from meshnode.transport.udpwire import NO_CID, DatagramError, decode, encode
+from meshnode.transport.udpwire import (
+    NO_CID,
+    DatagramError,
+    cookie_input,
+    decode,
+    encode,
+    make_cookie,
+)
 from tests.vectors.make_link_vectors import (
     BEGIN,
     BLE_BEGIN,
     BLE_END,
     END,
     ble_markdown,
+    build,
     datagram,
+    json_text,
     markdown,
 )
 
@@ -50,10 +61,47 @@ def test_each_refused_datagram_is_refused_naming_the_field(vector: dict[str, str
     assert info.value.field == vector["field"]
 
 
+@pytest.mark.parametrize("case", DATA["cookies"]["cases"], ids=lambda c: c["name"])
+def test_each_cookie_vector_is_the_mac_of_its_documented_input(case: dict[str, Any]) -> None:
+    c = DATA["cookies"]
+    secret, initiator = bytes.fromhex(c["secret"]), bytes.fromhex(c["initiator"])
+    data = cookie_input(c["period"], case["host"], case["port"], initiator)
+    assert data.hex() == case["input"]
+    assert len(data) == (22 if case["host"].removeprefix("::ffff:").count(".") == 3 else 34)
+    assert make_cookie(secret, c["period"], case["host"], case["port"], initiator).hex() == \
+        case["cookie"]
+    assert hmac.new(secret, data, hashlib.sha256).hexdigest()[:32] == case["cookie"]
+
+
+def test_an_ipv4_mapped_source_gets_the_ipv4_cookie_and_ipv6_ones_differ() -> None:
+    by_host = {c["host"]: c["cookie"] for c in DATA["cookies"]["cases"]}
+    assert by_host["::ffff:192.168.1.20"] == by_host["192.168.1.20"]
+    assert len(set(by_host.values())) == len(by_host) - 1
+    [challenge] = [d for d in DATA["datagrams"] if d["name"] == "challenge_ipv6"]
+    assert challenge["cookie"] == by_host["fd00::20"]
+
+
 def test_the_recorded_exchange_decodes_and_reencodes_exactly() -> None:
     for entry in EXCHANGE:
         assert encode(datagram(entry)).hex() == entry["hex"]
         assert decode(bytes.fromhex(entry["hex"])) == datagram(entry)
+
+
+def test_the_recorded_challenge_carries_the_recommended_cookie() -> None:
+    rec = DATA["recording"]
+    host, port = rec["initiator_address"]
+    probe, challenge = EXCHANGE[:2]
+    assert challenge["cookie"] == make_cookie(bytes.fromhex(rec["responder_secret"]),
+                                              rec["period"], host, port,
+                                              bytes.fromhex(probe["initiator"])).hex()
+
+
+def test_regenerating_the_vectors_writes_the_stored_file_byte_for_byte() -> None:
+    """make_link_vectors.py is reproducible: the recorded link too (seeded entropy, a virtual
+    clock, a relay at a fixed address), so a regeneration changes the file only when the
+    link's behaviour changed."""
+    stored = (ROOT / "tests" / "vectors" / "link_v2.json").read_text()
+    assert json_text(build()) == stored
 
 
 def test_the_recorded_exchange_follows_the_handshake() -> None:

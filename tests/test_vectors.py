@@ -20,6 +20,7 @@ from meshnode.alerts.model import Area, Circle
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
+    KnownAlert,
     Reason,
     Rejection,
     RootKey,
@@ -40,6 +41,7 @@ from meshnode.crypto.signing import SignatureError, sign_body, verify_message
 from meshnode.crypto.verify import ed25519_valid
 from meshnode.routing.frames import blind_digest
 from meshnode.wire import Message, Routing, WireError
+from tests.vectors.make_vectors import VECTORS_MARKER, markdown
 
 ROOT = Path(__file__).parent.parent
 DATA = json.loads((ROOT / "tests" / "vectors" / "v1.json").read_text())
@@ -97,9 +99,11 @@ def test_dm_vector_opens_and_re_encodes() -> None:
     anna, bram = person("anna"), person("bram")
     msg = wire.decode_message(bytes.fromhex(v["message"]))
     opened = sealing.open_dm(bram, msg)
-    assert opened.text == v["inner"]["text"]
+    # `inner` is a nested object holding exactly plaintext fields 1-4 by name (§12).
+    assert v["inner"] == {"sign_key": opened.sender.sign_key.hex(),
+                          "dh_key": opened.sender.dh_key.hex(), "text": opened.text,
+                          "ack_seed": opened.ack_seed.hex()}
     assert opened.sender == PublicIdentity(anna.public.sign_key, anna.public.dh_key)
-    assert opened.ack_seed.hex() == v["inner"]["ack_seed"]
     body = body_from(wire.Kind.DM, v["fields"])
     assert isinstance(body, wire.DmBody)
     # The tag is the pair tag (§5): both ends derive the same X25519 secret, given in the vector.
@@ -146,6 +150,32 @@ def test_invalid_vectors_are_refused_naming_the_field(case: dict[str, str]) -> N
 @pytest.mark.parametrize("name", list(DATA["vectors"]))
 def test_protocol_doc_quotes_every_vector(name: str) -> None:
     assert DATA["vectors"][name]["message"] in PROTOCOL_DOC.replace("\n", "")
+
+
+def test_protocol_doc_quotes_the_json_exactly_as_stored() -> None:
+    """The generated part of §12 is what `make_vectors.markdown()` makes of v1.json now: the
+    document names every object (`fields`, `inner`, `routing`) as the JSON holds it."""
+    quoted = PROTOCOL_DOC.split(VECTORS_MARKER)[1]
+    assert quoted.strip() == markdown().strip()
+
+
+def test_reference_vectors_get_their_verdicts_in_order() -> None:
+    """§6.5 step 9: each alert is verified knowing the alerts accepted before it."""
+    refs = DATA["references"]
+    trust = TrustStore((RootKey(ed("root").public_key().public_bytes_raw(), "Test root"),))
+    known: dict[tuple[str, str], KnownAlert] = {}
+    verdicts = []
+    for case in refs["cases"]:
+        msg = wire.decode_message(bytes.fromhex(case["message"]))
+        result = verify_alert(msg, trust, refs["now"], known=lambda s, i: known.get((s, i)))
+        if isinstance(result, VerifiedAlert):
+            known[(result.alert.sender, result.alert.identifier)] = KnownAlert(
+                result.cert.issuer_id, result.cert.level)
+            verdicts.append("accepted")
+        else:
+            verdicts.append(result.reason.value)
+    assert verdicts == [c["verdict"] for c in refs["cases"]]
+    assert {"accepted", Reason.REFERENCE_OTHER_ISSUER.value} == set(verdicts)
 
 
 def test_reply_vector_refers_to_the_post() -> None:

@@ -100,6 +100,7 @@ class BleEngine:
         self.peripheral: PeripheralRole | None = None
         self.bus: MessageBus | None = None
         self._reported: tuple[str, ...] = ()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def own_token(self) -> bytes:
         return advert_token(self._secret, epoch_of(self._clock()))
@@ -185,7 +186,8 @@ class BleEngine:
                 advert_interval_ms=_interval_ms(self.radio),
                 advert_profile=self.config.advert,
                 central_capable=(status.central and self.config.central
-                                 and self.config.max_central_links > 0))
+                                 and self.config.max_central_links > 0),
+                on_central_token=self._central_token)
             roles.append(self._supervised("peripheral", self.peripheral.run))
         if status.central and self.config.max_central_links > 0:
             peripheral = self.peripheral
@@ -193,6 +195,7 @@ class BleEngine:
                 self.config, adapter=adapter, emit=self._emit, ids=self._ids,
                 own_token=self.own_token,
                 busy_devices=lambda: set(peripheral.centrals) if peripheral else set(),
+                central_tokens=peripheral.central_tokens if peripheral else set,
                 acquire_mtu=self._acquire_mtu,
                 passive=self.config.scan_mode == "passive" and status.passive_scan)
             self.central.set_duty(self.radio.scan_window, self.radio.scan_interval)
@@ -228,6 +231,16 @@ class BleEngine:
                 log.error("BLE %s role failed (%s: %s); retrying in %.0f s", name,
                           type(exc).__name__, exc, RECHECK)
             await asyncio.sleep(RECHECK)
+
+    def _central_token(self, token: bytes) -> None:
+        """A central wrote its token to our TOKEN: the central role closes its own link to
+        that peer if that is the duplicate to go (docs/hardware.md, rule 5)."""
+        central = self.central
+        if central is None:
+            return
+        task = asyncio.get_running_loop().create_task(central.on_central_token(token))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _acquire_mtu(self, path: str) -> int | None:
         """The ATT MTU of a connection, from AcquireWrite on one of its characteristics."""

@@ -52,6 +52,7 @@ from meshnode.transport.ble_profile import (
     TX_UUID,
     AdvertError,
     decode_info,
+    encode_token_value,
     fragment_size,
     parse_service_data,
     parse_token_value,
@@ -73,6 +74,16 @@ class LinkSetupError(Exception):
 
 class Yielded(LinkSetupError):
     """A UUID-only peer with the lower token that connects itself: we leave it the link."""
+
+
+class Duplicate(Yielded):
+    """The peer (lower token) is already linked to us as our central: its link is kept."""
+
+
+def higher_keeps_nothing(own: bytes, peer: bytes) -> bool:
+    """Of two links with one peer, the one whose central has the lower token is kept: the
+    device with the higher token gives up its central link (docs/hardware.md, rule 5)."""
+    return own > peer
 
 
 @dataclass(slots=True)
@@ -107,6 +118,7 @@ class CentralRole:
         ids: LinkIds,
         own_token: Callable[[], bytes],
         busy_devices: Callable[[], set[str]],
+        central_tokens: Callable[[], set[bytes]] = set,
         acquire_mtu: Callable[[str], Awaitable[int | None]],
         passive: bool,
         rng: random.Random | None = None,
@@ -117,11 +129,13 @@ class CentralRole:
         self._ids = ids
         self._own_token = own_token
         self._busy_devices = busy_devices
+        self._central_tokens = central_tokens
         self._acquire_mtu = acquire_mtu
         self.passive = passive
         self._rng = rng or random.Random()
         self.candidates: dict[bytes, Candidate] = {}
         self.links: dict[LinkId, tuple[BleLink, BleakClient]] = {}
+        self.link_tokens: dict[LinkId, bytes] = {}  # the peer's token on each of our links
         self.connecting: set[bytes] = set()
         self.linked_tokens: set[bytes] = set()
         self.failures: dict[bytes, int] = {}
@@ -250,6 +264,9 @@ class CentralRole:
             return False
         if c.device_path is not None and c.device_path in self._busy_devices():
             return False  # already linked: it connected to us
+        if c.token in self._central_tokens() and higher_keeps_nothing(self._own_token(),
+                                                                      c.token):
+            return False  # already linked: it connected to us, and its link is the one kept
         if c.uuid_only:
             return True  # it may be unable to connect: we do, and decide once we read TOKEN
         return not (self._own_token() > c.token and now - c.first_seen < self.config.yield_time)
@@ -311,8 +328,10 @@ class CentralRole:
                     rx, tx, info = self._characteristics(client)
                     if info is not None:
                         decode_info(await client.read_gatt_char(info))
-                    if cand.uuid_only:
-                        peer_token = await self._peer_token(client, loop.time())
+                    peer_token = (await self._peer_token(client, loop.time())
+                                  if cand.uuid_only else cand.token)
+                    self._check_duplicate(peer_token)
+                    await self._write_own_token(client)
                 payload = await self._payload(rx)
                 link = BleLink(self._ids.new("c"), payload, self._emit,
                                self._writer(client, rx, gone))
@@ -337,6 +356,7 @@ class CentralRole:
             if cand.uuid_only:
                 token = peer_token  # from now on the peer is known by its real token
             self.linked_tokens.update((token, cand.token))
+            self.link_tokens[link.id] = token
             link.announce()
             log.info("BLE link %s up (central, %d-byte fragments)", link.id, link.payload)
             waiters = [loop.create_task(gone.wait()), loop.create_task(link.closed.wait())]
@@ -354,6 +374,7 @@ class CentralRole:
                 self.last_linked[token] = self.last_linked[cand.token] = loop.time()
                 self.linked_tokens.difference_update((token, cand.token))
                 self.links.pop(link.id, None)
+                self.link_tokens.pop(link.id, None)
                 link.finish(reason)
                 log.info("BLE link %s down: %s", link.id, reason)
             if client is not None:
@@ -378,6 +399,32 @@ class CentralRole:
             if now - since < self.config.yield_time:
                 raise Yielded("the peer has the lower token: it connects")
         return peer.token
+
+    def _check_duplicate(self, peer: bytes) -> None:
+        """Raise `Duplicate` if the peer already linked to us as central and its link is
+        the one kept (rule 5)."""
+        if peer in self._central_tokens() and higher_keeps_nothing(self._own_token(), peer):
+            raise Duplicate("the peer is already linked to us as central, with the lower token")
+
+    async def _write_own_token(self, client: BleakClient) -> None:
+        """Tell the peer who we are this epoch (rule 4), so it can resolve two links."""
+        service = client.services.get_service(SERVICE_UUID)
+        char = service.get_characteristic(TOKEN_UUID) if service is not None else None
+        if char is None or "write" not in char.properties:
+            raise LinkSetupError("the peer has no writable TOKEN characteristic")
+        value = encode_token_value(self._own_token(), central=True)
+        await asyncio.wait_for(client.write_gatt_char(char, value, response=True),
+                               timeout=self.config.call_timeout)
+
+    async def on_central_token(self, token: bytes) -> None:
+        """One of our centrals wrote `token` to our TOKEN: if we also hold a central link to
+        that peer and ours is the higher token, our link is the one to go (rule 5)."""
+        if not higher_keeps_nothing(self._own_token(), token):
+            return
+        for link_id in [i for i, t in self.link_tokens.items() if t == token]:
+            log.info("BLE link %s: the peer also linked to us, with the lower token; "
+                     "closing ours", link_id)
+            await self.close(link_id, "duplicate link: the peer's (lower token) is kept")
 
     def _characteristics(self, client: BleakClient) -> tuple[
             BleakGATTCharacteristic, BleakGATTCharacteristic, BleakGATTCharacteristic | None]:
@@ -418,8 +465,11 @@ class CentralRole:
     def _failed(self, cand: Candidate, exc: BaseException) -> None:
         token = cand.token
         if isinstance(exc, Yielded):
-            self.backoff_until[token] = (asyncio.get_running_loop().time()
-                                         + max(self.config.yield_time, self.config.backoff_initial))
+            # A duplicate stays one while the peer's link lasts: look again only when we
+            # would revisit a peer we synced with anyway.
+            wait = self.config.revisit_after if isinstance(exc, Duplicate) else 0.0
+            self.backoff_until[token] = (asyncio.get_running_loop().time() + max(
+                self.config.yield_time, self.config.backoff_initial, wait))
             log.info("BLE peer %s has the lower token: leaving it to connect", cand.device.address)
             return
         count = self.failures[token] = self.failures.get(token, 0) + 1

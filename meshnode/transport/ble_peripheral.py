@@ -48,10 +48,12 @@ from meshnode.transport.ble_profile import (
     SERVICE_UUID,
     TOKEN_UUID,
     TX_UUID,
+    AdvertError,
     Info,
     encode_info,
     encode_token_value,
     fragment_size,
+    parse_token_value,
     service_data,
 )
 from meshnode.transport.ble_token import advert_token, epoch_of, next_rotation
@@ -74,6 +76,7 @@ class _Central:
     """A remote central talking to our GATT server."""
 
     device: str
+    token: bytes | None = None  # what it wrote to TOKEN: its epoch token, for this connection
     link: BleLink | None = None
     notify: socket.socket | None = None
     write: socket.socket | None = None
@@ -97,6 +100,7 @@ class PeripheralRole:
         advert_interval_ms: int = 0,
         advert_profile: str = "service-data",
         central_capable: bool = True,
+        on_central_token: Callable[[bytes], None] = lambda _token: None,
         info: Info | None = None,
         base_path: str | None = None,
     ) -> None:
@@ -112,6 +116,7 @@ class PeripheralRole:
         self._advertised_ms = advert_interval_ms  # the interval of the registered advert
         self._profile = advert_profile
         self._central_capable = central_capable
+        self._on_central_token = on_central_token
         self._info = encode_info(info or Info())
         base = base_path or f"/org/meshnode/ble{os.getpid()}x{id(self):x}"
         self.app_path = f"{base}/app"
@@ -263,7 +268,7 @@ class PeripheralRole:
             self._token_path: {CHRC_IFACE: {
                 "UUID": Variant("s", TOKEN_UUID),
                 "Service": Variant("o", self._service_path),
-                "Flags": Variant("as", ["read"]),
+                "Flags": Variant("as", ["read", "write"]),
             }},
         }
 
@@ -298,6 +303,9 @@ class PeripheralRole:
             if type(offset) is not int or not 0 <= offset <= len(value):
                 raise Refused("org.bluez.Error.InvalidOffset", "offset beyond the value")
             return Message.new_method_return(msg, "ay", [value[offset:]])
+        if path == self._token_path and member == "WriteValue":
+            self._token_written(bytes(msg.body[0]), msg.body[1])
+            return Message.new_method_return(msg)
         if path == self._rx_path and member == "WriteValue":
             self._write_value(bytes(msg.body[0]), msg.body[1])
             return Message.new_method_return(msg)
@@ -314,6 +322,21 @@ class PeripheralRole:
         """The current epoch's token (as read now, whatever the advert still shows)."""
         token = advert_token(self._secret, epoch_of(self._clock()))
         return encode_token_value(token, central=self._central_capable)
+
+    def central_tokens(self) -> set[bytes]:
+        """The tokens our connected centrals wrote to TOKEN (docs/hardware.md, "Two links
+        with one peer")."""
+        return {c.token for c in self.centrals.values() if c.token is not None}
+
+    def _token_written(self, value: bytes, options: dict[str, Variant]) -> None:
+        """A central tells us its token; an invalid value is refused and changes nothing."""
+        try:
+            peer = parse_token_value(value)
+        except AdvertError as exc:
+            raise Refused("org.bluez.Error.InvalidValueLength", str(exc)) from exc
+        central = self._central(options)
+        central.token = peer.token
+        self._on_central_token(peer.token)
 
     # --- centrals ------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ The link protocol (version 2) is specified in docs/protocol.md §13 and its data
   nothing is taken, answered or torn down.
 * Connection ids are new for every link, so no identifier outlives a link (discovery
   announcements carry a fresh random nonce each time).
-* Each peer address (IPv4 host, port) is one link, id ``"udp:HOST:PORT"``. A valid CONNECT
+* Each peer address (IP address, port) is one link, id ``"udp:HOST:PORT"`` (an IPv6 host in
+  brackets: ``"udp:[::1]:4917"``); an IPv6 listen address opens a dual-stack socket, and
+  multicast discovery stays IPv4 (§13.7). A valid CONNECT
   from the address of a live link replaces it only once that link has been silent for two
   keepalive periods (the peer restarted); links are capped per host; a host may open only so
   many links per minute, and none for a while after the node closed one of its links for
@@ -35,7 +37,6 @@ counted (`stats()`) and dropped, and the protocol stays in `Node`.
 from __future__ import annotations
 
 import errno
-import hashlib
 import hmac
 import logging
 import math
@@ -44,6 +45,7 @@ import socket
 import struct
 import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -60,7 +62,6 @@ from meshnode.transport.framing import (
 )
 from meshnode.transport.udpwire import (
     CHUNK_HEADER,
-    COOKIE_SIZE,
     DATA_HEADER,
     MAX_DATAGRAM,
     NO_CID,
@@ -78,6 +79,7 @@ from meshnode.transport.udpwire import (
     chunk_cost,
     decode,
     encode,
+    make_cookie,
 )
 
 __all__ = ["COUNTERS", "Endpoint", "PeerInfo", "UdpConfig", "UdpTransport", "link_id", "new_cid"]
@@ -96,20 +98,24 @@ _Addr = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """An IPv4 address or host name and a port."""
+    """An IP address (IPv4 or IPv6) or host name and a port."""
 
     host: str
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @classmethod
     def parse(cls, text: str) -> Endpoint:
-        """``HOST:PORT``; raises ValueError naming what is wrong."""
+        """``HOST:PORT``, an IPv6 address in brackets (``[::1]:4917``); raises ValueError
+        naming what is wrong."""
         host, sep, port = text.strip().rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.168.1.20:4917)")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not sep or not host or not port.isdigit() or (":" in host and "[" not in text):
+            raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.168.1.20:4917 or "
+                             "[fd00::20]:4917)")
         value = int(port)
         if not 0 <= value <= 65535:
             raise ValueError(f"{text!r}: port {value} outside 0..65535")
@@ -169,12 +175,16 @@ class PeerInfo:
 
 
 def link_id(addr: _Addr) -> str:
-    return f"udp:{addr[0]}:{addr[1]}"
+    """``udp:HOST:PORT``, an IPv6 host in brackets (``udp:[::1]:4917``)."""
+    return f"udp:{Endpoint(addr[0], addr[1])}"
 
 
-def new_cid() -> bytes:
+Entropy = Callable[[int], bytes]
+
+
+def new_cid(entropy: Entropy = os.urandom) -> bytes:
     """A fresh connection id: 8 random bytes, never all zero (docs/protocol.md §13.1)."""
-    while (value := os.urandom(8)) == NO_CID:
+    while (value := entropy(8)) == NO_CID:
         pass
     return value
 
@@ -232,27 +242,38 @@ class _Penalties:
         return entry is not None and now < entry[0]
 
 
-def _resolve(endpoint: Endpoint, what: str = "address") -> _Addr:
+def _resolve(endpoint: Endpoint, what: str = "address",
+             family: socket.AddressFamily = socket.AF_UNSPEC) -> tuple[socket.AddressFamily, _Addr]:
+    """The address family and the (host, port) to use; on an IPv6 socket an IPv4 peer is
+    reached at its IPv4-mapped address (the socket is dual-stack)."""
+    flags = socket.AI_V4MAPPED if family == socket.AF_INET6 else 0
     try:
-        infos = socket.getaddrinfo(endpoint.host, endpoint.port, socket.AF_INET,
-                                   socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(endpoint.host, endpoint.port, family, socket.SOCK_DGRAM,
+                                   0, flags)
     except socket.gaierror as exc:
         raise OSError(f"cannot resolve the {what} {endpoint}: {exc.strerror}") from exc
-    host, port = infos[0][4][:2]
-    return str(host), int(port)
+    ipv4 = [info for info in infos if info[0] == socket.AF_INET]
+    chosen = (ipv4 or infos)[0]  # a name with both: IPv4, as before IPv6 was supported
+    host, port = chosen[4][:2]
+    return chosen[0], (str(host), int(port))
 
 
 class UdpTransport:
     """The `Transport` interface over UDP. Sockets are bound on construction (errors early)."""
 
-    def __init__(self, config: UdpConfig) -> None:
+    def __init__(self, config: UdpConfig, *, entropy: Entropy = os.urandom) -> None:
+        """`entropy(n)` gives n random bytes: the cookie secret (drawn first, here),
+        connection ids, first fragment numbers and announcement nonces all come from it.
+        It MUST be a cryptographically secure generator in use; the vector generator passes
+        a seeded one so that a recorded exchange is reproducible."""
         if config.datagram_size < DATA_HEADER + CHUNK_HEADER + MIN_MTU:
             raise ValueError(f"datagram_size must be at least "
                              f"{DATA_HEADER + CHUNK_HEADER + MIN_MTU}")
         self.config = config
         self.counters: Counter[str] = Counter(dict.fromkeys(COUNTERS, 0))
         self._links: dict[_Addr, _Link] = {}
-        self._static = [_resolve(p, "peer") for p in config.peers]
+        family, listen = _resolve(config.listen, "listen address")
+        self._static = [_resolve(p, "peer", family)[1] for p in config.peers]
         self._discovered: set[_Addr] = set()
         self._timer = trio.Event()
         self._queue: deque[TransportEvent] = deque()
@@ -261,14 +282,17 @@ class UdpTransport:
         self._throttled: set[_Link] = set()
         self._to_flush: set[_Link] = set()
         self._flush = trio.Event()
-        self._secret = os.urandom(32)  # keys the cookies; never leaves this process
+        self._entropy = entropy
+        self._secret = entropy(32)  # keys the cookies; never leaves this process
         self._relinks = Buckets(Rate(1 / config.relink_interval, config.relink_burst))
         self._penalties = _Penalties(config.penalty, config.penalty_max)
         self._nonces: deque[bytes] = deque(maxlen=4)  # our recent announcements
-        self._raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._raw = socket.socket(family, socket.SOCK_DGRAM)
         self._group_raw: socket.socket | None = None
         try:
-            listen = _resolve(config.listen, "listen address")
+            if family == socket.AF_INET6:
+                # Dual stack: a node listening on "::" also links with IPv4 peers.
+                self._raw.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             try:
                 self._raw.bind(listen)
             except OSError as exc:
@@ -276,8 +300,12 @@ class UdpTransport:
                               f"{exc.strerror} (choose another address with --listen "
                               "HOST:PORT or udp.listen in the config)") from exc
             self._raw.setblocking(False)
-            if config.discovery:
+            if config.discovery and family == socket.AF_INET:
                 self._group_raw = self._join_group(listen[0])
+            elif config.discovery:
+                # §13.7: discovery is IPv4 multicast; over IPv6 only configured peers link.
+                _log.warning("discovery_unavailable", extra={"fields": {
+                    "group": str(config.group), "error": "the listen address is IPv6"}})
         except BaseException:
             self._raw.close()
             raise
@@ -286,7 +314,7 @@ class UdpTransport:
         self.local = Endpoint(str(host), int(port))
 
     def _join_group(self, interface: str) -> socket.socket | None:
-        group = _resolve(self.config.group)
+        group = _resolve(self.config.group, "group", socket.AF_INET)[1]
         iface = socket.inet_aton(interface)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -398,7 +426,7 @@ class UdpTransport:
             s = link.tx.stats
             srtt = link.tx.srtt
             out.append(PeerInfo(
-                link.id, f"{link.addr[0]}:{link.addr[1]}", "up" if link.up else "probing",
+                link.id, str(Endpoint(*link.addr)), "up" if link.up else "probing",
                 link.static, link.up_at, None if link.heard is None else
                 round(time.time() - (now - link.heard), 3),
                 None if srtt is None else round(srtt * 1000, 3),
@@ -413,14 +441,14 @@ class UdpTransport:
         host, _, port = link[4:].rpartition(":")
         if not port.isdigit():
             return None
-        return self._links.get((host, int(port)))
+        return self._links.get((host.removeprefix("[").removesuffix("]"), int(port)))
 
     def _new_link(self, addr: _Addr, now: float, *, static: bool) -> _Link:
         link = _Link(
-            addr, link_id(addr), static, now, new_cid(),
+            addr, link_id(addr), static, now, new_cid(self._entropy),
             ArqSender(window=self.config.window), ArqReceiver(window=self._queue_limit),
             Fragmenter(self.mtu, max_frame=DEFAULT_MAX_FRAME,
-                       first_seq=int.from_bytes(os.urandom(2), "big")),
+                       first_seq=int.from_bytes(self._entropy(2), "big")),
             Reassembler(max_frame=DEFAULT_MAX_FRAME, ordered=True),
             granted=self.config.window,
         )
@@ -481,9 +509,7 @@ class UdpTransport:
     # --- the handshake ---------------------------------------------------------------------------
 
     def _cookie(self, addr: _Addr, initiator: bytes, period: int) -> bytes:
-        message = (period.to_bytes(8, "big") + socket.inet_aton(addr[0])
-                   + addr[1].to_bytes(2, "big") + initiator)
-        return hmac.new(self._secret, message, hashlib.sha256).digest()[:COOKIE_SIZE]
+        return make_cookie(self._secret, period, addr[0], addr[1], initiator)
 
     def _period(self, now: float) -> int:
         return int(now // self.config.cookie_period)
@@ -785,9 +811,9 @@ class UdpTransport:
             self._send(link, Probe(link.local), NO_CID)
 
     async def _announce(self) -> None:
-        group = _resolve(self.config.group)
+        group = _resolve(self.config.group, "group", socket.AF_INET)[1]
         while True:
-            nonce = os.urandom(8)
+            nonce = self._entropy(8)
             self._nonces.append(nonce)
             self._send_raw(encode(Datagram(NO_CID, Announce(nonce))), group)
             await trio.sleep(self.config.discovery_interval)

@@ -30,6 +30,9 @@ lives longer than the link it belongs to.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
@@ -60,9 +63,12 @@ __all__ = [
     "Payload",
     "Probe",
     "Type",
+    "address_bytes",
     "chunk_cost",
+    "cookie_input",
     "decode",
     "encode",
+    "make_cookie",
 ]
 
 MAGIC = b"MN"
@@ -279,3 +285,34 @@ def _decode_data(data: bytes, where: str) -> Data:
         fragments.append(data[at:at + size])
         at += size
     return Data(seq, tuple(fragments))
+
+
+# --- the handshake cookie (docs/protocol.md §13.2) ------------------------------------------
+
+
+def address_bytes(host: str) -> bytes:
+    """A source address as the cookie binds it: 4 bytes for IPv4, 16 for IPv6.
+
+    An IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, how a dual-stack socket reports an IPv4
+    peer) is the IPv4 address it maps, so one peer gets one cookie whichever socket heard it;
+    the zone of a scoped address (``fe80::1%eth0``) is not part of it. Raises ValueError for
+    anything that is not an IP address literal.
+    """
+    ip = ipaddress.ip_address(host.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.packed
+    return ip.packed
+
+
+def cookie_input(period: int, host: str, port: int, initiator: bytes) -> bytes:
+    """The MAC input of a cookie: period (uint64) ‖ address (4 or 16) ‖ port (uint16) ‖ the
+    initiator cid (8): 22 bytes for an IPv4 source, 34 for an IPv6 one."""
+    return (period.to_bytes(8, "big") + address_bytes(host) + port.to_bytes(2, "big")
+            + initiator)
+
+
+def make_cookie(secret: bytes, period: int, host: str, port: int, initiator: bytes) -> bytes:
+    """The recommended stateless cookie: HMAC-SHA-256(secret, `cookie_input`)[:16]."""
+    message = cookie_input(period, host, port, initiator)
+    return hmac.new(secret, message, hashlib.sha256).digest()[:COOKIE_SIZE]
+

@@ -3,8 +3,10 @@
 //
 // Usage:
 //   node peer.mjs selftest V1_JSON [LINK_V2_JSON]
-//       checks the codec, signatures, HPKE, must-refuse messages and the alert geometry against
-//       tests/vectors/v1.json, and the BLE advert/TOKEN/INFO values against link_v2.json
+//       checks the codec, signatures, HPKE, must-refuse messages, the alert geometry, the
+//       references of Updates and Cancels (§6.5 step 9) and the reconciliation sessions
+//       (ghosts, KNOWN ranges) against tests/vectors/v1.json, and the
+//       BLE advert/TOKEN/INFO values against link_v2.json
 //   node peer.mjs serve --listen HOST:PORT [--root ROOT_PUB] [--role responder|initiator]
 //       a listening peer for `meshnode conformance` (docs/conformance.md)
 //   node peer.mjs run --daemon HOST:PORT --api SOCKET [--posts N] [--timeout S]
@@ -415,11 +417,13 @@ class RangeWriter {
   add(mode, hi, payload) { this._flush(); const b = this._bound(hi); this.ranges.push([mode, b.dt, ...payload, ...b.tail]); }
 }
 
-const FLAG_LIVE = 3;
-// Class 1 items can go on (GIVES_LIVE); class-0 items are flagged HELD, with their times.
+const FLAG_GHOST = 0, FLAG_HELD = 1, FLAG_LIVE = 3;
+// Class 1 items can go on (GIVES_LIVE); ghosts are flagged GHOST, other class-0 items HELD,
+// both with their times (§10.2 "Flags and times").
+const flagOf = (i) => (i.ghost ? FLAG_GHOST : i.cls ? (1 << 2) | FLAG_LIVE : FLAG_HELD);
 function idListPayload(items) {
   return [bin(Buffer.concat(items.map((i) => i.id))),
-    bin(Buffer.from(items.map((i) => (i.cls ? (1 << 2) | FLAG_LIVE : 1)))),
+    bin(Buffer.from(items.map(flagOf))),
     items.filter((i) => !i.cls).map((i) => i.created)];
 }
 function splitInto(w, items, hi) {
@@ -471,6 +475,10 @@ class Reconciler {
     this.initiator = initiator;
     this.theirsOnly = new Map(); // id hex -> {id, cls, give}
     this.oursOnly = new Map();
+    this.ids = new Set(this.items.map((i) => i.id.toString('hex')));
+    // §10.2: ids the peer flags GHOST or HELD that we hold neither as a message nor as a
+    // ghost, with their `created`: the ghosts we may record once the session is over.
+    this.collected = new Map();
     this.rounds = 0; this.over = false; this.deferred = [];
   }
   opening() {
@@ -488,7 +496,12 @@ class Reconciler {
     let work = false;
     for (const r of msg.ranges) {
       const mine = inRange(this.items, r.lo, r.hi);
-      if (r.mode === 0 || r.mode === 4) continue;
+      if (r.mode >= 2) this.collect(listed(...(r.mode === 3 ? r.args.slice(1) : r.args)));
+      if (r.mode === 0) continue;
+      if (r.mode === 4) {
+        if (this.initiator) throw new Error('KNOWN sent to the initiator');
+        continue; // nothing to answer: its ghosts are collected above
+      }
       if (r.mode === 1) {
         if (!fingerprint(mine).equals(r.args[0])) { splitInto(collector(r.lo), mine, r.hi); work = true; }
       } else if (r.mode === 2) {
@@ -500,6 +513,11 @@ class Reconciler {
         for (const t of lack) this.theirsOnly.set(t.id.toString('hex'), t);
         if (this.initiator) {
           for (const o of ours) this.oursOnly.set(o.id.toString('hex'), o);
+          // Our GHOST/HELD items in the range whose ids the list does not name at all go
+          // back in one KNOWN range with the same bounds, so the peer can record them.
+          const named = new Set(theirs.map((t) => t.id.toString('hex')));
+          const known = mine.filter((m) => !m.cls && !named.has(m.id.toString('hex')));
+          if (known.length) { units.push({ lo: r.lo, hi: r.hi, mode: 4, pl: idListPayload(known) }); work = true; }
         } else if (ours.length > CHUNK) {
           // Too many of our items for one reply: stream them as ID_LISTs of leading chunks
           // (§10.2, "ID_LIST, received by the responder"); the rest waits for our next turn.
@@ -533,6 +551,12 @@ class Reconciler {
     const out = w.ranges.length ? { 3: w.ranges } : {};
     if (this.deferred.length) out[4] = 1; // `more`: we hold deferred work and need a turn
     return encode(out);
+  }
+  collect(list) {
+    for (const t of list) {
+      const hex = t.id.toString('hex');
+      if (t.give < 2 && !this.ids.has(hex)) this.collected.set(hex, t.created);
+    }
   }
   // Sends the first CHUNK of `mine` (our items in [lo, hi)) as an ID_LIST ending at the bound
   // after its last item, deferring the rest; all of it when it fits.
@@ -652,10 +676,12 @@ function covers(area, lat, lon) {
     return 2 * R * Math.asin(Math.sqrt(h)) <= r;
   });
 }
-// Verifies a signed alert (§6.5, every step but 9, the references of an Update or Cancel)
-// against the pinned root keys at `now`; `seqs` maps issuer_id -> Set of seen seq numbers.
-// Returns {verdict, issuer, seq}: verdict 'accepted' or the first reason that applies.
-function verifyAlert(raw, roots, now, seqs = new Map()) {
+// Verifies a signed alert (§6.5, all ten steps) against the pinned root keys at `now`;
+// `seqs` maps issuer_id -> Set of seen seq numbers, `known` maps "sender\u0000identifier" of
+// every alert accepted so far -> {issuer, level} (step 9; the caller records accepted ones).
+// Returns {verdict, issuer, level, sender, identifier, seq}: verdict 'accepted' or the first
+// reason that applies.
+function verifyAlert(raw, roots, now, seqs = new Map(), known = new Map()) {
   let m, body, cert, cap;
   try { m = decodeCanonical(raw); body = decodeCanonical(m[2]); cert = decodeCanonical(body.get(1)); } catch { return { verdict: 'malformed' }; }
   if (m[1] !== 5) return { verdict: 'malformed' };
@@ -681,11 +707,21 @@ function verifyAlert(raw, roots, now, seqs = new Map()) {
   if (!(cert.get(11) & (1 << cap.get(6)))) return { verdict: 'msgType not allowed' };
   const within = infos.every((info) => (info.get(23) ?? []).length > 0 && info.get(23).every((a) => areaWithin(a, scope)));
   if (!within) return { verdict: "area outside the issuer's scope" };
+  // Step 9: an Update (2) or Cancel (3) refers only to its issuer's alerts, or to known
+  // alerts of a lower level; an unknown one only under its own CAP sender.
+  if (cap.get(6) === 2 || cap.get(6) === 3) {
+    for (const [rSender, rIdent] of cap.get(13) ?? []) {
+      const other = known.get(rSender + '\u0000' + rIdent);
+      const ok = other ? other.issuer === cert.get(2) || other.level < cert.get(8) : rSender === cap.get(2);
+      if (!ok) return { verdict: "update or cancel refers to another issuer's alert" };
+    }
+  }
   const issuer = cert.get(2), seq = body.get(3), seen = seqs.get(issuer) ?? new Set();
   if (seen.has(seq)) return { verdict: 'sequence number already used' };
   if (seen.size && seq < Math.max(...seen) - 1024) return { verdict: "sequence number older than the issuer's window" };
-  return { verdict: 'accepted', issuer, seq };
+  return { verdict: 'accepted', issuer, seq, level: cert.get(8), sender: cap.get(2), identifier: cap.get(1) };
 }
+const knowAlert = (known, v) => known.set(v.sender + '\u0000' + v.identifier, { issuer: v.issuer, level: v.level });
 
 // ---------------------------------------------------------------- link framing (§11) and UDP link (§13)
 
@@ -905,20 +941,33 @@ class Peer {
     this.store = new Map(); // id hex -> {kind, raw, fields, created, routing}
     this.contacts = []; // {dh}
     this.opened = []; this.receipts = new Map(); this.alertSeqs = new Map(); this.roots = [];
+    this.ghosts = new Map(); // id hex -> created: ids known to exist, without a message (§10.2)
+    this.knownAlerts = new Map(); // §6.5 step 9: accepted alerts by CAP sender and identifier
+  }
+  // §10.2 "Ghosts": never of an id we hold, nor one dated more than the hour ahead a message
+  // may be, nor one past the 14-day longest lifetime; at most 16,384, refused beyond.
+  recordGhosts(collected, now) {
+    for (const [hex, created] of collected) {
+      if (this.store.has(hex) || this.ghosts.has(hex) || this.ghosts.size >= 16384) continue;
+      if (created > now + 3600 || created + 14 * DAY < now) continue;
+      this.ghosts.set(hex, created);
+    }
   }
   add(raw) {
     const m = openEnvelope(raw);
     const hex = m.id.toString('hex');
     if (this.store.has(hex)) return null;
     if (m.kind === 5) {
-      const v = verifyAlert(raw, this.roots ?? [], Math.floor(Date.now() / 1000), this.alertSeqs);
+      const v = verifyAlert(raw, this.roots ?? [], Math.floor(Date.now() / 1000), this.alertSeqs, this.knownAlerts);
       if (v.verdict !== 'accepted') throw new Error('alert refused: ' + v.verdict);
+      knowAlert(this.knownAlerts, v);
       if (!this.alertSeqs.has(v.issuer)) this.alertSeqs.set(v.issuer, new Set());
       this.alertSeqs.get(v.issuer).add(v.seq);
       m.alert = v;
     } else if (!m.verified) throw new Error('kind ' + m.kind + ' not taken by this peer');
     const created = m.kind === 2 ? m.fields.get(2) : m.kind === 3 ? m.fields.get(3) : m.kind === 4 ? m.fields.get(4) : m.fields.get(3);
     this.store.set(hex, { ...m, raw, created });
+    this.ghosts.delete(hex); // the message itself is here now
     return m;
   }
   items() {
@@ -929,6 +978,11 @@ class Peer {
       const hops = m.routing.get(1), copies = m.routing.get(2);
       const cls = hops > 0 && (m.kind !== 2 || copies > 1) ? 1 : 0;
       out.push({ created: m.created, id: Buffer.from(hex, 'hex'), cls });
+    }
+    const now = Math.floor(Date.now() / 1000);
+    for (const [hex, created] of this.ghosts) {
+      if (created + 14 * DAY < now) this.ghosts.delete(hex);
+      else out.push({ created, id: Buffer.from(hex, 'hex'), cls: 0, ghost: true });
     }
     return out;
   }
@@ -1015,9 +1069,17 @@ class Session {
     // Initiator, session over: act on the difference.
     const want = [...this.recon.theirsOnly.values()].filter((t) => t.give >= 2 && !this.peer.store.has(t.id.toString('hex')));
     for (let i = 0; i < want.length; i += 256) this.frame(3, bin(Buffer.concat(want.slice(i, i + 256).map((t) => t.id))));
-    for (const o of this.recon.oursOnly.values()) this.send(o.id.toString('hex'));
+    // Give only what we flagged GIVES_LIVE (class 1, not a ghost); a DM only where the peer
+    // lacks it or holds a ghost of it (DMs are not upgraded, §10.2).
+    const gives = [...this.recon.oursOnly.values()].filter((o) => {
+      const hex = o.id.toString('hex');
+      const theirs = this.recon.theirsOnly.get(hex);
+      return o.cls === 1 && !o.ghost && !(this.peer.store.get(hex)?.kind === 2 && theirs && theirs.give !== 0);
+    });
+    for (const o of gives) this.send(o.id.toString('hex'));
+    this.peer.recordGhosts(this.recon.collected, Math.floor(Date.now() / 1000));
     this.phase = 'offering';
-    this.log(`reconciled in ${this.recon.rounds} replies: want ${want.length}, give ${this.recon.oursOnly.size}`);
+    this.log(`reconciled in ${this.recon.rounds} replies: want ${want.length}, give ${gives.length}, ghosts ${this.recon.collected.size}`);
     this.maybeDone();
   }
   send(hex) { const m = this.peer.store.get(hex); if (m) this.frame(4, bin(m.raw)); }
@@ -1028,7 +1090,12 @@ class Session {
       this.sentDone = true; this.frame(5, null); this.checkFinished();
     }
   }
-  checkFinished() { if (this.sentDone && this.peerDone) { this.phase = 'finished'; this.onFinished?.(); } }
+  checkFinished() {
+    if (!(this.sentDone && this.peerDone)) return;
+    // The responder records what it collected when the session ends (the initiator did).
+    if (this.recon && !this.initiator) this.peer.recordGhosts(this.recon.collected, Math.floor(Date.now() / 1000));
+    this.phase = 'finished'; this.onFinished?.();
+  }
   onMsg(raw) {
     let m;
     try { m = this.peer.add(raw); } catch (e) { this.log('refused message: ' + e.message); return; }
@@ -1331,7 +1398,51 @@ function selftest(path) {
   checks.covers = g.covers.every((c) => covers(c.area, c.lat, c.lon) === c.covered);
   checks.refused_certs = g.refused_cert_bodies.every((r) => !(decodeCanonical(hex(r.body)).get(13) ?? []).map(ringOf).every(simplePolygon));
   checks.cert_simple = (decodeCanonical(decodeCanonical(hex(g.cert.message))[2]).get(13)).map(ringOf).every(simplePolygon);
+  // §6.5 step 9: the references vectors, in order, each accepted alert known to the next.
+  const known = new Map(), seqs = new Map();
+  checks.references = v.references.cases.map((c) => {
+    const r = verifyAlert(hex(c.message), [root.pub], v.references.now, seqs, known);
+    if (r.verdict === 'accepted') {
+      knowAlert(known, r);
+      if (!seqs.has(r.issuer)) seqs.set(r.issuer, new Set());
+      seqs.get(r.issuer).add(r.seq);
+    }
+    return [c.why, r.verdict === c.verdict];
+  });
+  checks.references_all = checks.references.every(([, ok]) => ok);
+  checks.reconciliation = reconVectorChecks(v.reconciliation);
+  checks.recon_ghosts_and_known = checks.reconciliation.every((c) => c.fingerprints && c.ghosts && c.replies);
   return checks;
+}
+// §10.2 vectors: each side's set built from the vector's description, the peer's reconciler
+// answering every payload of the other side, byte for byte, and the ghosts each side collects.
+function reconVectorChecks(cases) {
+  const hex = (s) => Buffer.from(s, 'hex');
+  const itemOf = (i) => ({ created: 1790000000 + Math.floor(i / 3), id: sha256(ascii('meshnode recon vector ' + i)).subarray(0, 16) });
+  const side = (otherOnly, held, ghosts) => {
+    const o = new Set(otherOnly), h = new Set(held), g = new Set(ghosts);
+    return [...Array(640).keys()].filter((i) => !o.has(i))
+      .map((i) => ({ ...itemOf(i), cls: h.has(i) || g.has(i) ? 0 : 1, ghost: g.has(i) }));
+  };
+  const fpOf = (items) => fingerprint(sortItems(items.map((i) => ({ ...i, h: itemH(i.id, i.cls) })))).toString('hex');
+  const same = (m, o) => m.size === Object.keys(o).length && Object.entries(o).every(([k, t]) => m.get(k) === t);
+  return cases.filter((c) => c.frame_limit === 4096).map((c) => {
+    const ini = side(c.only_responder, c.initiator_held, c.initiator_ghosts);
+    const res = side(c.only_initiator, c.responder_held, c.responder_ghosts);
+    const a = new Reconciler(ini, true), b = new Reconciler(res, false);
+    const frames = c.frames.map(hex);
+    let replies = a.opening().equals(frames[0]);
+    for (let i = 0; i < frames.length; i++) {
+      const reply = (i % 2 ? a : b).receive(frames[i]);
+      replies &&= i + 1 < frames.length ? reply !== null && reply.equals(frames[i + 1]) : reply === null;
+    }
+    return {
+      name: c.name, replies,
+      fingerprints: fpOf(ini) === c.initiator_set_fingerprint && fpOf(res) === c.responder_set_fingerprint,
+      ghosts: same(a.collected, c.initiator_learns_ghosts) && same(b.collected, c.responder_learns_ghosts),
+      known_ranges: frames.filter((_, i) => i % 2 === 0).reduce((n, f) => n + (decodeCanonical(f).get(3) ?? []).filter((r) => r[0] === 4).length, 0),
+    };
+  });
 }
 // §14 and docs/hardware.md: what an iOS-style (`uuid` profile, central-limited) device puts
 // on the air and serves over GATT, computed from the documents.

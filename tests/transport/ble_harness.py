@@ -290,6 +290,11 @@ class CentralSim:
         assert reply.message_type == MessageType.METHOD_RETURN, reply.body
         return bytes(reply.body[0])
 
+    async def write_value(self, name: str, value: bytes) -> Message:
+        """WriteValue (a write request) on one of our characteristics; the reply as is."""
+        return await self._call(self.paths[name], "WriteValue", "aya{sv}",
+                                [value, self._options()])
+
     async def acquire(self, member: str) -> tuple[Message, socket.socket | None]:
         path = self.paths["tx" if member == "AcquireNotify" else "rx"]
         reply = await self._call(path, member, "a{sv}", [self._options()])
@@ -341,6 +346,31 @@ class CentralSim:
             self.disconnect()
         if self.bus is not None:
             self.bus.disconnect()
+
+
+class Clock:
+    """Wall-clock time the test moves forward."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll `predicate` until it holds, failing after `timeout` seconds."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.05)
+
+
+async def attach(sim: CentralSim, registrations: Callable[[], tuple[list[tuple[str, str]], Any]],
+                 peer_loop: LoopThread) -> None:
+    """Once our GATT application and advert are registered, let `sim` read our objects."""
+    await until(lambda: all(registrations()))
+    (sender, app_path), = registrations()[0]
+    await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
 
 
 class NodeDriver:

@@ -268,21 +268,25 @@ def _stop_notify(char):
     _emit_changed(char, CHRC_IFACE, {"Notifying": dbus.Boolean(False)})
 
 
-@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqsay", out_signature="s")
+@dbus.service.method(TEST_IFACE, in_signature="ssaynqbqsayb", out_signature="s")
 def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_property,
-                acquire_mtu, service_uuid, token_value):
+                acquire_mtu, service_uuid, token_value, token_writable):
     """A connectable device advertising `service_data` under `service_uuid` (or, if it is
     empty, only `service_uuid` in its UUID list: the "uuid" profile), with our GATT
     service; RX carries an MTU property of `mtu` if `mtu_property`, AcquireWrite answers
-    `acquire_mtu`; a TOKEN characteristic reads `token_value` if that is not empty. Returns
-    the device path."""
+    `acquire_mtu`; a TOKEN characteristic (read, and write unless not `token_writable`;
+    every meshnode device serves both) reads `token_value`, or if that is empty the token of
+    `service_data` as a device that can connect. Returns the device path."""
     from meshnode.transport.ble_profile import (
         INFO_UUID,
         RX_UUID,
         TOKEN_UUID,
         TX_UUID,
+        AdvertError,
         Info,
         encode_info,
+        encode_token_value,
+        parse_service_data,
     )
 
     path = self.AddDevice(adapter_name, address, "")
@@ -322,9 +326,17 @@ def AddGattPeer(self, adapter_name, address, service_data, rssi, mtu, mtu_proper
         ("char000d", TX_UUID, ["notify"], b"",
          [("StartNotify", "", "", _start_notify), ("StopNotify", "", "", _stop_notify)]),
     )
-    if token_value:
-        chars += (("char000e", TOKEN_UUID, ["read"], bytes(token_value),
-                   [("ReadValue", "a{sv}", "ay", _read_value)]),)
+    if not token_value:
+        try:
+            token_value = encode_token_value(parse_service_data(bytes(service_data)),
+                                             central=True)
+        except AdvertError:
+            token_value = b""
+    token_methods = [("ReadValue", "a{sv}", "ay", _read_value)]
+    if token_writable:
+        token_methods.append(("WriteValue", "aya{sv}", "", _write_value))
+    chars += (("char000e", TOKEN_UUID, ["read", "write"] if token_writable else ["read"],
+               bytes(token_value), token_methods),)
     for name, uuid, flags, value, methods in chars:
         char_path = f"{service_path}/{name}"
         props = {

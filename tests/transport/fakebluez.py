@@ -131,14 +131,16 @@ class FakeBlueZ:
 
     def add_peer(self, address: str, service_data: bytes, *, rssi: int = -60, mtu: int = 247,
                  mtu_property: bool = True, acquire_mtu: int = 185,
-                 service_uuid: str | None = None, token_value: bytes = b"") -> str:
+                 service_uuid: str | None = None, token_value: bytes = b"",
+                 token_writable: bool = True) -> str:
         """A remote peer; empty `service_data` makes it a "uuid"-profile advertiser."""
         from meshnode.transport.ble_profile import SERVICE_UUID
 
         return str(self.test("AddGattPeer", "hci0", address,
                              dbus.ByteArray(service_data), dbus.Int16(rssi), dbus.UInt16(mtu),
                              dbus.Boolean(mtu_property), dbus.UInt16(acquire_mtu),
-                             service_uuid or SERVICE_UUID, dbus.ByteArray(token_value)))
+                             service_uuid or SERVICE_UUID, dbus.ByteArray(token_value),
+                             dbus.Boolean(token_writable)))
 
     def add_bitchat_phone(self, address: str) -> str:
         """A phone running bitchat near the hub (see AddBitchatPhone in bluez_extras)."""

@@ -32,10 +32,12 @@ from meshnode.transport.ble_profile import (
 from meshnode.transport.ble_token import EPOCH_SECONDS, advert_token, epoch_of
 from tests.transport.ble_harness import (
     CentralSim,
+    Clock,
     LoopThread,
     NodeDriver,
     make_node,
     post_ids,
+    until,
 )
 from tests.transport.fakebluez import FakeBlueZ
 
@@ -44,20 +46,6 @@ DEVICE_1 = "/org/bluez/hci0/dev_12_34_56_78_9A_01"
 DEVICE_2 = "/org/bluez/hci0/dev_12_34_56_78_9A_02"
 
 
-class Clock:
-    """Wall-clock time the test moves forward."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def _until(predicate: Any, timeout: float = 15.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
 
 
 def test_registers_and_unregisters_advert_and_gatt_app(bluez: FakeBlueZ,
@@ -72,7 +60,7 @@ def test_registers_and_unregisters_advert_and_gatt_app(bluez: FakeBlueZ,
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            await _until(lambda: all(bluez.registrations(adapter)))
+            await until(lambda: all(bluez.registrations(adapter)))
             seen["apps"], seen["adverts"] = bluez.registrations(adapter)
             sim = CentralSim(bluez.bus.address, make_node(2), device=DEVICE_1, mtu=185)
             sender, app_path = seen["apps"][0]
@@ -94,6 +82,7 @@ def test_registers_and_unregisters_advert_and_gatt_app(bluez: FakeBlueZ,
     assert set(chars) == {RX_UUID, TX_UUID, INFO_UUID, TOKEN_UUID}
     assert "write-without-response" in chars[RX_UUID]["Flags"]
     assert chars[TX_UUID]["Flags"] == ["notify"]
+    assert chars[TOKEN_UUID]["Flags"] == ["read", "write"]  # centrals write their token
     assert seen["info"] == encode_info(Info())
     # stopped: we unregistered both (the mock, unlike bluetoothd, would keep them if we
     # merely disconnected from the bus)
@@ -114,7 +103,7 @@ def test_the_uuid_profile_advertises_the_uuid_alone_and_serves_the_token_over_ga
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            await _until(lambda: all(bluez.registrations(adapter)))
+            await until(lambda: all(bluez.registrations(adapter)))
             (sender, app_path), = bluez.registrations(adapter)[0]
             sim = CentralSim(bluez.bus.address, make_node(2), device=DEVICE_1, mtu=185)
             await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
@@ -155,20 +144,20 @@ def test_syncs_with_a_central_and_rotates_the_advert(bluez: FakeBlueZ,
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
-            await _until(lambda: all(bluez.registrations(adapter)))
+            await until(lambda: all(bluez.registrations(adapter)))
             (sender, app_path), = bluez.registrations(adapter)[0]
             await peer_loop.trio_run(lambda: sim.objects(sender, app_path))
             await peer_loop.trio_run(sim.connect)
             await driver.wait_for(lambda: post_ids(ours) == expected == post_ids(theirs))
-            await _until(lambda: not bluez.registrations(adapter)[1])  # slot taken: silent
+            await until(lambda: not bluez.registrations(adapter)[1])  # slot taken: silent
             await peer_loop.trio_run(lambda: second.objects(sender, app_path))
             seen["refused"] = (await peer_loop.trio_run(
                 lambda: second.acquire("AcquireNotify")))[0].error_name
             await peer_loop.trio_run(sim.stop)  # the central leaves
             await driver.wait_for(lambda: bool(driver.of(LinkDown)))
-            await _until(lambda: bool(bluez.registrations(adapter)[1]))  # advertising again
+            await until(lambda: bool(bluez.registrations(adapter)[1]))  # advertising again
             clock.now += EPOCH_SECONDS
-            await _until(lambda: len({a["ServiceData"][SERVICE_UUID]
+            await until(lambda: len({a["ServiceData"][SERVICE_UUID]
                                       for a in bluez.advert_log(adapter)}) == 2)
             await peer_loop.trio_run(second.stop)
             nursery.cancel_scope.cancel()
@@ -213,12 +202,12 @@ def test_nothing_on_the_air_names_the_node(bluez: FakeBlueZ, peer_loop: LoopThre
         async with trio.open_nursery() as nursery:
             await nursery.start(driver.run)
             for n in range(1, 4):
-                await _until(lambda n=n: len(bluez.advert_log(adapter)) == n
+                await until(lambda n=n: len(bluez.advert_log(adapter)) == n
                              and bool(bluez.registrations(adapter)[1]))
                 clock.now += EPOCH_SECONDS
-            await _until(lambda: len(bluez.advert_log(adapter)) == 4)
+            await until(lambda: len(bluez.advert_log(adapter)) == 4)
             bluez.test("ReleaseAdvertisements", adapter)
-            await _until(lambda: len(bluez.advert_log(adapter)) == 5
+            await until(lambda: len(bluez.advert_log(adapter)) == 5
                          and bool(bluez.registrations(adapter)[1]))
             (sender, app_path), = bluez.registrations(adapter)[0]
             sim = CentralSim(bluez.bus.address, make_node(2), device=DEVICE_1, mtu=185)

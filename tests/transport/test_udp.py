@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -31,6 +33,7 @@ from meshnode.transport.udpwire import (
     Type,
     decode,
     encode,
+    make_cookie,
 )
 
 LOOPBACK = Endpoint("127.0.0.1", 0)
@@ -70,9 +73,9 @@ class Side:
 
 
 @asynccontextmanager
-async def running(nursery: trio.Nursery, cfg: UdpConfig, buffer: int = 1000
-                  ) -> AsyncIterator[Side]:
-    transport = UdpTransport(cfg)
+async def running(nursery: trio.Nursery, cfg: UdpConfig, buffer: int = 1000, *,
+                  entropy: Callable[[int], bytes] = os.urandom) -> AsyncIterator[Side]:
+    transport = UdpTransport(cfg, entropy=entropy)
     send, receive = trio.open_memory_channel[TransportEvent](buffer)
     scope = trio.CancelScope()
 
@@ -406,3 +409,80 @@ def test_two_peers_that_open_at_once_end_with_one_link() -> None:
                 assert stats["links_up_total"] == 1 and stats["links_down_total"] == 0
 
     go(test)
+
+
+IPV6_LOOPBACK = Endpoint("::1", 0)
+
+
+def ipv6_available() -> None:
+    """Fail loudly (never skip) when ::1 is missing: the IPv6 tests need it."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.bind(("::1", 0))
+
+
+def test_two_transports_link_over_ipv6_loopback_and_frames_cross_both_ways() -> None:
+    ipv6_available()
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(listen=IPV6_LOOPBACK)) as b, \
+                running(nursery, config(listen=IPV6_LOOPBACK, peers=(b.addr,))) as a:
+            up_a, up_b = await a.next(LinkUp), await b.next(LinkUp)
+            assert up_a.link == f"udp:[::1]:{b.addr.port}"
+            assert up_b.link == f"udp:[::1]:{a.addr.port}"
+            for frame in FRAMES:
+                await a.transport.send(up_a.link, frame)
+            await b.transport.send(up_b.link, b"reply over ::1")
+            assert await b.frames(len(FRAMES)) == FRAMES
+            assert await a.frames(1) == [b"reply over ::1"]
+            [peer] = a.transport.peers()
+            assert peer.address == f"[::1]:{b.addr.port}" and peer.state == "up"
+
+    go(test)
+
+
+def test_an_ipv6_source_gets_the_documented_cookie_and_a_cookie_for_another_address_fails(
+        ) -> None:
+    """The CHALLENGE to a PROBE from ::1 carries HMAC-SHA-256(secret, period ‖ 16-byte
+    address ‖ port ‖ ci)[:16] (§13.2), the secret being the transport's first entropy draw;
+    a CONNECT whose cookie was made for 127.0.0.1 (same port, same cid) is refused."""
+    ipv6_available()
+    secret = bytes(range(32))
+    draws = iter([secret])
+
+    def entropy(n: int) -> bytes:
+        return next(draws, None) or os.urandom(n)
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(listen=IPV6_LOOPBACK), entropy=entropy) as b:
+            peer = trio.socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            await peer.bind(("::1", 0))
+            port = peer.getsockname()[1]
+            target = ("::1", b.addr.port)
+            ci = bytes.fromhex("8f3a5c1e9b2d4706")
+            before = int(trio.current_time() // 30)
+            await peer.sendto(encode(Datagram(NO_CID, Probe(ci))), target)
+            challenge = decode((await peer.recvfrom(100))[0])
+            after = int(trio.current_time() // 30)
+            assert isinstance(challenge.payload, Challenge) and challenge.cid == ci
+            made = {p: make_cookie(secret, p, "::1", port, ci) for p in (before, after)}
+            assert challenge.payload.cookie in made.values()
+            period = next(p for p, c in made.items() if c == challenge.payload.cookie)
+            wrong = make_cookie(secret, period, "127.0.0.1", port, ci)
+            await peer.sendto(encode(Datagram(NO_CID, Connect(ci, wrong))), target)
+            await peer.sendto(encode(Datagram(NO_CID, Connect(ci, challenge.payload.cookie))),
+                              target)
+            accept = decode((await peer.recvfrom(100))[0])
+            assert isinstance(accept.payload, Accept) and accept.cid == ci
+            assert b.transport.stats()["bad_cookie"] == 1
+            assert (await b.next(LinkUp)).link == f"udp:[::1]:{port}"
+
+    go(test)
+
+
+def test_endpoints_write_ipv6_hosts_in_brackets() -> None:
+    assert Endpoint.parse("[::1]:4917") == Endpoint("::1", 4917)
+    assert str(Endpoint("fd00::20", 4917)) == "[fd00::20]:4917"
+    assert str(Endpoint.parse("192.168.1.20:4917")) == "192.168.1.20:4917"
+    for bad in ("::1:4917", "[::1]", "[::1]:port"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            Endpoint.parse(bad)

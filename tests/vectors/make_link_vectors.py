@@ -2,20 +2,24 @@
 
 Run ``python tests/vectors/make_link_vectors.py`` from the repository root. The datagram
 vectors are built from fixed fields; the recorded exchange is captured from two real
-`UdpTransport`s on loopback through a relay that notes every datagram (its connection ids,
-cookies and timing differ at each run, so regenerating changes it: the test checks the stored
-recording, not a new one).
+`UdpTransport`s on loopback through a relay that notes every datagram, with seeded entropy,
+a virtual clock and a relay at a fixed address, so that regenerating writes the same bytes
+(tests/test_link_vectors.py checks that it does).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent.parent))
@@ -41,8 +45,10 @@ from meshnode.transport.udpwire import (  # noqa: E402
     Datagram,
     Probe,
     Type,
+    cookie_input,
     decode,
     encode,
+    make_cookie,
 )
 
 JSON_FILE = HERE / "link_v2.json"
@@ -59,6 +65,20 @@ COOKIE = bytes.fromhex("5b0e8d2c71f4a9366de1c08b3f5a2e97")
 FRAME_A = b"\x30\x12\x34" + b"first frame"
 FRAME_B = b"\x30\x12\x35" + b"second"
 LONG_FIRST = b"\x20\x05\xdc\x12\x36" + bytes(range(32))  # FIRST of a 1,500-byte frame
+# The relay socket B hears A through: fixed, because B's cookie binds A's address and port.
+# An address of 127/8 that nothing else here uses, a port below the ephemeral range.
+RELAY_FACE = ("127.45.49.17", 29417)
+COOKIE_SECRET = bytes(range(0x40, 0x60))
+COOKIE_PERIOD = 1_790_000_000 // 30
+COOKIE_SOURCES = [  # (what, source host as a socket reports it, port)
+    ("IPv4 source", "192.168.1.20", 4917),
+    ("IPv6 source", "fd00::20", 4917),
+    ("IPv6 loopback", "::1", 50123),
+    ("IPv4-mapped IPv6 (a dual-stack socket hearing 192.168.1.20): as the IPv4 source",
+     "::ffff:192.168.1.20", 4917),
+    ("link-local IPv6 with a zone: the zone is not in the input",
+     "fe80::1c2a:3bff:fe4d:5e6f%wlan0", 4917),
+]
 
 
 def fields(d: Datagram) -> dict[str, Any]:
@@ -98,10 +118,23 @@ def datagram(f: dict[str, Any]) -> Datagram:
     return Datagram(h(f["cid"]), payload)
 
 
+def cookie_vectors() -> dict[str, Any]:
+    """The recommended cookie (§13.2) for one secret, period and cid from several sources."""
+    cases = [{"name": name, "host": host, "port": port,
+              "input": cookie_input(COOKIE_PERIOD, host, port, CI).hex(),
+              "cookie": make_cookie(COOKIE_SECRET, COOKIE_PERIOD, host, port, CI).hex()}
+             for name, host, port in COOKIE_SOURCES]
+    return {"secret": COOKIE_SECRET.hex(), "period": COOKIE_PERIOD, "initiator": CI.hex(),
+            "cases": cases}
+
+
 def datagram_vectors() -> list[dict[str, Any]]:
+    ipv6_cookie = make_cookie(COOKIE_SECRET, COOKIE_PERIOD, "fd00::20", 4917, CI)
     named = [
         ("probe", Datagram(NO_CID, Probe(CI))),
         ("challenge", Datagram(CI, Challenge(COOKIE))),
+        ("challenge_ipv6",  # carries the cookie for [fd00::20]:4917 (`cookies`)
+         Datagram(CI, Challenge(ipv6_cookie))),
         ("connect", Datagram(NO_CID, Connect(CI, COOKIE))),
         ("accept", Datagram(CI, Accept(CR))),
         ("data_one_frame", Datagram(CR, Data(0, (FRAME_A,)))),
@@ -154,23 +187,45 @@ def ble_markdown(ble: dict[str, str | int]) -> str:
     return "\n".join(["```", *(f"{k} = {v}" for k, v in ble.items()), "```"])
 
 
+def seeded(label: str) -> Callable[[int], bytes]:
+    """A reproducible stand-in for `os.urandom`: SHA-256 of the label and a counter. Only
+    for vectors; a node in use draws from the operating system."""
+    counter = itertools.count()
+
+    def entropy(n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += hashlib.sha256(f"{label} {next(counter)}".encode()).digest()
+        return out[:n]
+    return entropy
+
+
 async def _record() -> list[dict[str, Any]]:
-    """A real link: A (initiator) sends three frames, B one, then A stops."""
+    """A real link between two `UdpTransport`s through a relay on loopback: A (initiator)
+    sends three frames at once, B replies with one, both acknowledge, then A stops.
+
+    Reproducible: every random value comes from `seeded`, time is a trio `MockClock` that
+    the script moves itself (B's acknowledgement delay is 10 ms, A's 20 ms, so they come in
+    that order), the relay socket B hears A through has a fixed address (B's cookie binds
+    it), and each step waits for the datagram it causes, never for a timer.
+    """
     log: list[dict[str, Any]] = []
-    cfg = UdpConfig(listen=Endpoint("127.0.0.1", 0), discovery=False, keepalive=30.0,
-                    link_timeout=60.0)
-    b = UdpTransport(cfg)
+    grew = trio.Event()
+    slow = {"discovery": False, "keepalive": 30.0, "link_timeout": 60.0}
+    b = UdpTransport(UdpConfig(listen=Endpoint("127.0.0.1", 0), ack_delay=0.01, **slow),
+                     entropy=seeded("B"))
     face_a = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     face_b = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     await face_a.bind(("127.0.0.1", 0))
-    await face_b.bind(("127.0.0.1", 0))
-    a = UdpTransport(UdpConfig(listen=Endpoint("127.0.0.1", 0), discovery=False,
-                               keepalive=30.0, link_timeout=60.0,
-                               peers=(Endpoint("127.0.0.1", face_a.getsockname()[1]),)))
+    await face_b.bind(RELAY_FACE)
+    a = UdpTransport(UdpConfig(listen=Endpoint("127.0.0.1", 0), ack_delay=0.02,
+                               peers=(Endpoint("127.0.0.1", face_a.getsockname()[1]),),
+                               **slow), entropy=seeded("A"))
     a_addr: list[Any] = []
 
     async def relay(src: trio.socket.SocketType, out: trio.socket.SocketType,
                     direction: str) -> None:
+        nonlocal grew
         while True:
             data, addr = await src.recvfrom(65_536)
             if direction == "A>B":
@@ -179,8 +234,16 @@ async def _record() -> list[dict[str, Any]]:
             else:
                 to = a_addr[0]
             log.append({"from": direction[0], **fields(decode(data)), "hex": data.hex()})
+            grew.set()
+            grew = trio.Event()
             await out.sendto(data, to)
 
+    async def logged(sender: str, kind: str) -> None:
+        while not any(e["from"] == sender and e["type"] == kind for e in log):
+            await grew.wait()
+
+    clock = trio.lowlevel.current_clock()
+    assert isinstance(clock, trio.testing.MockClock)
     long_frame = bytes(i % 251 for i in range(1500))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(relay, face_a, face_b, "A>B")
@@ -207,16 +270,18 @@ async def _record() -> list[dict[str, Any]]:
             a_link = (await next_of(a_events, LinkUp)).link
             b_link = (await next_of(b_events, LinkUp)).link
             for frame in (b"first frame", long_frame, b"third"):
-                await a.send(a_link, frame)
+                await a.send(a_link, frame)  # one burst: "third" shares a datagram
             for _ in range(3):
                 await next_of(b_events, FrameReceived)
             await b.send(b_link, b"a reply")
             await next_of(a_events, FrameReceived)
-            while log[-1]["type"] != "ACK" or log[-1]["from"] != "A":
-                await trio.sleep(0.01)
+            await logged("B", "DATA")
+            clock.jump(0.01)  # B's acknowledgement delay
+            await logged("B", "ACK")
+            clock.jump(0.01)  # A's
+            await logged("A", "ACK")
             a_scope.cancel()
-            while log[-1]["type"] != "CLOSE":
-                await trio.sleep(0.01)
+            await logged("A", "CLOSE")
         nursery.cancel_scope.cancel()
     return log
 
@@ -230,10 +295,21 @@ def markdown(out: dict[str, Any]) -> str:
               "```"]
     for v in out["refused"]:
         lines += [f"{v['name']} ({v['field']}):", f"  {v['hex']}"]
+    cookies = out["cookies"]
+    lines += ["```", "", f"Cookies (§13.2, recommended form) with secret `{cookies['secret']}`, "
+              f"period {cookies['period']} (t = 1,790,000,000 s) and `ci` = "
+              f"`{cookies['initiator']}`: the MAC input, then the cookie:", "", "```"]
+    for c in cookies["cases"]:
+        lines += [f"{c['name']}: {c['host']} port {c['port']}",
+                  f"  input  {c['input']}", f"  cookie {c['cookie']}"]
     lines += ["```", "", "A recorded link (A initiates; A sends the frames `first frame`, "
-              "1,500 bytes `i mod 251` and `third`, B sends `a reply`, A stops). DATA "
-              "fragments are shortened to 24 bytes here; the full datagrams are in "
-              "`tests/vectors/link_v2.json`:", "", "```"]
+              "1,500 bytes `i mod 251` and `third`, B sends `a reply`, A stops). B hears A "
+              f"at {out['recording']['initiator_address'][0]} port "
+              f"{out['recording']['initiator_address'][1]} in period "
+              f"{out['recording']['period']}, and its cookie secret is "
+              f"`{out['recording']['responder_secret']}`, so the CHALLENGE's cookie is the "
+              "recommended one of §13.2. DATA fragments are shortened to 24 bytes here; the "
+              "full datagrams are in `tests/vectors/link_v2.json`:", "", "```"]
     for v in out["exchange"]:
         shown = {k: x for k, x in v.items() if k not in ("from", "hex", "type")}
         if "fragments" in shown:
@@ -244,11 +320,28 @@ def markdown(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def build() -> dict[str, Any]:
+    """Every link vector; the same bytes at every run."""
+    # A stall guard, not a timer: if nothing at all happens for 5 s of real time, virtual
+    # time moves on and `fail_after` ends the run instead of hanging.
+    exchange = trio.run(_record, clock=trio.testing.MockClock(autojump_threshold=5.0))
+    b_secret = seeded("B")(32)  # B's first draw is its cookie secret
+    recording = {"responder_secret": b_secret.hex(), "period": 0,
+                 "initiator_address": list(RELAY_FACE)}
     out = {"version": 2, "datagrams": datagram_vectors(), "refused": refused_vectors(),
-           "exchange": trio.run(_record), "ble": ble_vectors()}
+           "cookies": cookie_vectors(), "exchange": exchange, "recording": recording,
+           "ble": ble_vectors()}
     assert all(d["type"] in Type.__members__ for d in out["exchange"])
-    JSON_FILE.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def json_text(out: dict[str, Any]) -> str:
+    return json.dumps(out, indent=2) + "\n"
+
+
+def main() -> None:
+    out = build()
+    JSON_FILE.write_text(json_text(out))
     text = DOC.read_text(encoding="utf-8")
     text = _between(text, BEGIN, END, markdown(out))
     DOC.write_text(_between(text, BLE_BEGIN, BLE_END, ble_markdown(out["ble"])),

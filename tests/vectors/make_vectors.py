@@ -1,6 +1,7 @@
 """Write the protocol test vectors (tests/vectors/*.json) from fixed keys and times.
 
-Run once when the wire format changes: `python tests/vectors/make_vectors.py`. It writes
+Run once when the wire format changes: `python tests/vectors/make_vectors.py`
+(`--doc-only` rewrites only the quotation in docs/protocol.md from the stored v1.json). It writes
 tests/vectors/v1.json, the source of truth that tests/test_vectors.py checks, and rewrites the
 vectors section at the end of docs/protocol.md from it. DM
 ciphertexts are randomised by HPKE, so the DM vector fixes one sealing; implementations check
@@ -23,12 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from meshnode import wire
 from meshnode.alerts.compact import encode_alert
 from meshnode.alerts.examples import example_nl_alert
-from meshnode.alerts.model import Area, Circle, MsgType, Severity
+from meshnode.alerts.model import Area, Circle, MsgType, Reference, Severity
 from meshnode.codec import pack
 from meshnode.crypto import sealing
 from meshnode.crypto.authority import (
     IssuerCert,
     Level,
+    Reason,
     create_revocation,
     decode_alert_body,
     decode_cert,
@@ -106,6 +108,14 @@ def main() -> None:
     if sys.argv[1:] == ["--geometry-only"]:
         geometry_only()
         return
+    if sys.argv[1:] == ["--references-only"]:
+        out = json.loads((HERE / "v1.json").read_text())
+        out["references"] = references_vectors()
+        write(out)
+        return
+    if sys.argv[1:] == ["--doc-only"]:
+        write(json.loads((HERE / "v1.json").read_text()))
+        return
     anna, bram = person("anna"), person("bram")
     keys = {
         "anna_sign_seed": seed("anna sign").hex(), "anna_dh_seed": seed("anna dh").hex(),
@@ -165,7 +175,7 @@ def main() -> None:
     out = {"keys": keys, "vectors": vectors, "frames": frame_vectors(vectors, anna, bram),
            "invalid": invalid_vectors(anna), "geometry": geometry_vectors(),
            "cap": cap_vectors(), "ed25519": ed25519_vectors(anna),
-           "reconciliation": recon_vectors()}
+           "reconciliation": recon_vectors(), "references": references_vectors()}
     write(out)
 
 
@@ -348,6 +358,68 @@ def geometry_vectors() -> dict[str, Any]:
                      "geocodes": [list(GEO_CODE)], "message": wire.encode_message(cert_msg).hex()},
             "cases": cases,
             "covers": covers_cases()}
+
+
+REF_ISSUERS = (  # (issuer_id, level, CAP sender, key label)
+    ("nl-vr17", Level.REGION, "vr17@example", "ref region"),
+    ("nl-gm0599", Level.MUNICIPALITY, "gm0599@example", "ref municipality"),
+    ("nl-nat", Level.NATIONAL, "nat@example", "ref national"),
+)
+
+
+def references_vectors() -> dict[str, Any]:
+    """§6.5 step 9: a sequence of alerts, verified in order at `now` with `root_seed` pinned,
+    each accepted one becoming known (by its CAP sender and identifier) to the next."""
+    root = signing_key("root")
+    issuers = {}
+    for serial, (issuer_id, level, sender, label) in enumerate(REF_ISSUERS, start=31):
+        key = signing_key(label)
+        cert = IssuerCert(
+            serial=serial, issuer_id=issuer_id, name=f"Reference test {issuer_id}",
+            key=key.public_key().public_bytes_raw(), root_id=bytes(16),
+            not_before=CREATED - 86_400, not_after=CREATED + 30 * 86_400, level=level,
+            senders=(sender,), max_severity=Severity.EXTREME,
+            msg_types=frozenset({MsgType.ALERT, MsgType.UPDATE, MsgType.CANCEL}),
+            polygons=(GEO_U,))
+        issuers[issuer_id] = (key, issue_cert(root, cert), sender)
+    base = example_nl_alert(CREATED)
+    info = replace(base.infos[1], areas=(Area(area_desc="In de U", polygons=((
+        (520_500_000, 40_500_000), (520_600_000, 40_500_000), (520_600_000, 40_600_000)),)),))
+    a1 = ("vr17@example", "vr17-a1", CREATED)
+    cases = [  # (why, issuer, identifier, msgType, references, verdict)
+        ("the region's alert", "nl-vr17", "vr17-a1", MsgType.ALERT, [], None),
+        ("the region updates its own (known) alert", "nl-vr17", "vr17-u1", MsgType.UPDATE,
+         [a1], None),
+        ("the municipality (a lower level) updates the region's known alert",
+         "nl-gm0599", "gm-u1", MsgType.UPDATE, [a1], Reason.REFERENCE_OTHER_ISSUER),
+        ("the national issuer (a higher level) cancels the region's known alert",
+         "nl-nat", "nat-c1", MsgType.CANCEL, [a1], None),
+        ("the municipality updates an unknown alert naming another sender",
+         "nl-gm0599", "gm-u2", MsgType.UPDATE,
+         [("vr17@example", "vr17-never-seen", CREATED - 60)], Reason.REFERENCE_OTHER_ISSUER),
+        ("the municipality updates an unknown alert under its own sender",
+         "nl-gm0599", "gm-u3", MsgType.UPDATE,
+         [("gm0599@example", "gm-a0", CREATED - 60)], None),
+        ("the national issuer updates an unknown alert naming another sender",
+         "nl-nat", "nat-u2", MsgType.UPDATE,
+         [("vr17@example", "vr17-never-seen", CREATED - 60)], Reason.REFERENCE_OTHER_ISSUER),
+        ("the region cancels, referring to its own known alert and then to the national "
+         "issuer's known one (a higher level): the second reference refuses it",
+         "nl-vr17", "vr17-c2", MsgType.CANCEL,
+         [a1, ("nat@example", "nat-c1", CREATED)], Reason.REFERENCE_OTHER_ISSUER),
+    ]
+    out = []
+    for seq, (why, issuer_id, identifier, msg_type, refs, verdict) in enumerate(cases, start=1):
+        key, cert_msg, sender = issuers[issuer_id]
+        alert = replace(base, sender=sender, identifier=identifier, msg_type=msg_type,
+                        references=tuple(Reference(s, i, t) for s, i, t in refs),
+                        infos=(info,))
+        msg = sign_alert(key, cert_msg, alert, seq)
+        out.append({"why": why, "issuer_id": issuer_id, "identifier": identifier,
+                    "msg_type": msg_type.cap, "references": [list(r) for r in refs],
+                    "verdict": "accepted" if verdict is None else verdict.value,
+                    "message": wire.encode_message(msg).hex()})
+    return {"now": CREATED + 60, "cases": out}
 
 
 def area_json(area: Area) -> dict[str, Any]:
@@ -685,13 +757,18 @@ def markdown() -> str:
     out += [f"{k} = {v}" for k, v in data["keys"].items()]
     out.append("```")
     for name, v in data["vectors"].items():
-        out += ["", f"#### `{name}`", "", "Fields:", "", "```"]
+        out += ["", f"#### `{name}`", "", f"`fields` (`vectors.{name}.fields`):", "", "```"]
         out += [f"{k} = {json.dumps(val, ensure_ascii=False)}" for k, val in v["fields"].items()
                 if k not in ("cert_body", "cap")]
+        out += ["```", ""]
         if "inner" in v:
-            out += [f"inner.{k} = {json.dumps(val, ensure_ascii=False)}"
+            out += [f"`inner` (`vectors.{name}.inner`, an object of its own: fields 1-4 of the "
+                    "sealed plaintext by name, §5 step 4; field 5, the inner signature, and "
+                    "field 6, the padding, are in `plaintext` below):", "", "```"]
+            out += [f"{k} = {json.dumps(val, ensure_ascii=False)}"
                     for k, val in v["inner"].items()]
-        out += [f"routing = {v['routing']}", "```", ""]
+            out += ["```", ""]
+        out += [f"`routing` (`vectors.{name}.routing`): `{json.dumps(v['routing'])}`", ""]
         for part in ("body", "sig", "id", "message"):
             out += [f"`{part}`:", "", "```", *wrap(v[part]), "```", ""]
         if "cap" in v["fields"]:
@@ -735,6 +812,17 @@ def markdown() -> str:
             "| point | lat, lon | covered |", "|---|---|---|"]
     out += [f"| {c['name']} | {c['lat']}, {c['lon']} | {'yes' if c['covered'] else 'no'} |"
             for c in geo["covers"]]
+    refs = data["references"]
+    out += ["", "#### References of Updates and Cancels (§6.5 step 9)", "",
+            "Issuers (certificates by `root_seed`, in each message): "
+            + "; ".join(f"`{i}` level {int(lv)}, sender `{snd}`" for i, lv, snd, _ in REF_ISSUERS)
+            + f". Verified in this order at `now = {refs['now']}`; each accepted alert is "
+            "known to the ones after it (`references.cases[].message` in v1.json):", "",
+            "| # | issuer | identifier | msgType | references (sender, identifier, sent) "
+            "| verdict |", "|---|---|---|---|---|---|"]
+    out += [f"| {n} | {c['issuer_id']} | {c['identifier']} | {c['msg_type']} | "
+            + ("; ".join(f"{r[0]}, {r[1]}, {r[2]}" for r in c["references"]) or "none")
+            + f" | {c['verdict']} |" for n, c in enumerate(refs["cases"], start=1)]
     out += ["", "#### Reconciliation (§10.2)", ""]
     for case in data["reconciliation"]:
         out += [f"`{case['name']}`: {case['items']}; only the initiator holds items "
