@@ -70,8 +70,8 @@ async function pinRoots(node) {
     roots = (await r.json()).roots;
   } catch { return; } // offline, or no hub: the pinned roots stand
   if (!Array.isArray(roots)) return;
-  const book = state.book;
-  if (!book.pin(roots)) state.rootsDiffer = book.pins.length > 0 && book.differs(roots);
+  state.book.pin(roots);
+  state.hubRoots = roots; // compared at each render: a rotation followed meanwhile counts
   render(node);
 }
 
@@ -249,11 +249,18 @@ function infoFor(infos) {
 function renderAlerts() {
   const book = state.book;
   const roots = book.roots();
+  const inService = roots.filter((r) => r.retired == null);
   $('roots').textContent = roots.length
-    ? t('rootsPinned', { roots: roots.map((r) => `${r.name} (${r.fingerprint})`).join('; ') })
+    ? t('rootsPinned', { roots: inService.map((r) => `${r.name} (${r.fingerprint})`).join('; ') })
     : t('noRoots');
-  $('roots-warn').hidden = !state.rootsDiffer;
-  $('roots-warn').textContent = state.rootsDiffer ? t('rootsDiffer') : '';
+  const differ = !!state.hubRoots && book.pins.length > 0 && book.differs(state.hubRoots);
+  $('roots-warn').hidden = !differ;
+  $('roots-warn').textContent = differ ? t('rootsDiffer') : '';
+  // A rotation the phone followed (signed by a root it trusted, co-signed by the new one).
+  const rotated = book.rotations.map((r) => t('rootsRotated', { from: `${r.from.name} (${r.from.fingerprint})`,
+    to: `${r.to.name} (${r.to.fingerprint})`, time: time(r.at) }));
+  $('roots-rotated').hidden = !rotated.length;
+  $('roots-rotated').textContent = rotated.join(' ');
   const items = book.current().map((a) => {
     const info = infoFor(a.alert.infos);
     const li = el('li', 'alert verified');
