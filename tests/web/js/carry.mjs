@@ -4,9 +4,9 @@
 
 import { readFileSync } from 'node:fs';
 import { AlertBook } from '../../../meshnode/daemon/web/static/app/alerts.js';
-import { Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
+import { Link, Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
 import { Frame } from '../../../meshnode/daemon/web/static/app/frames.js';
-import { hex, unhex } from '../../../meshnode/daemon/web/static/app/msgpack.js';
+import { encode, hex, unhex } from '../../../meshnode/daemon/web/static/app/msgpack.js';
 import { decodeMessage, messageId } from '../../../meshnode/daemon/web/static/app/wire.js';
 import { link, settle } from './pipe.mjs';
 
@@ -70,4 +70,15 @@ const last = full.alertBook.take(bulk.at(-1));
 facts.bulk_held = full.alertBook.verified.size;
 facts.bulk_last = last && (last.ok ? 'ok' : last.reason);
 facts.bulk_summary = full.alertBook.summary().alerts.map(([i, s]) => [i, s.length]);
+// Hostile summaries: a Hello whose field 5 breaks §10 is a malformed frame, sends nothing.
+const bad = [[], [['nl-vr17', []]], [['nl-vr17', Array.from({ length: 65 }, (_, i) => i)]],
+  [['', [1]]], [['nl-vr17', [-1]]], [[1, [1]]], Array.from({ length: 33 }, (_, i) => [`i${i}`, [1]])];
+facts.bad_hellos = bad.map((field) => {
+  const out = [];
+  const l = new Link(phone, (f) => out.push(f), () => null);
+  l.open();
+  l.receive(encode([1, new Map([[1, 2], [2, new Uint8Array(8)], [5, field]])]));
+  l.shut();
+  return [l.malformed, out.length];
+});
 console.log(JSON.stringify(facts));

@@ -40,7 +40,7 @@ const isSeq = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0)
 // Hello field 5 (§10): [[issuer_id, [seq, ...]], ...], at most 32 issuers of 1..64 numbers.
 function alertVector(v) {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.length > 32) throw new WireError('hello.alerts');
+  if (!Array.isArray(v) || !v.length || v.length > 32) throw new WireError('hello.alerts'); // never empty (§10)
   for (const item of v) {
     if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string'
         || !item[0].length || utf8(item[0]).length > 64 || !Array.isArray(item[1])
