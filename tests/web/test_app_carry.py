@@ -4,7 +4,7 @@ linked to each other), a real headless Chromium running the app, an alert signed
 `meshnode authority` command and injected at A. The resident opens the app at A; A is closed
 and B opens at the same address (two buildings serving the app at one address, as the
 offline-walk test in test_app_browser.py does); the phone syncs with B, which then holds the
-alert, verified by its own check, one hop further on.
+alert, verified by its own check, one hop further on, and shows it on its board.
 
 What the phone refused never travels: hub B here trusts a second root (its operator pinned it,
 or it is hostile), so that an alert of that root *would* be accepted by B if the phone carried
@@ -16,6 +16,7 @@ send it, does not reach B either: B refuses nothing from the phone.
 from __future__ import annotations
 
 import sqlite3
+import urllib.request
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
@@ -33,16 +34,9 @@ from tests.web.conftest import (
     meshnode,
 )
 from tests.web.test_app_browser import Resident, new_phone, solo_hub, until
+from tests.web.test_app_trust import FEED_FRAME
 
 ROOT_NAME = "Test root (NOT REAL)"
-FEED_FRAME = """
-const [hexed, done] = arguments;
-const bytes = Uint8Array.from(hexed.match(/../g), (x) => parseInt(x, 16));
-import('/app/frames.js').then((f) => {
-  window.meshnode.state.link.receive(f.encodeMsg(bytes));
-  done('fed');
-}).catch((e) => done(String(e)));
-"""
 
 
 def _inject(hub: LocalNode, file: Path) -> None:
@@ -53,6 +47,11 @@ def _inject(hub: LocalNode, file: Path) -> None:
 def _hub_alerts(hub: LocalNode) -> dict[str, str]:
     """The alerts the hub holds that verify against its trust: id -> Dutch headline."""
     return {a["id"]: a["infos"][0]["headline"] for a in hub.request(api.Alerts())["alerts"]}
+
+
+def _board(base: str) -> str:
+    with urllib.request.urlopen(base + "/?lang=nl", timeout=10) as r:
+        return str(r.read().decode("utf-8"))
 
 
 def _verified(phone: Resident) -> list[str]:
@@ -115,6 +114,8 @@ def test_a_phone_carries_a_verified_alert_to_a_steunpunt_that_lacks_it_and_nothi
             status = hub_b.request(api.Status())
             assert status["counters"]["rejected"] == {}, status["counters"]["rejected"]
             assert status["counters"]["accepted"].get("alert") == 1
-            board = hub_b.request(api.Alerts())["alerts"][0]
-            assert board["root"] == ROOT_NAME and board["issuer"] == "Veiligheidsregio Test"
+            held = hub_b.request(api.Alerts())["alerts"][0]
+            assert held["root"] == ROOT_NAME and held["issuer"] == "Veiligheidsregio Test"
+            until("the alert on steunpunt B's board", lambda: "Grote brand in de Botlek" in
+                  _board(base))
         assert _hops(hub_b, fire.id) == hops_at_a - 2  # A -> phone -> B: two hand-overs
