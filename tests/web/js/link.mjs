@@ -107,6 +107,19 @@ const upgrade = await link(live, holder);
 check('a dead copy is upgraded by a live one', upgrade.sent.includes(Frame.MSG)
   && decodeMessage(holder.held.get(p.key).data).hops === 4);
 
+// Starting over mid-exchange (a new Hello, as the page does when it first pins roots): the
+// old exchange's frames still on their way are stale, and start nothing over again; the new
+// exchange ends with both sides holding the union, nothing counted as malformed.
+const c = node(); const d = node();
+for (let i = 0; i < 120; i++) c.post('wijk-oost', `van c ${i}`, t0 - i);
+for (let i = 0; i < 120; i++) d.post('wijk-oost', `van d ${i}`, t0 - i);
+const restarted = await link(c, d, { restartAt: 2 });
+check('a restart mid-exchange sends exactly one new Hello',
+  restarted.fromA.filter((f) => f.type === Frame.HELLO).length === 2);
+check('and ends with the union, nothing malformed, nothing closed', c.held.size === 240
+  && d.held.size === 240 && restarted.la.malformed === 0 && restarted.lb.malformed === 0
+  && restarted.closed.length === 0 && restarted.la.phase === 'FINISHED');
+
 // Hostile frames from a peer: a forged message is never kept; garbage ends the link.
 const victim = node();
 const closes = [];

@@ -13,8 +13,8 @@ export async function settle(...nodes) {
 
 /** One exchange between `a` and `b`, run until quiet (bounded). Returns both links, the
  *  closes, the type of every frame either side sent (`sent`) and the frames `a` sent, decoded
- *  (`fromA`). */
-export async function link(a, b) {
+ *  (`fromA`). With `restartAt` n, `a` starts over (a new Hello) after the n-th frame it got. */
+export async function link(a, b, { restartAt = -1 } = {}) {
   const toA = []; const toB = [];
   const closed = [];
   const sent = [];
@@ -23,8 +23,11 @@ export async function link(a, b) {
     (why) => closed.push(`a: ${why}`));
   const lb = new Link(b, (f) => { sent.push(decodeFrame(f).type); toA.push(f); }, (why) => closed.push(`b: ${why}`));
   la.open(); lb.open();
+  let delivered = 0;
   for (let i = 0; i < 100000 && (toA.length || toB.length || a.checking || b.checking); i++) {
     if (toA.length) la.receive(toA.shift());
+    // `a` starts the exchange over while frames of the current one are still on their way.
+    if (toA.length && ++delivered === restartAt) la.open();
     if (toB.length) lb.receive(toB.shift());
     if (i % 16 === 0 || !(toA.length || toB.length)) await settle(a, b); // checks are async
   }

@@ -406,6 +406,9 @@ export class Link {
   _out(frame) { this.stats.framesOut++; this.send(frame); }
 
   _hello() {
+    // Starting over on a link already in use: frames of the old exchange may still come, and
+    // are stale; they must not make us start over once more (§10.1 step 7: once).
+    if (this.nonce) this.staleRestart = true;
     this.nonce = randomBytes(8);
     this.peer = null; // the peer's Hello of this exchange
     this.recon = null;

@@ -70,7 +70,9 @@ async function pinRoots(node) {
     roots = (await r.json()).roots;
   } catch { return; } // offline, or no hub: the pinned roots stand
   if (!Array.isArray(roots)) return;
-  state.book.pin(roots);
+  // Newly pinned: what the hub sent before was judged without roots, so start the exchange
+  // over and the hub sends it again (its next Hello would be up to 15 minutes away).
+  if (state.book.pin(roots) && state.link && state.link.peer) state.link.open();
   state.hubRoots = roots; // compared at each render: a rotation followed meanwhile counts
   render(node);
 }
