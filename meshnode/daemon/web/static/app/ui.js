@@ -49,8 +49,10 @@ async function main() {
   node.onChange(() => renderSoon(node));
   bind(node, store);
   render(node);
+  // On the first visit the roots are fetched before the sync starts, so that the alerts the
+  // hub sends are judged against them (a failed fetch, offline, does not hold the sync up).
+  if (!state.book.pins.length) await pinRoots(node);
   connect(node);
-  pinRoots(node);
   setInterval(() => { state.link?.tick(); node.expire(); state.book.expire(); }, 5000);
   window.addEventListener('online', () => { if (!state.ws) connect(node); });
   if ('serviceWorker' in navigator) {
@@ -66,12 +68,13 @@ async function main() {
 async function pinRoots(node) {
   let roots;
   try {
-    const r = await fetch('/app/roots.json', { cache: 'no-store' });
+    const r = await fetch('/app/roots.json', { cache: 'no-store', signal: AbortSignal.timeout(5000) });
     roots = (await r.json()).roots;
   } catch { return; } // offline, or no hub: the pinned roots stand
   if (!Array.isArray(roots)) return;
-  // Newly pinned: what the hub sent before was judged without roots, so start the exchange
-  // over and the hub sends it again (its next Hello would be up to 15 minutes away).
+  // Newly pinned on a link already syncing (the first fetch failed): what the hub sent was
+  // judged without roots, so start the exchange over and the hub sends it again (its next
+  // Hello would be up to 15 minutes away).
   if (state.book.pin(roots) && state.link && state.link.peer) state.link.open();
   state.hubRoots = roots; // compared at each render: a rotation followed meanwhile counts
   render(node);
