@@ -156,7 +156,7 @@ def hubs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hubs]:
 
 
 @contextlib.contextmanager
-def _phone(base: str) -> Iterator[Resident]:
+def new_phone(base: str) -> Iterator[Resident]:
     """A phone-sized Chromium with JavaScript on and an empty profile (a new resident)."""
     browser = Browser(make_driver(360, 740, javascript=True), "")
     phone = Resident(browser, base)
@@ -170,13 +170,13 @@ def _phone(base: str) -> Iterator[Resident]:
 
 @pytest.fixture(scope="module")
 def anna(hubs: Hubs) -> Iterator[Resident]:
-    with _phone(hubs.url_a) as phone:
+    with new_phone(hubs.url_a) as phone:
         yield phone
 
 
 @pytest.fixture(scope="module")
 def bram(hubs: Hubs) -> Iterator[Resident]:
-    with _phone(hubs.url_a) as phone:
+    with new_phone(hubs.url_a) as phone:
         yield phone
 
 
@@ -249,7 +249,7 @@ def test_a_browser_post_at_hub_a_reaches_a_browser_at_hub_b_over_the_mesh(
     assert _only_from_hubs(bram.browser, hubs.url_a, hubs.url_b) == []
 
 
-def _solo_hub(root: Path, name: str, port: int) -> LocalNet:
+def solo_hub(root: Path, name: str, port: int) -> LocalNet:
     net = LocalNet.line(root / name, [name], fast_config())
     _web_node(net[name], port, f"Steunpunt {name}")
     return net
@@ -262,7 +262,7 @@ def test_a_phone_writes_offline_and_the_next_steunpunt_carries_it_on(
     serve the same loopback address, one after the other, as two buildings would."""
     port = free_tcp_port()
     base = f"http://127.0.0.1:{port}"
-    with _solo_hub(tmp_path, "home", port) as home:
+    with solo_hub(tmp_path, "home", port) as home:
         home.start()
         anna.open(base)
         until("the service worker to hold the app",
@@ -275,7 +275,7 @@ def test_a_phone_writes_offline_and_the_next_steunpunt_carries_it_on(
     walked = "Dorpsstraat 12 heeft een werkende waterpomp, kom gerust tappen"
     anna.post(walked)
     until("the post queued on the phone", lambda: anna.status()["queued"] == "1")
-    with _solo_hub(tmp_path, "away", port) as away:
+    with solo_hub(tmp_path, "away", port) as away:
         away.start()
         until("the post carried to the away hub",
                  lambda: walked in _hub_posts(away["away"], CHANNEL), 60)

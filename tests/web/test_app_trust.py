@@ -273,3 +273,64 @@ def test_a_pasted_contact_link_is_added_and_a_damaged_one_refused(
         "contact-fp": f"{anna.base}/app/#contact={OTHER_FP.replace(' ', '').lower()}"})
     wait_for("the pasted contact", lambda: OTHER_FP in _contacts(anna))
     assert anna.texts("#contact-error") == [""]
+
+
+# --- root rotation (last: it retires the module's root) ---------------------------------------
+
+NEW_ROOT = "Test root 2 (NOT REAL)"
+
+
+def test_the_phone_follows_a_root_rotation_its_pinned_root_signed_and_warns_the_resident(
+        steunpunt: Steunpunt, authority: AuthorityDirs, resident: Resident,
+        tmp_path: Path) -> None:
+    """docs/protocol.md §6.5: the rotation is made with `meshnode authority rotate-root`
+    (signed by the pinned root, co-signed by the new one) and injected at the hub. A rotation
+    signed by a root the phone does not trust, fed to its link as a hostile hub would send it,
+    changes nothing."""
+    resident.open(steunpunt.url)
+    wait_for("the sync link", lambda: _connected(resident))
+    resident.driver.find_element(By.ID, "lang-en").click()
+    stranger = make_authority(tmp_path / "stranger", "Vreemde root")
+    assert meshnode("authority", "init-root", "--dir", str(tmp_path / "fake2"),
+                    "--name", NEW_ROOT).returncode == 0
+    made = meshnode("authority", "rotate-root", "--root-dir", str(stranger.root),
+                    "--new-root-dir", str(tmp_path / "fake2"), "--out", str(tmp_path / "f.msg"))
+    assert made.returncode == 0, made.stderr
+    assert resident.driver.execute_async_script(
+        FEED_FRAME, (tmp_path / "f.msg").read_bytes().hex()) == "fed"
+    wait_for("the stranger's rotation refused", lambda: "unknown root" in _refused(resident))
+    assert resident.attribute("#roots-rotated", "hidden") is not None
+    assert NEW_ROOT not in "".join(resident.texts("#roots"))
+
+    new_root = tmp_path / "root2"
+    assert meshnode("authority", "init-root", "--dir", str(new_root),
+                    "--name", NEW_ROOT).returncode == 0
+    rotation = tmp_path / "rotation.msg"
+    made = meshnode("authority", "rotate-root", "--root-dir", str(authority.root),
+                    "--new-root-dir", str(new_root), "--out", str(rotation))
+    assert made.returncode == 0, made.stderr
+    assert _inject(steunpunt, rotation) == 0
+    wait_for("the rotation followed and shown", lambda: NEW_ROOT in "".join(
+        resident.texts("#roots-rotated")), 45)
+    shown = "".join(resident.texts("#roots-rotated"))
+    assert f"root {ROOT_NAME}" in shown and "handed over to" in shown
+    assert NEW_ROOT in "".join(resident.texts("#roots"))
+    assert f"{ROOT_NAME} (" not in "".join(resident.texts("#roots"))  # retired
+    # An issuer certified by the new root: its alert is verified on the phone.
+    cert = tmp_path / "cert2.msg"
+    made = meshnode("authority", "issue-cert", "--root-dir", str(new_root),
+                    "--issuer-pub", str(authority.issuer / "issuer.pub"), "--issuer-id",
+                    "nl-vr17", "--sender", "nl-alert@vrr.example", "--polygon", REGION,
+                    "--out", str(cert))
+    assert made.returncode == 0, made.stderr
+    alert = AuthorityDirs(new_root, authority.issuer, cert).sign(
+        tmp_path / "gas.msg", "--event", "Gaslek", "--category", "Safety", "--area-desc",
+        "Botlek", "--polygon", BOTLEK, "--severity", "Severe",
+        "--headline-nl", "Gaslek in de Botlek", "--headline-en", "Gas leak in the Botlek")
+    assert _inject(steunpunt, alert) == 0
+    wait_for("the new root's alert verified on the phone", lambda: any(
+        "Gas leak in the Botlek" in t for t in _verified(resident)), 45)
+    assert any(f"certified by {NEW_ROOT}" in t for t in _verified(resident))
+    resident.open(steunpunt.url)  # kept on the phone: still followed after a reload
+    wait_for("the rotation shown after a reload", lambda: NEW_ROOT in "".join(
+        resident.texts("#roots-rotated")))

@@ -25,15 +25,19 @@ from meshnode.alerts.examples import example_authority, example_nl_alert
 from meshnode.alerts.model import Alert, MsgType, Reference, Severity
 from meshnode.codec import pack
 from meshnode.crypto.authority import (
+    CertRole,
     RootKey,
     SequenceWindow,
     TrustStore,
+    apply_revocation,
+    apply_rotation,
     create_revocation,
     decode_cert,
     issue_cert,
     rotate_root,
     sign_alert,
     verify_alert,
+    verify_cert,
 )
 from meshnode.wire import Kind, Message, encode_message, signed_bytes
 
@@ -210,7 +214,140 @@ def test_a_revocation_from_the_root_withdraws_the_certificate_in_the_browser() -
     done = subprocess.run([node, str(RUNNER)], input=json.dumps(case), capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
-        "verdicts": ["ok", "bad signature", "ok", "ok", "certificate revoked"],
-        "current": 0}
+    got = json.loads(done.stdout)
+    assert (got["verdicts"], got["current"]) == (
+        ["ok", "bad signature", "ok", "ok", "certificate revoked"], 0)
     assert decode_cert(AUTH.cert_msg.body).serial == 17
+
+
+# --- root rotation (§6.5): the browser follows exactly the rotations the Python node does ----
+
+ROOT2, ROOT3, ROOT4 = _key("root2"), ed25519.Ed25519PrivateKey.from_private_bytes(
+    bytes([3]) * 32), ed25519.Ed25519PrivateKey.from_private_bytes(bytes([4]) * 32)
+ROTATED_AT = NOW - 10  # the rotation's not_before: the old root is retired from then on
+
+
+def _resigned_rotation(msg: Message, *, cosigner: ed25519.Ed25519PrivateKey | None = None,
+                       signer: ed25519.Ed25519PrivateKey | None = None) -> Message:
+    """`msg` (a rotation) co-signed by `cosigner` (and then signed again by the first root)
+    or signed by `signer` instead."""
+    body = msg.body
+    if cosigner is not None:
+        signer = signer or AUTH.root
+        fields = msgpack.unpackb(body, strict_map_key=False)
+        fields.pop(15)
+        fields[15] = cosigner.sign(b"meshnode/v1/root-cosign\x00" + pack(fields))
+        body = pack(fields)
+    sig = msg.sig if signer is None else signer.sign(signed_bytes(1, Kind.CERT, body))
+    return Message(Kind.CERT, body, sig)
+
+
+def _issuer_cert(root: ed25519.Ed25519PrivateKey, serial: int, not_before: int) -> Message:
+    return issue_cert(root, dataclasses.replace(AUTH.cert, serial=serial, not_before=not_before))
+
+
+def _alert_under(cert: Message, seq: int, name: str) -> Message:
+    return _signed(dataclasses.replace(BASE, identifier=f"nl.vrr.{name}"), cert, seq)
+
+
+GOOD_ROTATION = rotate_root(AUTH.root, ROOT2, "Test root 2", 40, ROTATED_AT, NOW + 86_400)
+# name -> message, fed in this order to a node that pinned AUTH's root
+ROTATION_STEPS: list[tuple[str, Message]] = [
+    ("an alert under the first root", _alert_under(AUTH.cert_msg, 1, "a")),
+    ("a rotation co-signed by another key than the new root's",
+     _resigned_rotation(GOOD_ROTATION, cosigner=ROOT3)),
+    ("a rotation to a key the pinned root never signed (a stranger root signed it)",
+     _resigned_rotation(GOOD_ROTATION, signer=ROOT3)),
+    ("a rotation signed by a root not pinned", rotate_root(ROOT3, ROOT4, "Vier", 1,
+                                                           ROTATED_AT, NOW + 86_400)),
+    ("a rotation that expired", rotate_root(AUTH.root, ROOT2, "Test root 2", 41, NOW - 7200,
+                                            NOW - 3600)),
+    ("a rotation not yet valid", rotate_root(AUTH.root, ROOT2, "Test root 2", 42, NOW + 3600,
+                                             NOW + 86_400)),
+    ("an alert under the new root, before the rotation", _alert_under(
+        _issuer_cert(ROOT2, 1, NOW - 5), 2, "b")),
+    ("the rotation, signed and co-signed", GOOD_ROTATION),
+    ("an alert under the new root", _alert_under(_issuer_cert(ROOT2, 2, NOW - 5), 3, "c")),
+    ("an alert under the old root's certificate from after the rotation",
+     _alert_under(_issuer_cert(AUTH.root, 50, ROTATED_AT), 4, "d")),
+    ("an alert under the old root's certificate from before", _alert_under(
+        _issuer_cert(AUTH.root, 51, ROTATED_AT - 1), 5, "e")),
+    ("a rotation from the retired root", rotate_root(AUTH.root, ROOT4, "Vier", 43,
+                                                     NOW - 5, NOW + 86_400)),
+    ("an issuer certificate of the new root", _issuer_cert(ROOT2, 3, NOW - 5)),
+    ("a rotation from the new root onwards", rotate_root(ROOT2, ROOT3, "Drie", 7, NOW - 2,
+                                                         NOW + 86_400)),
+    ("an alert under the third root", _alert_under(_issuer_cert(ROOT3, 1, NOW - 1), 6, "f")),
+    ("a revocation by the new root of its certificate",
+     create_revocation(ROOT2, [2], NOW)),
+    ("an alert under the revoked certificate", _alert_under(
+        _issuer_cert(ROOT2, 2, NOW - 5), 7, "g")),
+]
+
+
+def _python_book(steps: list[Message], now: int) -> list[str]:
+    """What the Python node's rules say of each message in turn: the functions its intake
+    calls (verify_alert, verify_cert, apply_rotation, apply_revocation), its trust carried
+    from one message to the next."""
+    trust, seqs, out = AUTH.trust, SequenceWindow(), []
+    for msg in steps:
+        if msg.kind is Kind.ALERT:
+            got: Any = verify_alert(msg, trust, now, seqs=seqs)
+            if not hasattr(got, "reason"):
+                seqs.record(got.cert.issuer_id, got.seq)
+        elif msg.kind is Kind.REVOKE:
+            got = apply_revocation(trust, msg)
+        else:
+            got = verify_cert(msg, trust, now)
+            if not hasattr(got, "reason") and got[0].role is CertRole.ROOT:
+                got = apply_rotation(trust, msg, now)
+        if isinstance(got, TrustStore):
+            trust = got
+        out.append("ok" if not hasattr(got, "reason") else str(got.reason.value))
+    return out
+
+
+def _js_book(steps: list[Message], now: int,
+             saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The browser's AlertBook (pinning the test root, or read back from `saved`) fed
+    `steps` in order at `now`, run by Node.js."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node is not None
+    case = {"book": True, "now": now, "roots": [{"key": ROOT_KEY.hex(), "name": "Test root"}],
+            "saved": saved, "steps": [encode_message(m).hex() for m in steps]}
+    done = subprocess.run([node, str(RUNNER)], input=json.dumps(case), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_the_browser_follows_root_rotations_as_the_python_node_does() -> None:
+    steps = [m for _, m in ROTATION_STEPS]
+    python = _python_book(steps, NOW)
+    js = _js_book(steps, NOW)
+    assert dict(zip([n for n, _ in ROTATION_STEPS], js["verdicts"], strict=True)) == \
+        dict(zip([n for n, _ in ROTATION_STEPS], python, strict=True))
+    # The agreement means something: acceptance and each refusal a rotation can meet.
+    assert set(python) >= {"ok", "bad signature", "unknown root", "certificate expired",
+                           "certificate not yet valid", "certificate revoked"}
+    assert python[ROTATION_STEPS.index(next(s for s in ROTATION_STEPS
+                                            if s[0] == "the rotation, signed and co-signed"))] \
+        == "ok"
+    assert js["roots"] == [["Test root", ROTATED_AT], ["Test root 2", NOW - 2], ["Drie", None]]
+
+
+def test_a_rotation_followed_is_kept_across_a_reload_even_after_it_expired() -> None:
+    """The phone keeps the rotations it followed in its storage; read back after the rotation
+    certificate's end, the new root is still trusted (and the certificate no longer carried)."""
+    short = rotate_root(AUTH.root, ROOT2, "Test root 2", 44, ROTATED_AT, NOW + 3600)
+    later = NOW + 7200
+    alert = _signed(dataclasses.replace(BASE, identifier="nl.vrr.h", sent=NOW + 7100),
+                    _issuer_cert(ROOT2, 9, NOW + 7000))
+    js = _js_book([short], NOW)
+    assert js["verdicts"] == ["ok"]
+    reloaded = _js_book([], later, js["saved"])
+    assert reloaded["roots"] == [["Test root", ROTATED_AT], ["Test root 2", None]]
+    assert reloaded["carried"] == 0  # the expired rotation is not carried
+    reloaded = _js_book([alert], later, js["saved"])
+    assert reloaded["verdicts"] == ["ok"]
+    assert reloaded["carried"] == 1  # the alert

@@ -6,7 +6,8 @@ field 3 holds its correspondents' pair tags blinded among padding to a sorted po
 kept while its garbage frames spend the link's budget until the node closes it; a dead copy
 (no hops left) is neither sent nor asked for, its lacker keeps a ghost of it across a restart
 and the next sync finds no difference, while a live copy still replaces the ghost and upgrades
-a dead copy (§10.2) (tests/web/js/link.mjs; storage there is a Map where the page has IndexedDB)."""
+a dead copy (§10.2); a side that starts over mid-exchange sends one new Hello, not a storm
+(tests/web/js/link.mjs; storage there is a Map where the page has IndexedDB)."""
 
 from __future__ import annotations
 
@@ -25,4 +26,4 @@ def test_browser_nodes_sync_seal_and_refuse_hostile_frames() -> None:
     assert done.stdout.strip(), done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["failed"] == [], result["failed"]
-    assert result["passed"] == 30
+    assert result["passed"] == 32

@@ -202,7 +202,9 @@ class BoardApp:
 
 def roots_json(status: Mapping[str, Any]) -> bytes:
     """The hub's pinned roots still in service, as the app pins them: key (hex), name and
-    fingerprint. Retired roots are left out: the browser node does not follow rotations."""
+    fingerprint. Retired roots are left out: a phone pinning now starts from the roots in
+    service, and one that pinned before follows a rotation itself, checking its signatures
+    (app/alerts.js)."""
     roots = [{"key": r["key"], "name": r["name"], "fingerprint": r["fingerprint"]}
              for r in status.get("trust", []) if r.get("retired") is None]
     return json.dumps({"roots": roots}, ensure_ascii=False).encode("utf-8")

@@ -4,7 +4,8 @@
 // node only ever calls `put` and `drop`. Prints one JSON line: {"passed": n, "failed": [...]}.
 
 import { Link, Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';
-import { Frame, decodeFrame, encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
+import { Frame, encodeMsg } from '../../../meshnode/daemon/web/static/app/frames.js';
+import { link, settle } from './pipe.mjs';
 import { encodeMessage, decodeMessage } from '../../../meshnode/daemon/web/static/app/wire.js';
 import { helloTag } from '../../../meshnode/daemon/web/static/app/seal.js';
 import { compare, hex } from '../../../meshnode/daemon/web/static/app/msgpack.js';
@@ -12,36 +13,12 @@ import { compare, hex } from '../../../meshnode/daemon/web/static/app/msgpack.js
 const failed = [];
 let passed = 0;
 const check = (what, ok) => { if (ok) passed++; else failed.push(what); };
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-// Until no signature check is under way at `nodes` (bounded: 10 s).
-async function settle(...nodes) {
-  for (let i = 0; i < 1000 && nodes.some((n) => n.checking > 0); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
+// Storage in a Map, where the page has IndexedDB.
 function node() {
   const stored = new Map();
   const n = new Node(newIdentity(), [], { put: (r) => stored.set(r.key, r), drop: (k) => stored.delete(k) });
   n.stored = stored;
   return n;
-}
-
-// Two nodes joined by a lossless in-order pipe, run until quiet (bounded).
-async function link(a, b) {
-  const toA = []; const toB = [];
-  const closed = [];
-  const sent = []; // the type of every frame either side sent
-  const la = new Link(a, (f) => { sent.push(decodeFrame(f).type); toB.push(f); }, (why) => closed.push(`a: ${why}`));
-  const lb = new Link(b, (f) => { sent.push(decodeFrame(f).type); toA.push(f); }, (why) => closed.push(`b: ${why}`));
-  la.open(); lb.open();
-  for (let i = 0; i < 100000 && (toA.length || toB.length || a.checking || b.checking); i++) {
-    if (toA.length) la.receive(toA.shift());
-    if (toB.length) lb.receive(toB.shift());
-    if (i % 16 === 0 || !(toA.length || toB.length)) await settle(a, b); // checks are async
-  }
-  la.shut(); lb.shut();
-  return { la, lb, closed, sent };
 }
 
 const t0 = Math.floor(Date.now() / 1000);
@@ -129,6 +106,19 @@ check('a live copy reaches the ghost holder, and replaces the ghost',
 const upgrade = await link(live, holder);
 check('a dead copy is upgraded by a live one', upgrade.sent.includes(Frame.MSG)
   && decodeMessage(holder.held.get(p.key).data).hops === 4);
+
+// Starting over mid-exchange (a new Hello, as the page does when it first pins roots): the
+// old exchange's frames still on their way are stale, and start nothing over again; the new
+// exchange ends with both sides holding the union, nothing counted as malformed.
+const c = node(); const d = node();
+for (let i = 0; i < 120; i++) c.post('wijk-oost', `van c ${i}`, t0 - i);
+for (let i = 0; i < 120; i++) d.post('wijk-oost', `van d ${i}`, t0 - i);
+const restarted = await link(c, d, { restartAt: 2 });
+check('a restart mid-exchange sends exactly one new Hello',
+  restarted.fromA.filter((f) => f.type === Frame.HELLO).length === 2);
+check('and ends with the union, nothing malformed, nothing closed', c.held.size === 240
+  && d.held.size === 240 && restarted.la.malformed === 0 && restarted.lb.malformed === 0
+  && restarted.closed.length === 0 && restarted.la.phase === 'FINISHED');
 
 // Hostile frames from a peer: a forged message is never kept; garbage ends the link.
 const victim = node();

@@ -5,10 +5,18 @@
 // meshnode/crypto/authority.py); `AlertBook` keeps what a node must remember between alerts
 // (pinned roots, revoked serials, sequence windows, the alerts accepted) and is what the page
 // reads. Sans-IO: persistence goes through the `save` callback.
+//
+// What the book verified it also carries, as any node relays them (§6, §10.1 step 2): the
+// alerts, the revocations and the certificates (issuer certificates and root rotations), each
+// with its routing clamped on arrival and one hop less at each hand-over; they are compared
+// with a peer by the Hello's summaries (fields 4 and 5), not reconciled. What fails the check
+// is never carried. A root rotation signed by a root this phone trusts, and co-signed by the
+// new root, is followed (§6.5): the new root is trusted from then on and the old one retired.
 
-import { WireError, decode, hex } from './msgpack.js';
+import { WireError, compare, concat, decode, encode, hex, unhex, utf8 } from './msgpack.js';
 import { areaWithin, fields, int, isSimpleRing, list, readCap, readRing, text } from './cap.js';
-import { Kind, decodeMessage, fingerprint, messageId, nodeId, signedBytes, verify } from './wire.js';
+import { Kind, decodeMessage, encodeMessage, fingerprint, messageId, nodeId, signedBytes, verify }
+  from './wire.js';
 
 export const MAX_CLOCK_SKEW = 3600;
 const SEQ_WINDOW = 1024n;
@@ -32,6 +40,9 @@ export const Reason = {
   SEQUENCE_REPLAYED: 'sequence number already used',
   SEQUENCE_ROLLED_BACK: "sequence number older than the issuer's window",
   REFERENCE_OTHER_ISSUER: "update or cancel refers to another issuer's alert",
+  // Not verdicts of §6.5: the book's own refusals to keep (a Python node's store says these).
+  SUPERSEDED: 'a later update or cancel is held',
+  FULL: 'no room: the alerts held are at their bound',
 };
 
 const refuse = (reason, detail = '') => ({ ok: false, reason, detail });
@@ -236,6 +247,49 @@ export function verifyRevoke(data, trust) {
   return { ok: true, root, rev };
 }
 
+const COSIGN_DOMAIN = concat(utf8('meshnode/v1/root-cosign'), Uint8Array.of(0));
+
+// §6.1 key 15: the new root signs the certificate's map without its own signature.
+function cosignInput(certBody) {
+  const m = decode(certBody, { maxItems: 128 });
+  m.delete(15);
+  return concat(COSIGN_DOMAIN, encode(m));
+}
+
+/** A standalone certificate message (an issuer certificate or a root rotation, §6.1) verified
+ *  at `now` against `trust` (verify_cert in authority.py): its chain as for an alert, valid
+ *  now, and a rotation co-signed by the new root. {ok, msg, cert, root} or a refusal. */
+export function verifyCert(data, trust, now) {
+  const parsed = parse(data, Kind.CERT, (body) => body);
+  if (!parsed.ok) return parsed;
+  const { msg } = parsed;
+  const linked = chain({ cert: msg.body, certSig: msg.sig }, trust);
+  if (!linked.ok) return linked;
+  const { cert, root } = linked;
+  const invalid = validity(cert, now, now);
+  if (invalid) return invalid;
+  if (cert.role === 2 && !verify(cert.key, cert.cosig, cosignInput(msg.body))) {
+    return refuse(Reason.BAD_SIGNATURE, 'rotation not co-signed by the new root');
+  }
+  return { ok: true, msg, cert, root };
+}
+
+/**
+ * Follow a root rotation (§6.5, apply_rotation in authority.py): verified as `verifyCert` says,
+ * it adds the new root and retires the old one from the rotation's `not_before` (its later
+ * certificates are refused; those issued before stay valid). Returns {ok, cert, root, trust,
+ * successor} (`successor` null when the new root was trusted already) or a refusal.
+ */
+export function applyRotation(data, trust, now) {
+  const v = verifyCert(data, trust, now);
+  if (!v.ok) return v;
+  if (v.cert.role !== 2) return refuse(Reason.NOT_AN_ISSUER, 'not a root rotation certificate');
+  if (rootOf(trust, nodeId(v.cert.key))) return { ...v, trust, successor: null };
+  const successor = makeRoot(v.cert.key, v.cert.name);
+  const roots = trust.roots.map((r) => (r.idHex === v.root.idHex ? { ...r, retired: v.cert.notBefore } : r));
+  return { ...v, trust: { roots: [...roots, successor], revoked: trust.revoked }, successor };
+}
+
 /** Per-issuer sequence numbers (§6.5 step 10): any unseen number inside the window. */
 export class SequenceWindow {
   constructor() { this.highest = new Map(); this.recent = new Map(); }
@@ -259,26 +313,42 @@ export class SequenceWindow {
 }
 
 const MAX_REFUSED = 50; // the refusals the page lists (newest kept)
-const MAX_ALERTS = 500;
+const MAX_ALERTS = 500; // alerts held: expired ones go first, then a newcomer is refused
+const MAX_TRUST = 128; // revocations and certificates held: all Hello field 4 can name (§10)
 const MAX_SEEN = 4096;
+const MAX_HOPS = 32; // routing on arrival of anything but a post or announce (§10.1 step 5)
+const MAX_COPIES = 8;
+const MAX_ISSUERS = 32; // Hello field 5: issuers, and the latest sequence numbers of each
+const MAX_SEQS = 64;
+const FOREVER = 2 ** 40; // a revocation's lifetime (§9.1: permanent)
+
+const bySeq = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+const newestFirst = (a, b) => b.created - a.created;
 
 /**
  * What the resident's node knows of authority alerts: the pinned roots (`pins`: [{key, name}]
- * with keys as hex, as stored), revocations, the alerts it verified and those it refused.
- * `save(state)` persists {pins, revocations, alerts} (encoded messages) whenever they change.
+ * with keys as hex, as stored), the rotations it followed from them, revocations, the alerts it
+ * verified and those it refused, and what of these it carries to the next hub.
+ * `save(state)` persists {pins, rotations, trust, alerts} (encoded messages) when they change.
  */
 export class AlertBook {
-  constructor({ pins = [], revocations = [], alerts = [] } = {}, save = () => null, now = nowS()) {
-    this.save = save;
+  constructor({ pins = [], revocations = [], rotations = [], trust = [], alerts = [] } = {},
+    save = () => null, now = nowS()) {
+    this.save = () => null; // nothing is written back while the stored state is read
     this.pins = pins;
     this.trust = { roots: pins.map((p) => makeRoot(unhexKey(p.key), p.name)), revoked: new Set() };
-    this.revocations = [];
+    this.rotations = []; // followed: {data, from, to, at} (kept when the certificate expires)
+    this.held = new Map(); // hex id -> a revocation or certificate carried: {key, id, kind, data, created, expires}
     this.seqs = new SequenceWindow();
-    this.verified = new Map(); // hex id -> verified alert
+    this.verified = new Map(); // hex id -> verified alert, with `data` as carried
+    this.known = new Map(); // `${sender}\n${identifier}` -> {issuerId, level}: for references
+    this.superseded = new Set(); // `${sender}\n${identifier}` updated or cancelled by one held
     this.refused = []; // {key, reason, detail, at}
-    this.seen = new Set(); // id + signature of what was judged (the hub sends it every sync)
-    for (const r of revocations) this._revoke(r);
-    for (const a of alerts) this.take(a, now, { quiet: true });
+    this.seen = new Set(); // id + signature of what was judged (a refusal is not judged twice)
+    for (const data of [...rotations, ...revocations, ...trust, ...alerts]) {
+      this.take(data, now, { stored: true });
+    }
+    this.save = save;
   }
 
   /** Pin these roots ({key: hex, name}), once: a phone keeps the roots it pinned first. */
@@ -291,17 +361,19 @@ export class AlertBook {
     return true;
   }
 
+  /** Every root this phone trusts: those it pinned and those it followed (some retired). */
   roots() { return this.trust.roots; }
 
-  /** A root list (from a hub) that differs from what this phone pinned. */
+  /** A root list (from a hub) that differs from the roots this phone has in service: those it
+   *  pinned, or their successors where it followed a rotation signed by them. */
   differs(roots) {
-    const mine = new Set(this.pins.map((p) => p.key));
-    return roots.some((r) => !mine.has(r.key)) || this.pins.some((p) => !roots.some((r) => r.key === p.key));
+    const mine = new Set(this.trust.roots.filter((r) => r.retired == null).map((r) => hex(r.key)));
+    return roots.some((r) => !mine.has(r.key)) || [...mine].some((k) => !roots.some((r) => r.key === k));
   }
 
-  /** An alert or revocation message from the mesh: judged once, kept if verified. Returns
-   *  the verdict ({ok, ...}) or null for a message judged before. */
-  take(data, now = nowS(), { quiet = false } = {}) {
+  /** An alert, revocation or certificate from the mesh: judged once, kept and carried if it
+   *  verified. Returns the verdict ({ok, ...}) or null for a message judged before. */
+  take(data, now = nowS(), { stored = false } = {}) {
     let msg;
     try { msg = decodeMessage(data); } catch (e) {
       if (e instanceof WireError) return this._refuse(null, refuse(Reason.MALFORMED, e.message), now);
@@ -311,52 +383,90 @@ export class AlertBook {
     // Judged once per signature, not per id: a copy with a forged signature carries the
     // genuine alert's id, and must not keep the genuine one out.
     const key = id + hex(msg.sig);
-    if (this.seen.has(key) || this.verified.has(id)) return null;
-    if (msg.kind === Kind.REVOKE) return this._takeRevoke(data, key, now);
-    if (msg.kind !== Kind.ALERT) return null; // certificates: root rotations are not followed here
-    const verdict = verifyAlert(data, this.trust, now, { seqs: this.seqs,
-      known: (sender, identifier) => this._known(sender, identifier) });
-    if (!verdict.ok) return this._refuse(key, verdict, now);
+    if (this.seen.has(key) || this.verified.has(id) || this.held.has(id)) return null;
+    const verdict = msg.kind === Kind.ALERT ? this._takeAlert(data, msg, id, now)
+      : msg.kind === Kind.REVOKE ? this._takeRevoke(data, msg, id, now)
+        : msg.kind === Kind.CERT ? this._takeCert(data, msg, id, now, stored) : null;
+    if (verdict === null) return null;
+    if (!verdict.ok) return verdict.reason === Reason.FULL ? verdict : this._refuse(key, verdict, now);
     this._mark(key);
-    this.seqs.record(verdict.cert.issuerId, verdict.seq);
-    this.verified.set(id, { ...verdict, data });
-    if (this.verified.size > MAX_ALERTS) this.expire(now);
-    if (!quiet) this._save();
-    return verdict;
-  }
-
-  _takeRevoke(data, key, now) {
-    const verdict = verifyRevoke(data, this.trust);
-    if (!verdict.ok) return this._refuse(key, verdict, now);
-    this._mark(key);
-    this._revoke(data);
-    for (const [key, a] of this.verified) {
-      if (this.trust.revoked.has(`${a.root.idHex}:${a.cert.serial}`)) this.verified.delete(key);
-    }
     this._save();
     return verdict;
   }
 
-  _revoke(data) {
+  _takeAlert(data, msg, id, now) {
+    const verdict = verifyAlert(data, this.trust, now, { seqs: this.seqs,
+      known: (sender, identifier) => this.known.get(`${sender}\n${identifier}`) || null });
+    if (!verdict.ok) return verdict;
+    const { alert, cert } = verdict;
+    const name = `${alert.sender}\n${alert.identifier}`;
+    if (this.superseded.has(name)) return refuse(Reason.SUPERSEDED, alert.identifier);
+    if (this._count(true) >= MAX_ALERTS) this.expire(now);
+    if (this._count(true) >= MAX_ALERTS) return refuse(Reason.FULL, `${MAX_ALERTS} alerts held`);
+    this.seqs.record(cert.issuerId, verdict.seq);
+    this.known.set(name, { issuerId: cert.issuerId, level: cert.level });
+    this.verified.set(id, { ...verdict, key: id, data: carried(msg), created: alert.sent });
+    if (alert.msgType === 2 || alert.msgType === 3) {
+      // An Update or Cancel replaces what it refers to: that is neither shown nor carried on.
+      for (const ref of alert.references) {
+        const old = `${ref.sender}\n${ref.identifier}`;
+        this.superseded.add(old);
+        for (const [k, a] of this.verified) {
+          if (`${a.alert.sender}\n${a.alert.identifier}` === old) this.verified.delete(k);
+        }
+      }
+    }
+    return verdict;
+  }
+
+  _takeRevoke(data, msg, id, now) {
     const verdict = verifyRevoke(data, this.trust);
-    if (!verdict.ok) return;
-    this.revocations.push(data);
+    if (!verdict.ok) return verdict;
     for (const s of verdict.rev.serials) this.trust.revoked.add(`${hex(verdict.rev.rootId)}:${s}`);
+    for (const [k, a] of this.verified) {
+      if (this.trust.revoked.has(`${a.root.idHex}:${a.cert.serial}`)) this.verified.delete(k);
+    }
+    // Applied whatever the bound; carried within it (only a pinned root can make one).
+    this._hold(msg, id, verdict.rev.created, FOREVER, now);
+    return verdict;
+  }
+
+  // A certificate: held and carried while valid; a rotation is followed. Read back from the
+  // phone's storage, one is judged at the end of its validity if that has passed: a rotation
+  // followed stays followed (it is no longer carried).
+  _takeCert(data, msg, id, now, stored) {
+    let at = now;
+    if (stored) {
+      try { at = Math.min(now, readCert(msg.body).notAfter); } catch { /* judged below */ }
+    }
+    const verdict = verifyCert(data, this.trust, at);
+    if (!verdict.ok) return verdict;
+    const { cert } = verdict;
+    if (cert.role === 2) {
+      const rotated = applyRotation(data, this.trust, at);
+      if (!rotated.ok) return rotated;
+      if (rotated.successor) {
+        this.trust = rotated.trust;
+        this.rotations.push({ data, from: rotated.root, to: rotated.successor, at: cert.notBefore });
+        this.seen.clear(); // what the new root certifies is judged again
+      }
+    }
+    if (cert.notAfter >= now) this._hold(msg, id, cert.notBefore, cert.notAfter, now);
+    return verdict;
+  }
+
+  _count(alerts) { return alerts ? this.verified.size : this.held.size; }
+
+  _hold(msg, id, created, expires, now) {
+    if (this.held.size >= MAX_TRUST) this.expire(now);
+    if (this.held.size >= MAX_TRUST) return;
+    this.held.set(id, { key: id, id: unhex(id), kind: msg.kind, data: carried(msg), created, expires });
   }
 
   // Bounded: a hostile link sending endless forgeries costs memory for the newest only.
   _mark(key) {
     this.seen.add(key);
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value);
-  }
-
-  _known(sender, identifier) {
-    for (const a of this.verified.values()) {
-      if (a.alert.sender === sender && a.alert.identifier === identifier) {
-        return { issuerId: a.cert.issuerId, level: a.cert.level };
-      }
-    }
-    return null;
   }
 
   _refuse(key, verdict, now) {
@@ -366,11 +476,12 @@ export class AlertBook {
     return verdict;
   }
 
-  /** Drop alerts that expired (or whose certificate did). */
+  /** Drop alerts that expired (or whose certificate did), and certificates that expired. */
   expire(now = nowS()) {
     for (const [key, a] of this.verified) {
       if (a.expires <= now || a.cert.notAfter < now) this.verified.delete(key);
     }
+    for (const [key, c] of this.held) if (c.expires <= now) this.held.delete(key);
   }
 
   /** The verified alerts in force, newest first; an alert cancelled or updated by a later
@@ -383,10 +494,53 @@ export class AlertBook {
       .sort((a, b) => b.alert.sent - a.alert.sent);
   }
 
+  // --- carrying (§10.1 step 2) ------------------------------------------------------------
+
+  /** Hello fields 4 and 5: the ids of the revocations and certificates held, and per issuer
+   *  (in code point order, the first 32) the latest 64 sequence numbers of its alerts held. */
+  summary(now = nowS()) {
+    const trustIds = [...this.held.values()].filter((c) => c.expires > now).slice(0, MAX_TRUST)
+      .map((c) => c.id);
+    const seqs = new Map();
+    for (const a of this.verified.values()) {
+      if (a.expires > now) seqs.set(a.cert.issuerId, [...(seqs.get(a.cert.issuerId) || []), a.seq]);
+    }
+    const issuers = [...seqs.keys()].sort((a, b) => compare(utf8(a), utf8(b))).slice(0, MAX_ISSUERS);
+    return { trustIds, alerts: issuers.map((i) => [i, seqs.get(i).sort(bySeq).slice(-MAX_SEQS)]) };
+  }
+
+  /** What the peer whose Hello is `peer` lacks by its summaries: revocations and certificates
+   *  first, then alerts, newest first within each. */
+  lacking(peer, now = nowS()) {
+    const has = new Set(peer.trustIds.map(hex));
+    const peerSeqs = new Map(peer.alerts.map(([issuer, s]) => [issuer, new Set(s.map(String))]));
+    const trust = [...this.held.values()].filter((c) => c.expires > now && !has.has(c.key));
+    const alerts = [...this.verified.values()].filter((a) => a.expires > now
+      && !(peerSeqs.get(a.cert.issuerId) || new Set()).has(String(a.seq)));
+    return [...trust.sort(newestFirst), ...alerts.sort(newestFirst)];
+  }
+
+  /** A carried message by hex id: an alert, revocation or certificate held, or null. */
+  entry(id) { return this.verified.get(id) || this.held.get(id) || null; }
+
+  /** The copy to hand a peer of a carried message (an entry of `lacking`), or null when it has
+   *  no hops left: authority messages flood, one hop less at each hand-over (§10.1 step 5). */
+  handOver(entry) {
+    const msg = decodeMessage(entry.data);
+    if (msg.hops === 0) return null;
+    return encodeMessage({ ...msg, hops: msg.hops - 1, copies: 1 });
+  }
+
   _save() {
-    this.save({ pins: this.pins, revocations: this.revocations,
+    this.save({ pins: this.pins, rotations: this.rotations.map((r) => r.data),
+      trust: [...this.held.values()].map((c) => c.data),
       alerts: [...this.verified.values()].map((a) => a.data) });
   }
+}
+
+// The bytes kept and carried: routing as received, clamped (§10.1 step 5).
+function carried(msg) {
+  return encodeMessage({ ...msg, hops: Math.min(msg.hops, MAX_HOPS), copies: Math.min(msg.copies, MAX_COPIES) });
 }
 
 const nowS = () => Math.floor(Date.now() / 1000);

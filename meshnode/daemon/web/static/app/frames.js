@@ -23,6 +23,8 @@ function chunks(raw, size, max, what) {
 export function encodeHello(h) {
   const m = new Map([[1, SYNC_VERSION], [2, h.nonce]]);
   if (h.tags && h.tags.length) m.set(3, concat(...h.tags));
+  if (h.trustIds && h.trustIds.length) m.set(4, concat(...h.trustIds));
+  if (h.alerts && h.alerts.length) m.set(5, h.alerts);
   if (h.digest) m.set(7, h.digest);
   return encode([Frame.HELLO, m]);
 }
@@ -31,6 +33,23 @@ export const encodeRecon = (data) => encode([Frame.RECON, data]);
 export const encodeWant = (ids) => encode([Frame.WANT, concat(...ids)]);
 export const encodeMsg = (data) => encode([Frame.MSG, data]);
 export const encodeDone = () => encode([Frame.DONE, null]);
+
+const isSeq = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0)
+  || (typeof v === 'bigint' && v >= 0n && v < 2n ** 63n);
+
+// Hello field 5 (§10): [[issuer_id, [seq, ...]], ...], at most 32 issuers of 1..64 numbers.
+function alertVector(v) {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.length || v.length > 32) throw new WireError('hello.alerts'); // never empty (§10)
+  for (const item of v) {
+    if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string'
+        || !item[0].length || utf8(item[0]).length > 64 || !Array.isArray(item[1])
+        || !item[1].length || item[1].length > 64 || !item[1].every(isSeq)) {
+      throw new WireError('hello.alerts: expected [issuer_id, [seq, ...]]');
+    }
+  }
+  return v;
+}
 
 export function decodeFrame(data) {
   if (data.length > MAX_FRAME || data.length === 0) throw new WireError('frame: size');
@@ -50,7 +69,7 @@ export function decodeFrame(data) {
       }
       return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 128, 'hello.tags') : [],
         trustIds: body.has(4) ? chunks(body.get(4), 16, 128, 'hello.trust_ids') : [],
-        alerts: body.get(5) || [], digest: digest || null };
+        alerts: alertVector(body.get(5)), digest: digest || null };
     }
     case Frame.RECON:
       if (!(body instanceof Uint8Array) || body.length < 1 || body.length > 8192) {

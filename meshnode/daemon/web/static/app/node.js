@@ -4,9 +4,10 @@
 // the frames to send, the store is written through `store.put`/`store.drop` callbacks.
 //
 // What the browser node holds and relays: posts, announces, DMs and receipts (the kinds that
-// are reconciled). Alerts and revocations (the hub sends them on each sync) go to the alert
-// book (`node.alertBook`, alerts.js), which verifies them itself against the pinned roots;
-// they are not relayed from here. Certificates are dropped.
+// are reconciled), and the authority messages its alert book (`node.alertBook`, alerts.js)
+// verified itself against the roots this phone trusts: alerts, revocations and certificates.
+// Those are compared by the Hello's summaries (fields 4 and 5) and sent first (§10.1 step 2),
+// so a phone carries an alert from a hub that has it to the next hub that lacks it.
 
 import { x25519 } from '../vendor/crypto.js';
 import { Frame, decodeFrame, encodeDone, encodeHello, encodeMsg, encodeRecon, encodeWant }
@@ -16,8 +17,8 @@ import { GHOST, GIVES_DEAD, GIVES_LIVE, HELD, ItemSet, Reconciler, classOf, offe
   from './recon.js';
 import { OpenError, dayOf, helloField, helloTag, openDm, pairSecret, receiptFor, recipientTag,
   sealDm } from './seal.js';
-import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, publicKey, validate,
-  validateFast } from './wire.js';
+import { Kind, decodeMessage, encodeMessage, fingerprint, makeMessage, messageId, publicKey,
+  validate, validateFast } from './wire.js';
 
 const DAY = 86400;
 const POST_TTL = 7 * DAY;
@@ -154,7 +155,7 @@ export class Node {
     let checked;
     this.checking++;
     try { checked = await validateFast(data); } catch (e) {
-      if (e instanceof WireError && /kind not handled/.test(e.message)) return this._authority(data);
+      if (e instanceof WireError && /kind not handled/.test(e.message)) return this._authority(data, from);
       throw e;
     } finally {
       this.checking--;
@@ -186,11 +187,18 @@ export class Node {
     this.store.put(r);
   }
 
-  // An alert or revocation: judged by the alert book (never by the hub's word); a refused
-  // one is listed as not verified, and does not count against the link (an honest hub may
-  // pin roots this phone does not).
-  _authority(data) {
-    if (this.alertBook && this.alertBook.take(data)) this._changed({ kind: 'alert' });
+  // An alert, revocation or certificate: judged by the alert book (never by the hub's word);
+  // a refused one is listed as not verified, is not carried, and does not count against the
+  // link (an honest hub may pin roots this phone does not). One that verified goes on to the
+  // other links, as a node's news does.
+  _authority(data, from) {
+    const verdict = this.alertBook ? this.alertBook.take(data) : null;
+    if (!verdict) return null;
+    this._changed({ kind: 'alert' });
+    if (verdict.ok) {
+      const entry = this.alertBook.entry(hex(messageId(decodeMessage(data))));
+      if (entry) for (const link of this.links) if (link !== from) link.pushAuthority(entry);
+    }
     return null;
   }
 
@@ -398,6 +406,9 @@ export class Link {
   _out(frame) { this.stats.framesOut++; this.send(frame); }
 
   _hello() {
+    // Starting over on a link already in use: frames of the old exchange may still come, and
+    // are stale; they must not make us start over once more (§10.1 step 7: once).
+    if (this.nonce) this.staleRestart = true;
     this.nonce = randomBytes(8);
     this.peer = null; // the peer's Hello of this exchange
     this.recon = null;
@@ -408,7 +419,9 @@ export class Link {
     this.started = now();
     this.heard = now();
     this.tags = this.node.blindedTags(this.nonce); // kept: the tie-break compares what we sent
-    this._out(encodeHello({ nonce: this.nonce, tags: this.tags }));
+    const book = this.node.alertBook;
+    const { trustIds, alerts } = book ? book.summary() : { trustIds: [], alerts: [] };
+    this._out(encodeHello({ nonce: this.nonce, tags: this.tags, trustIds, alerts }));
   }
 
   receive(data) {
@@ -467,6 +480,8 @@ export class Link {
     this.recon = new Reconciler(node.itemSet(f), this.initiator, (item) => node.describe(item, f));
     this.reconStart = performance.now();
     this.phase = 'RECONCILING';
+    // §10.1 step 2: what the peer's summaries lack of trust and alerts goes first.
+    if (node.alertBook) for (const entry of node.alertBook.lacking(f)) this.pushAuthority(entry);
     if (this.initiator) this._out(encodeRecon(this.recon.initiate()));
   }
 
@@ -554,6 +569,14 @@ export class Link {
   push(r) {
     if (!this.peer) return;
     const data = this.node.handOver(r, this.peer);
+    if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
+  }
+
+  /** An alert, revocation or certificate the book carries, handed over at once (one hop
+   *  less; none when it has no hops left) once the peer's Hello is in. */
+  pushAuthority(entry) {
+    if (!this.peer) return;
+    const data = this.node.alertBook.handOver(entry);
     if (data) { this.stats.msgsOut++; this._out(encodeMsg(data)); }
   }
 

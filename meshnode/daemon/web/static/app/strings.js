@@ -31,6 +31,7 @@ export const STRINGS = {
     rootsPinned: 'Deze telefoon vertrouwt: {roots}',
     noRoots: 'Nog geen vertrouwde basissleutel vastgelegd: meldingen kunnen nog niet gecontroleerd worden.',
     rootsDiffer: 'Let op: dit steunpunt vertrouwt andere basissleutels dan deze telefoon. Meldingen worden alleen getoond als ze kloppen met de sleutels van deze telefoon.',
+    rootsRotated: 'Let op: basissleutel {from} is per {time} overgedragen aan {to}. De overdracht is ondertekend door beide sleutels en door deze telefoon gecontroleerd; {from} certificeert sindsdien niets nieuws meer.',
   },
   en: {
     title: 'Neighbourhood messages', board: "Information board: also the steunpunt's notices and earlier alerts",
@@ -62,5 +63,6 @@ export const STRINGS = {
     rootsPinned: 'This phone trusts: {roots}',
     noRoots: 'No trusted root pinned yet: alerts cannot be checked yet.',
     rootsDiffer: "Warning: this steunpunt trusts other roots than this phone. Alerts are shown only when they check out against this phone's roots.",
+    rootsRotated: 'Note: root {from} handed over to {to} as of {time}. The handover is signed by both keys and checked by this phone; {from} certifies nothing new since.',
   },
 };

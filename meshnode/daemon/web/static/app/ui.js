@@ -49,8 +49,10 @@ async function main() {
   node.onChange(() => renderSoon(node));
   bind(node, store);
   render(node);
+  // On the first visit the roots are fetched before the sync starts, so that the alerts the
+  // hub sends are judged against them (a failed fetch, offline, does not hold the sync up).
+  if (!state.book.pins.length) await pinRoots(node);
   connect(node);
-  pinRoots(node);
   setInterval(() => { state.link?.tick(); node.expire(); state.book.expire(); }, 5000);
   window.addEventListener('online', () => { if (!state.ws) connect(node); });
   if ('serviceWorker' in navigator) {
@@ -66,12 +68,15 @@ async function main() {
 async function pinRoots(node) {
   let roots;
   try {
-    const r = await fetch('/app/roots.json', { cache: 'no-store' });
+    const r = await fetch('/app/roots.json', { cache: 'no-store', signal: AbortSignal.timeout(5000) });
     roots = (await r.json()).roots;
   } catch { return; } // offline, or no hub: the pinned roots stand
   if (!Array.isArray(roots)) return;
-  const book = state.book;
-  if (!book.pin(roots)) state.rootsDiffer = book.pins.length > 0 && book.differs(roots);
+  // Newly pinned on a link already syncing (the first fetch failed): what the hub sent was
+  // judged without roots, so start the exchange over and the hub sends it again (its next
+  // Hello would be up to 15 minutes away).
+  if (state.book.pin(roots) && state.link && state.link.peer) state.link.open();
+  state.hubRoots = roots; // compared at each render: a rotation followed meanwhile counts
   render(node);
 }
 
@@ -249,11 +254,18 @@ function infoFor(infos) {
 function renderAlerts() {
   const book = state.book;
   const roots = book.roots();
+  const inService = roots.filter((r) => r.retired == null);
   $('roots').textContent = roots.length
-    ? t('rootsPinned', { roots: roots.map((r) => `${r.name} (${r.fingerprint})`).join('; ') })
+    ? t('rootsPinned', { roots: inService.map((r) => `${r.name} (${r.fingerprint})`).join('; ') })
     : t('noRoots');
-  $('roots-warn').hidden = !state.rootsDiffer;
-  $('roots-warn').textContent = state.rootsDiffer ? t('rootsDiffer') : '';
+  const differ = !!state.hubRoots && book.pins.length > 0 && book.differs(state.hubRoots);
+  $('roots-warn').hidden = !differ;
+  $('roots-warn').textContent = differ ? t('rootsDiffer') : '';
+  // A rotation the phone followed (signed by a root it trusted, co-signed by the new one).
+  const rotated = book.rotations.map((r) => t('rootsRotated', { from: `${r.from.name} (${r.from.fingerprint})`,
+    to: `${r.to.name} (${r.to.fingerprint})`, time: time(r.at) }));
+  $('roots-rotated').hidden = !rotated.length;
+  $('roots-rotated').textContent = rotated.join(' ');
   const items = book.current().map((a) => {
     const info = infoFor(a.alert.infos);
     const li = el('li', 'alert verified');
