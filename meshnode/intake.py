@@ -34,6 +34,7 @@ from meshnode.crypto.authority import (
     VerifiedAlert,
     apply_revocation,
     apply_rotation,
+    decode_cert,
     proven_time,
     verify_alert,
     verify_cert,
@@ -103,6 +104,9 @@ _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: P
 SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM id (hex)
 # Store meta key: the clock floor, "TIME ROOT_ID_HEX SERIAL" (the certificate that proved it).
 CLOCK_FLOOR_META = "clock-floor"
+# Store meta key prefix: the root rotations this node followed (the encoded certificate message,
+# by id in hex). Kept apart from the messages, which a rotation leaves when it expires.
+ROTATION_META = "rotation:"
 
 # Per-author quotas for DMs and receipts. Relays cannot see who sent a DM (sealed sender): the
 # only author keys they see are each envelope's and each receipt's signing key, the DM's
@@ -709,6 +713,7 @@ class Intake:
                 return self.reject(out, link, msg.kind, Refusal.CERT, str(rotated), msg.id,
                                    rejection=rotated)
             self.trust = rotated
+            self.store.set_meta(ROTATION_META + msg.id.hex(), encode_message(msg))
             out.append(TrustUpdated(msg.id, f"new root {cert.name}"))
         return self._store(msg, now, out, link, created=cert.not_before,
                            expires=cert.not_after, pinned=True)
@@ -734,9 +739,36 @@ class Intake:
         self._floor_after_revocation()
         return verdict
 
+    def _follow_kept_rotations(self) -> None:
+        """Follow again the root rotations followed before a restart. The new root stays
+        trusted after its rotation certificate expires (and leaves the store): each kept
+        rotation is checked again, signatures and all, as of the moment it took effect (its
+        not_before). A chain of rotations is followed link by link, whatever order the
+        rotations are kept in: passes repeat while one brings a root that lets another in."""
+        pending: list[tuple[int, Message]] = []
+        for key in self.store.meta_keys(ROTATION_META):
+            try:
+                msg = decode_message(self.store.get_meta(key) or b"")
+                pending.append((decode_cert(msg.body).not_before, msg))
+            except WireError:
+                continue
+        pending.sort(key=lambda entry: entry[0])
+        while pending:
+            left = []
+            for took_effect, msg in pending:
+                rotated = apply_rotation(self.trust, msg, took_effect)
+                if isinstance(rotated, TrustStore):
+                    self.trust = rotated
+                else:
+                    left.append((took_effect, msg))
+            if len(left) == len(pending):
+                return  # what is left does not chain to a root trusted here
+            pending = left
+
     def _load(self, now: int) -> None:
         """Rebuild trust and alert state from what the store holds (after a restart)."""
         now = self.authority_time(now)
+        self._follow_kept_rotations()
         for kind in (Kind.CERT, Kind.REVOKE, Kind.ALERT):
             for stored in self.store.by_kind(int(kind)):
                 try:
