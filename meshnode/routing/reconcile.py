@@ -445,6 +445,12 @@ def _timed(flag: int) -> bool:
     return flag & _OFFER_MASK <= HELD
 
 
+# Flag bytes a peer may send: no bit above bit 2, and no GHOST of class 1.
+_VALID_FLAGS = frozenset(range((CLASS_FLAG | _OFFER_MASK) + 1)) - {CLASS_FLAG | GHOST}
+# The valid flag bytes for which `_timed` holds, for loops over every listed id.
+_TIMED = frozenset(f for f in _VALID_FLAGS if _timed(f))
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One protocol message. `opening` marks the initiator's first message (version, since);
@@ -583,7 +589,7 @@ def _decode_payload(mode: Mode, lower: Bound, upper: Bound, item: list[object],
         return IdDiffRange(upper, bitmap, ids, flags, times)
     ids, flags, times = _entries(item[2:5], lower, upper, where)
     if mode is Mode.KNOWN:
-        if any(not _timed(f) for f in flags):
+        if any(f not in _TIMED for f in flags):
             raise WireError(f"{where}.flags", "KNOWN lists only ids flagged GHOST or HELD")
         return KnownRange(upper, ids, flags, times)
     return IdListRange(upper, ids, flags, times)
@@ -598,11 +604,11 @@ def _entries(fields: list[object], lower: Bound, upper: Bound,
     flags = check_bin(fields[1], f"{where}.flags", hi=2**32)
     if len(flags) != len(ids):
         raise WireError(f"{where}.flags", f"{len(flags)} flags for {len(ids)} ids")
-    for f in flags:
-        if f & ~(CLASS_FLAG | _OFFER_MASK) or (f & _OFFER_MASK == GHOST and f & CLASS_FLAG):
-            raise WireError(f"{where}.flags", f"invalid flag {f:#x}")
+    if not _VALID_FLAGS.issuperset(flags):
+        bad = next(f for f in flags if f not in _VALID_FLAGS)
+        raise WireError(f"{where}.flags", f"invalid flag {bad:#x}")
     raw_times = fields[2]
-    timed = [item_id for item_id, f in zip(ids, flags, strict=True) if _timed(f)]
+    timed = [item_id for item_id, f in zip(ids, flags, strict=True) if f in _TIMED]
     if not isinstance(raw_times, list) or len(raw_times) != len(timed):
         raise WireError(f"{where}.times", f"expected an array of {len(timed)} timestamps")
     times = tuple(check_int(t, f"{where}.times", lo=0, hi=MAX_TIMESTAMP) for t in raw_times)
@@ -794,6 +800,10 @@ def _valid_offer(cls: int, offer: int) -> int:
     """`offer` as a flag may carry it: a class-1 item its holder no longer holds (it expired
     during the session) is HELD, never a GHOST of class 1, which the peer refuses."""
     return HELD if cls and offer == GHOST else offer
+
+
+# The flag byte of an item of class `c` whose holder offers `o`: `_FLAGS[c][o]`.
+_FLAGS = tuple(tuple(c << 2 | _valid_offer(c, o) for o in range(4)) for c in (0, 1))
 
 
 def _by_class(item_id: bytes, cls: int) -> int:
@@ -1007,19 +1017,20 @@ class Reconciler:
             return writer.room() >= 3 + _LIST_OVERHEAD + _WORST_ENTRY * count
         return writer.room() >= self._config.branching * (3 + _bin_size(FINGERPRINT_SIZE))
 
-    def _entries(self, lo: int, hi: int) -> tuple[list[Item], list[int]]:
+    def _entries(self, lo: int, hi: int) -> tuple[Sequence[Item], list[int]]:
         """Our items in `[lo, hi)` and their flag bytes for this peer."""
         describe = self._describe
-        chosen = list(self._items.items(lo, hi))
+        chosen = self._items.items(lo, hi)
         classes = self._items.classes(lo, hi)
         pairs = zip(chosen, classes, strict=True)
-        flags = [c << 2 | _valid_offer(c, describe(item_id, c)) for (_, item_id), c in pairs]
+        # Run once per item listed at every contact, hence a table rather than calls.
+        flags = [_FLAGS[c][describe(item_id, c)] for (_, item_id), c in pairs]
         return chosen, flags
 
     def _listing(self, chosen: Sequence[Item], flags: Sequence[int],
                  ) -> tuple[tuple[bytes, ...], bytes, tuple[int, ...]]:
         ids = tuple(item_id for _, item_id in chosen)
-        times = tuple(ts for (ts, _), f in zip(chosen, flags, strict=True) if _timed(f))
+        times = tuple(ts for (ts, _), f in zip(chosen, flags, strict=True) if f in _TIMED)
         return ids, bytes(flags), times
 
     def _split(self, lo: int, hi: int, upper: Bound) -> list[Range]:
@@ -1040,12 +1051,18 @@ class Reconciler:
             start = end
         return out
 
-    def _note_ghosts(self, listed: _Listing, out: _Round) -> None:
-        """Record the peer's GHOST/HELD ids we do not hold at all as ghosts to be."""
+    def _note_ghosts(self, listed: _Listing, out: _Round,
+                     ours: Sequence[Item] | None = None) -> None:
+        """Record the peer's GHOST/HELD ids we do not hold at all as ghosts to be. `ours`, when
+        given, are all our items in the listed range (every timed id lies inside it), which
+        saves a search of the whole set per id."""
         pairs = zip(listed.ids, listed.flags, strict=True)
-        timed = [(item_id, f) for item_id, f in pairs if _timed(f)]
-        for (item_id, _), ts in zip(timed, listed.times, strict=True):
-            if not self._holds(ts, item_id):
+        timed = [item_id for item_id, f in pairs if f in _TIMED]
+        if not timed:
+            return
+        held = None if ours is None else set(ours)
+        for item_id, ts in zip(timed, listed.times, strict=True):
+            if not (self._holds(ts, item_id) if held is None else (ts, item_id) in held):
                 out.ghosts[item_id] = ts
 
     def _holds(self, ts: int, item_id: bytes) -> bool:
@@ -1056,7 +1073,7 @@ class Reconciler:
                    out: _Round) -> None:
         """Initiator: diff the responder's id list with our items in the range; tell it, with a
         KNOWN range if it fits, which of our ids it lacks and cannot get from us."""
-        theirs = {(i, class_of(f)): f for i, f in zip(listed.ids, listed.flags, strict=True)}
+        theirs = {(i, f >> 2 & 1): f for i, f in zip(listed.ids, listed.flags, strict=True)}
         chosen, flags = self._entries(lo, hi)
         ours = {(item_id, c >> 2 & 1) for (_, item_id), c in zip(chosen, flags, strict=True)}
         out.have.update(i for i, _ in ours.difference(theirs))
@@ -1064,10 +1081,10 @@ class Reconciler:
             if key not in ours:
                 out.need.add(key[0])
                 out.peer_flags[key[0]] = f
-        self._note_ghosts(listed, out)
+        self._note_ghosts(listed, out, chosen)
         their_ids = set(listed.ids)
         unknown = [(item, f) for item, f in zip(chosen, flags, strict=True)
-                   if _timed(f) and item[1] not in their_ids]
+                   if f in _TIMED and item[1] not in their_ids]
         if unknown:
             known = KnownRange(listed.upper, *self._listing([i for i, _ in unknown],
                                                             [f for _, f in unknown]))
@@ -1084,10 +1101,10 @@ class Reconciler:
         ours = {(item_id, f >> 2 & 1) for (_, item_id), f in zip(chosen, flags, strict=True)}
         out.have.update(item_id for i, (_, item_id) in enumerate(chosen) if bits >> i & 1)
         for item_id, f in zip(diff.ids, diff.flags, strict=True):
-            if (item_id, class_of(f)) not in ours:
+            if (item_id, f >> 2 & 1) not in ours:
                 out.need.add(item_id)
                 out.peer_flags[item_id] = f
-        self._note_ghosts(diff, out)
+        self._note_ghosts(diff, out, chosen)
 
     def _answer(self, w: _Work, lo: int, hi: int, writer: _Writer) -> _Work | None:
         """Answer the initiator's id list; return the work left for a later reply, if any."""
@@ -1098,10 +1115,10 @@ class Reconciler:
         # Only look at our ids when their difference could fit: the work is then bounded by
         # the reply size plus the peer's list, whatever the size of the range on our side.
         if not w.stream and count <= len(listed.ids) + room // _WORST_ENTRY:
-            theirs = {(i, class_of(f)) for i, f in zip(listed.ids, listed.flags, strict=True)}
+            theirs = {(i, f >> 2 & 1) for i, f in zip(listed.ids, listed.flags, strict=True)}
             chosen, flags = self._entries(lo, hi)
             mine = {(item_id, f >> 2 & 1) for (_, item_id), f in zip(chosen, flags, strict=True)}
-            keys = zip(listed.ids, map(class_of, listed.flags), strict=True)
+            keys = zip(listed.ids, (f >> 2 & 1 for f in listed.flags), strict=True)
             bits = sum(1 << n for n, key in enumerate(keys) if key not in mine)
             bitmap = bits.to_bytes((len(listed.ids) + 7) // 8, "little")
             missing = [(item, f) for item, f in zip(chosen, flags, strict=True)
