@@ -61,13 +61,14 @@ def main() -> None:
                         metavar=("GROUP", "CONDITION", "FILE"),
                         help="a `meshnode sim run --json` results file")
     parser.add_argument("--out", default="sim_stamps_dm_loss.png")
-    parser.add_argument("--title", default="small, 3 h, Sybil flood")
+    parser.add_argument("--title", default="small, 3 h, Sybil flood",
+                        help="the figure's title: the scenario and its settings")
     args = parser.parse_args()
     by: dict[tuple[str, str], dict[int, Run]] = defaultdict(dict)
     for run in read_runs(args.jsonl, args.cli, args.group):
         by[(str(run["group"]), str(run["condition"]))][int(run["seed"])] = run  # type: ignore[call-overload]
     keys = list(by)
-    labels = [f"{g}:\n{c}" for g, c in keys]
+    labels = [f"{g}:\n{c}\n({len(by[(g, c)])} seeds)" for g, c in keys]
     seeds = sorted({s for runs in by.values() for s in runs})
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
     for i, seed in enumerate(seeds):
@@ -84,29 +85,34 @@ def main() -> None:
     left.set_ylim(bottom=0, top=max(m + h for m, h in means) * 1.35)
     left.legend(loc="upper center", ncol=2, fontsize=8)
     left.grid(axis="y", alpha=0.3)
-    left.set_title(f"DM delivery ratio ({args.title})", fontsize=10)
+    left.set_title("DM delivery ratio per condition", fontsize=10)
     attacked = [key for key in keys if key[1] != "none" and (key[0], "none") in by]
-    losses = []
+    losses, paired = [], []
     for group, condition in attacked:
         base = by[(group, "none")]
         runs = by[(group, condition)]
+        seeds_both = [s for s in sorted(runs) if s in base]
+        paired.append(len(seeds_both))
         losses.append(_interval([100 * (_ratio(base[s]) - _ratio(runs[s]))
-                                 for s in sorted(runs) if s in base]))
+                                 for s in seeds_both]))
     xs = list(range(len(attacked)))
     right.bar(xs, [m for m, _ in losses], yerr=[h for _, h in losses], capsize=6,
               color=["C3" if c == "sybil" else "C0" for _, c in attacked], alpha=0.8)
     for x, (m, h) in zip(xs, losses, strict=True):
-        right.annotate(f"{m:+.1f} ± {h:.1f}", (x, m + h if m >= 0 else m - h),
+        right.annotate(f"{m:+.1f} ± {h:.1f}" if h else f"{m:+.1f}", (x, m + h if m >= 0 else m - h),
                        textcoords="offset points", xytext=(0, 4 if m >= 0 else -12),
                        ha="center", fontsize=8)
     right.axhline(0, color="black", linewidth=0.8)
-    right.set_xticks(xs, [f"{g}:\n{c}" for g, c in attacked], fontsize=8)
-    right.set_ylabel("DM delivery loss vs none, paired by seed [percentage points]")
+    right.set_xticks(xs, [f"{g}:\n{c}\n({n} seeds)" for (g, c), n in zip(attacked, paired,
+                                                                            strict=True)],
+                     fontsize=8)
+    right.set_ylabel("DM delivery loss vs none [percentage points]")
     top = max(abs(m) + h for m, h in losses) * 1.4 if losses else 1.0
     right.set_ylim(-top, top)
     right.grid(axis="y", alpha=0.3)
-    right.set_title("loss against the same group's no-attack run (positive: fewer DMs)",
+    right.set_title("loss vs the same group's none, paired by seed (positive: fewer DMs)",
                     fontsize=10)
+    fig.suptitle(args.title, fontsize=11)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
 
