@@ -48,6 +48,10 @@ def _ratio(run: Run) -> float:
     return float(run["delivered"]) / float(run["created"])  # type: ignore[arg-type]
 
 
+def _seeds(n: int) -> str:
+    return "1 seed, no interval" if n == 1 else f"{n} seeds"
+
+
 def _interval(values: list[float]) -> tuple[float, float]:
     e = estimate(values)
     return (e.mean or 0.0), (e.ci95 or 0.0)
@@ -68,7 +72,7 @@ def main() -> None:
     for run in read_runs(args.jsonl, args.cli, args.group):
         by[(str(run["group"]), str(run["condition"]))][int(run["seed"])] = run  # type: ignore[call-overload]
     keys = list(by)
-    labels = [f"{g}:\n{c}\n({len(by[(g, c)])} seeds)" for g, c in keys]
+    labels = [f"{g}:\n{c}\n({_seeds(len(by[(g, c)]))})" for g, c in keys]
     seeds = sorted({s for runs in by.values() for s in runs})
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
     for i, seed in enumerate(seeds):
@@ -103,7 +107,7 @@ def main() -> None:
                        textcoords="offset points", xytext=(0, 4 if m >= 0 else -12),
                        ha="center", fontsize=8)
     right.axhline(0, color="black", linewidth=0.8)
-    right.set_xticks(xs, [f"{g}:\n{c}\n({n} seeds)" for (g, c), n in zip(attacked, paired,
+    right.set_xticks(xs, [f"{g}:\n{c}\n({_seeds(n)})" for (g, c), n in zip(attacked, paired,
                                                                             strict=True)],
                      fontsize=8)
     right.set_ylabel("DM delivery loss vs none [percentage points]")
