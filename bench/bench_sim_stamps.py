@@ -2,6 +2,7 @@
 
 Usage: python bench/bench_sim_stamps.py [--seeds 7,8,9] [--duration 3h] [--rate 900]
            [--conditions none,sybil,sybil-stamps,none-stamps,sybil-pays]
+           [--set KEY=VALUE ...] [--jsonl runs.jsonl]
 
 The bundled `small` scenario (96 residents, 4 hubs, 12 DMs per resident per day) for
 `--duration`, once per seed and condition:
@@ -13,6 +14,13 @@ The bundled `small` scenario (96 residents, 4 hubs, 12 DMs per resident per day)
   new to them; the attacker does not pay;
 * sybil-pays: as sybil-stamps, but the attacker mints a stamp for every fresh identity.
 
+`--set KEY=VALUE` (repeatable, as the CLI's) changes the scenario for every condition, e.g.
+`--set routing.store_bytes=262144 --set ble.throughput=5000`; the keys a condition sets
+(`workload.attacker.count`, `routing.stamps`, `workload.attacker.stamps`) and the ones the
+other options set are refused there. `--jsonl FILE` appends one JSON line per run (condition,
+seed, DMs created and delivered, ratio, junk, CPU and wall seconds, load average), which
+`bench/plot_sim_stamps.py` draws.
+
 Prints, per condition, the DMs delivered per seed, the delivery ratio (mean ± 95 % Student t
 half-width over seeds) and its loss against `none` paired by seed, the junk sent, and the CPU
 and wall seconds. Each run is the CLI's `meshnode sim run small --seed S --set ...` with the
@@ -22,10 +30,13 @@ keys printed in the header.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 
 from common import header
 
+from sim.config import ScenarioError
 from sim.driver import Simulation
 from sim.metrics import summarise
 from sim.overrides import apply, parse_assignment, read_source, scenario_from_table
@@ -40,6 +51,25 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "sybil-pays": ("workload.attacker.count=1", "routing.stamps=true",
                    "workload.attacker.stamps=true"),
 }
+
+
+# Keys the script sets itself, per condition or from its own options: not for `--set`.
+RESERVED = frozenset({"scenario.seed", "scenario.duration", "workload.attacker.start",
+                      "workload.attacker.rate", "workload.attacker.count", "routing.stamps",
+                      "workload.attacker.stamps"})
+
+
+def extra_settings(texts: list[str]) -> tuple[str, ...]:
+    """The `--set KEY=VALUE` texts, checked: well formed, and no key the script sets itself.
+
+    Raises ScenarioError naming the key otherwise, so a figure cannot silently mix conditions.
+    """
+    for text in texts:
+        key, _ = parse_assignment(text, many=False)
+        if key in RESERVED:
+            raise ScenarioError(key, "is set by the script (per condition or by its own "
+                                "option), not by --set")
+    return tuple(texts)
 
 
 def load(settings: tuple[str, ...]) -> Scenario:
@@ -73,10 +103,17 @@ def main() -> None:
     parser.add_argument("--duration", default="3h")
     parser.add_argument("--rate", type=float, default=900.0)
     parser.add_argument("--conditions", default="none,sybil,sybil-stamps,none-stamps")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="KEY=VALUE", help="a scenario setting for every condition")
+    parser.add_argument("--jsonl", help="append one JSON line per run to this file")
     args = parser.parse_args()
+    try:
+        extra = extra_settings(args.settings)
+    except ScenarioError as error:
+        parser.error(str(error))
     seeds = [int(s) for s in args.seeds.split(",")]
     common = (f"scenario.duration={args.duration}", "workload.attacker.start=0",
-              f"workload.attacker.rate={args.rate}")
+              f"workload.attacker.rate={args.rate}", *extra)
     header(f"Sybil flood and stamps: small, {args.duration}, {args.rate:g} junk posts/h, "
            f"seeds {args.seeds}")
     print(f"common settings: {' '.join('--set ' + s for s in common)}")
@@ -86,7 +123,14 @@ def main() -> None:
     print("|---|---|---|---:|---:|---:|---:|---:|")
     base: list[float] | None = None
     for name in args.conditions.split(","):
-        runs = [one(seed, (*common, *CONDITIONS[name])) for seed in seeds]
+        runs = []
+        for seed in seeds:
+            run = one(seed, (*common, *CONDITIONS[name]))
+            runs.append(run)
+            if args.jsonl:
+                with open(args.jsonl, "a") as f:
+                    f.write(json.dumps({"condition": name, "seed": seed, **run,
+                                        "load": os.getloadavg()}) + "\n")
         ratios = [r["ratio"] for r in runs]
         if name == "none":
             base = ratios
