@@ -78,7 +78,7 @@ def test_the_hub_hands_out_the_roots_it_pins_for_phones_to_pin(
     assert headers["content-security-policy"] == APP_CSP
     name, key = read_public_key(authority.root / "root.pub", role="root")
     assert json.loads(body) == {"roots": [{
-        "key": key.hex(), "name": name, "fingerprint": fingerprint(key)}]}
+        "key": key.hex(), "name": name, "fingerprint": fingerprint(key), "retired": None}]}
 
 
 def test_nothing_but_the_app_is_reachable_under_its_paths(steunpunt: Steunpunt) -> None:

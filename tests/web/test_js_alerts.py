@@ -26,6 +26,7 @@ from meshnode.alerts.model import Alert, MsgType, Reference, Severity
 from meshnode.codec import pack
 from meshnode.crypto.authority import (
     CertRole,
+    Rejection,
     RootKey,
     SequenceWindow,
     TrustStore,
@@ -307,13 +308,14 @@ def _python_book(steps: list[Message], now: int) -> list[str]:
     return out
 
 
-def _js_book(steps: list[Message], now: int,
-             saved: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The browser's AlertBook (pinning the test root, or read back from `saved`) fed
-    `steps` in order at `now`, run by Node.js."""
+def _js_book(steps: list[Message], now: int, saved: dict[str, Any] | None = None,
+             roots: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The browser's AlertBook (pinning `roots`, by default the test root, or read back from
+    `saved`) fed `steps` in order at `now`, run by Node.js."""
     node = shutil.which("node") or shutil.which("nodejs")
     assert node is not None
-    case = {"book": True, "now": now, "roots": [{"key": ROOT_KEY.hex(), "name": "Test root"}],
+    pins = roots if roots is not None else [{"key": ROOT_KEY.hex(), "name": "Test root"}]
+    case = {"book": True, "now": now, "roots": pins,
             "saved": saved, "steps": [encode_message(m).hex() for m in steps]}
     done = subprocess.run([node, str(RUNNER)], input=json.dumps(case), capture_output=True,
                           text=True, timeout=60)
@@ -351,3 +353,23 @@ def test_a_rotation_followed_is_kept_across_a_reload_even_after_it_expired() -> 
     reloaded = _js_book([alert], later, js["saved"])
     assert reloaded["verdicts"] == ["ok"]
     assert reloaded["carried"] == 1  # the alert
+
+
+def test_a_phone_pinning_after_a_rotation_still_verifies_the_old_roots_earlier_certificates(
+) -> None:
+    """A phone that first visits a steunpunt after a rotation pins the roots as the hub hands
+    them out (/app/roots.json): the retired root with the moment it was retired. Certificates
+    the old root issued before then still verify, later ones do not, as at the Python node."""
+    steps = [_alert_under(_issuer_cert(AUTH.root, 51, ROTATED_AT - 1), 1, "before"),
+             _alert_under(_issuer_cert(AUTH.root, 52, ROTATED_AT), 2, "after"),
+             _alert_under(_issuer_cert(ROOT2, 1, NOW - 5), 3, "new")]
+    hub = TrustStore((RootKey(ROOT_KEY, "Test root", retired=ROTATED_AT),
+                      RootKey(ROOT2.public_key().public_bytes_raw(), "Test root 2")))
+    python = []
+    for msg in steps:
+        got = verify_alert(msg, hub, NOW)
+        python.append(got.reason.value if isinstance(got, Rejection) else "ok")
+    pins = [{"key": r.key.hex(), "name": r.name, "retired": r.retired} for r in hub.roots]
+    js = _js_book(steps, NOW, roots=pins)
+    assert js["verdicts"] == python == ["ok", "unknown root", "ok"]
+    assert js["roots"] == [["Test root", ROTATED_AT], ["Test root 2", None]]

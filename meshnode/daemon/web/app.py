@@ -201,12 +201,14 @@ class BoardApp:
 
 
 def roots_json(status: Mapping[str, Any]) -> bytes:
-    """The hub's pinned roots still in service, as the app pins them: key (hex), name and
-    fingerprint. Retired roots are left out: a phone pinning now starts from the roots in
-    service, and one that pinned before follows a rotation itself, checking its signatures
-    (app/alerts.js)."""
-    roots = [{"key": r["key"], "name": r["name"], "fingerprint": r["fingerprint"]}
-             for r in status.get("trust", []) if r.get("retired") is None]
+    """The hub's pinned roots, as the app pins them: key (hex), name, fingerprint, and for a
+    root handed over to a successor the moment it was retired (unix seconds; null for a root
+    in service). A phone pinning after a rotation pins the retired root as retired: it still
+    verifies the certificates that root issued before the handover (issuer certificates last
+    a year), and none from after it. A phone that pinned before follows a rotation itself,
+    checking its signatures (app/alerts.js)."""
+    roots = [{"key": r["key"], "name": r["name"], "fingerprint": r["fingerprint"],
+              "retired": r.get("retired")} for r in status.get("trust", [])]
     return json.dumps({"roots": roots}, ensure_ascii=False).encode("utf-8")
 
 

@@ -53,6 +53,13 @@ export function makeRoot(key, name) {
   return { key, name, id: nodeId(key), idHex: hex(nodeId(key)), fingerprint: fingerprint(key) };
 }
 
+/** A pinned root ({key (hex), name, retired}): a root the hub had retired by a rotation stays
+ *  retired here, verifying only certificates it issued before `retired` (unix seconds). */
+function pinnedRoot(pin) {
+  const root = makeRoot(unhexKey(pin.key), pin.name);
+  return Number.isSafeInteger(pin.retired) && pin.retired >= 0 ? { ...root, retired: pin.retired } : root;
+}
+
 function bin(m, k, where, lo, hi) {
   const v = m.get(k);
   if (!(v instanceof Uint8Array) || v.length < lo || v.length > hi) {
@@ -326,7 +333,7 @@ const bySeq = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 const newestFirst = (a, b) => b.created - a.created;
 
 /**
- * What the resident's node knows of authority alerts: the pinned roots (`pins`: [{key, name}]
+ * What the resident's node knows of authority alerts: the pinned roots (`pins`: [{key, name, retired?}]
  * with keys as hex, as stored), the rotations it followed from them, revocations, the alerts it
  * verified and those it refused, and what of these it carries to the next hub.
  * `save(state)` persists {pins, rotations, trust, alerts} (encoded messages) when they change.
@@ -336,7 +343,7 @@ export class AlertBook {
     save = () => null, now = nowS()) {
     this.save = () => null; // nothing is written back while the stored state is read
     this.pins = pins;
-    this.trust = { roots: pins.map((p) => makeRoot(unhexKey(p.key), p.name)), revoked: new Set() };
+    this.trust = { roots: pins.map(pinnedRoot), revoked: new Set() };
     this.rotations = []; // followed: {data, from, to, at} (kept when the certificate expires)
     this.held = new Map(); // hex id -> a revocation or certificate carried: {key, id, kind, data, created, expires}
     this.seqs = new SequenceWindow();
@@ -353,9 +360,10 @@ export class AlertBook {
 
   /** Pin these roots ({key: hex, name}), once: a phone keeps the roots it pinned first. */
   pin(roots) {
-    if (this.pins.length || !roots.length) return false;
-    this.pins = roots.map((r) => ({ key: r.key, name: r.name }));
-    this.trust.roots = this.pins.map((p) => makeRoot(unhexKey(p.key), p.name));
+    if (this.pins.length || !roots.some((r) => r.retired == null)) return false;
+    this.pins = roots.map((r) => (r.retired == null ? { key: r.key, name: r.name }
+      : { key: r.key, name: r.name, retired: r.retired }));
+    this.trust.roots = this.pins.map(pinnedRoot);
     this.seen.clear(); // alerts judged before any root was pinned are judged again
     this._save();
     return true;
@@ -368,7 +376,8 @@ export class AlertBook {
    *  pinned, or their successors where it followed a rotation signed by them. */
   differs(roots) {
     const mine = new Set(this.trust.roots.filter((r) => r.retired == null).map((r) => hex(r.key)));
-    return roots.some((r) => !mine.has(r.key)) || [...mine].some((k) => !roots.some((r) => r.key === k));
+    const theirs = roots.filter((r) => r.retired == null);
+    return theirs.some((r) => !mine.has(r.key)) || [...mine].some((k) => !theirs.some((r) => r.key === k));
   }
 
   /** An alert, revocation or certificate from the mesh: judged once, kept and carried if it

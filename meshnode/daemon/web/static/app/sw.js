@@ -6,7 +6,7 @@
 // (docs/steunpunt.md, "What the hub can and cannot see").
 // SHELL lists every file the app loads; tests/web/test_app_http.py checks it against them.
 
-const CACHE = 'meshnode-app-v5'; // v5: the phone carries verified alerts and follows root rotations
+const CACHE = 'meshnode-app-v6'; // v6: roots a hub retired are pinned as retired
 const SHELL = ['/app/', '/app/app.css', '/app/ui.js', '/app/node.js', '/app/store.js',
   '/app/frames.js', '/app/msgpack.js', '/app/recon.js', '/app/seal.js', '/app/wire.js',
   '/app/strings.js', '/app/alerts.js', '/app/cap.js', '/app/contactqr.js',
