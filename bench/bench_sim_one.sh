@@ -26,7 +26,10 @@ Report.report1 = ConnectivityONEReport
 Report.reportDir = $WORK/
 btInterface.transmitSpeed = 20k
 SETTINGS
-sh one.sh -b 1 "$WORK/live.txt" > /dev/null
+echo "files in $WORK"
+uptime
+/usr/bin/time -f "ONE live run: %U s user, %S s sys, %e s wall, %M KiB peak RSS" \
+    sh one.sh -b 1 "$WORK/live.txt" > /dev/null
 TRACE=$WORK/helsinki_live_ConnectivityONEReport.txt
 # 2. ONE replays it: no movement, connections from the report, messages from the list.
 cat > "$WORK/replay.txt" <<SETTINGS
@@ -73,9 +76,9 @@ plots = false
 SCENARIO
 for run in 1 2 3; do
     uptime
-    /usr/bin/time -f "ONE run $run: %U s user, %S s sys, %e s wall" \
+    /usr/bin/time -f "ONE run $run: %U s user, %S s sys, %e s wall, %M KiB peak RSS" \
         sh one.sh -b 1 "$WORK/replay.txt" > /dev/null
-    /usr/bin/time -f "meshnode run $run: %U s user, %S s sys, %e s wall" \
+    /usr/bin/time -f "meshnode run $run: %U s user, %S s sys, %e s wall, %M KiB peak RSS" \
         "$ROOT/.venv/bin/meshnode" sim run "$WORK/one-helsinki.toml" --out "$WORK/mesh" --quiet \
         > /dev/null
 done
