@@ -148,7 +148,7 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     died_at: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    # Urgent dissemination (`meshnode.alerts.urgency`): per phone, the seconds it spent at the
+    # Urgent dissemination (`meshnode.alerts.urgency`): per device, the seconds it spent at the
     # urgent radio settings and the extra energy (Wh) that cost.
     urgent_seconds: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     urgent_energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
@@ -195,7 +195,7 @@ class Simulation:
                                                self.n)
         self.mains = (self.world.kinds == 0) & battery.hub_mains
         self.hub = self.world.kinds == 0
-        # A phone holding a fresh alert scans and advertises faster over [from, until).
+        # A device holding a fresh alert scans and advertises faster over [from, until).
         self.urgent_from = np.full(self.n, -math.inf)
         self.urgent_until = np.full(self.n, -math.inf)
         self.urgent_seconds = np.zeros(self.n)
@@ -582,6 +582,9 @@ class Simulation:
             arrival = np.full(self.n, math.inf)
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)
+            # The issuing node holds a fresh alert as a receiver does (the daemon's radio
+            # switch sees the AlertReceived of its own injection): it turns urgent too.
+            self._urgent(t, w.origin, t)
             self._outputs(t, w.origin, node.inject(data, now).outputs)
         elif w.action is Action.FLOOD:
             # A modified node posting under a fresh identity each time (Sybil), asking for the
@@ -625,9 +628,8 @@ class Simulation:
         return "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
 
     def _urgent(self, t: float, node: int, issued: float) -> None:
-        """`node` received an alert issued at `issued`: a phone goes (or stays) urgent."""
-        if self.hub[node]:
-            return  # hubs keep their own (continuous) scan
+        """`node` received (or issued) an alert issued at `issued`: it goes, or stays, urgent
+        (a hub too, as the daemon's radio switch does: faster adverts, its own scan)."""
         current = float(self.urgent_until[node])
         until = self._urgency.hold(current, issued, t)
         if until <= t:
@@ -649,7 +651,8 @@ class Simulation:
         urgent = np.clip(np.minimum(self.urgent_until, t) - np.maximum(self.urgent_from, last),
                          0.0, None)
         if urgent.any():
-            extra = linkmodel.urgent_extra_power(battery, self.link) * urgent / 3600.0
+            extra = np.where(self.hub, linkmodel.urgent_extra_power(battery, self.link, True),
+                             linkmodel.urgent_extra_power(battery, self.link)) * urgent / 3600.0
             extra = np.where(self.mains | ~self.alive, 0.0, extra)
             self.urgent_seconds += np.where(self.alive, urgent, 0.0)
             self.urgent_energy += np.minimum(extra, np.maximum(self.charge - used, 0.0))

@@ -187,3 +187,37 @@ def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner
     phones = [w for hub, w in waits if not hub]
     assert with_hub and phones
     assert np.mean(with_hub) < np.mean(phones)
+
+
+
+def hub_among_phones(urgent_for: float) -> Scenario:
+    """One hub and four phones within a square metre for 10 minutes; the hub issues an alert
+    at 0 s, before anyone has found anyone. Everyone advertises only every 5 s and the hub
+    scans 10 ms in 100 s, so a phone (scanning 5 %) is slow to find the hub unless the hub
+    advertises faster. Urgency changes nobody's scan (its scan is no faster than anyone's own),
+    only the adverts; the links come up at once the devices hear each other (1 s set-up)."""
+    return parse_scenario(
+        '[scenario]\nduration = "10m"\nstep = "10s"\n[population]\nresidents = 4\nhubs = 1\n'
+        '[mobility]\nmodel = "random-waypoint"\n[random_waypoint]\nwidth = 1.0\nheight = 1.0\n'
+        '[ble]\nframe_loss = 0.0\nsetup_min = 1.0\nsetup_max = 1.0\nsetup_stall = 0.0\n'
+        'yield_time = 0.0\nadv_interval = 5.0\nscan_window = 0.05\nscan_interval = 1.0\n'
+        'hub_scan_window = 0.01\nhub_scan_interval = 100.0\n'
+        'urgent_scan_window = 0.01\nurgent_scan_interval = 100.0\n'
+        f'urgent_for = {urgent_for}\n'
+        '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
+        '[[workload.alerts]]\nat = "0s"\nhub = 0\n')
+
+
+def test_a_hub_issuing_an_alert_advertises_urgently_for_the_hold_and_no_longer() -> None:
+    hold = 120.0
+    out = Simulation(hub_among_phones(hold)).run()
+    hub = int(np.flatnonzero(out.kinds == 0)[0])
+    phones = out.kinds == 1
+    # The hub's adverts every 0.1 s (the core's urgent rule): every phone finds it at once.
+    assert (out.alert_arrival[0][phones] < 60.0).all()
+    # It stays urgent for the hold, then returns to its own settings (the run lasts longer).
+    assert out.urgent_seconds[hub] == hold
+    # The same devices without urgency: the hub's 5 s adverts leave most phones waiting.
+    calm = Simulation(hub_among_phones(0.0)).run()
+    assert (calm.alert_arrival[0][phones] < 60.0).sum() <= 2
+    assert calm.urgent_seconds[hub] == 0.0
