@@ -136,6 +136,11 @@ class Outcome:
     dm_carried: dict[bytes, float] = field(default_factory=dict)  # first hand-over, per DM
     dm_handovers: dict[bytes, int] = field(default_factory=dict)  # as the sender counts them
     dm_acknowledged: dict[bytes, float] = field(default_factory=dict)  # receipt at the sender
+    # What the DMs cost: per DM, the nodes other than its sender and recipient that stored a
+    # copy at some time in the run, and the on-air bytes of every Msg frame that carried a
+    # copy of any DM (lost attempts included, as in `bytes_on_air`; receipts not).
+    dm_holders: dict[bytes, set[int]] = field(default_factory=dict)
+    dm_bytes_on_air: int = 0
     flood_posts: int = 0
     attackers: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     frames: int = 0
@@ -213,6 +218,7 @@ class Simulation:
         # tail of every copy's frame: the same for every copy, unique per message), and the
         # hops each holder's first copy had crossed.
         self._tracked: dict[bytes, bytes] = {}
+        self._dms: dict[bytes, bytes] = {}  # every DM's signature -> its id (DM costs)
         self._hops: dict[tuple[bytes, int], int] = {}
 
     # --- set-up ------------------------------------------------------------------------------
@@ -509,8 +515,11 @@ class Simulation:
         self.bytes_node[src] += size
         self.bytes_node[dst] += size
         msg = data[1:2] == b"\x04"  # a Msg frame: [4, bin]
+        dm = self._dms.get(data[-69:-5]) if msg else None
         if msg:
             self.out.msg_frames += 1
+        if dm is not None:
+            self.out.dm_bytes_on_air += size
         now = EPOCH + int(t)
         if self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss:
             # Lost on the air: the sender's link sends it again (as BLE's link layer and the
@@ -522,12 +531,21 @@ class Simulation:
         if msg and self._tracked:
             self._track(data, src, dst)
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+        if dm is not None:
+            self._dm_stored(dm, dst)
         if (a, b) not in self.links:
             return
         if d.queue:
             self._start(t, link, src)
         else:
             self._outputs(t, src, self.nodes[src].ready(dst, now))
+
+    def _dm_stored(self, msg_id: bytes, node: int) -> None:
+        """A copy of DM `msg_id` reached `node`: count it if `node` stored it and is neither
+        the DM's sender nor its recipient."""
+        _, origin, target = self.out.dm_created[msg_id]
+        if node not in (origin, target) and self.nodes[node].store.has(msg_id):
+            self.out.dm_holders.setdefault(msg_id, set()).add(node)
 
     def _track(self, data: bytes, src: int, dst: int) -> None:
         """A Msg frame arrived: if it carries a listed DM, count the hand-over and the hops of
@@ -613,6 +631,8 @@ class Simulation:
                 self.out.dm_created[verdict.msg_id] = (t, w.origin, w.target)
                 stored = node.store.get(verdict.msg_id)
                 self.out.dm_bytes[verdict.msg_id] = 0 if stored is None else len(stored.raw)
+                if stored is not None:
+                    self._dms[stored.raw[-69:-5]] = verdict.msg_id
                 if w.ref >= 0 and stored is not None:
                     self._listed_created(verdict.msg_id, stored.raw, w)
             self._outputs(t, w.origin, outputs)

@@ -221,3 +221,23 @@ def test_a_hub_issuing_an_alert_advertises_urgently_for_the_hold_and_no_longer()
     calm = Simulation(hub_among_phones(0.0)).run()
     assert (calm.alert_arrival[0][phones] < 60.0).sum() <= 2
     assert calm.urgent_seconds[hub] == 0.0
+
+
+def test_dm_costs_count_every_relay_copy_and_epidemic_costs_more_than_spray_and_wait() -> None:
+    per_delivered = {}
+    for policy in ("spray-and-wait", "epidemic"):
+        scenario = small(routing=RoutingSpec(policy=policy, spray_copies=3),
+                         workload=WorkloadSpec(alerts=(), posts_per_hour=0.0, dms_per_day=24.0))
+        sim = Simulation(scenario)
+        out = sim.run()
+        dms = summarise(out, 1.0)["dms"]
+        assert dms["delivered"] > 0
+        # Every relay copy still held at the end was counted (and some held earlier may be gone).
+        held = sum(node.store.has(msg_id) for msg_id, (_, origin, target) in out.dm_created.items()
+                   for i, node in enumerate(sim.nodes) if i not in (origin, target))
+        assert 0 < held <= dms["relay_copies"]
+        assert dms["relay_copies_per_delivered"] == dms["relay_copies"] / dms["delivered"]
+        # DM copies are part of what went on the air, not all of it (sync, receipts).
+        assert 0 < dms["bytes_on_air"] < summarise(out, 1.0)["overhead"]["bytes_on_air"]
+        per_delivered[policy] = dms["relay_copies_per_delivered"]
+    assert per_delivered["epidemic"] > per_delivered["spray-and-wait"]
