@@ -10,6 +10,11 @@ and interval.
 
     python bench/plot_alert_levers.py OUT/hub/sweep.json OUT/urgent/sweep.json \
         --plot docs/figures/alert-levers.png
+
+A file given as LABEL=PATH has its runs grouped under LABEL (before=..., after=...: two sweeps
+of the same points from different code). With two or more groups, each later group is also
+compared with the first seed by seed (the same contacts, the same oracle): the mean and 95 %
+interval of the paired differences.
 """
 
 from __future__ import annotations
@@ -39,15 +44,45 @@ def _fmt(e: Estimate, scale: float = 1.0, digits: int = 2) -> str:
     return f"{e.mean * scale:.{digits}f}{half}"
 
 
-def load(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
-    """Run summaries per point label (keys held at one value in every file are left out)."""
-    runs = [run for path in paths for run in json.loads(path.read_text())["runs"]]
-    keys = {k for run in runs for k in run["point"]}
-    fixed = {k for k in keys if len({json.dumps(r["point"].get(k)) for r in runs}) == 1}
+def load(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Run summaries per point label (keys held at one value in every file are left out),
+    prefixed by the file's LABEL if it was given as LABEL=PATH."""
+    tagged = [(p.split("=", 1) if "=" in p else ["", p]) for p in paths]
+    runs = [(tag, run) for tag, path in tagged
+            for run in json.loads(Path(path).read_text())["runs"]]
+    keys = {k for _, run in runs for k in run["point"]}
+    fixed = {k for k in keys if len({json.dumps(r["point"].get(k)) for _, r in runs}) == 1}
     groups: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        groups.setdefault(_label(run["point"], fixed), []).append(run["summary"])
+    for tag, run in runs:
+        label = ", ".join(x for x in (tag, _label(run["point"], fixed)) if x)
+        groups.setdefault(label or "all", []).append(run["summary"])
     return groups
+
+
+PAIRED = {
+    "coverage 30 min": lambda a: a["coverage"]["30min"]["coverage"],
+    "coverage 30 min ÷ oracle": lambda a: a["coverage"]["30min"]["ratio"],
+    "coverage 60 min ÷ oracle": lambda a: a["coverage"]["60min"]["ratio"],
+    "time to 90 %, s": lambda a: a["time_to_90"],
+    "time to 90 % ÷ oracle's": lambda a: _ratio(a["time_to_90"], a["oracle_time_to_90"]),
+}
+
+
+def paired(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """Each later group minus the first, seed by seed: mean ± 95 % interval, and per seed."""
+    labels = list(groups)
+    first = {s["seed"]: s["alerts"][0] for s in groups[labels[0]]}
+    lines = []
+    for label in labels[1:]:
+        other = {s["seed"]: s["alerts"][0] for s in groups[label]}
+        seeds = sorted(set(first) & set(other))
+        for name, get in PAIRED.items():
+            diffs = [None if get(other[k]) is None or get(first[k]) is None
+                     else get(other[k]) - get(first[k]) for k in seeds]
+            each = ", ".join("n/a" if d is None else f"{d:+.3f}" for d in diffs)
+            lines.append(f"{label} − {labels[0]}: {name}: "
+                         f"{_fmt(estimate(diffs), digits=3)} (seeds {seeds}: {each})")
+    return "\n".join(lines)
 
 
 def figures(summaries: list[dict[str, Any]]) -> dict[str, Estimate]:
@@ -132,11 +167,13 @@ def plot(groups: dict[str, list[dict[str, Any]]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", type=Path, help="sweep.json files")
+    parser.add_argument("sweeps", nargs="+", help="sweep.json files, each PATH or LABEL=PATH")
     parser.add_argument("--plot", type=Path, help="write a PNG here")
     args = parser.parse_args()
     groups = load(args.sweeps)
     print(table(groups))
+    if len(groups) > 1:
+        print(paired(groups))
     if args.plot:
         plot(groups, args.plot)
 

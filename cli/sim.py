@@ -270,6 +270,9 @@ def _show_run(console: Console, summary: dict[str, Any], out_dir: Path, files: l
     sender = dms["sender_sees"]
     table.add_row("DMs carried / receipt back (as senders see them)",
                   f"{_pct(sender['carried_ratio'])} / {_pct(sender['acknowledged_ratio'])}", "")
+    table.add_row("relay copies / DM bytes on air, per delivered DM",
+                  f"{_num(dms['relay_copies_per_delivered'], ',.1f')} / "
+                  f"{_num(dms['bytes_on_air_per_delivered'], ',.0f')}", "")
     table.add_row("transmissions per delivery", _num(over["transmissions_per_delivery"],
                                                      ",.2f"), "")
     table.add_row("bytes on air per delivery", _num(over["bytes_per_delivery"], ",.0f"), "")

@@ -136,6 +136,11 @@ class Outcome:
     dm_carried: dict[bytes, float] = field(default_factory=dict)  # first hand-over, per DM
     dm_handovers: dict[bytes, int] = field(default_factory=dict)  # as the sender counts them
     dm_acknowledged: dict[bytes, float] = field(default_factory=dict)  # receipt at the sender
+    # What the DMs cost: per DM, the nodes other than its sender and recipient that stored a
+    # copy at some time in the run, and the on-air bytes of every Msg frame that carried a
+    # copy of any DM (lost attempts included, as in `bytes_on_air`; receipts not).
+    dm_holders: dict[bytes, set[int]] = field(default_factory=dict)
+    dm_bytes_on_air: int = 0
     flood_posts: int = 0
     attackers: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
     frames: int = 0
@@ -148,7 +153,7 @@ class Outcome:
     samples: list[Sample] = field(default_factory=list)
     energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     died_at: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    # Urgent dissemination (`meshnode.alerts.urgency`): per phone, the seconds it spent at the
+    # Urgent dissemination (`meshnode.alerts.urgency`): per device, the seconds it spent at the
     # urgent radio settings and the extra energy (Wh) that cost.
     urgent_seconds: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     urgent_energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
@@ -195,7 +200,7 @@ class Simulation:
                                                self.n)
         self.mains = (self.world.kinds == 0) & battery.hub_mains
         self.hub = self.world.kinds == 0
-        # A phone holding a fresh alert scans and advertises faster over [from, until).
+        # A device holding a fresh alert scans and advertises faster over [from, until).
         self.urgent_from = np.full(self.n, -math.inf)
         self.urgent_until = np.full(self.n, -math.inf)
         self.urgent_seconds = np.zeros(self.n)
@@ -213,6 +218,7 @@ class Simulation:
         # tail of every copy's frame: the same for every copy, unique per message), and the
         # hops each holder's first copy had crossed.
         self._tracked: dict[bytes, bytes] = {}
+        self._dms: dict[bytes, bytes] = {}  # every DM's signature -> its id (DM costs)
         self._hops: dict[tuple[bytes, int], int] = {}
 
     # --- set-up ------------------------------------------------------------------------------
@@ -509,8 +515,11 @@ class Simulation:
         self.bytes_node[src] += size
         self.bytes_node[dst] += size
         msg = data[1:2] == b"\x04"  # a Msg frame: [4, bin]
+        dm = self._dms.get(data[-69:-5]) if msg else None
         if msg:
             self.out.msg_frames += 1
+        if dm is not None:
+            self.out.dm_bytes_on_air += size
         now = EPOCH + int(t)
         if self.link.frame_loss > 0 and self._rng_link.random() < self.link.frame_loss:
             # Lost on the air: the sender's link sends it again (as BLE's link layer and the
@@ -522,12 +531,21 @@ class Simulation:
         if msg and self._tracked:
             self._track(data, src, dst)
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+        if dm is not None:
+            self._dm_stored(dm, dst)
         if (a, b) not in self.links:
             return
         if d.queue:
             self._start(t, link, src)
         else:
             self._outputs(t, src, self.nodes[src].ready(dst, now))
+
+    def _dm_stored(self, msg_id: bytes, node: int) -> None:
+        """A copy of DM `msg_id` reached `node`: count it if `node` stored it and is neither
+        the DM's sender nor its recipient."""
+        _, origin, target = self.out.dm_created[msg_id]
+        if node not in (origin, target) and self.nodes[node].store.has(msg_id):
+            self.out.dm_holders.setdefault(msg_id, set()).add(node)
 
     def _track(self, data: bytes, src: int, dst: int) -> None:
         """A Msg frame arrived: if it carries a listed DM, count the hand-over and the hops of
@@ -582,6 +600,9 @@ class Simulation:
             arrival = np.full(self.n, math.inf)
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)
+            # The issuing node holds a fresh alert as a receiver does (the daemon's radio
+            # switch sees the AlertReceived of its own injection): it turns urgent too.
+            self._urgent(t, w.origin, t)
             self._outputs(t, w.origin, node.inject(data, now).outputs)
         elif w.action is Action.FLOOD:
             # A modified node posting under a fresh identity each time (Sybil), asking for the
@@ -610,6 +631,8 @@ class Simulation:
                 self.out.dm_created[verdict.msg_id] = (t, w.origin, w.target)
                 stored = node.store.get(verdict.msg_id)
                 self.out.dm_bytes[verdict.msg_id] = 0 if stored is None else len(stored.raw)
+                if stored is not None:
+                    self._dms[stored.raw[-69:-5]] = verdict.msg_id
                 if w.ref >= 0 and stored is not None:
                     self._listed_created(verdict.msg_id, stored.raw, w)
             self._outputs(t, w.origin, outputs)
@@ -625,9 +648,8 @@ class Simulation:
         return "x" * max(1, min(wire.POST_TEXT_MAX, w.size - 170))
 
     def _urgent(self, t: float, node: int, issued: float) -> None:
-        """`node` received an alert issued at `issued`: a phone goes (or stays) urgent."""
-        if self.hub[node]:
-            return  # hubs keep their own (continuous) scan
+        """`node` received (or issued) an alert issued at `issued`: it goes, or stays, urgent
+        (a hub too, as the daemon's radio switch does: faster adverts, its own scan)."""
         current = float(self.urgent_until[node])
         until = self._urgency.hold(current, issued, t)
         if until <= t:
@@ -649,7 +671,8 @@ class Simulation:
         urgent = np.clip(np.minimum(self.urgent_until, t) - np.maximum(self.urgent_from, last),
                          0.0, None)
         if urgent.any():
-            extra = linkmodel.urgent_extra_power(battery, self.link) * urgent / 3600.0
+            extra = np.where(self.hub, linkmodel.urgent_extra_power(battery, self.link, True),
+                             linkmodel.urgent_extra_power(battery, self.link)) * urgent / 3600.0
             extra = np.where(self.mains | ~self.alive, 0.0, extra)
             self.urgent_seconds += np.where(self.alive, urgent, 0.0)
             self.urgent_energy += np.minimum(extra, np.maximum(self.charge - used, 0.0))

@@ -32,6 +32,7 @@ __all__ = [
     "Slots",
     "best_case_delay",
     "connect_delay",
+    "device_radio",
     "discovery_delay",
     "drain",
     "duty_cycle",
@@ -40,6 +41,7 @@ __all__ = [
     "frame_lost",
     "initial_charge",
     "lifetime",
+    "normal_radio",
     "on_air_bytes",
     "one_way_discovery_delay",
     "power_draw",
@@ -86,11 +88,12 @@ class LinkParams:
         _BLE.scan_window, "a hub's scan window (transport.ble.scan_window; = interval: always "
         "on)", unit="s", gt=0)
     urgent_for: float = param(
-        URGENT_RADIO.duration, "a phone that receives a fresh alert (issued at most "
-        "urgent_fresh_for ago) scans and advertises at the urgent settings for this long "
-        "(meshnode.alerts.urgency; 0 = never)", unit="s", ge=0)
+        URGENT_RADIO.duration, "a device that receives (or issues) a fresh alert (issued at "
+        "most urgent_fresh_for ago) scans and advertises at the urgent settings for this long, "
+        "never slower than its own: a hub keeps its faster scan (meshnode.alerts.urgency; "
+        "0 = never)", unit="s", ge=0)
     urgent_fresh_for: float = param(
-        URGENT_RADIO.fresh_for, "an alert older than this since issue does not make a phone "
+        URGENT_RADIO.fresh_for, "an alert older than this since issue does not make a device "
         "urgent", unit="s", ge=0)
     urgent_scan_interval: float = param(
         URGENT_RADIO.scan_interval, "scan interval while urgent (Android balanced: 183 ms "
@@ -216,27 +219,39 @@ class Radio:
                      self.adv_interval[index])
 
 
+def normal_radio(link: LinkParams, hub: bool) -> RadioSettings:
+    """A device's own scan and advertising settings when not urgent: a hub's are the
+    transport's (`hub_scan_*`, continuous by default), a phone's the screen-off low-power
+    scan; both advertise every `adv_interval`."""
+    if hub:
+        return RadioSettings(link.hub_scan_window, link.hub_scan_interval, link.adv_interval)
+    return RadioSettings(link.scan_window, link.scan_interval, link.adv_interval)
+
+
+def device_radio(link: LinkParams, hub: bool, urgent: bool) -> RadioSettings:
+    """What a hub or phone does, urgent (holding a fresh alert) or not: the core's decision
+    (`UrgentRadio.settings`) from the device's own settings, as the daemon applies it to its
+    BLE transports (`meshnode.daemon.radio`)."""
+    return link.urgency().settings(normal_radio(link, hub), urgent)
+
+
 def radio_of(link: LinkParams, hub: NDArray[np.bool_],
              urgent: NDArray[np.bool_] | None = None) -> Radio:
-    """The settings of devices that are hubs (`hub`: the transport's own scan, continuous by
-    default), urgent phones (`urgent`: holding a fresh alert, `meshnode.alerts.urgency`) or
-    ordinary phones (the screen-off low-power scan)."""
-    urgent = np.zeros_like(hub) if urgent is None else urgent & ~hub
-    fast = urgent_phone(link)
-    interval = np.where(hub, link.hub_scan_interval,
-                        np.where(urgent, fast.scan_interval, link.scan_interval))
-    window = np.where(hub, link.hub_scan_window,
-                      np.where(urgent, fast.scan_window, link.scan_window))
-    adv = np.where(urgent, fast.adv_interval, link.adv_interval)
-    return Radio(interval.astype(np.float64), window.astype(np.float64),
-                 adv.astype(np.float64))
+    """The settings of a batch of devices, each a hub or a phone (`hub`), urgent or not
+    (`urgent`: holding a fresh alert, `meshnode.alerts.urgency`), one `device_radio` each."""
+    urgent = np.zeros_like(hub) if urgent is None else urgent
+    kinds = [device_radio(link, h, u) for h in (False, True) for u in (False, True)]
+    index = 2 * hub.astype(np.int64) + urgent.astype(np.int64)
+
+    def column(name: str) -> FloatArray:
+        return np.array([getattr(k, name) for k in kinds], dtype=np.float64)[index]
+
+    return Radio(column("scan_interval"), column("scan_window"), column("adv_interval"))
 
 
 def urgent_phone(link: LinkParams) -> RadioSettings:
-    """What a phone holding a fresh alert does: the core's decision
-    (`UrgentRadio.settings`) from the phone's own settings."""
-    return link.urgency().settings(
-        RadioSettings(link.scan_window, link.scan_interval, link.adv_interval), True)
+    """What a phone holding a fresh alert does (`device_radio` of an urgent phone)."""
+    return device_radio(link, False, True)
 
 
 def _phones(link: LinkParams, size: int) -> Radio:
@@ -503,12 +518,13 @@ def power_draw(battery: BatteryParams, link: LinkParams,
                       dtype=np.float64)
 
 
-def urgent_extra_power(battery: BatteryParams, link: LinkParams) -> float:
-    """Extra average power (W) of a phone at the urgent scan and advertising settings over
-    its ordinary ones (the battery cost of urgent dissemination, per second urgent)."""
-    fast = urgent_phone(link)
-    scan = battery.scan * (fast.duty_cycle - duty_cycle(link))
-    advert = battery.advert * (1.0 / fast.adv_interval - 1.0 / link.adv_interval)
+def urgent_extra_power(battery: BatteryParams, link: LinkParams, hub: bool = False) -> float:
+    """Extra average power (W) of a phone (or a hub, `hub`) at the urgent scan and
+    advertising settings over its ordinary ones (the battery cost of urgent dissemination,
+    per second urgent; a hub already scanning continuously pays only for faster adverts)."""
+    normal, fast = normal_radio(link, hub), device_radio(link, hub, True)
+    scan = battery.scan * (fast.duty_cycle - normal.duty_cycle)
+    advert = battery.advert * (1.0 / fast.adv_interval - 1.0 / normal.adv_interval)
     return max(0.0, scan + advert)
 
 

@@ -251,6 +251,18 @@ def _urgent_energy(out: Outcome, residents: NDArray[np.bool_]) -> dict[str, floa
             "urgent_battery_share": wh / out.scenario.battery.capacity}
 
 
+def _dm_costs(out: Outcome) -> dict[str, float | int | None]:
+    """What the DMs cost the mesh: relay copies (nodes other than sender and recipient that
+    stored a copy at some time; each node once per DM) and the on-air bytes of the Msg frames
+    that carried DM copies, in all and per delivered DM (None when none was delivered)."""
+    copies = sum(len(holders) for holders in out.dm_holders.values())
+    delivered = len(out.dm_delivered)
+    return {"relay_copies": copies,
+            "relay_copies_per_delivered": copies / delivered if delivered else None,
+            "bytes_on_air": out.dm_bytes_on_air,
+            "bytes_on_air_per_delivered": out.dm_bytes_on_air / delivered if delivered else None}
+
+
 def _dm_sample(out: Outcome) -> list[bytes]:
     """Up to DM_SAMPLE DMs drawn at random (seeded by the run's seed), in creation order."""
     ids = sorted(out.dm_created, key=lambda i: (out.dm_created[i], i))
@@ -379,6 +391,7 @@ def summarise(out: Outcome, wall_seconds: float, cpu_seconds: float | None = Non
                 "measured_in_sample": dm_measured_sample,
                 "measured_in_sample_ci95": wilson(sampled_delivered, len(sample)),
                 "ratio_to_oracle": _ratio(dm_measured_sample, dm_oracle),
+                **_dm_costs(out),
                 "sender_sees": {
                     "carried": carried,
                     "carried_ratio": carried / dms_made if dms_made else None,

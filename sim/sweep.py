@@ -62,6 +62,8 @@ FIGURES: dict[str, tuple[tuple[str | int, ...], str]] = {
     "dm_oracle_latency_median_s": (("dms", "oracle_latency", "p50"), "s"),
     "dm_latency_median_s": (("dms", "latency", "p50"), "s"),
     "dm_acknowledged_ratio": (("dms", "sender_sees", "acknowledged_ratio"), "share"),
+    "dm_relay_copies_per_delivered": (("dms", "relay_copies_per_delivered"), "copies"),
+    "dm_bytes_per_delivered": (("dms", "bytes_on_air_per_delivered"), "B"),
     "bytes_per_delivery": (("overhead", "bytes_per_delivery"), "B"),
 }
 # One plot per measured figure, with its oracle bound (if any) dashed on the same axes.

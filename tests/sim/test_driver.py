@@ -187,3 +187,57 @@ def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner
     phones = [w for hub, w in waits if not hub]
     assert with_hub and phones
     assert np.mean(with_hub) < np.mean(phones)
+
+
+
+def hub_among_phones(urgent_for: float) -> Scenario:
+    """One hub and four phones within a square metre for 10 minutes; the hub issues an alert
+    at 0 s, before anyone has found anyone. Everyone advertises only every 5 s and the hub
+    scans 10 ms in 100 s, so a phone (scanning 5 %) is slow to find the hub unless the hub
+    advertises faster. Urgency changes nobody's scan (its scan is no faster than anyone's own),
+    only the adverts; the links come up at once the devices hear each other (1 s set-up)."""
+    return parse_scenario(
+        '[scenario]\nduration = "10m"\nstep = "10s"\n[population]\nresidents = 4\nhubs = 1\n'
+        '[mobility]\nmodel = "random-waypoint"\n[random_waypoint]\nwidth = 1.0\nheight = 1.0\n'
+        '[ble]\nframe_loss = 0.0\nsetup_min = 1.0\nsetup_max = 1.0\nsetup_stall = 0.0\n'
+        'yield_time = 0.0\nadv_interval = 5.0\nscan_window = 0.05\nscan_interval = 1.0\n'
+        'hub_scan_window = 0.01\nhub_scan_interval = 100.0\n'
+        'urgent_scan_window = 0.01\nurgent_scan_interval = 100.0\n'
+        f'urgent_for = {urgent_for}\n'
+        '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
+        '[[workload.alerts]]\nat = "0s"\nhub = 0\n')
+
+
+def test_a_hub_issuing_an_alert_advertises_urgently_for_the_hold_and_no_longer() -> None:
+    hold = 120.0
+    out = Simulation(hub_among_phones(hold)).run()
+    hub = int(np.flatnonzero(out.kinds == 0)[0])
+    phones = out.kinds == 1
+    # The hub's adverts every 0.1 s (the core's urgent rule): every phone finds it at once.
+    assert (out.alert_arrival[0][phones] < 60.0).all()
+    # It stays urgent for the hold, then returns to its own settings (the run lasts longer).
+    assert out.urgent_seconds[hub] == hold
+    # The same devices without urgency: the hub's 5 s adverts leave most phones waiting.
+    calm = Simulation(hub_among_phones(0.0)).run()
+    assert (calm.alert_arrival[0][phones] < 60.0).sum() <= 2
+    assert calm.urgent_seconds[hub] == 0.0
+
+
+def test_dm_costs_count_every_relay_copy_and_epidemic_costs_more_than_spray_and_wait() -> None:
+    per_delivered = {}
+    for policy in ("spray-and-wait", "epidemic"):
+        scenario = small(routing=RoutingSpec(policy=policy, spray_copies=3),
+                         workload=WorkloadSpec(alerts=(), posts_per_hour=0.0, dms_per_day=24.0))
+        sim = Simulation(scenario)
+        out = sim.run()
+        dms = summarise(out, 1.0)["dms"]
+        assert dms["delivered"] > 0
+        # Every relay copy still held at the end was counted (and some held earlier may be gone).
+        held = sum(node.store.has(msg_id) for msg_id, (_, origin, target) in out.dm_created.items()
+                   for i, node in enumerate(sim.nodes) if i not in (origin, target))
+        assert 0 < held <= dms["relay_copies"]
+        assert dms["relay_copies_per_delivered"] == dms["relay_copies"] / dms["delivered"]
+        # DM copies are part of what went on the air, not all of it (sync, receipts).
+        assert 0 < dms["bytes_on_air"] < summarise(out, 1.0)["overhead"]["bytes_on_air"]
+        per_delivered[policy] = dms["relay_copies_per_delivered"]
+    assert per_delivered["epidemic"] > per_delivered["spray-and-wait"]

@@ -394,11 +394,17 @@ def test_an_urgent_phone_is_discovered_sooner_and_pays_for_it() -> None:
         urgent_adv_interval=link.adv_interval)) == 0
 
 
-def test_hubs_are_never_urgent_they_keep_their_own_scan() -> None:
+def test_an_urgent_hub_keeps_its_faster_scan_and_advertises_as_urgently_as_a_phone() -> None:
+    """The daemon's rule for a hub's transport (`UrgentRadio.settings` of its own duty cycle):
+    the faster of the two scans, the urgent advertising interval."""
     link = LinkParams(hub_scan_window=1.0, hub_scan_interval=2.0)
-    radio = radio_of(link, np.array([True, False]), np.array([True, True]))
-    assert radio.scan_window.tolist() == [1.0, link.urgent_scan_window]
-    assert radio.adv_interval.tolist() == [link.adv_interval, link.urgent_adv_interval]
+    radio = radio_of(link, np.array([True, False, True]), np.array([True, True, False]))
+    assert radio.scan_window.tolist() == [1.0, link.urgent_scan_window, 1.0]
+    assert radio.adv_interval.tolist() == [link.urgent_adv_interval, link.urgent_adv_interval,
+                                           link.adv_interval]
+    # A hub on mains scanning continuously pays only for the faster adverts.
+    assert urgent_extra_power(BatteryParams(), LinkParams(), hub=True) == pytest.approx(
+        BatteryParams().advert * (1 / link.urgent_adv_interval - 1 / link.adv_interval))
 
 
 def test_hub_scan_defaults_are_the_transports() -> None:
