@@ -68,7 +68,8 @@ def relay_killed_mid_transfer(a: LocalNode, b: LocalNode, c: LocalNode, authorit
         a.start()
         a.wait_ready()
         at_a = Events(a, ("dm_delivered",))
-        wait_for("links up", lambda: links_up(a, 1)() and links_up(b, 2)() and links_up(c, 1)())
+        # Nothing here asks B: on a quiet machine B may already have taken its tenth of the
+        # posts and killed itself (the link A–B comes up as soon as A runs).
         whoami = c.request(api.Whoami())
         a.request(api.ContactAdd("C", sign_key=bytes.fromhex(whoami["sign_key"]),
                                  dh_key=bytes.fromhex(whoami["dh_key"])))
