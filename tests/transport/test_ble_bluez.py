@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from functools import partial
 
 import pytest
 import trio
@@ -18,7 +18,7 @@ from meshnode.transport.base import LinkDown, LinkUp
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_profile import service_data
-from tests.transport.ble_harness import GattPeer, LoopThread, NodeDriver, make_node
+from tests.transport.ble_harness import GattPeer, LoopThread, NodeDriver, make_node, until
 from tests.transport.fakebluez import FakeBlueZ
 
 FAST = BleConfig(scan_window=1.0, scan_interval=1.0, revisit_after=0.0, backoff_initial=0.2,
@@ -26,10 +26,7 @@ FAST = BleConfig(scan_window=1.0, scan_interval=1.0, revisit_after=0.0, backoff_
             call_timeout=5.0, bluez_restart_delay=0.2)
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
+_until = partial(until, timeout=20.0)  # the harness's poll, with this file's deadline
 
 
 def _logged(caplog: pytest.LogCaptureFixture, *words: str) -> bool:

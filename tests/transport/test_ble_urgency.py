@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -27,6 +27,7 @@ from meshnode.daemon.daemon import Daemon
 from meshnode.transport.ble import BleTransport, normal_radio
 from meshnode.transport.ble_config import BleConfig
 from tests.daemons import fast_config, make_authority
+from tests.transport.ble_harness import until
 from tests.transport.fakebluez import FakeBlueZ
 
 # A phone-like duty cycle: one half-second scan every ten minutes, adverts every second.
@@ -34,10 +35,7 @@ PHONE = BleConfig(scan_window=0.5, scan_interval=600.0, advert_interval_ms=1000,
                   max_central_links=1, max_peripheral_links=1, call_timeout=5.0)
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
+_until = partial(until, timeout=30.0)  # the harness's poll, with this file's deadline
 
 
 def test_a_fresh_alert_speeds_up_scanning_and_advertising_until_the_period_ends(
