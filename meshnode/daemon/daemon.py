@@ -223,8 +223,8 @@ class CrashPoint:
                                   f"{', '.join(self.POINTS)}, a colon and a count from 1")
             self.point, self.left = point, int(count)
 
-    def reach(self, point: str) -> None:
-        if self.due(point):
+    def reach(self, point: str, visits: int = 1) -> None:
+        if self.due(point, visits):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def due(self, point: str, visits: int = 1) -> bool:
@@ -233,10 +233,6 @@ class CrashPoint:
             return False
         self.left -= visits
         return self.left <= 0
-
-    def reach_many(self, point: str, visits: int) -> None:
-        if self.due(point, visits):
-            os.kill(os.getpid(), signal.SIGKILL)
 
     async def reach_slowly(self, point: str) -> None:
         if self.due(point):
@@ -575,7 +571,7 @@ class Daemon:
             return self._abort(exc, outputs, calls, pending, now)
         self.batches += 1
         self.batched_inputs += len(batch)
-        self._crash.reach_many("posts", sum(isinstance(o, PostReceived) for o in outputs))
+        self._crash.reach("posts", sum(isinstance(o, PostReceived) for o in outputs))
         for call in calls:
             call.done.set()
         try:
