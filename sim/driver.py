@@ -161,6 +161,12 @@ class Outcome:
     signature_memo_hits: int = 0
 
 
+def _signature(raw: bytes) -> bytes:
+    """A message's signature, from its encoded copy or the Msg frame carrying it: the 64 bytes
+    before the 5-byte routing tail, the same in every copy and unique per message."""
+    return raw[-69:-5]
+
+
 def _identity(rng: np.random.Generator) -> Identity:
     return Identity.from_seeds(rng.bytes(32), rng.bytes(32))
 
@@ -214,11 +220,9 @@ class Simulation:
         self.timer_at = [math.inf] * self.n  # when each node's timer event is scheduled
         self._energy_t = 0.0
         self._trace_until = -math.inf
-        # Listed DMs on the air, by their signature (the 64 bytes before the 5-byte routing
-        # tail of every copy's frame: the same for every copy, unique per message), and the
-        # hops each holder's first copy had crossed.
-        self._tracked: dict[bytes, bytes] = {}
-        self._dms: dict[bytes, bytes] = {}  # every DM's signature -> its id (DM costs)
+        # DMs on the air, by their signature (`_signature`): for their costs, and for the
+        # listed ones (`Outcome.listed_dm`) the hops each holder's first copy had crossed.
+        self._dms: dict[bytes, bytes] = {}
         self._hops: dict[tuple[bytes, int], int] = {}
 
     # --- set-up ------------------------------------------------------------------------------
@@ -515,7 +519,7 @@ class Simulation:
         self.bytes_node[src] += size
         self.bytes_node[dst] += size
         msg = data[1:2] == b"\x04"  # a Msg frame: [4, bin]
-        dm = self._dms.get(data[-69:-5]) if msg else None
+        dm = self._dms.get(_signature(data)) if msg else None
         if msg:
             self.out.msg_frames += 1
         if dm is not None:
@@ -528,8 +532,8 @@ class Simulation:
             d.queue.appendleft(data)
             self._start(t + self.link.retransmit_after, link, src)
             return
-        if msg and self._tracked:
-            self._track(data, src, dst)
+        if dm is not None and dm in self.out.listed_dm:
+            self._track(dm, src, dst)
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
         if dm is not None:
             self._dm_stored(dm, dst)
@@ -547,13 +551,11 @@ class Simulation:
         if node not in (origin, target) and self.nodes[node].store.has(msg_id):
             self.out.dm_holders.setdefault(msg_id, set()).add(node)
 
-    def _track(self, data: bytes, src: int, dst: int) -> None:
-        """A Msg frame arrived: if it carries a listed DM, count the hand-over and the hops of
-        the receiver's first copy."""
-        msg_id = self._tracked.get(data[-69:-5])
-        if msg_id is not None:
-            self.out.listed_relayed += 1
-            self._hops.setdefault((msg_id, dst), self._hops.get((msg_id, src), 0) + 1)
+    def _track(self, msg_id: bytes, src: int, dst: int) -> None:
+        """A Msg frame carrying listed DM `msg_id` arrived: count the hand-over and the hops
+        of the receiver's first copy."""
+        self.out.listed_relayed += 1
+        self._hops.setdefault((msg_id, dst), self._hops.get((msg_id, src), 0) + 1)
 
     # --- application ------------------------------------------------------------------------
 
@@ -632,15 +634,14 @@ class Simulation:
                 stored = node.store.get(verdict.msg_id)
                 self.out.dm_bytes[verdict.msg_id] = 0 if stored is None else len(stored.raw)
                 if stored is not None:
-                    self._dms[stored.raw[-69:-5]] = verdict.msg_id
+                    self._dms[_signature(stored.raw)] = verdict.msg_id
                 if w.ref >= 0 and stored is not None:
-                    self._listed_created(verdict.msg_id, stored.raw, w)
+                    self._listed_created(verdict.msg_id, w)
             self._outputs(t, w.origin, outputs)
 
-    def _listed_created(self, msg_id: bytes, raw: bytes, w: Work) -> None:
+    def _listed_created(self, msg_id: bytes, w: Work) -> None:
         self.out.listed_dm[msg_id] = w.ref
         self.out.listed_oversize += w.size - 450 > wire.DM_TEXT_MAX
-        self._tracked[raw[-69:-5]] = msg_id
         self._hops[(msg_id, w.origin)] = 0
 
     @staticmethod
