@@ -121,9 +121,10 @@ def test_the_alerts_held_are_bounded(run: dict[str, Any]) -> None:
     assert run["bulk_summary"] == [["nl-vr17", 64]]  # Hello field 5: the latest 64 only
 
 
-def test_a_hello_whose_alert_summary_breaks_the_rules_is_refused_and_answered_with_nothing(
+def test_a_hello_whose_summaries_break_the_rules_is_refused_and_answered_with_nothing(
         run: dict[str, Any]) -> None:
     """Field 5 empty, an issuer with no or 65 sequence numbers, an empty or non-text issuer,
-    a negative number, 33 issuers: each Hello counts as one malformed frame, and the phone
-    sends nothing after its own Hello (no reconciliation, none of what it carries)."""
-    assert run["bad_hellos"] == [[1, 1]] * 7
+    a negative number, 33 issuers, and fields 3 and 4 sent empty (not canonical): each Hello
+    counts as one malformed frame, and the phone sends nothing after its own Hello (no
+    reconciliation, none of what it carries)."""
+    assert run["bad_hellos"] == [[1, 1]] * 9

@@ -70,14 +70,16 @@ const last = full.alertBook.take(bulk.at(-1));
 facts.bulk_held = full.alertBook.verified.size;
 facts.bulk_last = last && (last.ok ? 'ok' : last.reason);
 facts.bulk_summary = full.alertBook.summary().alerts.map(([i, s]) => [i, s.length]);
-// Hostile summaries: a Hello whose field 5 breaks §10 is a malformed frame, sends nothing.
+// Hostile summaries: a Hello whose field 5 breaks §10, or whose field 3 or 4 is sent empty
+// (not canonical), is a malformed frame and sends nothing.
 const bad = [[], [['nl-vr17', []]], [['nl-vr17', Array.from({ length: 65 }, (_, i) => i)]],
-  [['', [1]]], [['nl-vr17', [-1]]], [[1, [1]]], Array.from({ length: 33 }, (_, i) => [`i${i}`, [1]])];
-facts.bad_hellos = bad.map((field) => {
+  [['', [1]]], [['nl-vr17', [-1]]], [[1, [1]]], Array.from({ length: 33 }, (_, i) => [`i${i}`, [1]])]
+  .map((field) => [5, field]).concat([[3, new Uint8Array(0)], [4, new Uint8Array(0)]]);
+facts.bad_hellos = bad.map(([key, field]) => {
   const out = [];
   const l = new Link(phone, (f) => out.push(f), () => null);
   l.open();
-  l.receive(encode([1, new Map([[1, 2], [2, new Uint8Array(8)], [5, field]])]));
+  l.receive(encode([1, new Map([[1, 2], [2, new Uint8Array(8)], [key, field]])]));
   l.shut();
   return [l.malformed, out.length];
 });

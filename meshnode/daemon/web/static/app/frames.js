@@ -11,8 +11,11 @@ const DIGEST_DOMAIN = concat(utf8('meshnode/v1/hello-digest'), Uint8Array.of(0))
 
 export const blindDigest = (nonce, fp) => sha256(concat(DIGEST_DOMAIN, nonce, fp)).slice(0, 12);
 
-function chunks(raw, size, max, what) {
-  if (!(raw instanceof Uint8Array) || raw.length % size || raw.length > size * max) {
+// `least` 1 for Hello fields 3 and 4: sent only when not empty (§10), so an empty one is not
+// canonical; a Want may be empty.
+function chunks(raw, size, max, what, least = 0) {
+  if (!(raw instanceof Uint8Array) || raw.length % size || raw.length > size * max
+      || raw.length < least * size) {
     throw new WireError(`${what}: bad length`);
   }
   const out = [];
@@ -67,8 +70,8 @@ export function decodeFrame(data) {
       if (digest !== undefined && !(digest instanceof Uint8Array && digest.length === 12)) {
         throw new WireError('hello: digest');
       }
-      return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 128, 'hello.tags') : [],
-        trustIds: body.has(4) ? chunks(body.get(4), 16, 128, 'hello.trust_ids') : [],
+      return { type, nonce, tags: body.has(3) ? chunks(body.get(3), 16, 128, 'hello.tags', 1) : [],
+        trustIds: body.has(4) ? chunks(body.get(4), 16, 128, 'hello.trust_ids', 1) : [],
         alerts: alertVector(body.get(5)), digest: digest || null };
     }
     case Frame.RECON:
