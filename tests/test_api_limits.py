@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import trio.testing
 
 from meshnode.daemon import api
 from meshnode.daemon.apiserver import ApiServer, EventHub
+from tests.polling import until_settled
 
 IDLE = 300.0
 
@@ -60,16 +61,6 @@ async def _ask(stream: trio.SocketStream, request: api.Request) -> Any:
     return api.decode_reply(await _reply(stream))
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    """Let the server's tasks run (the mock clock stands still) until `predicate` holds.
-    Bounded by scheduler passes, not time: each pass also polls the sockets."""
-    for _ in range(100_000):
-        if predicate():
-            return
-        await trio.sleep(0)
-    raise AssertionError("the server never got there")
-
-
 def test_an_idle_connection_is_closed_after_the_timeout_and_its_slot_freed() -> None:
     clock = trio.testing.MockClock()
 
@@ -77,7 +68,7 @@ def test_an_idle_connection_is_closed_after_the_timeout_and_its_slot_freed() -> 
         async with _server(max_clients=2, idle_timeout=IDLE) as server:
             quiet, busy = await _connect(server), await _connect(server)
             assert isinstance(await _ask(busy, api.Hello()), api.Response)
-            await _until(lambda: server.stats()["clients"] == 2)
+            await until_settled(lambda: server.stats()["clients"] == 2)
             # Full: a third is refused while both hold their slots.
             third = await _connect(server)
             refused = api.decode_reply(await _reply(third))
@@ -85,11 +76,11 @@ def test_an_idle_connection_is_closed_after_the_timeout_and_its_slot_freed() -> 
             clock.jump(IDLE / 2)
             assert isinstance(await _ask(busy, api.Hello()), api.Response)  # resets its wait
             clock.jump(IDLE / 2 + 1)
-            await _until(lambda: server.stats()["idle_closed"] == 1)
+            await until_settled(lambda: server.stats()["idle_closed"] == 1)
             idle = api.decode_reply(await _reply(quiet))
             assert isinstance(idle, api.ErrorReply) and idle.code == "idle"
             assert await quiet.receive_some(10) == b""  # closed
-            await _until(lambda: server.stats()["clients"] == 1)
+            await until_settled(lambda: server.stats()["clients"] == 1)
             # The freed slot serves a new client; the active one was never cut off.
             fresh = await _connect(server)
             assert isinstance(await _ask(fresh, api.Hello()), api.Response)
@@ -107,9 +98,9 @@ def test_a_client_trickling_a_partial_line_is_closed_too() -> None:
         async with _server(idle_timeout=IDLE) as server:
             slow = await _connect(server)
             await slow.send_all(b'{"v": 1, "id": 1, ')
-            await _until(lambda: server.stats()["clients"] == 1)
+            await until_settled(lambda: server.stats()["clients"] == 1)
             clock.jump(IDLE + 1)
-            await _until(lambda: server.stats()["idle_closed"] == 1)
+            await until_settled(lambda: server.stats()["idle_closed"] == 1)
             idle = api.decode_reply(await _reply(slow))
             assert isinstance(idle, api.ErrorReply) and idle.code == "idle"
             await slow.aclose()
@@ -130,7 +121,7 @@ def test_a_subscriber_may_listen_quietly_beyond_the_idle_timeout() -> None:
                 listener = await _connect(server)
                 assert isinstance(await _ask(listener, api.Subscribe()), api.Response)
                 clock.jump(IDLE * 10)
-                await _until(lambda: len(hub) == 1)
+                await until_settled(lambda: len(hub) == 1)
                 hub.publish(api.EVENTS[0], {"id": "ab"})
                 event = api.decode_reply(await _reply(listener))
                 assert isinstance(event, api.EventMessage)
@@ -171,7 +162,7 @@ def test_one_process_cannot_take_every_slot_and_others_still_get_in() -> None:
             assert isinstance(reply, api.Response) and reply.result == {"op": "hello"}
             # Closing one of ours lets this process connect again.
             await held.pop().aclose()
-            await _until(lambda: server.stats()["clients"] == 2)
+            await until_settled(lambda: server.stats()["clients"] == 2)
             again = await _connect(server)
             assert isinstance(await _ask(again, api.Hello()), api.Response)
             for s in (*held, greedy, again):

@@ -28,6 +28,7 @@ from meshnode.events import (
     DmDelivered,
     DmReceived,
     PostReceived,
+    Refusal,
     Rejected,
     Send,
     SyncFinished,
@@ -146,13 +147,20 @@ def test_alert_update_and_cancel_supersede_and_revocation_removes() -> None:
     mesh.local("hub", hub.inject(wire.encode_message(update), NOW + 60), NOW + 60)
     assert not hub.store.has(first.id) and hub.store.has(update.id)
     assert [e.msg_id for e in mesh.of("hub", AlertRemoved)] == [first.id]  # type: ignore[attr-defined]
-    # The superseded original arriving again (replayed by someone) is refused.
-    out = hub.inject(wire.encode_message(first), NOW + 70).outputs
+    # The superseded original arriving again (replayed by someone) is refused: the hub
+    # remembers its id as seen.
+    verdict, out = hub.inject(wire.encode_message(first), NOW + 70)
+    assert verdict.refusal is Refusal.DUPLICATE
     assert not hub.store.has(first.id)
     assert not any(isinstance(o, AlertReceived) for o in out)
     mesh.connect("hub", "phone", NOW + 100)
     phone = mesh.nodes["phone"]
     assert phone.store.has(update.id) and not phone.store.has(first.id)
+    # The phone never saw the original: it refuses it because it holds the update.
+    verdict, out = phone.inject(wire.encode_message(first), NOW + 110)
+    assert verdict.refusal is Refusal.SUPERSEDED, verdict
+    assert not phone.store.has(first.id)
+    assert not any(isinstance(o, AlertReceived) for o in out)
     revoke = create_revocation(chain.root, [chain.cert.serial], NOW + 200)
     mesh.local("hub", hub.inject(wire.encode_message(revoke), NOW + 200), NOW + 200)
     assert phone.store.has(revoke.id)  # pushed over the open link

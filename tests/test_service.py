@@ -118,7 +118,7 @@ def test_inject_verifies_alerts_and_reports_duplicates_and_forgeries(service: Se
     forged[len(forged) // 2] ^= 1
     with pytest.raises(ApiError) as info:
         service.handle(api.Inject(bytes(forged)), now())
-    assert info.value.code is ErrorCode.INVALID
+    assert info.value.code is ErrorCode.INVALID and "bad signature" in info.value.message
     with pytest.raises(ApiError, match="not a meshnode message"):
         service.handle(api.Inject(b"\x00garbage"), now())
 
@@ -206,8 +206,9 @@ def test_status_whoami_and_announce(service: Service) -> None:
     assert service.handle(api.Whoami(), now())[0]["name"] == "Hub Noord"
     [peer] = service.handle(api.Peers(), now())[0]["peers"]
     assert peer["link"] == "x" and peer["last_sync"] is None
-    with pytest.raises(ApiError):
+    with pytest.raises(ApiError) as info:
         service.handle(api.ContactRemove("nobody"), now())
+    assert info.value.code is ErrorCode.NOT_FOUND and "'nobody'" in info.value.message
 
 
 def test_alert_history_refusals_syncs_and_read_marks_are_recorded(service: Service) -> None:

@@ -77,6 +77,24 @@ def test_a_stamped_post_from_a_new_author_is_accepted_and_relayed() -> None:
     assert any(post.body in data for data in bench.msgs_to("watcher"))
 
 
+def test_the_stamp_is_for_the_day_of_created_not_the_day_on_the_receivers_clock() -> None:
+    """Created a minute before midnight UTC, received two minutes later: the stamp of the
+    day of `created` is worth it, the receiver's new day's is not (§15)."""
+    created = (DAY + 1) * 86_400 - 60
+    received = created + 120
+    assert stamp_day(created) == DAY and stamp_day(received) == DAY + 1
+    refusals = []
+    for day in (DAY, DAY + 1):
+        author = Identity.generate()
+        post = create_post(author, "wijk", "net voor middernacht", created,
+                           stamp=_stamp(author, day)).with_routing(Routing(8, 1))
+        bench = Bench.make(received, config=REQUIRE)
+        bench.link("sybil", received)
+        bench.send("sybil", post, received)
+        refusals.append((bench.node.held.has(post.id), _refusals(bench)))
+    assert refusals == [(True, []), (False, [Refusal.STAMP])]
+
+
 def test_once_known_an_author_needs_no_stamp_even_after_a_restart() -> None:
     store = MemoryStore(4 << 20)
     bench = Bench.make(config=REQUIRE, store=store)

@@ -16,7 +16,7 @@ import dataclasses
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from meshnode.crypto.authority import create_revocation
+from meshnode.crypto.authority import Reason, create_revocation
 from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import seal_dm
 from meshnode.crypto.signing import create_announce, create_post, sign_body
@@ -162,6 +162,14 @@ def test_a_stolen_issuer_key_cannot_flush_other_alerts_and_a_revocation_ends_its
     revoke = create_revocation(region.root, [66], NOW + 200)
     bench.node.inject(encode_message(revoke), NOW + 200)
     assert store.usage().by_kind == {int(Kind.ALERT): 1, int(Kind.REVOKE): 1}
+    # The flood goes on with the stolen key, and every alert is refused for the revocation.
+    for i in range(40, 43):
+        flood = nl_alert(identifier=f"nep-{i}", sender="alert@vr18.example", sent=NOW + 190)
+        late = stolen.alert(flood, seq=1 + i)
+        out = bench.send("thief", late, NOW + 200 + i)
+        assert [o.rejection.reason for o in out if isinstance(o, Rejected)
+                and o.rejection is not None] == [Reason.REVOKED]
+        assert not store.has(late.id)
     update = region.alert(nl_alert(identifier="next", sent=NOW + 201), seq=2)
     bench.node.inject(encode_message(update), NOW + 201)
     assert store.has(update.id)

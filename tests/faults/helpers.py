@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.localnet import LocalNode
 from meshnode.store import SqliteStore
+from tests import polling
 from tests.daemons import fast_config
 
 CAPACITY = 64 * 1024 * 1024
@@ -23,12 +22,8 @@ UNTIL_TIMEOUT = 30.0
 
 
 async def until(what: str, predicate: Callable[[], bool]) -> None:
-    """Poll `predicate` (in-process daemons on trio) until it holds; fail after a deadline."""
-    with trio.move_on_after(UNTIL_TIMEOUT):
-        while not predicate():
-            await trio.sleep(0.05)
-        return
-    raise AssertionError(f"timed out after {UNTIL_TIMEOUT} s waiting for {what}")
+    """`tests.polling.until` with the fault tests' deadline (in-process daemons on trio)."""
+    await polling.until(predicate, UNTIL_TIMEOUT, what)
 
 
 def fault_config(**node: Any) -> DaemonConfig:

@@ -35,6 +35,7 @@ from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEv
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID
 from meshnode.transport.framing import Fragmenter, FramingError, Reassembler
+from tests.polling import until
 
 T = TypeVar("T")
 PEER_LINK = "central"
@@ -358,13 +359,6 @@ class Clock:
         return self.now
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll `predicate` until it holds, failing after `timeout` seconds."""
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
-
-
 async def attach(sim: CentralSim, registrations: Callable[[], tuple[list[tuple[str, str]], Any]],
                  peer_loop: LoopThread) -> None:
     """Once our GATT application and advert are registered, let `sim` read our objects."""
@@ -420,6 +414,4 @@ class NodeDriver:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Poll `predicate` (it may look at peers in other threads) until true."""
-        with trio.fail_after(timeout):
-            while not predicate():
-                await trio.sleep(0.05)
+        await until(predicate, timeout)

@@ -18,7 +18,8 @@ from meshnode.transport.base import LinkDown, LinkUp
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_profile import service_data
-from tests.transport.ble_harness import GattPeer, LoopThread, NodeDriver, make_node, until
+from tests.polling import until
+from tests.transport.ble_harness import GattPeer, LoopThread, NodeDriver, make_node
 from tests.transport.fakebluez import FakeBlueZ
 
 FAST = BleConfig(scan_window=1.0, scan_interval=1.0, revisit_after=0.0, backoff_initial=0.2,

@@ -23,6 +23,7 @@ from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_profile import encode_token_value
 from meshnode.transport.ble_token import advert_token, epoch_of
+from tests.polling import until
 from tests.transport.ble_harness import (
     CentralSim,
     Clock,
@@ -30,7 +31,6 @@ from tests.transport.ble_harness import (
     NodeDriver,
     attach,
     make_node,
-    until,
 )
 from tests.transport.fakebluez import FakeBlueZ
 

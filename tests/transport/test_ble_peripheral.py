@@ -30,6 +30,7 @@ from meshnode.transport.ble_profile import (
     uuid_advert_size,
 )
 from meshnode.transport.ble_token import EPOCH_SECONDS, advert_token, epoch_of
+from tests.polling import until
 from tests.transport.ble_harness import (
     CentralSim,
     Clock,
@@ -37,7 +38,6 @@ from tests.transport.ble_harness import (
     NodeDriver,
     make_node,
     post_ids,
-    until,
 )
 from tests.transport.fakebluez import FakeBlueZ
 

@@ -27,7 +27,7 @@ from meshnode.daemon.daemon import Daemon
 from meshnode.transport.ble import BleTransport, normal_radio
 from meshnode.transport.ble_config import BleConfig
 from tests.daemons import fast_config, make_authority
-from tests.transport.ble_harness import until
+from tests.polling import until
 from tests.transport.fakebluez import FakeBlueZ
 
 # A phone-like duty cycle: one half-second scan every ten minutes, adverts every second.

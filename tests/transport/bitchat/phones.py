@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import trio
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from meshnode.transport.bitchat.radio import CHARACTERISTIC_UUID
 from meshnode.transport.bitchat.render import MAX_FRAME, MAX_TEXT_BYTES
+from tests.polling import until
 from tests.transport.bitchat import reference
 
 CHRC_IFACE = "org.bluez.GattCharacteristic1"
@@ -23,9 +23,7 @@ PHONE_DEVICE = "/org/bluez/hci0/dev_5A_00_00_00_00_01"
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.05)
+    await until(predicate, timeout)
 
 
 class PhoneCentral:
