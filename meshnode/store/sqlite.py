@@ -526,6 +526,19 @@ class SqliteStore:
         return batch is not None and (batch.began or batch.lost is not None
                                       or bool(batch.pending))
 
+    def write_batch(self) -> None:
+        """Write the open batch's pending rows into its transaction now, without committing
+        (call it on the thread that commits next: `commit_batch` then has only the COMMIT
+        left). Nothing is durable before `commit_batch` returns. Raises `StoreError` if no
+        batch is open or the rows cannot be written (the batch is then void, as for
+        `commit_batch`)."""
+        batch = self._batch
+        if batch is None:
+            raise StoreError(f"{self._path}: no batch is open")
+        if batch.lost is not None:
+            raise batch.lost
+        self._flush(batch)
+
     def commit_batch(self) -> bool:
         """Make the batch's writes durable; True if there were any. Raises `StoreError` (and
         rolls the whole batch back) if they cannot be made durable."""

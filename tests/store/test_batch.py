@@ -250,3 +250,29 @@ def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> N
     assert _ids_on_disk(path) == {mid(1), mid(3), mid(4)}
     assert store.integrity_check() == []
     store.close()
+
+
+def test_written_batch_rows_are_durable_only_once_the_commit_returns(tmp_path: Path) -> None:
+    """`write_batch` puts the pending rows into the open transaction (the commit's thread
+    does it before the COMMIT): another connection still sees none of them, and a store
+    closed without the commit (as by a crash) keeps none."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.put(make_msg(1), NOW)
+    store.begin_batch()
+    for n in (2, 3):
+        store.put(make_msg(n), NOW)
+    store.write_batch()
+    assert store.get(mid(2)) is not None
+    assert _ids_on_disk(path) == {mid(1)}
+    store.close()  # the transaction dies with the connection, as with the process
+    reopened = SqliteStore(path, 1 << 20)
+    assert {i for _, i in reopened.ids_since(0)} == {mid(1)}
+    reopened.begin_batch()
+    reopened.put(make_msg(4), NOW)
+    reopened.write_batch()
+    assert reopened.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(1), mid(4)}
+    with pytest.raises(StoreError, match="no batch"):
+        reopened.write_batch()
+    reopened.close()
