@@ -84,10 +84,6 @@ def run_in(tree: Path, messages: int, batch: int) -> dict[str, object]:
     return result
 
 
-def span(values: list[float], digits: int) -> str:
-    return f"{min(values):,.{digits}f}–{max(values):,.{digits}f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", help="the commit to compare against (default: none)")
@@ -100,7 +96,7 @@ def main() -> None:
         print(json.dumps(one(args.messages, args.batch)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import extract
+    from bench_hub_receive import extract, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
