@@ -210,6 +210,9 @@ _COLUMNS = (
 )
 _EVICT_ORDER = "ORDER BY priority, created, raw_len DESC, id"
 _CANDIDATE = "id, kind, raw_len, priority, created"
+# Writes that touch no row of `messages`: in a batch, the pending rows stay pending past them
+# (a flood of posts over their authors' quota marks each one seen).
+_OTHER_TABLES = frozenset({"mark_seen", "set_meta", "delete_meta"})
 _INSERT = f"INSERT INTO messages ({_COLUMNS}, raw_len) VALUES ({', '.join('?' * 14)})"
 
 _Row = tuple[
@@ -417,7 +420,8 @@ class SqliteStore:
     def _batch_write(self, what: str, batch: _Batch, one_statement: bool) -> Iterator[_Totals]:
         if batch.lost is not None:
             raise batch.lost  # never write outside the batch's transaction (autocommit)
-        self._flush(batch)  # the write may evict, delete or re-put a pending row
+        if what not in _OTHER_TABLES:
+            self._flush(batch)  # the write may evict, delete or re-put a pending row
         mark = len(self._undo)
         totals = batch.totals.copy()
         with self._errors(what):

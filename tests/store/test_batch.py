@@ -276,3 +276,28 @@ def test_written_batch_rows_are_durable_only_once_the_commit_returns(tmp_path: P
     with pytest.raises(StoreError, match="no batch"):
         reopened.write_batch()
     reopened.close()
+
+
+def test_seen_marks_and_meta_in_a_batch_fall_with_a_refused_pending_row(
+        tmp_path: Path) -> None:
+    """Seen marks and meta writes leave the pending rows pending; when SQLite then refuses one
+    of them at the commit, the marks and meta of that batch go too: a batch is kept whole or
+    not at all."""
+    path = tmp_path / "hub.db"
+    SqliteStore(path, 1 << 20).close()
+    _refuse_inserts_of_size(path, 777)
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    assert store.put(make_msg(2, size=777), NOW) is PutResult.ACCEPTED
+    store.mark_seen(mid(9), NOW)
+    store.set_meta("note", b"x")
+    assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
+    assert store.get(mid(2)) is not None and store.seen(mid(9))
+    assert store.get_meta("note") == b"x"
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.commit_batch()
+    store.rollback_batch()
+    assert not store.seen(mid(9)) and store.get_meta("note") is None
+    assert store.usage().count == 0 and _ids_on_disk(path) == set()
+    assert store.integrity_check() == []
+    store.close()
