@@ -17,11 +17,11 @@ transaction itself (a full disk), the whole batch is rolled back and `commit_bat
 Write-behind within a batch: a `put` that needs no eviction (the common case on a hub taking
 a flood) runs no SQL on the caller's thread. Its row waits in the batch's pending map, which
 `get` (and the in-memory id sets behind `has`) answers from, and the pending rows are written
-with one `executemany` just before the next statement that must see them (any other write in
-the batch, or a query of the messages) or, at the latest, by `commit_batch` before its COMMIT,
-on the commit's thread. A pending row that cannot be written (a full disk) voids the whole
-batch: a batch is durable whole or not at all, so nothing a caller released only after the
-COMMIT is lost.
+with one `executemany` just before the next statement that must see them (any other write of
+the messages in the batch, or a query of them; seen marks and meta leave them pending) or, at
+the latest, by `write_batch` or `commit_batch` before the COMMIT, on the commit's thread. A
+pending row that cannot be written (a full disk) voids the whole batch: a batch is durable
+whole or not at all, so nothing a caller released only after the COMMIT is lost.
 
 Counters (bytes used, counts per kind, seen entries) and the sets of stored and seen ids are
 computed from the tables at open and then maintained in memory, so that the membership tests
