@@ -183,17 +183,24 @@ def test_a_put_that_sqlite_refuses_when_the_batch_is_written_voids_the_whole_bat
     store.close()
 
 
-def test_a_refused_pending_row_met_by_a_later_write_voids_the_batch_at_once(
-        tmp_path: Path) -> None:
-    """A write that must see the pending rows (here a delete) writes them first; when SQLite
-    refuses one, that write raises, the batch is void and every later write in it is refused
-    rather than run outside its transaction."""
+def _batch_with_a_refused_row(tmp_path: Path) -> tuple[Path, SqliteStore]:
+    """A store (and its file) whose SQLite refuses rows of 777 bytes, with a batch open that
+    holds one such row, pending."""
     path = tmp_path / "hub.db"
     SqliteStore(path, 1 << 20).close()
     _refuse_inserts_of_size(path, 777)
     store = SqliteStore(path, 1 << 20)
     store.begin_batch()
     assert store.put(make_msg(2, size=777), NOW) is PutResult.ACCEPTED
+    return path, store
+
+
+def test_a_refused_pending_row_met_by_a_later_write_voids_the_batch_at_once(
+        tmp_path: Path) -> None:
+    """A write that must see the pending rows (here a delete) writes them first; when SQLite
+    refuses one, that write raises, the batch is void and every later write in it is refused
+    rather than run outside its transaction."""
+    path, store = _batch_with_a_refused_row(tmp_path)
     assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
     with pytest.raises(StoreError, match="refused by the test"):
         store.delete(mid(3))
@@ -283,12 +290,7 @@ def test_seen_marks_and_meta_in_a_batch_fall_with_a_refused_pending_row(
     """Seen marks and meta writes leave the pending rows pending; when SQLite then refuses one
     of them at the commit, the marks and meta of that batch go too: a batch is kept whole or
     not at all."""
-    path = tmp_path / "hub.db"
-    SqliteStore(path, 1 << 20).close()
-    _refuse_inserts_of_size(path, 777)
-    store = SqliteStore(path, 1 << 20)
-    store.begin_batch()
-    assert store.put(make_msg(2, size=777), NOW) is PutResult.ACCEPTED
+    path, store = _batch_with_a_refused_row(tmp_path)
     store.mark_seen(mid(9), NOW)
     store.set_meta("note", b"x")
     assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
