@@ -201,6 +201,8 @@ class CrashPoint:
     * ``batch``: a batch has run through the node and written, its COMMIT has not started; the
       other tasks run for `SLOW_COMMIT` seconds first (a slow disk), so that anything released
       too early would reach the peers and API clients before the kill;
+    * ``written``: on the commit's thread, the batch's rows were written into its transaction
+      (`SqliteStore.write_batch`, the write-behind of its puts), its COMMIT has not run;
     * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
     * ``verify``: the check-ahead worker just verified a frame's signature, its result not yet
       handed to the core (the kill comes from the worker's thread, the only one that counts
@@ -211,7 +213,7 @@ class CrashPoint:
 
     Unset (always, outside those tests) it does nothing."""
 
-    POINTS = ("batch", "commit", "verify", "posts")
+    POINTS = ("batch", "written", "commit", "verify", "posts")
     SLOW_COMMIT = 0.3
 
     def __init__(self, spec: str | None) -> None:
@@ -334,6 +336,7 @@ class Daemon:
         try:
             store = self._open_store()
             self._stack.callback(store.close)
+            self._store = store
             self.inbox = Inbox(self.data_dir / INBOX_FILE)
             self._stack.callback(self.inbox.close)
             self.contacts = ContactBook(self.data_dir / CONTACTS_FILE)
@@ -595,13 +598,20 @@ class Daemon:
             nursery.start_soon(self._take_ahead, inputs, pending)
             try:
                 # Not abandoned on cancellation: a stopping daemon waits for the commit.
-                await trio.to_thread.run_sync(self.node.commit_batch)
+                await trio.to_thread.run_sync(self._write_and_commit)
             except StoreError as exc:
                 error = exc
             nursery.cancel_scope.cancel()
         if error is not None:
             raise error
         self._crash.reach("commit")
+
+    def _write_and_commit(self) -> None:
+        """On the commit's thread: the batch's pending rows, then its COMMIT (the same as
+        `commit_batch` alone, in two steps so that a test can kill the process between)."""
+        self._store.write_batch()
+        self._crash.reach("written")
+        self.node.commit_batch()
 
     async def _take_ahead(self, inputs: trio.MemoryReceiveChannel[_Input],
                           pending: deque[_Input]) -> None:

@@ -157,11 +157,15 @@ class StoredMessage:
 
     def __post_init__(self) -> None:
         check_id(self.id)
-        for name in ("kind", "priority", "created", "expires", "received"):
-            value = getattr(self, name)
-            if isinstance(value, IntEnum):  # e.g. Priority.ALERT: store the plain int
-                object.__setattr__(self, name, int(value))
-            check_uint(name, getattr(self, name))
+        # Every received message is built here on the hub's core thread: plain ints (the
+        # usual case) take one type test each, not an isinstance and a second lookup.
+        for name, value in (("kind", self.kind), ("priority", self.priority),
+                            ("created", self.created), ("expires", self.expires),
+                            ("received", self.received)):
+            if type(value) is not int and isinstance(value, IntEnum):
+                value = int(value)  # e.g. Priority.ALERT: store the plain int
+                object.__setattr__(self, name, value)
+            check_uint(name, value)
         if type(self.raw) is not bytes or not self.raw:
             raise _fail("raw", "must be non-empty bytes")
         if self.channel is not None:

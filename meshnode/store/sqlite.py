@@ -14,6 +14,15 @@ run on a worker thread while the caller's thread leaves the store alone (the fsy
 part, and the GIL is released meanwhile). If a commit fails, or SQLite abandons the
 transaction itself (a full disk), the whole batch is rolled back and `commit_batch` raises.
 
+Write-behind within a batch: a `put` that needs no eviction (the common case on a hub taking
+a flood) runs no SQL on the caller's thread. Its row waits in the batch's pending map, which
+`get` (and the in-memory id sets behind `has`) answers from, and the pending rows are written
+with one `executemany` just before the next statement that must see them (any other write of
+the messages in the batch, or a query of them; seen marks and meta leave them pending) or, at
+the latest, by `write_batch` or `commit_batch` before the COMMIT, on the commit's thread. A
+pending row that cannot be written (a full disk) voids the whole batch: a batch is durable
+whole or not at all, so nothing a caller released only after the COMMIT is lost.
+
 Counters (bytes used, counts per kind, seen entries) and the sets of stored and seen ids are
 computed from the tables at open and then maintained in memory, so that the membership tests
 every incoming message needs cost no SQL; they are adopted only after a commit succeeded.
@@ -201,6 +210,10 @@ _COLUMNS = (
 )
 _EVICT_ORDER = "ORDER BY priority, created, raw_len DESC, id"
 _CANDIDATE = "id, kind, raw_len, priority, created"
+# Writes that touch no row of `messages`: in a batch, the pending rows stay pending past them
+# (a flood of posts over their authors' quota marks each one seen).
+_OTHER_TABLES = frozenset({"mark_seen", "set_meta", "delete_meta"})
+_INSERT = f"INSERT INTO messages ({_COLUMNS}, raw_len) VALUES ({', '.join('?' * 14)})"
 
 _Row = tuple[
     bytes,
@@ -229,6 +242,8 @@ class _Batch:
     totals: _Totals
     began: bool = False  # BEGIN has run (lazily, at the first write)
     lost: StoreError | None = None  # SQLite abandoned the transaction: the batch is void
+    # Puts not yet written (write-behind), by id, in the order they were made.
+    pending: dict[bytes, StoredMessage] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -405,6 +420,8 @@ class SqliteStore:
     def _batch_write(self, what: str, batch: _Batch, one_statement: bool) -> Iterator[_Totals]:
         if batch.lost is not None:
             raise batch.lost  # never write outside the batch's transaction (autocommit)
+        if what not in _OTHER_TABLES:
+            self._flush(batch)  # the write may evict, delete or re-put a pending row
         mark = len(self._undo)
         totals = batch.totals.copy()
         with self._errors(what):
@@ -438,10 +455,38 @@ class SqliteStore:
     def _void(self, batch: _Batch, exc: StoreError) -> None:
         """Abandon the batch: nothing it wrote is kept, and its commit raises `exc`."""
         batch.lost = exc
+        batch.pending.clear()
         self._revert(0)
         if self._db.in_transaction:
             with self._errors("rollback"):
                 self._db.execute("ROLLBACK")
+
+    def _flush(self, batch: _Batch) -> None:
+        """Write the batch's pending puts, in the order they were made, with one
+        `executemany`. Rows of one statement may be kept in part when it fails, so a failure
+        voids the whole batch (its commit raises) and is raised here too."""
+        if not batch.pending:
+            return
+        rows = [_insert_row(msg) for msg in batch.pending.values()]
+        try:
+            with self._errors("put"):
+                if not batch.began:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    batch.began = True
+                self._db.executemany(_INSERT, rows)
+        except StoreError as exc:
+            self._void(batch, exc)
+            raise
+        except BaseException:
+            self._void(batch, StoreError(f"{self._path}: writing a batch was interrupted"))
+            raise
+        batch.pending.clear()
+
+    def _sync_reads(self) -> None:
+        """Before a query whose answer pending puts could change: write them."""
+        batch = self._batch
+        if batch is not None and batch.pending:
+            self._flush(batch)
 
     def _undo_savepoint(self, mark: int) -> None:
         self._revert(mark)
@@ -481,7 +526,22 @@ class SqliteStore:
     @property
     def batch_writes(self) -> bool:
         """Whether the open batch has written anything (its commit has work to do)."""
-        return self._batch is not None and (self._batch.began or self._batch.lost is not None)
+        batch = self._batch
+        return batch is not None and (batch.began or batch.lost is not None
+                                      or bool(batch.pending))
+
+    def write_batch(self) -> None:
+        """Write the open batch's pending rows into its transaction now, without committing
+        (call it on the thread that commits next: `commit_batch` then has only the COMMIT
+        left). Nothing is durable before `commit_batch` returns. Raises `StoreError` if no
+        batch is open or the rows cannot be written (the batch is then void, as for
+        `commit_batch`)."""
+        batch = self._batch
+        if batch is None:
+            raise StoreError(f"{self._path}: no batch is open")
+        if batch.lost is not None:
+            raise batch.lost
+        self._flush(batch)
 
     def commit_batch(self) -> bool:
         """Make the batch's writes durable; True if there were any. Raises `StoreError` (and
@@ -493,9 +553,10 @@ class SqliteStore:
         if batch.lost is not None:
             self._revert(0)
             raise batch.lost
-        if not batch.began:
+        if not batch.began and not batch.pending:
             return False
         try:
+            self._flush(batch)  # on the commit's thread: the core's is free meanwhile
             with self._errors("commit"):
                 self._db.execute("COMMIT")
         except BaseException:
@@ -533,10 +594,27 @@ class SqliteStore:
     def put(self, msg: StoredMessage, now: int) -> PutResult:
         check_message(msg)
         check_uint("now", now)
-        # Without evictions a put is one INSERT (or nothing): no savepoint needed around it.
+        # Without evictions a put is one INSERT (or nothing): no savepoint needed around it,
+        # and in a batch it is written behind (see the module docstring).
         one = self._current().used + msg.size <= self._capacity
+        batch = self._batch
+        if one and batch is not None and batch.lost is None:
+            return self._put_behind(msg, now, batch)
         with self._write("put", one_statement=one) as totals:
             return self._put(msg, now, totals)
+
+    def _put_behind(self, msg: StoredMessage, now: int, batch: _Batch) -> PutResult:
+        """A put that fits without evicting, in a batch: held in the batch's pending map (no
+        SQL here); `_flush` writes it. The same outcomes as `_put`."""
+        self._check_open()
+        if msg.id in self._ids:
+            return PutResult.DUPLICATE
+        if is_expired(msg.expires, now):
+            return PutResult.REJECTED_EXPIRED
+        batch.pending[msg.id] = msg
+        self._add(self._ids, msg.id)
+        batch.totals.change(msg.kind, 1, msg.size)
+        return PutResult.ACCEPTED
 
     def put_many(self, msgs: Sequence[StoredMessage], now: int) -> list[PutResult]:
         check_uint("now", now)
@@ -579,25 +657,7 @@ class SqliteStore:
             self._discard(self._ids, victim.id)
             totals.change(victim.kind, -1, -victim.size)
             self._mark_seen(victim.id, now, totals)
-        self._db.execute(
-            f"INSERT INTO messages ({_COLUMNS}, raw_len) VALUES ({', '.join('?' * 14)})",
-            (
-                msg.id,
-                msg.kind,
-                msg.raw,
-                msg.priority,
-                msg.created,
-                msg.expires,
-                msg.received,
-                msg.channel,
-                msg.tag,
-                msg.issuer,
-                msg.seq,
-                msg.ref,
-                int(msg.pinned),
-                len(msg.raw),
-            ),
-        )
+        self._db.execute(_INSERT, _insert_row(msg))
         self._add(self._ids, msg.id)
         totals.change(msg.kind, 1, size)
         return PutResult.ACCEPTED
@@ -634,6 +694,7 @@ class SqliteStore:
     # reads ------------------------------------------------------------------------------------
 
     def _messages(self, where: str, args: tuple[object, ...]) -> list[StoredMessage]:
+        self._sync_reads()
         with self._errors("query"):
             rows: list[_Row] = self._db.execute(
                 f"SELECT {_COLUMNS} FROM messages {where}", args
@@ -641,7 +702,19 @@ class SqliteStore:
         return [_message(row) for row in rows]
 
     def get(self, msg_id: bytes) -> StoredMessage | None:
-        found = self._messages("WHERE id = ?", (check_id(msg_id),))
+        check_id(msg_id)
+        batch = self._batch
+        if batch is not None and batch.pending:
+            held = batch.pending.get(msg_id)
+            if held is not None:
+                self._check_open()
+                return held
+            # Not pending: the pending rows cannot change the answer, so they stay pending.
+            with self._errors("query"):
+                row: _Row | None = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (msg_id,)).fetchone()
+            return None if row is None else _message(row)
+        found = self._messages("WHERE id = ?", (msg_id,))
         return found[0] if found else None
 
     def has(self, msg_id: bytes) -> bool:
@@ -676,6 +749,7 @@ class SqliteStore:
             f"SELECT created, id FROM messages WHERE {' AND '.join(clauses)} "
             "ORDER BY created, id LIMIT ?"
         )
+        self._sync_reads()
         with self._errors("query"):
             return [(c, i) for c, i in self._db.execute(sql, args)]
 
@@ -702,10 +776,17 @@ class SqliteStore:
     def next_expiry(self) -> int | None:
         with self._errors("query"):
             value = self._db.execute("SELECT min(expires) FROM messages").fetchone()[0]
-        return value if type(value) is int else None
+        stored = value if type(value) is int else None
+        batch = self._batch
+        if batch is None or not batch.pending:
+            return stored
+        # The driver asks after every call: the pending rows are counted, not written.
+        held = min(msg.expires for msg in batch.pending.values())
+        return held if stored is None else min(stored, held)
 
     def max_seq(self, issuer: bytes) -> int | None:
         check_key("issuer", issuer)
+        self._sync_reads()
         with self._errors("query"):
             value = self._db.execute(
                 "SELECT max(seq) FROM messages WHERE issuer = ?", (issuer,)
@@ -713,6 +794,7 @@ class SqliteStore:
         return value if type(value) is int else None
 
     def issuer_seqs(self) -> dict[bytes, int]:
+        self._sync_reads()
         with self._errors("query"):
             return dict(
                 self._db.execute(
@@ -802,6 +884,7 @@ class SqliteStore:
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's integrity check and our own invariants; [] means sound."""
+        self._sync_reads()
         with self._errors("integrity_check"):
             problems = [
                 str(row[0]) for row in self._db.execute("PRAGMA integrity_check") if row[0] != "ok"
@@ -846,6 +929,12 @@ def _candidates(db: sqlite3.Connection, sql: str, now: int) -> Generator[Candida
             yield Candidate(msg_id, kind, size, eviction_rank(priority, created, size, msg_id))
     finally:
         cursor.close()
+
+
+def _insert_row(msg: StoredMessage) -> tuple[object, ...]:
+    """The values of `_INSERT` for `msg`."""
+    return (msg.id, msg.kind, msg.raw, msg.priority, msg.created, msg.expires, msg.received,
+            msg.channel, msg.tag, msg.issuer, msg.seq, msg.ref, int(msg.pinned), len(msg.raw))
 
 
 def _message(row: _Row) -> StoredMessage:

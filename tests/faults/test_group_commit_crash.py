@@ -1,5 +1,7 @@
 """A receiving daemon SIGKILLed at the exact moments of its group commit — inside a batch
-(written, not committed), between the COMMIT and the release of the batch's outputs, and on
+(run through the node, its rows still pending in memory), on the commit's thread after the
+batch's rows were written into the transaction and before its COMMIT, between the COMMIT and
+the release of the batch's outputs, and on
 its check-ahead worker's thread just after it verified a frame whose result the core has not
 taken yet — loses nothing it acknowledged and stores nothing unverified; started again, it
 fetches the rest. The first runs without the check-ahead worker (`check_ahead = "off"`, the
@@ -56,7 +58,8 @@ def _posts(node: LocalNode) -> int:
 
 
 @pytest.mark.parametrize(("point", "check_ahead"),
-                         [("batch:3", "off"), ("commit:3", "on"), ("verify:20", "on")])
+                         [("batch:3", "off"), ("written:3", "off"), ("commit:3", "on"),
+                          ("verify:20", "on")])
 def test_a_kill_inside_the_group_commit_loses_nothing_acknowledged(
         tmp_path: Path, point: str, check_ahead: str, monkeypatch: pytest.MonkeyPatch) -> None:
     genuine = make_posts(BACKLOG)

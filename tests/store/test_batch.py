@@ -152,26 +152,154 @@ def _refuse_inserts_of_size(path: Path, size: int) -> None:
         other.close()
 
 
-def test_a_put_that_sqlite_refuses_in_a_batch_changes_nothing_and_the_batch_goes_on(
+def test_a_put_that_sqlite_refuses_when_the_batch_is_written_voids_the_whole_batch(
         tmp_path: Path) -> None:
-    """A put without evictions runs one INSERT and no savepoint: when SQLite refuses it, the
-    store forgets that id (and its bytes) and keeps the batch's other writes, which commit."""
+    """Puts without evictions are written behind, all at once: when SQLite refuses one of the
+    rows, the commit raises and nothing of the batch is kept, neither on disk nor in the
+    store's own reads, so a driver that releases outputs only after the COMMIT loses nothing it
+    promised. The next batch works as before."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.put(make_msg(1), NOW)
+    store.close()
+    _refuse_inserts_of_size(path, 777)
+    store = SqliteStore(path, 1 << 20)
+    before = store.usage()
+    store.begin_batch()
+    for n, size in ((2, 300), (3, 777), (4, 300)):
+        assert store.put(make_msg(n, size=size), NOW) is PutResult.ACCEPTED
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.commit_batch()
+    store.rollback_batch()
+    assert _ids_on_disk(path) == {mid(1)}
+    assert store.usage() == before
+    assert not any(store.has(mid(n)) for n in (2, 3, 4))
+    assert store.get(mid(2)) is None
+    store.begin_batch()
+    assert store.put(make_msg(2), NOW) is PutResult.ACCEPTED
+    assert store.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(1), mid(2)}
+    assert store.integrity_check() == []
+    store.close()
+
+
+def _batch_with_a_refused_row(tmp_path: Path) -> tuple[Path, SqliteStore]:
+    """A store (and its file) whose SQLite refuses rows of 777 bytes, with a batch open that
+    holds one such row, pending."""
     path = tmp_path / "hub.db"
     SqliteStore(path, 1 << 20).close()
     _refuse_inserts_of_size(path, 777)
     store = SqliteStore(path, 1 << 20)
     store.begin_batch()
-    assert store.put(make_msg(1), NOW) is PutResult.ACCEPTED
-    with pytest.raises(StoreError, match="refused by the test"):
-        store.put(make_msg(2, size=777), NOW)
-    assert not store.has(mid(2))
+    assert store.put(make_msg(2, size=777), NOW) is PutResult.ACCEPTED
+    return path, store
+
+
+def test_a_refused_pending_row_met_by_a_later_write_voids_the_batch_at_once(
+        tmp_path: Path) -> None:
+    """A write that must see the pending rows (here a delete) writes them first; when SQLite
+    refuses one, that write raises, the batch is void and every later write in it is refused
+    rather than run outside its transaction."""
+    path, store = _batch_with_a_refused_row(tmp_path)
     assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
-    assert store.usage().count == 2
-    assert store.usage().used_bytes == charged(300, 300)
-    assert store.commit_batch() is True
-    assert _ids_on_disk(path) == {mid(1), mid(3)}
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.delete(mid(3))
+    assert not store.has(mid(2)) and not store.has(mid(3))
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.mark_seen(mid(5), NOW)
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.commit_batch()
+    store.rollback_batch()
+    assert _ids_on_disk(path) == set() and store.usage().count == 0 and not store.seen(mid(5))
     store.close()
+
+
+def test_puts_in_a_batch_touch_the_file_only_at_the_commit(tmp_path: Path) -> None:
+    """Write-behind: a batch of puts that need no eviction runs no SQL before its commit (the
+    write lock stays free for another connection), and the commit writes them all."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    for n in range(1, 21):
+        assert store.put(make_msg(n), NOW) is PutResult.ACCEPTED
+    assert store.batch_writes
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # would time out if the batch had begun writing
+    other.execute("ROLLBACK")
+    other.close()
+    assert store.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(n) for n in range(1, 21)}
+    store.close()
+
+
+def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> None:
+    """`get`, `has`, the queries, `next_expiry` and the usage all answer as if the pending
+    puts were written, and a delete or an eviction may take a pending row."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, charged(300, 300, 300))
+    store.put(make_msg(1, created=50, priority=3), NOW)
+    store.begin_batch()
+    late = make_msg(2, created=60, expires=NOW + 5)
+    assert store.put(late, NOW) is PutResult.ACCEPTED
+    assert store.get(mid(2)) == late and store.has(mid(2))
+    assert store.get(mid(1)) is not None and store.get(mid(7)) is None
+    assert store.next_expiry() == NOW + 5
+    assert store.usage().count == 2
+    assert [i for _, i in store.ids_since(0)] == [mid(1), mid(2)]
+    assert store.put(make_msg(3, created=70), NOW) is PutResult.ACCEPTED
+    assert [m.id for m in store.by_kind(late.kind)] == [mid(2), mid(3)]
+    assert store.delete(mid(3)) and not store.has(mid(3))
+    assert store.put(make_msg(3, created=70), NOW) is PutResult.ACCEPTED
+    # Full now: a message of priority 2 evicts the oldest of priority 1, a pending row.
+    assert store.put(make_msg(4, created=80, priority=2), NOW) is PutResult.ACCEPTED
+    assert not store.has(mid(2)) and store.seen(mid(2)) and store.get(mid(2)) is None
+    assert store.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(1), mid(3), mid(4)}
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_written_batch_rows_are_durable_only_once_the_commit_returns(tmp_path: Path) -> None:
+    """`write_batch` puts the pending rows into the open transaction (the commit's thread
+    does it before the COMMIT): another connection still sees none of them, and a store
+    closed without the commit (as by a crash) keeps none."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.put(make_msg(1), NOW)
+    store.begin_batch()
+    for n in (2, 3):
+        store.put(make_msg(n), NOW)
+    store.write_batch()
+    assert store.get(mid(2)) is not None
+    assert _ids_on_disk(path) == {mid(1)}
+    store.close()  # the transaction dies with the connection, as with the process
     reopened = SqliteStore(path, 1 << 20)
-    assert reopened.usage().count == 2 and not reopened.has(mid(2))
-    assert reopened.usage().used_bytes == charged(300, 300)
+    assert {i for _, i in reopened.ids_since(0)} == {mid(1)}
+    reopened.begin_batch()
+    reopened.put(make_msg(4), NOW)
+    reopened.write_batch()
+    assert reopened.commit_batch() is True
+    assert _ids_on_disk(path) == {mid(1), mid(4)}
+    with pytest.raises(StoreError, match="no batch"):
+        reopened.write_batch()
     reopened.close()
+
+
+def test_seen_marks_and_meta_in_a_batch_fall_with_a_refused_pending_row(
+        tmp_path: Path) -> None:
+    """Seen marks and meta writes leave the pending rows pending; when SQLite then refuses one
+    of them at the commit, the marks and meta of that batch go too: a batch is kept whole or
+    not at all."""
+    path, store = _batch_with_a_refused_row(tmp_path)
+    store.mark_seen(mid(9), NOW)
+    store.set_meta("note", b"x")
+    assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
+    assert store.get(mid(2)) is not None and store.seen(mid(9))
+    assert store.get_meta("note") == b"x"
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.commit_batch()
+    store.rollback_batch()
+    assert not store.seen(mid(9)) and store.get_meta("note") is None
+    assert store.usage().count == 0 and _ids_on_disk(path) == set()
+    assert store.integrity_check() == []
+    store.close()

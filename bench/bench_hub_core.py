@@ -1,0 +1,129 @@
+"""The hub's core thread per received post, in one process: this tree against another commit.
+
+    python bench/bench_hub_core.py [--base 0570e36] [--runs 3] [--messages 4000] [--batch 40]
+
+A `Node` with a real `SqliteStore` (a file in a temporary directory, WAL, synchronous=FULL)
+takes `--messages` pre-encoded post frames (from throw-away authors, the abuse limits out of
+the way as in bench_daemon.py) on one link, in group commits of `--batch` frames: the calling
+thread runs `begin_batch`, the frames' `receive` and `get_timer`, and a worker thread runs
+`commit_batch`, as the daemon does. The figure is the calling thread's CPU time per message
+(`time.thread_time`: the core's share, without the UDP link layer and trio), beside the
+process's CPU (the commit thread included) and the wall time. CPU time is what a loaded
+machine disturbs least, so this isolates what the store and the node cost the core.
+
+With `--base`, that commit's tree (`git archive` into a temporary directory) and this one run
+alternately, `--runs` times each, every run in a fresh process importing its tree through
+`PYTHONPATH`; each run prints the tree it imported. The load average is printed beside each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+FAST = 1_000_000.0
+
+
+def one(messages: int, batch: int) -> dict[str, object]:
+    """One run in this process, with whatever `meshnode` PYTHONPATH gives."""
+    import dataclasses
+
+    import meshnode
+    from meshnode.crypto.authority import TrustStore
+    from meshnode.crypto.identity import Identity
+    from meshnode.daemon.harness import fast_config, make_posts
+    from meshnode.node import Node
+    from meshnode.routing.frames import NONCE_SIZE, Hello, Msg, encode_frame
+    from meshnode.store import SqliteStore
+
+    frames = [encode_frame(Msg(raw)) for raw in make_posts(messages)]
+    base = fast_config()
+    settings = dataclasses.replace(base.node, peer_rate=FAST, peer_burst=FAST, post_rate=FAST,
+                                   post_burst=FAST, serve_rate=FAST, serve_burst=FAST,
+                                   store_mb=256)
+    with tempfile.TemporaryDirectory(prefix="meshnode-hub-core-") as tmp:
+        store = SqliteStore(Path(tmp) / "messages.db", 256 * 1024 * 1024)
+        now = int(time.time())
+        node = Node(Identity.generate(), store, TrustStore([]), now, settings.node_config())
+        link = "bench"
+        node.link_up(link, now)
+        node.receive(link, encode_frame(Hello(nonce=os.urandom(NONCE_SIZE))), now)
+        with ThreadPoolExecutor(1) as commits:
+            wall, cpu, core = time.perf_counter(), time.process_time(), time.thread_time()
+            for i in range(0, messages, batch):
+                node.begin_batch()
+                for frame in frames[i:i + batch]:
+                    node.receive(link, frame, now)
+                node.get_timer()
+                commits.submit(node.commit_batch).result()
+            core = time.thread_time() - core
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
+        stored = store.usage().count
+        store.close()
+    return {"tree": str(Path(meshnode.__file__).parent.parent), "messages": messages,
+            "stored": stored, "core_ms": 1000 * core / messages,
+            "process_ms": 1000 * cpu / messages, "wall_s": wall}
+
+
+def run_in(tree: Path, messages: int, batch: int) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, __file__, "--one", "--messages", str(messages),
+                           "--batch", str(batch)], env=env, check=True, capture_output=True,
+                          text=True, timeout=600)
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    result["load"] = f"{os.getloadavg()[0]:.1f}"
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", help="the commit to compare against (default: none)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=4_000)
+    parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.messages, args.batch)))
+        return
+    sys.path.insert(0, str(HERE / "bench"))
+    from bench_hub_receive import extract, span
+
+    print(f"load average at start (1, 5, 15 min): "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="meshnode-hub-core-") as tmp:
+        trees = {"this": HERE}
+        if args.base:
+            trees["base"] = Path(tmp) / "base"
+            extract(args.base, trees["base"])
+        runs: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        order = list(trees)
+        for i in range(args.runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                result = run_in(trees[name], args.messages, args.batch)
+                runs[name].append(result)
+                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+    print()
+    print(f"| tree | core thread ms per message | process CPU ms per message | wall s for "
+          f"{args.messages:,} | stored | load |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rs in runs.items():
+        label = args.base if name == "base" else "this tree"
+        print(f"| {label} | {span([float(str(r['core_ms'])) for r in rs], 3)} | "
+              f"{span([float(str(r['process_ms'])) for r in rs], 3)} | "
+              f"{span([float(str(r['wall_s'])) for r in rs], 2)} | "
+              f"{', '.join(str(r['stored']) for r in rs)} | "
+              f"{', '.join(str(r['load']) for r in rs)} |")
+
+
+if __name__ == "__main__":
+    main()
