@@ -44,7 +44,7 @@ from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import (
     OpenError,
     create_receipt,
-    open_dm,
+    open_verified_dm,
     receipt_matches,
 )
 from meshnode.crypto.signing import (
@@ -549,7 +549,7 @@ class Intake:
             # Tags are pair tags (docs/protocol.md §5.1): a DM from someone who is not our
             # contact has a tag we cannot compute, so every DM handed to us is tried.
             try:
-                opened = open_dm(self.identity, msg)
+                opened = open_verified_dm(self.identity, msg.id, body)  # verified above
             except OpenError:
                 opened = None  # carried on like any other DM: no observable difference
             if opened is not None:
