@@ -7,9 +7,10 @@ what fails is counted, reported as `Rejected` and dropped. It also keeps the sta
 validation needs: trust, alert sequence windows, which alerts are superseded or were issued
 under which certificate, and the per-DM copy and hand-over counts.
 
-It never sends anything. What it stored since the node last looked is in `take_stored()`, and
-`take_removed()` says whether it deleted anything (the node rebuilds its sync set); the node
-turns both into pushes and session state.
+It never sends anything. What it stored since the node last looked is in `take_stored()`,
+`take_deleted()` names what it deleted by id (the node takes those out of its sync set), and
+`take_removed()` says whether the store dropped anything it cannot name, evicted or expired
+(the node rebuilds its sync set); the node turns these into pushes and session state.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from meshnode.crypto.identity import Identity
 from meshnode.crypto.sealing import (
     OpenError,
     create_receipt,
-    open_dm,
+    open_verified_dm,
     receipt_matches,
 )
 from meshnode.crypto.signing import (
@@ -181,6 +182,7 @@ class NodeStats:
     want_refused: int = 0
     unoffered: int = 0
     upgraded: int = 0  # duplicates that brought more hops than our copy had (§10.2)
+    sync_rebuilds: int = 0  # times the sync set was read afresh from the whole store
     frame_bytes: Counter[str] = field(default_factory=Counter)
 
 
@@ -251,6 +253,7 @@ class Intake:
         self._certs = CertCache()
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
+        self._deleted: list[tuple[int, bytes]] = []  # (created, id) of what _delete removed
         self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
         self._upgraded: list[StoredMessage] = []
         self.clock_floor, self._floor_cert = _stored_floor(store)
@@ -289,9 +292,16 @@ class Intake:
         return upgraded
 
     def take_removed(self) -> bool:
-        """Whether anything was deleted or evicted since the last call."""
+        """Whether anything was evicted or expired since the last call (what was deleted by
+        id is named by `take_deleted` instead)."""
         removed, self._removed = self._removed, False
         return removed
+
+    def take_deleted(self) -> list[tuple[int, bytes]]:
+        """The `(created, id)` of every message deleted by id since the last call (a DM whose
+        receipt came, a superseded or revoked alert), in order."""
+        deleted, self._deleted = self._deleted, []
+        return deleted
 
     def expire(self, now: int) -> None:
         if self.store.expire(now):
@@ -444,10 +454,11 @@ class Intake:
         self.carried = {k: v for k, v in self.carried.items() if self.store.has(k)}
 
     def _delete(self, msg_id: bytes, now: int) -> bool:
-        if not self.store.delete(msg_id):
+        stored = self.store.get(msg_id)
+        if stored is None or not self.store.delete(msg_id):
             return False
         self.store.mark_seen(msg_id, now)
-        self._removed = True
+        self._deleted.append((stored.created, msg_id))
         return True
 
     # --- residents' messages -------------------------------------------------------------
@@ -549,7 +560,7 @@ class Intake:
             # Tags are pair tags (docs/protocol.md §5.1): a DM from someone who is not our
             # contact has a tag we cannot compute, so every DM handed to us is tried.
             try:
-                opened = open_dm(self.identity, msg)
+                opened = open_verified_dm(self.identity, msg.id, body)  # verified above
             except OpenError:
                 opened = None  # carried on like any other DM: no observable difference
             if opened is not None:

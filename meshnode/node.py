@@ -783,6 +783,21 @@ class Node:
                 if (session.link != source and session.peer is not None
                         and self._describe(session, stored.id, now) >= GIVES_DEAD):
                     self._enqueue(session, stored)
+        for item in self._intake.take_deleted():  # after the stored: one may be both
+            self._drop(item)
+
+    def _drop(self, item: tuple[int, bytes]) -> None:
+        """Take a message deleted by id out of the sync set, leaving the set as a rebuild
+        from the store would make it: the other items keep their classes, which every change
+        of routing or copies already keeps up to date (`_reclass`). A rebuild would read and
+        hash every stored item again, and in a replay with a receipt at most contacts that was
+        the larger part of the sync set's cost."""
+        if self._items is None or self.store.has(item[1]):
+            return  # a rebuild is due anyway, or the id was stored again since
+        self._classes.pop(item[1], None)
+        self._dead_dms.pop(item[1], None)
+        self._flood_flags.pop(item[1], None)
+        self._unset(item)
 
     def _unset(self, item: tuple[int, bytes]) -> None:
         if self._adding.get(item[1]) == item:
@@ -829,6 +844,7 @@ class Node:
             # Every class is read again: one cached while the set was invalid (an upgrade
             # after a removal) would be stale, and a stale class is a difference at every
             # contact.
+            self.stats.sync_rebuilds += 1
             self._classes = {}
             self._dead_dms.clear()
             self._flood_flags.clear()  # bounded by the store: drops the ids removed since
