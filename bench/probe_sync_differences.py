@@ -108,6 +108,15 @@ def main() -> None:
     out = sim.run(progress)
     if mark["hour"] < args.hours:
         close_hour(out.events)
+    # What the network delivered, so that a change to sync can be judged against it too.
+    latencies = sorted(out.post_latencies)
+    print(json.dumps({
+        "posts_created": len(out.post_created),
+        "post_receptions": sum(out.post_receptions.values()),
+        "post_latency_s": {f"p{q}": round(latencies[len(latencies) * q // 100 - 1])
+                           for q in (50, 90, 99, 100)} if latencies else None,
+        "post_receptions_after_s": {str(s): sum(1 for x in latencies if x > s)
+                                    for s in (1800, 3600, 7200)}}), flush=True)
 
 
 if __name__ == "__main__":
