@@ -417,7 +417,7 @@ class RangeWriter {
   add(mode, hi, payload) { this._flush(); const b = this._bound(hi); this.ranges.push([mode, b.dt, ...payload, ...b.tail]); }
 }
 
-const FADE_AFTER = 3600; // §10.2 "Class": how long a flooded item stays class 1
+const FADE_AFTER = 7200; // §10.2 "Class": how long a flooded item stays class 1
 const FLAG_GHOST = 0, FLAG_HELD = 1, FLAG_DEAD = 2, FLAG_LIVE = 3;
 // Class 1 items can go on (GIVES_LIVE); faded ones (§10.2 "Class", fading) still go, as class
 // 0 (GIVES_DEAD); ghosts are flagged GHOST, other class-0 items HELD, both with their times
@@ -979,7 +979,7 @@ class Peer {
     for (const [hex, m] of this.store) {
       if (m.kind > 4) continue;
       // §10.2 Class: 1 when a copy could go on to a peer other than the destination; what
-      // floods (not a DM) fades to class 0 an hour after its `created`.
+      // floods (not a DM) fades to class 0 two hours after its `created`.
       const hops = m.routing.get(1), copies = m.routing.get(2);
       const faded = hops > 0 && m.kind !== 2 && now >= m.created + FADE_AFTER;
       const cls = hops > 0 && !faded && (m.kind !== 2 || copies > 1) ? 1 : 0;

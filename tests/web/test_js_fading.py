@@ -1,4 +1,4 @@
-"""The browser node fades posts as a node does (docs/protocol.md §10.2 "Class"): an hour after
+"""The browser node fades posts as a node does (docs/protocol.md §10.2 "Class"): two hours after
 its `created` a post with hops left is of class 0, so a holder with hops to spare offers a
 holder of a dead copy no "upgrade" at any contact, while a node that lacks the post still gets
 it. Posts are signed here by the Python code; Node.js runs the browser's own modules
@@ -32,7 +32,7 @@ def _copies(created: int, live_hops: int) -> tuple[str, list[str]]:
 def run() -> dict[str, Any]:
     now = int(time.time())  # the browser's modules judge by the real clock
     fresh_id, fresh = _copies(now - 60, 2)
-    faded_id, faded = _copies(now - 7_200, 2)
+    faded_id, faded = _copies(now - 3 * 3_600, 2)
     node = shutil.which("node") or shutil.which("nodejs")
     assert node is not None, "Node.js is needed (apt-get install nodejs; .ci/run installs it)"
     done = subprocess.run([node, str(RUNNER)], capture_output=True, text=True, timeout=120,

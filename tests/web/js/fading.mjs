@@ -1,7 +1,7 @@
 // Fading (docs/protocol.md §10.2 "Class") between browser nodes (node.js) in this process, for
 // tests/web/test_js_fading.py. stdin: {fresh: [dead hex, live hex], faded: [dead hex, live
 // hex]}: one post each, as a copy with no hops left and one with hops to spare; the fresh post
-// was created a minute ago, the faded one two hours ago. stdout: one JSON object of facts.
+// was created a minute ago, the faded one three hours ago. stdout: one JSON object of facts.
 
 import { readFileSync } from 'node:fs';
 import { Node, newIdentity } from '../../../meshnode/daemon/web/static/app/node.js';

@@ -34,7 +34,7 @@ const NO_DIGEST = new Uint8Array(0); // this node sends no Hello digest (field 7
 const GHOST_LIFETIME = 14 * DAY; // the longest lifetime of a receipt, DM or post (§10.2)
 const MAX_GHOSTS = 16384; // beyond, new ghosts are refused: made-up ones cost only the saving
 const CLOCK_SKEW = 3600; // a ghost's `created` may be this far ahead of our clock, no more
-const FADE_AFTER = 3600; // a post, announce or receipt is of class 1 this long after `created` (§10.2)
+const FADE_AFTER = 7200; // a post, announce or receipt is of class 1 this long after `created` (§10.2)
 const GHOST_PREFIX = 'ghost/'; // ghosts share the message store, under their own keys
 
 export const now = () => Math.floor(Date.now() / 1000);
@@ -292,7 +292,7 @@ export class Node {
 
   /** The class of a held message's item at `t` (§10.2): 1 when a copy could go on to some
    *  peer other than its destination (hops left, and for a DM more than one copy held) and,
-   *  for what floods, the item has not faded (an hour after its `created`). */
+   *  for what floods, the item has not faded (two hours after its `created`). */
   classOf(r, t = now()) {
     const { hops, copies } = this._routing(r);
     return hops > 0 && !this.faded(r, t) && (r.kind !== Kind.DM || copies >= 2) ? 1 : 0;
