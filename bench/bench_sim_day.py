@@ -72,6 +72,14 @@ class Sampler:
         self.hours[-1]["<samples>"] += 1
 
 
+def _delivery(summary: dict[str, Any]) -> dict[str, Any]:
+    """The headline results a change to sync must not cost: posts, DMs, alerts."""
+    posts, dms = summary["posts"], summary["dms"]
+    return {"post_receptions": posts["receptions"], "post_delivery": posts["delivery_ratio"],
+            "post_latency": posts["latency"], "dm_delivery": dms["delivery_ratio"],
+            "alerts": summary["alerts"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
@@ -84,7 +92,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sample", action="store_true",
                         help="sample the stack every 10 ms CPU; inclusive shares per hour")
+    parser.add_argument("--fade-after", type=int, default=None,
+                        help="seconds a flooded item stays class 1 (§10.2; trees with fading)")
     args = parser.parse_args()
+    if args.fade_after is not None:
+        from meshnode.routing import forwarding
+        forwarding.FADE_AFTER = args.fade_after
     base_rss = _rss_mib()
     scenario = scaled(bundled("neighbourhood"), args.nodes, args.hours * HOUR)
     if args.post_hops is not None:
@@ -149,7 +162,8 @@ def main() -> None:
         "events": out.events, "peak_rss_mib": round(peak, 1),
         "base_rss_mib": round(base_rss, 1),
         "rss_per_node_kib": round((peak - base_rss) * 1024 / args.nodes, 1),
-        "results_digest": digest[:16], "loadavg": os.getloadavg(), "hours": hours}
+        "results_digest": digest[:16], "loadavg": os.getloadavg(),
+        "delivery": _delivery(summary), "hours": hours}
     print(json.dumps(report))
     if profile is not None:
         text = io.StringIO()

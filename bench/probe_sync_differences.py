@@ -11,6 +11,9 @@ It measures by wrapping methods of `Node` and `Reconciler` in this process (a me
 tool, not product code; the wrappers change no result). Its own overhead is about 10 %.
 
     python bench/probe_sync_differences.py --nodes 1000 --hours 3 > probe.jsonl
+
+`--fade-after S` sets how long flooded items stay class 1 (§10.2 "Class", issue 17) for the
+whole run; without it the code's own rule holds (and a tree without fading runs unchanged).
 """
 
 from __future__ import annotations
@@ -74,7 +77,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--hours", type=int, default=3)
+    parser.add_argument("--fade-after", type=int, default=None,
+                        help="seconds a flooded item stays class 1 (trees with fading only)")
     args = parser.parse_args()
+    if args.fade_after is not None:
+        from meshnode.routing import forwarding
+        forwarding.FADE_AFTER = args.fade_after
     _wrap(Reconciler, "__init__", _session)
     _wrap(Reconciler, "_entries", _listed)
     _wrap(Node, "_on_recon", _recon_frame)
@@ -84,12 +92,14 @@ def main() -> None:
 
     def close_hour(events: int) -> None:
         stored = sum(node.store.usage().count for node in sim.nodes) / len(sim.nodes)
+        cpu = time.process_time()
         row: dict[str, Any] = {"hour": mark["hour"], "events": events - mark["events"],
+                               "cpu_s": round(cpu - mark["cpu"], 1),
                                "stored_per_node": round(stored, 1)}
         row.update(sorted(COUNTS.items()))
         print(json.dumps(row), flush=True)
         COUNTS.clear()
-        mark.update(hour=mark["hour"] + 1, events=events)
+        mark.update(hour=mark["hour"] + 1, events=events, cpu=cpu)
 
     def progress(t: float, events: int) -> None:
         while t >= (mark["hour"] + 1) * HOUR and mark["hour"] < args.hours:
@@ -98,6 +108,15 @@ def main() -> None:
     out = sim.run(progress)
     if mark["hour"] < args.hours:
         close_hour(out.events)
+    # What the network delivered, so that a change to sync can be judged against it too.
+    latencies = sorted(out.post_latencies)
+    print(json.dumps({
+        "posts_created": len(out.post_created),
+        "post_receptions": sum(out.post_receptions.values()),
+        "post_latency_s": {f"p{q}": round(latencies[len(latencies) * q // 100 - 1])
+                           for q in (50, 90, 99, 100)} if latencies else None,
+        "post_receptions_after_s": {str(s): sum(1 for x in latencies if x > s)
+                                    for s in (1800, 3600, 7200)}}), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ a time. What arrives is validated in full by `meshnode.intake` before it is stor
 
 from __future__ import annotations
 
+import heapq
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
@@ -66,7 +67,7 @@ from meshnode.events import (
 from meshnode.intake import Intake, NodeStats, read_routing
 from meshnode.nodeconfig import NodeConfig
 from meshnode.precheck import FrameCheck
-from meshnode.routing.forwarding import Forwarder
+from meshnode.routing.forwarding import Forwarder, fades_at
 from meshnode.routing.frames import (
     MAX_WANT,
     NONCE_SIZE,
@@ -159,6 +160,7 @@ class Node:
         self._adding: dict[bytes, tuple[int, bytes]] = {}  # changes since `_items` was built
         self._removing: set[tuple[int, bytes]] = set()
         self._flood_flags: dict[bytes, tuple[int, int]] = {}  # see `_describe`
+        self._fading: list[tuple[int, bytes]] = []  # heap of (fade time, id) of class-1 items
         self._swept = -MAX_TIME  # when expired messages were last removed
         self._wake = self._sweep_at()  # `handle_timer` has nothing to do before (a lower bound)
         self._stamp: tuple[int, bytes] = (-1, b"")  # (day, stamp) for own posts, announces
@@ -493,7 +495,7 @@ class Node:
         # clear: linkable for a day, which is why it is opt-in (docs/security.md).
         prophet = self._forwarder.hello_field(mine[: self._pairs.contacts], now)
         session.tags = hello_field(session.nonce, mine, self._entropy.random_bytes)
-        session.items = self._item_set()
+        session.items = self._item_set(now)
         session.digest = session.items.fingerprint(0, len(session.items))
         return Hello(
             nonce=session.nonce,
@@ -547,7 +549,7 @@ class Node:
             # neither side sends Recon or Done. What we took in since our Hello goes out as is.
             session.quiet = True
             session.advance(Step.SAME_SET)
-            current = self._item_set()
+            current = self._item_set(now)
             if current is not session.items:
                 sent = set(session.items.items(0, len(session.items)))
                 for item in current.items(0, len(current)):
@@ -558,7 +560,7 @@ class Node:
                 self._enqueue_id(session, msg_id)
             return
         session.advance(Step.HELLO)
-        items = self._item_set()
+        items = self._item_set(now)
         # Our DMs in their wait phase are class 0, except towards their recipient: for this
         # peer they are class 1, so that a ghost of theirs never hides them (§10.2).
         dead = self._dead_dms_for(session)
@@ -621,7 +623,7 @@ class Node:
                 if not self.store.seen(msg_id):
                     wanted.append(msg_id)
             elif (offer == GIVES_LIVE and self._classes.get(msg_id) == 0
-                  and stored.kind != Kind.DM):
+                  and stored.kind != Kind.DM and not self._has_faded(stored, now)):
                 wanted.append(msg_id)  # a copy with hops to spare upgrades our dead one
         for i in range(0, len(wanted), MAX_WANT):
             out.append(self._send(session, Want(tuple(wanted[i : i + MAX_WANT]))))
@@ -700,7 +702,7 @@ class Node:
         if stored.kind == Kind.DM:
             self._intake.copies[msg_id] = offer.keep
             self._intake.handed_over(msg_id, out)
-            self._reclass(stored)
+            self._reclass(stored, now)
         new = Routing(max(0, routing.hops_left - 1), offer.give).clamped()
         if msg is None:
             return with_tail_routing(stored.raw, new)
@@ -739,14 +741,28 @@ class Node:
         # once per stored copy instead of at every listing of every contact. The bytes are
         # remembered by their hash, not kept: a store that reads from disk returns a new copy
         # each time, and keeping those would double the memory of what it holds. (The hash is
-        # keyed per process, so no one can make two copies collide on purpose.)
+        # keyed per process, so no one can make two copies collide on purpose.) Only the
+        # fading (§10.2, "Class") depends on the time, so it is applied to the kept flag.
         known = self._flood_flags.get(msg_id)
         digest = hash(stored.raw)
         if known is not None and known[0] == digest:
-            return known[1]
+            return self._faded(stored, known[1], now)
         flag = self._describe_stored(session, stored, now)
         self._flood_flags[msg_id] = (digest, flag)
-        return flag
+        return self._faded(stored, flag, now)
+
+    @staticmethod
+    def _has_faded(stored: StoredMessage, now: int) -> bool:
+        """Whether a flooded message's item is past its fade time (§10.2, "Class"): no copy
+        of it is of class 1 anywhere, so none upgrades ours (a peer without fading may still
+        flag it GIVES_LIVE)."""
+        fade = fades_at(Kind(stored.kind), stored.created)
+        return fade is not None and now >= fade
+
+    def _faded(self, stored: StoredMessage, flag: int, now: int) -> int:
+        """A flooded copy given after its item faded is of class 0 at the peer too (§10.2:
+        the fade time comes from `created`, the same at every holder): GIVES_DEAD, not LIVE."""
+        return GIVES_DEAD if flag == GIVES_LIVE and self._has_faded(stored, now) else flag
 
     def _describe_stored(self, session: Session, stored: StoredMessage, now: int) -> int:
         """`_describe` read afresh from a stored copy: its routing and the offer to the peer."""
@@ -769,14 +785,14 @@ class Node:
         for sender in self._intake.take_opened():
             self._pairs.correspond(sender)  # present the tag of the sender's next DM
         for stored in self._intake.take_upgraded():
-            self._reclass(stored)
+            self._reclass(stored, now)
         for stored, source in self._intake.take_stored():
             if Kind(stored.kind) in _RECONCILED:
                 ghost = self._ghosts.discard(stored.id)  # the real message replaces its ghost
                 if self._items is not None:
                     if ghost is not None:
                         self._unset(ghost)
-                    self._classes[stored.id] = self._class_of(stored)
+                    self._classes[stored.id] = self._class_of(stored, now)
                     self._adding[stored.id] = (stored.created, stored.id)
             self._wake = min(self._wake, self._batched(stored.expires))
             for session in self._sessions.values():
@@ -805,35 +821,55 @@ class Node:
         else:
             self._removing.add(item)
 
-    def _class_of(self, stored: StoredMessage) -> int:
-        """The class of a stored message's item: 1 if a copy could go to some peer other than
-        its destination (§10.2). Keeps the list of our class-0 DMs."""
+    def _class_of(self, stored: StoredMessage, now: int) -> int:
+        """The class of a stored message's item at `now`: 1 if a copy could go to some peer
+        other than its destination and, for what floods, the item has not faded yet (§10.2).
+        Keeps the list of our class-0 DMs and the fade times of class-1 items."""
         read = read_routing(stored)
         kind = Kind(stored.kind)
         cls = 0
         if read is not None:
             held = self._intake.copies.get(stored.id, read[0].copies)
             cls = int(self._forwarder.spreads(kind, read[0], held))
+        fade = fades_at(kind, stored.created)
+        if cls and fade is not None:
+            if now >= fade:
+                cls = 0
+            else:
+                heapq.heappush(self._fading, (fade, stored.id))
         if kind is Kind.DM and cls == 0 and stored.tag is not None:
             self._dead_dms[stored.id] = stored.tag
         else:
             self._dead_dms.pop(stored.id, None)
         return cls
 
-    def _reclass(self, stored: StoredMessage) -> None:
-        """Re-read the class of a message whose routing or copies changed."""
+    def _reclass(self, stored: StoredMessage, now: int) -> None:
+        """Re-read the class of a message whose routing, copies or freshness changed."""
         if self._items is None or stored.id not in self._classes:
             return
-        cls = self._class_of(stored)
+        cls = self._class_of(stored, now)
         if self._classes[stored.id] != cls:
             self._classes[stored.id] = cls
             item = (stored.created, stored.id)
             self._unset(item)
             self._adding[stored.id] = item
 
-    def _item_set(self) -> SortedItems:
-        """What we reconcile, cached: every stored receipt, DM, post and announce with its
-        class, and every ghost (class 0); rebuilt after removals, updated for other changes."""
+    def _fade(self, now: int) -> None:
+        """Move the class-1 items whose fade time has come to class 0 (§10.2, "Class"). Runs
+        only when a snapshot is taken, so a session's set never changes under it."""
+        while self._fading and self._fading[0][0] <= now:
+            msg_id = heapq.heappop(self._fading)[1]
+            if self._classes.get(msg_id) == 1:
+                stored = self.store.get(msg_id)
+                if stored is not None:
+                    self._reclass(stored, now)
+
+    def _item_set(self, now: int) -> SortedItems:
+        """What we reconcile at `now`, cached: every stored receipt, DM, post and announce with
+        its class, and every ghost (class 0); rebuilt after removals, updated for other
+        changes (faded items among them)."""
+        if self._items is not None:
+            self._fade(now)
         if self._items is not None and (self._adding or self._removing):
             try:
                 self._items = self._items.updated(add=self._adding.values(),
@@ -848,13 +884,14 @@ class Node:
             self._classes = {}
             self._dead_dms.clear()
             self._flood_flags.clear()  # bounded by the store: drops the ids removed since
+            self._fading.clear()  # refilled by `_class_of`
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
                 for item in self.store.ids_since(0, kind=int(kind)):
                     stored = self.store.get(item[1])
                     if stored is not None:
                         items.append(item)
-                        self._classes[item[1]] = self._class_of(stored)
+                        self._classes[item[1]] = self._class_of(stored, now)
             for created, ghost_id in self._ghosts.items():
                 if ghost_id not in self._classes:
                     items.append((created, ghost_id))

@@ -19,9 +19,23 @@ from meshnode.routing.policy import (
 )
 from meshnode.wire import Kind, Routing
 
-__all__ = ["Forwarder"]
+__all__ = ["FADE_AFTER", "Forwarder", "fades_at"]
 
 _ONE = 10_000  # predictabilities travel as p × 10,000
+
+# How long after its `created` a flooded item stays class 1 (docs/protocol.md §10.2, "Class"):
+# two hours. Measured at 1,000 nodes (docs/benchmarks.md, issue 17): 98-99 % of post
+# receptions come within 2 h of the post's creation, and fading at 2 h cost 1-1.5 % of them
+# where fading at 1 h cost 8 %; every hour of freshness adds the pairs that differ without
+# an action to every contact. Read at call time, so a measurement may set it for a whole run.
+FADE_AFTER = 7_200
+
+
+def fades_at(kind: Kind, created: int) -> int | None:
+    """When an item of `kind` created at `created` stops being class 1 at every holder
+    (§10.2): `created` + `FADE_AFTER` for what floods, None for DMs (their class never fades:
+    their copies are counted per holder, and a DM's class-0 copy is already in no one's way)."""
+    return None if kind is Kind.DM else created + FADE_AFTER
 
 
 class Forwarder:

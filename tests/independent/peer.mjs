@@ -417,14 +417,17 @@ class RangeWriter {
   add(mode, hi, payload) { this._flush(); const b = this._bound(hi); this.ranges.push([mode, b.dt, ...payload, ...b.tail]); }
 }
 
-const FLAG_GHOST = 0, FLAG_HELD = 1, FLAG_LIVE = 3;
-// Class 1 items can go on (GIVES_LIVE); ghosts are flagged GHOST, other class-0 items HELD,
-// both with their times (§10.2 "Flags and times").
-const flagOf = (i) => (i.ghost ? FLAG_GHOST : i.cls ? (1 << 2) | FLAG_LIVE : FLAG_HELD);
+const FADE_AFTER = 7200; // §10.2 "Class": how long a flooded item stays class 1
+const FLAG_GHOST = 0, FLAG_HELD = 1, FLAG_DEAD = 2, FLAG_LIVE = 3;
+// Class 1 items can go on (GIVES_LIVE); faded ones (§10.2 "Class", fading) still go, as class
+// 0 (GIVES_DEAD); ghosts are flagged GHOST, other class-0 items HELD, both with their times
+// (§10.2 "Flags and times").
+const flagOf = (i) => (i.ghost ? FLAG_GHOST : i.cls ? (1 << 2) | FLAG_LIVE : i.faded ? FLAG_DEAD : FLAG_HELD);
+const timed = (i) => !i.cls && !i.faded; // flagged GHOST or HELD
 function idListPayload(items) {
   return [bin(Buffer.concat(items.map((i) => i.id))),
     bin(Buffer.from(items.map(flagOf))),
-    items.filter((i) => !i.cls).map((i) => i.created)];
+    items.filter(timed).map((i) => i.created)];
 }
 function splitInto(w, items, hi) {
   const c = items.length;
@@ -516,7 +519,7 @@ class Reconciler {
           // Our GHOST/HELD items in the range whose ids the list does not name at all go
           // back in one KNOWN range with the same bounds, so the peer can record them.
           const named = new Set(theirs.map((t) => t.id.toString('hex')));
-          const known = mine.filter((m) => !m.cls && !named.has(m.id.toString('hex')));
+          const known = mine.filter((m) => timed(m) && !named.has(m.id.toString('hex')));
           if (known.length) { units.push({ lo: r.lo, hi: r.hi, mode: 4, pl: idListPayload(known) }); work = true; }
         } else if (ours.length > CHUNK) {
           // Too many of our items for one reply: stream them as ID_LISTs of leading chunks
@@ -972,14 +975,16 @@ class Peer {
   }
   items() {
     const out = [];
+    const now = Math.floor(Date.now() / 1000);
     for (const [hex, m] of this.store) {
       if (m.kind > 4) continue;
-      // §10.2 Class: 1 when a copy could go on to a peer other than the destination.
+      // §10.2 Class: 1 when a copy could go on to a peer other than the destination; what
+      // floods (not a DM) fades to class 0 two hours after its `created`.
       const hops = m.routing.get(1), copies = m.routing.get(2);
-      const cls = hops > 0 && (m.kind !== 2 || copies > 1) ? 1 : 0;
-      out.push({ created: m.created, id: Buffer.from(hex, 'hex'), cls });
+      const faded = hops > 0 && m.kind !== 2 && now >= m.created + FADE_AFTER;
+      const cls = hops > 0 && !faded && (m.kind !== 2 || copies > 1) ? 1 : 0;
+      out.push({ created: m.created, id: Buffer.from(hex, 'hex'), cls, faded });
     }
-    const now = Math.floor(Date.now() / 1000);
     for (const [hex, created] of this.ghosts) {
       if (created + 14 * DAY < now) this.ghosts.delete(hex);
       else out.push({ created, id: Buffer.from(hex, 'hex'), cls: 0, ghost: true });
@@ -1074,7 +1079,9 @@ class Session {
     const gives = [...this.recon.oursOnly.values()].filter((o) => {
       const hex = o.id.toString('hex');
       const theirs = this.recon.theirsOnly.get(hex);
-      return o.cls === 1 && !o.ghost && !(this.peer.store.get(hex)?.kind === 2 && theirs && theirs.give !== 0);
+      // A faded item goes only where the peer lacks it or holds a ghost of it (no upgrades).
+      return (o.cls === 1 || o.faded) && !o.ghost
+        && !((o.faded || this.peer.store.get(hex)?.kind === 2) && theirs && theirs.give !== 0);
     });
     for (const o of gives) this.send(o.id.toString('hex'));
     this.peer.recordGhosts(this.recon.collected, Math.floor(Date.now() / 1000));

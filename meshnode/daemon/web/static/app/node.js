@@ -34,6 +34,7 @@ const NO_DIGEST = new Uint8Array(0); // this node sends no Hello digest (field 7
 const GHOST_LIFETIME = 14 * DAY; // the longest lifetime of a receipt, DM or post (§10.2)
 const MAX_GHOSTS = 16384; // beyond, new ghosts are refused: made-up ones cost only the saving
 const CLOCK_SKEW = 3600; // a ghost's `created` may be this far ahead of our clock, no more
+const FADE_AFTER = 7200; // a post, announce or receipt is of class 1 this long after `created` (§10.2)
 const GHOST_PREFIX = 'ghost/'; // ghosts share the message store, under their own keys
 
 export const now = () => Math.floor(Date.now() / 1000);
@@ -279,7 +280,7 @@ export class Node {
     const items = [];
     for (const r of this.held.values()) {
       if (r.expires <= t) continue;
-      let cls = this.classOf(r);
+      let cls = this.classOf(r, t);
       if (!cls && r.kind === Kind.DM && this._toDestination(r, peer)) cls = 1;
       items.push({ t: r.created, id: r.id, cls, r });
     }
@@ -289,11 +290,18 @@ export class Node {
     return new ItemSet(items);
   }
 
-  /** The class of a held message's item (§10.2): 1 when a copy could go on to some peer
-   *  other than its destination (hops left, and for a DM more than one copy held). */
-  classOf(r) {
+  /** The class of a held message's item at `t` (§10.2): 1 when a copy could go on to some
+   *  peer other than its destination (hops left, and for a DM more than one copy held) and,
+   *  for what floods, the item has not faded (two hours after its `created`). */
+  classOf(r, t = now()) {
     const { hops, copies } = this._routing(r);
-    return hops > 0 && (r.kind !== Kind.DM || copies >= 2) ? 1 : 0;
+    return hops > 0 && !this.faded(r, t) && (r.kind !== Kind.DM || copies >= 2) ? 1 : 0;
+  }
+
+  /** Whether a post, announce or receipt is past its fade time (§10.2 "Class"): of class 0
+   *  at every holder, so no copy of it is live and none upgrades a dead one. */
+  faded(r, t = now()) {
+    return r.kind !== Kind.DM && t >= r.created + FADE_AFTER;
   }
 
   // The routing of a record's current bytes, decoded once per version of them.
@@ -314,7 +322,8 @@ export class Node {
     const offer = this._offer(r, peer);
     if (!offer) return HELD;
     const hops = Math.max(0, offer.msg.hops - 1);
-    return hops > 0 && (r.kind !== Kind.DM || offer.give >= 2) ? GIVES_LIVE : GIVES_DEAD;
+    const live = hops > 0 && !this.faded(r) && (r.kind !== Kind.DM || offer.give >= 2);
+    return live ? GIVES_LIVE : GIVES_DEAD;
   }
 
   _toDestination(r, peer) {
@@ -523,7 +532,8 @@ export class Link {
       const offer = offerOf(this.recon.peerFlag(id));
       if (offer < GIVES_DEAD) return false;
       const r = this.node.held.get(hex(id));
-      return !r || (offer === GIVES_LIVE && r.kind !== Kind.DM && this.node.classOf(r) === 0);
+      return !r || (offer === GIVES_LIVE && r.kind !== Kind.DM && this.node.classOf(r) === 0
+        && !this.node.faded(r));
     });
   }
 
