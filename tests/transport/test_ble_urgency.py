@@ -24,6 +24,7 @@ from meshnode.crypto.identity import Identity
 from meshnode.crypto.trustfile import install_root
 from meshnode.daemon import api
 from meshnode.daemon.daemon import Daemon
+from meshnode.daemon.harness import Authority
 from meshnode.transport.ble import BleTransport, normal_radio
 from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_profile import service_data
@@ -39,7 +40,7 @@ PHONE = BleConfig(scan_window=0.5, scan_interval=600.0, advert_interval_ms=1000,
 _until = partial(until, timeout=30.0)  # the harness's poll, with this file's deadline
 
 
-def _daemon(tmp_path: Path, config: BleConfig) -> tuple[Daemon, BleTransport, object]:
+def _daemon(tmp_path: Path, config: BleConfig) -> tuple[Daemon, BleTransport, Authority]:
     """A daemon (its own SQLite files) on a BLE transport with `config`, trusting a test
     authority, whose alerts it returns too."""
     authority = make_authority(tmp_path / "authority")
@@ -161,7 +162,7 @@ def test_a_device_holding_a_fresh_alert_connects_at_once_instead_of_yielding(
             # Three scans hear the peer (each StartDiscovery announces it); none connects.
             await _until(lambda: stops() >= 3)
             seen["connects_before"] = len(bluez.calls(device, "Connect"))
-            await daemon.call(api.Inject(authority.alert()))  # type: ignore[attr-defined]
+            await daemon.call(api.Inject(authority.alert()))
             await _until(lambda: bool(bluez.calls(device, "Connect")))
             status = await transport.status()
             seen["yield_time"] = status.yield_time if status else None
