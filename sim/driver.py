@@ -157,6 +157,8 @@ class Outcome:
     # urgent radio settings and the extra energy (Wh) that cost.
     urgent_seconds: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
     urgent_energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    # Each device's advert token (`linkmodel.advert_tokens`): of a pair, the lower connects.
+    tokens: NDArray[np.uint64] = field(default_factory=lambda: np.empty(0, np.uint64))
     events: int = 0
     signature_memo_hits: int = 0
 
@@ -212,6 +214,8 @@ class Simulation:
         self.urgent_seconds = np.zeros(self.n)
         self.urgent_energy = np.zeros(self.n)
         self._urgency = self.link.urgency()
+        self.tokens = linkmodel.advert_tokens(self.streams.generator("tokens"), self.n)
+        self.out.tokens = self.tokens
         self.energy = np.zeros(self.n)
         self.alive = np.ones(self.n, dtype=np.bool_)
         self.died_at = np.full(self.n, math.inf)
@@ -395,18 +399,21 @@ class Simulation:
         delays = self._link_delays(t, up)
         for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
             self.in_range.add((a, b))
-            self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
+            if d < math.inf:  # else the two never find each other (or never connect)
+                self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
 
     def _link_delays(self, t: float, pairs: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Seconds from now until each pair's link is up: discovery, then the first device's
+        """Seconds from now until each pair's link is up: discovery (the lower advert token
+        connects at once, the other after its yield time), then the connecting device's
         connect attempts, each device at its own radio settings (hub, urgent or phone)."""
-        a, b = pairs[:, 0], pairs[:, 1]
+        a, b = linkmodel.by_token(self.tokens, pairs[:, 0], pairs[:, 1])
         urgent = self.urgent_until > t
         first = linkmodel.radio_of(self.link, self.hub[a], urgent[a])
         second = linkmodel.radio_of(self.link, self.hub[b], urgent[b])
         size = len(pairs)
-        return (linkmodel.discovery_delay(self._rng_link, self.link, size, first, second)
-                + linkmodel.connect_delay(self._rng_link, self.link, size, first)[0])
+        found, swapped = linkmodel.discovery(self._rng_link, self.link, size, first, second)
+        central = first.where(swapped, second)
+        return found + linkmodel.connect_delay(self._rng_link, self.link, size, central)[0]
 
     def _attempt(self, t: float, pair: tuple[int, int]) -> None:
         a, b = pair
@@ -461,7 +468,8 @@ class Simulation:
         else:
             delays = self._link_delays(t, np.array(again, dtype=np.int64))
         for pair, d in zip(again, delays.tolist(), strict=True):
-            self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
+            if d < math.inf:
+                self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
 
     # --- frames -----------------------------------------------------------------------------
 

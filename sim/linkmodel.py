@@ -30,9 +30,12 @@ __all__ = [
     "LinkParams",
     "Radio",
     "Slots",
+    "advert_tokens",
     "best_case_delay",
+    "by_token",
     "connect_delay",
     "device_radio",
+    "discovery",
     "discovery_delay",
     "drain",
     "duty_cycle",
@@ -103,6 +106,10 @@ class LinkParams:
     urgent_adv_interval: float = param(
         URGENT_RADIO.adv_interval, "advertising interval while urgent (Android low latency, "
         "~100 ms)", unit="s", gt=0)
+    urgent_yield_time: float = param(
+        URGENT_RADIO.yield_time, "yield time while urgent: a device holding a fresh alert "
+        "connects this soon after hearing a peer with a lower token (the core's rule: 0, at "
+        "once; yield_time to switch it off)", unit="s", ge=0)
     advert_loss: float = param(
         0.1, "chance that an advert sent inside a scan window is still missed (collisions, "
         "channel hopping, interference); assumption", ge=0, lt=1)
@@ -170,7 +177,8 @@ class LinkParams:
         return UrgentRadio(duration=self.urgent_for, fresh_for=self.urgent_fresh_for,
                            scan_window=self.urgent_scan_window,
                            scan_interval=self.urgent_scan_interval,
-                           adv_interval=self.urgent_adv_interval)
+                           adv_interval=self.urgent_adv_interval,
+                           yield_time=self.urgent_yield_time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,24 +216,34 @@ def duty_cycle(link: LinkParams) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Radio:
-    """Scan and advertising settings of a batch of devices, one entry each (seconds)."""
+    """Scan, advertising and yield settings of a batch of devices, one entry each (seconds;
+    `RadioSettings` per device)."""
 
     scan_interval: FloatArray
     scan_window: FloatArray
     adv_interval: FloatArray
+    yield_time: FloatArray
 
     def __getitem__(self, index: NDArray[np.int64]) -> Radio:
         return Radio(self.scan_interval[index], self.scan_window[index],
-                     self.adv_interval[index])
+                     self.adv_interval[index], self.yield_time[index])
+
+    def where(self, mask: NDArray[np.bool_], other: Radio) -> Radio:
+        """Per device, `other`'s settings where `mask` is set, else these."""
+        return Radio(*(np.where(mask, getattr(other, name), getattr(self, name))
+                       for name in ("scan_interval", "scan_window", "adv_interval",
+                                    "yield_time")))
 
 
 def normal_radio(link: LinkParams, hub: bool) -> RadioSettings:
     """A device's own scan and advertising settings when not urgent: a hub's are the
     transport's (`hub_scan_*`, continuous by default), a phone's the screen-off low-power
-    scan; both advertise every `adv_interval`."""
+    scan; both advertise every `adv_interval` and yield `yield_time`."""
     if hub:
-        return RadioSettings(link.hub_scan_window, link.hub_scan_interval, link.adv_interval)
-    return RadioSettings(link.scan_window, link.scan_interval, link.adv_interval)
+        return RadioSettings(link.hub_scan_window, link.hub_scan_interval, link.adv_interval,
+                             link.yield_time)
+    return RadioSettings(link.scan_window, link.scan_interval, link.adv_interval,
+                         link.yield_time)
 
 
 def device_radio(link: LinkParams, hub: bool, urgent: bool) -> RadioSettings:
@@ -246,7 +264,8 @@ def radio_of(link: LinkParams, hub: NDArray[np.bool_],
     def column(name: str) -> FloatArray:
         return np.array([getattr(k, name) for k in kinds], dtype=np.float64)[index]
 
-    return Radio(column("scan_interval"), column("scan_window"), column("adv_interval"))
+    return Radio(column("scan_interval"), column("scan_window"), column("adv_interval"),
+                 column("yield_time"))
 
 
 def urgent_phone(link: LinkParams) -> RadioSettings:
@@ -337,19 +356,45 @@ def _follow_few(rng: np.random.Generator, link: LinkParams, pending: NDArray[np.
         draws = draws[len(left):]
 
 
-def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int,
-                    first: Radio | None = None, second: Radio | None = None) -> FloatArray:
-    """Seconds from coming in range until one of two devices starts to connect to the other.
+def advert_tokens(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
+    """One advert token per device, uniform over 64 bits like the transport's
+    (`ble_token.advert_token`, an HMAC compared as an unsigned big-endian integer): who
+    connects first in a pair is decided by them, not by the devices' numbering."""
+    return rng.integers(0, 2**64, size, dtype=np.uint64)
 
-    Both scan and advertise. As in the transport, the device with the lower advert token (the
-    first of each pair here: tokens are random) connects as soon as it hears the other; the
-    other one connects `yield_time` after it first heard the lower one, if that is sooner.
-    `first` and `second` are the two devices' settings (default: phones').
+
+def by_token(tokens: NDArray[np.uint64], a: NDArray[np.int64], b: NDArray[np.int64]
+             ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each pair's two devices ordered as `discovery` takes them: the one with the lower
+    token (which connects at once) first; on a tie (2^-64), `a`."""
+    swap = tokens[b] < tokens[a]
+    return np.where(swap, b, a), np.where(swap, a, b)
+
+
+def discovery(rng: np.random.Generator, link: LinkParams, size: int,
+              first: Radio | None = None, second: Radio | None = None
+              ) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """Seconds from coming in range until one of two devices starts to connect to the other,
+    and whether it is the second device that connects.
+
+    Both scan and advertise. As in the transport, the device with the lower advert token
+    (`first`: see `by_token`) connects as soon as it hears the other; the other one (`second`)
+    connects its own `yield_time` after it first heard the lower one, if that is sooner (at
+    once while urgent: `UrgentRadio.yield_time`). `first` and `second` are the two devices'
+    settings (default: phones'). A device that hears the other while already linked to it
+    opens no second link (the transport's duplicate rule), so the earlier start is the link.
     """
     first = _phones(link, size) if first is None else first
     second = _phones(link, size) if second is None else second
-    return np.minimum(one_way_discovery_delay(rng, link, size, first, second),
-                      one_way_discovery_delay(rng, link, size, second, first) + link.yield_time)
+    lower = one_way_discovery_delay(rng, link, size, first, second)
+    higher = one_way_discovery_delay(rng, link, size, second, first) + second.yield_time
+    return np.minimum(lower, higher), higher < lower
+
+
+def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int,
+                    first: Radio | None = None, second: Radio | None = None) -> FloatArray:
+    """`discovery`'s seconds until one of the two devices starts to connect."""
+    return discovery(rng, link, size, first, second)[0]
 
 
 def scan_wait(rng: np.random.Generator, link: LinkParams, size: int,

@@ -84,7 +84,7 @@ def realistic_contacts(out: Outcome) -> Intervals:
     """The run's contacts (cut at battery deaths, as the oracle's), each starting only when
     its link would carry data: after a discovery delay and a connection set-up drawn from
     the link model for its two devices (hubs at their own scan settings, phones at the
-    ordinary, non-urgent ones; the first device of a pair connects, as in the driver).
+    ordinary, non-urgent ones; the lower advert token connects at once, as in the driver).
     Contacts over before their link is up are dropped. Drawn from a fixed seed and the run's
     seed, so repeated summaries agree. In trace replay the contacts are the oracle's."""
     contacts = _oracle_contacts(out)
@@ -93,11 +93,12 @@ def realistic_contacts(out: Outcome) -> Intervals:
     link = out.scenario.ble
     hub = out.kinds == 0
     rng = np.random.default_rng([_REALISTIC_SEED, out.scenario.scenario.seed])
-    first = linkmodel.radio_of(link, hub[contacts.a])
-    second = linkmodel.radio_of(link, hub[contacts.b])
+    lower, higher = linkmodel.by_token(out.tokens, contacts.a, contacts.b)
+    first = linkmodel.radio_of(link, hub[lower])
+    second = linkmodel.radio_of(link, hub[higher])
     size = len(contacts)
-    delay = (linkmodel.discovery_delay(rng, link, size, first, second)
-             + linkmodel.connect_delay(rng, link, size, first)[0])
+    found, swapped = linkmodel.discovery(rng, link, size, first, second)
+    delay = found + linkmodel.connect_delay(rng, link, size, first.where(swapped, second))[0]
     up = contacts.up + delay
     keep = up < contacts.down  # an infinite delay (never connected) is dropped too
     return Intervals(up[keep], contacts.down[keep], contacts.a[keep], contacts.b[keep],

@@ -2,8 +2,9 @@
 
 While this node holds a fresh alert (`meshnode.alerts.urgency`: received within `fresh_for`
 of its issue, for `duration` after it arrived, extended by each further fresh alert), every
-BLE transport scans and advertises at the core's urgent settings, never slower than its own
-`[transport.ble]` duty cycle; when the period ends it returns to that duty cycle. The rule and
+BLE transport scans, advertises and connects at the core's urgent settings (connecting at once
+instead of leaving a peer with the lower token `yield_time` to connect first), never slower
+than its own `[transport.ble]` settings; when the period ends it returns to those. The rule and
 its figures are the core's (`UrgentRadio.hold`, `UrgentRadio.settings`), the same the
 simulator applies; this module only tracks the period on the daemon's clock and tells the
 transports. Nothing on the wire changes.
@@ -55,4 +56,5 @@ class RadioSwitch:
             _log.info("radio_urgent" if urgent else "radio_normal", extra={"fields": {
                 "until": int(self.until) if urgent else None,
                 "scan_window": want.scan_window, "scan_interval": want.scan_interval,
-                "adv_interval": None if math.isinf(want.adv_interval) else want.adv_interval}})
+                "adv_interval": None if math.isinf(want.adv_interval) else want.adv_interval,
+                "yield_time": want.yield_time}})

@@ -67,13 +67,14 @@ class BleStatus:
     scan_window: float  # the duty cycle in force (the config's, or the daemon's urgent one)
     scan_interval: float
     advert_interval_ms: int  # 0: BlueZ's default
+    yield_time: float  # in force: the config's, or the daemon's urgent one (0: no yielding)
 
 
 def normal_radio(config: BleConfig) -> RadioSettings:
-    """The device's own duty cycle, from `[transport.ble]` (advertising at BlueZ's default
-    interval when `advert_interval_ms` is 0)."""
+    """The device's own duty cycle and yield time, from `[transport.ble]` (advertising at
+    BlueZ's default interval when `advert_interval_ms` is 0)."""
     adv = config.advert_interval_ms / 1000 if config.advert_interval_ms else math.inf
-    return RadioSettings(config.scan_window, config.scan_interval, adv)
+    return RadioSettings(config.scan_window, config.scan_interval, adv, config.yield_time)
 
 
 def _interval_ms(settings: RadioSettings) -> int:
@@ -199,6 +200,7 @@ class BleEngine:
                 acquire_mtu=self._acquire_mtu,
                 passive=self.config.scan_mode == "passive" and status.passive_scan)
             self.central.set_duty(self.radio.scan_window, self.radio.scan_interval)
+            self.central.set_yield(self.radio.yield_time)
             roles.append(self._supervised("central", self.central.run))
         log.info("BLE transport running on %s (central: %s, peripheral: %s)", adapter,
                  "yes" if self.central else "no", "yes" if self.peripheral else "no")
@@ -270,10 +272,12 @@ class BleEngine:
     # --- commands from trio --------------------------------------------------------------
 
     def set_radio(self, settings: RadioSettings) -> None:
-        """Apply a duty cycle now, and to roles started later (after BlueZ came back)."""
+        """Apply a duty cycle and yield time now, and to roles started later (after BlueZ
+        came back)."""
         self.radio = settings
         if self.central is not None:
             self.central.set_duty(settings.scan_window, settings.scan_interval)
+            self.central.set_yield(settings.yield_time)
         if self.peripheral is not None:
             self.peripheral.set_advert_interval(_interval_ms(settings))
 
@@ -313,7 +317,8 @@ class BleEngine:
             scan_interval=(self.central.scan_interval if self.central
                            else self.radio.scan_interval),
             advert_interval_ms=(self.peripheral.advert_interval_ms if self.peripheral
-                                else _interval_ms(self.radio)))
+                                else _interval_ms(self.radio)),
+            yield_time=self.central.yield_time if self.central else self.radio.yield_time)
 
 
 async def _first(*coros: Coroutine[Any, Any, object], timeout: float | None = None) -> None:
@@ -388,9 +393,9 @@ class BleTransport:
         return self._radio
 
     def set_radio(self, settings: RadioSettings) -> None:
-        """Scan and advertise at `settings` from now on (the daemon's urgent-dissemination
-        switch, `meshnode.daemon.radio`); kept across BlueZ restarts. Returns at once: the
-        BlueZ work happens on the bridge's loop."""
+        """Scan, advertise and yield at `settings` from now on (the daemon's urgent
+        dissemination switch, `meshnode.daemon.radio`); kept across BlueZ restarts. Returns at
+        once: the BlueZ work happens on the bridge's loop."""
         self._radio = settings
         bridge, engine = self._bridge, self._engine
         if bridge is None or engine is None:

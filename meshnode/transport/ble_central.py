@@ -7,15 +7,18 @@ connected: the radio is left alone while connecting, which BlueZ handles best.
 
 Who to connect to: peers not linked recently first (never-seen tokens, then the longest ago),
 then by signal strength; never a peer already linked to us as a central, nor one in back-off
-after failed attempts (exponential, `backoff_initial` doubling up to `backoff_max`). Of two
-meshnode devices, the one with the lower token connects; the other waits `yield_time` before
-trying itself, so that one link forms, not two. At most `max_central_links` links at once.
+after failed attempts (exponential, `backoff_initial` doubling up to `backoff_max`), nor one
+already linked to us as a peripheral whose central wrote its token to us (any token: the
+link is there). Of two meshnode devices, the one with the lower token connects; the other
+waits the yield time in force before trying itself, so that one link forms, not two: the
+config's `yield_time`, or 0 while the daemon's urgent-dissemination switch says so
+(`set_yield`, the core's `meshnode.alerts.urgency`). At most `max_central_links` links at once.
 
 A peer in the "uuid" advert profile (an iOS app: service UUID only, no token) is connected
 at once, remembered by its address until its TOKEN characteristic is read. Then the link is
 given up if it is ourselves or a token already linked, or if the peer can connect itself
-and has the lower token (it will connect to us; we try again ourselves only after
-`yield_time`); a peer that flags itself central-limited is always kept.
+and has the lower token (it will connect to us; we try again ourselves only after the yield
+time); a peer that flags itself central-limited is always kept.
 
 A link: connect (with `connect_timeout`), find our service, check INFO, learn the payload
 size (the RX characteristic's `MTU` property, BlueZ 5.62+, else `AcquireWrite`), subscribe
@@ -77,7 +80,7 @@ class Yielded(LinkSetupError):
 
 
 class Duplicate(Yielded):
-    """The peer (lower token) is already linked to us as our central: its link is kept."""
+    """The peer is already linked to us as our central: its link is kept, ours not made."""
 
 
 def higher_keeps_nothing(own: bytes, peer: bytes) -> bool:
@@ -147,6 +150,7 @@ class CentralRole:
         # The duty cycle in force: the config's, or what the daemon asked for (`set_duty`).
         self.scan_window = config.scan_window
         self.scan_interval = config.scan_interval
+        self.yield_time = config.yield_time  # likewise (`set_yield`)
         self._duty_changed = asyncio.Event()
         self._found = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -184,6 +188,15 @@ class CentralRole:
             raise ValueError("need 0 < window <= interval")
         self.scan_window, self.scan_interval = window, interval
         self._duty_changed.set()
+
+    def set_yield(self, seconds: float) -> None:
+        """Leave a peer with the lower token `seconds` to connect first, from now on (0:
+        connect at once); the config's `yield_time` stays the device's normal one. A peer
+        already waited on becomes eligible as soon as its new yield time has run out."""
+        if not seconds >= 0:
+            raise ValueError("need seconds >= 0")
+        self.yield_time = seconds
+        self._found.set()  # a scan waiting for the old yield time looks again now
 
     async def _scan(self, duration: float) -> None:
         loop = asyncio.get_running_loop()
@@ -264,12 +277,13 @@ class CentralRole:
             return False
         if c.device_path is not None and c.device_path in self._busy_devices():
             return False  # already linked: it connected to us
-        if c.token in self._central_tokens() and higher_keeps_nothing(self._own_token(),
-                                                                      c.token):
-            return False  # already linked: it connected to us, and its link is the one kept
+        if c.token in self._central_tokens():
+            # Already linked: it connected to us (first: it had the lower token, or was urgent
+            # and did not yield). A second link would only be closed again (rule 5).
+            return False
         if c.uuid_only:
             return True  # it may be unable to connect: we do, and decide once we read TOKEN
-        return not (self._own_token() > c.token and now - c.first_seen < self.config.yield_time)
+        return not (self._own_token() > c.token and now - c.first_seen < self.yield_time)
 
     def _next_ready(self, now: float) -> float:
         """The soonest a waiting candidate's back-off, revisit or yield time runs out."""
@@ -279,7 +293,7 @@ class CentralRole:
             last = self.last_linked.get(c.token)
             if last is not None:
                 times.append(last + self.config.revisit_after)
-            times.append(c.first_seen + self.config.yield_time)
+            times.append(c.first_seen + self.yield_time)
         future = [t for t in times if t > now]
         return min(future) if future else float("inf")
 
@@ -396,15 +410,16 @@ class CentralRole:
             raise LinkSetupError("already linked with this peer")
         if peer.central and own > peer.token:
             since = self.yielded.setdefault(peer.token, now)
-            if now - since < self.config.yield_time:
+            if now - since < self.yield_time:
                 raise Yielded("the peer has the lower token: it connects")
         return peer.token
 
     def _check_duplicate(self, peer: bytes) -> None:
-        """Raise `Duplicate` if the peer already linked to us as central and its link is
-        the one kept (rule 5)."""
-        if peer in self._central_tokens() and higher_keeps_nothing(self._own_token(), peer):
-            raise Duplicate("the peer is already linked to us as central, with the lower token")
+        """Raise `Duplicate` if the peer already linked to us as central (and wrote its token
+        before we write ours): its link is kept, whichever token is lower, and the peer never
+        learns of ours, so it keeps its own (rule 5)."""
+        if peer in self._central_tokens():
+            raise Duplicate("the peer is already linked to us as central")
 
     async def _write_own_token(self, client: BleakClient) -> None:
         """Tell the peer who we are this epoch (rule 4), so it can resolve two links."""
@@ -469,8 +484,8 @@ class CentralRole:
             # would revisit a peer we synced with anyway.
             wait = self.config.revisit_after if isinstance(exc, Duplicate) else 0.0
             self.backoff_until[token] = (asyncio.get_running_loop().time() + max(
-                self.config.yield_time, self.config.backoff_initial, wait))
-            log.info("BLE peer %s has the lower token: leaving it to connect", cand.device.address)
+                self.yield_time, self.config.backoff_initial, wait))
+            log.info("BLE peer %s: %s; leaving it the link", cand.device.address, exc)
             return
         count = self.failures[token] = self.failures.get(token, 0) + 1
         delay = backoff_delay(self.config.backoff_initial, self.config.backoff_max, count,

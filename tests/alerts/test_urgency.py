@@ -45,8 +45,8 @@ def test_a_stale_alert_leaves_the_urgent_period_as_it_was() -> None:
     assert radio.hold(4_200.0, issued=0.0, received=4_000.0) == 4_200.0
 
 
-PHONE = RadioSettings(scan_window=0.512, scan_interval=10.24, adv_interval=1.0)
-HUB = RadioSettings(scan_window=10.0, scan_interval=10.0, adv_interval=0.25)
+PHONE = RadioSettings(scan_window=0.512, scan_interval=10.24, adv_interval=1.0, yield_time=10.0)
+HUB = RadioSettings(scan_window=10.0, scan_interval=10.0, adv_interval=0.25, yield_time=10.0)
 
 
 def test_an_urgent_phone_takes_the_urgent_scan_and_advertising() -> None:
@@ -62,6 +62,26 @@ def test_urgency_never_slows_a_device_down() -> None:
 
 
 def test_a_device_on_the_radios_default_advertising_gets_the_urgent_interval() -> None:
-    default_adv = RadioSettings(0.5, 60.0, math.inf)
+    default_adv = RadioSettings(0.5, 60.0, math.inf, 10.0)
     assert URGENT_RADIO.settings(default_adv, urgent=True).adv_interval == 0.1
     assert URGENT_RADIO.settings(default_adv, urgent=False).adv_interval == math.inf
+
+
+def test_an_urgent_device_connects_at_once_instead_of_yielding_and_goes_back_after() -> None:
+    """Of two devices the higher token waits its yield time for the lower to connect; one
+    holding a fresh alert does not wait (the transport and the simulator both read this)."""
+    assert URGENT_RADIO.settings(PHONE, urgent=True).yield_time == 0.0
+    assert URGENT_RADIO.settings(HUB, urgent=True).yield_time == 0.0
+    assert URGENT_RADIO.settings(PHONE, urgent=False).yield_time == PHONE.yield_time
+
+
+def test_urgency_never_makes_a_device_wait_longer_to_connect() -> None:
+    patient = UrgentRadio(yield_time=30.0)
+    assert patient.settings(PHONE, urgent=True).yield_time == PHONE.yield_time
+
+
+def test_a_negative_yield_time_is_refused() -> None:
+    with pytest.raises(ValueError):
+        RadioSettings(0.5, 1.0, 0.1, -1.0)
+    with pytest.raises(ValueError):
+        UrgentRadio(yield_time=-1.0)

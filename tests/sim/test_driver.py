@@ -166,7 +166,11 @@ def test_the_realistic_bound_never_exceeds_the_oracle() -> None:
             assert figures["realistic"] <= figures["oracle"]
 
 
-def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner() -> None:
+def test_realistic_contacts_start_after_their_own_set_up() -> None:
+    """Each contact of the realistic bound starts after its own discovery and set-up, the
+    same draws every time. (That hubs connect sooner is the link model's to show, over many
+    pairs: `test_linkmodel`; in half an hour of `small` only a couple of hub contacts outlive
+    their set-up.)"""
     out = Simulation(small()).run()
     assert out.contacts is not None
     real = realistic_contacts(out)
@@ -182,11 +186,8 @@ def test_realistic_contacts_start_after_their_own_set_up_and_hubs_connect_sooner
         up, down = float(real.up[k]), float(real.down[k])
         span = next(s for s in spans[pair] if s[0] <= up and down == s[1])
         assert up - span[0] >= out.scenario.ble.setup_min
-        waits.append((bool(out.kinds[pair[0]] == 0 or out.kinds[pair[1]] == 0), up - span[0]))
-    with_hub = [w for hub, w in waits if hub]
-    phones = [w for hub, w in waits if not hub]
-    assert with_hub and phones
-    assert np.mean(with_hub) < np.mean(phones)
+        waits.append(up - span[0])
+    assert len(set(waits)) == len(waits)  # drawn per contact, not one figure for all
 
 
 
@@ -221,6 +222,54 @@ def test_a_hub_issuing_an_alert_advertises_urgently_for_the_hold_and_no_longer()
     calm = Simulation(hub_among_phones(0.0)).run()
     assert (calm.alert_arrival[0][phones] < 60.0).sum() <= 2
     assert calm.urgent_seconds[hub] == 0.0
+
+
+def deaf_until_urgent(urgent_yield_time: float, seed: int) -> Scenario:
+    """One hub and four phones within a square metre; the hub issues an alert at 0 s. Nobody
+    hears anybody (1 ms of scan in 100 s) until urgent, and then everybody at once (always
+    scanning, adverts every 0.1 s), and the higher token never connects unless urgent
+    (`yield_time` a day). So the urgent hub reaches a phone with a lower token than its own
+    only if urgency also lifts its yield (`urgent_yield_time`)."""
+    return parse_scenario(
+        f'[scenario]\nduration = "2m"\nstep = "10s"\nseed = {seed}\n'
+        '[population]\nresidents = 4\nhubs = 1\n'
+        '[mobility]\nmodel = "random-waypoint"\n[random_waypoint]\nwidth = 1.0\nheight = 1.0\n'
+        '[ble]\nframe_loss = 0.0\nsetup_min = 1.0\nsetup_max = 1.0\nsetup_stall = 0.0\n'
+        'yield_time = 86400.0\nadv_interval = 0.1\nscan_window = 0.001\nscan_interval = 100.0\n'
+        'hub_scan_window = 0.001\nhub_scan_interval = 100.0\n'
+        'urgent_scan_window = 1.0\nurgent_scan_interval = 1.0\nurgent_adv_interval = 0.1\n'
+        f'urgent_yield_time = {urgent_yield_time}\n'
+        '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
+        '[[workload.alerts]]\nat = "0s"\nhub = 0\n')
+
+
+def test_an_urgent_device_connects_at_once_whoever_has_the_lower_token() -> None:
+    out = Simulation(deaf_until_urgent(0.0, seed=3)).run()
+    hub = int(np.flatnonzero(out.kinds == 0)[0])
+    phones = out.kinds == 1
+    assert (out.tokens[phones] < out.tokens[hub]).any()  # this seed: the hub must yield to some
+    assert (out.alert_arrival[0][phones] < 30.0).all()  # it does not: every phone within 30 s
+    # The same devices, urgent but yielding: the phone with the lowest token (below the
+    # hub's) is never connected to, and is too deaf to connect itself.
+    patient = Simulation(deaf_until_urgent(86_400.0, seed=3)).run()
+    lowest = int(np.flatnonzero(phones)[np.argmin(patient.tokens[phones])])
+    assert patient.alert_arrival[0][lowest] > 30.0
+
+
+def test_who_connects_first_is_decided_by_seeded_random_tokens_not_by_numbering() -> None:
+    """Hubs have the lowest device numbers: were the lower number to connect first, a hub
+    always would. Tokens are drawn from the run's seed, as the transport's are random."""
+    base = small(workload=WorkloadSpec(alerts=()))
+    brief = dataclasses.replace(base, scenario=dataclasses.replace(base.scenario, duration=10.0))
+    first, again = Simulation(brief).run(), Simulation(brief).run()
+    assert first.tokens.dtype == np.uint64 and len(first.tokens) == len(first.kinds)
+    assert np.array_equal(first.tokens, again.tokens)
+    other = dataclasses.replace(brief, scenario=dataclasses.replace(brief.scenario, seed=9))
+    assert not np.array_equal(Simulation(other).run().tokens, first.tokens)
+    hubs = np.flatnonzero(first.kinds == 0)
+    residents = np.flatnonzero(first.kinds == 1)
+    below = first.tokens[residents][None, :] < first.tokens[hubs][:, None]
+    assert 0.3 < below.mean() < 0.7  # a resident's token is below a hub's about half the time
 
 
 def test_dm_costs_count_every_relay_copy_and_epidemic_costs_more_than_spray_and_wait() -> None:

@@ -15,8 +15,11 @@ from sim.linkmodel import (
     BatteryParams,
     LinkParams,
     Slots,
+    advert_tokens,
     best_case_delay,
+    by_token,
     connect_delay,
+    discovery,
     discovery_delay,
     drain,
     duty_cycle,
@@ -412,3 +415,35 @@ def test_hub_scan_defaults_are_the_transports() -> None:
     assert (link.hub_scan_window, link.hub_scan_interval) == (ble.scan_window, ble.scan_interval)
     with pytest.raises(ScenarioError, match="hub_scan_window"):
         LinkParams(hub_scan_window=3.0, hub_scan_interval=2.0)
+
+
+def test_the_lower_token_connects_first_whatever_the_numbering() -> None:
+    tokens = advert_tokens(rng(11), 6)
+    a, b = np.array([0, 1, 2, 3, 4]), np.array([5, 4, 3, 2, 1])
+    first, second = by_token(tokens, a, b)
+    assert (tokens[first] <= tokens[second]).all()
+    assert sorted(zip(first.tolist(), second.tolist(), strict=True)) == sorted(
+        (min(x, y, key=lambda i: tokens[i]), max(x, y, key=lambda i: tokens[i]))
+        for x, y in zip(a.tolist(), b.tolist(), strict=True))
+    assert np.array_equal(advert_tokens(rng(11), 6), tokens)  # the seed decides them
+
+
+def test_an_urgent_higher_token_does_not_yield_and_connects_itself_more_often() -> None:
+    """`discovery` takes each device's own yield time: a phone holding a fresh alert (the
+    core's `UrgentRadio.yield_time`, 0) connects as soon as it hears the lower token."""
+    link = LinkParams()
+    phones = radio_of(link, np.zeros(4000, dtype=np.bool_))
+    urgent = radio_of(link, np.zeros(4000, dtype=np.bool_), np.ones(4000, dtype=np.bool_))
+    assert (urgent.yield_time == 0).all() and (phones.yield_time == link.yield_time).all()
+    slow, slow_swapped = discovery(rng(12), link, 4000, phones, phones)
+    fast, fast_swapped = discovery(rng(12), link, 4000, phones, urgent)
+    assert np.mean(fast) < 0.7 * np.mean(slow)
+    assert fast_swapped.mean() > 0.5 > slow_swapped.mean()
+
+
+def test_with_random_tokens_a_hub_still_finds_a_phone_sooner_than_two_phones_do() -> None:
+    link = LinkParams()
+    hub = np.arange(4000) % 2 == 0  # pairs (hub, phone) with the hub first or second
+    hub_pairs = discovery_delay(rng(13), link, 4000, radio_of(link, hub), radio_of(link, ~hub))
+    phone_pairs = discovery_delay(rng(13), link, 4000)
+    assert np.mean(hub_pairs) < 0.7 * np.mean(phone_pairs)

@@ -24,8 +24,10 @@ from meshnode.crypto.identity import Identity
 from meshnode.crypto.trustfile import install_root
 from meshnode.daemon import api
 from meshnode.daemon.daemon import Daemon
+from meshnode.daemon.harness import Authority
 from meshnode.transport.ble import BleTransport, normal_radio
 from meshnode.transport.ble_config import BleConfig
+from meshnode.transport.ble_profile import service_data
 from tests.daemons import fast_config, make_authority
 from tests.polling import until
 from tests.transport.fakebluez import FakeBlueZ
@@ -36,6 +38,19 @@ PHONE = BleConfig(scan_window=0.5, scan_interval=600.0, advert_interval_ms=1000,
 
 
 _until = partial(until, timeout=30.0)  # the harness's poll, with this file's deadline
+
+
+def _daemon(tmp_path: Path, config: BleConfig) -> tuple[Daemon, BleTransport, Authority]:
+    """A daemon (its own SQLite files) on a BLE transport with `config`, trusting a test
+    authority, whose alerts it returns too."""
+    authority = make_authority(tmp_path / "authority")
+    data_dir = tmp_path / "node"
+    data_dir.mkdir(mode=0o700)
+    install_root(data_dir, authority.root_pub)
+    transport = BleTransport(config, secret=secrets.token_bytes(32))
+    daemon = Daemon(data_dir, fast_config(), Identity.generate(), transports=[transport],
+                    handle_signals=False)
+    return daemon, transport, authority
 
 
 def test_a_fresh_alert_speeds_up_scanning_and_advertising_until_the_period_ends(
@@ -124,3 +139,35 @@ def test_a_stale_alert_leaves_the_radio_alone(bluez: FakeBlueZ, tmp_path: Path) 
     assert [r["accepted"] for r in replies] == [True]  # it was taken, and did not count
     assert not daemon.radio.urgent(time.time() + late)
     assert transport.radio == normal_radio(PHONE)
+
+
+def test_a_device_holding_a_fresh_alert_connects_at_once_instead_of_yielding(
+        bluez: FakeBlueZ, tmp_path: Path) -> None:
+    """A phone that hears a peer with the lower token leaves it `yield_time` (here ten
+    minutes) to connect first; once the phone holds a fresh alert it connects at once (the
+    core's `UrgentRadio.yield_time`), so a passer-by is not lost to the wait."""
+    adapter = bluez.add_adapter()
+    config = dataclasses.replace(PHONE, yield_time=600.0, scan_interval=1.0,
+                                 peripheral=False)
+    daemon, transport, authority = _daemon(tmp_path, config)
+    device = bluez.add_peer("C0:FF:EE:00:00:41", service_data(bytes(8)))  # the lowest token
+    seen: dict[str, object] = {}
+
+    def stops() -> int:
+        return len(bluez.calls(adapter, "StopDiscovery"))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(daemon.run)
+            # Three scans hear the peer (each StartDiscovery announces it); none connects.
+            await _until(lambda: stops() >= 3)
+            seen["connects_before"] = len(bluez.calls(device, "Connect"))
+            await daemon.call(api.Inject(authority.alert()))
+            await _until(lambda: bool(bluez.calls(device, "Connect")))
+            status = await transport.status()
+            seen["yield_time"] = status.yield_time if status else None
+            bluez.test("SetRefuse", device, True)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert seen == {"connects_before": 0, "yield_time": 0.0}
