@@ -292,6 +292,7 @@ class SqliteStore:
         check_capacity(capacity_bytes, seen_capacity)
         self._path = os.fspath(path)
         self._capacity = capacity_bytes
+        self._busy_timeout = busy_timeout
         self._seen_capacity = seen_capacity
         self._batch: _Batch | None = None
         self._ids: set[bytes] = set()  # ids of stored messages
@@ -310,12 +311,31 @@ class SqliteStore:
             self._db.close()
             raise
 
+    def _wal(self) -> object:
+        """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while
+        another process opening the same new file holds a lock, so wait here as the busy
+        timeout promises."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
     def _open(self) -> None:
         with self._errors("open"):
-            # Read the header before writing anything, so a newer or foreign file is untouched.
-            version = self._scalar("PRAGMA user_version")
-            app_id = self._scalar("PRAGMA application_id")
-            tables = self._scalar("SELECT count(*) FROM sqlite_master")
+            # Read the header before writing anything, so a newer or foreign file is untouched;
+            # in one read transaction, or another process creating the schema meanwhile could
+            # show us its application id without its version.
+            self._db.execute("BEGIN")
+            try:
+                version = self._scalar("PRAGMA user_version")
+                app_id = self._scalar("PRAGMA application_id")
+                tables = self._scalar("SELECT count(*) FROM sqlite_master")
+            finally:
+                self._db.execute("COMMIT")
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"{self._path}: schema version {version} is newer than this meshnode "
@@ -328,7 +348,7 @@ class SqliteStore:
                 f"(application_id={app_id:#x}, user_version={version})"
             )
         with self._errors("open"):
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._wal()
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self._path}: WAL journal mode unavailable (got {mode!r})")
             self._db.execute("PRAGMA synchronous=FULL")
