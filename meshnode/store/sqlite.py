@@ -627,10 +627,9 @@ class SqliteStore:
         """A put that fits without evicting, in a batch: held in the batch's pending map (no
         SQL here); `_flush` writes it. The same outcomes as `_put`."""
         self._check_open()
-        if msg.id in self._ids:
-            return PutResult.DUPLICATE
-        if is_expired(msg.expires, now):
-            return PutResult.REJECTED_EXPIRED
+        refused = self._refused(msg, now)
+        if refused is not None:
+            return refused
         batch.pending[msg.id] = msg
         self._add(self._ids, msg.id)
         batch.totals.change(msg.kind, 1, msg.size)
@@ -643,11 +642,18 @@ class SqliteStore:
         with self._write("put_many") as totals:
             return [self._put(msg, now, totals) for msg in msgs]
 
-    def _put(self, msg: StoredMessage, now: int, totals: _Totals) -> PutResult:
+    def _refused(self, msg: StoredMessage, now: int) -> PutResult | None:
+        """What a put answers before any SQL, written or behind: a duplicate, or expired."""
         if msg.id in self._ids:
             return PutResult.DUPLICATE
         if is_expired(msg.expires, now):
             return PutResult.REJECTED_EXPIRED
+        return None
+
+    def _put(self, msg: StoredMessage, now: int, totals: _Totals) -> PutResult:
+        refused = self._refused(msg, now)
+        if refused is not None:
+            return refused
         size = msg.size
         if size > self._capacity:
             return PutResult.REJECTED_FULL
@@ -715,6 +721,10 @@ class SqliteStore:
 
     def _messages(self, where: str, args: tuple[object, ...]) -> list[StoredMessage]:
         self._sync_reads()
+        return self._select(where, args)
+
+    def _select(self, where: str, args: tuple[object, ...]) -> list[StoredMessage]:
+        """The stored rows matching `where`, leaving the batch's pending rows pending."""
         with self._errors("query"):
             rows: list[_Row] = self._db.execute(
                 f"SELECT {_COLUMNS} FROM messages {where}", args
@@ -724,17 +734,12 @@ class SqliteStore:
     def get(self, msg_id: bytes) -> StoredMessage | None:
         check_id(msg_id)
         batch = self._batch
-        if batch is not None and batch.pending:
-            held = batch.pending.get(msg_id)
-            if held is not None:
-                self._check_open()
-                return held
-            # Not pending: the pending rows cannot change the answer, so they stay pending.
-            with self._errors("query"):
-                row: _Row | None = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (msg_id,)).fetchone()
-            return None if row is None else _message(row)
-        found = self._messages("WHERE id = ?", (msg_id,))
+        held = batch.pending.get(msg_id) if batch is not None else None
+        if held is not None:
+            self._check_open()
+            return held
+        # Not pending: the pending rows cannot change the answer, so they stay pending.
+        found = self._select("WHERE id = ?", (msg_id,))
         return found[0] if found else None
 
     def has(self, msg_id: bytes) -> bool:
