@@ -97,3 +97,21 @@ def test_after_the_fade_a_node_lacking_the_post_still_gets_it_a_ghost_holder_doe
     assert hops_of(mesh.nodes["N"], post.id) == 1  # no item at all: served as before
     meet(mesh, "G", "L", FADED + 60)
     assert not mesh.nodes["G"].store.has(post.id)  # the price of fading (§10.2, "Ghosts")
+
+
+def test_after_the_fade_a_peer_that_does_not_fade_is_not_asked_for_an_upgrade() -> None:
+    """A peer whose item has not faded (here: its clock two hours behind, which is what a node
+    that does not fade looks like from outside) still flags its copy GIVES_LIVE; the faded
+    holder of a dead copy MUST NOT `Want` it (§10.2, "What the difference asks for"). A copy
+    pushed anyway raises the hops and the item stays of class 0 ("Routing upgrade")."""
+    mesh = Mesh()
+    post = post_at(5)
+    holders(mesh, post, {"D": 0, "L": 5, "M": 0})
+    mesh.offsets["L"] = -FADE_AFTER  # from now on L reads the post as fresh
+    for i in range(6):  # each session draws new nonces: D initiates some of them
+        meet(mesh, "D", "L", FADED + 60 * i)
+    assert mesh.frame_count["Recon"] > 0  # they differ: class 0 against L's class 1
+    assert mesh.frame_count["Want"] == 0
+    assert hops_of(mesh.nodes["D"], post.id) == 4  # L, initiating, pushed it as an upgrade
+    mesh.connect("D", "M", FADED + 600)
+    assert quiet(mesh, "D", "M")  # D's item agrees with another faded dead copy
