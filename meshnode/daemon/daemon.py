@@ -113,10 +113,6 @@ INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slow
 MAX_BATCH = 256  # inputs in one group commit (the queue plus what arrives during a commit)
 COMMIT_WINDOW = 0.002  # seconds a batch keeps taking inputs while they keep arriving
 QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of a batch
-# A batch of at most this many inputs commits on the core's thread (see `Daemon._commit`), as
-# long as the last commit took at most `INLINE_COMMIT_SLOW` seconds.
-INLINE_COMMIT_INPUTS = 4
-INLINE_COMMIT_SLOW = 0.02
 ANNOUNCE_RENEW = 30 * 86_400  # re-announce when our card expires within this
 ROOM_AGAIN = 1024 * 1024  # free bytes on the data dir's disk that end a "disk full" episode
 HUB_DOC = 'docs/hub.md, "Faults and recovery"'
@@ -205,8 +201,7 @@ class CrashPoint:
     * ``batch``: a batch has run through the node and written, its COMMIT has not started; the
       other tasks run for `SLOW_COMMIT` seconds first (a slow disk), so that anything released
       too early would reach the peers and API clients before the kill;
-    * ``written``: where the COMMIT runs (its thread, or the core's for a small batch), the
-      batch's rows were written into its transaction
+    * ``written``: on the commit's thread, the batch's rows were written into its transaction
       (`SqliteStore.write_batch`, the write-behind of its puts), its COMMIT has not run;
     * ``commit``: the COMMIT returned, none of the batch's outputs is released yet;
     * ``verify``: the check-ahead worker just verified a frame's signature, its result not yet
@@ -309,8 +304,6 @@ class Daemon:
         self.internal_errors = 0
         self.batches = 0  # group commits that succeeded
         self.batched_inputs = 0  # inputs they carried
-        self.inline_commits = 0  # of them, committed on the core's thread (`_commit`)
-        self._last_commit = 0.0  # seconds the last commit took (a slow disk: off the thread)
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
@@ -573,7 +566,7 @@ class Daemon:
         if self.node.batch_writes:
             await self._crash.reach_slowly("batch")
         try:
-            await self._commit(inputs, pending, len(batch))
+            await self._commit(inputs, pending)
         except StoreError as exc:
             if not _is_disk_full(exc):
                 self._fail(exc)
@@ -594,32 +587,12 @@ class Daemon:
         return True
 
     async def _commit(self, inputs: trio.MemoryReceiveChannel[_Input],
-                      pending: deque[_Input], size: int) -> None:
-        """Commit the node's batch: inline when it wrote nothing; on the core's thread when it
-        is a batch of at most `INLINE_COMMIT_INPUTS` inputs and the disk was quick last time;
-        else on a worker thread while the next batch's inputs are taken.
-
-        A small batch is what light traffic makes (a lone alert crossing the mesh): there is
-        nothing to take ahead, and handing its COMMIT to a thread and back costs two thread
-        wake-ups, each waiting for the operating system to schedule a thread (milliseconds
-        on a busy machine, as much as the fsync itself). The transports pause for that one
-        fsync (datagrams wait in the socket's buffer; an ACK comes late by as much, far
-        below the link's retransmission timeout), so a disk that took longer than
-        `INLINE_COMMIT_SLOW` last time commits on the thread again."""
+                      pending: deque[_Input]) -> None:
+        """Commit the node's batch: inline when it wrote nothing, else on a worker thread
+        while the next batch's inputs are taken."""
         if not self.node.batch_writes:
             self.node.commit_batch()
             return
-        started = time.monotonic()
-        if size <= INLINE_COMMIT_INPUTS and self._last_commit <= INLINE_COMMIT_SLOW:
-            self._write_and_commit()  # a StoreError propagates as from the thread
-            self.inline_commits += 1
-        else:
-            await self._commit_on_thread(inputs, pending)
-        self._last_commit = time.monotonic() - started
-        self._crash.reach("commit")
-
-    async def _commit_on_thread(self, inputs: trio.MemoryReceiveChannel[_Input],
-                                pending: deque[_Input]) -> None:
         error: StoreError | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._take_ahead, inputs, pending)
@@ -631,11 +604,11 @@ class Daemon:
             nursery.cancel_scope.cancel()
         if error is not None:
             raise error
+        self._crash.reach("commit")
 
     def _write_and_commit(self) -> None:
-        """On the commit's thread (or the core's, `_commit`): the batch's pending rows, then its
-        COMMIT (the same as `commit_batch` alone, in two steps so that a test can kill the
-        process between)."""
+        """On the commit's thread: the batch's pending rows, then its COMMIT (the same as
+        `commit_batch` alone, in two steps so that a test can kill the process between)."""
         self._store.write_batch()
         self._crash.reach("written")
         self.node.commit_batch()
@@ -910,7 +883,6 @@ class Daemon:
         total["storage_full"] = self.storage_full
         total["commits"] = self.batches  # group commits, and the inputs they carried
         total["commit_inputs"] = self.batched_inputs
-        total["inline_commits"] = self.inline_commits  # small batches committed on the core
         if self.check_ahead is not None:
             total["checked_ahead"] = self.check_ahead.ahead  # frames the worker checked in time
             total["checked_inline"] = self.check_ahead.inline  # and those the core checked

@@ -26,7 +26,7 @@ from meshnode.daemon import api
 from meshnode.daemon.daemon import CRASH_AT
 from meshnode.daemon.localnet import LocalNet, LocalNode
 from meshnode.wire import Message, decode_message, encode_message
-from tests.daemons import Events, links_up, make_posts, prefill, wait_for
+from tests.daemons import Events, make_posts, prefill, wait_for
 from tests.faults.helpers import fault_config, store_ids
 
 pytestmark = pytest.mark.slow
@@ -97,33 +97,3 @@ def test_a_kill_inside_the_group_commit_loses_nothing_acknowledged(
         held = store_ids(hub.data_dir)
         assert {decode_message(r).id.hex() for r in genuine} <= held
         assert not held & forged_ids
-
-
-def test_a_lone_post_committed_on_the_core_thread_is_on_disk_before_it_is_answered_or_relayed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch of one API call commits on the core's thread (`status` counts it), not on the
-    commit's worker thread; killed just after that COMMIT returned, the daemon has answered
-    nothing and relayed nothing, and its post is on disk, so the peer gets it after the
-    restart."""
-    with LocalNet.line(tmp_path, ["A", "B"], fault_config()) as net:
-        hub, peer = net["A"], net["B"]
-        for node in net.nodes:
-            node.setup()
-        monkeypatch.setenv(CRASH_AT, "commit:1")  # the hub's first batch that writes
-        hub.start()
-        monkeypatch.delenv(CRASH_AT)
-        peer.start()
-        hub.wait_ready()
-        peer.wait_ready()
-        wait_for("the link", links_up(hub, 1), 30)
-        with pytest.raises((ConnectionError, OSError)):
-            hub.request(api.Post("wijk-noord", "een"))  # no answer: killed first
-        _wait_killed(hub)
-        assert _posts(peer) == 0  # nothing was released before the kill
-        assert len(store_ids(hub.data_dir)) == 1  # but the post was on disk
-        hub.start()
-        hub.wait_ready()
-        wait_for("the post at the peer after the restart", lambda: _posts(peer) == 1, 30)
-        hub.request(api.Post("wijk-noord", "twee"))
-        assert hub.request(api.Status())["transport"]["inline_commits"] >= 1
-        wait_for("the second post at the peer", lambda: _posts(peer) == 2, 30)
