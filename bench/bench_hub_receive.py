@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,26 @@ def extract(ref: str, into: Path) -> str:
         tar.extractall(into, filter="data")
     tar_path.unlink()
     return commit
+
+
+def alternate(base: str | None, runs: int, run: Callable[[Path], dict[str, object]],
+              ) -> dict[str, list[dict[str, object]]]:
+    """`run(tree)` `runs` times on this tree and, with `base`, on that commit's tree (`extract`
+    into a temporary directory), alternately, the first of each pair swapping every round;
+    each result is printed to stderr. The results of "this" and "base", in run order."""
+    with tempfile.TemporaryDirectory(prefix="meshnode-alternate-") as tmp:
+        trees = {"this": HERE}
+        if base:
+            trees["base"] = Path(tmp) / "base"
+            extract(base, trees["base"])
+        results: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        order = list(trees)
+        for i in range(runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                result = run(trees[name])
+                results[name].append(result)
+                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+    return results
 
 
 def row_after(output: str, title: str) -> list[str]:

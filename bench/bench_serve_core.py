@@ -107,22 +107,11 @@ def main() -> None:
         print(json.dumps(one(args.messages)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import extract, span
+    from bench_hub_receive import alternate, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory(prefix="meshnode-serve-core-") as tmp:
-        trees = {"this": HERE}
-        if args.base:
-            trees["base"] = Path(tmp) / "base"
-            extract(args.base, trees["base"])
-        runs: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
-        order = list(trees)
-        for i in range(args.runs):
-            for name in order if i % 2 == 0 else order[::-1]:
-                result = run_in(trees[name], args.messages)
-                runs[name].append(result)
-                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+    runs = alternate(args.base, args.runs, lambda tree: run_in(tree, args.messages))
     print()
     print(f"| tree | serving core: CPU ms per post sent | wall s for {args.messages:,} "
           "(both nodes) | received | load |")
