@@ -19,6 +19,7 @@ average before and after every run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -63,6 +64,17 @@ def extract(ref: str, into: Path) -> str:
         tar.extractall(into, filter="data")
     tar_path.unlink()
     return commit
+
+
+def run_one(script: str, tree: Path, *args: str) -> dict[str, object]:
+    """`script --one ARGS` in a fresh process importing `tree` (`PYTHONPATH`); the JSON object
+    it printed last, with the load average beside it."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, script, "--one", *args], env=env, check=True,
+                          capture_output=True, text=True, timeout=600)
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    result["load"] = f"{os.getloadavg()[0]:.1f}"
+    return result
 
 
 def alternate(base: str | None, runs: int, run: Callable[[Path], dict[str, object]],

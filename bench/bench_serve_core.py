@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,15 +86,6 @@ def _timed(call: Any, spent: list[float]) -> Any:
     return timed
 
 
-def run_in(tree: Path, messages: int) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    done = subprocess.run([sys.executable, __file__, "--one", "--messages", str(messages)],
-                          env=env, check=True, capture_output=True, text=True, timeout=600)
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    result["load"] = f"{os.getloadavg()[0]:.1f}"
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", help="the commit to compare against (default: none)")
@@ -107,11 +97,12 @@ def main() -> None:
         print(json.dumps(one(args.messages)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import alternate, span
+    from bench_hub_receive import alternate, run_one, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    runs = alternate(args.base, args.runs, lambda tree: run_in(tree, args.messages))
+    given = ("--messages", str(args.messages))
+    runs = alternate(args.base, args.runs, lambda tree: run_one(__file__, tree, *given))
     print()
     print(f"| tree | serving core: CPU ms per post sent | wall s for {args.messages:,} "
           "(both nodes) | received | load |")
