@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,16 +73,6 @@ def one(messages: int, batch: int) -> dict[str, object]:
             "process_ms": 1000 * cpu / messages, "wall_s": wall}
 
 
-def run_in(tree: Path, messages: int, batch: int) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    done = subprocess.run([sys.executable, __file__, "--one", "--messages", str(messages),
-                           "--batch", str(batch)], env=env, check=True, capture_output=True,
-                          text=True, timeout=600)
-    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
-    result["load"] = f"{os.getloadavg()[0]:.1f}"
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", help="the commit to compare against (default: none)")
@@ -96,22 +85,12 @@ def main() -> None:
         print(json.dumps(one(args.messages, args.batch)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import extract, span
+    from bench_hub_receive import alternate, run_one, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory(prefix="meshnode-hub-core-") as tmp:
-        trees = {"this": HERE}
-        if args.base:
-            trees["base"] = Path(tmp) / "base"
-            extract(args.base, trees["base"])
-        runs: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
-        order = list(trees)
-        for i in range(args.runs):
-            for name in order if i % 2 == 0 else order[::-1]:
-                result = run_in(trees[name], args.messages, args.batch)
-                runs[name].append(result)
-                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+    given = ("--messages", str(args.messages), "--batch", str(args.batch))
+    runs = alternate(args.base, args.runs, lambda tree: run_one(__file__, tree, *given))
     print()
     print(f"| tree | core thread ms per message | process CPU ms per message | wall s for "
           f"{args.messages:,} | stored | load |")

@@ -19,11 +19,13 @@ average before and after every run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,37 @@ def extract(ref: str, into: Path) -> str:
         tar.extractall(into, filter="data")
     tar_path.unlink()
     return commit
+
+
+def run_one(script: str, tree: Path, *args: str) -> dict[str, object]:
+    """`script --one ARGS` in a fresh process importing `tree` (`PYTHONPATH`); the JSON object
+    it printed last, with the load average beside it."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run([sys.executable, script, "--one", *args], env=env, check=True,
+                          capture_output=True, text=True, timeout=600)
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    result["load"] = f"{os.getloadavg()[0]:.1f}"
+    return result
+
+
+def alternate(base: str | None, runs: int, run: Callable[[Path], dict[str, object]],
+              ) -> dict[str, list[dict[str, object]]]:
+    """`run(tree)` `runs` times on this tree and, with `base`, on that commit's tree (`extract`
+    into a temporary directory), alternately, the first of each pair swapping every round;
+    each result is printed to stderr. The results of "this" and "base", in run order."""
+    with tempfile.TemporaryDirectory(prefix="meshnode-alternate-") as tmp:
+        trees = {"this": HERE}
+        if base:
+            trees["base"] = Path(tmp) / "base"
+            extract(base, trees["base"])
+        results: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        order = list(trees)
+        for i in range(runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                result = run(trees[name])
+                results[name].append(result)
+                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+    return results
 
 
 def row_after(output: str, title: str) -> list[str]:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
@@ -90,6 +90,7 @@ from meshnode.routing.reconcile import (
     GIVES_DEAD,
     GIVES_LIVE,
     HELD,
+    DescribeAll,
     Reconciler,
     SortedItems,
     class_of,
@@ -117,6 +118,8 @@ __all__ = ["Node", "NodeConfig", "NodeStats"]
 _CLASS = {Kind.REVOKE: 0, Kind.CERT: 0, Kind.ALERT: 1, Kind.RECEIPT: 2, Kind.DM: 4,
           Kind.POST: 5, Kind.ANNOUNCE: 5}
 _FOR_THE_PEER = 3  # the class of a DM addressed to the peer
+_READ_AHEAD = 64  # queued messages read from the store in one go when a burst is made
+_READ_AT_ONCE = 500  # stored messages read in one go when the sync set is rebuilt
 _RECONCILED = (Kind.RECEIPT, Kind.DM, Kind.POST, Kind.ANNOUNCE)
 _MEMO_SIZE = 8_192  # signature results a node remembers when not given a shared memo
 
@@ -567,7 +570,7 @@ class Node:
         if dead:
             items = items.reclassed(dict.fromkeys(dead, 1))
         session.recon = Reconciler(items, initiator=session.initiator,
-                                   describe=self._describer(session, now))
+                                   describe_all=self._describer(session, now))
         if session.initiator:
             out.append(self._send(session, Recon(session.recon.initiate())))
 
@@ -639,8 +642,9 @@ class Node:
     def _on_want(self, session: Session, want: Want, now: int) -> None:
         self.stats.wanted += len(want.ids)
         session.wanted.update(want.ids)
+        found = self.store.get_many(want.ids)
         for msg_id in want.ids:
-            stored = self.store.get(msg_id)
+            stored = found.get(msg_id)
             if stored is None:
                 continue
             if not session.serve.take(now):
@@ -670,26 +674,34 @@ class Node:
         if not session.busy:
             budget = self.config.burst_bytes
             while session.queue and budget > 0:
-                msg_id = session.pop()
-                data = self._outgoing(session, msg_id, now, out)
-                if data is None:
-                    continue
-                frame = self._send(session, Msg(data))
-                budget -= len(frame.data)
-                session.sent += 1
-                self.stats.relayed += 1
-                out.append(frame)
+                # The next few in queue order, read from the store in one go; those the
+                # budget leaves go back into the queue, in the same order.
+                taken = session.take(_READ_AHEAD)
+                found = self.store.get_many([entry[2] for entry in taken])
+                for i, entry in enumerate(taken):
+                    if budget <= 0:
+                        session.give_back(taken[i:])
+                        break
+                    data = self._outgoing(session, found.get(entry[2]), now, out)
+                    if data is None:
+                        continue
+                    frame = self._send(session, Msg(data))
+                    budget -= len(frame.data)
+                    session.sent += 1
+                    self.stats.relayed += 1
+                    out.append(frame)
         if session.may_say_done:
             if not session.quiet:
                 out.append(self._send(session, Done()))
             self._advance(session, Step.DONE_SENT, now, out)
 
-    def _outgoing(self, session: Session, msg_id: bytes, now: int,
+    def _outgoing(self, session: Session, stored: StoredMessage | None, now: int,
                   out: list[Output]) -> bytes | None:
-        """The bytes to send for a queued message, applying hops and the forwarding policy."""
-        stored = self.store.get(msg_id)
-        if stored is None or stored.expires <= now or msg_id in session.peer_has:
+        """The bytes to send for a queued message (None: no longer stored), applying hops and
+        the forwarding policy."""
+        if stored is None or stored.expires <= now or stored.id in session.peer_has:
             return None
+        msg_id = stored.id
         read = read_routing(stored)
         if read is None:
             return None
@@ -716,21 +728,28 @@ class Node:
                                      to_destination=session.for_peer(stored),
                                      peer=session.peer, now=now)
 
-    def _describer(self, session: Session, now: int) -> Callable[[bytes, int], int]:
-        """`_describe` for the reconciler of `session`. The session keeps its reconciler, so
-        the reconciler refers to the session only weakly: a strong reference is a cycle, and
-        every ended session (with its snapshot of the reconciled set) would stay in memory
-        until Python's cyclic collector happened to run."""
+    def _describer(self, session: Session, now: int) -> DescribeAll:
+        """`_describe` of many items for the reconciler of `session`. The session keeps its
+        reconciler, so the reconciler refers to the session only weakly: a strong reference is
+        a cycle, and every ended session (with its snapshot of the reconciled set) would stay
+        in memory until Python's cyclic collector happened to run."""
         ref = weakref.ref(session)
 
-        def describe(msg_id: bytes, _cls: int) -> int:
+        def describe(msg_ids: Sequence[bytes], _classes: Sequence[int]) -> list[int]:
             live = ref()
-            return HELD if live is None else self._describe(live, msg_id, now)
+            if live is None:
+                return [HELD] * len(msg_ids)
+            found = self.store.get_many(msg_ids)  # one read for the range, not one per item
+            return [self._describe_found(live, i, found.get(i), now) for i in msg_ids]
         return describe
 
     def _describe(self, session: Session, msg_id: bytes, now: int) -> int:
         """What we can give the peer of an item of our reconciled set (§10.2 flags)."""
-        stored = self.store.get(msg_id)
+        return self._describe_found(session, msg_id, self.store.get(msg_id), now)
+
+    def _describe_found(self, session: Session, msg_id: bytes, stored: StoredMessage | None,
+                        now: int) -> int:
+        """`_describe` of the item `msg_id`, read from the store as `stored`."""
         if stored is None:
             return GHOST
         if stored.kind == Kind.DM:
@@ -887,11 +906,15 @@ class Node:
             self._fading.clear()  # refilled by `_class_of`
             items: list[tuple[int, bytes]] = []
             for kind in _RECONCILED:
-                for item in self.store.ids_since(0, kind=int(kind)):
-                    stored = self.store.get(item[1])
-                    if stored is not None:
-                        items.append(item)
-                        self._classes[item[1]] = self._class_of(stored, now)
+                listed = self.store.ids_since(0, kind=int(kind))
+                for start in range(0, len(listed), _READ_AT_ONCE):  # bounded memory
+                    chunk = listed[start:start + _READ_AT_ONCE]
+                    found = self.store.get_many([msg_id for _, msg_id in chunk])
+                    for item in chunk:
+                        stored = found.get(item[1])
+                        if stored is not None:
+                            items.append(item)
+                            self._classes[item[1]] = self._class_of(stored, now)
             for created, ghost_id in self._ghosts.items():
                 if ghost_id not in self._classes:
                     items.append((created, ghost_id))

@@ -170,6 +170,7 @@ __all__ = [
     "Bound",
     "CostEstimate",
     "Describe",
+    "DescribeAll",
     "FingerprintRange",
     "IdDiffRange",
     "IdListRange",
@@ -794,6 +795,9 @@ class _Round:
 Describe = Callable[[bytes, int], int]
 """`describe(id, cls)`: what we can give the peer of our item `id` of class `cls` (GHOST, HELD,
 GIVES_DEAD or GIVES_LIVE)."""
+DescribeAll = Callable[[Sequence[bytes], Sequence[int]], list[int]]
+"""`describe_all(ids, classes)`: `describe` of each item in turn, in one call (so that a store
+on disk is read once for a range, not once per item)."""
 
 
 def _valid_offer(cls: int, offer: int) -> int:
@@ -820,7 +824,8 @@ class Reconciler:
     and sends what it returns (on the responder, `receive` never returns None). On both sides
     `take_ghosts()` maps the ids the peer listed as GHOST or HELD, and which we do not hold at
     all, to their timestamps: what we may record as ghosts. `describe` says what we can give
-    the peer of each item (default: GIVES_LIVE for class 1, HELD for class 0).
+    the peer of each item (default: GIVES_LIVE for class 1, HELD for class 0); `describe_all`,
+    when given, replaces it and is asked about all the items of a range in one call.
     """
 
     def __init__(
@@ -831,6 +836,7 @@ class Reconciler:
         config: ReconcileConfig | None = None,
         since: int = 0,
         describe: Describe = _by_class,
+        describe_all: DescribeAll | None = None,
     ) -> None:
         if type(since) is not int or not 0 <= since <= MAX_TIMESTAMP:
             raise ValueError(f"since must be 0..{MAX_TIMESTAMP}")
@@ -840,7 +846,8 @@ class Reconciler:
         self._initiator = initiator
         self._config = config if config is not None else ReconcileConfig()
         self._since = since
-        self._describe = describe
+        self._describe_all = describe_all or (
+            lambda ids, classes: [describe(i, c) for i, c in zip(ids, classes, strict=True)])
         self._started = False
         self._done = False
         self._rounds = 0
@@ -1019,12 +1026,11 @@ class Reconciler:
 
     def _entries(self, lo: int, hi: int) -> tuple[Sequence[Item], list[int]]:
         """Our items in `[lo, hi)` and their flag bytes for this peer."""
-        describe = self._describe
         chosen = self._items.items(lo, hi)
         classes = self._items.classes(lo, hi)
-        pairs = zip(chosen, classes, strict=True)
+        offers = self._describe_all([item_id for _, item_id in chosen], classes)
         # Run once per item listed at every contact, hence a table rather than calls.
-        flags = [_FLAGS[c][describe(item_id, c)] for (_, item_id), c in pairs]
+        flags = [_FLAGS[c][o] for c, o in zip(classes, offers, strict=True)]
         return chosen, flags
 
     def _listing(self, chosen: Sequence[Item], flags: Sequence[int],

@@ -22,6 +22,7 @@ renders it for the docs.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -62,6 +63,8 @@ TRANSITIONS: dict[Phase, dict[Step, Phase]] = {
     Phase.SENT_DONE: {Step.DONE_RECEIVED: Phase.FINISHED},
     Phase.FINISHED: {},
 }
+
+QueueEntry = tuple[int, int, bytes]  # (class, -created, id): a queued message, in priority order
 
 # Phases in which our Done may go out once nothing is queued.
 _MAY_SAY_DONE = frozenset({Phase.OFFERING, Phase.PEER_DONE})
@@ -115,7 +118,7 @@ class Session:
     quiet: bool = False  # equal sets: no Recon, no Done on the air
     restarted: bool = False  # a session on this link was started over
     recon: Reconciler | None = None
-    queue: list[tuple[int, int, bytes]] = field(default_factory=list)
+    queue: list[QueueEntry] = field(default_factory=list)
     queued: set[bytes] = field(default_factory=set)
     peer_has: set[bytes] = field(default_factory=set)
     wanted: set[bytes] = field(default_factory=set)  # ids the peer asked for in this session
@@ -174,6 +177,16 @@ class Session:
 
     def pop(self) -> bytes:
         return heapq.heappop(self.queue)[2]
+
+    def take(self, count: int) -> list[QueueEntry]:
+        """The next (at most) `count` queue entries, in queue order, taken out of the queue."""
+        queue = self.queue
+        return [heapq.heappop(queue) for _ in range(min(count, len(queue)))]
+
+    def give_back(self, entries: Iterable[QueueEntry]) -> None:
+        """Put entries from `take` back into the queue, where they were."""
+        for entry in entries:
+            heapq.heappush(self.queue, entry)
 
 
 if __name__ == "__main__":  # python -m meshnode.routing.session: the diagram for the docs

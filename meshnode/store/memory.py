@@ -236,6 +236,11 @@ class MemoryStore:
         self._check_open()
         return self._msgs.get(check_id(msg_id))
 
+    def get_many(self, msg_ids: Sequence[bytes]) -> dict[bytes, StoredMessage]:
+        self._check_open()
+        msgs = self._msgs
+        return {i: msgs[i] for i in map(check_id, msg_ids) if i in msgs}
+
     def has(self, msg_id: bytes) -> bool:
         self._check_open()
         return check_id(msg_id) in self._msgs

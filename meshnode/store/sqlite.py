@@ -205,6 +205,7 @@ def quarantine(path: str | os.PathLike[str], now: int) -> Path:
     return dest
 
 
+_IDS_PER_QUERY = 500  # ids bound in one `get_many` query (SQLite's limit is 32,766, or 999)
 _COLUMNS = (
     "id, kind, raw, priority, created, expires, received, channel, tag, issuer, seq, ref, pinned"
 )
@@ -741,6 +742,25 @@ class SqliteStore:
         # Not pending: the pending rows cannot change the answer, so they stay pending.
         found = self._select("WHERE id = ?", (msg_id,))
         return found[0] if found else None
+
+    def get_many(self, msg_ids: Sequence[bytes]) -> dict[bytes, StoredMessage]:
+        self._check_open()
+        batch = self._batch
+        pending = batch.pending if batch is not None else {}
+        found: dict[bytes, StoredMessage] = {}
+        wanted: list[bytes] = []
+        for msg_id in msg_ids:
+            check_id(msg_id)
+            held = pending.get(msg_id)
+            if held is not None:
+                found[msg_id] = held
+            elif msg_id in self._ids:  # the in-memory ids: no query for what is not stored
+                wanted.append(msg_id)
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start:start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            found.update((m.id, m) for m in self._select(f"WHERE id IN ({marks})", tuple(chunk)))
+        return found
 
     def has(self, msg_id: bytes) -> bool:
         check_id(msg_id)

@@ -124,3 +124,15 @@ def test_the_protocol_document_embeds_the_diagram_generated_from_the_table() -> 
     text = DOCS.read_text(encoding="utf-8")
     blocks = re.findall(r"```mermaid\n(.*?)```", text, re.S)
     assert diagram() in blocks, "regenerate with: python -m meshnode.routing.session"
+
+
+def test_entries_taken_and_given_back_come_out_again_in_priority_order() -> None:
+    session = _session()
+    for cls, created, fill in ((5, NOW, b"a"), (2, NOW - 9, b"b"), (5, NOW + 1, b"c"),
+                               (2, NOW, b"d")):
+        session.enqueue(cls, created, fill * 32)
+    taken = session.take(3)
+    assert [entry[2][:1] for entry in taken] == [b"d", b"b", b"c"]
+    session.give_back(taken[1:])
+    assert [session.pop()[:1] for _ in range(3)] == [b"b", b"c", b"a"]
+    assert session.take(5) == [] and not session.queue

@@ -233,8 +233,8 @@ def test_puts_in_a_batch_touch_the_file_only_at_the_commit(tmp_path: Path) -> No
 
 
 def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> None:
-    """`get`, `has`, the queries, `next_expiry` and the usage all answer as if the pending
-    puts were written, and a delete or an eviction may take a pending row."""
+    """`get`, `get_many`, `has`, the queries, `next_expiry` and the usage all answer as if the
+    pending puts were written, and a delete or an eviction may take a pending row."""
     path = tmp_path / "hub.db"
     store = SqliteStore(path, charged(300, 300, 300))
     store.put(make_msg(1, created=50, priority=3), NOW)
@@ -243,6 +243,7 @@ def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> N
     assert store.put(late, NOW) is PutResult.ACCEPTED
     assert store.get(mid(2)) == late and store.has(mid(2))
     assert store.get(mid(1)) is not None and store.get(mid(7)) is None
+    assert store.get_many([mid(7), mid(2), mid(1)]) == {mid(2): late, mid(1): store.get(mid(1))}
     assert store.next_expiry() == NOW + 5
     assert store.usage().count == 2
     assert [i for _, i in store.ids_since(0)] == [mid(1), mid(2)]

@@ -48,6 +48,20 @@ def test_put_get_round_trip_keeps_every_field(new_store: StoreFactory) -> None:
     assert not store.has(mid(8))
 
 
+def test_get_many_answers_what_get_answers_for_each_id(new_store: StoreFactory) -> None:
+    """More ids than one query binds (the SQLite store reads them in several), some stored,
+    some never stored, some deleted, one asked for twice."""
+    store = new_store(BIG)
+    stored = [make_msg(n, size=10) for n in range(1, 1_201)]
+    assert all(r is ACCEPTED for r in store.put_many(stored, NOW))
+    assert store.delete(mid(5)) and store.delete(mid(700))
+    asked = [mid(n) for n in range(1_300, 0, -1)] + [mid(3)]
+    found = store.get_many(asked)
+    assert found == {i: m for i in asked if (m := store.get(i)) is not None}
+    assert len(found) == 1_198 and mid(5) not in found and mid(1_250) not in found
+    assert store.get_many([]) == {}
+
+
 def test_duplicate_changes_nothing(new_store: StoreFactory) -> None:
     store = new_store(BIG)
     assert store.put(make_msg(1), NOW) is ACCEPTED
@@ -339,6 +353,7 @@ def test_meta_keys_list_by_prefix_and_delete_removes(new_store: StoreFactory) ->
     "call",
     [
         lambda s: s.get(b"short"),
+        lambda s: s.get_many([mid(1), b"short"]),
         lambda s: s.has("0" * 16),
         lambda s: s.delete(bytearray(16)),
         lambda s: s.mark_seen(mid(1), -1),
