@@ -449,6 +449,8 @@ def decode_body(kind: Kind, data: bytes) -> Body:
     )
     body = codec.from_fields(Fields(obj, codec.name, allowed=codec.keys))
     # One body, one byte string: otherwise one signed message could travel under many ids.
-    if pack(codec.to_map(body)) != bytes(data):
+    # Every `to_map` builds a flat map in ascending key order (`encode_body` packs it sorted
+    # and decodes it here), so it packs as is: no sorting on every received message.
+    if pack_ordered(codec.to_map(body)) != bytes(data):
         raise WireError(codec.name, "not in canonical encoding")
     return body
