@@ -64,9 +64,10 @@ def unpack_bounded(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise WireError(what, "expected bytes")
-    if len(data) > max_size:
-        raise WireError(what, f"{len(data)} bytes exceeds the limit of {max_size}")
-    if len(data) == 0:
+    size = len(data)
+    if size > max_size:
+        raise WireError(what, f"{size} bytes exceeds the limit of {max_size}")
+    if size == 0:
         raise WireError(what, "empty input")
     try:
         # One C call (no Unpacker object to build and feed): every received frame, envelope

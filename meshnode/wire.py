@@ -197,7 +197,9 @@ def decode_message(data: bytes) -> Message:
     if pack_ordered([version, int(kind), body, sig, {1: raw[1], 2: raw[2]}]) != data:
         raise WireError("message", "not in canonical encoding")
     msg = Message(kind, body, sig, routing, version)
-    if tail_routing(data) == routing:  # the routing as received was already within bounds
+    if raw[1] <= MAX_HOPS and raw[2] <= MAX_COPIES:
+        # Received within bounds, so unclamped: `data` is this message's encoding, ending in
+        # its routing as `tail_routing` reads it (both values below 128).
         object.__setattr__(msg, "_encoded", data)
     return msg
 
@@ -231,7 +233,7 @@ def _decode_routing(obj: object) -> Routing:
     # Unsigned and set by the previous relay: any size is clamped rather than trusted.
     hops = f.uint(1, "hops_left", hi=2**32 - 1)
     copies = f.uint(2, "copies", lo=1, hi=2**32 - 1)
-    return Routing(hops, copies).clamped()
+    return Routing(min(hops, MAX_HOPS), min(copies, MAX_COPIES))  # clamped (copies >= 1)
 
 
 # --- bodies ---------------------------------------------------------------------------------
