@@ -3,7 +3,8 @@
 Tasks, all in one nursery:
 
 * transport tasks: each transport's `run`; a forwarder tags its events and queues them for
-  the core;
+  the core, all that is waiting at one wakeup (a transport's channel holds
+  `TRANSPORT_BUFFER` events, so a burst of frames costs one scheduler round, not one each);
 * the core: the only task that calls the `Node` (and the `Service` around it). It takes its
   inputs — transport events, timer and housekeeping ticks, "burst sent" notices and API calls —
   from one bounded channel in batches (what is queued, plus what arrives while scheduler rounds
