@@ -96,22 +96,17 @@ def main() -> None:
         print(json.dumps(one(args.messages, args.batch)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import extract, span
+    from bench_hub_receive import alternate, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory(prefix="meshnode-hub-core-") as tmp:
-        trees = {"this": HERE}
-        if args.base:
-            trees["base"] = Path(tmp) / "base"
-            extract(args.base, trees["base"])
-        runs: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
-        order = list(trees)
-        for i in range(args.runs):
-            for name in order if i % 2 == 0 else order[::-1]:
-                result = run_in(trees[name], args.messages, args.batch)
-                runs[name].append(result)
-                print(f"  {name} run {i + 1}: {result}", file=sys.stderr)
+
+    def run(tree: Path) -> dict[str, object]:
+        result = run_in(tree, args.messages, args.batch)
+        print(f"  {'base' if tree != HERE else 'this'} run: {result}", file=sys.stderr)
+        return result
+
+    runs = alternate(args.base, args.runs, run)
     print()
     print(f"| tree | core thread ms per message | process CPU ms per message | wall s for "
           f"{args.messages:,} | stored | load |")

@@ -24,10 +24,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,23 @@ def extract(ref: str, into: Path) -> str:
         tar.extractall(into, filter="data")
     tar_path.unlink()
     return commit
+
+
+def alternate(base: str | None, runs: int, run: Callable[[Path], T]) -> dict[str, list[T]]:
+    """`run(tree)` for this tree ("this") and, with `base`, for that commit's tree ("base",
+    written with `git archive` into a temporary directory), in turn, `runs` times each: the
+    order flips every round, so that both meet the same load."""
+    with tempfile.TemporaryDirectory(prefix="meshnode-alternate-") as tmp:
+        trees = {"this": HERE}
+        if base:
+            trees["base"] = Path(tmp) / "base"
+            extract(base, trees["base"])
+        results: dict[str, list[T]] = {name: [] for name in trees}
+        order = list(trees)
+        for i in range(runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                results[name].append(run(trees[name]))
+    return results
 
 
 def row_after(output: str, title: str) -> list[str]:

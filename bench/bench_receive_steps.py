@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import timeit
 from collections.abc import Callable
@@ -91,27 +90,19 @@ def main() -> None:
         print(json.dumps(one(args.messages)))
         return
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import extract, span
+    from bench_hub_receive import alternate, span
 
     print(f"load average at start (1, 5, 15 min): "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory(prefix="meshnode-steps-") as tmp:
-        trees = {"this tree": HERE}
-        if args.base:
-            trees[args.base] = Path(tmp) / "base"
-            extract(args.base, trees[args.base])
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-        order = list(trees)
-        for i in range(args.runs):
-            for name in order if i % 2 == 0 else order[::-1]:
-                runs[name].append(run_in(trees[name], args.messages))
+    runs = alternate(args.base, args.runs, lambda tree: run_in(tree, args.messages))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
-    print("| µs of CPU per message | " + " | ".join(trees) + " |")
-    print("|---|" + "---:|" * len(trees))
-    for step in runs[order[0]][0]:
+    labels = {"this": "this tree", "base": args.base}
+    print("| µs of CPU per message | " + " | ".join(labels[name] for name in runs) + " |")
+    print("|---|" + "---:|" * len(runs))
+    for step in runs["this"][0]:
         print(f"| {step} | "
-              + " | ".join(span([r[step] for r in runs[name]], 2) for name in trees) + " |")
+              + " | ".join(span([r[step] for r in rs], 2) for rs in runs.values()) + " |")
 
 
 if __name__ == "__main__":
