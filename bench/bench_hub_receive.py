@@ -28,8 +28,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,17 @@ def run_one(script: str, tree: Path, *args: str) -> dict[str, object]:
     return result
 
 
-def alternate(base: str | None, runs: int, run: Callable[[Path], dict[str, object]],
-              ) -> dict[str, list[dict[str, object]]]:
-    """`run(tree)` `runs` times on this tree and, with `base`, on that commit's tree (`extract`
-    into a temporary directory), alternately, the first of each pair swapping every round;
-    each result is printed to stderr. The results of "this" and "base", in run order."""
+def alternate(base: str | None, runs: int, run: Callable[[Path], T]) -> dict[str, list[T]]:
+    """`run(tree)` for this tree ("this") and, with `base`, for that commit's tree ("base",
+    written with `git archive` into a temporary directory), in turn, `runs` times each: the
+    order flips every round, so that both meet the same load. Each result is printed to
+    stderr as it comes."""
     with tempfile.TemporaryDirectory(prefix="meshnode-alternate-") as tmp:
         trees = {"this": HERE}
         if base:
             trees["base"] = Path(tmp) / "base"
             extract(base, trees["base"])
-        results: dict[str, list[dict[str, object]]] = {name: [] for name in trees}
+        results: dict[str, list[T]] = {name: [] for name in trees}
         order = list(trees)
         for i in range(runs):
             for name in order if i % 2 == 0 else order[::-1]:

@@ -64,18 +64,21 @@ def unpack_bounded(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise WireError(what, "expected bytes")
-    if len(data) > max_size:
-        raise WireError(what, f"{len(data)} bytes exceeds the limit of {max_size}")
-    if len(data) == 0:
+    size = len(data)
+    if size > max_size:
+        raise WireError(what, f"{size} bytes exceeds the limit of {max_size}")
+    if size == 0:
         raise WireError(what, "empty input")
     try:
-        unpacker = msgpack.Unpacker(
+        # One C call (no Unpacker object to build and feed): every received frame, envelope
+        # and body comes through here. It refuses trailing bytes itself (`ExtraData`).
+        return msgpack.unpackb(
+            data,
             raw=False,
             use_list=True,
             # Our maps are keyed by small integers; msgpack's strict_map_key=True would only admit
             # str/bytes keys, so key types are checked by `Fields` instead.
             strict_map_key=False,
-            max_buffer_size=len(data),
             max_bin_len=max_size if max_bin is None else max_bin,
             max_str_len=max_size if max_str is None else max_str,
             max_array_len=max_items,
@@ -84,13 +87,10 @@ def unpack_bounded(
             ext_hook=_refuse_ext,
             timestamp=0,
         )
-        unpacker.feed(data)
-        obj = unpacker.unpack()
-        if unpacker.tell() != len(data):
-            raise WireError(what, "trailing bytes after the object")
-        return obj
     except WireError:
         raise
+    except msgpack.ExtraData as exc:
+        raise WireError(what, "trailing bytes after the object") from exc
     except msgpack.OutOfData as exc:
         raise WireError(what, "truncated") from exc
     except msgpack.exceptions.StackError as exc:
@@ -107,6 +107,8 @@ def unpack_bounded(
 
 def _explain(exc: Exception) -> str:
     text = str(exc)
+    if "incomplete input" in text:  # how `unpackb` reports input that ends inside an object
+        return "truncated"
     if "max_ext_len" in text:
         return "extension types are not allowed"
     for limit, meaning in (("max_array_len", "array"), ("max_map_len", "map"),

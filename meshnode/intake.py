@@ -16,7 +16,7 @@ It never sends anything. What it stored since the node last looked is in `take_s
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from meshnode.alerts.area import covers
@@ -102,6 +102,9 @@ _UPGRADABLE = frozenset((Kind.POST, Kind.ANNOUNCE, Kind.RECEIPT))
 _PRIORITY = {Kind.REVOKE: Priority.CERT, Kind.CERT: Priority.CERT, Kind.ALERT: Priority.ALERT,
              Kind.RECEIPT: Priority.RECEIPT, Kind.DM: Priority.DM, Kind.POST: Priority.POST,
              Kind.ANNOUNCE: Priority.POST}
+# A kind's acceptance check: (message, link, now, outputs) -> verdict.
+_Handler = Callable[[Message, "LinkId | None", int, "list[Output]"], "Verdict"]
+_STAT_NAME = {kind: kind.name.lower() for kind in Kind}  # the keys of NodeStats.accepted
 SENT_DM_META = "sent-dm:"  # store meta key prefix: our own DMs' ack keys, by DM id (hex)
 # Store meta key: the clock floor, "TIME ROOT_ID_HEX SERIAL" (the certificate that proved it).
 CLOCK_FLOOR_META = "clock-floor"
@@ -256,6 +259,12 @@ class Intake:
         self._deleted: list[tuple[int, bytes]] = []  # (created, id) of what _delete removed
         self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
         self._upgraded: list[StoredMessage] = []
+        self._handlers: dict[Kind, _Handler] = {
+            Kind.POST: self._accept_post, Kind.ANNOUNCE: self._accept_announce,
+            Kind.DM: self._accept_dm, Kind.RECEIPT: self._accept_receipt,
+            Kind.ALERT: self._accept_alert, Kind.CERT: self._accept_cert,
+            Kind.REVOKE: self._accept_revoke,
+        }
         self.clock_floor, self._floor_cert = _stored_floor(store)
         self._load(now)
         # When the next own-DM record runs out (`expire` prunes them then).
@@ -306,7 +315,7 @@ class Intake:
     def expire(self, now: int) -> None:
         if self.store.expire(now):
             self._removed = True
-            self.forget_gone(self.store.usage().count)
+            self.forget_gone(self.store.count())
         if self.own_dms_until <= now:
             self.own_dms_until = self._prune_own_dms(now)
 
@@ -344,14 +353,8 @@ class Intake:
         if peer_rate is not None and not peer_rate.take(now):
             return self.reject(out, link, msg.kind, Refusal.RATE, "peer sends too fast", msg.id)
         msg = msg.with_routing(self._clamped(msg, link))
-        handler = {
-            Kind.POST: self._accept_post, Kind.ANNOUNCE: self._accept_announce,
-            Kind.DM: self._accept_dm, Kind.RECEIPT: self._accept_receipt,
-            Kind.ALERT: self._accept_alert, Kind.CERT: self._accept_cert,
-            Kind.REVOKE: self._accept_revoke,
-        }[msg.kind]
         try:
-            return handler(msg, link, now, out)
+            return self._handlers[msg.kind](msg, link, now, out)
         except (WireError, SignatureError) as exc:
             return self.reject(out, link, msg.kind, Refusal.INVALID, str(exc), msg.id)
 
@@ -396,14 +399,14 @@ class Intake:
             created=created, expires=expires,
             received=now, **meta,  # type: ignore[arg-type]
         )
-        count = self.store.usage().count
+        count = self.store.count()
         result = self.store.put(stored, now)
         if result is PutResult.ACCEPTED:
-            after = self.store.usage().count
+            after = self.store.count()
             if after != count + 1:
                 self._removed = True  # the put evicted something
                 self.forget_gone(after)
-            self.stats.accepted[msg.kind.name.lower()] += 1
+            self.stats.accepted[_STAT_NAME[msg.kind]] += 1
             self._stored.append((stored, link))
             return Verdict(msg.id)
         if result is PutResult.DUPLICATE:
@@ -431,14 +434,14 @@ class Intake:
         raw = (with_tail_routing(stored.raw, new) if decoded is None
                else encode_message(decoded.with_routing(new)))
         upgraded = replace(stored, raw=raw)
-        count = self.store.usage().count
+        count = self.store.count()
         self.store.delete(msg.id)
         if self.store.put(upgraded, now) is not PutResult.ACCEPTED:
             self._removed = True  # our copy could not be put back: it is gone
             return
-        if self.store.usage().count != count:
+        if self.store.count() != count:
             self._removed = True
-            self.forget_gone(self.store.usage().count)
+            self.forget_gone(self.store.count())
         self.stats.upgraded += 1
         self._upgraded.append(upgraded)
 

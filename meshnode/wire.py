@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TypeAlias
 
@@ -123,6 +123,11 @@ class Message:
     sig: bytes
     routing: Routing = Routing()
     version: int = VERSION
+    # Caches, not part of the value: a hub asks a received message for its id several times
+    # and stores its encoding, so both are computed at most once per message object. Neither
+    # is an argument (`dataclasses.replace` starts a changed message with both empty).
+    _id: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def signed_bytes(self) -> bytes:
@@ -130,10 +135,23 @@ class Message:
 
     @property
     def id(self) -> bytes:
-        return hashlib.sha256(self.signed_bytes).digest()[:ID_SIZE]
+        cached = self._id
+        if cached is None:
+            cached = hashlib.sha256(self.signed_bytes).digest()[:ID_SIZE]
+            object.__setattr__(self, "_id", cached)
+        return cached
 
     def with_routing(self, routing: Routing) -> Message:
-        return Message(self.kind, self.body, self.sig, routing.clamped(), self.version)
+        """This message with `routing` (clamped); its id, and its encoding rewritten in place
+        when this one's is known, carry over (the routing is not signed)."""
+        clamped = routing.clamped()
+        msg = Message(self.kind, self.body, self.sig, clamped, self.version)
+        object.__setattr__(msg, "_id", self._id)
+        if self._encoded is not None:
+            encoded = (self._encoded if clamped == self.routing
+                       else with_tail_routing(self._encoded, clamped))
+            object.__setattr__(msg, "_encoded", encoded)
+        return msg
 
 
 def signed_bytes(version: int, kind: int, body: bytes) -> bytes:
@@ -142,7 +160,12 @@ def signed_bytes(version: int, kind: int, body: bytes) -> bytes:
 
 
 def encode_message(msg: Message) -> bytes:
-    """Encode a message; refuses one that its own decoder would refuse."""
+    """Encode a message; refuses one that its own decoder would refuse. A message from
+    `decode_message` (or its `with_routing`) answers the bytes it was decoded from (with its
+    routing written into their tail): the same bytes this would build, as decoding checked
+    that they are the one canonical encoding."""
+    if msg._encoded is not None:
+        return msg._encoded
     check_int(msg.version, "message.version", lo=VERSION, hi=VERSION)
     kind = _kind(msg.kind)
     check_bin(msg.body, "message.body", lo=1, hi=MAX_BODY[kind])
@@ -170,9 +193,15 @@ def decode_message(data: bytes) -> Message:
     routing = _decode_routing(obj[4])
     # One encoding per envelope (§1): the routing values as received, before clamping.
     raw = obj[4]
-    if pack_ordered([version, int(kind), body, sig, {1: raw[1], 2: raw[2]}]) != bytes(data):
+    data = bytes(data)
+    if pack_ordered([version, int(kind), body, sig, {1: raw[1], 2: raw[2]}]) != data:
         raise WireError("message", "not in canonical encoding")
-    return Message(kind, body, sig, routing, version)
+    msg = Message(kind, body, sig, routing, version)
+    if raw[1] <= MAX_HOPS and raw[2] <= MAX_COPIES:
+        # Received within bounds, so unclamped: `data` is this message's encoding, ending in
+        # its routing as `tail_routing` reads it (both values below 128).
+        object.__setattr__(msg, "_encoded", data)
+    return msg
 
 
 
@@ -204,7 +233,7 @@ def _decode_routing(obj: object) -> Routing:
     # Unsigned and set by the previous relay: any size is clamped rather than trusted.
     hops = f.uint(1, "hops_left", hi=2**32 - 1)
     copies = f.uint(2, "copies", lo=1, hi=2**32 - 1)
-    return Routing(hops, copies).clamped()
+    return Routing(min(hops, MAX_HOPS), min(copies, MAX_COPIES))  # clamped (copies >= 1)
 
 
 # --- bodies ---------------------------------------------------------------------------------
@@ -422,6 +451,8 @@ def decode_body(kind: Kind, data: bytes) -> Body:
     )
     body = codec.from_fields(Fields(obj, codec.name, allowed=codec.keys))
     # One body, one byte string: otherwise one signed message could travel under many ids.
-    if pack(codec.to_map(body)) != bytes(data):
+    # Every `to_map` builds a flat map in ascending key order (`encode_body` packs it sorted
+    # and decodes it here), so it packs as is: no sorting on every received message.
+    if pack_ordered(codec.to_map(body)) != bytes(data):
         raise WireError(codec.name, "not in canonical encoding")
     return body

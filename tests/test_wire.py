@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from meshnode import wire
 from meshnode.codec import pack
@@ -50,6 +53,34 @@ def test_message_id_covers_kind_and_body_but_not_routing_or_signature() -> None:
     assert a.id == Message(Kind.POST, body, b"\x01" * 64, Routing(1, 5)).id
     assert a.id != Message(Kind.POST, wire.encode_body(post(text="hallo!")), bytes(64)).id
     assert len(a.id) == wire.ID_SIZE
+
+
+@given(s.messages(), st.integers(0, 2**32 - 1), st.integers(1, 2**32 - 1),
+       st.integers(0, 200), st.integers(1, 200))
+def test_a_decoded_message_encodes_as_one_built_from_its_fields(
+        msg: Message, hops: int, copies: int, new_hops: int, new_copies: int) -> None:
+    """Decoding keeps the received bytes to answer `encode_message` and `with_routing` without
+    re-encoding; whatever routing arrived or is set, the bytes are those built afresh."""
+    data = wire.encode_message(msg)[:-5] + pack({1: hops, 2: copies})
+    assume(len(data) <= wire.MAX_MESSAGE)
+    received = wire.decode_message(data)
+    fresh = Message(received.kind, received.body, received.sig, received.routing)
+    assert wire.encode_message(received) == wire.encode_message(fresh)
+    moved = received.with_routing(Routing(new_hops, new_copies))
+    assert moved.routing == Routing(new_hops, new_copies).clamped()
+    assert moved.id == received.id == fresh.id
+    assert wire.encode_message(moved) == wire.encode_message(
+        Message(msg.kind, msg.body, msg.sig, moved.routing))
+
+
+def test_a_changed_copy_of_a_decoded_message_encodes_its_own_fields() -> None:
+    body = wire.encode_body(post())
+    received = wire.decode_message(envelope(body))
+    resigned = dataclasses.replace(received, sig=b"\x01" * 64)
+    assert wire.decode_message(wire.encode_message(resigned)).sig == b"\x01" * 64
+    edited = dataclasses.replace(received, body=wire.encode_body(post(text="anders")))
+    assert wire.decode_message(wire.encode_message(edited)).body == edited.body
+    assert edited.id != received.id
 
 
 def test_unsigned_routing_header_is_clamped_not_trusted() -> None:

@@ -3,7 +3,8 @@
 Tasks, all in one nursery:
 
 * transport tasks: each transport's `run`; a forwarder tags its events and queues them for
-  the core;
+  the core, all that is waiting at one wakeup (a transport's channel holds
+  `TRANSPORT_BUFFER` events, so a burst of frames costs one scheduler round, not one each);
 * the core: the only task that calls the `Node` (and the `Service` around it). It takes its
   inputs — transport events, timer and housekeeping ticks, "burst sent" notices and API calls —
   from one bounded channel in batches (what is queued, plus what arrives while scheduler rounds
@@ -60,7 +61,7 @@ import stat
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -110,6 +111,9 @@ ALERTS_FILE = "alerts.db"  # alert history and refused alerts (meshnode.daemon.a
 MARKS_FILE = "marks.db"  # channel read marks and sync times (meshnode.daemon.marks)
 _TIMER_CAP = 60.0  # the node timer re-reads the clock at least this often (seconds)
 INPUT_BUFFER = 64  # queued inputs for the core; small, so that a busy core slows the peers
+# Events a transport may hand over without waiting for the daemon to take each one: a
+# transport with many frames queued passes them on in one scheduler round, not one per frame.
+TRANSPORT_BUFFER = 32
 MAX_BATCH = 256  # inputs in one group commit (the queue plus what arrives during a commit)
 COMMIT_WINDOW = 0.002  # seconds a batch keeps taking inputs while they keep arriving
 QUIET_ROUNDS = 3  # scheduler rounds that bring nothing new end the gathering of a batch
@@ -456,7 +460,8 @@ class Daemon:
                 if receiver is not None:
                     nursery.start_soon(self._watch_signals, receiver, nursery.cancel_scope)
                 for transport in self.transports:
-                    events, queued = trio.open_memory_channel[TransportEvent](0)
+                    events, queued = trio.open_memory_channel[TransportEvent](
+                        TRANSPORT_BUFFER)
                     nursery.start_soon(transport.run, events)
                     nursery.start_soon(self._forward, transport, queued)
                 nursery.start_soon(self._core, receive)
@@ -492,12 +497,29 @@ class Daemon:
 
     async def _forward(self, transport: Transport,
                        queued: trio.MemoryReceiveChannel[TransportEvent]) -> None:
-        assert self._inputs is not None
-        async for event in queued:
-            check = (self.check_ahead.submit(event.data)
-                     if self.check_ahead is not None and isinstance(event, FrameReceived)
-                     else None)
-            await self._inputs.send(_FromTransport(transport, event, check))
+        """Pass a transport's events on to the core, in order: everything the transport has
+        queued at one wakeup, without a scheduler round per event while the core's queue has
+        room (a frame costs the core's thread two task switches less)."""
+        inputs = self._inputs
+        assert inputs is not None
+        with suppress(trio.EndOfChannel):  # the transport closed its channel: it stopped
+            while True:
+                event: TransportEvent | None = await queued.receive()
+                while event is not None:
+                    item = _FromTransport(transport, event, self._submit_check(event))
+                    try:
+                        inputs.send_nowait(item)
+                    except trio.WouldBlock:
+                        await inputs.send(item)
+                    try:
+                        event = queued.receive_nowait()
+                    except trio.WouldBlock:
+                        event = None
+
+    def _submit_check(self, event: TransportEvent) -> Pending | None:
+        if self.check_ahead is None or not isinstance(event, FrameReceived):
+            return None
+        return self.check_ahead.submit(event.data)
 
     async def _ticker(self) -> None:
         assert self._inputs is not None

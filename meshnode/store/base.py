@@ -324,6 +324,11 @@ class StoreView(Protocol):
         """Current occupancy."""
         ...
 
+    def count(self) -> int:
+        """How many messages are stored: `usage().count`, without building the rest (asked
+        around every put of a received message)."""
+        ...
+
     def seen(self, msg_id: bytes) -> bool:
         """Whether the id is in the seen memory (not whether it is stored)."""
         ...

@@ -323,6 +323,10 @@ class MemoryStore:
         self._check_open()
         return StoreUsage(self._used, len(self._msgs), self._capacity, dict(self._kind_counts))
 
+    def count(self) -> int:
+        self._check_open()
+        return len(self._msgs)
+
     # seen memory and meta -----------------------------------------------------------------------
 
     def mark_seen(self, msg_id: bytes, now: int) -> None:

@@ -856,6 +856,10 @@ class SqliteStore:
         t = self._current()
         return StoreUsage(t.used, t.count, self._capacity, dict(t.by_kind))
 
+    def count(self) -> int:
+        self._check_open()
+        return self._current().count
+
     # seen memory and meta -----------------------------------------------------------------------
 
     def mark_seen(self, msg_id: bytes, now: int) -> None:

@@ -578,7 +578,12 @@ class UdpTransport:
             if not self._queue:
                 self._queued = trio.Event()
                 await self._queued.wait()
-            await events.send(self._queue.popleft())
+            try:  # all that the channel takes at once, then wait (one scheduler round)
+                while self._queue:
+                    events.send_nowait(self._queue[0])
+                    self._queue.popleft()
+            except trio.WouldBlock:
+                await events.send(self._queue.popleft())
             if self._throttled and len(self._queue) <= self._queue_limit // 2:
                 for link in list(self._throttled):
                     self._acknowledge(link)

@@ -61,6 +61,7 @@ def test_a_rolled_back_batch_leaves_the_store_as_it_was(tmp_path: Path) -> None:
         store.mark_seen(mid(n), NOW)
     store.rollback_batch()
     assert (contents(store), store.usage(), store.seen_count()) == before
+    assert store.count() == 2
     assert not store.has(mid(3)) and store.has(mid(1)) and store.has(mid(2))
     assert not any(store.seen(mid(n)) for n in range(10, 16))
     assert store.integrity_check() == []
@@ -245,7 +246,7 @@ def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> N
     assert store.get(mid(1)) is not None and store.get(mid(7)) is None
     assert store.get_many([mid(7), mid(2), mid(1)]) == {mid(2): late, mid(1): store.get(mid(1))}
     assert store.next_expiry() == NOW + 5
-    assert store.usage().count == 2
+    assert store.usage().count == store.count() == 2
     assert [i for _, i in store.ids_since(0)] == [mid(1), mid(2)]
     assert store.put(make_msg(3, created=70), NOW) is PutResult.ACCEPTED
     assert [m.id for m in store.by_kind(late.kind)] == [mid(2), mid(3)]
@@ -254,6 +255,7 @@ def test_every_read_in_a_batch_sees_the_rows_written_behind(tmp_path: Path) -> N
     # Full now: a message of priority 2 evicts the oldest of priority 1, a pending row.
     assert store.put(make_msg(4, created=80, priority=2), NOW) is PutResult.ACCEPTED
     assert not store.has(mid(2)) and store.seen(mid(2)) and store.get(mid(2)) is None
+    assert store.count() == 3
     assert store.commit_batch() is True
     assert _ids_on_disk(path) == {mid(1), mid(3), mid(4)}
     assert store.integrity_check() == []

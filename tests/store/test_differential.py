@@ -93,6 +93,7 @@ class SameBehaviour(RuleBasedStateMachine):
         assert contents(self.mem) == contents(self.sql)
         assert self.mem.usage() == self.sql.usage()
         assert self.mem.usage().used_bytes <= CAPACITY
+        assert self.mem.count() == self.sql.count() == len(contents(self.sql))
 
     @invariant()
     def same_indexes(self) -> None:
