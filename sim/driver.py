@@ -125,11 +125,12 @@ class Outcome:
     dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
     dm_bytes: dict[bytes, int] = field(default_factory=dict)  # encoded size, per DM
     # A message list's DMs: each list message's id, the DM sent for list entry k, completed
-    # hand-overs of listed DMs (to relays and recipients alike), and the hops the copy that
-    # reached the recipient had crossed.
+    # hand-overs of listed DMs (to relays and recipients alike) that gave the receiver a copy
+    # and those that did not, and the hops the copy that reached the recipient had crossed.
     listed_ids: list[str] = field(default_factory=list)
     listed_dm: dict[bytes, int] = field(default_factory=dict)
-    listed_relayed: int = 0
+    listed_relayed: int = 0  # hand-overs that left the receiver with a copy it lacked
+    listed_duplicates: int = 0  # the other hand-overs of listed DMs (`_handed_over`)
     listed_oversize: int = 0  # larger than a DM can be: sent at the largest DM size
     dm_hops: dict[bytes, int] = field(default_factory=dict)
     dm_delivered: dict[bytes, float] = field(default_factory=dict)
@@ -540,11 +541,14 @@ class Simulation:
             d.queue.appendleft(data)
             self._start(t + self.link.retransmit_after, link, src)
             return
-        if dm is not None and dm in self.out.listed_dm:
-            self._track(dm, src, dst)
+        listed = dm is not None and dm in self.out.listed_dm
+        if listed:
+            held, fresh = self._holds(dm, dst), self._track(dm, src, dst)
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
         if dm is not None:
             self._dm_stored(dm, dst)
+        if listed:
+            self._handed_over(dm, src, dst, held, fresh)
         if (a, b) not in self.links:
             return
         if d.queue:
@@ -559,11 +563,32 @@ class Simulation:
         if node not in (origin, target) and self.nodes[node].store.has(msg_id):
             self.out.dm_holders.setdefault(msg_id, set()).add(node)
 
-    def _track(self, msg_id: bytes, src: int, dst: int) -> None:
-        """A Msg frame carrying listed DM `msg_id` arrived: count the hand-over and the hops
-        of the receiver's first copy."""
-        self.out.listed_relayed += 1
-        self._hops.setdefault((msg_id, dst), self._hops.get((msg_id, src), 0) + 1)
+    def _holds(self, msg_id: bytes, node: int) -> bool:
+        """Whether `node` holds a copy of DM `msg_id`: stored, or opened as its recipient."""
+        return self.nodes[node].store.has(msg_id) or (
+            node == self.out.dm_created[msg_id][2] and msg_id in self.out.dm_delivered)
+
+    def _track(self, msg_id: bytes, src: int, dst: int) -> bool:
+        """A Msg frame carrying listed DM `msg_id` arrived, about to be received: note the
+        hops of the receiver's copy if it has had none (the recipient's delivery reads them
+        while it receives). True if it had none."""
+        key = (msg_id, dst)
+        if key in self._hops:
+            return False
+        self._hops[key] = self._hops.get((msg_id, src), 0) + 1
+        return True
+
+    def _handed_over(self, msg_id: bytes, src: int, dst: int, held: bool, fresh: bool) -> None:
+        """The receiver of a listed DM's frame has received it: a relay in ONE's sense if it
+        now holds a copy it did not hold before (ONE never sends a host a message it holds or
+        has been delivered), else a duplicate (it held the DM, or refused it: purged on its
+        receipt, or for want of room). A refused first copy leaves no hops behind."""
+        if not held and self._holds(msg_id, dst):
+            self.out.listed_relayed += 1
+            return
+        self.out.listed_duplicates += 1
+        if fresh:
+            del self._hops[(msg_id, dst)]
 
     # --- application ------------------------------------------------------------------------
 

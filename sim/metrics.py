@@ -212,13 +212,17 @@ def message_stats(out: Outcome) -> dict[str, Any] | None:
     list), to compare line by line with ONE's report of the same scenario.
 
     `created`: listed messages sent (a dead phone sends nothing); `delivered`: those opened
-    by their recipient; `relayed`: completed hand-overs of their copies to any device, the
-    recipient's included (ONE's "relayed"); `overhead_ratio` = (relayed − delivered) /
-    delivered; `latency_*`: delivery time − creation time (s), medians taken as ONE takes them
-(the upper middle value of an even count); `hopcount_*`: the links the
-    recipient's first copy crossed (1: straight from the sender), from the driver's own record
-    of who handed each copy to whom. Receipts (meshnode's delivery acknowledgements, which ONE
-    does not have) are not counted here: they are in meshnode's own overhead figures."""
+    by their recipient; `relayed`: completed hand-overs of their copies that left the
+    receiver, the recipient included, with a copy it did not hold (ONE's "relayed": ONE
+    never starts a transfer of a message its receiver holds or has been delivered);
+    `duplicates` (not in ONE's report): the other completed hand-overs, to a device that held
+    the DM or refused it (purged on its receipt, no room), a cost ONE's count has no line
+    for; `overhead_ratio` = (relayed − delivered) / delivered; `latency_*`: delivery time −
+    creation time (s), medians taken as ONE takes them (the upper middle value of an even
+    count); `hopcount_*`: the links the recipient's first copy crossed (1: straight from the
+    sender), from the driver's own record of who handed each copy to whom. Receipts
+    (meshnode's delivery acknowledgements, which ONE does not have) are not counted here:
+    they are in meshnode's own overhead figures."""
     if not out.listed_ids:
         return None
     created = len(out.listed_dm)
@@ -227,7 +231,8 @@ def message_stats(out: Outcome) -> dict[str, Any] | None:
     hops = [out.dm_hops[i] for i in delivered if i in out.dm_hops]
     return {
         "listed": len(out.listed_ids), "created": created, "delivered": len(delivered),
-        "relayed": out.listed_relayed, "oversize": out.listed_oversize,
+        "relayed": out.listed_relayed, "duplicates": out.listed_duplicates,
+        "oversize": out.listed_oversize,
         "delivery_prob": len(delivered) / created if created else 0.0,
         "overhead_ratio": (out.listed_relayed - len(delivered)) / len(delivered)
         if delivered else None,

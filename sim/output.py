@@ -213,7 +213,8 @@ def contact_table(outcome: Outcome) -> Table:
 
 
 ONE_STATS_KEYS = ("created", "relayed", "delivered", "delivery_prob", "overhead_ratio",
-                  "latency_avg", "latency_med", "hopcount_avg", "hopcount_med")
+                  "latency_avg", "latency_med", "hopcount_avg", "hopcount_med",
+                  "duplicates")  # the last is meshnode's own (`sim.metrics.message_stats`)
 
 
 def one_stats_text(stats: dict[str, Any], summary: dict[str, Any]) -> str:

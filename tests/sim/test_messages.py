@@ -135,3 +135,27 @@ def test_hosts_missing_from_a_numbered_trace_exist_but_meet_nobody(tmp_path: Pat
     with pytest.raises(ScenarioError, match="more than its highest id"):
         Simulation(dataclasses.replace(base, population=dataclasses.replace(
             base.population, residents=2)))
+
+
+def test_relayed_counts_copies_as_one_does_and_repeated_hand_overs_apart(tmp_path: Path) -> None:
+    """ONE never sends a host a message it holds, so its `relayed` is the copies made. Here 1
+    hands M1 to 2 and 3, which both reach 4 at the same instant (both send it: one arrives
+    second), and 4 delivers it to 5: four copies made, the second arrival at 4 a duplicate."""
+    (tmp_path / "t.one").write_text(
+        "100 CONN 1 2 up\n100 CONN 1 3 up\n200 CONN 1 2 down\n200 CONN 1 3 down\n"
+        "300 CONN 2 4 up\n300 CONN 3 4 up\n400 CONN 2 4 down\n400 CONN 3 4 down\n"
+        "500 CONN 4 5 up\n600 CONN 4 5 down\n")
+    (tmp_path / "m.txt").write_text("50 C M1 1 5 600\n")
+    out = Simulation(parse_scenario(
+        '[scenario]\nduration = "15m"\nstep = "10s"\n[population]\nresidents = 6\nhubs = 0\n'
+        '[mobility]\nmodel = "trace"\n[trace]\nfile = "t.one"\n'
+        '[ble]\nframe_loss = 0.0\n[routing]\npolicy = "epidemic"\n'
+        '[workload]\nalerts = []\nposts_per_hour = 0.0\nmessages = "m.txt"\n',
+        base=tmp_path)).run()
+    stats = summarise(out, 1.0)["message_list"]
+    (m1,) = out.listed_dm
+    assert out.dm_holders[m1] == {2, 3, 4} and stats["delivered"] == 1
+    assert stats["relayed"] == len(out.dm_holders[m1]) + 1  # the relays' copies, the recipient's
+    assert stats["duplicates"] >= 1
+    assert stats["overhead_ratio"] == pytest.approx(3.0)
+    assert stats["hopcount_avg"] == 3  # 1 -> 2 (or 3) -> 4 -> 5
