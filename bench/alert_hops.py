@@ -19,13 +19,14 @@ the residents the oracle reaches within 30 minutes but the run does not: those w
 in time lost it on their own last hop (and `E_real` in time: even a realistic radio would have
 made it from some holder), the others inherited lateness from their holders.
 
-    python bench/alert_hops.py --seed 2 [--set ble.urgent_redraw=false]
+    python bench/alert_hops.py --seed 2 [--set ble.urgent_rediscover=false] [--save F]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import pickle
 import time
 from collections import defaultdict
 from typing import Any
@@ -112,6 +113,28 @@ def hops(out: Outcome, k: int = 0, window: float = 30 * MINUTE) -> dict[str, lis
     return rows
 
 
+def oracle_tree(contacts: Intervals, oracle: NDArray[np.float64], setup: float, delay: float,
+                start: float, window: float) -> dict[str, int]:
+    """The oracle's own hops within `window` of issue, by whether the contact that carried
+    each was already under way when the sender got the alert (two people standing together:
+    the oracle uses it at once, a real radio must first discover the peer)."""
+    counts = {"under way": 0, "began later": 0}
+    seen = np.zeros(contacts.size, dtype=np.bool_)
+    for src, dst in ((contacts.a, contacts.b), (contacts.b, contacts.a)):
+        done = np.maximum(oracle[src], contacts.up + setup) + delay
+        with np.errstate(invalid="ignore"):  # inf - inf for pairs neither of which it reached
+            hit = (np.abs(done - oracle[dst]) < 1e-6) & (oracle[dst] <= start + window)
+        hit &= np.isfinite(oracle[src]) & (oracle[src] < oracle[dst])
+        for i in np.flatnonzero(hit).tolist():
+            v = int(dst[i])
+            if seen[v]:
+                continue
+            seen[v] = True
+            key = "under way" if contacts.up[i] < oracle[src[i]] else "began later"
+            counts[key] += 1
+    return counts
+
+
 def report(out: Outcome, k: int = 0) -> None:
     bounds = run_bounds(out)
     residents = out.kinds == 1
@@ -137,6 +160,9 @@ def report(out: Outcome, k: int = 0) -> None:
               f"{share['E']:.3f}, at the realistic radio's {share['E_real']:.3f} | late "
               f"{int(late.sum())}: own hop {int(own.sum())} (of which a realistic hop in time "
               f"{int(own_real.sum())}), inherited {int((late & ~own).sum())}")
+    tree = oracle_tree(contacts, oracle, link.setup_min, delay, start, 30 * MINUTE)
+    print(f"\noracle's hops within 30 min over a contact already under way when the sender got "
+          f"it: {tree['under way']}, over one that began later: {tree['began later']}")
     rows = hops(out, k)
     print(f"\nhops within 30 min: {len(rows['v'])}")
     kinds = np.array(rows["kind"])
@@ -160,10 +186,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], dest="sets",
                         help="KEY=VALUE, as `meshnode sim run --set`")
+    parser.add_argument("--save", help="also pickle the run's Outcome to this file")
+    parser.add_argument("--load", help="report on a pickled Outcome instead of running")
     args = parser.parse_args()
-    scenario = _scenario(args.scenario, args.seed, args.sets)
     cpu, wall = time.process_time(), time.perf_counter()
-    out = Simulation(scenario).run()
+    if args.load:
+        with open(args.load, "rb") as f:
+            out = pickle.load(f)  # a file this script wrote: trusted input
+    else:
+        out = Simulation(_scenario(args.scenario, args.seed, args.sets)).run()
+    if args.save:
+        with open(args.save, "wb") as f:
+            pickle.dump(out, f)
     print(f"{args.scenario}, seed {args.seed}, {' '.join(args.sets) or 'defaults'}: run "
           f"{time.process_time() - cpu:.0f} s CPU, {time.perf_counter() - wall:.0f} s wall; "
           f"links made {out.links_made}, refused for a slot {out.links_refused_slots}\n")
