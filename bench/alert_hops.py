@@ -75,10 +75,14 @@ def _contact_of(contacts: Intervals) -> dict[tuple[int, int], list[tuple[float, 
 
 
 def _q(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    p = np.percentile(values, [10, 50, 90])
-    return f"mean {np.mean(values):7.1f}  p10 {p[0]:6.1f}  p50 {p[1]:6.1f}  p90 {p[2]:7.1f}"
+    """Mean and deciles of the finite values, and how many were not (never reached)."""
+    finite = [v for v in values if np.isfinite(v)]
+    never = f"  never {len(values) - len(finite)}" if len(finite) < len(values) else ""
+    if not finite:
+        return "n/a" + never
+    p = np.percentile(finite, [10, 50, 90])
+    return (f"mean {np.mean(finite):7.1f}  p10 {p[0]:6.1f}  p50 {p[1]:6.1f}  p90 {p[2]:7.1f}"
+            + never)
 
 
 def hops(out: Outcome, k: int = 0, window: float = 30 * MINUTE) -> dict[str, list[Any]]:
