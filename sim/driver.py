@@ -118,6 +118,10 @@ class Outcome:
     alert_origin: list[int] = field(default_factory=list)
     alert_expires: list[float] = field(default_factory=list)  # sim time each alert expires
     alert_arrival: list[NDArray[np.float64]] = field(default_factory=list)
+    # Per alert and device, the hop that brought it: the device that sent it (-1: none, or
+    # the issuer) and when the link that carried it came up (for `bench/alert_hops.py`).
+    alert_sender: list[NDArray[np.int64]] = field(default_factory=list)
+    alert_link_up: list[NDArray[np.float64]] = field(default_factory=list)
     alert_bytes: int = 0
     post_created: dict[bytes, tuple[float, int]] = field(default_factory=dict)
     post_receptions: dict[bytes, int] = field(default_factory=dict)
@@ -150,6 +154,7 @@ class Outcome:
     frames_lost: int = 0
     links_made: int = 0
     links_refused_slots: int = 0
+    slot_refused_at: dict[tuple[int, int], float] = field(default_factory=dict)  # first, per pair
     contacts: Intervals | None = None
     samples: list[Sample] = field(default_factory=list)
     energy: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
@@ -199,6 +204,9 @@ class Simulation:
         self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
         self.pending: set[tuple[int, int]] = set()
         self.in_range: set[tuple[int, int]] = set()
+        self.near: dict[int, set[tuple[int, int]]] = {}  # `in_range` by device
+        # Pairs in range with a connect attempt scheduled: the soonest one.
+        self.attempt_due: dict[tuple[int, int], float] = {}
         # Pairs in range that were refused for want of a slot, by node: retried when that node
         # frees a slot (it advertises and accepts connections again).
         self.waiting: dict[int, set[tuple[int, int]]] = {}
@@ -229,6 +237,7 @@ class Simulation:
         # listed ones (`Outcome.listed_dm`) the hops each holder's first copy had crossed.
         self._dms: dict[bytes, bytes] = {}
         self._hops: dict[tuple[bytes, int], int] = {}
+        self._carrier = (-1, math.nan)  # the frame being received: its sender, its link's up
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -325,10 +334,10 @@ class Simulation:
             elif kind is Ev.UP:
                 # Only the trace's own `up` puts a pair in range: a retry (ATTEMPT) queued
                 # at the instant of the pair's `down` must find it out of range.
-                self.in_range.add(payload)  # type: ignore[arg-type]
+                self._come_in_range(payload)  # type: ignore[arg-type]
                 self._attempt(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.DOWN:
-                self.in_range.discard(payload)
+                self._go_out_of_range(payload)  # type: ignore[arg-type]
                 self._link_down(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.WORK:
                 self._work(t, payload)  # type: ignore[arg-type]
@@ -393,15 +402,52 @@ class Simulation:
     def _contacts_changed(self, t: float, up: NDArray[np.int64], down: NDArray[np.int64],
                           *, delayed: bool) -> None:
         for a, b in down.tolist():
-            self.in_range.discard((a, b))
+            self._go_out_of_range((a, b))
             self._link_down(t, (a, b))
         if not len(up):
             return
         delays = self._link_delays(t, up)
         for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
-            self.in_range.add((a, b))
+            self._come_in_range((a, b))
             if d < math.inf:  # else the two never find each other (or never connect)
-                self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
+                self._schedule_attempt(t + d, (a, b))
+
+    def _come_in_range(self, pair: tuple[int, int]) -> None:
+        self.in_range.add(pair)
+        for i in pair:
+            self.near.setdefault(i, set()).add(pair)
+
+    def _go_out_of_range(self, pair: tuple[int, int]) -> None:
+        self.in_range.discard(pair)
+        self.attempt_due.pop(pair, None)
+        for i in pair:
+            near = self.near.get(i)
+            if near is not None:
+                near.discard(pair)
+
+    def _schedule_attempt(self, when: float, pair: tuple[int, int]) -> None:
+        self.attempt_due[pair] = min(when, self.attempt_due.get(pair, math.inf))
+        self.queue.schedule(when, (Ev.ATTEMPT, pair))
+
+    def _rediscover(self, t: float, node: int) -> None:
+        """`node` just turned urgent: it scans, advertises and connects at its new settings
+        from now on, as the transport does (a scan pause ends at once, a peer already heard
+        is no longer yielded to). Each peer in range it is not linked to and not waiting on a
+        slot for connects at the sooner of its pending draw and a fresh one from now (the
+        earlier draw is the discovery that was already under way). A trace's contacts need no
+        discovery."""
+        near = self.near.get(node)
+        if not near or self.world.trace is not None:
+            return
+        pairs = sorted(p for p in near if p not in self.links
+                       and p not in self.waiting.get(p[0], ()) and p not in
+                       self.waiting.get(p[1], ()) and self.alive[p[0]] and self.alive[p[1]])
+        if not pairs:
+            return
+        delays = self._link_delays(t, np.array(pairs, dtype=np.int64))
+        for pair, d in zip(pairs, delays.tolist(), strict=True):
+            if t + d < self.attempt_due.get(pair, math.inf):
+                self._schedule_attempt(t + d, pair)
 
     def _link_delays(self, t: float, pairs: NDArray[np.int64]) -> NDArray[np.float64]:
         """Seconds from now until each pair's link is up: discovery (the lower advert token
@@ -418,12 +464,15 @@ class Simulation:
 
     def _attempt(self, t: float, pair: tuple[int, int]) -> None:
         a, b = pair
+        if self.attempt_due.get(pair, math.inf) <= t:
+            del self.attempt_due[pair]  # this is the pending attempt (a later one may follow)
         if pair in self.links or pair not in self.in_range:
             return
         if not (self.alive[a] and self.alive[b]):
             return
         if not self.slots.take(pair, self._rng_link.random() < 0.5):
             self.out.links_refused_slots += 1
+            self.out.slot_refused_at.setdefault(pair, t)
             for i in pair:
                 if self.slots.blocked(i):
                     self.waiting.setdefault(i, set()).add(pair)
@@ -470,7 +519,7 @@ class Simulation:
             delays = self._link_delays(t, np.array(again, dtype=np.int64))
         for pair, d in zip(again, delays.tolist(), strict=True):
             if d < math.inf:
-                self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
+                self._schedule_attempt(t + d, pair)
 
     # --- frames -----------------------------------------------------------------------------
 
@@ -544,7 +593,9 @@ class Simulation:
         listed = dm is not None and dm in self.out.listed_dm
         if listed:
             held, fresh = self._holds(dm, dst), self._track(dm, src, dst)
+        self._carrier = (src, link.up)  # for the AlertReceived this frame may bring
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
+        self._carrier = (-1, math.nan)
         if dm is not None:
             self._dm_stored(dm, dst)
         if listed:
@@ -599,6 +650,7 @@ class Simulation:
                 if event.verified.alert.identifier == identifier and math.isinf(
                         out.alert_arrival[k][node]):
                     out.alert_arrival[k][node] = t
+                    out.alert_sender[k][node], out.alert_link_up[k][node] = self._carrier
                     self._urgent(t, node, out.alert_created[k])
         elif isinstance(event, PostReceived):
             origin = out.post_created.get(event.msg_id)
@@ -635,6 +687,8 @@ class Simulation:
             arrival = np.full(self.n, math.inf)
             arrival[w.origin] = t
             self.out.alert_arrival.append(arrival)
+            self.out.alert_sender.append(np.full(self.n, -1, dtype=np.int64))
+            self.out.alert_link_up.append(np.full(self.n, math.nan))
             # The issuing node holds a fresh alert as a receiver does (the daemon's radio
             # switch sees the AlertReceived of its own injection): it turns urgent too.
             self._urgent(t, w.origin, t)
@@ -688,9 +742,11 @@ class Simulation:
         until = self._urgency.hold(current, issued, t)
         if until <= t:
             return  # a stale alert changes nothing
+        self.urgent_until[node] = until
         if current <= t:
             self.urgent_from[node] = t
-        self.urgent_until[node] = until
+            if self.link.urgent_rediscover:
+                self._rediscover(t, node)
 
     # --- energy and samples -----------------------------------------------------------------
 

@@ -110,6 +110,11 @@ class LinkParams:
         URGENT_RADIO.yield_time, "yield time while urgent: a device holding a fresh alert "
         "connects this soon after hearing a peer with a lower token (the core's rule: 0, at "
         "once; yield_time to switch it off)", unit="s", ge=0)
+    urgent_rediscover: bool = param(
+        True, "a device turning urgent rediscovers the peers in range it is not yet linked to "
+        "at its new settings, as the transport does (`set_duty` ends a scan pause at once, "
+        "`set_yield` makes a peer already heard eligible at once): each such pair connects at "
+        "the sooner of its earlier draw and a fresh one from now; false keeps the earlier draw")
     advert_loss: float = param(
         0.1, "chance that an advert sent inside a scan window is still missed (collisions, "
         "channel hopping, interference); assumption", ge=0, lt=1)

@@ -256,6 +256,29 @@ def test_an_urgent_device_connects_at_once_whoever_has_the_lower_token() -> None
     assert patient.alert_arrival[0][lowest] > 30.0
 
 
+def deaf_then_alert(rediscover: bool) -> Scenario:
+    """`deaf_until_urgent`'s five devices, in range of each other from the start, with the
+    hub's alert only at 10 s: every pair's discovery was drawn, deaf, long before anyone
+    turned urgent."""
+    deaf = deaf_until_urgent(0.0, seed=3)
+    return dataclasses.replace(
+        deaf, ble=dataclasses.replace(deaf.ble, urgent_rediscover=rediscover),
+        workload=dataclasses.replace(deaf.workload, alerts=(
+            dataclasses.replace(deaf.workload.alerts[0], at=10.0),)))
+
+
+def test_a_device_turning_urgent_rediscovers_the_peers_already_in_range() -> None:
+    out = Simulation(deaf_then_alert(True)).run()
+    phones = out.kinds == 1
+    # The hub turns urgent at 10 s and hears its neighbours at once (as the transport's scan
+    # does at its new duty cycle), so every phone has the alert within 30 s of issue.
+    assert (out.alert_arrival[0][phones] < 40.0).all()
+    # Keeping the draws made when they came in range (deaf ones), nobody ever connects.
+    kept = Simulation(deaf_then_alert(False)).run()
+    assert np.isinf(kept.alert_arrival[0][phones]).all()
+    assert kept.links_made == 0
+
+
 def test_who_connects_first_is_decided_by_seeded_random_tokens_not_by_numbering() -> None:
     """Hubs have the lowest device numbers: were the lower number to connect first, a hub
     always would. Tokens are drawn from the run's seed, as the transport's are random."""
