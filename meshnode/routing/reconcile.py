@@ -394,8 +394,17 @@ class SortedItems:
         Chunks the two share are skipped, so for a set `updated` from `older` this costs
         O(c) plus O(64) per changed chunk."""
         shared = {id(chunk) for chunk in older._chunks}
-        return [item for chunk in self._chunks if id(chunk) not in shared
-                for item in chunk.items if item not in older]
+        out: list[Item] = []
+        for chunk in self._chunks:
+            if id(chunk) in shared:
+                continue
+            items = chunk.items
+            lo = older.bisect(items[0])
+            # The older items from this chunk's first to its last (and one more): a set, so
+            # that the comparison runs at C speed.
+            before = set(older.items(lo, older.bisect(items[-1], lo) + 1))
+            out.extend(item for item in items if item not in before)
+        return out
 
     def updated(self, add: Iterable[Item] = (), remove: Iterable[Item] = (),
                 classes: Mapping[bytes, int] | None = None) -> SortedItems:
