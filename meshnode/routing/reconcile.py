@@ -339,23 +339,23 @@ class SortedItems:
     # its one-chunk case inline rather than through calls.
 
     def items(self, lo: int, hi: int) -> Sequence[Item]:
-        starts = self._starts
-        c = bisect_right(starts, lo) - 1
-        if 0 <= lo < hi and c < len(self._chunks) and hi <= starts[c + 1]:
-            start = starts[c]
-            return self._chunks[c].items[lo - start:hi - start]
-        return self._gather(0, lo, hi)
+        return self._slice(0, lo, hi)
 
     def classes(self, lo: int, hi: int) -> Sequence[int]:
+        return self._slice(1, lo, hi)
+
+    def _slice(self, which: int, lo: int, hi: int) -> list[Any]:
+        """Items (`which` 0) or classes (1) with index in `[lo, hi)`."""
         starts = self._starts
         c = bisect_right(starts, lo) - 1
         if 0 <= lo < hi and c < len(self._chunks) and hi <= starts[c + 1]:
+            chunk = self._chunks[c]
             start = starts[c]
-            return self._chunks[c].classes[lo - start:hi - start]
-        return self._gather(1, lo, hi)
+            return (chunk.items if which == 0 else chunk.classes)[lo - start:hi - start]
+        return self._gather(which, lo, hi)
 
     def _gather(self, which: int, lo: int, hi: int) -> list[Any]:
-        """Items (`which` 0) or classes (1) with index in `[lo, hi)`, across chunks."""
+        """`_slice` across chunks."""
         lo, hi = max(lo, 0), min(hi, self._len)
         out: list[Any] = []
         if lo >= hi:
