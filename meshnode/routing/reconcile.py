@@ -20,7 +20,8 @@ Fingerprints
 2**128 of `int.from_bytes(SHA-256(b"meshnode/rbsr/item" || id)[:16], "little")` over the
 range's items, written as 16 bytes little-endian, and C is the item count as 8 bytes
 little-endian. The sum is additive, so an `ItemSet` keeps prefix sums and answers any range in
-O(1). Hashing each id first keeps fingerprints sound for ids that are not uniformly random.
+O(1) (`SortedItems` keeps them per chunk: O(log(n / 64))). Hashing each id first keeps
+fingerprints sound for ids that are not uniformly random.
 
 Why 12 bytes and not 16: a fingerprint collision makes one differing range look equal for one
 session. At 2**-96 per comparison, even 10**15 comparisons across a whole deployment leave a
@@ -125,9 +126,10 @@ compromise measured (`--sweep`).
 
 CPU per received message is bounded by the message and the deferred work: O((R + W) log n) for
 R received ranges and W deferred ones (a bisection per bound), O(b) fingerprints per split,
-each O(1) from prefix sums; an ID_LIST costs O(k + m) for its k ids and our m ids in the range
-(the initiator's m is what it owes the peer; the responder looks at its m ids only when they
-could fit in the reply, else streams a chunk). A session receives at most `max_rounds` messages.
+each O(1) from prefix sums (O(log(n / 64)) in `SortedItems`); an ID_LIST costs O(k + m) for
+its k ids and our m ids in the range (the initiator's m is what it owes the peer; the responder
+looks at its m ids only when they could fit in the reply, else streams a chunk). A session
+receives at most `max_rounds` messages.
 An `ItemSet` must not change during a session.
 
 Hostile input
