@@ -51,6 +51,7 @@ class Sampler:
 
     def __init__(self, interval: float) -> None:
         self.hours: list[Counter[str]] = [Counter()]
+        self.own: list[Counter[str]] = [Counter()]
         self.interval = interval
 
     def start(self) -> None:
@@ -62,6 +63,9 @@ class Sampler:
 
     def _sample(self, _signum: int, frame: FrameType | None) -> None:
         seen: set[str] = set()
+        if frame is not None:  # the innermost Python frame: own time, C calls included
+            code = frame.f_code
+            self.own[-1][f"{os.path.basename(code.co_filename)}:{code.co_name}"] += 1
         while frame is not None:
             code = frame.f_code
             name = f"{os.path.basename(code.co_filename)}:{code.co_name}"
@@ -91,7 +95,7 @@ def main() -> None:
                         help="cProfile (CPU clock) the run; timings are then inflated")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sample", action="store_true",
-                        help="sample the stack every 10 ms CPU; inclusive shares per hour")
+                        help="sample the stack every 10 ms CPU; inclusive and own shares per hour")
     parser.add_argument("--fade-after", type=int, default=None,
                         help="seconds a flooded item stays class 1 (§10.2; trees with fading)")
     args = parser.parse_args()
@@ -123,7 +127,10 @@ def main() -> None:
             total = top["<samples>"] or 1
             hours[-1]["inclusive"] = {k: round(v / total, 3) for k, v in
                                       top.most_common(args.top) if k != "<samples>"}
+            own = sampler.own[-1]
+            hours[-1]["own"] = {k: round(v / total, 3) for k, v in own.most_common(args.top)}
             sampler.hours.append(Counter())
+            sampler.own.append(Counter())
         print(json.dumps(hours[-1]), file=sys.stderr, flush=True)
         # The bookkeeping above is not charged to the next hour.
         mark.update(hour=mark["hour"] + 1, cpu=time.process_time(),

@@ -554,11 +554,10 @@ class Node:
             session.advance(Step.SAME_SET)
             current = self._item_set(now)
             if current is not session.items:
-                sent = set(session.items.items(0, len(session.items)))
-                for item in current.items(0, len(current)):
-                    stored = None if item in sent else self.store.get(item[1])
-                    if stored is not None:
-                        self._enqueue(session, stored)
+                # The two versions share what did not change: this follows the news, not
+                # the size of the set.
+                for item in current.added_since(session.items):
+                    self._enqueue_id(session, item[1])
             for msg_id in self._dead_dms_for(session):  # the peer may hold only their ghosts
                 self._enqueue_id(session, msg_id)
             return

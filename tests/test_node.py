@@ -605,6 +605,25 @@ def test_a_recon_in_a_quiet_session_is_stale_not_malformed() -> None:
     assert not [o for o in out if isinstance(o, Rejected)]
 
 
+def test_a_post_taken_in_between_the_hellos_of_a_quiet_session_still_goes_out() -> None:
+    """Both Hellos carry the same set, so nothing is reconciled; what we stored after our
+    Hello went out is news to the peer all the same, and is pushed at once."""
+    mesh = Mesh()
+    a = mesh.add("A", NOW)
+    b = mesh.add("B", NOW)
+    a.link_up("B", NOW)
+    hellos = [o for o in b.link_up("A", NOW) if isinstance(o, Send)]
+    posted = a.post("wijk", "tussen de hellos door", NOW)
+    assert posted.verdict.msg_id is not None
+    out = [o for h in hellos for o in a.receive("B", h.data, NOW + 1)]
+    out += a.ready("B", NOW + 1)  # the link sent our Hello: the next burst may go
+    session = a.session("B")
+    assert session is not None and session.quiet
+    pushed = [decode_frame(o.data) for o in out if isinstance(o, Send)]
+    assert [wire.decode_message(f.data).id for f in pushed if isinstance(f, Msg)] == [
+        posted.verdict.msg_id]
+
+
 def test_own_dm_records_end_with_the_receipt_or_once_no_receipt_can_come() -> None:
     """What a sender keeps to recognise its receipts is bounded: gone when the receipt is in,
     or when the DM and any receipt for it must have expired."""

@@ -20,7 +20,8 @@ Fingerprints
 2**128 of `int.from_bytes(SHA-256(b"meshnode/rbsr/item" || id)[:16], "little")` over the
 range's items, written as 16 bytes little-endian, and C is the item count as 8 bytes
 little-endian. The sum is additive, so an `ItemSet` keeps prefix sums and answers any range in
-O(1). Hashing each id first keeps fingerprints sound for ids that are not uniformly random.
+O(1) (`SortedItems` keeps them per chunk: O(log(n / 64))). Hashing each id first keeps
+fingerprints sound for ids that are not uniformly random.
 
 Why 12 bytes and not 16: a fingerprint collision makes one differing range look equal for one
 session. At 2**-96 per comparison, even 10**15 comparisons across a whole deployment leave a
@@ -125,9 +126,10 @@ compromise measured (`--sweep`).
 
 CPU per received message is bounded by the message and the deferred work: O((R + W) log n) for
 R received ranges and W deferred ones (a bisection per bound), O(b) fingerprints per split,
-each O(1) from prefix sums; an ID_LIST costs O(k + m) for its k ids and our m ids in the range
-(the initiator's m is what it owes the peer; the responder looks at its m ids only when they
-could fit in the reply, else streams a chunk). A session receives at most `max_rounds` messages.
+each O(1) from prefix sums (O(log(n / 64)) in `SortedItems`); an ID_LIST costs O(k + m) for
+its k ids and our m ids in the range (the initiator's m is what it owes the peer; the responder
+looks at its m ids only when they could fit in the reply, else streams a chunk). A session
+receives at most `max_rounds` messages.
 An `ItemSet` must not change during a session.
 
 Hostile input
@@ -144,13 +146,13 @@ bounded by `max_deferred`.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import accumulate
 from math import ceil, isqrt
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from meshnode.codec import WireError, check_bin, check_int, pack_ordered, unpack_bounded
 
@@ -267,85 +269,218 @@ class ItemSet(Protocol):
         ...
 
 
+_CHUNK = 64  # items per chunk of a SortedItems when built; a chunk past twice this is split
+_BUCKETS = 64  # the id index's copy-on-write buckets
+
+
+class _Chunk:
+    """A run of consecutive items of a `SortedItems` with their classes, hashes and the
+    prefix sums of the hashes. Never changed once built, so versions of a set share it."""
+
+    __slots__ = ("classes", "hashes", "items", "sums")
+
+    def __init__(self, items: list[Item], classes: list[int], hashes: list[int]) -> None:
+        self.items = items
+        self.classes = classes
+        self.hashes = hashes
+        self.sums = list(accumulate(hashes, initial=0))
+
+
 class SortedItems:
-    """In-memory `ItemSet`: sorted items, their classes, and prefix sums of their hashes.
+    """In-memory `ItemSet`: sorted items and their classes, in chunks of about 64 that keep
+    prefix sums of their items' hashes, and an index of ids by timestamp.
 
     `classes` maps ids to their class (0 or 1); ids it does not name are of class 1.
-    Building costs O(n log n) (sort) plus n SHA-256 calls; any range fingerprint is then O(1)
-    and a bisection O(log n). The object never changes, so a session can keep it while the
-    store moves on: `updated` returns a new one for O(n) (list copies at C speed and one set of
-    ids, about 1 ms for 10,000 items) plus O(k log n) for k changes and the prefix sums from the
-    first changed position on.
+    Building costs O(n log n) (sort) plus n SHA-256 calls. With c = n / 64 chunks, a range
+    fingerprint costs O(log c) (two bisections among the chunks' start indexes), a bisection
+    O(log n), `items(lo, hi)` O(log c + hi - lo).
+
+    The object never changes, so a session can keep it while the store moves on. `updated`
+    returns a new set that shares every chunk it leaves alone: for k changes it costs
+    O(k log n) bisections, one SHA-256 per added item, O(64) per changed chunk and O(c) for
+    the chunks' start indexes and sums (at C speed, or about 1/64 of copying the set), plus
+    O(n / 64) for the copy-on-write id index. So the cost of keeping the set up to date, and
+    of comparing two versions of it (`added_since`), follows the changes, not the size.
     """
 
-    __slots__ = ("_classes", "_hashes", "_items", "_sums")
+    __slots__ = ("_chunks", "_firsts", "_ids", "_len", "_starts", "_totals")
 
     def __init__(self, items: Iterable[Item] = (),
                  classes: Mapping[bytes, int] | None = None) -> None:
         ordered = sorted({_check_item(item) for item in items})
-        if len({item_id for _, item_id in ordered}) != len(ordered):
+        ids: list[dict[bytes, int]] = [{} for _ in range(_BUCKETS)]
+        for ts, item_id in ordered:
+            ids[hash(item_id) % _BUCKETS][item_id] = ts
+        if sum(map(len, ids)) != len(ordered):
             raise ValueError("an id appears with two different timestamps")
         known = classes or {}
-        self._items: list[Item] = ordered
-        self._classes: list[int] = [_check_class(known.get(i, 1)) for _, i in ordered]
-        pairs = zip(ordered, self._classes, strict=True)
-        self._hashes: list[int] = [item_hash(i, c) for (_, i), c in pairs]
-        self._sums: list[int] = list(accumulate(self._hashes, initial=0))
+        cls = [_check_class(known.get(i, 1)) for _, i in ordered]
+        hashes = [item_hash(i, c) for (_, i), c in zip(ordered, cls, strict=True)]
+        chunks = [_Chunk(ordered[k:k + _CHUNK], cls[k:k + _CHUNK], hashes[k:k + _CHUNK])
+                  for k in range(0, len(ordered), _CHUNK)]
+        self._assemble(chunks, ids)
+
+    def _assemble(self, chunks: list[_Chunk], ids: list[dict[bytes, int]]) -> None:
+        self._chunks = chunks
+        self._ids = ids
+        self._firsts: list[Item] = [chunk.items[0] for chunk in chunks]
+        self._starts: list[int] = list(accumulate((len(c.items) for c in chunks), initial=0))
+        self._totals: list[int] = list(accumulate((c.sums[-1] for c in chunks), initial=0))
+        self._len: int = self._starts[-1]
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._len
+
+    def __contains__(self, item: object) -> bool:
+        """Whether `item` (a `(timestamp, id)` pair) is in the set, whatever its class."""
+        if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[1], bytes):
+            return False
+        ts: int | None = self._ids[hash(item[1]) % _BUCKETS].get(item[1])
+        return ts is not None and ts == item[0]
+
+    # items, classes, fingerprint and bisect run for every range of every contact: each takes
+    # its one-chunk case inline rather than through calls.
 
     def items(self, lo: int, hi: int) -> Sequence[Item]:
-        return self._items[lo:hi]
+        return self._slice(0, lo, hi)
 
     def classes(self, lo: int, hi: int) -> Sequence[int]:
-        return self._classes[lo:hi]
+        return self._slice(1, lo, hi)
+
+    def _slice(self, which: int, lo: int, hi: int) -> list[Any]:
+        """Items (`which` 0) or classes (1) with index in `[lo, hi)`."""
+        starts = self._starts
+        c = bisect_right(starts, lo) - 1
+        if 0 <= lo < hi and c < len(self._chunks) and hi <= starts[c + 1]:
+            chunk = self._chunks[c]
+            start = starts[c]
+            return (chunk.items if which == 0 else chunk.classes)[lo - start:hi - start]
+        return self._gather(which, lo, hi)
+
+    def _gather(self, which: int, lo: int, hi: int) -> list[Any]:
+        """`_slice` across chunks."""
+        lo, hi = max(lo, 0), min(hi, self._len)
+        out: list[Any] = []
+        if lo >= hi:
+            return out
+        starts, chunks = self._starts, self._chunks
+        c = bisect_right(starts, lo) - 1
+        while starts[c] < hi:
+            chunk = chunks[c]
+            seq = chunk.items if which == 0 else chunk.classes
+            start = starts[c]
+            out.extend(seq[max(lo - start, 0):hi - start])
+            c += 1
+        return out
 
     def fingerprint(self, lo: int, hi: int) -> bytes:
-        return fingerprint_of(self._sums[hi] - self._sums[lo], hi - lo)
+        starts, totals, chunks, n = self._starts, self._totals, self._chunks, self._len
+        if hi >= n:
+            upper = totals[-1]
+        else:
+            c = bisect_right(starts, hi) - 1
+            upper = totals[c] + chunks[c].sums[hi - starts[c]]
+        if lo >= n:
+            lower = totals[-1]
+        else:
+            c = bisect_right(starts, lo) - 1
+            lower = totals[c] + chunks[c].sums[lo - starts[c]]
+        return fingerprint_of(upper - lower, hi - lo)
 
     def bisect(self, bound: Bound, lo: int = 0) -> int:
-        return bisect_left(self._items, bound, lo)
+        c = bisect_left(self._firsts, bound)  # chunks from c on start at or above `bound`
+        i = 0 if c == 0 else self._starts[c - 1] + bisect_left(self._chunks[c - 1].items, bound)
+        return i if i > lo else lo
+
+    def added_since(self, older: SortedItems) -> list[Item]:
+        """The items of this set that `older` lacks, in order (classes are not compared).
+        Chunks the two share are skipped, so for a set `updated` from `older` this costs
+        O(c) plus O(64) per changed chunk."""
+        shared = {id(chunk) for chunk in older._chunks}
+        out: list[Item] = []
+        for chunk in self._chunks:
+            if id(chunk) in shared:
+                continue
+            items = chunk.items
+            lo = older.bisect(items[0])
+            # The older items from this chunk's first to its last (and one more): a set, so
+            # that the comparison runs at C speed.
+            before = set(older.items(lo, older.bisect(items[-1], lo) + 1))
+            out.extend(item for item in items if item not in before)
+        return out
 
     def updated(self, add: Iterable[Item] = (), remove: Iterable[Item] = (),
                 classes: Mapping[bytes, int] | None = None) -> SortedItems:
         """A new set with `remove` taken out (absent items are ignored), then `add` inserted
         with the class `classes` gives (1 if not named). To change an item's class, remove it
-        and add it again."""
+        and add it again. Raises ValueError (and leaves this set as it was) when an added id
+        is in the set under another timestamp."""
         known = classes or {}
-        items = list(self._items)
-        cls = list(self._classes)
-        hashes = list(self._hashes)
-        first = len(items)
-        for item in sorted(set(remove), reverse=True):
-            i = bisect_left(items, item)
-            if i < len(items) and items[i] == item:
-                del items[i], cls[i], hashes[i]
-                first = min(first, i)
-        present = {item_id for _, item_id in items}
-        for item in sorted({_check_item(item) for item in add}):
-            i = bisect_left(items, item)
-            if i < len(items) and items[i] == item:
+        chunks = self._chunks or [_Chunk([], [], [])]
+        firsts = self._firsts or [(0, b"")]
+        ids = list(self._ids)
+        copied: set[int] = set()
+        work: dict[int, tuple[list[Item], list[int], list[int]]] = {}
+
+        def edit(c: int) -> tuple[list[Item], list[int], list[int]]:
+            if c not in work:
+                chunk = chunks[c]
+                work[c] = (list(chunk.items), list(chunk.classes), list(chunk.hashes))
+            return work[c]
+
+        def index(item_id: bytes) -> dict[bytes, int]:
+            """The id index's bucket of `item_id`, copied before its first change."""
+            b = hash(item_id) % _BUCKETS
+            if b not in copied:
+                copied.add(b)
+                ids[b] = dict(ids[b])
+            return ids[b]
+
+        for item in set(remove):
+            if item not in self:
                 continue
-            if item[1] in present:
+            c = bisect_right(firsts, item) - 1
+            items, cls, hashes = edit(c)
+            i = bisect_left(items, item)
+            del items[i], cls[i], hashes[i]
+            del index(item[1])[item[1]]
+        for item in sorted({_check_item(item) for item in add}):
+            ts = ids[hash(item[1]) % _BUCKETS].get(item[1])
+            if ts == item[0]:
+                continue
+            if ts is not None:
                 raise ValueError("an id appears with two different timestamps")
-            present.add(item[1])
-            c = _check_class(known.get(item[1], 1))
+            index(item[1])[item[1]] = item[0]
+            c = max(bisect_right(firsts, item) - 1, 0)
+            items, cls, hashes = edit(c)
+            i = bisect_left(items, item)
+            k = _check_class(known.get(item[1], 1))
             items.insert(i, item)
-            cls.insert(i, c)
-            hashes.insert(i, item_hash(item[1], c))
-            first = min(first, i)
-        new = SortedItems.__new__(SortedItems)
-        new._items = items
-        new._classes = cls
-        new._hashes = hashes
-        new._sums = self._sums[:first]
-        new._sums.extend(accumulate(hashes[first:], initial=self._sums[first]))
-        return new
+            cls.insert(i, k)
+            hashes.insert(i, item_hash(item[1], k))
+        if not work and not copied:
+            return self
+        new: list[_Chunk] = []
+        for c, chunk in enumerate(chunks):
+            if c not in work:
+                new.append(chunk)
+                continue
+            items, cls, hashes = work[c]
+            pieces = max(1, -(-len(items) // (2 * _CHUNK)))  # each piece within twice _CHUNK
+            size = -(-len(items) // pieces) if items else 0
+            new.extend(_Chunk(items[k:k + size], cls[k:k + size], hashes[k:k + size])
+                       for k in range(0, len(items), size or 1))
+        result = SortedItems.__new__(SortedItems)
+        result._assemble(new, ids)
+        return result
 
     def reclassed(self, classes: Mapping[bytes, int]) -> SortedItems:
         """A new set in which the ids `classes` names (and this set holds) have that class."""
-        changed = [item for item in self._items if item[1] in classes]
+        changed = []
+        for item_id in classes:
+            ts = self._ids[hash(item_id) % _BUCKETS].get(item_id)
+            if ts is not None:
+                changed.append((ts, item_id))
         return self.updated(add=changed, remove=changed, classes=classes)
 
 
