@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import resource
@@ -90,13 +91,16 @@ def main() -> None:
     out = sim.run()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     stored = sum(node.store.usage().count for node in sim.nodes)
+    shared = getattr(sim, "shared_bytes", None)  # absent before the stores shared bytes
     report: dict[str, Any] = {
         "label": args.label, "nodes": args.nodes, "sim_minutes": args.minutes,
         "run_cpu_s": round(cpu, 2), "run_wall_s": round(wall, 2), "events": out.events,
         "stored_per_node": round(stored / args.nodes, 1),
+        "distinct_raws_shared": None if shared is None else len(shared),
         "rss_end_mib": round(_rss_mib(), 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "base_rss_mib": round(base_rss, 1), "loadavg": os.getloadavg()}
+        "base_rss_mib": round(base_rss, 1), "loadavg": os.getloadavg(),
+        "tree": os.path.dirname(os.path.dirname(inspect.getfile(Simulation)))}
     report["kib_per_node"] = round((report["peak_rss_mib"] - base_rss) * 1024 / args.nodes, 1)
     report["kib_per_stored_copy"] = round(
         (report["rss_end_mib"] - base_rss) * 2**10 / max(stored, 1), 2)

@@ -133,8 +133,9 @@ class MemoryStore:
         self._tags: dict[bytes, _SortedIds] = {}
         self._refs: dict[bytes, _SortedIds] = {}
         self._issuers: dict[bytes, _SortedIds] = {}
-        # Insertion order is the order of the latest mark: the first key is forgotten first.
-        self._seen: dict[bytes, int] = {}
+        # Insertion order is the order of the latest mark: the first key is forgotten first
+        # (the order is all the memory needs, so no time is kept).
+        self._seen: dict[bytes, None] = {}
         self._meta: dict[str, bytes] = {}
         self._closed = False
 
@@ -190,7 +191,7 @@ class MemoryStore:
             return PutResult.REJECTED_FULL
         for victim in victims:
             self._remove(victim.id)
-            self._mark_seen(victim.id, now)
+            self._mark_seen(victim.id)
         self._insert(msg if self._shared is None else self._shared.share(msg, now))
         return PutResult.ACCEPTED
 
@@ -369,11 +370,13 @@ class MemoryStore:
 
     def mark_seen(self, msg_id: bytes, now: int) -> None:
         self._check_open()
-        self._mark_seen(check_id(msg_id), check_uint("now", now))
+        check_id(msg_id)
+        check_uint("now", now)  # valid, though only the order of marks is kept
+        self._mark_seen(msg_id)
 
-    def _mark_seen(self, msg_id: bytes, now: int) -> None:
+    def _mark_seen(self, msg_id: bytes) -> None:
         self._seen.pop(msg_id, None)
-        self._seen[msg_id] = now
+        self._seen[msg_id] = None
         if len(self._seen) > self._seen_capacity:
             del self._seen[next(iter(self._seen))]
 
