@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from meshnode.events import (
 )
 from meshnode.node import Node, NodeConfig
 from meshnode.routing.policy import PolicyName
-from meshnode.store.memory import MemoryStore
+from meshnode.store.memory import MemoryStore, SharedBytes
 from sim import linkmodel
 from sim.config import ScenarioError
 from sim.contacts import ContactDetector, ContactRecorder, Intervals
@@ -125,7 +126,8 @@ class Outcome:
     alert_bytes: int = 0
     post_created: dict[bytes, tuple[float, int]] = field(default_factory=dict)
     post_receptions: dict[bytes, int] = field(default_factory=dict)
-    post_latencies: list[float] = field(default_factory=list)
+    # One per reception of a post: 8 bytes each, not a float object (a city's day has millions).
+    post_latencies: array[float] = field(default_factory=lambda: array("d"))
     dm_created: dict[bytes, tuple[float, int, int]] = field(default_factory=dict)
     dm_bytes: dict[bytes, int] = field(default_factory=dict)  # encoded size, per DM
     # A message list's DMs: each list message's id, the DM sent for list entry k, completed
@@ -193,6 +195,8 @@ class Simulation:
         self.link = scenario.ble
         self.queue: EventQueue[tuple[Ev, object]] = EventQueue()
         self.memo = SignatureMemo(decoded_size=16_384)  # bodies in flight across the city
+        # Copies of a message differ only in their routing tail: the stores hold equal bytes once.
+        self.shared_bytes = SharedBytes()
         self.out = Outcome(scenario, self.world.kinds)
         self._rng_link = self.streams.generator("links")
         self._rng_ids = self.streams.generator("identities")
@@ -286,7 +290,8 @@ class Simulation:
                 stamp_bits=routing.stamp_bits,
             )
             capacity = routing.hub_store_bytes if hub else routing.store_bytes
-            store = MemoryStore(capacity, seen_capacity=routing.seen_capacity)
+            store = MemoryStore(capacity, seen_capacity=routing.seen_capacity,
+                                shared=self.shared_bytes)
             self.nodes.append(self._node_factory(self.identities[i], store, self.trust, EPOCH,
                                                  config, memo=self.memo))
 

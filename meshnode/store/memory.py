@@ -4,12 +4,18 @@ Compact by design (the simulator holds thousands of stores): messages live in on
 index is a plain list of the id objects already used as dict keys (8 bytes per entry), kept
 sorted with `bisect` and a key function that looks the message up. Inserts and removals are
 O(log n) comparisons plus a memmove, which is cheap at the sizes a node stores.
+
+Stores in one process may hold equal message bytes once (`SharedBytes`): a simulated
+message's copies differ only in their 5-byte routing tail, so most copies are byte for byte
+equal to copies other nodes hold.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from meshnode.store.base import (
@@ -32,7 +38,7 @@ from meshnode.store.base import (
     plan_eviction,
 )
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryStore", "SharedBytes"]
 
 
 class _SortedIds:
@@ -65,14 +71,55 @@ class _SortedIds:
         return iter(self._ids)
 
 
+class SharedBytes:
+    """Equal message bytes held once by many `MemoryStore`s of one process (the simulator's).
+
+    `share` returns the message to store, with its `raw` replaced by an equal bytes object
+    already held for another store if there is one. Bytes are immutable, so nothing a store
+    returns changes: only how many copies of equal bytes the process keeps. An entry is
+    forgotten once the message it came with has expired (no store accepts it after that), so
+    the table holds at most the distinct encodings of unexpired messages; forgetting one
+    early only means a later equal copy is not shared.
+
+    Not thread-safe: the stores sharing it must be driven by one thread (the simulator is).
+    """
+
+    __slots__ = ("_expiring", "_held")
+
+    def __init__(self) -> None:
+        self._held: dict[bytes, bytes] = {}
+        self._expiring: list[tuple[int, bytes]] = []  # heap of (expires, raw): one per entry
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def share(self, msg: StoredMessage, now: int) -> StoredMessage:
+        """`msg`, or an equal message whose `raw` is the one already held; `msg.expires`
+        must be after `now` (the store refuses expired messages before sharing)."""
+        self._forget(now)
+        held = self._held.get(msg.raw)
+        if held is None:
+            self._held[msg.raw] = msg.raw
+            heapq.heappush(self._expiring, (msg.expires, msg.raw))
+            return msg
+        return msg if held is msg.raw else replace(msg, raw=held)
+
+    def _forget(self, now: int) -> None:
+        while self._expiring and self._expiring[0][0] <= now:
+            del self._held[heapq.heappop(self._expiring)[1]]
+
+
 class MemoryStore:
     """`MessageStore` held in process memory; same behaviour as `SqliteStore`, nothing durable.
 
+    `shared`, if given, holds equal message bytes once for every store given the same one.
     Not thread-safe: one caller at a time.
     """
 
-    def __init__(self, capacity_bytes: int, *, seen_capacity: int = DEFAULT_SEEN_CAPACITY) -> None:
+    def __init__(self, capacity_bytes: int, *, seen_capacity: int = DEFAULT_SEEN_CAPACITY,
+                 shared: SharedBytes | None = None) -> None:
         check_capacity(capacity_bytes, seen_capacity)
+        self._shared = shared
         self._capacity = capacity_bytes
         self._seen_capacity = seen_capacity
         self._msgs: dict[bytes, StoredMessage] = {}
@@ -86,8 +133,9 @@ class MemoryStore:
         self._tags: dict[bytes, _SortedIds] = {}
         self._refs: dict[bytes, _SortedIds] = {}
         self._issuers: dict[bytes, _SortedIds] = {}
-        # Insertion order is the order of the latest mark: the first key is forgotten first.
-        self._seen: dict[bytes, int] = {}
+        # Insertion order is the order of the latest mark: the first key is forgotten first
+        # (the order is all the memory needs, so no time is kept).
+        self._seen: dict[bytes, None] = {}
         self._meta: dict[str, bytes] = {}
         self._closed = False
 
@@ -143,8 +191,8 @@ class MemoryStore:
             return PutResult.REJECTED_FULL
         for victim in victims:
             self._remove(victim.id)
-            self._mark_seen(victim.id, now)
-        self._insert(msg)
+            self._mark_seen(victim.id)
+        self._insert(msg if self._shared is None else self._shared.share(msg, now))
         return PutResult.ACCEPTED
 
     def _candidate(self, msg_id: bytes) -> Candidate:
@@ -331,11 +379,13 @@ class MemoryStore:
 
     def mark_seen(self, msg_id: bytes, now: int) -> None:
         self._check_open()
-        self._mark_seen(check_id(msg_id), check_uint("now", now))
+        check_id(msg_id)
+        check_uint("now", now)  # valid, though only the order of marks is kept
+        self._mark_seen(msg_id)
 
-    def _mark_seen(self, msg_id: bytes, now: int) -> None:
+    def _mark_seen(self, msg_id: bytes) -> None:
         self._seen.pop(msg_id, None)
-        self._seen[msg_id] = now
+        self._seen[msg_id] = None
         if len(self._seen) > self._seen_capacity:
             del self._seen[next(iter(self._seen))]
 

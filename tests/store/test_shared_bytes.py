@@ -1,0 +1,58 @@
+"""Memory stores given one `SharedBytes` hold equal message bytes once, and nothing else about
+them changes (the behaviour suite runs against such a store too: `shared-memory`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from meshnode.store import MemoryStore, PutResult
+from meshnode.store.memory import SharedBytes
+
+from .helpers import make_msg, twin_copy
+
+NOW = 50
+
+
+def test_an_equal_copy_in_another_store_is_held_as_the_same_bytes() -> None:
+    shared = SharedBytes()
+    first, second = MemoryStore(10**6, shared=shared), MemoryStore(10**6, shared=shared)
+    msg = make_msg(1)
+    copy = twin_copy(msg)
+    assert first.put(msg, NOW) is PutResult.ACCEPTED
+    assert second.put(copy, NOW) is PutResult.ACCEPTED
+    got = second.get(copy.id)
+    assert got == copy  # every field as given, its own `received` included
+    assert got is not None and got.raw is msg.raw
+    assert len(shared) == 1
+
+
+def test_copies_whose_bytes_differ_keep_their_own_bytes() -> None:
+    shared = SharedBytes()
+    first, second = MemoryStore(10**6, shared=shared), MemoryStore(10**6, shared=shared)
+    msg = make_msg(1)
+    other_tail = replace(msg, raw=msg.raw[:-1] + b"\x07")  # another routing tail, say
+    first.put(msg, NOW)
+    second.put(other_tail, NOW)
+    assert second.get(msg.id) == other_tail
+    assert first.get(msg.id) == msg
+    assert len(shared) == 2
+
+
+def test_bytes_of_expired_messages_are_forgotten() -> None:
+    shared = SharedBytes()
+    store = MemoryStore(10**6, shared=shared)
+    store.put(make_msg(1, expires=100), NOW)
+    store.put(make_msg(2, expires=200), NOW)
+    store.put(make_msg(3, expires=300), 100)  # message 1 has expired by now
+    assert len(shared) == 2
+    late = MemoryStore(10**6, shared=shared)
+    late.put(make_msg(4, expires=400), 300)
+    assert len(shared) == 1  # only what can still be accepted is held
+
+
+def test_a_refused_put_shares_nothing() -> None:
+    shared = SharedBytes()
+    store = MemoryStore(10**6, shared=shared)
+    assert store.put(make_msg(1, expires=NOW), NOW) is PutResult.REJECTED_EXPIRED
+    assert MemoryStore(100, shared=shared).put(make_msg(2), NOW) is PutResult.REJECTED_FULL
+    assert len(shared) == 0
