@@ -13,12 +13,16 @@ copies per delivered DM (what a DM costs in storage, and how many devices learn 
     python bench/plot_dm_policies.py OUT/sw8/sweep.json OUT/sw32/sweep.json \
         OUT/epi/sweep.json --plot docs/figures/dm-policies.png
 
-A file given as LABEL=PATH has its runs grouped under LABEL.
+A file given as LABEL=PATH has its runs grouped under LABEL. Besides sweeps, a file may be one
+run's summary (`meshnode sim run ... --json`): runs given under the same LABEL form one group.
+
+    python bench/plot_dm_policies.py sw8=OUT/sw8-*.json epidemic=OUT/epi-*.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,21 @@ from plot_alert_levers import fmt, load
 from sim.stats import Estimate, estimate
 
 GOAL = 0.85  # issue 22: DM delivery over 24 h at least 0.85 × the oracle's
+
+
+def load_runs(paths: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Run summaries per group: sweeps as `plot_alert_levers.load` groups them, single runs
+    (a summary with "dms" at the top) under their LABEL, in the order first given."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        tag, file = path.split("=", 1) if "=" in path else ("", path)
+        doc = json.loads(Path(file).read_text())
+        if "runs" in doc:
+            for label, summaries in load([path]).items():
+                groups.setdefault(label, []).extend(summaries)
+        else:
+            groups.setdefault(tag or file, []).append(doc)
+    return groups
 
 
 def _latency_ratio(dms: dict[str, Any]) -> float | None:
@@ -69,14 +88,19 @@ def table(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def _cpu(summary: dict[str, Any]) -> str:
+    cpu = summary.get("run", {}).get("cpu_seconds")
+    return "CPU n/a" if cpu is None else f"{cpu:.0f} CPU s"
+
+
 def per_seed(groups: dict[str, list[dict[str, Any]]]) -> str:
-    """Per run: DMs created and delivered, delivered ÷ oracle, relay copies."""
+    """Per run: DMs delivered of created, delivered ÷ oracle, relay copies, CPU seconds."""
     lines = []
     for label, summaries in groups.items():
         runs = ", ".join(
             f"seed {s['seed']}: {s['dms']['delivered']}/{s['dms']['created']} "
             f"({s['dms']['ratio_to_oracle']:.2f} × oracle {s['dms']['oracle_delivery_ratio']:.2f},"
-            f" {s['dms']['relay_copies']} relay copies)" for s in summaries)
+            f" {s['dms']['relay_copies']} relay copies, {_cpu(s)})" for s in summaries)
         lines.append(f"{label}: {runs}")
     return "\n".join(lines)
 
@@ -142,11 +166,12 @@ def plot(groups: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", help="sweep.json files, each PATH or LABEL=PATH")
+    parser.add_argument("sweeps", nargs="+",
+                        help="sweep.json or run JSON files, each PATH or LABEL=PATH")
     parser.add_argument("--plot", type=Path, help="write a PNG here")
     parser.add_argument("--title", default="DMs by forwarding policy")
     args = parser.parse_args()
-    groups = load(args.sweeps)
+    groups = load_runs(args.sweeps)
     print(table(groups))
     print(per_seed(groups))
     if len(groups) > 1:
