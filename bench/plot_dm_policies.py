@@ -126,6 +126,7 @@ def plot(groups: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Non
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     labels = list(groups)
     xs = list(range(len(labels)))
@@ -156,6 +157,13 @@ def plot(groups: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Non
     left.set_xticks(xs, [label.replace(", ", "\n") for label in labels], fontsize=8)
     left.set_title("delivered ÷ oracle, per seed", fontsize=10)
     right.set_xscale("log")
+    costs = [f["copies"].mean for f in stats if f["copies"].mean]
+    if costs:
+        right.set_xlim(min(costs) / 2, max(costs) * 3)  # room for the latency labels
+    right.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    right.set_xticks([t for t in (2, 5, 10, 20, 50, 100, 200)
+                      if costs and min(costs) / 2 <= t <= max(costs) * 3])
     right.set_xlabel("relay copies per delivered DM (devices that stored a copy; log)")
     right.set_title("delivery against its cost, mean ± 95 % CI", fontsize=10)
     fig.suptitle(title)
