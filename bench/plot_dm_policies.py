@@ -106,13 +106,15 @@ def per_seed(groups: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def paired(groups: dict[str, list[dict[str, Any]]]) -> str:
-    """Each later group minus the first, seed by seed, for delivered ÷ oracle."""
+    """Each later group minus the first, seed by seed, for delivered ÷ oracle (over the seeds
+    both groups ran and the oracle delivered something in)."""
     labels = list(groups)
     first = {s["seed"]: s["dms"]["ratio_to_oracle"] for s in groups[labels[0]]}
     lines = []
     for label in labels[1:]:
         other = {s["seed"]: s["dms"]["ratio_to_oracle"] for s in groups[label]}
-        seeds = sorted(set(first) & set(other))
+        seeds = sorted(k for k in set(first) & set(other)
+                       if first[k] is not None and other[k] is not None)
         diffs = [other[k] - first[k] for k in seeds]
         each = ", ".join(f"{d:+.3f}" for d in diffs)
         lines.append(f"{label} − {labels[0]}: delivered ÷ oracle "
