@@ -37,7 +37,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-def _fmt(e: Estimate, scale: float = 1.0, digits: int = 2) -> str:
+def fmt(e: Estimate, scale: float = 1.0, digits: int = 2) -> str:
     if e.mean is None:
         return "n/a"
     half = "" if e.ci95 is None else f" ± {e.ci95 * scale:.{digits}f}"
@@ -81,7 +81,7 @@ def paired(groups: dict[str, list[dict[str, Any]]]) -> str:
                      else get(other[k]) - get(first[k]) for k in seeds]
             each = ", ".join("n/a" if d is None else f"{d:+.3f}" for d in diffs)
             lines.append(f"{label} − {labels[0]}: {name}: "
-                         f"{_fmt(estimate(diffs), digits=3)} (seeds {seeds}: {each})")
+                         f"{fmt(estimate(diffs), digits=3)} (seeds {seeds}: {each})")
     return "\n".join(lines)
 
 
@@ -114,12 +114,12 @@ def table(groups: dict[str, list[dict[str, Any]]]) -> str:
     for label, summaries in groups.items():
         f = figures(summaries)
         lines.append(
-            f"| {label} | {len(summaries)} | {_fmt(f['coverage_30min'])} "
-            f"| {_fmt(f['oracle_30min'])} | {_fmt(f['realistic_30min'])} "
-            f"| {_fmt(f['ratio_30min'])} | {_fmt(f['ratio_realistic_30min'])} "
-            f"| {_fmt(f['time_to_90'], digits=0)} | {_fmt(f['oracle_time_to_90'], digits=0)} "
-            f"| {_fmt(f['realistic_time_to_90'], digits=0)} | {_fmt(f['t90_ratio'])} "
-            f"| {_fmt(f['urgent_wh'], digits=3)} ({_fmt(f['urgent_share'], 100, 1)} %) |")
+            f"| {label} | {len(summaries)} | {fmt(f['coverage_30min'])} "
+            f"| {fmt(f['oracle_30min'])} | {fmt(f['realistic_30min'])} "
+            f"| {fmt(f['ratio_30min'])} | {fmt(f['ratio_realistic_30min'])} "
+            f"| {fmt(f['time_to_90'], digits=0)} | {fmt(f['oracle_time_to_90'], digits=0)} "
+            f"| {fmt(f['realistic_time_to_90'], digits=0)} | {fmt(f['t90_ratio'])} "
+            f"| {fmt(f['urgent_wh'], digits=3)} ({fmt(f['urgent_share'], 100, 1)} %) |")
     return "\n".join(lines)
 
 

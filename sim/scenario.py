@@ -172,7 +172,7 @@ class RoutingSpec:
 
     policy: str = param("spray-and-wait", "DM forwarding: " + ", ".join(POLICIES),
                         choices=POLICIES)
-    spray_copies: int = param(8, "copies L for binary spray-and-wait", ge=1)
+    spray_copies: int = param(32, "copies L for binary spray-and-wait", ge=1)
     hop_limit: int = param(16, "hops a post or DM may travel (authority messages: 32)", ge=1)
     post_hops: int = param(16, "scope of posts: every node clamps a post's hop budget to this "
                            "(NodeConfig.post_hops)", ge=0)
