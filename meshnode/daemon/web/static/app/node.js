@@ -28,6 +28,7 @@ const MALFORMED_BUDGET = 16; // bad frames before this side gives up on the link
 const SILENCE = 60; // seconds without a frame in an unfinished exchange: start over
 const RESYNC = 900;
 const WANT_CAP = 256;
+const SPRAY_COPIES = 32; // L: received DM copies are clamped to it (§10.1 step 5, as the reference node)
 const MAX_CONTACTS = 64; // pair tags presented: contacts first, then correspondents (§10)
 const RECENT = 16; // correspondents presented beside the contacts
 const NO_DIGEST = new Uint8Array(0); // this node sends no Hello digest (field 7)
@@ -168,7 +169,7 @@ export class Node {
     const hops = Math.min(msg.hops, cap);
     if (this.held.has(key)) { this._upgrade(this.held.get(key), hops); return null; }
     if (checked.body.expires <= now()) return null;
-    const stored = encodeMessage({ ...msg, hops, copies: Math.min(msg.copies, 8) });
+    const stored = encodeMessage({ ...msg, hops, copies: Math.min(msg.copies, SPRAY_COPIES) });
     const r = this._describe(stored, checked, {});
     if (r.kind === Kind.RECEIPT) this._receipt(r);
     if (r.kind === Kind.DM) this._open(r, checked);
