@@ -197,7 +197,12 @@ class Simulation:
         self.open_links = np.zeros(self.n, dtype=np.int64)  # links per node, kept with `links`
         self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
         self.pending: set[tuple[int, int]] = set()
-        self.in_range: set[tuple[int, int]] = set()
+        # Pairs in range, each with the number of its current contact. A connect attempt
+        # belongs to the contact whose discovery and set-up it models: once that contact has
+        # ended it is void, even if the pair is back in range when it falls due (the set-up
+        # cannot go on out of range, and the next contact draws its own).
+        self.in_range: dict[tuple[int, int], int] = {}
+        self._contacts_begun = 0
         # Pairs in range that were refused for want of a slot, by node: retried when that node
         # frees a slot (it advertises and accepts connections again).
         self.waiting: dict[int, set[tuple[int, int]]] = {}
@@ -324,10 +329,10 @@ class Simulation:
             elif kind is Ev.UP:
                 # Only the trace's own `up` puts a pair in range: a retry (ATTEMPT) queued
                 # at the instant of the pair's `down` must find it out of range.
-                self.in_range.add(payload)  # type: ignore[arg-type]
-                self._attempt(t, payload)  # type: ignore[arg-type]
+                pair: tuple[int, int] = payload  # type: ignore[assignment]
+                self._attempt(t, (pair, self._came_in_range(pair)))
             elif kind is Ev.DOWN:
-                self.in_range.discard(payload)
+                self.in_range.pop(payload, None)  # type: ignore[call-overload]
                 self._link_down(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.WORK:
                 self._work(t, payload)  # type: ignore[arg-type]
@@ -392,15 +397,21 @@ class Simulation:
     def _contacts_changed(self, t: float, up: NDArray[np.int64], down: NDArray[np.int64],
                           *, delayed: bool) -> None:
         for a, b in down.tolist():
-            self.in_range.discard((a, b))
+            self.in_range.pop((a, b), None)
             self._link_down(t, (a, b))
         if not len(up):
             return
         delays = self._link_delays(t, up)
         for (a, b), d in zip(up.tolist(), delays.tolist(), strict=True):
-            self.in_range.add((a, b))
+            contact = self._came_in_range((a, b))
             if d < math.inf:  # else the two never find each other (or never connect)
-                self.queue.schedule(t + d, (Ev.ATTEMPT, (a, b)))
+                self.queue.schedule(t + d, (Ev.ATTEMPT, ((a, b), contact)))
+
+    def _came_in_range(self, pair: tuple[int, int]) -> int:
+        """`pair` is in range from now on, in a new contact: its number."""
+        self._contacts_begun += 1
+        self.in_range[pair] = self._contacts_begun
+        return self._contacts_begun
 
     def _link_delays(self, t: float, pairs: NDArray[np.int64]) -> NDArray[np.float64]:
         """Seconds from now until each pair's link is up: discovery (the lower advert token
@@ -415,9 +426,12 @@ class Simulation:
         central = first.where(swapped, second)
         return found + linkmodel.connect_delay(self._rng_link, self.link, size, central)[0]
 
-    def _attempt(self, t: float, pair: tuple[int, int]) -> None:
+    def _attempt(self, t: float, attempt: tuple[tuple[int, int], int]) -> None:
+        """A connect attempt of `pair` in its contact number `contact` succeeds (slots
+        allowing) if that contact is still going on."""
+        pair, contact = attempt
         a, b = pair
-        if pair in self.links or pair not in self.in_range:
+        if pair in self.links or self.in_range.get(pair) != contact:
             return
         if not (self.alive[a] and self.alive[b]):
             return
@@ -469,7 +483,7 @@ class Simulation:
             delays = self._link_delays(t, np.array(again, dtype=np.int64))
         for pair, d in zip(again, delays.tolist(), strict=True):
             if d < math.inf:
-                self.queue.schedule(t + d, (Ev.ATTEMPT, pair))
+                self.queue.schedule(t + d, (Ev.ATTEMPT, (pair, self.in_range[pair])))
 
     # --- frames -----------------------------------------------------------------------------
 
