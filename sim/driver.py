@@ -427,8 +427,8 @@ class Simulation:
         return found + linkmodel.connect_delay(self._rng_link, self.link, size, central)[0]
 
     def _attempt(self, t: float, attempt: tuple[tuple[int, int], int]) -> None:
-        """A connect attempt of `pair` in its contact number `contact` succeeds (slots
-        allowing) if that contact is still going on."""
+        """A connect attempt, (pair, number of the contact it was drawn for): the link comes
+        up (slots allowing) only if that contact is still going on."""
         pair, contact = attempt
         a, b = pair
         if pair in self.links or self.in_range.get(pair) != contact:
