@@ -207,7 +207,12 @@ class Simulation:
         self.open_links = np.zeros(self.n, dtype=np.int64)  # links per node, kept with `links`
         self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
         self.pending: set[tuple[int, int]] = set()
-        self.in_range: set[tuple[int, int]] = set()
+        # Pairs in range, each with the number of its current contact. A connect attempt
+        # belongs to the contact whose discovery and set-up it models: once that contact has
+        # ended it is void, even if the pair is back in range when it falls due (the set-up
+        # cannot go on out of range, and the next contact draws its own).
+        self.in_range: dict[tuple[int, int], int] = {}
+        self._contacts_begun = 0
         self.near: dict[int, set[tuple[int, int]]] = {}  # `in_range` by device
         # Pairs in range with a connect attempt scheduled: the soonest one.
         self.attempt_due: dict[tuple[int, int], float] = {}
@@ -339,8 +344,8 @@ class Simulation:
             elif kind is Ev.UP:
                 # Only the trace's own `up` puts a pair in range: a retry (ATTEMPT) queued
                 # at the instant of the pair's `down` must find it out of range.
-                self._come_in_range(payload)  # type: ignore[arg-type]
-                self._attempt(t, payload)  # type: ignore[arg-type]
+                pair: tuple[int, int] = payload  # type: ignore[assignment]
+                self._attempt(t, (pair, self._come_in_range(pair)))
             elif kind is Ev.DOWN:
                 self._go_out_of_range(payload)  # type: ignore[arg-type]
                 self._link_down(t, payload)  # type: ignore[arg-type]
@@ -417,13 +422,16 @@ class Simulation:
             if d < math.inf:  # else the two never find each other (or never connect)
                 self._schedule_attempt(t + d, (a, b))
 
-    def _come_in_range(self, pair: tuple[int, int]) -> None:
-        self.in_range.add(pair)
+    def _come_in_range(self, pair: tuple[int, int]) -> int:
+        """`pair` is in range from now on, in a new contact: its number."""
+        self._contacts_begun += 1
+        self.in_range[pair] = self._contacts_begun
         for i in pair:
             self.near.setdefault(i, set()).add(pair)
+        return self._contacts_begun
 
     def _go_out_of_range(self, pair: tuple[int, int]) -> None:
-        self.in_range.discard(pair)
+        self.in_range.pop(pair, None)
         self.attempt_due.pop(pair, None)
         for i in pair:
             near = self.near.get(i)
@@ -431,8 +439,9 @@ class Simulation:
                 near.discard(pair)
 
     def _schedule_attempt(self, when: float, pair: tuple[int, int]) -> None:
+        """A connect attempt for `pair`'s current contact at `when`."""
         self.attempt_due[pair] = min(when, self.attempt_due.get(pair, math.inf))
-        self.queue.schedule(when, (Ev.ATTEMPT, pair))
+        self.queue.schedule(when, (Ev.ATTEMPT, (pair, self.in_range[pair])))
 
     def _rediscover(self, t: float, node: int) -> None:
         """`node` just turned urgent: it scans, advertises and connects at its new settings
@@ -467,11 +476,14 @@ class Simulation:
         central = first.where(swapped, second)
         return found + linkmodel.connect_delay(self._rng_link, self.link, size, central)[0]
 
-    def _attempt(self, t: float, pair: tuple[int, int]) -> None:
+    def _attempt(self, t: float, attempt: tuple[tuple[int, int], int]) -> None:
+        """A connect attempt, (pair, number of the contact it was drawn for): the link comes
+        up (slots allowing) only if that contact is still going on."""
+        pair, contact = attempt
         a, b = pair
         if self.attempt_due.get(pair, math.inf) <= t:
             del self.attempt_due[pair]  # this is the pending attempt (a later one may follow)
-        if pair in self.links or pair not in self.in_range:
+        if pair in self.links or self.in_range.get(pair) != contact:
             return
         if not (self.alive[a] and self.alive[b]):
             return
@@ -595,16 +607,16 @@ class Simulation:
             d.queue.appendleft(data)
             self._start(t + self.link.retransmit_after, link, src)
             return
-        listed = dm is not None and dm in self.out.listed_dm
-        if listed:
-            held, fresh = self._holds(dm, dst), self._track(dm, src, dst)
+        listed = dm if dm is not None and dm in self.out.listed_dm else None
+        if listed is not None:
+            held, fresh = self._holds(listed, dst), self._track(listed, src, dst)
         self._carrier = (src, link.up)  # for the AlertReceived this frame may bring
         self._outputs(t, dst, self.nodes[dst].receive(src, data, now))
         self._carrier = (-1, math.nan)
         if dm is not None:
             self._dm_stored(dm, dst)
-        if listed:
-            self._handed_over(dm, src, dst, held, fresh)
+        if listed is not None:
+            self._handed_over(listed, src, dst, held, fresh)
         if (a, b) not in self.links:
             return
         if d.queue:

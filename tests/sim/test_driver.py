@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sim.driver import Simulation
 from sim.linkmodel import LinkParams
@@ -313,3 +314,52 @@ def test_dm_costs_count_every_relay_copy_and_epidemic_costs_more_than_spray_and_
         assert 0 < dms["bytes_on_air"] < summarise(out, 1.0)["overhead"]["bytes_on_air"]
         per_delivered[policy] = dms["relay_copies_per_delivered"]
     assert per_delivered["epidemic"] > per_delivered["spray-and-wait"]
+
+
+class Blinking:
+    """A scripted mobility (the `sim.mobility.Mobility` protocol): a hub at the origin and a
+    phone 1 m from it, except over [away_from, back_at) when the phone is 1 km away."""
+
+    size = 2
+
+    def __init__(self, away_from: float, back_at: float) -> None:
+        self.away_from, self.back_at = away_from, back_at
+
+    def positions(self, t: float) -> NDArray[np.float64]:
+        away = self.away_from <= t < self.back_at
+        return np.array([[0.0, 0.0], [1_000.0 if away else 1.0, 0.0]])
+
+    def indoors(self) -> NDArray[np.bool_]:
+        return np.zeros(2, dtype=np.bool_)
+
+
+def hub_and_phone_with_slow_set_up(setup: float) -> Scenario:
+    """A hub and a phone that hear each other at once (scanning always, adverts every 10 ms,
+    none lost) and take exactly `setup` seconds to connect; the hub issues an alert at 0 s."""
+    return parse_scenario(
+        '[scenario]\nduration = "1m"\nstep = "5s"\n[population]\nresidents = 1\nhubs = 1\n'
+        '[mobility]\nmodel = "random-waypoint"\n[random_waypoint]\nwidth = 1.0\nheight = 1.0\n'
+        f'[ble]\nframe_loss = 0.0\nsetup_min = {setup}\nsetup_max = {setup}\n'
+        'setup_stall = 0.0\nadvert_loss = 0.0\nyield_time = 0.0\nadv_interval = 0.01\n'
+        'urgent_adv_interval = 0.01\nscan_window = 1.0\nscan_interval = 1.0\n'
+        'hub_scan_window = 1.0\nhub_scan_interval = 1.0\n'
+        'urgent_scan_window = 1.0\nurgent_scan_interval = 1.0\n'
+        '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
+        '[[workload.alerts]]\nat = "0s"\nhub = 0\n')
+
+
+def test_a_connect_attempt_of_a_contact_that_ended_does_not_link_the_next_contact() -> None:
+    """The pair meets at 0 s, parts at 5 s, before its 12 s set-up is done, and meets again
+    at 10 s. The first contact's attempt falls due at 12 s, inside the second contact: it must
+    not bring the link up (its set-up cannot have gone on out of range), so the alert crosses
+    only after the second contact's own set-up, no sooner than the oracle allows."""
+    setup = 12.0
+    sim = Simulation(hub_and_phone_with_slow_set_up(setup))
+    sim.world = dataclasses.replace(sim.world, mobility=Blinking(away_from=5.0, back_at=10.0))
+    out = sim.run()
+    assert out.contacts is not None
+    assert [(float(u), float(d)) for u, d in zip(out.contacts.up, out.contacts.down,
+                                                 strict=True)] == [(0.0, 5.0), (10.0, 60.0)]
+    assert out.links_made == 1
+    assert 10.0 + setup < out.alert_arrival[0][1] < 10.0 + setup + 1.0
+    summarise(out, 1.0)  # raises BoundViolation if any node was reached before the oracle
