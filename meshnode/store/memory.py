@@ -13,7 +13,6 @@ equal to copies other nodes hold.
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -75,38 +74,42 @@ class SharedBytes:
     """Equal message bytes held once by many `MemoryStore`s of one process (the simulator's).
 
     `share` returns the message to store, with its `raw` replaced by an equal bytes object
-    already held for another store if there is one. Bytes are immutable, so nothing a store
-    returns changes: only how many copies of equal bytes the process keeps. An entry is
-    forgotten once the message it came with has expired (no store accepts it after that), so
-    the table holds at most the distinct encodings of unexpired messages; forgetting one
-    early only means a later equal copy is not shared.
+    already held for another store if there is one; the store gives it back with `release`
+    when it lets the message go (deleted, evicted, expired). Bytes are immutable, so nothing a
+    store returns changes: only how many copies of equal bytes the process keeps. An entry is
+    forgotten when the last store holding it releases it, so the table never keeps alive
+    bytes that every store has let go: it holds at most the distinct encodings the stores
+    hold between them, and the stores' capacities bound it.
 
     Not thread-safe: the stores sharing it must be driven by one thread (the simulator is).
     """
 
-    __slots__ = ("_expiring", "_held")
+    __slots__ = ("_held",)
 
     def __init__(self) -> None:
-        self._held: dict[bytes, bytes] = {}
-        self._expiring: list[tuple[int, bytes]] = []  # heap of (expires, raw): one per entry
+        self._held: dict[bytes, tuple[bytes, int]] = {}  # raw -> (the one held, its holders)
 
     def __len__(self) -> int:
         return len(self._held)
 
-    def share(self, msg: StoredMessage, now: int) -> StoredMessage:
-        """`msg`, or an equal message whose `raw` is the one already held; `msg.expires`
-        must be after `now` (the store refuses expired messages before sharing)."""
-        self._forget(now)
-        held = self._held.get(msg.raw)
-        if held is None:
-            self._held[msg.raw] = msg.raw
-            heapq.heappush(self._expiring, (msg.expires, msg.raw))
+    def share(self, msg: StoredMessage) -> StoredMessage:
+        """`msg`, or an equal message whose `raw` is the one already held; the caller now
+        holds it until it calls `release` with that message's `raw`."""
+        entry = self._held.get(msg.raw)
+        if entry is None:
+            self._held[msg.raw] = (msg.raw, 1)
             return msg
+        held, holders = entry
+        self._held[held] = (held, holders + 1)
         return msg if held is msg.raw else replace(msg, raw=held)
 
-    def _forget(self, now: int) -> None:
-        while self._expiring and self._expiring[0][0] <= now:
-            del self._held[heapq.heappop(self._expiring)[1]]
+    def release(self, raw: bytes) -> None:
+        """One holder of `raw` (as `share` returned it) no longer holds it."""
+        held, holders = self._held[raw]
+        if holders == 1:
+            del self._held[raw]
+        else:
+            self._held[raw] = (held, holders - 1)
 
 
 class MemoryStore:
@@ -192,7 +195,7 @@ class MemoryStore:
         for victim in victims:
             self._remove(victim.id)
             self._mark_seen(victim.id)
-        self._insert(msg if self._shared is None else self._shared.share(msg, now))
+        self._insert(msg if self._shared is None else self._shared.share(msg))
         return PutResult.ACCEPTED
 
     def _candidate(self, msg_id: bytes) -> Candidate:
@@ -237,6 +240,8 @@ class MemoryStore:
             if not bucket:
                 del index[key]
         del self._msgs[msg_id]
+        if self._shared is not None:
+            self._shared.release(msg.raw)
         self._used -= msg.size
         left = self._kind_counts[msg.kind] - 1
         if left:

@@ -38,16 +38,27 @@ def test_copies_whose_bytes_differ_keep_their_own_bytes() -> None:
     assert len(shared) == 2
 
 
-def test_bytes_of_expired_messages_are_forgotten() -> None:
+def test_bytes_are_held_while_some_store_holds_them_and_no_longer() -> None:
     shared = SharedBytes()
-    store = MemoryStore(10**6, shared=shared)
-    store.put(make_msg(1, expires=100), NOW)
-    store.put(make_msg(2, expires=200), NOW)
-    store.put(make_msg(3, expires=300), 100)  # message 1 has expired by now
+    first, second = MemoryStore(10**6, shared=shared), MemoryStore(10**6, shared=shared)
+    msg = make_msg(1, expires=100)
+    first.put(msg, NOW)
+    second.put(twin_copy(msg), NOW)
+    assert first.delete(msg.id)
+    assert len(shared) == 1  # the second store still holds it
+    assert second.expire(100) == 1
+    assert len(shared) == 0
+
+
+def test_bytes_a_full_store_evicted_are_not_kept() -> None:
+    """The stores' capacities bound the table: a store that evicts lets the bytes go too
+    (a simulated city's stores fill and evict all day)."""
+    shared = SharedBytes()
+    store = MemoryStore(2 * make_msg(1).size, shared=shared)
+    for n in range(1, 6):
+        assert store.put(make_msg(n, created=100 + n), NOW) is PutResult.ACCEPTED
+    assert store.count() == 2
     assert len(shared) == 2
-    late = MemoryStore(10**6, shared=shared)
-    late.put(make_msg(4, expires=400), 300)
-    assert len(shared) == 1  # only what can still be accepted is held
 
 
 def test_a_refused_put_shares_nothing() -> None:
