@@ -18,7 +18,6 @@ alternately, `--runs` times each, every run in a fresh process importing its tre
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -74,34 +73,22 @@ def one(messages: int, batch: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="the commit to compare against (default: none)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=4_000)
+    sys.path.insert(0, str(HERE / "bench"))
+    from bench_hub_receive import compare, tree_options, tree_table
+
+    parser = tree_options(__doc__, 4_000)
     parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.messages, args.batch)))
         return
-    sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import alternate, run_one, span
-
-    print(f"load average at start (1, 5, 15 min): "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    given = ("--messages", str(args.messages), "--batch", str(args.batch))
-    runs = alternate(args.base, args.runs, lambda tree: run_one(__file__, tree, *given))
-    print()
-    print(f"| tree | core thread ms per message | process CPU ms per message | wall s for "
-          f"{args.messages:,} | stored | load |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, rs in runs.items():
-        label = args.base if name == "base" else "this tree"
-        print(f"| {label} | {span([float(str(r['core_ms'])) for r in rs], 3)} | "
-              f"{span([float(str(r['process_ms'])) for r in rs], 3)} | "
-              f"{span([float(str(r['wall_s'])) for r in rs], 2)} | "
-              f"{', '.join(str(r['stored']) for r in rs)} | "
-              f"{', '.join(str(r['load']) for r in rs)} |")
+    runs = compare(__file__, args.base, args.runs,
+                   "--messages", str(args.messages), "--batch", str(args.batch))
+    tree_table(args.base, runs, [
+        ("core thread ms per message", "core_ms", 3), ("process CPU ms per message",
+                                                       "process_ms", 3),
+        (f"wall s for {args.messages:,}", "wall_s", 2), ("stored", "stored", None),
+        ("load", "load", None)])
 
 
 if __name__ == "__main__":

@@ -99,6 +99,40 @@ def alternate(base: str | None, runs: int, run: Callable[[Path], T]) -> dict[str
     return results
 
 
+def tree_options(doc: str, messages: int) -> argparse.ArgumentParser:
+    """The options of a bench whose runs each import one tree in a fresh process (`compare`):
+    `--base`, `--runs`, `--messages` (default `messages`) and the hidden `--one`, the run
+    itself in this process."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--base", help="the commit to compare against (default: none)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=messages)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def compare(script: str, base: str | None, runs: int, *given: str,
+            ) -> dict[str, list[dict[str, object]]]:
+    """The load at the start, then `script --one GIVEN` (`run_one`) on this tree and, with
+    `base`, on that commit's, in turn (`alternate`)."""
+    print(f"load average at start (1, 5, 15 min): "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
+    return alternate(base, runs, lambda tree: run_one(script, tree, *given))
+
+
+def tree_table(base: str | None, runs: dict[str, list[dict[str, object]]],
+               columns: list[tuple[str, str, int | None]]) -> None:
+    """A markdown table of `compare`'s runs, a row per tree: per column (heading, key,
+    digits), the range of that figure over the runs, or with digits None each run's value."""
+    print()
+    print("| tree | " + " | ".join(heading for heading, _, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name, rs in runs.items():
+        cells = [span([float(str(r[key])) for r in rs], digits) if digits is not None
+                 else ", ".join(str(r[key]) for r in rs) for _, key, digits in columns]
+        print(f"| {base if name == 'base' else 'this tree'} | " + " | ".join(cells) + " |")
+
+
 def row_after(output: str, title: str) -> list[str]:
     """The first table row under the heading that starts with `title`."""
     lines = output.splitlines()

@@ -15,7 +15,6 @@ alternately, `--runs` times each, every run a fresh process importing its tree t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -71,30 +70,22 @@ def one(messages: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="the commit to compare against (default: none)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=2_000)
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    sys.path.insert(0, str(HERE / "bench"))
+    from bench_hub_receive import compare, span, tree_options
+
+    args = tree_options(__doc__, 2_000).parse_args()
     if args.one:
         print(json.dumps(one(args.messages)))
         return
-    sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import alternate, run_one, span
-
-    print(f"load average at start (1, 5, 15 min): "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    runs = alternate(args.base, args.runs,
-                     lambda tree: run_one(__file__, tree, "--messages", str(args.messages)))
+    runs = compare(__file__, args.base, args.runs, "--messages", str(args.messages))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
     labels = {"this": "this tree", "base": args.base}
     print("| µs of CPU per message | " + " | ".join(labels[name] for name in runs) + " |")
     print("|---|" + "---:|" * len(runs))
     for step in (s for s in runs["this"][0] if s != "load"):  # run_one adds the load
-        print(f"| {step} | "
-              + " | ".join(span([r[step] for r in rs], 2) for rs in runs.values()) + " |")
+        print(f"| {step} | " + " | ".join(
+            span([float(str(r[step])) for r in rs], 2) for rs in runs.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ alternately, `--runs` times each, every run in a fresh process importing its tre
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -87,32 +85,18 @@ def _timed(call: Any, spent: list[float]) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="the commit to compare against (default: none)")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=6_000)
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    sys.path.insert(0, str(HERE / "bench"))
+    from bench_hub_receive import compare, tree_options, tree_table
+
+    args = tree_options(__doc__, 6_000).parse_args()
     if args.one:
         print(json.dumps(one(args.messages)))
         return
-    sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import alternate, run_one, span
-
-    print(f"load average at start (1, 5, 15 min): "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    given = ("--messages", str(args.messages))
-    runs = alternate(args.base, args.runs, lambda tree: run_one(__file__, tree, *given))
-    print()
-    print(f"| tree | serving core: CPU ms per post sent | wall s for {args.messages:,} "
-          "(both nodes) | received | load |")
-    print("|---|---:|---:|---:|---:|")
-    for name, rs in runs.items():
-        label = args.base if name == "base" else "this tree"
-        print(f"| {label} | {span([float(str(r['serve_ms'])) for r in rs], 3)} | "
-              f"{span([float(str(r['wall_s'])) for r in rs], 2)} | "
-              f"{', '.join(str(r['received']) for r in rs)} | "
-              f"{', '.join(str(r['load']) for r in rs)} |")
+    runs = compare(__file__, args.base, args.runs, "--messages", str(args.messages))
+    tree_table(args.base, runs, [
+        ("serving core: CPU ms per post sent", "serve_ms", 3),
+        (f"wall s for {args.messages:,} (both nodes)", "wall_s", 2),
+        ("received", "received", None), ("load", "load", None)])
 
 
 if __name__ == "__main__":
