@@ -603,11 +603,13 @@ class Node:
         """The initiator's end of reconciliation (§10.2, "What the difference asks for"): push
         what the peer lacks and can use, ask for what it can give us, nothing else."""
         flags = recon.peer_flags
-        for msg_id in sorted(recon.have_ids):
-            stored = self.store.get(msg_id)
+        have = sorted(recon.have_ids)
+        found = self.store.get_many(have)
+        for msg_id in have:
+            stored = found.get(msg_id)
             if stored is None:
                 continue  # our ghost: nothing to give
-            can = self._describe(session, msg_id, now)
+            can = self._describe(session, msg_id, stored, now)
             if can < GIVES_DEAD:
                 continue  # held, not offerable to this peer: it records a ghost instead
             theirs = flags.get(msg_id)  # present when the peer holds it in the other class
@@ -616,11 +618,13 @@ class Node:
                         and can == GIVES_LIVE)):
                 self._enqueue(session, stored)
         wanted = []
-        for msg_id in sorted(recon.need_ids):
+        need = sorted(recon.need_ids)
+        found = self.store.get_many(need)
+        for msg_id in need:
             offer = offer_of(flags[msg_id])
             if offer < GIVES_DEAD:
                 continue  # a ghost or a dead copy: recorded as a ghost, never asked for
-            stored = self.store.get(msg_id)
+            stored = found.get(msg_id)
             if stored is None:
                 if not self.store.seen(msg_id):
                     wanted.append(msg_id)
@@ -739,16 +743,13 @@ class Node:
             if live is None:
                 return [HELD] * len(msg_ids)
             found = self.store.get_many(msg_ids)  # one read for the range, not one per item
-            return [self._describe_found(live, i, found.get(i), now) for i in msg_ids]
+            return [self._describe(live, i, found.get(i), now) for i in msg_ids]
         return describe
 
-    def _describe(self, session: Session, msg_id: bytes, now: int) -> int:
-        """What we can give the peer of an item of our reconciled set (§10.2 flags)."""
-        return self._describe_found(session, msg_id, self.store.get(msg_id), now)
-
-    def _describe_found(self, session: Session, msg_id: bytes, stored: StoredMessage | None,
-                        now: int) -> int:
-        """`_describe` of the item `msg_id`, read from the store as `stored`."""
+    def _describe(self, session: Session, msg_id: bytes, stored: StoredMessage | None,
+                  now: int) -> int:
+        """What we can give the peer of an item `msg_id` of our reconciled set (§10.2 flags),
+        as read from the store: `stored` (None: not stored, a ghost)."""
         if stored is None:
             return GHOST
         if stored.kind == Kind.DM:
@@ -813,10 +814,14 @@ class Node:
                     self._classes[stored.id] = self._class_of(stored, now)
                     self._adding[stored.id] = (stored.created, stored.id)
             self._wake = min(self._wake, self._batched(stored.expires))
-            for session in self._sessions.values():
-                if (session.link != source and session.peer is not None
-                        and self._describe(session, stored.id, now) >= GIVES_DEAD):
-                    self._enqueue(session, stored)
+            peers = [session for session in self._sessions.values()
+                     if session.link != source and session.peer is not None]
+            if peers:
+                # Read afresh, once: a later put of this call may have evicted or upgraded it.
+                current = self.store.get(stored.id)
+                for session in peers:
+                    if self._describe(session, stored.id, current, now) >= GIVES_DEAD:
+                        self._enqueue(session, stored)
         for item in self._intake.take_deleted():  # after the stored: one may be both
             self._drop(item)
 
