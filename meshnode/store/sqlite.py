@@ -734,16 +734,11 @@ class SqliteStore:
 
     def get(self, msg_id: bytes) -> StoredMessage | None:
         check_id(msg_id)
-        batch = self._batch
-        held = batch.pending.get(msg_id) if batch is not None else None
-        if held is not None:
-            self._check_open()
-            return held
-        # Not pending: the pending rows cannot change the answer, so they stay pending.
-        found = self._select("WHERE id = ?", (msg_id,))
-        return found[0] if found else None
+        return self.get_many((msg_id,)).get(msg_id)
 
     def get_many(self, msg_ids: Sequence[bytes]) -> dict[bytes, StoredMessage]:
+        # A pending row answers from the batch; the others cannot be changed by pending rows,
+        # so those stay pending.
         self._check_open()
         batch = self._batch
         pending = batch.pending if batch is not None else {}
