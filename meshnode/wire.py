@@ -233,7 +233,7 @@ def _decode_routing(obj: object) -> Routing:
     # Unsigned and set by the previous relay: any size is clamped rather than trusted.
     hops = f.uint(1, "hops_left", hi=2**32 - 1)
     copies = f.uint(2, "copies", lo=1, hi=2**32 - 1)
-    return Routing(min(hops, MAX_HOPS), min(copies, MAX_COPIES))  # clamped (copies >= 1)
+    return Routing(hops, copies).clamped()
 
 
 # --- bodies ---------------------------------------------------------------------------------
