@@ -175,9 +175,6 @@ class Session:
             self.queued.add(msg_id)
             heapq.heappush(self.queue, (cls, -created, msg_id))
 
-    def pop(self) -> bytes:
-        return heapq.heappop(self.queue)[2]
-
     def take(self, count: int) -> list[QueueEntry]:
         """The next (at most) `count` queue entries, in queue order, taken out of the queue."""
         queue = self.queue

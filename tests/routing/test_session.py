@@ -95,7 +95,7 @@ def test_our_done_may_go_out_only_when_offering_and_nothing_is_queued() -> None:
     session.advance(Step.RECONCILED)
     session.enqueue(5, NOW, b"x" * 32)
     assert not session.may_say_done
-    assert session.pop() == b"x" * 32
+    assert session.take(1)[0][2] == b"x" * 32
     assert session.may_say_done
 
 
@@ -104,7 +104,7 @@ def test_a_restart_keeps_what_still_waits_and_forgets_what_the_peer_held() -> No
     session.advance(Step.HELLO)
     session.enqueue(5, NOW, b"a" * 32)
     session.enqueue(5, NOW - 1, b"b" * 32)
-    session.pop()
+    session.take(1)
     session.peer_has.add(b"c" * 32)
     session.restart(b"m" * 16, NOW + 5)
     assert session.phase is Phase.HELLO and session.restarted
@@ -134,5 +134,5 @@ def test_entries_taken_and_given_back_come_out_again_in_priority_order() -> None
     taken = session.take(3)
     assert [entry[2][:1] for entry in taken] == [b"d", b"b", b"c"]
     session.give_back(taken[1:])
-    assert [session.pop()[:1] for _ in range(3)] == [b"b", b"c", b"a"]
+    assert [entry[2][:1] for entry in session.take(3)] == [b"b", b"c", b"a"]
     assert session.take(5) == [] and not session.queue
