@@ -467,14 +467,8 @@ class Simulation:
         """Seconds from now until each pair's link is up: discovery (the lower advert token
         connects at once, the other after its yield time), then the connecting device's
         connect attempts, each device at its own radio settings (hub, urgent or phone)."""
-        a, b = linkmodel.by_token(self.tokens, pairs[:, 0], pairs[:, 1])
-        urgent = self.urgent_until > t
-        first = linkmodel.radio_of(self.link, self.hub[a], urgent[a])
-        second = linkmodel.radio_of(self.link, self.hub[b], urgent[b])
-        size = len(pairs)
-        found, swapped = linkmodel.discovery(self._rng_link, self.link, size, first, second)
-        central = first.where(swapped, second)
-        return found + linkmodel.connect_delay(self._rng_link, self.link, size, central)[0]
+        return linkmodel.link_up_delay(self._rng_link, self.link, self.tokens, self.hub,
+                                       pairs[:, 0], pairs[:, 1], self.urgent_until > t)
 
     def _attempt(self, t: float, attempt: tuple[tuple[int, int], int]) -> None:
         """A connect attempt, (pair, number of the contact it was drawn for): the link comes

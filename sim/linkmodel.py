@@ -44,6 +44,7 @@ __all__ = [
     "frame_lost",
     "initial_charge",
     "lifetime",
+    "link_up_delay",
     "normal_radio",
     "on_air_bytes",
     "one_way_discovery_delay",
@@ -400,6 +401,22 @@ def discovery_delay(rng: np.random.Generator, link: LinkParams, size: int,
                     first: Radio | None = None, second: Radio | None = None) -> FloatArray:
     """`discovery`'s seconds until one of the two devices starts to connect."""
     return discovery(rng, link, size, first, second)[0]
+
+
+def link_up_delay(rng: np.random.Generator, link: LinkParams, tokens: NDArray[np.uint64],
+                  hub: NDArray[np.bool_], a: NDArray[np.int64], b: NDArray[np.int64],
+                  urgent: NDArray[np.bool_] | None = None) -> FloatArray:
+    """Seconds from each pair (`a`, `b`) coming in range until its link is up: `discovery`
+    (the lower advert token connects at once, the other after its yield time), then the
+    connecting device's `connect_delay`, each device at its own settings (`radio_of`: hub or
+    phone, urgent or not; `urgent` None: none is). The simulator's links and the realistic
+    bound's both come from here."""
+    lower, higher = by_token(tokens, a, b)
+    first = radio_of(link, hub[lower], None if urgent is None else urgent[lower])
+    second = radio_of(link, hub[higher], None if urgent is None else urgent[higher])
+    size = len(a)
+    found, swapped = discovery(rng, link, size, first, second)
+    return found + connect_delay(rng, link, size, first.where(swapped, second))[0]
 
 
 def scan_wait(rng: np.random.Generator, link: LinkParams, size: int,

@@ -93,13 +93,7 @@ def realistic_contacts(out: Outcome) -> Intervals:
     link = out.scenario.ble
     hub = out.kinds == 0
     rng = np.random.default_rng([_REALISTIC_SEED, out.scenario.scenario.seed])
-    lower, higher = linkmodel.by_token(out.tokens, contacts.a, contacts.b)
-    first = linkmodel.radio_of(link, hub[lower])
-    second = linkmodel.radio_of(link, hub[higher])
-    size = len(contacts)
-    found, swapped = linkmodel.discovery(rng, link, size, first, second)
-    delay = found + linkmodel.connect_delay(rng, link, size, first.where(swapped, second))[0]
-    up = contacts.up + delay
+    up = contacts.up + linkmodel.link_up_delay(rng, link, out.tokens, hub, contacts.a, contacts.b)
     keep = up < contacts.down  # an infinite delay (never connected) is dropped too
     return Intervals(up[keep], contacts.down[keep], contacts.a[keep], contacts.b[keep],
                      contacts.size)
