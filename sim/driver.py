@@ -206,7 +206,6 @@ class Simulation:
         self.links: dict[tuple[int, int], _Link] = {}
         self.open_links = np.zeros(self.n, dtype=np.int64)  # links per node, kept with `links`
         self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
-        self.pending: set[tuple[int, int]] = set()
         # Pairs in range, each with the number of its current contact. A connect attempt
         # belongs to the contact whose discovery and set-up it models: once that contact has
         # ended it is void, even if the pair is back in range when it falls due (the set-up
