@@ -25,7 +25,6 @@ made it from some holder), the others inherited lateness from their holders.
 from __future__ import annotations
 
 import argparse
-import copy
 import pickle
 import time
 from collections import defaultdict
@@ -38,19 +37,10 @@ from sim import linkmodel
 from sim.contacts import Intervals
 from sim.driver import Outcome, Simulation
 from sim.metrics import realistic_contacts, run_bounds
-from sim.overrides import apply, parse_assignment, read_source, scenario_from_table
+from sim.overrides import load_scenario
 
 DEFAULTS = ("scenario.duration=70m", 'workload.alerts=[{at="10m", hub=0}]')
 MINUTE = 60.0
-
-
-def _scenario(name: str, seed: int, sets: list[str]) -> Any:
-    source = read_source(name)
-    table = copy.deepcopy(source.table)
-    for text in (*DEFAULTS, *sets, f"scenario.seed={seed}"):
-        key, values = parse_assignment(text, many=False)
-        table = apply(table, key, values[0])
-    return scenario_from_table(table, source.base)
 
 
 def one_hop_best(contacts: Intervals, held: NDArray[np.float64], setup: float, delay: float
@@ -198,7 +188,9 @@ def main() -> None:
         with open(args.load, "rb") as f:
             out = pickle.load(f)  # a file this script wrote: trusted input
     else:
-        out = Simulation(_scenario(args.scenario, args.seed, args.sets)).run()
+        settings = (*DEFAULTS, *args.sets, f"scenario.seed={args.seed}")
+        scenario = load_scenario(args.scenario, settings)
+        out = Simulation(scenario).run()
     if args.save:
         with open(args.save, "wb") as f:
             pickle.dump(out, f)

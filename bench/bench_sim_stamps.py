@@ -39,7 +39,7 @@ from common import header
 from sim.config import ScenarioError
 from sim.driver import Simulation
 from sim.metrics import summarise
-from sim.overrides import apply, parse_assignment, read_source, scenario_from_table
+from sim.overrides import load_scenario, parse_assignment
 from sim.scenario import Scenario
 from sim.stats import estimate
 
@@ -74,12 +74,7 @@ def extra_settings(texts: list[str]) -> tuple[str, ...]:
 
 def load(settings: tuple[str, ...]) -> Scenario:
     """The bundled `small` scenario with `--set`-style `settings`, as the CLI reads them."""
-    source = read_source("small")
-    table = source.table
-    for text in settings:
-        key, (value,) = parse_assignment(text, many=False)
-        table = apply(table, key, value)
-    return scenario_from_table(table, source.base)
+    return load_scenario("small", settings)
 
 
 def one(seed: int, settings: tuple[str, ...]) -> dict[str, float]:

@@ -38,7 +38,13 @@ from sim import output, sweep
 from sim.config import ScenarioError, describe, parse_duration
 from sim.driver import Simulation
 from sim.metrics import run_bounds, summarise
-from sim.overrides import Source, apply, parse_assignment, read_source, scenario_from_table
+from sim.overrides import (
+    Source,
+    parse_assignment,
+    read_source,
+    scenario_from_table,
+    with_settings,
+)
 from sim.scenario import Scenario, bundled, bundled_names, parameter_table
 from sim.stats import Estimate
 from sim.traces import TraceError
@@ -147,16 +153,11 @@ def _command() -> str:
 
 
 def _load(args: argparse.Namespace) -> tuple[Source, Scenario]:
-    source = read_source(args.scenario)
-    table = source.table
     settings = list(args.settings)
     if getattr(args, "seed", None) is not None:
         settings.append(f"scenario.seed={args.seed}")
-    for text in settings:
-        key, (value,) = parse_assignment(text, many=False)
-        table = apply(table, key, value)
-    source = Source(source.name, table, source.base)
-    return source, scenario_from_table(table, source.base)
+    source = with_settings(read_source(args.scenario), settings)
+    return source, scenario_from_table(source.table, source.base)
 
 
 def _clock(seconds: float) -> str:

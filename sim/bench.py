@@ -32,7 +32,7 @@ from sim.config import ScenarioError
 from sim.driver import Simulation
 from sim.metrics import summarise
 from sim.output import machine
-from sim.overrides import apply, parse_assignment, read_source, scenario_from_table
+from sim.overrides import load_scenario
 from sim.scenario import Scenario
 
 __all__ = ["DEFAULT_SIZES", "BenchError", "BenchReport", "SizeResult", "markdown",
@@ -109,15 +109,6 @@ def scaled(scenario: Scenario, nodes: int, duration: float | None) -> Scenario:
         workload=dataclasses.replace(scenario.workload, alerts=alerts))
 
 
-def _load(source: str, settings: Sequence[str]) -> Scenario:
-    src = read_source(source)
-    table = src.table
-    for text in settings:
-        key, (value,) = parse_assignment(text, many=False)
-        table = apply(table, key, value)
-    return scenario_from_table(table, src.base)
-
-
 def _where(filename: str) -> str:
     paths = sysconfig.get_paths()
     for prefix in (paths["purelib"], str(Path(__file__).resolve().parents[1]), paths["stdlib"],
@@ -146,7 +137,7 @@ def _peak_rss() -> int:
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one size (in the child process), reporting progress lines on stdout."""
-    scenario = scaled(_load(spec["source"], spec["set"]), spec["nodes"], spec["duration"])
+    scenario = scaled(load_scenario(spec["source"], spec["set"]), spec["nodes"], spec["duration"])
 
     def progress(t: float, events: int) -> None:
         print(json.dumps({"t": t, "end": scenario.scenario.duration, "events": events}),
@@ -215,7 +206,7 @@ def run_bench(source: str, *, sizes: Sequence[int] = DEFAULT_SIZES,
               on_progress: Progress | None = None) -> BenchReport:
     """Run every size in its own process, then (unless `profile_size` is None) one profiled
     run at `profile_size` (0: the smallest size). Validates everything before running."""
-    base = _load(source, settings)
+    base = load_scenario(source, settings)
     for nodes in sizes:
         scaled(base, nodes, duration)
     spec = {"source": source, "set": list(settings), "duration": duration, "top": TOP,

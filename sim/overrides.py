@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,8 +22,8 @@ from typing import Any
 from sim.config import ScenarioError, load
 from sim.scenario import Scenario, bundled_names
 
-__all__ = ["Source", "apply", "parse_assignment", "parse_value", "read_source",
-           "scenario_from_table", "split_values"]
+__all__ = ["Source", "apply", "load_scenario", "parse_assignment", "parse_value", "read_source",
+           "scenario_from_table", "split_values", "with_settings"]
 
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
@@ -71,6 +72,22 @@ def scenario_from_table(table: dict[str, Any], base: str) -> Scenario:
         scenario = dataclasses.replace(
             scenario, trace=dataclasses.replace(scenario.trace, file=str(resolved)))
     return scenario
+
+
+def with_settings(source: Source, settings: Iterable[str]) -> Source:
+    """`source` with each `KEY=VALUE` of `settings` applied to its table in turn, one value
+    each, as `meshnode sim run --set` takes them."""
+    table = source.table
+    for text in settings:
+        key, (value,) = parse_assignment(text, many=False)
+        table = apply(table, key, value)
+    return Source(source.name, table, source.base)
+
+
+def load_scenario(source: str, settings: Iterable[str] = ()) -> Scenario:
+    """The scenario `source` (a file or a bundled name) with `settings` applied, validated."""
+    settled = with_settings(read_source(source), settings)
+    return scenario_from_table(settled.table, settled.base)
 
 
 def parse_value(text: str) -> object:
