@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cli.errors import CliError
 from meshnode import __version__
@@ -91,7 +91,7 @@ def command_word(words: Sequence[str]) -> str | None:
 DATA_DIR_HELP = "data directory (default: $MESHNODE_HOME or the platform's user data directory)"
 
 
-def _accept_data_dir_anywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _accept_data_dir_anywhere(sub: argparse._SubParsersAction[Any]) -> None:
     """`meshnode post --data-dir B ...` as well as `meshnode --data-dir B post ...`: people
     put it after the command. SUPPRESS keeps the value given before the command otherwise."""
     for parser in set(sub.choices.values()):

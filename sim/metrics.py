@@ -25,6 +25,7 @@ the same sampled DMs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,7 @@ def _oracle_contacts(out: Outcome) -> Intervals:
     return out.contacts.until_death(out.died_at)
 
 
-def _percentiles(values: NDArray[np.float64] | list[float]) -> dict[str, float | None]:
+def _percentiles(values: NDArray[np.float64] | Sequence[float]) -> dict[str, float | None]:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:
         return {"p50": None, "p90": None, "p99": None}
@@ -295,7 +296,7 @@ def summarise(out: Outcome, wall_seconds: float, cpu_seconds: float | None = Non
         real = bounds.alerts_realistic[k][residents]
         res, ora = arrival[residents], oracle[residents]
         alert_receptions += int(np.isfinite(arrival).sum()) - 1
-        marks = {}
+        marks: dict[str, dict[str, float | None]] = {}
         for mark in COVERAGE_MARKS:
             if start + mark > scenario.scenario.duration:
                 # The run ended before this mark: no figure, rather than a misleading 0.
@@ -344,16 +345,16 @@ def summarise(out: Outcome, wall_seconds: float, cpu_seconds: float | None = Non
         # after the end), so the searches stop at the recipient or at the run's end.
         nbytes = out.dm_bytes.get(msg_id, 0)
         deadline = min(created + DEFAULT_DM_TTL, end)
-        arrival = _oracle(out, adjacency, origin, created, nbytes, deadline, target)
+        reach = _oracle(out, adjacency, origin, created, nbytes, deadline, target)
         delivered_at = out.dm_delivered.get(msg_id, math.inf)
-        _check_bound(np.array([delivered_at]), arrival[target:target + 1],
+        _check_bound(np.array([delivered_at]), reach[target:target + 1],
                      f"DM {msg_id.hex()} from node {origin} to node {target}")
-        oracle_ok += bool(arrival[target] <= end)
-        if arrival[target] <= end:
-            oracle_latency.append(float(arrival[target]) - created)
-            reference = _oracle(out, reachable, origin, created, nbytes, deadline, target,
-                                realistic=True)
-            realistic_ok += bool(reference[target] <= end)
+        oracle_ok += bool(reach[target] <= end)
+        if reach[target] <= end:
+            oracle_latency.append(float(reach[target]) - created)
+            realistic_reach = _oracle(out, reachable, origin, created, nbytes, deadline, target,
+                                      realistic=True)
+            realistic_ok += bool(realistic_reach[target] <= end)
         sampled_delivered += msg_id in out.dm_delivered
     dm_ratio = delivered / dms_made if dms_made else None
     # What a resident sees of their own DMs: carried (a copy handed to someone) and delivered
