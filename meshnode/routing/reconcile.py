@@ -849,12 +849,12 @@ class ReconcileConfig:
 
     branching: int = 16
     idlist_threshold: int = 32
-    fresh_window: int = FRESH_WINDOW
     frame_limit: int = 4096
     max_message: int = DEFAULT_MAX_MESSAGE
     max_ranges: int = DEFAULT_MAX_RANGES
     max_deferred: int = 4096
     max_rounds: int = 256
+    fresh_window: int = FRESH_WINDOW
 
     def __post_init__(self) -> None:
         if not 2 <= self.branching <= 256:
@@ -875,7 +875,8 @@ class ReconcileConfig:
     def smallest_frame(branching: int, idlist_threshold: int,
                        fresh_window: int = FRESH_WINDOW) -> int:
         """The smallest `frame_limit` allowed with these split parameters."""
-        cfg = ReconcileConfig(branching, idlist_threshold, fresh_window, DEFAULT_MAX_MESSAGE)
+        cfg = ReconcileConfig(branching, idlist_threshold, DEFAULT_MAX_MESSAGE,
+                              fresh_window=fresh_window)
         return _HEADER + _OPENING + _WORST_SKIP + cfg.max_unit + _RESERVE
 
     @property

@@ -151,8 +151,8 @@ def configs(draw: st.DrawFn) -> ReconcileConfig:
     slack = draw(st.sampled_from([0, 60, 600, 4000]))
     window = draw(st.sampled_from([0, 1, 40, FRESH_WINDOW]))
     return ReconcileConfig(
-        branching, threshold, window,
-        ReconcileConfig.smallest_frame(branching, threshold, window) + slack,
+        branching, threshold, ReconcileConfig.smallest_frame(branching, threshold, window) + slack,
+        fresh_window=window,
         max_deferred=draw(st.sampled_from([0, 2, 4096])), max_rounds=100_000,
     )
 
