@@ -131,7 +131,8 @@ def captured(path: str, per_hour: int, pad: int) -> dict[int, list[Pair]]:
     for hour, group in sorted(by_hour.items()):
         pairs = []
         for p in rnd.sample(group, min(per_hour, len(group))):
-            first = min(p["initiator"][0][0], p["responder"][0][0])
+            first = min((p[side][0][0] for side in ("initiator", "responder") if p[side]),
+                        default=NOW)
             old = [(first - 1 - rnd.randrange(20 * 3600), rnd.randbytes(16)) for _ in range(pad)]
             zero = dict.fromkeys((i for _, i in old), 0)
             pairs.append(tuple(SortedItems(
