@@ -190,6 +190,12 @@ def test_a_count_splitter_and_a_fresh_splitter_reconcile_to_the_same_result_eith
         check_result(s, a, b)
 
 
+def test_the_fresh_window_is_the_fade_time() -> None:
+    """§10.2: the split keeps apart exactly what has faded, after which holders agree."""
+    from meshnode.routing.forwarding import FADE_AFTER
+    assert ReconcileConfig().fresh_window == FRESH_WINDOW == FADE_AFTER
+
+
 def hours_of_items(rnd: random.Random, count: int, hours: int) -> list[Item]:
     """`count` items created evenly over the `hours` before EPOCH."""
     return random_items(rnd, count, span=hours * 3600)
