@@ -63,11 +63,11 @@ def test_the_documents_vectors_check_out_in_the_independent_peer() -> None:
     assert checks["invalid_accepted"] == []
     geometry = checks["geometry"]
     assert len(geometry) >= 23 and all(ok for _, ok in geometry), geometry
-    # §10.2 from the document: the peer answers every payload of the three default-limit
-    # sessions byte for byte (KNOWN ranges included) and collects exactly the ghosts the
-    # vectors say each side learns.
+    # §10.2 from the document: the peer answers every payload of the four default-limit
+    # sessions byte for byte (KNOWN ranges and the old part's fingerprint included) and
+    # collects exactly the ghosts the vectors say each side learns.
     recon = checks["reconciliation"]
-    assert len(recon) == 3 and all(c["replies"] and c["ghosts"] and c["fingerprints"]
+    assert len(recon) == 4 and all(c["replies"] and c["ghosts"] and c["fingerprints"]
                                    for c in recon), recon
     assert sum(c["known_ranges"] for c in recon) > 0
     # §6.5 step 9 from the document: Updates and Cancels and what they may refer to.

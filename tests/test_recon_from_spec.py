@@ -28,6 +28,7 @@ Bound = tuple[int, bytes]
 Range = tuple[int, Bound, list[Any]]
 INFINITY: Bound = (2**63, b"")
 B, T = 16, 32
+FRESH = 7_200  # the fade time: fresh items are those created within it of the newest
 GHOST, HELD = 0, 1
 
 
@@ -55,10 +56,16 @@ def listing(own: list[Item]) -> list[Any]:
             [t for t, _, _, o in own if o <= HELD]]
 
 
-def split(own: list[Item], upper: Bound) -> list[Range]:
+def split(own: list[Item], upper: Bound, newest: Item | None = None) -> list[Range]:
+    """`newest`: the sender's newest item, when `own` ends with it."""
     c = len(own)
     if c < T:
         return [(2, upper, listing(own))]
+    old = [x for x in own if newest is not None and x[0] < newest[0] - FRESH]
+    if T <= len(old) < c:
+        n = len(old)
+        return [(1, between(own[n - 1], own[n]), [fingerprint(old)]),
+                *split(own[n:], upper, newest)]
     fewest = -(-c // (T - 1))
     k = B if fewest > B else max(fewest, min(B, isqrt(16 * c // 18)))
     per, extra = divmod(c, k)
@@ -114,8 +121,12 @@ class Side:
         self.need: dict[bytes, int] = {}
         self.ghosts: dict[bytes, int] = {}
 
+    def split(self, own: list[Item], upper: Bound) -> list[Range]:
+        ends_newest = bool(own) and own[-1] == self.items[-1]
+        return split(own, upper, self.items[-1] if ends_newest else None)
+
     def opening(self) -> bytes:
-        return encode(split(self.items, INFINITY), opening=True)
+        return encode(self.split(self.items, INFINITY), opening=True)
 
     def note_ghosts(self, listed: list[tuple[bytes, int, int | None]]) -> None:
         held = {(t, i) for t, i, _, _ in self.items}
@@ -132,7 +143,7 @@ class Side:
             keys = {(i, c) for _, i, c, _ in own}
             units: list[Range] = []
             if mode == 1 and fingerprint(own) != payload[0]:
-                units = split(own, upper)
+                units = self.split(own, upper)
             elif mode == 2 and self.initiator:
                 listed = entries(*payload)
                 theirs = {(i, f >> 2 & 1) for i, f, _ in listed}
@@ -173,7 +184,8 @@ class Side:
 
 
 def vector_sets(case: dict[str, Any]) -> tuple[list[Item], list[Item]]:
-    every = [(1_790_000_000 + i // 3, hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
+    every = [(1_790_000_000 + i // 3 * case["spacing"],
+              hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
              for i in range(640)]
 
     def side(role: str, absent: list[int]) -> list[Item]:

@@ -402,7 +402,8 @@ def test_reconciliation_vectors_replay_frame_by_frame(case: dict[str, Any]) -> N
     from meshnode.routing.reconcile import ReconcileConfig, Reconciler
 
     def item(i: int) -> tuple[int, bytes]:
-        return (CREATED + i // 3, hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
+        return (CREATED + i // 3 * case["spacing"],
+                hashlib.sha256(b"meshnode recon vector %d" % i).digest()[:16])
 
     everything = [item(i) for i in range(640)]
     a, describe_a = _recon_side(case, everything, "initiator", case["only_responder"])

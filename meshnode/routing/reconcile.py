@@ -65,10 +65,14 @@ The initiator sends the whole universe split into `branching` FINGERPRINT ranges
 when it holds fewer than `idlist_threshold` items). On a FINGERPRINT, each side compares with its
 own: equal ranges become SKIP, a different one is split the same way, or sent as an ID_LIST when
 it holds fewer than `idlist_threshold` items. The last split above the id lists uses fewer,
-cheaper ranges (see Cost). On an ID_LIST the initiator computes `have_ids` and `need_ids` for
-that range and skips it; the responder answers with ID_DIFF (or SKIP when both hold the same
-ids) or, when its own ids for that range do not fit in the reply, streams them as ID_LISTs of
-leading chunks, which the initiator diffs chunk by chunk. The initiator is done when a reply
+cheaper ranges (see Cost). A range that holds the sender's newest item and at least
+`idlist_threshold` items created more than `fresh_window` before it (the fade time) is a
+*fresh split*: those old items go as one fingerprint and the fresh ones are split alone, because
+with fading what two sets differ on is nearly all fresh (docs/protocol.md §10.2).
+On an ID_LIST the initiator computes `have_ids` and `need_ids` for that range and skips it;
+the responder answers with ID_DIFF (or SKIP when both hold the same ids) or, when its own
+ids for that range do not fit in the reply, streams them as ID_LISTs of leading chunks, which
+the initiator diffs chunk by chunk. The initiator is done when a reply
 leaves it nothing to send and the responder has no deferred work (`receive` returns None). The
 responder only answers.
 
@@ -120,6 +124,11 @@ Measured, n = 10,000, defaults (python bench/bench_reconcile.py):
     100    26,033         16               5
     1,000 120,109          7.5            25  (the frame limit, not the depth, sets the count)
 
+These figures (and `estimate_cost`) are for differences spread over the whole set, split by
+count (`fresh_window = 0`). With fresh differences and the fresh split, n is the fresh items
+alone (docs/benchmarks.md, issue 17 session 10); a difference among the old items costs one
+level more.
+
 Smaller b costs fewer bytes for isolated differences (the minimum of b / ln b is at b = 3) but
 more round trips; on a BLE link of 20 kB/s and 50 ms per message the defaults were the best
 compromise measured (`--sweep`).
@@ -161,6 +170,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE",
     "DEFAULT_MAX_RANGES",
     "FINGERPRINT_SIZE",
+    "FRESH_WINDOW",
     "GHOST",
     "GIVES_DEAD",
     "GIVES_LIVE",
@@ -200,6 +210,10 @@ FINGERPRINT_SIZE = 12
 MAX_TIMESTAMP = 2**63 - 1
 DEFAULT_MAX_MESSAGE = 16384
 DEFAULT_MAX_RANGES = 2048
+FRESH_WINDOW = 7_200
+"""Seconds before its newest item from which a sender splits its set finely (§10.2, "Opening
+and splitting"): the fade time of §10.2 ("Class", `forwarding.FADE_AFTER`), after which every
+holder of a flooded message agrees on its item."""
 
 Item = tuple[int, bytes]
 """`(timestamp, id)`; items sort as tuples."""
@@ -825,7 +839,9 @@ class ReconcileConfig:
     exceed our `max_message` (default 16 KiB).
 
     `branching` ranges per split; ranges with fewer than `idlist_threshold` items are sent as id
-    lists; replies stay under `frame_limit` bytes; received messages may hold at most
+    lists; a split keeps the items older than `fresh_window` seconds before our newest item
+    apart, as one fingerprint (0: split by count alone, the rule before issue 17); replies
+    stay under `frame_limit` bytes; received messages may hold at most
     `max_message` bytes and `max_ranges` ranges; at most `max_deferred` ranges wait for a later
     reply (beyond that the rest is folded into one fingerprint); a session may receive at most
     `max_rounds` messages.
@@ -838,12 +854,15 @@ class ReconcileConfig:
     max_ranges: int = DEFAULT_MAX_RANGES
     max_deferred: int = 4096
     max_rounds: int = 256
+    fresh_window: int = FRESH_WINDOW
 
     def __post_init__(self) -> None:
         if not 2 <= self.branching <= 256:
             raise ValueError("branching must be 2..256")
         if not self.branching <= self.idlist_threshold <= 4096:
             raise ValueError("idlist_threshold must be branching..4096")
+        if not 0 <= self.fresh_window <= MAX_TIMESTAMP:
+            raise ValueError(f"fresh_window must be 0..{MAX_TIMESTAMP}")
         need = _HEADER + _OPENING + _WORST_SKIP + self.max_unit + _RESERVE
         if not need <= self.frame_limit <= self.max_message:
             raise ValueError(f"frame_limit must be {need}..max_message")
@@ -853,17 +872,20 @@ class ReconcileConfig:
             raise ValueError("max_deferred must be >= 0 and max_rounds positive")
 
     @staticmethod
-    def smallest_frame(branching: int, idlist_threshold: int) -> int:
+    def smallest_frame(branching: int, idlist_threshold: int,
+                       fresh_window: int = FRESH_WINDOW) -> int:
         """The smallest `frame_limit` allowed with these split parameters."""
-        cfg = ReconcileConfig(branching, idlist_threshold, DEFAULT_MAX_MESSAGE)
+        cfg = ReconcileConfig(branching, idlist_threshold, DEFAULT_MAX_MESSAGE,
+                              fresh_window=fresh_window)
         return _HEADER + _OPENING + _WORST_SKIP + cfg.max_unit + _RESERVE
 
     @property
     def max_unit(self) -> int:
-        """Largest single unit of reply (one split or one id list), in bytes."""
+        """Largest single unit of reply (one split or one id list), in bytes: a split may
+        start with the fingerprint of the range's old part (`fresh_window`)."""
         split = self.branching * _WORST_FINGERPRINT
         idlist = 2 + _WORST_BOUND + _LIST_OVERHEAD + _WORST_ENTRY * (self.idlist_threshold - 1)
-        return max(split, idlist)
+        return max(split, idlist) + (_WORST_FINGERPRINT if self.fresh_window else 0)
 
 
 class _Writer:
@@ -991,6 +1013,7 @@ class Reconciler:
         self._need: set[bytes] = set()
         self._peer_flags: dict[bytes, int] = {}
         self._ghosts: dict[bytes, int] = {}
+        self._fresh: int | None = None  # index of the first fresh item, found on first use
 
     @property
     def since(self) -> int:
@@ -1175,12 +1198,23 @@ class Reconciler:
         return ids, bytes(flags), times
 
     def _split(self, lo: int, hi: int, upper: Bound) -> list[Range]:
-        """Describe our items in `[lo, hi)` (a range ending at `upper`) for the peer."""
+        """Describe our items in `[lo, hi)` (a range ending at `upper`) for the peer.
+
+        When the range holds our newest item, some fresh items (created within `fresh_window`
+        of it) and at least `idlist_threshold` older ones, the older ones go as one
+        fingerprint and the fresh ones are split alone: what two sets differ on is nearly all
+        fresh (faded items agree, §10.2), so the differences land in small ranges however
+        large the old part grows."""
         items = self._items
         count = hi - lo
         cfg = self._config
         if count < cfg.idlist_threshold:
             return [IdListRange(upper, *self._listing(*self._entries(lo, hi)))]
+        cut = self._fresh_from(lo, hi)
+        if cut is not None:
+            bound = _between(*items.items(cut - 1, cut + 1))
+            return [FingerprintRange(bound, items.fingerprint(lo, cut)),
+                    *self._split(cut, hi, upper)]
         buckets = _buckets(count, cfg.branching, cfg.idlist_threshold)
         per, extra = divmod(count, buckets)
         out: list[Range] = []
@@ -1191,6 +1225,17 @@ class Reconciler:
             out.append(FingerprintRange(bound, items.fingerprint(start, end)))
             start = end
         return out
+
+    def _fresh_from(self, lo: int, hi: int) -> int | None:
+        """The index of our first fresh item when `[lo, hi)` holds our newest item, fresh
+        items and at least `idlist_threshold` old ones; else None."""
+        n = len(self._items)
+        if self._fresh is None:
+            window = self._config.fresh_window
+            top = self._items.items(n - 1, n)[0][0] if window and n else None
+            self._fresh = n if top is None else self._items.bisect((max(top - window, 0), b""))
+        cut = self._fresh
+        return cut if hi == n and cut < n and cut - lo >= self._config.idlist_threshold else None
 
     def _note_ghosts(self, listed: _Listing, out: _Round,
                      ours: Sequence[Item] | None = None) -> None:

@@ -429,9 +429,18 @@ function idListPayload(items) {
     bin(Buffer.from(items.map(flagOf))),
     items.filter(timed).map((i) => i.created)];
 }
-function splitInto(w, items, hi) {
+// `newest`: the sender's newest item when `items` ends with it (§10.2 "Opening and splitting":
+// then at least 32 items older than FADE_AFTER before it go as one fingerprint, and the fresh
+// ones are split alone).
+function splitInto(w, items, hi, newest = null) {
   const c = items.length;
   if (c < 32) { w.add(2, hi, idListPayload(items)); return; }
+  const old = newest ? items.filter((it) => it.created < newest.created - FADE_AFTER).length : 0;
+  if (old >= 32 && old < c) {
+    w.add(1, minimalBound(items[old - 1], items[old]), [bin(fingerprint(items.slice(0, old)))]);
+    splitInto(w, items.slice(old), hi, newest);
+    return;
+  }
   const fewest = Math.ceil(c / 31);
   const k = fewest > 16 ? 16 : Math.max(fewest, Math.min(16, isqrt(Math.floor(16 * c / 18))));
   let start = 0;
@@ -486,7 +495,7 @@ class Reconciler {
   }
   opening() {
     const w = new RangeWriter();
-    splitInto(w, this.items, INF);
+    splitInto(w, this.items, INF, this.items.at(-1));
     return encode({ 1: 2, 3: w.ranges });
   }
   // Returns the reply payload, or null when (initiator) the session is over. Work is
@@ -506,7 +515,11 @@ class Reconciler {
         continue; // nothing to answer: its ghosts are collected above
       }
       if (r.mode === 1) {
-        if (!fingerprint(mine).equals(r.args[0])) { splitInto(collector(r.lo), mine, r.hi); work = true; }
+        if (!fingerprint(mine).equals(r.args[0])) {
+          const newest = mine.length && mine.at(-1) === this.items.at(-1) ? mine.at(-1) : null;
+          splitInto(collector(r.lo), mine, r.hi, newest);
+          work = true;
+        }
       } else if (r.mode === 2) {
         const theirs = listed(r.args[0], r.args[1], r.args[2]);
         const tk = new Set(theirs.map((t) => key(t.id, t.cls)));
@@ -1425,17 +1438,17 @@ function selftest(path) {
 // answering every payload of the other side, byte for byte, and the ghosts each side collects.
 function reconVectorChecks(cases) {
   const hex = (s) => Buffer.from(s, 'hex');
-  const itemOf = (i) => ({ created: 1790000000 + Math.floor(i / 3), id: sha256(ascii('meshnode recon vector ' + i)).subarray(0, 16) });
-  const side = (otherOnly, held, ghosts) => {
+  const itemOf = (i, spacing) => ({ created: 1790000000 + Math.floor(i / 3) * spacing, id: sha256(ascii('meshnode recon vector ' + i)).subarray(0, 16) });
+  const side = (otherOnly, held, ghosts, spacing) => {
     const o = new Set(otherOnly), h = new Set(held), g = new Set(ghosts);
     return [...Array(640).keys()].filter((i) => !o.has(i))
-      .map((i) => ({ ...itemOf(i), cls: h.has(i) || g.has(i) ? 0 : 1, ghost: g.has(i) }));
+      .map((i) => ({ ...itemOf(i, spacing), cls: h.has(i) || g.has(i) ? 0 : 1, ghost: g.has(i) }));
   };
   const fpOf = (items) => fingerprint(sortItems(items.map((i) => ({ ...i, h: itemH(i.id, i.cls) })))).toString('hex');
   const same = (m, o) => m.size === Object.keys(o).length && Object.entries(o).every(([k, t]) => m.get(k) === t);
   return cases.filter((c) => c.frame_limit === 4096).map((c) => {
-    const ini = side(c.only_responder, c.initiator_held, c.initiator_ghosts);
-    const res = side(c.only_initiator, c.responder_held, c.responder_ghosts);
+    const ini = side(c.only_responder, c.initiator_held, c.initiator_ghosts, c.spacing);
+    const res = side(c.only_initiator, c.responder_held, c.responder_ghosts, c.spacing);
     const a = new Reconciler(ini, true), b = new Reconciler(res, false);
     const frames = c.frames.map(hex);
     let replies = a.opening().equals(frames[0]);

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshnode.codec import WireError, pack
 from meshnode.routing.reconcile import (
     CLASS_FLAG,
     FINGERPRINT_SIZE,
+    FRESH_WINDOW,
     GIVES_LIVE,
     ID_SIZE,
     INFINITY,
@@ -116,7 +117,7 @@ def universes(draw: st.DrawFn, max_size: int = 200) -> list[Item]:
     """Items with few distinct timestamps and shared id prefixes, so bounds need id prefixes."""
     rnd = draw(st.randoms(use_true_random=False))
     count = draw(st.integers(0, max_size))
-    span = draw(st.sampled_from([1, 3, 50, 2**40]))
+    span = draw(st.sampled_from([1, 3, 50, 20_000, 2**40]))  # 20,000 s: old and fresh items
     prefix = draw(st.binary(max_size=ID_SIZE - 1))
     shared = draw(st.floats(0, 1))
     out: dict[bytes, int] = {}
@@ -148,8 +149,10 @@ def configs(draw: st.DrawFn) -> ReconcileConfig:
     branching = draw(st.integers(2, 16))
     threshold = draw(st.integers(branching, 3 * branching))
     slack = draw(st.sampled_from([0, 60, 600, 4000]))
+    window = draw(st.sampled_from([0, 1, 40, FRESH_WINDOW]))
     return ReconcileConfig(
-        branching, threshold, ReconcileConfig.smallest_frame(branching, threshold) + slack,
+        branching, threshold, ReconcileConfig.smallest_frame(branching, threshold, window) + slack,
+        fresh_window=window,
         max_deferred=draw(st.sampled_from([0, 2, 4096])), max_rounds=100_000,
     )
 
@@ -173,6 +176,82 @@ def test_default_configs_agree_with_each_other(sets: tuple[list[Item], list[Item
     check_result(sync(SortedItems(a), SortedItems(b)), a, b)
 
 
+UNIFORM = ReconcileConfig(fresh_window=0)  # the split rule before issue 17: by count alone
+
+
+@settings(max_examples=60)
+@given(split_sets())
+def test_a_count_splitter_and_a_fresh_splitter_reconcile_to_the_same_result_either_way(
+    sets: tuple[list[Item], list[Item]]
+) -> None:
+    a, b = sets
+    for ci, cr in ((UNIFORM, ReconcileConfig()), (ReconcileConfig(), UNIFORM)):
+        s = sync(SortedItems(a), SortedItems(b), ci, cr)
+        check_result(s, a, b)
+
+
+def test_the_fresh_window_is_the_fade_time() -> None:
+    """§10.2: the split keeps apart exactly what has faded, after which holders agree."""
+    from meshnode.routing.forwarding import FADE_AFTER
+    assert ReconcileConfig().fresh_window == FRESH_WINDOW == FADE_AFTER
+
+
+def hours_of_items(rnd: random.Random, count: int, hours: int) -> list[Item]:
+    """`count` items created evenly over the `hours` before EPOCH."""
+    return random_items(rnd, count, span=hours * 3600)
+
+
+@pytest.mark.parametrize("hours", [4, 20, 60])
+def test_old_and_new_rules_interoperate_on_a_day_of_items_with_fresh_differences(
+    hours: int,
+) -> None:
+    rnd = random.Random(hours)
+    common = hours_of_items(rnd, 110 * hours, hours)
+    top = max(ts for ts, _ in common)
+    fresh = [(top - rnd.randrange(FRESH_WINDOW), rnd.randbytes(ID_SIZE)) for _ in range(24)]
+    a, b = common + fresh[:12], common + fresh[12:]
+    results = set()
+    for ci, cr in ((UNIFORM, UNIFORM), (UNIFORM, ReconcileConfig()), (ReconcileConfig(), UNIFORM),
+                   (ReconcileConfig(), ReconcileConfig())):
+        s = sync(SortedItems(a), SortedItems(b), ci, cr)
+        check_result(s, a, b)
+        results.add((s.initiator.have_ids, s.initiator.need_ids))
+    assert len(results) == 1
+
+
+def test_the_opening_sends_items_older_than_the_fresh_window_as_one_fingerprint() -> None:
+    rnd = random.Random(3)
+    items = hours_of_items(rnd, 2_000, 20)
+    top = max(ts for ts, _ in items)
+    old = [item for item in items if item[0] < top - FRESH_WINDOW]
+    fresh = [item for item in items if item[0] >= top - FRESH_WINDOW]
+    opening = Message.decode(Reconciler(SortedItems(items), initiator=True).initiate()).ranges
+    assert opening[0] == FingerprintRange((min(fresh)[0], b""), fingerprint_of(
+        sum(item_hash(item_id) for _, item_id in old) % 2**128, len(old)))
+    # The fresh items are split as if they were the whole set.
+    alone = Message.decode(Reconciler(SortedItems(fresh), initiator=True).initiate()).ranges
+    assert [r.upper for r in opening[1:]] == [r.upper for r in alone]
+
+
+def test_fresh_differences_in_a_large_store_cost_about_what_they_cost_in_a_small_one() -> None:
+    """What two stores differ on is fresh (§10.2, fading): then a store 20 times older costs
+    at most a turn more (a reply deferred past the frame limit) and similar bytes, where
+    splitting by count alone needs a level more per 16 times the items."""
+    costs = {}
+    for hours in (3, 60):
+        rnd = random.Random(7)
+        common = hours_of_items(rnd, 110 * hours, hours)
+        top = max(ts for ts, _ in common)
+        fresh = [(top - rnd.randrange(FRESH_WINDOW), rnd.randbytes(ID_SIZE)) for _ in range(24)]
+        a, b = common + fresh[:12], common + fresh[12:]
+        for name, config in (("fresh", ReconcileConfig()), ("count", UNIFORM)):
+            s = sync(SortedItems(a), SortedItems(b), config, config)
+            check_result(s, a, b)
+            costs[name, hours] = (len(s.frames), s.up + s.down)
+    assert costs["fresh", 60][0] <= costs["fresh", 3][0] + 2 < costs["count", 60][0]
+    assert costs["fresh", 60][1] < 1.5 * costs["fresh", 3][1] < costs["count", 60][1]
+
+
 @given(universes(max_size=300), configs())
 def test_identical_sets_take_one_round_trip_and_a_one_byte_reply(
     items: list[Item], config: ReconcileConfig
@@ -182,7 +261,9 @@ def test_identical_sets_take_one_round_trip_and_a_one_byte_reply(
     assert s.frames[1] == Message().encode() == b"\x80"
     opening = 2 + 2 + 10 + 1 + 3  # map, version, since, key and array header
     as_list = opening + WORST_FINGERPRINT_RANGE + ID_SIZE * len(items)
-    assert len(s.frames[0]) <= max(opening + config.branching * WORST_FINGERPRINT_RANGE, as_list)
+    old_part = WORST_FINGERPRINT_RANGE if config.fresh_window else 0
+    assert len(s.frames[0]) <= max(
+        opening + old_part + config.branching * WORST_FINGERPRINT_RANGE, as_list)
     assert not s.initiator.have_ids and not s.initiator.need_ids
 
 
@@ -532,11 +613,12 @@ def test_nothing_is_accepted_after_the_end() -> None:
         s.initiator.receive(s.frames[-1])
 
 
-def covered(frame: bytes, start: Bound) -> list[tuple[Bound, Bound]]:
-    """Spans of the non-skip ranges of a frame."""
+def covered(frame: bytes, start: Bound, kinds: tuple[type, ...] = (SkipRange,)
+            ) -> list[tuple[Bound, Bound]]:
+    """Spans of the ranges of a frame that are not of `kinds` (by default: not skips)."""
     out, lower = [], start
     for rng in Message.decode(frame).ranges:
-        if not isinstance(rng, SkipRange):
+        if not isinstance(rng, kinds):
             out.append((lower, rng.upper))
         lower = rng.upper
     return out
@@ -551,8 +633,8 @@ def test_a_range_cutting_into_deferred_work_is_refused_one_covering_it_supersede
     answer = i.receive(reply)
     assert answer is not None
     answered = covered(answer, (0, b""))
-    received = [
-        (lo, hi) for lo, hi in covered(reply, (0, b""))
+    received = [  # fingerprints the initiator has not answered: it deferred them
+        (lo, hi) for lo, hi in covered(reply, (0, b""), (SkipRange, IdListRange))
         if not any(a_lo < hi and lo < a_hi for a_lo, a_hi in answered)
     ]
     assert received, "the small frame should have deferred some ranges"

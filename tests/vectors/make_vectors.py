@@ -503,7 +503,6 @@ def recon_vectors() -> list[dict[str, Any]]:
     the KNOWN range, what each side learns)."""
     import random
 
-    common = [(CREATED + i // 3, recon_item_id(i)) for i in range(640)]
     rnd = random.Random(1)
     small = rnd.sample(range(640), 24)
     large = rnd.sample(range(640), 300)
@@ -522,20 +521,31 @@ def recon_vectors() -> list[dict[str, Any]]:
     sparse = {"initiator_held": [k for k in range(20, 640) if k % 50 == 7],
               "initiator_ghosts": [k for k in range(20, 640) if k % 50 == 11],
               "responder_held": [3], "responder_ghosts": []}
+    # Items three to a timestamp 120 s apart (7.1 hours): the newest 183 are fresh (§10.2,
+    # "Opening and splitting"), so both sides send the 457 older ones as one fingerprint;
+    # the differences are fresh but one (item 100), which makes that fingerprint differ.
+    fresh = [100, *random.Random(3).sample(range(460, 640), 12)]
+    faded = {"initiator_held": list(range(0, 457)), "initiator_ghosts": [],
+             "responder_held": list(range(0, 457)), "responder_ghosts": []}
     out = []
-    for name, only_a, only_b, frame_limit, cls in (
-        ("640 items, 12 only on each side, default limits", small[:12], small[12:], 4_096,
+    for name, spacing, only_a, only_b, frame_limit, cls in (
+        ("640 items, 12 only on each side, default limits", 1, small[:12], small[12:], 4_096,
          none),
-        ("640 items, 150 only on each side, 1,024-byte frames", large[:150], large[150:], 1_024,
-         none),
+        ("640 items, 150 only on each side, 1,024-byte frames", 1, large[:150], large[150:],
+         1_024, none),
         ("640 items, 6 only on each side, some held but not offerable, some ghosts, 6 in "
-         "different classes, default limits", mixed[:6], mixed[6:12], 4_096, classes),
+         "different classes, default limits", 1, mixed[:6], mixed[6:12], 4_096, classes),
+        ("640 items over 7.1 hours, the older 457 held by both (faded), 6 fresh and 1 old only "
+         "on each side: the old part goes as one fingerprint, default limits", 120,
+         fresh[:7], [*fresh[7:], 99], 4_096, faded),
         ("640 items, the responder holds only items 0..19, the initiator some of the rest as "
-         "held or ghosts (id lists from the responder, KNOWN ranges back), default limits",
+         "held or ghosts (id lists from the responder, KNOWN ranges back), default limits", 1,
          list(range(20, 640)), [], 4_096, sparse),
     ):
-        def side(absent: list[int], held: list[int], ghosts: list[int]
-                 ) -> tuple[SortedItems, Describe]:
+        common = [(CREATED + i // 3 * spacing, recon_item_id(i)) for i in range(640)]
+
+        def side(absent: list[int], held: list[int], ghosts: list[int],
+                 common: list[tuple[int, bytes]] = common) -> tuple[SortedItems, Describe]:
             zero = {common[k][1] for k in held + ghosts}
             items = SortedItems((x for k, x in enumerate(common) if k not in set(absent)),
                                 dict.fromkeys(zero, 0))
@@ -558,8 +568,9 @@ def recon_vectors() -> list[dict[str, Any]]:
         learnt_a = initiator.take_ghosts()
         nonce = bytes(range(8))
         out.append({
-            "name": name, "frame_limit": frame_limit,
-            "items": "item i is (1790000000 + i // 3, SHA-256('meshnode recon vector ' || "
+            "name": name, "frame_limit": frame_limit, "spacing": spacing,
+            "items": f"item i is (1790000000 + (i // 3) * {spacing}, SHA-256('meshnode recon "
+                     "vector ' || "
                      "decimal i)[:16]) for i in 0..639, of class 1 unless listed as held or "
                      "as a ghost of a side (then class 0; a held item is flagged HELD, a ghost "
                      "GHOST, a class-1 item GIVES_LIVE)",

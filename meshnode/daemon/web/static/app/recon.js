@@ -17,6 +17,7 @@ const MOD = 1n << 128n;
 const VERSION = 2;
 const B = 16; // branching
 const T = 32; // id-list threshold
+const FRESH = 7200; // fresh window: items created within it of our newest are split finely (§10.2)
 const LIMIT = 4096; // our frame limit
 const MAX_RANGES = 2048;
 const MAX_DEFERRED = 4096;
@@ -459,10 +460,17 @@ export class Reconciler {
       times: chosen.filter((_, i) => timed(flags[i])).map((item) => item.t) };
   }
 
+  // A range holding our newest item, fresh items and at least T older ones: the older ones
+  // go as one fingerprint and the fresh ones are split alone (§10.2 "Opening and splitting").
   _split(lo, hi, upper) {
     const items = this.set.items;
     const c = hi - lo;
     if (c < T) return [{ mode: ID_LIST, upper, ...this._listing(items.slice(lo, hi)) }];
+    const cut = this._freshFrom();
+    if (hi === items.length && cut < hi && cut - lo >= T) {
+      return [{ mode: FINGERPRINT, upper: separate(items[cut - 1], items[cut]), fp: this.set.fingerprint(lo, cut) },
+        ...this._split(cut, hi, upper)];
+    }
     const k = buckets(c);
     const pieces = [];
     let start = lo;
@@ -473,6 +481,16 @@ export class Reconciler {
       start = end;
     }
     return pieces;
+  }
+
+  // The index of our first item created within FRESH of our newest.
+  _freshFrom() {
+    const items = this.set.items;
+    if (this.fresh === undefined) {
+      this.fresh = items.length
+        ? this.set.index({ t: Math.max(items[items.length - 1].t - FRESH, 0), prefix: new Uint8Array(0) }) : 0;
+    }
+    return this.fresh;
   }
 
   // The peer's GHOST/HELD ids we do not hold at all: ghosts to be.

@@ -91,10 +91,10 @@ export function run(v) {
   // Reconciliation (§10.2): fingerprints and the Hello digest; this module's two roles
   // against the reference's payloads, byte for byte in both directions; and a session between
   // them learning what the reference learns (the difference, the peer's flags, the ghosts).
-  const all = Array.from({ length: 640 }, (_, i) => ({ t: 1790000000 + Math.floor(i / 3),
-    id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
   let sparse = null; // the last vector's two sides, for the refusals below
   for (const r of v.reconciliation) {
+    const all = Array.from({ length: 640 }, (_, i) => ({ t: 1790000000 + Math.floor(i / 3) * r.spacing,
+      id: sha256(new TextEncoder().encode(`meshnode recon vector ${i}`)).slice(0, 16) }));
     const side = (absent, held, ghosts) => {
       const zero = new Set([...held, ...ghosts]);
       const gone = new Set(absent);

@@ -6,7 +6,7 @@
 // (docs/steunpunt.md, "What the hub can and cannot see").
 // SHELL lists every file the app loads; tests/web/test_app_http.py checks it against them.
 
-const CACHE = 'meshnode-app-v8'; // v8: received DM copies clamped to L = 32 (§10.1 step 5)
+const CACHE = 'meshnode-app-v9'; // v9: fresh items split apart from older ones (§10.2)
 const SHELL = ['/app/', '/app/app.css', '/app/ui.js', '/app/node.js', '/app/store.js',
   '/app/frames.js', '/app/msgpack.js', '/app/recon.js', '/app/seal.js', '/app/wire.js',
   '/app/strings.js', '/app/alerts.js', '/app/cap.js', '/app/contactqr.js',
