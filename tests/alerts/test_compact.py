@@ -39,6 +39,27 @@ def test_round_trip_is_exact_and_deterministic(alert: Alert) -> None:
     assert encoded_size(alert) == len(data) <= MAX_BODY
 
 
+def maps_in_key_order(obj: object) -> bool:
+    """Whether every map in `obj` (decoded with its pairs kept in wire order) lists its keys
+    in ascending order, at every depth."""
+    if isinstance(obj, list) and all(isinstance(p, tuple) and len(p) == 2 for p in obj) and obj:
+        keys = [k for k, _ in obj]
+        return keys == sorted(keys) and all(maps_in_key_order(v) for _, v in obj)
+    if isinstance(obj, list):
+        return all(maps_in_key_order(v) for v in obj)
+    return True
+
+
+@given(alerts())
+def test_every_map_is_encoded_in_ascending_key_order(alert: Alert) -> None:
+    """The canonical form (docs/protocol.md §1) at every depth, read by msgpack itself rather
+    than by our decoder's re-encoding: the encoder writes its maps as built, so their order
+    is checked here."""
+    pairs = msgpack.unpackb(encode_alert(alert), strict_map_key=False,
+                            object_pairs_hook=lambda items: [tuple(i) for i in items])
+    assert maps_in_key_order(pairs)
+
+
 def test_key_numbering_matches_the_documented_table() -> None:
     obj = raw(EXAMPLE)
     info = EXAMPLE.infos[0]
