@@ -390,6 +390,32 @@ def test_small_frames_share_datagrams_and_one_ack_covers_several() -> None:
     go(test)
 
 
+def test_flush_sends_the_held_tail_of_a_burst_at_once() -> None:
+    """What `send` holds back to share a datagram (the tail of a 2 kB alert, a small frame)
+    leaves when the caller says its burst is whole, not a scheduler round later; without
+    `flush` it stays held until then."""
+    big = os.urandom(2000)  # two DATA datagrams of 1,200 bytes
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with running(nursery, config(link_timeout=30.0, keepalive=5.0)) as b, \
+                running(nursery, config(peers=(b.addr,), link_timeout=30.0,
+                                        keepalive=5.0)) as a:
+            up = await a.next(LinkUp)
+            await b.next(LinkUp)
+            before = a.transport.stats()["data_out"]
+            await a.transport.send(up.link, big)  # no scheduler round from here on
+            await a.transport.send(up.link, b"small")
+            assert a.transport.stats()["data_out"] - before == 1  # the tail is held
+            a.transport.flush(up.link)
+            assert a.transport.stats()["data_out"] - before == 2  # tail and small together
+            a.transport.flush(up.link)  # nothing left: nothing sent
+            a.transport.flush("udp:127.0.0.1:9")  # no such link: nothing happens
+            assert a.transport.stats()["data_out"] - before == 2
+            assert await b.frames(2) == [big, b"small"]
+
+    go(test)
+
+
 def test_two_peers_that_open_at_once_end_with_one_link() -> None:
     async def test(nursery: trio.Nursery) -> None:
         probe = UdpTransport(config())
