@@ -1,13 +1,16 @@
 """The hub's receive path, this tree against another commit, alternating in one sitting.
 
     python bench/bench_hub_receive.py [--base main] [--runs 3] [--messages 5000]
-                                      [--only receive,sync,latency]
+                                      [--only receive,sync,latency] [--alerts 20]
 
 Runs `bench/bench_daemon.py --only receive` (one daemon taking replayed frames: the figure is
 the hub's alone) and, with `sync` in `--only`, its two-daemon sync, with `latency` its alert
-across a line of 5 daemons (10 alerts: the median ms per hop), once for the base commit
+across a line of 5 daemons (`--alerts`, 20: the median ms per hop, end to end and daemon to
+daemon), once for the base commit
 (extracted with `git archive` into a temporary directory) and once for this tree, `--runs`
-times in alternation, so that both meet the same load. Each run's daemons are real processes
+times in alternation, so that both meet the same load. Both trees are driven by this tree's
+bench_daemon.py (its daemons run in the tree under test and import its code), so that both
+are timed alike. Each run's daemons are real processes
 with their store in a real SQLite file (WAL, synchronous=FULL) in a temporary directory.
 
 The primary figure is the hub's CPU seconds per 1,000 received messages (user + system time
@@ -145,12 +148,25 @@ def number(cell: str) -> float:
     return float(cell.replace(",", ""))
 
 
-def run_once(tree: Path, part: str, messages: int) -> Run:
-    """bench_daemon.py of `tree`, with its daemons importing `tree`'s code. For `latency`,
-    `seconds` holds the median ms per hop and `messages` the hops."""
+@dataclass(frozen=True)
+class Hops:
+    """One run of the alert latency part: medians in ms per hop."""
+
+    end_to_end: float  # from the API request at the first daemon to the event at the last
+    daemon_to_daemon: float  # from one daemon's alert_received to the next one's
+    first_to_last: float  # from the first daemon's event to the last one's, over the hops
+    cpu: float  # CPU seconds of all daemons
+    load: str
+
+
+def run_once(tree: Path, part: str, messages: int, alerts: int) -> Run | Hops:
+    """This tree's bench_daemon.py with `tree`'s daemons: they run in `tree` and import its
+    code (the bench's own process, which only drives them over their API and the replaying
+    sender, is the same for both trees, so that both are timed alike)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     done = subprocess.run(
-        [sys.executable, "bench/bench_daemon.py", "--only", part, "--messages", str(messages)],
+        [sys.executable, str(HERE / "bench" / "bench_daemon.py"), "--only", part,
+         "--messages", str(messages), "--alerts", str(alerts)],
         cwd=tree, env=env, check=True, capture_output=True, text=True, timeout=900)
     # The columns of bench_daemon.py's tables, as printed since its core/other-threads and
     # checked-ahead columns were added.
@@ -160,7 +176,8 @@ def run_once(tree: Path, part: str, messages: int) -> Run:
                    cells[9], cells[6])
     if part == "latency":
         cells = row_after(done.stdout, "## Alert latency")
-        return Run(int(number(cells[0])), number(cells[4]), number(cells[5]), "-", cells[6])
+        return Hops(number(cells[4]), number(cells[5]), number(cells[6]), number(cells[7]),
+                    cells[8])
     cells = row_after(done.stdout, "## Sync")
     return Run(int(number(cells[0])), number(cells[1]), number(cells[8]), cells[9], cells[11])
 
@@ -169,22 +186,23 @@ def span(values: list[float], digits: int) -> str:
     return f"{min(values):,.{digits}f}–{max(values):,.{digits}f}"
 
 
-def report_latency(labels: dict[str, str], runs: dict[str, list[Run]]) -> None:
+def report_latency(labels: dict[str, str], runs: dict[str, list[Hops]]) -> None:
     print(f"### latency: ranges over {len(next(iter(runs.values())))} alternating runs")
     print()
-    print("| tree | median ms per hop | CPU s, all daemons | load before/after |")
-    print("|---|---:|---:|---:|")
+    print("| tree | per hop, end to end: median ms | daemon to daemon: median ms "
+          "| first to last event, per hop: median ms | CPU s, all daemons "
+          "| load before/after |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, label in labels.items():
         rs = runs[name]
-        print(f"| {label} | {span([r.seconds for r in rs], 1)} | {span([r.cpu for r in rs], 2)} "
+        print(f"| {label} | {span([r.end_to_end for r in rs], 1)} "
+              f"| {span([r.daemon_to_daemon for r in rs], 1)} "
+              f"| {span([r.first_to_last for r in rs], 1)} | {span([r.cpu for r in rs], 2)} "
               f"| {', '.join(r.load for r in rs)} |")
     print()
 
 
 def report(part: str, labels: dict[str, str], runs: dict[str, list[Run]]) -> None:
-    if part == "latency":
-        report_latency(labels, runs)
-        return
     who = "hub" if part == "receive" else "receiver B"
     print(f"### {part}: ranges over {len(next(iter(runs.values())))} alternating runs")
     print()
@@ -206,6 +224,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--messages", type=int, default=5_000)
     parser.add_argument("--only", default="receive", help="receive,sync,latency")
+    parser.add_argument("--alerts", type=int, default=20, help="alerts of the latency part")
     args = parser.parse_args()
     head = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
                           check=True, capture_output=True, text=True).stdout.strip()
@@ -220,13 +239,18 @@ def main() -> None:
         labels = {"base": f"{args.base} ({base})",
                   "this": f"this tree ({head}{', uncommitted changes' if dirty else ''})"}
         for part in args.only.split(","):
-            runs: dict[str, list[Run]] = {"base": [], "this": []}
+            runs: dict[str, list[Run | Hops]] = {"base": [], "this": []}
             for i in range(args.runs):
                 for name in ("base", "this") if i % 2 == 0 else ("this", "base"):
-                    run = run_once(trees[name], part, args.messages)
+                    run = run_once(trees[name], part, args.messages, args.alerts)
                     runs[name].append(run)
                     print(f"  {part} {name} run {i + 1}: {run}", file=sys.stderr)
-            report(part, labels, runs)
+            if part == "latency":
+                report_latency(labels, {k: [r for r in v if isinstance(r, Hops)]
+                                        for k, v in runs.items()})
+            else:
+                report(part, labels, {k: [r for r in v if isinstance(r, Run)]
+                                      for k, v in runs.items()})
 
 
 if __name__ == "__main__":

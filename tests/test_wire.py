@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from meshnode import wire
 from meshnode.codec import pack
-from meshnode.wire import Kind, Message, PostBody, Routing, WireError
+from meshnode.wire import Kind, Message, PostBody, Routing, WireError, kind_of
 from tests import strategies as s
 
 NOW = 1_790_000_000
@@ -179,3 +179,18 @@ def test_signature_must_be_64_bytes() -> None:
                          use_bin_type=True)
     with pytest.raises(WireError, match="message.sig: 63 bytes"):
         wire.decode_message(data)
+
+
+def test_kind_of_answers_as_the_enum_does_for_every_byte() -> None:
+    """The table lookup the node uses instead of `Kind(value)`: the same kind for each known
+    value, the same ValueError for the rest."""
+    for value in range(-1, 257):
+        try:
+            expected: Kind | None = Kind(value)
+        except ValueError:
+            expected = None
+        if expected is None:
+            with pytest.raises(ValueError):
+                kind_of(value)
+        else:
+            assert kind_of(value) is expected

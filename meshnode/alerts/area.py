@@ -131,7 +131,17 @@ def ring_within(ring: Ring, scope: Ring) -> bool:
     A piece then touches the boundary nowhere in its interior or lies along it, so its midpoint
     decides for all of it; a region whose boundary lies in a simple polygon lies in it.
     Coordinates are doubled so that midpoints stay integers.
+
+    When `scope` is convex (most issuers' regions are drawn as a few corners of a box), this
+    reaches the same verdict by testing the vertices alone: a convex region holds every
+    segment between two of its points, so `ring`'s edges lie in it exactly when their ends do,
+    and an end outside fails the rule too. For any other scope the vertices are not enough
+    (an edge may leave through a concave corner), and the rule above runs.
     """
+    outline_turn = _convex_turn(scope)
+    if outline_turn:
+        points = _xy(scope)
+        return all(_inside_convex(p, points, outline_turn) for p in _xy(ring))
     area, outline = _xy(ring, 2), _xy(scope, 2)
     outline_edges = _edges(outline)
     for p, q in _edges(area):
@@ -147,6 +157,30 @@ def ring_within(ring: Ring, scope: Ring) -> bool:
             if not _inside(((u[0] + w[0]) // 2, (u[1] + w[1]) // 2), outline):
                 return False
     return True
+
+
+def _convex_turn(ring: Ring) -> int:
+    """+1 or -1, the direction every corner of `ring` turns, if `ring` (a simple polygon) is
+    convex; 0 if not. Straight corners (a point on the line of its neighbours) turn neither
+    way and are allowed: the region is convex all the same."""
+    points = _xy(ring)
+    n = len(points)
+    turn = 0
+    for i in range(n):
+        c = _cross(points[i - 1], points[i], points[(i + 1) % n])
+        if c:
+            side = 1 if c > 0 else -1
+            if turn and side != turn:
+                return 0
+            turn = side
+    return turn
+
+
+def _inside_convex(p: Point, points: Sequence[Point], turn: int) -> bool:
+    """Whether `p` lies in the convex polygon `points` (whose corners turn `turn`) or on its
+    boundary: on the inner side of, or on the line of, every edge (exact)."""
+    n = len(points)
+    return all(_cross(points[i], points[(i + 1) % n], p) * turn >= 0 for i in range(n))
 
 
 def edge_distance_m(circle: Circle, a: tuple[int, int], b: tuple[int, int]) -> float:

@@ -90,7 +90,7 @@ from meshnode.alerts.model import (
     Urgency,
     check_alert,
 )
-from meshnode.codec import Fields, WireError, check_int, check_text, pack, unpack_bounded
+from meshnode.codec import Fields, WireError, check_int, check_text, pack_ordered, unpack_bounded
 
 __all__ = ["MAX_BODY", "decode_alert", "encode_alert", "encoded_size"]
 
@@ -102,7 +102,7 @@ E = TypeVar("E", bound=CapEnum)
 def encode_alert(alert: Alert) -> bytes:
     """The canonical compact body of `alert`; AlertLimitError (a WireError) if it breaks a limit."""
     check_alert(alert)
-    data = pack(_alert_map(alert))
+    data = pack_ordered(_alert_map(alert))
     if len(data) > MAX_BODY:
         raise AlertLimitError((Problem("alert", f"compact body is {len(data):,} bytes, "
                                                 f"exceeds {MAX_BODY:,}"),))
@@ -111,7 +111,7 @@ def encode_alert(alert: Alert) -> bytes:
 
 def encoded_size(alert: Alert) -> int:
     """Bytes `encode_alert` would produce, without checking any limit (for trimming)."""
-    return len(pack(_alert_map(alert)))
+    return len(pack_ordered(_alert_map(alert)))
 
 
 def decode_alert(data: bytes) -> Alert:
@@ -124,7 +124,7 @@ def decode_alert(data: bytes) -> Alert:
         raise AlertLimitError(
             tuple(Problem(f"alert.{p.where}", p.rule) for p in exc.problems)
         ) from None
-    if pack(_alert_map(alert)) != bytes(data):
+    if pack_ordered(_alert_map(alert)) != bytes(data):
         raise WireError("alert", "not in canonical encoding")
     return alert
 
@@ -145,10 +145,14 @@ def _put_tz(d: dict[int, object], key: int, tz: int) -> None:
 
 
 def _alert_map(a: Alert) -> dict[int, object]:
-    d: dict[int, object] = {1: a.identifier, 2: a.sender, 3: a.sent, 5: int(a.status),
-                            6: int(a.msg_type), 8: int(a.scope)}
+    # Every map is built in ascending key order, so it packs canonically as built
+    # (`pack_ordered`); the vectors and the decoder's canonical check hold it to that.
+    d: dict[int, object] = {1: a.identifier, 2: a.sender, 3: a.sent}
     _put_tz(d, 4, a.sent_tz)
+    d[5] = int(a.status)
+    d[6] = int(a.msg_type)
     _put(d, 7, a.source)
+    d[8] = int(a.scope)
     _put(d, 9, a.restriction)
     _put(d, 10, a.addresses)
     _put(d, 11, list(a.codes))
@@ -160,16 +164,18 @@ def _alert_map(a: Alert) -> dict[int, object]:
 
 
 def _info_map(n: Info) -> dict[int, object]:
-    d: dict[int, object] = {1: n.language, 2: [int(c) for c in n.categories], 3: n.event,
-                            5: int(n.urgency), 6: int(n.severity), 7: int(n.certainty),
-                            14: n.expires}
+    d: dict[int, object] = {1: n.language, 2: [int(c) for c in n.categories], 3: n.event}
     _put(d, 4, [int(r) for r in n.response_types])
+    d[5] = int(n.urgency)
+    d[6] = int(n.severity)
+    d[7] = int(n.certainty)
     _put(d, 8, n.audience)
     _put(d, 9, [list(p) for p in n.event_codes])
     _put(d, 10, n.effective)
     _put_tz(d, 11, n.effective_tz)
     _put(d, 12, n.onset)
     _put_tz(d, 13, n.onset_tz)
+    d[14] = n.expires
     _put_tz(d, 15, n.expires_tz)
     _put(d, 16, n.sender_name)
     _put(d, 17, n.headline)

@@ -689,9 +689,11 @@ def scope_problem(alert: Alert, cert: IssuerCert, expires: int, now: int) -> Rej
     if alert.msg_type not in cert.msg_types:
         return Rejection(Reason.MSG_TYPE_NOT_ALLOWED, alert.msg_type.cap)
     # An alert without infos (a bare Cancel) has no area of its own; its reference is checked.
-    # Every info needs an area: an info without one is addressed to everyone.
-    if alert.infos and not all(alert_area.area_within(
-        info.areas, polygons=cert.polygons, geocodes=cert.geocodes) for info in alert.infos
+    # Every info needs an area: an info without one is addressed to everyone. An area that
+    # several infos repeat (one per language, as NL-Alert sends them) is checked once.
+    if alert.infos and not (all(info.areas for info in alert.infos) and alert_area.area_within(
+        dict.fromkeys(area for info in alert.infos for area in info.areas),
+        polygons=cert.polygons, geocodes=cert.geocodes)
     ):
         descs = ", ".join(dict.fromkeys(a.area_desc for a in alert.areas))
         return Rejection(Reason.AREA_OUT_OF_SCOPE,

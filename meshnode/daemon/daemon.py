@@ -856,6 +856,8 @@ class Daemon:
                 except Exception:  # a transport bug costs this frame, not the daemon
                     self.internal_errors += 1
                     _log.exception("send_failed", extra={"fields": {"link": str(box.link)}})
+            if isinstance(box.transport, UdpTransport):
+                box.transport.flush(box.link)  # the burst is whole: its last datagram now
             if box.open():
                 await self._inputs.send(_Ready(box.link, box.generation))
 

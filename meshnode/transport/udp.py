@@ -391,6 +391,16 @@ class UdpTransport:
             self._flush.set()
         await trio.lowlevel.checkpoint_if_cancelled()
 
+    def flush(self, link: LinkId) -> None:
+        """Send at once what `send` left waiting to share a datagram: the caller has handed
+        its whole burst (the daemon's link sender does, when its queue runs empty). Without
+        it the flusher sends that at the next scheduler round, which at every hop held the
+        last datagram of an alert (docs/benchmarks.md, issue 18, session 10)."""
+        state = self._by_id(link)
+        if state is not None and state.up:
+            self._to_flush.discard(state)
+            self._pump(state, force=True)
+
     async def close(self, link: LinkId, reason: str) -> None:
         state = self._by_id(link)
         if state is not None:

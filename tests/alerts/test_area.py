@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -154,6 +155,39 @@ def test_ring_within_agrees_with_shapely_on_boxes_and_triangles(c: list[int]) ->
         shapely.Polygon([(x, y) for y, x in area]) if is_simple_ring(area)
         else shapely.LineString([(x, y) for y, x in area + area[:1]]))
     assert ring_within(area, scope) == expected
+
+
+def shapely_within(area: tuple[tuple[int, int], ...],
+                   scope: tuple[tuple[int, int], ...]) -> bool:
+    """The containment of `area` (its region, or its outline if it is not simple) in `scope`,
+    by shapely: an implementation independent of ours."""
+    outline = shapely.Polygon([(x, y) for y, x in scope])
+    return outline.covers(shapely.Polygon([(x, y) for y, x in area]) if is_simple_ring(area)
+                          else shapely.LineString([(x, y) for y, x in area + area[:1]]))
+
+
+@given(st.lists(st.tuples(st.integers(-40, 40), st.integers(-40, 40)), min_size=3,
+                max_size=9),
+       st.lists(st.tuples(st.integers(-50, 50), st.integers(-50, 50)), min_size=3,
+                max_size=6),
+       st.booleans())
+def test_ring_within_a_convex_scope_agrees_with_shapely(
+        corners: list[tuple[int, int]], area: list[tuple[int, int]], straight: bool) -> None:
+    """Convex scopes of any number of corners (and corners that do not turn, midway along an
+    edge), against alert rings of every shape: their verdicts are shapely's."""
+    hull = shapely.MultiPoint([(x, y) for y, x in corners]).convex_hull
+    if not isinstance(hull, shapely.Polygon):
+        return  # all on one line: no region
+    points = [(int(y), int(x)) for x, y in hull.exterior.coords[:-1]]
+    if straight:  # a corner that does not turn, where an edge has an integer midpoint
+        for i, (a, b) in enumerate(itertools.pairwise(points + points[:1])):
+            if (a[0] + b[0]) % 2 == 0 and (a[1] + b[1]) % 2 == 0:
+                points.insert(i + 1, ((a[0] + b[0]) // 2, (a[1] + b[1]) // 2))
+                break
+    scope = tuple(points)
+    assert is_simple_ring(scope)
+    ring = tuple(area)
+    assert ring_within(ring, scope) == shapely_within(ring, scope)
 
 
 def test_an_edge_through_a_concave_corner_is_outside() -> None:

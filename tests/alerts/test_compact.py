@@ -31,12 +31,28 @@ def repack(obj: object) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+def maps_in_key_order(obj: object) -> bool:
+    """Whether every map in `obj` (decoded with its pairs kept in wire order) lists its keys
+    in ascending order, at every depth."""
+    if isinstance(obj, list) and all(isinstance(p, tuple) and len(p) == 2 for p in obj) and obj:
+        keys = [k for k, _ in obj]
+        return keys == sorted(keys) and all(maps_in_key_order(v) for _, v in obj)
+    if isinstance(obj, list):
+        return all(maps_in_key_order(v) for v in obj)
+    return True
+
+
 @given(alerts())
-def test_round_trip_is_exact_and_deterministic(alert: Alert) -> None:
+def test_round_trip_is_exact_deterministic_and_canonical(alert: Alert) -> None:
     data = encode_alert(alert)
     assert decode_alert(data) == alert
     assert encode_alert(decode_alert(data)) == data
     assert encoded_size(alert) == len(data) <= MAX_BODY
+    # Canonical at every depth (docs/protocol.md §1), as msgpack itself reads the map keys'
+    # order rather than our decoder's re-encoding: the encoder packs its maps as built.
+    pairs = msgpack.unpackb(data, strict_map_key=False,
+                            object_pairs_hook=lambda items: [tuple(i) for i in items])
+    assert maps_in_key_order(pairs)
 
 
 def test_key_numbering_matches_the_documented_table() -> None:

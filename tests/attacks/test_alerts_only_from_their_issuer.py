@@ -59,6 +59,16 @@ def everyone(alert: Alert) -> Alert:
                                                   for i in alert.infos))
 
 
+def second_info(alert: Alert, areas: tuple[Area, ...]) -> Alert:
+    """The first language as the issuer wrote it, the second with `areas` instead: a relay's
+    area check must not stop at the first language, nor count an area two languages share
+    as the check of both."""
+    first, *rest = alert.infos
+    assert rest, "the example alert has a second language"
+    return dataclasses.replace(alert, infos=(first, *(dataclasses.replace(i, areas=areas)
+                                                      for i in rest)))
+
+
 def with_body_field(msg: Message, **changes: object) -> Message:
     """The same signature over an altered alert body, as a forger would send it."""
     body = dataclasses.replace(decode_alert_body(msg.body), **changes)  # type: ignore[arg-type]
@@ -84,6 +94,12 @@ HOSTILE: dict[str, tuple[Callable[[Chain], Message], str]] = {
                                         "area outside the issuer's scope"),
     "no area: addressed to the whole country": (lambda c: c.alert(everyone(nl_alert())),
                                                 "area outside the issuer's scope"),
+    "second language addressed to the whole country": (
+        lambda c: c.alert(second_info(nl_alert(), ())), "area outside the issuer's scope"),
+    "second language's area outside the issuer's scope": (
+        lambda c: c.alert(second_info(nl_alert(), (Area(area_desc="Groningen",
+                                                        polygons=(GRONINGEN,)),))),
+        "area outside the issuer's scope"),
     "CAP sender the issuer may not use": (
         lambda c: c.alert(nl_alert(sender="nl-alert@rijksoverheid.example")),
         "CAP sender not covered"),

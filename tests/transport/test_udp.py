@@ -90,6 +90,17 @@ async def running(nursery: trio.Nursery, cfg: UdpConfig, buffer: int = 1000, *,
         scope.cancel()
 
 
+@asynccontextmanager
+async def linked(nursery: trio.Nursery) -> AsyncIterator[tuple[Side, Side, LinkUp]]:
+    """A (static peer B) and B with their link up, timers long enough that nothing but the
+    test's own frames moves: (A, B, A's LinkUp)."""
+    async with running(nursery, config(link_timeout=30.0, keepalive=5.0)) as b, \
+            running(nursery, config(peers=(b.addr,), link_timeout=30.0, keepalive=5.0)) as a:
+        up = await a.next(LinkUp)
+        await b.next(LinkUp)
+        yield a, b, up
+
+
 def go(test: Callable[[trio.Nursery], Awaitable[None]], *,
        clock: trio.abc.Clock | None = None) -> None:
     async def main() -> None:
@@ -369,11 +380,7 @@ def test_small_frames_share_datagrams_and_one_ack_covers_several() -> None:
     sent = [os.urandom(random.Random(i).randrange(20, 300)) for i in range(600)]
 
     async def test(nursery: trio.Nursery) -> None:
-        async with running(nursery, config(link_timeout=30.0, keepalive=5.0)) as b, \
-                running(nursery, config(peers=(b.addr,), link_timeout=30.0,
-                                        keepalive=5.0)) as a:
-            up = await a.next(LinkUp)
-            await b.next(LinkUp)
+        async with linked(nursery) as (a, b, up):
 
             async def send_all() -> None:
                 for i in range(0, len(sent), 30):  # bursts, as the daemon hands them
@@ -386,6 +393,28 @@ def test_small_frames_share_datagrams_and_one_ack_covers_several() -> None:
             data_out, acks_out = a.transport.stats()["data_out"], b.transport.stats()["acks_out"]
             assert data_out * 3 <= len(sent), f"{data_out} datagrams for {len(sent)} frames"
             assert acks_out * 2 <= data_out, f"{acks_out} ACKs for {data_out} datagrams"
+
+    go(test)
+
+
+def test_flush_sends_the_held_tail_of_a_burst_at_once() -> None:
+    """What `send` holds back to share a datagram (the tail of a 2 kB alert, a small frame)
+    leaves when the caller says its burst is whole, not a scheduler round later; without
+    `flush` it stays held until then."""
+    big = os.urandom(2000)  # two DATA datagrams of 1,200 bytes
+
+    async def test(nursery: trio.Nursery) -> None:
+        async with linked(nursery) as (a, b, up):
+            before = a.transport.stats()["data_out"]
+            await a.transport.send(up.link, big)  # no scheduler round from here on
+            await a.transport.send(up.link, b"small")
+            assert a.transport.stats()["data_out"] - before == 1  # the tail is held
+            a.transport.flush(up.link)
+            assert a.transport.stats()["data_out"] - before == 2  # tail and small together
+            a.transport.flush(up.link)  # nothing left: nothing sent
+            a.transport.flush("udp:127.0.0.1:9")  # no such link: nothing happens
+            assert a.transport.stats()["data_out"] - before == 2
+            assert await b.frames(2) == [big, b"small"]
 
     go(test)
 
