@@ -122,6 +122,15 @@ _READ_AHEAD = 64  # queued messages read from the store in one go when a burst i
 _READ_AT_ONCE = 500  # stored messages read in one go when the sync set is rebuilt
 _RECONCILED = (Kind.RECEIPT, Kind.DM, Kind.POST, Kind.ANNOUNCE)
 _MEMO_SIZE = 8_192  # signature results a node remembers when not given a shared memo
+_KINDS: dict[int, Kind] = {int(kind): kind for kind in Kind}
+
+
+def _kind_of(stored: StoredMessage) -> Kind:
+    """`Kind(stored.kind)`, read from a table: this runs for every item a reconciliation
+    lists and every message queued, and the enum's own call costs ten times a dict read. A
+    kind that is not a `Kind` still raises `ValueError`, as the call does."""
+    kind = _KINDS.get(stored.kind)
+    return Kind(stored.kind) if kind is None else kind
 
 
 class Node:
@@ -661,7 +670,7 @@ class Node:
             self._enqueue(session, stored)
 
     def _enqueue(self, session: Session, stored: StoredMessage) -> None:
-        cls = _CLASS.get(Kind(stored.kind), 6)
+        cls = _CLASS.get(_kind_of(stored), 6)
         if session.for_peer(stored):
             cls = _FOR_THE_PEER
         session.enqueue(cls, stored.created, stored.id)
@@ -727,7 +736,7 @@ class Node:
                now: int) -> Offer | None:
         assert session.peer is not None
         held = self._intake.copies.get(stored.id, routing.copies)
-        return self._forwarder.offer(Kind(stored.kind), stored.tag, routing, held,
+        return self._forwarder.offer(_kind_of(stored), stored.tag, routing, held,
                                      to_destination=session.for_peer(stored),
                                      peer=session.peer, now=now)
 
@@ -775,7 +784,7 @@ class Node:
         """Whether a flooded message's item is past its fade time (§10.2, "Class"): no copy
         of it is of class 1 anywhere, so none upgrades ours (a peer without fading may still
         flag it GIVES_LIVE)."""
-        fade = fades_at(Kind(stored.kind), stored.created)
+        fade = fades_at(_kind_of(stored), stored.created)
         return fade is not None and now >= fade
 
     def _faded(self, stored: StoredMessage, flag: int, now: int) -> int:
@@ -790,7 +799,7 @@ class Node:
         if read is None or offer is None:
             return HELD
         given = Routing(max(0, read[0].hops_left - 1), offer.give)
-        spreads = self._forwarder.spreads(Kind(stored.kind), given, offer.give)
+        spreads = self._forwarder.spreads(_kind_of(stored), given, offer.give)
         return GIVES_LIVE if spreads else GIVES_DEAD
 
     # --- the reconciled set ----------------------------------------------------------------
@@ -806,7 +815,7 @@ class Node:
         for stored in self._intake.take_upgraded():
             self._reclass(stored, now)
         for stored, source in self._intake.take_stored():
-            if Kind(stored.kind) in _RECONCILED:
+            if _kind_of(stored) in _RECONCILED:
                 ghost = self._ghosts.discard(stored.id)  # the real message replaces its ghost
                 if self._items is not None:
                     if ghost is not None:
@@ -849,7 +858,7 @@ class Node:
         other than its destination and, for what floods, the item has not faded yet (§10.2).
         Keeps the list of our class-0 DMs and the fade times of class-1 items."""
         read = read_routing(stored)
-        kind = Kind(stored.kind)
+        kind = _kind_of(stored)
         cls = 0
         if read is not None:
             held = self._intake.copies.get(stored.id, read[0].copies)
