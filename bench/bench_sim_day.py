@@ -120,6 +120,10 @@ def main() -> None:
 
     def close_hour(events: int) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
+        if sampler is not None:
+            # No sample while the hour's counters are read: a SIGPROF in the middle of
+            # `most_common` adds a key to the dict it iterates (a 24-h run died of it at hour 3).
+            sampler.stop()
         stored = sum(node.store.usage().count for node in sim.nodes) / len(sim.nodes)
         ghosts = sum(node.status(0)["ghosts"] for node in sim.nodes) / len(sim.nodes)
         hours.append({"hour": mark["hour"], "cpu_s": round(cpu - mark["cpu"], 3),
@@ -139,6 +143,7 @@ def main() -> None:
             hours[-1]["own"] = {k: round(v / total, 3) for k, v in own.most_common(args.top)}
             sampler.hours.append(Counter())
             sampler.own.append(Counter())
+            sampler.start()
         print(json.dumps(hours[-1]), file=sys.stderr, flush=True)
         # The bookkeeping above is not charged to the next hour.
         mark.update(hour=mark["hour"] + 1, cpu=time.process_time(),
