@@ -4,7 +4,8 @@ Runs the bundled `neighbourhood` scenario (the default scenario, posts as shippe
 `--post-hops` is given) scaled to `--nodes` devices for `--hours` simulated hours, then the
 metrics and oracle (`summarise`), and prints one JSON object: process CPU and wall seconds for
 the run and for the metrics, peak RSS (`ru_maxrss`), per simulated hour the CPU and wall
-seconds, events handled, messages stored per node and the resident set at the hour's end, and
+seconds, events handled, and at the hour's end the messages and ghosts stored per node, the
+open links, the events queued, the sync sets rebuilt so far and the resident set, and
 a digest of the results without timings (same seed, same digest). `--profile` runs the whole
 thing under cProfile with a CPU-time clock and prints the top functions by own time instead of
 trusting its timings. Each hour is also printed to stderr as it ends.
@@ -33,7 +34,7 @@ from typing import Any
 from sim.bench import scaled
 from sim.driver import Simulation
 from sim.metrics import summarise
-from sim.scenario import bundled
+from sim.overrides import load_scenario
 
 HOUR = 3600.0
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -98,12 +99,15 @@ def main() -> None:
                         help="sample the stack every 10 ms CPU; inclusive and own shares per hour")
     parser.add_argument("--fade-after", type=int, default=None,
                         help="seconds a flooded item stays class 1 (§10.2; trees with fading)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a scenario setting as `meshnode sim run --set` takes it, e.g. "
+                             "workload.posts_per_hour=1 to fill stores sooner (repeatable)")
     args = parser.parse_args()
     if args.fade_after is not None:
         from meshnode.routing import forwarding
         forwarding.FADE_AFTER = args.fade_after
     base_rss = _rss_mib()
-    scenario = scaled(bundled("neighbourhood"), args.nodes, args.hours * HOUR)
+    scenario = scaled(load_scenario("neighbourhood", args.set), args.nodes, args.hours * HOUR)
     if args.post_hops is not None:
         scenario = dataclasses.replace(scenario, routing=dataclasses.replace(
             scenario.routing, post_hops=args.post_hops))
@@ -116,10 +120,18 @@ def main() -> None:
 
     def close_hour(events: int) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
+        if sampler is not None:
+            # No sample while the hour's counters are read: a SIGPROF in the middle of
+            # `most_common` adds a key to the dict it iterates (a 24-h run died of it at hour 3).
+            sampler.stop()
         stored = sum(node.store.usage().count for node in sim.nodes) / len(sim.nodes)
+        ghosts = sum(node.status(0)["ghosts"] for node in sim.nodes) / len(sim.nodes)
         hours.append({"hour": mark["hour"], "cpu_s": round(cpu - mark["cpu"], 3),
                       "wall_s": round(wall - mark["wall"], 3),
                       "events": events - mark["events"], "stored_per_node": round(stored, 1),
+                      "ghosts_per_node": round(ghosts, 1), "links": len(sim.links),
+                      "queued_events": len(sim.queue),
+                      "sync_rebuilds": sum(node.stats.sync_rebuilds for node in sim.nodes),
                       "rss_mib": round(_rss_mib(), 1)})
         # Streamed as it closes, so that a run stopped by a `timeout` still reports its hours.
         if sampler is not None:
@@ -131,6 +143,7 @@ def main() -> None:
             hours[-1]["own"] = {k: round(v / total, 3) for k, v in own.most_common(args.top)}
             sampler.hours.append(Counter())
             sampler.own.append(Counter())
+            sampler.start()
         print(json.dumps(hours[-1]), file=sys.stderr, flush=True)
         # The bookkeeping above is not charged to the next hour.
         mark.update(hour=mark["hour"] + 1, cpu=time.process_time(),
@@ -162,7 +175,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {
         "label": args.label, "nodes": args.nodes, "sim_hours": args.hours,
-        "post_hops": args.post_hops, "setup_cpu_s": round(setup_cpu, 2),
+        "post_hops": args.post_hops, "settings": args.set, "setup_cpu_s": round(setup_cpu, 2),
         "run_cpu_s": round(run_cpu, 2), "run_wall_s": round(run_wall, 2),
         "metrics_cpu_s": round(met_cpu, 2), "metrics_wall_s": round(met_wall, 2),
         "total_cpu_s": round(time.process_time(), 2),

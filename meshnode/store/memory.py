@@ -13,7 +13,7 @@ equal to copies other nodes hold.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -45,9 +45,10 @@ class _SortedIds:
 
     __slots__ = ("_ids", "_key")
 
-    def __init__(self, key: Callable[[bytes], tuple[Any, ...]]) -> None:
-        self._ids: list[bytes] = []
+    def __init__(self, key: Callable[[bytes], tuple[Any, ...]],
+                 ids: Iterable[bytes] = ()) -> None:
         self._key = key
+        self._ids: list[bytes] = sorted(ids, key=key)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -128,9 +129,14 @@ class MemoryStore:
         self._msgs: dict[bytes, StoredMessage] = {}
         self._used = 0
         self._kind_counts: dict[int, int] = {}
-        self._by_created = _SortedIds(self._created_key)
         self._by_expiry = _SortedIds(self._expiry_key)
-        self._evictable = _SortedIds(self._rank_key)  # unpinned only
+        # Two indexes only some readers need are built when first read and kept up to date
+        # from then on (`_created_index`, `_evictable_index`): a listing of every kind, and
+        # the unpinned messages in eviction order, which only a full store reads. Until then
+        # a put does not pay for them (each costs a bisection whose every step calls a key
+        # function, and the eviction rank is the dearest key).
+        self._by_created: _SortedIds | None = None
+        self._evictable: _SortedIds | None = None
         self._kinds: dict[int, _SortedIds] = {}
         self._channels: dict[str, _SortedIds] = {}
         self._tags: dict[bytes, _SortedIds] = {}
@@ -208,8 +214,19 @@ class MemoryStore:
         expired.sort(key=lambda c: c.rank)
         return iter(expired)
 
+    def _created_index(self) -> _SortedIds:
+        if self._by_created is None:
+            self._by_created = _SortedIds(self._created_key, self._msgs)
+        return self._by_created
+
+    def _evictable_index(self) -> _SortedIds:
+        if self._evictable is None:
+            self._evictable = _SortedIds(
+                self._rank_key, (i for i, m in self._msgs.items() if not m.pinned))
+        return self._evictable
+
     def _live_candidates(self, now: int) -> Iterator[Candidate]:
-        for msg_id in self._evictable:
+        for msg_id in self._evictable_index():
             if not is_expired(self._msgs[msg_id].expires, now):
                 yield self._candidate(msg_id)
 
@@ -218,9 +235,10 @@ class MemoryStore:
         self._msgs[msg_id] = msg
         self._used += msg.size
         self._kind_counts[msg.kind] = self._kind_counts.get(msg.kind, 0) + 1
-        self._by_created.add(msg_id)
+        if self._by_created is not None:
+            self._by_created.add(msg_id)
         self._by_expiry.add(msg_id)
-        if not msg.pinned:
+        if not msg.pinned and self._evictable is not None:
             self._evictable.add(msg_id)
         for index, key, keyfn in self._secondary(msg):
             bucket = index.get(key)
@@ -230,9 +248,10 @@ class MemoryStore:
 
     def _remove(self, msg_id: bytes) -> StoredMessage:
         msg = self._msgs[msg_id]
-        self._by_created.remove(msg_id)
+        if self._by_created is not None:
+            self._by_created.remove(msg_id)
         self._by_expiry.remove(msg_id)
-        if not msg.pinned:
+        if not msg.pinned and self._evictable is not None:
             self._evictable.remove(msg_id)
         for index, key, _ in self._secondary(msg):
             bucket = index[key]
@@ -316,7 +335,7 @@ class MemoryStore:
         hi = None if upper is None else check_bound("upper", upper)
         check_limit(limit)
         if kind is None:
-            index = self._by_created
+            index = self._created_index()
         else:
             found = self._kinds.get(check_uint("kind", kind))
             if found is None:
