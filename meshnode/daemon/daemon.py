@@ -980,6 +980,8 @@ class Daemon:
         total["commit_inputs"] = self.batched_inputs
         total["core_run_ms"] = round(1000 * self.run_seconds)  # where the core's time went
         total["commit_wait_ms"] = round(1000 * self.wait_seconds)
+        # Statements of a batch that waited for the sealed batch's COMMIT (not overlapped).
+        total["sealed_waits"] = self._store.waits
         if self.check_ahead is not None:
             total["checked_ahead"] = self.check_ahead.ahead  # frames the worker checked in time
             total["checked_inline"] = self.check_ahead.inline  # and those the core checked
