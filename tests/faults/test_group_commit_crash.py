@@ -5,8 +5,9 @@ the release of the batch's outputs, on
 its check-ahead worker's thread just after it verified a frame whose result the core has not
 taken yet, and on the commit's thread before the COMMIT of batch k while the core has already
 run batch k+1 (overlap: k+1's outputs are held too) — loses nothing it acknowledged and
-stores nothing unverified; started again, it fetches the rest. The first runs without the check-ahead worker (`check_ahead = "off"`, the
-core verifies everything itself), the others with it.
+stores nothing unverified; started again, it fetches the rest. The first two and the last run
+without the check-ahead worker (`check_ahead = "off"`, the core verifies everything itself),
+the others with it.
 
 The daemon kills itself at the chosen moment (`MESHNODE_CRASH_AT`, `meshnode.daemon.daemon.
 CrashPoint`): a real process dies by SIGKILL in the middle of syncing a backlog over UDP. The
