@@ -106,9 +106,13 @@ def commits(status: dict[str, Any]) -> str:
 
 def core_time(status: dict[str, Any]) -> str:
     """The receiving core's ms running batches through the node / waiting for a COMMIT with
-    nothing to run ("-": a daemon that does not count them)."""
+    nothing to run, and how many of its statements waited for a sealed batch's COMMIT ("-": a
+    daemon that does not count them)."""
     t = status["transport"]
-    return f"{t['core_run_ms']:,}/{t['commit_wait_ms']:,}" if "core_run_ms" in t else "-"
+    if "core_run_ms" not in t:
+        return "-"
+    waited = f" ({t['sealed_waits']:,} waited)" if "sealed_waits" in t else ""
+    return f"{t['core_run_ms']:,}/{t['commit_wait_ms']:,}{waited}"
 
 
 def checked(status: dict[str, Any]) -> str:

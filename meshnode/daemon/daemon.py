@@ -592,9 +592,10 @@ class Daemon:
         flight: _Flight | None = None
         async with trio.open_nursery() as flights:
             while True:
-                if not pending:
-                    await self._next_input(inputs, pending, flight)
                 room = MAX_BATCH - self._commit.open_inputs
+                if not pending or room == 0:
+                    await self._next_input(inputs, pending, flight)
+                    room = MAX_BATCH - self._commit.open_inputs
                 if pending and room > 0:
                     await _gather(inputs, pending, room)
                     if not self._run(pending, room):
@@ -633,7 +634,8 @@ class Daemon:
     async def _next_input(self, inputs: trio.MemoryReceiveChannel[_Input],
                           pending: deque[_Input], flight: _Flight | None) -> None:
         """Wait for an input or, while a commit is in the air, for whichever comes first:
-        an input (if the open batch has room) or the commit's end."""
+        an input (if the open batch has room) or the commit's end. (With no commit in the air
+        no batch is open, so there is always room.)"""
         if flight is None:
             pending.append(await inputs.receive())
             return

@@ -453,6 +453,8 @@ class SqliteStore:
             with self._batch_write(what, self._batch, one_statement) as totals:
                 yield totals
             return
+        if self._sealed is not None:
+            self._land(self._sealed)  # the totals below start from the sealed batch's
         with self._errors(what):
             totals = self._totals.copy()
             try:
@@ -946,8 +948,10 @@ class SqliteStore:
             )
 
     def _current(self) -> _Totals:
-        """The totals as the connection sees them (an open batch's included)."""
-        return self._totals if self._batch is None else self._batch.totals
+        """The totals as the connection sees them (an open or a sealed batch's included)."""
+        if self._batch is not None:
+            return self._batch.totals
+        return self._totals if self._sealed is None else self._sealed.totals
 
     def usage(self) -> StoreUsage:
         self._check_open()
