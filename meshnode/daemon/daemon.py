@@ -180,6 +180,7 @@ class _Flight:
 
     done: trio.Event = field(default_factory=trio.Event)
     error: StoreError | None = None  # why it failed: nothing of it was kept
+    wake: trio.CancelScope | None = None  # the core's wait for an input, ended by the landing
 
 
 @dataclass(eq=False)
@@ -592,20 +593,22 @@ class Daemon:
         flight: _Flight | None = None
         async with trio.open_nursery() as flights:
             while True:
-                room = MAX_BATCH - self._commit.open_inputs
-                if not pending or room == 0:
-                    await self._next_input(inputs, pending, flight)
-                    room = MAX_BATCH - self._commit.open_inputs
-                if pending and room > 0:
-                    await _gather(inputs, pending, room)
-                    if not self._run(pending, room):
-                        return
+                # A landed batch goes out first: its release never waits for the next run.
                 if flight is not None and flight.done.is_set():
                     if not self._land(flight, pending):
                         return
                     flight = None
                 if flight is None and self._commit.stage is Stage.OPEN:
                     flight = await self._launch(flights)
+                room = MAX_BATCH - self._commit.open_inputs
+                if not pending or room == 0:
+                    await self._next_input(inputs, pending, flight)
+                    continue
+                await _gather(inputs, pending, room, None if flight is None else flight.done)
+                if flight is not None and flight.done.is_set():
+                    continue  # what was gathered runs into the batch after the landed one
+                if not self._run(pending, room):
+                    return
 
     def _run(self, pending: deque[_Input], room: int) -> bool:
         """Run up to `room` queued inputs into the open batch (opening it); their outputs and
@@ -642,18 +645,10 @@ class Daemon:
         started = time.monotonic()
         if self._commit.open_inputs >= MAX_BATCH:
             await flight.done.wait()
-        else:
-            async with trio.open_nursery() as race:
-                async def take() -> None:
-                    pending.append(await inputs.receive())  # a cancelled receive takes none
-                    race.cancel_scope.cancel()
-
-                async def land() -> None:
-                    await flight.done.wait()
-                    race.cancel_scope.cancel()
-
-                race.start_soon(take)
-                race.start_soon(land)
+        elif not flight.done.is_set():
+            with trio.CancelScope() as flight.wake:  # cancelled by the landing (`_fly`)
+                pending.append(await inputs.receive())  # a cancelled receive takes none
+            flight.wake = None
         self.wait_seconds += time.monotonic() - started
 
     async def _launch(self, flights: trio.Nursery) -> _Flight | None:
@@ -680,6 +675,8 @@ class Daemon:
         except StoreError as exc:
             flight.error = exc
         flight.done.set()
+        if flight.wake is not None:
+            flight.wake.cancel()  # the core waits for an input: the landing comes first
 
     def _written(self) -> None:
         """On the commit's thread, between the sealed batch's rows and its COMMIT: the crash
@@ -991,13 +988,14 @@ class Daemon:
 
 
 async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Input],
-                  room: int) -> None:
+                  room: int, landed: trio.Event | None) -> None:
     """Add what is queued to the batch, letting the other tasks (transports) run a scheduler
-    round at a time, until `QUIET_ROUNDS` rounds bring nothing, `COMMIT_WINDOW` has passed or
-    `room` inputs are pending."""
+    round at a time, until `QUIET_ROUNDS` rounds bring nothing, `COMMIT_WINDOW` has passed,
+    `room` inputs are pending or the commit in the air has `landed`."""
     deadline = trio.current_time() + COMMIT_WINDOW
     quiet = 0
-    while quiet < QUIET_ROUNDS and len(pending) < room:
+    while (quiet < QUIET_ROUNDS and len(pending) < room
+           and not (landed is not None and landed.is_set())):
         taken = 0
         while len(pending) < room:
             try:
