@@ -13,8 +13,10 @@ Tasks, all in one nursery:
   worker thread and only then dispatches the batch's outputs: events are persisted and
   published first (a DM opened for us is in the inbox before anything else happens), then
   frames go to the link senders and API answers to their callers. While the commit's fsync
-  runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
-  inputs;
+  runs, the transports keep running (datagrams, ACKs, keepalives) and the core runs the next
+  inputs into the next batch (overlap, `meshnode.daemon.groupcommit`: at most one batch
+  commits and one is open; the next one's outputs are held until its own COMMIT, after the
+  sealed one's, and a failed commit drops both);
 * the check-ahead worker (a thread, `meshnode.daemon.checkahead`; `[node] check_ahead`, on by
   default where the process may use `AUTO_CORES` cores): every frame a transport
   delivers is handed to it as it is queued for the core; it decodes the frame and verifies its
