@@ -670,10 +670,12 @@ class Daemon:
         return flight
 
     async def _fly(self, flight: _Flight) -> None:
-        """The sealed batch's commit on a worker thread; not abandoned on cancellation (a
-        stopping daemon waits for it)."""
+        """The sealed batch's commit on a worker thread; shielded from cancellation (a
+        stopping daemon starts it even when it was sealed just as the stop came, and waits for
+        it: the store closes only once the commit is through)."""
         try:
-            await trio.to_thread.run_sync(self.node.commit_sealed, self._written)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self.node.commit_sealed, self._written)
         except StoreError as exc:
             flight.error = exc
         flight.done.set()

@@ -259,6 +259,7 @@ class _Batch:
     pending: dict[bytes, StoredMessage] = field(default_factory=dict)
     undo: list[_IdChange] = field(default_factory=list)  # its id-set changes, oldest first
     # Once sealed: set by the commit's thread when its COMMIT (or ROLLBACK) is through.
+    started: bool = False  # `commit_sealed` was called for it
     done: threading.Event = field(default_factory=threading.Event)
     error: StoreError | None = None  # why its commit failed (then nothing of it is kept)
 
@@ -600,6 +601,7 @@ class SqliteStore:
         batch = self._sealed
         if batch is None:
             raise StoreError(f"{self._path}: no batch is sealed")
+        batch.started = True
         try:
             if batch.lost is not None:
                 raise batch.lost
@@ -1060,8 +1062,9 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close the database (checkpointing the WAL); later calls raise `StoreError`. A
-        sealed batch's commit is waited for (and kept if it succeeded)."""
-        if self._sealed is not None:
+        sealed batch's commit is waited for (and kept if it succeeded); one never started is
+        dropped, as by a crash."""
+        if self._sealed is not None and self._sealed.started:
             self._sealed.done.wait()
         self._closed = True
         with self._errors("close"):

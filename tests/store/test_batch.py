@@ -448,3 +448,16 @@ def test_one_batch_at_most_is_sealed(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no batch is sealed"):
         store.commit_sealed()
     store.close()
+
+
+def test_a_store_closed_with_a_sealed_batch_never_committed_keeps_none_of_it(
+        tmp_path: Path) -> None:
+    """A batch sealed just as the process stops, its commit never started: closing does not
+    wait for it, and nothing of it is on disk (as after a crash)."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    store.put(make_msg(1), NOW)
+    store.seal_batch()
+    store.close()
+    assert _ids_on_disk(path) == set()
