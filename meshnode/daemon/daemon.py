@@ -182,6 +182,7 @@ class _Flight:
 
     done: trio.Event = field(default_factory=trio.Event)
     error: StoreError | None = None  # why it failed: nothing of it was kept
+    crash: BaseException | None = None  # anything else the commit's thread raised
     wake: trio.CancelScope | None = None  # the core's wait for an input, ended by the landing
 
 
@@ -593,7 +594,7 @@ class Daemon:
         COMMIT has returned, batch after batch in order."""
         pending: deque[_Input] = deque([_Start()])
         flight: _Flight | None = None
-        async with trio.open_nursery() as flights:
+        try:
             while True:
                 # A landed batch goes out first: its release never waits for the next run.
                 if flight is not None and flight.done.is_set():
@@ -601,7 +602,7 @@ class Daemon:
                         return
                     flight = None
                 if flight is None and self._commit.stage is Stage.OPEN:
-                    flight = await self._launch(flights)
+                    flight = await self._launch()
                 room = MAX_BATCH - self._commit.open_inputs
                 if not pending or room == 0:
                     await self._next_input(inputs, pending, flight)
@@ -611,6 +612,10 @@ class Daemon:
                     continue  # what was gathered runs into the batch after the landed one
                 if not self._run(pending, room):
                     return
+        finally:
+            if flight is not None:  # a stopping daemon waits for the commit in the air
+                with trio.CancelScope(shield=True):
+                    await flight.done.wait()
 
     def _run(self, pending: deque[_Input], room: int) -> bool:
         """Run up to `room` queued inputs into the open batch (opening it); their outputs and
@@ -622,6 +627,8 @@ class Daemon:
         if not self.node.in_batch:
             self.node.begin_batch()
         count = min(room, len(pending))
+        if self._commit.committing:
+            self._overlapped.set()  # the next batch runs while the sealed one commits
         for _ in range(count):
             item = pending.popleft()
             try:
@@ -630,8 +637,6 @@ class Daemon:
                 # A full disk: nothing of this input was stored; peers offer it again.
                 if not self._contain(exc, type(item).__name__):
                     return False
-        if self._commit.committing:
-            self._overlapped.set()  # the next batch ran while the sealed one commits
         self._commit.run(outputs, calls, count)
         self.run_seconds += time.monotonic() - started
         return True
@@ -648,12 +653,12 @@ class Daemon:
         if self._commit.open_inputs >= MAX_BATCH:
             await flight.done.wait()
         elif not flight.done.is_set():
-            with trio.CancelScope() as flight.wake:  # cancelled by the landing (`_fly`)
+            with trio.CancelScope() as flight.wake:  # cancelled by the landing (`_landed`)
                 pending.append(await inputs.receive())  # a cancelled receive takes none
             flight.wake = None
         self.wait_seconds += time.monotonic() - started
 
-    async def _launch(self, flights: trio.Nursery) -> _Flight | None:
+    async def _launch(self) -> _Flight | None:
         """Seal the open batch. One that wrote nothing commits at once (no disk to wait for)
         and is released; otherwise its commit starts on a worker thread: its flight."""
         if not self.node.batch_writes:
@@ -666,18 +671,24 @@ class Daemon:
         self._commit.seal()
         self._overlapped.clear()
         flight = _Flight()
-        flights.start_soon(self._fly, flight)
+        # The thread starts now, not when the scheduler next runs a task: a statement of the
+        # next batch may block the core's thread until this COMMIT is through.
+        token = trio.lowlevel.current_trio_token()
+        trio.lowlevel.start_thread_soon(
+            partial(self.node.commit_sealed, self._written),
+            lambda result: token.run_sync_soon(self._landed, flight, result))
         return flight
 
-    async def _fly(self, flight: _Flight) -> None:
-        """The sealed batch's commit on a worker thread; shielded from cancellation (a
-        stopping daemon starts it even when it was sealed just as the stop came, and waits for
-        it: the store closes only once the commit is through)."""
+    @staticmethod
+    def _landed(flight: _Flight, result: Any) -> None:
+        """On the core's thread, once the commit's thread is through (`result`, trio's outcome
+        of it): the flight's end."""
         try:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self.node.commit_sealed, self._written)
+            result.unwrap()
         except StoreError as exc:
             flight.error = exc
+        except BaseException as exc:  # a bug: raised by the core when it lands the flight
+            flight.crash = exc
         flight.done.set()
         if flight.wake is not None:
             flight.wake.cancel()  # the core waits for an input: the landing comes first
@@ -692,6 +703,8 @@ class Daemon:
         """The sealed batch's commit is through: release its outputs, or after a full disk
         drop them and the open batch's. False if storage failed and the daemon is stopping."""
         now = int(self._clock())
+        if flight.crash is not None:
+            raise flight.crash
         if flight.error is not None:
             if not _is_disk_full(flight.error):
                 self._fail(flight.error)
