@@ -88,6 +88,10 @@ def test_sigterm_mid_transfer_stops_cleanly_and_the_sync_resumes(tmp_path: Path)
         b.start()
         b.wait_ready()
         wait_for("the rest of the posts", lambda: _posts(b) == backlog, 60)
+        counters = b.request(api.Status())["transport"]
+        # Where B's core spent the catching up: batches were run, and committed.
+        assert counters["commits"] >= 1 and counters["core_run_ms"] > 0
+        assert counters["commit_wait_ms"] >= 0 and counters["sealed_waits"] >= 0
 
 
 def _posts(node: LocalNode) -> int:
