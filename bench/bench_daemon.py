@@ -107,6 +107,17 @@ def commits(status: dict[str, Any]) -> str:
     return f"{t['commit_inputs'] / t['commits']:.1f}" if t.get("commits") else "-"
 
 
+def core_time(status: dict[str, Any]) -> str:
+    """The receiving core's ms running batches through the node / waiting for a COMMIT with
+    nothing to run, and how many of its statements waited for a sealed batch's COMMIT ("-": a
+    daemon that does not count them)."""
+    t = status["transport"]
+    if "core_run_ms" not in t:
+        return "-"
+    waited = f" ({t['sealed_waits']:,} waited)" if "sealed_waits" in t else ""
+    return f"{t['core_run_ms']:,}/{t['commit_wait_ms']:,}{waited}"
+
+
 def checked(status: dict[str, Any]) -> str:
     """Frames whose signatures the check-ahead worker had verified by the time the core took
     them, and those the core verified itself ("-": a daemon without the worker)."""
@@ -191,12 +202,12 @@ def bench_receive(root: Path, count: int) -> None:
     print(f"## Receiving side: {count:,} posts replayed into one daemon over loopback UDP")
     print("| messages | seconds | messages/s | CPU s hub | hub CPU ms/message | CPU s sender "
           "| hub CPU s: core thread/others | inputs per commit | checked ahead/inline "
-          "| load before/after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| load before/after | core ms: running/waiting for COMMIT |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | {used_h:.2f} | "
           f"{1000 * used_h / count:.2f} | {used_s:.2f} | "
           f"{core1 - core0:.2f}/{others1 - others0:.2f} | {commits(status)} | "
-          f"{checked(status)} | {load_before}/{load()} |")
+          f"{checked(status)} | {load_before}/{load()} | {core_time(status)} |")
     print()
 
 
@@ -238,13 +249,13 @@ def bench_sync(root: Path, count: int) -> None:
     # acknowledging costs.
     print("| messages | seconds | messages/s | UDP bytes A→B | datagrams A→B | datagrams B→A | "
           "resent | CPU s A | CPU s B | inputs per commit (B) | checked ahead/inline (B) "
-          "| load before/after |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| load before/after | B's core ms: running/waiting for COMMIT |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {count:,} | {elapsed:.2f} | {count / elapsed:,.0f} | "
           f"{sa['transport']['bytes_out']:,} | {sa['transport']['datagrams_out']:,} | "
           f"{sb['transport']['datagrams_out']:,} | "
           f"{sa['transport']['resent']:,} | {used_a:.2f} | {used_b:.2f} | {commits(sb)} | "
-          f"{checked(sb)} | {load_before}/{load()} |")
+          f"{checked(sb)} | {load_before}/{load()} | {core_time(sb)} |")
     print(f"B rejected {sb['counters']['rejected']}")
     print(f"B accepted {sb['counters']['accepted_total']:,}, rejected "
           f"{sb['counters']['rejected_total']:,}")

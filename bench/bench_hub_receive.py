@@ -47,6 +47,7 @@ class Run:
     per_commit: str
     load: str
     threads: str = "-"  # the receiving hub's CPU s: core (trio) thread / its other threads
+    core: str = "-"  # the receiver's core ms running batches / waiting for a COMMIT
 
     @property
     def rate(self) -> float:
@@ -173,13 +174,14 @@ def run_once(tree: Path, part: str, messages: int, alerts: int) -> Run | Hops:
     if part == "receive":
         cells = row_after(done.stdout, "## Receiving side")
         return Run(int(number(cells[0])), number(cells[1]), number(cells[3]), cells[7],
-                   cells[9], cells[6])
+                   cells[9], cells[6], cells[10] if len(cells) > 10 else "-")
     if part == "latency":
         cells = row_after(done.stdout, "## Alert latency")
         return Hops(number(cells[4]), number(cells[5]), number(cells[6]), number(cells[7]),
                     cells[8])
     cells = row_after(done.stdout, "## Sync")
-    return Run(int(number(cells[0])), number(cells[1]), number(cells[8]), cells[9], cells[11])
+    return Run(int(number(cells[0])), number(cells[1]), number(cells[8]), cells[9], cells[11],
+               core=cells[12] if len(cells) > 12 else "-")
 
 
 def span(values: list[float], digits: int) -> str:
@@ -207,14 +209,15 @@ def report(part: str, labels: dict[str, str], runs: dict[str, list[Run]]) -> Non
     print(f"### {part}: ranges over {len(next(iter(runs.values())))} alternating runs")
     print()
     print(f"| tree | {who} CPU s per 1,000 messages | wall s | messages/s | inputs per commit "
-          "| hub CPU s: core thread/others | load before/after |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| hub CPU s: core thread/others | load before/after "
+          "| core ms: running/waiting for COMMIT |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, label in labels.items():
         rs = runs[name]
         print(f"| {label} | {span([r.cpu_per_1000 for r in rs], 3)} | "
               f"{span([r.seconds for r in rs], 2)} | {span([r.rate for r in rs], 0)} | "
               f"{', '.join(r.per_commit for r in rs)} | {', '.join(r.threads for r in rs)} | "
-              f"{', '.join(r.load for r in rs)} |")
+              f"{', '.join(r.load for r in rs)} | {', '.join(r.core for r in rs)} |")
     print()
 
 

@@ -23,6 +23,13 @@ The driving contract, in the style of aioquic's `QuicConnection`:
    forgets what the batch held and starts every session over. Without a batch, or with a
    store that does not batch (the simulator's `MemoryStore`), every call's writes are done
    when it returns, as before.
+   Overlapped, the same in three steps: `seal_batch()` closes the open batch, `commit_sealed()`
+   commits it on a worker thread, and meanwhile the driver may `begin_batch()` the next one and
+   run calls in it (a statement the store cannot defer waits for the sealed COMMIT); once
+   `commit_sealed` returned, `land_batch()` and then the sealed batch's outputs are released,
+   always before the next batch's. At most one batch is sealed and one open. If
+   `commit_sealed` raises, the open batch is lost with it: the driver drops the outputs of
+   both (closing the links either closed) and acts on `abort_batch(now)`, which forgets both.
 5. Checking ahead (optional): `frame_check()` is a pure, thread-safe function of a frame's
    bytes that decodes it and verifies its signature (`meshnode.precheck`); a driver may run it
    on any thread, ahead of `receive`, and hand its result to `take_checked` on the driving
@@ -45,7 +52,7 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from meshnode.codec import WireError
 from meshnode.crypto.authority import RootKey, TrustStore
@@ -153,6 +160,7 @@ class Node:
         self._memo = memo if memo is not None else SignatureMemo(size=_MEMO_SIZE)
         self._batching: BatchStore | None = store if isinstance(store, BatchStore) else None
         self._in_batch = False
+        self._sealed = False  # a sealed batch whose commit has not landed
         self._intake = Intake(identity, store, trust, self.config.intake(), self.stats, now,
                               memo=self._memo)
         self._sessions: dict[LinkId, Session] = {}
@@ -315,19 +323,54 @@ class Node:
         call `abort_batch`). Touches only the store, so it may run on a worker thread."""
         if not self._in_batch:
             raise RuntimeError("no batch is open")
+        if self._sealed:
+            raise RuntimeError("the sealed batch before has not landed")
         if self._batching is not None:
             self._batching.commit_batch()  # on failure the batch stays open until aborted
         self._in_batch = False
 
-    def abort_batch(self, now: int) -> list[Output]:
-        """After a failed `commit_batch`: forget what the batch held (validation state and the
-        sync set are rebuilt from the store and the pinned roots) and start every session over,
-        so that peers offer again what was lost. Counters and the per-DM copy counts stay. With
-        a store that does not batch, the writes were done at once and stay; only the sessions
-        start over."""
+    @property
+    def sealed(self) -> bool:
+        """Whether a sealed batch has not landed yet (its commit runs, or failed)."""
+        return self._sealed
+
+    def seal_batch(self) -> None:
+        """Close the open batch; `commit_sealed` commits it next (rule 4, overlapped)."""
         if not self._in_batch:
             raise RuntimeError("no batch is open")
-        self._in_batch = False
+        if self._sealed:
+            raise RuntimeError("the sealed batch before has not landed")
+        if self._batching is not None:
+            self._batching.seal_batch()
+        self._in_batch, self._sealed = False, True
+
+    def commit_sealed(self, written: Callable[[], None] | None = None) -> None:
+        """Make the sealed batch's writes durable (`written` runs between its rows and its
+        COMMIT); raises `StoreError` if they could not be (then call `abort_batch`). Touches
+        only the store's connection, so it runs on a worker thread while the driving thread
+        runs the next batch."""
+        if not self._sealed:
+            raise RuntimeError("no batch is sealed")
+        if self._batching is not None:
+            self._batching.commit_sealed(written)
+
+    def land_batch(self) -> None:
+        """After `commit_sealed` returned: the sealed batch is durable; its outputs may go."""
+        if not self._sealed:
+            raise RuntimeError("no batch is sealed")
+        if self._batching is not None:
+            self._batching.land_batch()
+        self._sealed = False
+
+    def abort_batch(self, now: int) -> list[Output]:
+        """After a failed `commit_batch` (or `commit_sealed`): forget what the batch held,
+        and the batch opened after a sealed one (validation state and the sync set are rebuilt
+        from the store and the pinned roots) and start every session over, so that peers offer
+        again what was lost. Counters and the per-DM copy counts stay. With a store that does
+        not batch, the writes were done at once and stay; only the sessions start over."""
+        if not self._in_batch and not self._sealed:
+            raise RuntimeError("no batch is open")
+        self._in_batch = self._sealed = False
         if self._batching is not None:
             self._batching.rollback_batch()
         old = self._intake

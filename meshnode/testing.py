@@ -52,10 +52,12 @@ class CheckedNode(Node):
     5. when the driver is quiet (`finish`), no link has a burst it never confirmed with
        `ready`, and no timer is overdue;
     6. group commit: batches do not nest; `commit_batch` and `abort_batch` only in a batch; no
-       call but `take_checked` while a commit runs (on a worker thread); a burst the node
-       handed out inside a batch is not confirmed with `ready` before that batch committed
-       (its frames cannot have been sent: they are held until the commit); no batch is open
-       at `finish`.
+       call but `take_checked` while a `commit_batch` runs (on a worker thread); overlapped, at
+       most one batch sealed, `commit_sealed` and `land_batch` only for a sealed one, and while
+       `commit_sealed` runs only calls inside the next open batch; a burst the node handed out
+       inside a batch is not confirmed with `ready` before that batch landed (its frames cannot
+       have been sent: they are held until the commit); no batch is open or sealed at
+       `finish`.
     """
 
     def __init__(self, *args: Any, timer_slack: int = 0, early_allowance: int = 2,
@@ -69,12 +71,16 @@ class CheckedNode(Node):
         self._up: set[LinkId] = set()
         self._burst: set[LinkId] = set()  # links with frames handed out and no `ready` yet
         self._held: set[LinkId] = set()  # links whose outstanding burst began in the open batch
+        self._held_sealed: set[LinkId] = set()  # the same, for the sealed batch
         self._committing = False
+        self._sealed_commit = False  # `commit_sealed` runs (on a worker thread)
 
     def _enter(self, name: str, now: int) -> None:
         self.calls[name] += 1
         if self._committing:
             raise ContractViolation(f"rule 6: {name} while commit_batch runs")
+        if self._sealed_commit and not self.in_batch:
+            raise ContractViolation(f"rule 6: {name} outside a batch while commit_sealed runs")
         if now < self._last:
             raise ContractViolation(f"rule 1: {name} at {now}, after a call at {self._last}")
         self._last = now
@@ -122,7 +128,7 @@ class CheckedNode(Node):
         if link not in self._burst:
             raise ContractViolation(f"rule 3: ready for link {link!r} with no burst "
                                     "outstanding (ready is due once per burst, not per frame)")
-        if link in self._held:
+        if link in self._held or link in self._held_sealed:
             raise ContractViolation(f"rule 6: ready for link {link!r} whose burst was handed "
                                     "out in a batch that has not committed (frames released "
                                     "before their COMMIT)")
@@ -181,17 +187,42 @@ class CheckedNode(Node):
             self._committing = False
         self._held.clear()
 
+    def seal_batch(self) -> None:
+        self.calls["seal_batch"] += 1
+        if not self.in_batch or self.sealed:
+            raise ContractViolation("rule 6: seal_batch with no batch open or one still sealed")
+        super().seal_batch()
+        self._held_sealed, self._held = self._held, set()
+
+    def commit_sealed(self, written: Callable[[], None] | None = None) -> None:
+        self.calls["commit_sealed"] += 1
+        if not self.sealed or self._sealed_commit:
+            raise ContractViolation("rule 6: commit_sealed with no batch sealed")
+        self._sealed_commit = True
+        try:
+            super().commit_sealed(written)
+        finally:
+            self._sealed_commit = False
+
+    def land_batch(self) -> None:
+        self.calls["land_batch"] += 1
+        if not self.sealed or self._sealed_commit:
+            raise ContractViolation("rule 6: land_batch with no sealed batch committed")
+        super().land_batch()
+        self._held_sealed.clear()
+
     def abort_batch(self, now: int) -> list[Output]:
         self._enter("abort_batch", now)
-        if not self.in_batch:
+        if not self.in_batch and not self.sealed:
             raise ContractViolation("rule 6: abort_batch with no batch open")
         self._held.clear()  # its frames were dropped; the restarts' Hellos are a new burst
+        self._held_sealed.clear()
         return self._leave(super().abort_batch(now))
 
     def finish(self, now: int) -> None:
         """Rules 5 and 6, once the driver has gone quiet at `now`."""
-        if self.in_batch:
-            raise ContractViolation("rule 6: a batch is still open at finish")
+        if self.in_batch or self.sealed:
+            raise ContractViolation("rule 6: a batch is still open or sealed at finish")
         unconfirmed = sorted(map(repr, self._burst & self._up))
         if unconfirmed:
             raise ContractViolation(f"rule 5: bursts on {', '.join(unconfirmed)} were never "

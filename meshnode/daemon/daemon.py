@@ -13,8 +13,10 @@ Tasks, all in one nursery:
   worker thread and only then dispatches the batch's outputs: events are persisted and
   published first (a DM opened for us is in the inbox before anything else happens), then
   frames go to the link senders and API answers to their callers. While the commit's fsync
-  runs, the transports keep running (datagrams, ACKs, keepalives) and the core takes the next
-  inputs;
+  runs, the transports keep running (datagrams, ACKs, keepalives) and the core runs the next
+  inputs into the next batch (overlap, `meshnode.daemon.groupcommit`: at most one batch
+  commits and one is open; the next one's outputs are held until its own COMMIT, after the
+  sealed one's, and a failed commit drops both);
 * the check-ahead worker (a thread, `meshnode.daemon.checkahead`; `[node] check_ahead`, on by
   default where the process may use `AUTO_CORES` cores): every frame a transport
   delivers is handed to it as it is queued for the core; it decodes the frame and verifies its
@@ -58,6 +60,7 @@ import shutil
 import signal
 import sqlite3
 import stat
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -80,6 +83,7 @@ from meshnode.daemon.bitchat import open_bitchat
 from meshnode.daemon.checkahead import CheckAhead, Pending
 from meshnode.daemon.config import DaemonConfig
 from meshnode.daemon.contacts import ContactBook, ContactError
+from meshnode.daemon.groupcommit import Batch, GroupCommit, Stage
 from meshnode.daemon.inbox import Inbox, InboxError
 from meshnode.daemon.lockfile import AlreadyRunning, DataDirLock
 from meshnode.daemon.marks import Marks
@@ -173,6 +177,16 @@ _Input: TypeAlias = _FromTransport | _Tick | _Timer | _Ready | _Call | _Start
 
 
 @dataclass(eq=False)
+class _Flight:
+    """A sealed batch's commit on its worker thread."""
+
+    done: trio.Event = field(default_factory=trio.Event)
+    error: StoreError | None = None  # why it failed: nothing of it was kept
+    crash: BaseException | None = None  # anything else the commit's thread raised
+    wake: trio.CancelScope | None = None  # the core's wait for an input, ended by the landing
+
+
+@dataclass(eq=False)
 class _Outbox:
     """Frames waiting for one link's sender task."""
 
@@ -213,12 +227,18 @@ class CrashPoint:
       this point);
     * ``posts``: the batch holding the `n`-th post received from a peer was committed, none of
       its outputs is released yet (a relay killed mid-transfer, at a point that does not
-      depend on how quickly a test notices).
+      depend on how quickly a test notices);
+    * ``overlap``: on the commit's thread, the sealed batch's rows were written and its COMMIT
+      has not run, and the core has run inputs into the next batch meanwhile; the other
+      threads run for `SLOW_COMMIT` seconds first, so that anything of either batch released
+      too early would reach the peers and API clients before the kill (a commit during which
+      the next batch did not start within `OVERLAP_WAIT` seconds does not count).
 
     Unset (always, outside those tests) it does nothing."""
 
-    POINTS = ("batch", "written", "commit", "verify", "posts")
+    POINTS = ("batch", "written", "commit", "verify", "posts", "overlap")
     SLOW_COMMIT = 0.3
+    OVERLAP_WAIT = 3.0
 
     def __init__(self, spec: str | None) -> None:
         self.point, self.left = "", 0
@@ -239,6 +259,12 @@ class CrashPoint:
             return False
         self.left -= visits
         return self.left <= 0
+
+    def reach_overlapped(self, ran: threading.Event) -> None:
+        """On the commit's thread: the ``overlap`` point, once `ran` says the next batch ran."""
+        if self.point == "overlap" and ran.wait(self.OVERLAP_WAIT) and self.due("overlap"):
+            time.sleep(self.SLOW_COMMIT)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def reach_slowly(self, point: str) -> None:
         if self.due(point):
@@ -306,8 +332,12 @@ class Daemon:
                             if _checks_ahead(config.node.check_ahead) else None)
         self.web_certificate: Certificate | None = None  # what the board serves over HTTPS
         self.internal_errors = 0
+        self._commit: GroupCommit[Output, _Call] = GroupCommit()
+        self._overlapped = threading.Event()  # the next batch ran while the sealed one commits
         self.batches = 0  # group commits that succeeded
         self.batched_inputs = 0  # inputs they carried
+        self.run_seconds = 0.0  # the core running batches' inputs through the node
+        self.wait_seconds = 0.0  # the core waiting for a COMMIT with nothing else to run
         self.storage_full = 0  # writes refused for want of disk space
         self._failed: StoreError | InboxError | None = None  # the storage failure that stopped us
         self._disk_full = False  # in a "disk full" episode (logged once, ended by ROOM_AGAIN)
@@ -557,50 +587,142 @@ class Daemon:
     # --- the core ------------------------------------------------------------------------------
 
     async def _core(self, inputs: trio.MemoryReceiveChannel[_Input]) -> None:
-        """Group commit: take what is queued as one batch, run it through the node inside one
-        store transaction, commit it on a worker thread (the transports keep running, and what
-        arrives meanwhile is queued for the next batch), and only then release the batch's
-        frames, events and API answers."""
+        """Group commit, overlapped (`meshnode.daemon.groupcommit`): take what is queued, run
+        it through the node into the open batch, seal the batch and commit it on a worker
+        thread; while that COMMIT runs (the transports run too), the next inputs run into the
+        next batch. A batch's frames, events and API answers are released only when its own
+        COMMIT has returned, batch after batch in order."""
         pending: deque[_Input] = deque([_Start()])
-        while True:
-            if not pending:
-                pending.append(await inputs.receive())
-            await _gather(inputs, pending)
-            batch = list(pending)
-            pending.clear()
-            if not await self._run_batch(batch, inputs, pending):
-                return
+        flight: _Flight | None = None
+        try:
+            while True:
+                # A landed batch goes out first: its release never waits for the next run.
+                if flight is not None and flight.done.is_set():
+                    if not self._land(flight, pending):
+                        return
+                    flight = None
+                if flight is None and self._commit.stage is Stage.OPEN:
+                    flight = await self._launch()
+                room = MAX_BATCH - self._commit.open_inputs
+                if not pending or room == 0:
+                    await self._next_input(inputs, pending, flight)
+                    continue
+                await _gather(inputs, pending, room, None if flight is None else flight.done)
+                if flight is not None and flight.done.is_set():
+                    continue  # what was gathered runs into the batch after the landed one
+                if not self._run(pending, room):
+                    return
+        finally:
+            if flight is not None:  # a stopping daemon waits for the commit in the air
+                with trio.CancelScope(shield=True):
+                    await flight.done.wait()
 
-    async def _run_batch(self, batch: list[_Input], inputs: trio.MemoryReceiveChannel[_Input],
-                         pending: deque[_Input]) -> bool:
-        """One batch; False if storage failed and the daemon is stopping."""
+    def _run(self, pending: deque[_Input], room: int) -> bool:
+        """Run up to `room` queued inputs into the open batch (opening it); their outputs and
+        calls are held. False if storage failed and the daemon is stopping."""
+        started = time.monotonic()
         now = int(self._clock())
         outputs: list[Output] = []
         calls: list[_Call] = []
-        self.node.begin_batch()
-        for item in batch:
+        if not self.node.in_batch:
+            self.node.begin_batch()
+        count = min(room, len(pending))
+        if self._commit.committing:
+            self._overlapped.set()  # the next batch runs while the sealed one commits
+        for _ in range(count):
+            item = pending.popleft()
             try:
                 outputs.extend(self._step(item, now, calls))
             except Exception as exc:
                 # A full disk: nothing of this input was stored; peers offer it again.
                 if not self._contain(exc, type(item).__name__):
                     return False
-        if self.node.batch_writes:
-            await self._crash.reach_slowly("batch")
+        self._commit.run(outputs, calls, count)
+        self.run_seconds += time.monotonic() - started
+        return True
+
+    async def _next_input(self, inputs: trio.MemoryReceiveChannel[_Input],
+                          pending: deque[_Input], flight: _Flight | None) -> None:
+        """Wait for an input or, while a commit is in the air, for whichever comes first:
+        an input (if the open batch has room) or the commit's end. (With no commit in the air
+        no batch is open, so there is always room.)"""
+        if flight is None:
+            pending.append(await inputs.receive())
+            return
+        started = time.monotonic()
+        if self._commit.open_inputs >= MAX_BATCH:
+            await flight.done.wait()
+        elif not flight.done.is_set():
+            with trio.CancelScope() as flight.wake:  # cancelled by the landing (`_landed`)
+                pending.append(await inputs.receive())  # a cancelled receive takes none
+            flight.wake = None
+        self.wait_seconds += time.monotonic() - started
+
+    async def _launch(self) -> _Flight | None:
+        """Seal the open batch. One that wrote nothing commits at once (no disk to wait for)
+        and is released; otherwise its commit starts on a worker thread: its flight."""
+        if not self.node.batch_writes:
+            self.node.commit_batch()
+            self._commit.seal()
+            self._release(self._commit.landed())
+            return None
+        await self._crash.reach_slowly("batch")
+        self.node.seal_batch()
+        self._commit.seal()
+        self._overlapped.clear()
+        flight = _Flight()
+        # The thread starts now, not when the scheduler next runs a task: a statement of the
+        # next batch may block the core's thread until this COMMIT is through.
+        token = trio.lowlevel.current_trio_token()
+        trio.lowlevel.start_thread_soon(
+            partial(self.node.commit_sealed, self._written),
+            lambda result: token.run_sync_soon(self._landed, flight, result))
+        return flight
+
+    @staticmethod
+    def _landed(flight: _Flight, result: Any) -> None:
+        """On the core's thread, once the commit's thread is through (`result`, trio's outcome
+        of it): the flight's end."""
         try:
-            await self._commit(inputs, pending)
+            result.unwrap()
         except StoreError as exc:
-            if not _is_disk_full(exc):
-                self._fail(exc)
+            flight.error = exc
+        except BaseException as exc:  # a bug: raised by the core when it lands the flight
+            flight.crash = exc
+        flight.done.set()
+        if flight.wake is not None:
+            flight.wake.cancel()  # the core waits for an input: the landing comes first
+
+    def _written(self) -> None:
+        """On the commit's thread, between the sealed batch's rows and its COMMIT: the crash
+        points of that moment (`CrashPoint`)."""
+        self._crash.reach("written")
+        self._crash.reach_overlapped(self._overlapped)
+
+    def _land(self, flight: _Flight, pending: deque[_Input]) -> bool:
+        """The sealed batch's commit is through: release its outputs, or after a full disk
+        drop them and the open batch's. False if storage failed and the daemon is stopping."""
+        now = int(self._clock())
+        if flight.crash is not None:
+            raise flight.crash
+        if flight.error is not None:
+            if not _is_disk_full(flight.error):
+                self._fail(flight.error)
                 return False
-            return self._abort(exc, outputs, calls, pending, now)
+            return self._abort(flight.error, self._commit.failed(), pending, now)
+        self.node.land_batch()
+        self._crash.reach("commit")
+        return self._release(self._commit.landed())
+
+    def _release(self, batch: Batch[Output, _Call]) -> bool:
+        """A committed batch: answer its calls, then hand out its events and frames."""
         self.batches += 1
-        self.batched_inputs += len(batch)
-        self._crash.reach("posts", sum(isinstance(o, PostReceived) for o in outputs))
-        for call in calls:
+        self.batched_inputs += batch.inputs
+        self._crash.reach("posts", sum(isinstance(o, PostReceived) for o in batch.outputs))
+        for call in batch.calls:
             call.done.set()
         try:
-            self._dispatch(outputs, now)
+            self._dispatch(batch.outputs, int(self._clock()))
         except Exception as exc:  # recording events in the inbox, alert log, marks
             if not self._contain(exc, "dispatch"):
                 return False
@@ -608,50 +730,16 @@ class Daemon:
             self._timer_moved.set()  # an input brought the node's timer forward
         return True
 
-    async def _commit(self, inputs: trio.MemoryReceiveChannel[_Input],
-                      pending: deque[_Input]) -> None:
-        """Commit the node's batch: inline when it wrote nothing, else on a worker thread
-        while the next batch's inputs are taken."""
-        if not self.node.batch_writes:
-            self.node.commit_batch()
-            return
-        error: StoreError | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._take_ahead, inputs, pending)
-            try:
-                # Not abandoned on cancellation: a stopping daemon waits for the commit.
-                await trio.to_thread.run_sync(self._write_and_commit)
-            except StoreError as exc:
-                error = exc
-            nursery.cancel_scope.cancel()
-        if error is not None:
-            raise error
-        self._crash.reach("commit")
-
-    def _write_and_commit(self) -> None:
-        """On the commit's thread: the batch's pending rows, then its COMMIT (the same as
-        `commit_batch` alone, in two steps so that a test can kill the process between)."""
-        self._store.write_batch()
-        self._crash.reach("written")
-        self.node.commit_batch()
-
-    async def _take_ahead(self, inputs: trio.MemoryReceiveChannel[_Input],
-                          pending: deque[_Input]) -> None:
-        """While a commit runs: queue the next inputs (the check-ahead worker verifies their
-        frames meanwhile; nothing is stored or answered before its own batch)."""
-        while len(pending) < MAX_BATCH:
-            pending.append(await inputs.receive())  # cancel-safe: a cancelled receive takes none
-        await trio.sleep_forever()
-
-    def _abort(self, exc: StoreError, outputs: list[Output], calls: list[_Call],
+    def _abort(self, exc: StoreError, lost: list[Batch[Output, _Call]],
                pending: deque[_Input], now: int) -> bool:
-        """The batch's commit found the disk full: nothing of it was kept. Its frames and
-        events are dropped (links it closed are closed) and the node starts its sessions over,
-        so that peers offer the messages again. Its API calls run again first thing in the
-        next batch (one that reads, like `status`, must not fail with its neighbours; one that
-        writes is refused there by its own write); a call that was already run again is
-        answered `storage_full`."""
+        """A commit found the disk full: nothing of the sealed batch, nor of the batch run
+        after it, was kept. Their frames and events are dropped (links they closed are
+        closed) and the node starts its sessions over, so that peers offer the messages again.
+        Their API calls run again first thing in the next batch (one that reads, like
+        `status`, must not fail with its neighbours; one that writes is refused there by its
+        own write); a call that was already run again is answered `storage_full`."""
         error = self._refuse_for_disk(exc)
+        calls = [call for batch in lost for call in batch.calls]
         for call in reversed(calls):
             call.result, call.error = None, None
             if call.retried:
@@ -660,7 +748,8 @@ class Daemon:
             else:
                 call.retried = True
                 pending.appendleft(call)
-        closes: list[Output] = [out for out in outputs if isinstance(out, Close)]
+        closes: list[Output] = [out for batch in lost for out in batch.outputs
+                                if isinstance(out, Close)]
         try:
             self._dispatch(closes + self.node.abort_batch(now), now)
         except Exception as exc:
@@ -907,21 +996,27 @@ class Daemon:
         total["storage_full"] = self.storage_full
         total["commits"] = self.batches  # group commits, and the inputs they carried
         total["commit_inputs"] = self.batched_inputs
+        total["core_run_ms"] = round(1000 * self.run_seconds)  # where the core's time went
+        total["commit_wait_ms"] = round(1000 * self.wait_seconds)
+        # Statements of a batch that waited for the sealed batch's COMMIT (not overlapped).
+        total["sealed_waits"] = self._store.waits
         if self.check_ahead is not None:
             total["checked_ahead"] = self.check_ahead.ahead  # frames the worker checked in time
             total["checked_inline"] = self.check_ahead.inline  # and those the core checked
         return total
 
 
-async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Input]) -> None:
+async def _gather(inputs: trio.MemoryReceiveChannel[_Input], pending: deque[_Input],
+                  room: int, landed: trio.Event | None) -> None:
     """Add what is queued to the batch, letting the other tasks (transports) run a scheduler
-    round at a time, until `QUIET_ROUNDS` rounds bring nothing, `COMMIT_WINDOW` has passed or
-    the batch is full."""
+    round at a time, until `QUIET_ROUNDS` rounds bring nothing, `COMMIT_WINDOW` has passed,
+    `room` inputs are pending or the commit in the air has `landed`."""
     deadline = trio.current_time() + COMMIT_WINDOW
     quiet = 0
-    while quiet < QUIET_ROUNDS and len(pending) < MAX_BATCH:
+    while (quiet < QUIET_ROUNDS and len(pending) < room
+           and not (landed is not None and landed.is_set())):
         taken = 0
-        while len(pending) < MAX_BATCH:
+        while len(pending) < room:
             try:
                 pending.append(inputs.receive_nowait())
             except trio.WouldBlock:

@@ -18,7 +18,7 @@ message cannot fit after evicting everything allowed, the put is refused and not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Protocol, runtime_checkable
@@ -431,11 +431,22 @@ class BatchStore(Protocol):
     """A store that can group writes into one commit (the SQLite store). Between
     `begin_batch` and `commit_batch` writes are visible to reads but not yet durable;
     `commit_batch` makes them durable together (True if there were any) or, failing, rolls
-    them all back and raises `StoreError`; `rollback_batch` discards them."""
+    them all back and raises `StoreError`; `rollback_batch` discards them.
+
+    Overlapped: `seal_batch` closes the open batch, `commit_sealed` (on a worker thread)
+    commits it while the caller runs the next batch, and `land_batch` adopts it once that
+    returned. A sealed batch whose commit fails voids the batch opened after it: then
+    `rollback_batch` discards both."""
 
     def begin_batch(self) -> None: ...
 
     def commit_batch(self) -> bool: ...
+
+    def seal_batch(self) -> None: ...
+
+    def commit_sealed(self, written: Callable[[], None] | None = None) -> bool: ...
+
+    def land_batch(self) -> None: ...
 
     def rollback_batch(self) -> None: ...
 

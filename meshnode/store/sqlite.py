@@ -23,6 +23,17 @@ the latest, by `write_batch` or `commit_batch` before the COMMIT, on the commit'
 pending row that cannot be written (a full disk) voids the whole batch: a batch is durable
 whole or not at all, so nothing a caller released only after the COMMIT is lost.
 
+Overlap: a batch may be sealed (`seal_batch`) and committed on a worker thread
+(`commit_sealed`) while the caller already runs the next batch. The sealed batch's rows pend
+until its thread writes them, so the next batch's reads see them (`get`, the id sets, the
+totals, which the next batch starts from). SQLite allows one writer and the connection one
+thread, so any statement the next batch needs waits, on the caller's thread, until the sealed
+batch's COMMIT returned (`waits` counts those); then the sealed batch is landed (its totals
+adopted) and the statement runs in the next batch's own transaction, never in the sealed one's.
+If the sealed batch's commit fails, the next batch is void too (it was built on the sealed
+one's writes): `rollback_batch` discards both. `land_batch` lands a sealed batch whose commit
+returned without waiting for a statement.
+
 Counters (bytes used, counts per kind, seen entries) and the sets of stored and seen ids are
 computed from the tables at open and then maintained in memory, so that the membership tests
 every incoming message needs cost no SQL; they are adopted only after a commit succeeded.
@@ -39,8 +50,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -245,6 +257,11 @@ class _Batch:
     lost: StoreError | None = None  # SQLite abandoned the transaction: the batch is void
     # Puts not yet written (write-behind), by id, in the order they were made.
     pending: dict[bytes, StoredMessage] = field(default_factory=dict)
+    undo: list[_IdChange] = field(default_factory=list)  # its id-set changes, oldest first
+    # Once sealed: set by the commit's thread when its COMMIT (or ROLLBACK) is through.
+    started: bool = False  # `commit_sealed` was called for it
+    done: threading.Event = field(default_factory=threading.Event)
+    error: StoreError | None = None  # why its commit failed (then nothing of it is kept)
 
 
 @dataclass(slots=True)
@@ -295,13 +312,15 @@ class SqliteStore:
         self._capacity = capacity_bytes
         self._busy_timeout = busy_timeout
         self._seen_capacity = seen_capacity
-        self._batch: _Batch | None = None
+        self._batch: _Batch | None = None  # the open batch
+        self._sealed: _Batch | None = None  # a batch whose commit has not landed yet
+        self.waits = 0  # statements that waited for a sealed batch's COMMIT (see above)
         self._ids: set[bytes] = set()  # ids of stored messages
         self._seen_ids: set[bytes] = set()  # ids in the seen memory
         self._undo: list[_IdChange] = []  # id-set changes not yet committed, oldest first
         self._closed = False
         try:
-            self._db = sqlite3.connect(
+            self._conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
         except sqlite3.Error as e:
@@ -309,8 +328,17 @@ class SqliteStore:
         try:
             self._open()
         except BaseException:
-            self._db.close()
+            self._conn.close()
             raise
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, for a statement on the caller's thread: first the sealed batch's
+        commit lands (waiting for its thread if need be), so that the statement never joins
+        its transaction. The commit's thread uses `_conn` itself."""
+        if self._sealed is not None:
+            self._land(self._sealed)
+        return self._conn
 
     def _wal(self) -> object:
         """Switch to WAL. SQLite answers "locked" at once, without its busy handler, while
@@ -426,6 +454,8 @@ class SqliteStore:
             with self._batch_write(what, self._batch, one_statement) as totals:
                 yield totals
             return
+        if self._sealed is not None:
+            self._land(self._sealed)  # the totals below start from the sealed batch's
         with self._errors(what):
             totals = self._totals.copy()
             try:
@@ -478,9 +508,11 @@ class SqliteStore:
         batch.lost = exc
         batch.pending.clear()
         self._revert(0)
-        if self._db.in_transaction:
+        # A batch that never began has nothing on the connection, which a sealed batch's
+        # thread may be using; one that began runs after the sealed batch landed.
+        if batch.began and self._conn.in_transaction:
             with self._errors("rollback"):
-                self._db.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK")
 
     def _flush(self, batch: _Batch) -> None:
         """Write the batch's pending puts, in the order they were made, with one
@@ -538,11 +570,85 @@ class SqliteStore:
 
     def begin_batch(self) -> None:
         """Start a group commit (see the module docstring); raises `StoreError` if one is
-        open. Nothing touches the file until the first write."""
+        open. Nothing touches the file until the first write. A sealed batch may still be
+        committing: the new one starts from its totals."""
         self._check_open()
         if self._batch is not None:
             raise StoreError(f"{self._path}: a batch is already open")
-        self._batch = _Batch(self._totals.copy())
+        sealed = self._sealed
+        base = self._totals if sealed is None else sealed.totals
+        self._batch = _Batch(base.copy())
+        self._undo = self._batch.undo
+
+    def seal_batch(self) -> None:
+        """Close the open batch to further writes; `commit_sealed` (on any one thread) commits
+        it next, and the caller may open the next batch meanwhile. Raises `StoreError` if no
+        batch is open or a sealed one has not landed."""
+        batch = self._batch
+        if batch is None:
+            raise StoreError(f"{self._path}: no batch is open")
+        if self._sealed is not None:
+            raise StoreError(f"{self._path}: the sealed batch before has not landed")
+        self._sealed, self._batch = batch, None
+        self._undo = []
+
+    def commit_sealed(self, written: Callable[[], None] | None = None) -> bool:
+        """On the commit's thread: write the sealed batch's pending rows and COMMIT, the
+        only use of the connection until it returns; True if there was anything to commit.
+        `written` runs between the rows and the COMMIT (a test's crash point). Raises
+        `StoreError` if nothing of the batch could be kept (then `rollback_batch`). Touches
+        nothing the caller's thread uses meanwhile but the connection."""
+        batch = self._sealed
+        if batch is None:
+            raise StoreError(f"{self._path}: no batch is sealed")
+        batch.started = True
+        try:
+            if batch.lost is not None:
+                raise batch.lost
+            if not batch.began and not batch.pending:
+                return False
+            with self._errors("commit"):
+                try:
+                    if not batch.began:
+                        self._conn.execute("BEGIN IMMEDIATE")
+                    if batch.pending:
+                        self._conn.executemany(_INSERT, map(_insert_row, batch.pending.values()))
+                    if written is not None:
+                        written()
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            return True
+        except StoreError as exc:
+            batch.error = exc
+            raise
+        except BaseException:
+            batch.error = StoreError(f"{self._path}: a commit was interrupted")
+            raise
+        finally:
+            batch.done.set()
+
+    def land_batch(self) -> None:
+        """After `commit_sealed` returned: adopt the sealed batch's totals (its rows are
+        durable). Nothing to do if it landed already; raises its `StoreError` if its commit
+        failed."""
+        if self._sealed is not None:
+            self._land(self._sealed)
+
+    def _land(self, sealed: _Batch) -> None:
+        """Wait for the sealed batch's commit (counted in `waits` if it was still running),
+        then adopt it; if it failed, the open batch is void too and the error is raised."""
+        if not sealed.done.is_set():
+            self.waits += 1
+            sealed.done.wait()
+        if sealed.error is not None:
+            if self._batch is not None and self._batch.lost is None:
+                self._batch.lost = sealed.error
+            raise sealed.error
+        self._sealed = None
+        self._totals = sealed.totals
 
     @property
     def batch_writes(self) -> bool:
@@ -565,40 +671,40 @@ class SqliteStore:
         self._flush(batch)
 
     def commit_batch(self) -> bool:
-        """Make the batch's writes durable; True if there were any. Raises `StoreError` (and
-        rolls the whole batch back) if they cannot be made durable."""
-        batch = self._batch
-        if batch is None:
+        """Make the open batch's writes durable at once (`seal_batch`, `commit_sealed` and
+        `land_batch` in one); True if there were any. Raises `StoreError` (and rolls the
+        whole batch back) if they cannot be made durable."""
+        if self._batch is None:
             raise StoreError(f"{self._path}: no batch is open")
-        self._batch = None
-        if batch.lost is not None:
-            self._revert(0)
-            raise batch.lost
-        if not batch.began and not batch.pending:
-            return False
+        self.seal_batch()
         try:
-            self._flush(batch)  # on the commit's thread: the core's is free meanwhile
-            with self._errors("commit"):
-                self._db.execute("COMMIT")
+            wrote = self.commit_sealed()
         except BaseException:
-            self._revert(0)
-            if self._db.in_transaction:
-                with self._errors("rollback"):
-                    self._db.execute("ROLLBACK")
+            self.rollback_batch()
             raise
-        self._undo.clear()
-        self._totals = batch.totals
-        return True
+        self.land_batch()
+        return wrote
 
     def rollback_batch(self) -> None:
-        """Discard the open batch's writes (none is durable yet)."""
+        """Discard the open batch's writes and, after its failed commit, the sealed batch's
+        (none is durable). A sealed batch whose commit is still running is waited for; one
+        that committed has landed and stays."""
+        sealed = self._sealed
+        if sealed is not None:
+            sealed.done.wait()
+            if sealed.error is None:
+                self._land(sealed)
         batch, self._batch = self._batch, None
-        if batch is None:
-            return
-        self._revert(0)
-        if self._db.in_transaction:
+        if batch is not None:
+            self._revert(0)
+        if self._sealed is not None:
+            self._undo = self._sealed.undo
+            self._revert(0)
+            self._sealed = None
+        self._undo = []
+        if self._conn.in_transaction:
             with self._errors("rollback"):
-                self._db.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK")
 
     def _scalar(self, sql: str, args: tuple[object, ...] = ()) -> int:
         value = self._db.execute(sql, args).fetchone()[0]
@@ -740,13 +846,14 @@ class SqliteStore:
         # A pending row answers from the batch; the others cannot be changed by pending rows,
         # so those stay pending.
         self._check_open()
-        batch = self._batch
+        batch, sealed = self._batch, self._sealed
         pending = batch.pending if batch is not None else {}
+        before = sealed.pending if sealed is not None else {}  # kept until it lands
         found: dict[bytes, StoredMessage] = {}
         wanted: list[bytes] = []
         for msg_id in msg_ids:
             check_id(msg_id)
-            held = pending.get(msg_id)
+            held = pending.get(msg_id) or before.get(msg_id)
             if held is not None:
                 found[msg_id] = held
             elif msg_id in self._ids:  # the in-memory ids: no query for what is not stored
@@ -843,8 +950,10 @@ class SqliteStore:
             )
 
     def _current(self) -> _Totals:
-        """The totals as the connection sees them (an open batch's included)."""
-        return self._totals if self._batch is None else self._batch.totals
+        """The totals as the connection sees them (an open or a sealed batch's included)."""
+        if self._batch is not None:
+            return self._batch.totals
+        return self._totals if self._sealed is None else self._sealed.totals
 
     def usage(self) -> StoreUsage:
         self._check_open()
@@ -952,10 +1061,14 @@ class SqliteStore:
         return problems
 
     def close(self) -> None:
-        """Close the database (checkpointing the WAL); later calls raise `StoreError`."""
+        """Close the database (checkpointing the WAL); later calls raise `StoreError`. A
+        sealed batch's commit is waited for (and kept if it succeeded); one never started is
+        dropped, as by a crash."""
+        if self._sealed is not None and self._sealed.started:
+            self._sealed.done.wait()
         self._closed = True
         with self._errors("close"):
-            self._db.close()
+            self._conn.close()
 
     def _check_open(self) -> None:
         # A flag, not a call into the connection: the membership tests of every incoming

@@ -1,11 +1,13 @@
 """A receiving daemon SIGKILLed at the exact moments of its group commit — inside a batch
 (run through the node, its rows still pending in memory), on the commit's thread after the
 batch's rows were written into the transaction and before its COMMIT, between the COMMIT and
-the release of the batch's outputs, and on
+the release of the batch's outputs, on
 its check-ahead worker's thread just after it verified a frame whose result the core has not
-taken yet — loses nothing it acknowledged and stores nothing unverified; started again, it
-fetches the rest. The first runs without the check-ahead worker (`check_ahead = "off"`, the
-core verifies everything itself), the others with it.
+taken yet, and on the commit's thread before the COMMIT of batch k while the core has already
+run batch k+1 (overlap: k+1's outputs are held too) — loses nothing it acknowledged and
+stores nothing unverified; started again, it fetches the rest. The first two and the last run
+without the check-ahead worker (`check_ahead = "off"`, the core verifies everything itself),
+the others with it.
 
 The daemon kills itself at the chosen moment (`MESHNODE_CRASH_AT`, `meshnode.daemon.daemon.
 CrashPoint`): a real process dies by SIGKILL in the middle of syncing a backlog over UDP. The
@@ -59,7 +61,7 @@ def _posts(node: LocalNode) -> int:
 
 @pytest.mark.parametrize(("point", "check_ahead"),
                          [("batch:3", "off"), ("written:3", "off"), ("commit:3", "on"),
-                          ("verify:20", "on")])
+                          ("verify:20", "on"), ("overlap:2", "off")])
 def test_a_kill_inside_the_group_commit_loses_nothing_acknowledged(
         tmp_path: Path, point: str, check_ahead: str, monkeypatch: pytest.MonkeyPatch) -> None:
     genuine = make_posts(BACKLOG)

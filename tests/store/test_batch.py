@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -306,3 +308,156 @@ def test_seen_marks_and_meta_in_a_batch_fall_with_a_refused_pending_row(
     assert store.usage().count == 0 and _ids_on_disk(path) == set()
     assert store.integrity_check() == []
     store.close()
+
+
+# --- overlap: the next batch runs while the sealed one commits --------------------------------
+
+
+def _commit_sealed_on_a_thread(store: SqliteStore, hold: threading.Event,
+                               ) -> tuple[threading.Thread, list[object]]:
+    """`commit_sealed` on a worker thread that, with the rows written, waits for `hold`
+    before its COMMIT; what it returned or raised, once it is through."""
+    outcome: list[object] = []
+
+    def commit() -> None:
+        try:
+            outcome.append(store.commit_sealed(written=lambda: hold.wait(30)))
+        except StoreError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=commit)
+    worker.start()
+    return worker, outcome
+
+
+def _release_when(condition: Callable[[], bool], hold: threading.Event) -> threading.Thread:
+    """A thread that sets `hold` once `condition` holds (polled, with a deadline), so that the
+    main thread may block inside the store meanwhile."""
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            hold.wait(0.001)  # a poll with a deadline: nothing else sets `hold`
+        hold.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    return watcher
+
+
+def test_the_next_batch_reads_the_sealed_rows_before_their_commit_and_keeps_its_own_apart(
+        tmp_path: Path) -> None:
+    """While batch k's COMMIT waits on its thread, batch k+1 runs: it sees k's rows (`get`,
+    `has`, duplicates, the usage) from memory, its own puts run no SQL, and once k landed
+    only k is durable; k+1 is durable at its own commit."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    for n in (1, 2):
+        store.put(make_msg(n), NOW)
+    store.seal_batch()
+    hold = threading.Event()
+    worker, outcome = _commit_sealed_on_a_thread(store, hold)
+    store.begin_batch()
+    assert store.get(mid(1)) == make_msg(1) and store.has(mid(2))
+    assert store.put(make_msg(2), NOW) is PutResult.DUPLICATE
+    assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED
+    assert store.usage().count == 3 and store.waits == 0  # all from memory, none waited
+    assert _ids_on_disk(path) == set()
+    hold.set()
+    worker.join(30)
+    assert outcome == [True]
+    store.land_batch()
+    assert _ids_on_disk(path) == {mid(1), mid(2)}  # k, not k+1
+    store.seal_batch()
+    assert store.commit_sealed() is True
+    store.land_batch()
+    assert _ids_on_disk(path) == {mid(1), mid(2), mid(3)}
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_a_statement_of_the_next_batch_waits_for_the_sealed_commit_and_never_joins_it(
+        tmp_path: Path) -> None:
+    """A write the next batch cannot defer (a seen mark) waits on the caller's thread until
+    the sealed COMMIT returned, then runs in the next batch's own transaction: rolling the
+    next batch back takes the mark and leaves the sealed rows durable."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    store.put(make_msg(1), NOW)
+    store.seal_batch()
+    hold = threading.Event()
+    worker, outcome = _commit_sealed_on_a_thread(store, hold)
+    store.begin_batch()
+    watcher = _release_when(lambda: store.waits == 1, hold)
+    store.mark_seen(mid(9), NOW)  # blocks until the watcher lets the COMMIT go
+    watcher.join(30)
+    worker.join(30)
+    assert outcome == [True] and store.waits == 1 and store.seen(mid(9))
+    store.rollback_batch()
+    assert _ids_on_disk(path) == {mid(1)} and not store.seen(mid(9))
+    reopened_marks = sqlite3.connect(path).execute("SELECT count(*) FROM seen").fetchone()[0]
+    assert reopened_marks == 0
+    assert store.integrity_check() == []
+    store.close()
+
+
+def test_a_failed_sealed_commit_voids_the_next_batch_and_a_rollback_forgets_both(
+        tmp_path: Path) -> None:
+    """SQLite refuses a row of batch k on the commit's thread: nothing of k is kept, batch
+    k+1 (built on k's writes) is refused from then on, and `rollback_batch` leaves the store
+    as it was before k."""
+    path, store = _batch_with_a_refused_row(tmp_path)
+    store.seal_batch()
+    hold = threading.Event()
+    hold.set()
+    worker, outcome = _commit_sealed_on_a_thread(store, hold)
+    store.begin_batch()
+    assert store.put(make_msg(3), NOW) is PutResult.ACCEPTED  # from memory, before k failed
+    worker.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError)
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.mark_seen(mid(5), NOW)
+    with pytest.raises(StoreError, match="refused by the test"):
+        store.land_batch()
+    store.rollback_batch()
+    assert not store.has(mid(2)) and not store.has(mid(3)) and not store.seen(mid(5))
+    assert store.usage().count == 0 and _ids_on_disk(path) == set()
+    assert store.integrity_check() == []
+    store.begin_batch()  # the store carries on
+    store.put(make_msg(4), NOW)
+    assert store.commit_batch() is True and _ids_on_disk(path) == {mid(4)}
+    store.close()
+
+
+def test_one_batch_at_most_is_sealed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "hub.db", 1 << 20)
+    store.begin_batch()
+    store.put(make_msg(1), NOW)
+    store.seal_batch()
+    store.begin_batch()
+    with pytest.raises(StoreError, match="has not landed"):
+        store.seal_batch()
+    with pytest.raises(StoreError, match="a batch is already open"):
+        store.begin_batch()
+    assert store.commit_sealed() is True
+    store.land_batch()
+    store.seal_batch()
+    assert store.commit_sealed() is False  # the second batch wrote nothing
+    store.land_batch()
+    with pytest.raises(StoreError, match="no batch is sealed"):
+        store.commit_sealed()
+    store.close()
+
+
+def test_a_store_closed_with_a_sealed_batch_never_committed_keeps_none_of_it(
+        tmp_path: Path) -> None:
+    """A batch sealed just as the process stops, its commit never started: closing does not
+    wait for it, and nothing of it is on disk (as after a crash)."""
+    path = tmp_path / "hub.db"
+    store = SqliteStore(path, 1 << 20)
+    store.begin_batch()
+    store.put(make_msg(1), NOW)
+    store.seal_batch()
+    store.close()
+    assert _ids_on_disk(path) == set()
