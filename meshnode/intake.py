@@ -8,8 +8,7 @@ validation needs: trust, alert sequence windows, which alerts are superseded or 
 under which certificate, and the per-DM copy and hand-over counts.
 
 It never sends anything. What it stored since the node last looked is in `take_stored()`,
-`take_deleted()` names what it deleted by id (the node takes those out of its sync set),
-`take_purged()` the DMs it dropped on their receipt (the node keeps them as purged ghosts), and
+`take_deleted()` names what it deleted by id (the node takes those out of its sync set), and
 `take_removed()` says whether the store dropped anything it cannot name, evicted or expired
 (the node rebuilds its sync set); the node turns these into pushes and session state.
 """
@@ -94,7 +93,7 @@ from meshnode.wire import (
     with_tail_routing,
 )
 
-__all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "Purged", "own_dm_deadline",
+__all__ = ["SENT_DM_META", "Intake", "IntakeConfig", "NodeStats", "own_dm_deadline",
            "own_dm_record", "read_routing", "stamp_shortfall"]
 
 # Kinds whose stored copy a duplicate with more hops upgrades (a DM's copies are per holder).
@@ -144,16 +143,6 @@ _FORGETTABLE = frozenset({Reason.BAD_SIGNATURE, Reason.MALFORMED,
                           Reason.SENT_IN_FUTURE, Reason.CERT_NOT_YET_VALID,
                           Reason.ALERT_EXPIRED, Reason.CERT_EXPIRED,
                           Reason.UNKNOWN_ROOT, Reason.REVOKED})
-
-
-@dataclass(frozen=True, slots=True)
-class Purged:
-    """A DM that its receipt took out of this node's store (or that was opened here): its
-    `created` and id, and the `created` of the receipt."""
-
-    created: int
-    dm_id: bytes
-    receipt_created: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +259,6 @@ class Intake:
         self._stored: list[tuple[StoredMessage, LinkId | None]] = []
         self._removed = False
         self._deleted: list[tuple[int, bytes]] = []  # (created, id) of what _delete removed
-        self._purged: list[Purged] = []  # DMs dropped on their receipt, or opened here
         self._opened: list[bytes] = []  # X25519 keys of the senders of DMs opened here
         self._upgraded: list[StoredMessage] = []
         self._handlers: dict[Kind, _Handler] = {
@@ -325,12 +313,6 @@ class Intake:
         receipt came, a superseded or revoked alert), in order."""
         deleted, self._deleted = self._deleted, []
         return deleted
-
-    def take_purged(self) -> list[Purged]:
-        """The DMs a receipt took out of the store since the last call, and those opened here
-        (this node holds their receipt, not the sealed DM), in order."""
-        purged, self._purged = self._purged, []
-        return purged
 
     def expire(self, now: int) -> None:
         if self.store.expire(now):
@@ -597,7 +579,6 @@ class Intake:
                 assert isinstance(rbody, ReceiptBody)
                 self._store(receipt, now, out, None, created=rbody.created,
                             expires=rbody.expires, ref=rbody.dm_id)
-                self._purged.append(Purged(body.created, msg.id, rbody.created))
                 return Verdict(msg.id)
         for stored in self.store.by_ref(msg.id):
             ack = decode_body(Kind.RECEIPT, decode_message(stored.raw).body)
@@ -642,7 +623,6 @@ class Intake:
                               and receipt_matches(body, body.dm_id, dm_body))
             if known and self._delete(body.dm_id, now):
                 self.copies.pop(body.dm_id, None)
-                self._purged.append(Purged(dm.created, body.dm_id, body.created))
                 # A copy of the DM went here, so the receipt spreads from here again, with the
                 # full budget: it follows the DM's copies, not the whole mesh (§4.4).
                 msg = msg.with_routing(Routing(self.config.receipt_hops, 1))

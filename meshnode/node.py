@@ -64,7 +64,7 @@ from meshnode.events import (
     Send,
     SyncFinished,
 )
-from meshnode.intake import Intake, NodeStats, Purged, read_routing
+from meshnode.intake import Intake, NodeStats, read_routing
 from meshnode.nodeconfig import NodeConfig
 from meshnode.precheck import FrameCheck
 from meshnode.routing.forwarding import Forwarder, fades_at
@@ -824,8 +824,6 @@ class Node:
                         self._enqueue(session, stored)
         for item in self._intake.take_deleted():  # after the stored: one may be both
             self._drop(item)
-        for purged in self._intake.take_purged():  # after the deleted: it replaces the DM
-            self._keep_purged(purged, now)
 
     def _drop(self, item: tuple[int, bytes]) -> None:
         """Take a message deleted by id out of the sync set, leaving the set as a rebuild
@@ -839,32 +837,6 @@ class Node:
         self._dead_dms.pop(item[1], None)
         self._flood_flags.pop(item[1], None)
         self._unset(item)
-
-    def _keep_purged(self, purged: Purged, now: int) -> None:
-        """Keep a DM dropped on its receipt (or opened here) as a purged ghost (§10.2, "Purged
-        DMs"): of class 1 until the receipt fades, so that a holder still spraying copies of
-        it agrees with us on it and hands us none (we would only drop them); it learns of the
-        delivery from the receipt we hold. Then an ordinary ghost."""
-        until = fades_at(Kind.RECEIPT, purged.receipt_created)
-        assert until is not None  # receipts fade
-        if (self.store.has(purged.dm_id)
-                or not self._ghosts.purged(purged.dm_id, purged.created, until, now)):
-            return
-        if self._items is None:
-            return  # the rebuild reads the ghost's class
-        item = (purged.created, purged.dm_id)
-        if purged.dm_id in self._classes:  # an ordinary ghost of it, listed as class 0
-            self._unset(item)
-        self._classes[purged.dm_id] = self._ghost_class(purged.dm_id, now)
-        self._adding[purged.dm_id] = item
-
-    def _ghost_class(self, ghost_id: bytes, now: int) -> int:
-        """The class of a ghost's item at `now`, its turn to class 0 scheduled if it is 1."""
-        cls = self._ghosts.class_at(ghost_id, now)
-        until = self._ghosts.live_until(ghost_id)
-        if cls and until is not None:
-            heapq.heappush(self._fading, (until, ghost_id))
-        return cls
 
     def _unset(self, item: tuple[int, bytes]) -> None:
         if self._adding.get(item[1]) == item:
@@ -912,13 +884,8 @@ class Node:
             msg_id = heapq.heappop(self._fading)[1]
             if self._classes.get(msg_id) == 1:
                 stored = self.store.get(msg_id)
-                ghost = None if stored is not None else self._ghosts.item(msg_id)
                 if stored is not None:
                     self._reclass(stored, now)
-                elif ghost is not None and not self._ghosts.class_at(msg_id, now):
-                    self._classes[msg_id] = 0  # a purged DM's ghost turns ordinary
-                    self._unset(ghost)
-                    self._adding[msg_id] = ghost
 
     def _item_set(self, now: int) -> SortedItems:
         """What we reconcile at `now`, cached: every stored receipt, DM, post and announce with
@@ -955,7 +922,7 @@ class Node:
             for created, ghost_id in self._ghosts.items():
                 if ghost_id not in self._classes:
                     items.append((created, ghost_id))
-                    self._classes[ghost_id] = self._ghost_class(ghost_id, now)
+                    self._classes[ghost_id] = 0
             self._items = SortedItems(items, self._classes)
         self._adding.clear()
         self._removing.clear()

@@ -8,18 +8,11 @@ that id and no contact spends airtime on it, while a holder that can really give
 when that arrives, and expires `GHOST_LIFETIME` after the message's creation (the longest
 lifetime of a post, DM or receipt).
 
-A DM this node held (or opened, as its recipient) and dropped when its receipt came is kept as a
-*purged* ghost (§10.2, "Purged DMs"): of class 1 until `live_until` (the receipt's own fade
-time), then an ordinary ghost. While it is of class 1 it agrees with every holder that could
-still hand out copies of the DM (class 1 too), so none hands this node a copy it would only
-drop; the holder learns of the delivery from the receipt this node holds instead.
-
 Ghosts live in the store's meta table (key ``ghost/<hex id>``, value the creation and expiry
-times as two 8-byte big-endian integers, and for a purged DM its `live_until` as a third), so a
-restart keeps them and `SqliteStore` persists them within the node's group commit like any other
-write. At most `limit` are kept; beyond that new ones are refused: a peer flooding us with
-made-up ghosts costs us only the saving on later ids, never a delivery (a ghost never hides a
-copy that can be given).
+times as two 8-byte big-endian integers), so a restart keeps them and `SqliteStore` persists
+them within the node's group commit like any other write. At most `limit` are kept; beyond
+that new ones are refused: a peer flooding us with made-up ghosts costs us only the saving on
+later ids, never a delivery (a ghost never hides a copy that can be given).
 """
 
 from __future__ import annotations
@@ -41,25 +34,21 @@ class GhostBook:
         self._store = store
         self._limit = limit
         self._ghosts: dict[bytes, tuple[int, int]] = {}  # id -> (created, expires)
-        self._live: dict[bytes, int] = {}  # id -> live_until, for the purged DMs among them
         self.reload()
 
     def reload(self) -> None:
         """Read the ghosts from the store again (after a rolled-back batch)."""
         self._ghosts.clear()
-        self._live.clear()
         for key in self._store.meta_keys(_PREFIX):
             value = self._store.get_meta(key)
             try:
                 ghost_id = bytes.fromhex(key[len(_PREFIX):])
             except ValueError:
                 continue
-            if value is None or len(value) not in (16, 24) or len(ghost_id) != 16:
+            if value is None or len(value) != 16 or len(ghost_id) != 16:
                 continue
-            created, expires = int.from_bytes(value[:8], "big"), int.from_bytes(value[8:16], "big")
+            created, expires = int.from_bytes(value[:8], "big"), int.from_bytes(value[8:], "big")
             self._ghosts[ghost_id] = (created, expires)
-            if len(value) == 24:
-                self._live[ghost_id] = int.from_bytes(value[16:], "big")
 
     def __len__(self) -> int:
         return len(self._ghosts)
@@ -70,32 +59,6 @@ class GhostBook:
     def items(self) -> list[tuple[int, bytes]]:
         """Every ghost as a reconciliation item `(created, id)`."""
         return [(created, ghost_id) for ghost_id, (created, _) in self._ghosts.items()]
-
-    def item(self, ghost_id: bytes) -> tuple[int, bytes] | None:
-        """A ghost's reconciliation item `(created, id)`, None if there is no such ghost."""
-        entry = self._ghosts.get(ghost_id)
-        return None if entry is None else (entry[0], ghost_id)
-
-    def class_at(self, ghost_id: bytes, now: int) -> int:
-        """The class of a ghost's item at `now`: 1 for a purged DM until its `live_until`,
-        else 0."""
-        return int(now < self._live.get(ghost_id, now))
-
-    def live_until(self, ghost_id: bytes) -> int | None:
-        """When a purged DM's ghost turns to class 0 (None: an ordinary ghost)."""
-        return self._live.get(ghost_id)
-
-    def purged(self, ghost_id: bytes, created: int, live_until: int, now: int) -> bool:
-        """Record a DM dropped on its receipt as a purged ghost, of class 1 until `live_until`
-        (an ordinary ghost of it becomes one); False if the book is full or it has expired."""
-        expires = created + GHOST_LIFETIME
-        if expires <= now or (ghost_id not in self._ghosts and len(self._ghosts) >= self._limit):
-            return False
-        self._ghosts[ghost_id] = (created, expires)
-        self._live[ghost_id] = live_until
-        self._store.set_meta(_PREFIX + ghost_id.hex(), created.to_bytes(8, "big")
-                             + expires.to_bytes(8, "big") + live_until.to_bytes(8, "big"))
-        return True
 
     def add(self, ghost_id: bytes, created: int, now: int) -> bool:
         """Record a ghost; False if it is already known, already expired, or the book is full."""
@@ -110,7 +73,6 @@ class GhostBook:
     def discard(self, ghost_id: bytes) -> tuple[int, bytes] | None:
         """Forget a ghost (the real message arrived); its item, or None if there was none."""
         entry = self._ghosts.pop(ghost_id, None)
-        self._live.pop(ghost_id, None)
         if entry is None:
             return None
         self._store.delete_meta(_PREFIX + ghost_id.hex())

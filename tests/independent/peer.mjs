@@ -421,10 +421,9 @@ const FADE_AFTER = 7200; // §10.2 "Class": how long a flooded item stays class 
 const FLAG_GHOST = 0, FLAG_HELD = 1, FLAG_DEAD = 2, FLAG_LIVE = 3;
 // Class 1 items can go on (GIVES_LIVE); faded ones (§10.2 "Class", fading) still go, as class
 // 0 (GIVES_DEAD); ghosts are flagged GHOST, other class-0 items HELD, both with their times
-// (§10.2 "Flags and times"); a purged DM's ghost while it is of class 1 is HELD of class 1.
-const flagOf = (i) => (i.ghost ? (i.cls ? (1 << 2) | FLAG_HELD : FLAG_GHOST)
-  : i.cls ? (1 << 2) | FLAG_LIVE : i.faded ? FLAG_DEAD : FLAG_HELD);
-const timed = (i) => i.ghost || (!i.cls && !i.faded); // flagged GHOST or HELD
+// (§10.2 "Flags and times").
+const flagOf = (i) => (i.ghost ? FLAG_GHOST : i.cls ? (1 << 2) | FLAG_LIVE : i.faded ? FLAG_DEAD : FLAG_HELD);
+const timed = (i) => !i.cls && !i.faded; // flagged GHOST or HELD
 function idListPayload(items) {
   return [bin(Buffer.concat(items.map((i) => i.id))),
     bin(Buffer.from(items.map(flagOf))),
@@ -946,7 +945,6 @@ class Peer {
     this.contacts = []; // {dh}
     this.opened = []; this.receipts = new Map(); this.alertSeqs = new Map(); this.roots = [];
     this.ghosts = new Map(); // id hex -> created: ids known to exist, without a message (§10.2)
-    this.live = new Map(); // id hex -> until: the purged DMs among the ghosts (§10.2)
     this.knownAlerts = new Map(); // §6.5 step 9: accepted alerts by CAP sender and identifier
   }
   // §10.2 "Ghosts": never of an id we hold, nor one dated more than the hour ahead a message
@@ -972,19 +970,8 @@ class Peer {
     } else if (!m.verified) throw new Error('kind ' + m.kind + ' not taken by this peer');
     const created = m.kind === 2 ? m.fields.get(2) : m.kind === 3 ? m.fields.get(3) : m.kind === 4 ? m.fields.get(4) : m.fields.get(3);
     this.store.set(hex, { ...m, raw, created });
-    this.ghosts.delete(hex); this.live.delete(hex); // the message itself is here now
-    if (m.kind === 3) this.purge(m);
+    this.ghosts.delete(hex); // the message itself is here now
     return m;
-  }
-  // §10.2 "Purged DMs": a DM dropped on its receipt (ours, or one we opened) stays a ghost of
-  // class 1 until the receipt fades, so holders still spraying copies of it agree with us.
-  purge(receipt) {
-    const dmHex = receipt.fields.get(1).toString('hex');
-    const dm = this.store.get(dmHex);
-    if (!dm || dm.kind !== 2 || !dm.fields.get(4).equals(receipt.fields.get(2))) return;
-    this.store.delete(dmHex);
-    this.ghosts.set(dmHex, dm.created);
-    this.live.set(dmHex, receipt.fields.get(3) + FADE_AFTER);
   }
   items() {
     const out = [];
@@ -1000,7 +987,7 @@ class Peer {
     }
     for (const [hex, created] of this.ghosts) {
       if (created + 14 * DAY < now) this.ghosts.delete(hex);
-      else out.push({ created, id: Buffer.from(hex, 'hex'), cls: (this.live.get(hex) ?? 0) > now ? 1 : 0, ghost: true });
+      else out.push({ created, id: Buffer.from(hex, 'hex'), cls: 0, ghost: true });
     }
     return out;
   }

@@ -38,20 +38,3 @@ def test_ghosts_expire_with_the_longest_message_lifetime_and_reload(tmp_path: Pa
     assert again.discard(gid(2)) == (NOW + 100, gid(2)) and again.discard(gid(2)) is None
     assert len(again) == 0 and store.meta_keys("ghost/") == []
     store.close()
-
-
-def test_a_purged_dm_is_a_class_1_ghost_until_its_receipt_fades_and_reloads(
-        tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
-    store = SqliteStore(path, 1 << 20)
-    book = GhostBook(store)
-    assert book.add(gid(1), NOW, NOW)
-    assert book.purged(gid(1), NOW, NOW + 500, NOW)  # an ordinary ghost of it becomes purged
-    assert book.purged(gid(2), NOW, NOW + 900, NOW)
-    assert (book.class_at(gid(1), NOW), book.class_at(gid(1), NOW + 500)) == (1, 0)
-    store.close()
-    store = SqliteStore(path, 1 << 20)
-    again = GhostBook(store)
-    assert again.live_until(gid(2)) == NOW + 900 and again.class_at(gid(2), NOW + 899) == 1
-    assert again.discard(gid(2)) is not None and again.live_until(gid(2)) is None
-    store.close()
