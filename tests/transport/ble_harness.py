@@ -375,6 +375,7 @@ class NodeDriver:
         self.node = node
         self.events: list[TransportEvent] = []
         self.node_events: list[Event] = []
+        self.urgent = False  # what the daemon's radio switch would say
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         send, receive = trio.open_memory_channel[TransportEvent](64)
@@ -390,6 +391,17 @@ class NodeDriver:
                     await self._dispatch(self.node.link_down(event.link, t))
                 elif isinstance(event, FrameReceived):
                     await self._dispatch(self.node.receive(event.link, event.data, t))
+                self.tell_slots()
+
+    def tell_slots(self) -> None:
+        """What the daemon tells the transport after each input: the links with nothing to
+        carry (`Node.idle_since`), for the connection slot rule."""
+        idle: dict[Any, float] = {}
+        for link in self.node.links():
+            since = self.node.idle_since(link)
+            if since is not None:
+                idle[link] = float(since)
+        self.transport.set_idle(idle, self.urgent)
 
     async def _dispatch(self, outputs: list[Output]) -> None:
         """Send each call's frames in order, then `ready` once per link that got a burst."""
