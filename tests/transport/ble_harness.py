@@ -15,12 +15,13 @@ The peers run on their own asyncio loop in a thread (`LoopThread`), with dbus-fa
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from dbus_fast import Message, MessageType, Variant
@@ -33,9 +34,12 @@ from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEvent
 from meshnode.transport.ble import BleTransport
-from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID
+from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID, service_data
 from meshnode.transport.framing import Fragmenter, FramingError, Reassembler
 from tests.polling import until
+
+if TYPE_CHECKING:
+    from tests.transport.fakebluez import FakeBlueZ
 
 T = TypeVar("T")
 PEER_LINK = "central"
@@ -427,3 +431,31 @@ class NodeDriver:
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Poll `predicate` (it may look at peers in other threads) until true."""
         await until(predicate, timeout)
+
+
+@dataclass
+class TwoPeers:
+    """A strong and a weak peer (`two_peers`): device paths and the `Node` behind each."""
+
+    strong: str
+    weak: str
+    nodes: dict[str, Node]
+    peers: dict[str, GattPeer]
+
+    def stop(self, peer_loop: LoopThread) -> None:
+        for peer in self.peers.values():
+            peer_loop.run(peer.stop)
+
+
+def two_peers(bluez: FakeBlueZ, peer_loop: LoopThread, *, posts: int) -> TwoPeers:
+    """Two started peers in range of a fresh adapter, each a `Node` with `posts` posts: a
+    strong one (-40 dBm), which a central picks first, and a weak one (-85 dBm)."""
+    bluez.add_adapter()
+    strong = bluez.add_peer("C0:FF:EE:00:00:1A", service_data(secrets.token_bytes(8)), rssi=-40)
+    weak = bluez.add_peer("C0:FF:EE:00:00:1B", service_data(secrets.token_bytes(8)), rssi=-85)
+    nodes = {strong: make_node(2, posts=posts), weak: make_node(3, posts=posts)}
+    peers = {device: GattPeer(bluez.bus.address, device, node, payload=244)
+             for device, node in nodes.items()}
+    for peer in peers.values():
+        peer_loop.run(peer.start)
+    return TwoPeers(strong, weak, nodes, peers)

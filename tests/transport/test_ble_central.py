@@ -25,6 +25,7 @@ from tests.transport.ble_harness import (
     NodeDriver,
     make_node,
     post_ids,
+    two_peers,
 )
 from tests.transport.fakebluez import FakeBlueZ
 
@@ -236,14 +237,8 @@ def test_a_full_central_gives_up_its_idle_synced_link_for_a_newcomer(
     taken by the stronger peer; once that link has synced and idled `slot_idle_for`, the
     central scans again, closes it when it hears the other peer (never synced) and links to
     that one. The closed peer is not connected again (`revisit_after`)."""
-    bluez.add_adapter()
-    strong = bluez.add_peer("C0:FF:EE:00:00:1A", service_data(secrets.token_bytes(8)), rssi=-40)
-    weak = bluez.add_peer("C0:FF:EE:00:00:1B", service_data(secrets.token_bytes(8)), rssi=-85)
-    nodes = {strong: make_node(2, posts=3), weak: make_node(3, posts=3)}
-    peers = {device: GattPeer(bluez.bus.address, device, node, payload=244)
-             for device, node in nodes.items()}
-    for peer in peers.values():
-        peer_loop.run(peer.start)
+    two = two_peers(bluez, peer_loop, posts=3)
+    strong, weak, nodes, peers = two.strong, two.weak, two.nodes, two.peers
     config = replace(FAST, max_central_links=1, revisit_after=300.0, slot_idle_for=0.5)
     ours = make_node(1)
     driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), ours)
@@ -257,8 +252,7 @@ def test_a_full_central_gives_up_its_idle_synced_link_for_a_newcomer(
             nursery.cancel_scope.cancel()
 
     trio.run(main)
-    for peer in peers.values():
-        peer_loop.run(peer.stop)
+    two.stop(peer_loop)
     assert peers[strong].stats.connections == 1 and peers[weak].stats.connections == 1
     ups, downs = driver.of(LinkUp), driver.of(LinkDown)
     assert len(ups) == 2

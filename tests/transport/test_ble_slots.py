@@ -18,10 +18,9 @@ from meshnode.crypto.identity import Identity
 from meshnode.daemon.daemon import Daemon
 from meshnode.transport.ble import BleTransport
 from meshnode.transport.ble_config import BleConfig
-from meshnode.transport.ble_profile import service_data
 from tests.daemons import fast_config
 from tests.polling import until
-from tests.transport.ble_harness import GattPeer, LoopThread, make_node, post_ids
+from tests.transport.ble_harness import GattPeer, LoopThread, post_ids, two_peers
 from tests.transport.fakebluez import FakeBlueZ
 
 ONE_SLOT = BleConfig(peripheral=False, scan_window=1.0, scan_interval=1.0, max_central_links=1,
@@ -35,14 +34,8 @@ def _run(bluez: FakeBlueZ, peer_loop: LoopThread, tmp_path: Path, config: BleCon
          ) -> tuple[dict[str, GattPeer], str, str]:
     """A daemon with one central slot among a strong and a weak peer, until the weak one
     (heard all along, never linked) is connected; returns the peers and their paths."""
-    bluez.add_adapter()
-    strong = bluez.add_peer("C0:FF:EE:00:00:3A", service_data(secrets.token_bytes(8)), rssi=-40)
-    weak = bluez.add_peer("C0:FF:EE:00:00:3B", service_data(secrets.token_bytes(8)), rssi=-85)
-    nodes = {strong: make_node(2, posts=2), weak: make_node(3, posts=2)}
-    peers = {device: GattPeer(bluez.bus.address, device, node, payload=244)
-             for device, node in nodes.items()}
-    for peer in peers.values():
-        peer_loop.run(peer.start)
+    two = two_peers(bluez, peer_loop, posts=2)
+    peers, nodes, strong, weak = two.peers, two.nodes, two.strong, two.weak
     data_dir = tmp_path / "node"
     data_dir.mkdir(mode=0o700)
     transport = BleTransport(config, secret=secrets.token_bytes(32))
@@ -59,8 +52,7 @@ def _run(bluez: FakeBlueZ, peer_loop: LoopThread, tmp_path: Path, config: BleCon
     try:
         trio.run(main)
     finally:
-        for peer in peers.values():
-            peer_loop.run(peer.stop)
+        two.stop(peer_loop)
     return peers, strong, weak
 
 
