@@ -506,7 +506,7 @@ class Simulation:
 
     # --- the connection slot rule (`meshnode.transport.slots`) --------------------------------
 
-    def _held(self, t: float, i: int) -> list[Held]:
+    def _held(self, i: int) -> list[Held]:
         """Device `i`'s open links as the slot rule sees them (in a fixed order)."""
         held = []
         for pair in sorted(p for p in self.near.get(i, ()) if p in self.links):
@@ -516,7 +516,7 @@ class Simulation:
         return held
 
     def _admit(self, t: float, i: int, role: Role) -> Admit:
-        return self.slot_rule.admit(self.slots.limits(i), self._held(t, i), role, t,
+        return self.slot_rule.admit(self.slots.limits(i), self._held(i), role, t,
                                     bool(self.urgent_until[i] > t))
 
     def _evict_for(self, t: float, pair: tuple[int, int], a_first: bool) -> bool:
@@ -554,7 +554,7 @@ class Simulation:
         if not self.slot_rule.enabled or not self.waiting.get(node):
             return
         urgent = bool(self.urgent_until[node] > t)
-        held, limits = self._held(t, node), self.slots.limits(node)
+        held, limits = self._held(node), self.slots.limits(node)
         # Only a link that becomes one to give up later helps: one that already is did not
         # make room for these pairs (their other end is full, or the role does not fit), and
         # that end's own release or recheck retries them.
