@@ -155,7 +155,6 @@ class CentralRole:
         self.yielded: dict[bytes, float] = {}  # peer token -> when we left it the link
         self.bad_adverts = 0
         self.scans = 0
-        self.evicted = 0  # links given up for a newcomer (the slot rule)
         # The duty cycle in force: the config's, or what the daemon asked for (`set_duty`).
         self.scan_window = config.scan_window
         self.scan_interval = config.scan_interval
@@ -357,7 +356,6 @@ class CentralRole:
             return False
         log.info("BLE link %s: all %d central slots in use; giving up this idle, synced link "
                  "for a newcomer", admit.close, self.config.max_central_links)
-        self.evicted += 1
         link, client = entry
         link.finish("slot given up for a newcomer")
         self.links.pop(link.id, None)  # the slot is free now; the session's end tidies up

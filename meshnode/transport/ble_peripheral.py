@@ -134,7 +134,6 @@ class PeripheralRole:
         self._info_path = f"{self._service_path}/info"
         self._token_path = f"{self._service_path}/token"
         self._admit = admit
-        self.evicted = 0  # links given up for a newcomer (the slot rule)
         self.centrals: dict[str, _Central] = {}
         self.advertising = False
         self.advert_token: bytes | None = None
@@ -381,7 +380,6 @@ class PeripheralRole:
             return False
         log.info("BLE link %s: all %d peripheral slots in use; giving up this idle, synced "
                  "link for a newcomer", admit.close, self.max_links)
-        self.evicted += 1
         self._drop(victim, "slot given up for a newcomer")
         self._spawn(self._disconnect_device(victim.device))
         return True
