@@ -5,9 +5,9 @@ point, and prints, per point, the mean and 95 % Student-t interval over seeds of
 10, 30 and 60 minutes after issue (measured, oracle, realistic bound), coverage / oracle and
 / realistic bound at 30 minutes (per seed, then averaged), time to 90 % (measured, oracle,
 realistic) and the battery cost of urgency; then what each point costs (links made, refused
-for want of a slot and given up by the slot rule, energy per phone, bytes on air). With `--plot FILE` it also draws, per seed,
-coverage 30 minutes after issue with its bounds, and its ratio to the oracle with the mean
-and interval.
+for want of a slot and given up by the slot rule, energy per phone, bytes on air). With
+`--plot FILE` it also draws, per seed, coverage 30 minutes after issue with its bounds, and
+its ratio to the oracle with the mean and interval.
 
     python bench/plot_alert_levers.py OUT/hub/sweep.json OUT/urgent/sweep.json \
         --plot docs/figures/alert-levers.png
