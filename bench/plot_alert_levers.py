@@ -4,9 +4,10 @@ Reads the `sweep.json` of one or more `meshnode sim sweep` runs, groups every ru
 point, and prints, per point, the mean and 95 % Student-t interval over seeds of: coverage at
 10, 30 and 60 minutes after issue (measured, oracle, realistic bound), coverage / oracle and
 / realistic bound at 30 minutes (per seed, then averaged), time to 90 % (measured, oracle,
-realistic) and the battery cost of urgency. With `--plot FILE` it also draws, per seed,
-coverage 30 minutes after issue with its bounds, and its ratio to the oracle with the mean
-and interval.
+realistic) and the battery cost of urgency; then what each point costs (links made, refused
+for want of a slot and given up by the slot rule, energy per phone, bytes on air). With
+`--plot FILE` it also draws, per seed, coverage 30 minutes after issue with its bounds, and
+its ratio to the oracle with the mean and interval.
 
     python bench/plot_alert_levers.py OUT/hub/sweep.json OUT/urgent/sweep.json \
         --plot docs/figures/alert-levers.png
@@ -123,6 +124,28 @@ def table(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+COSTS = {
+    "links made": lambda s: s["links"]["made"],
+    "refused for a slot": lambda s: s["links"]["refused_no_slot"],
+    "given up for a newcomer": lambda s: s["links"].get("evicted", 0),
+    "Wh per phone": lambda s: s["energy"]["mean_wh_per_phone"],
+    "MB on air": lambda s: s["overhead"]["bytes_on_air"] / 1e6,
+}
+
+
+def costs(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """A Markdown table of what each point costs, mean ± 95 % interval over seeds."""
+    head = "| configuration | " + " | ".join(COSTS) + " |"
+    lines = [head, "|" + "---|" * (len(COSTS) + 1)]
+    for label, summaries in groups.items():
+        cells = []
+        for name, get in COSTS.items():
+            digits = 4 if name == "Wh per phone" else 1 if name == "MB on air" else 0
+            cells.append(fmt(estimate([get(s) for s in summaries]), digits=digits))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(groups: dict[str, list[dict[str, Any]]], path: Path) -> None:
     """Per seed (one line each, the same seed across configurations), coverage 30 minutes
     after issue with its own oracle and realistic bound, and its ratio to the oracle with
@@ -172,6 +195,7 @@ def main() -> None:
     args = parser.parse_args()
     groups = load(args.sweeps)
     print(table(groups))
+    print(costs(groups))
     if len(groups) > 1:
         print(paired(groups))
     if args.plot:

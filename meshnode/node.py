@@ -498,6 +498,18 @@ class Node:
     def links(self) -> Iterable[LinkId]:
         return list(self._sessions)
 
+    def idle_since(self, link: LinkId) -> int | None:
+        """Since when `link` has had nothing to carry either way (unix seconds): its sync
+        session finished (both Dones in, or the sets were equal), nothing is queued for the
+        peer and no burst is with the driver; the latest of the finish, the last frame in and
+        the last message out. None while the link carries something, or is unknown. The
+        connection slot rule (`meshnode.transport.slots`) gives up the longest-idle link of a
+        full device for a newcomer; a driver reads this to tell it."""
+        session = self._sessions.get(link)
+        if session is None or not session.finished or session.queue or session.busy:
+            return None
+        return max(session.synced_at, session.active_at, session.sent_at)
+
     def session(self, link: LinkId) -> Session | None:
         """The sync session on `link` (read it; only the node changes it)."""
         return self._sessions.get(link)
@@ -733,6 +745,7 @@ class Node:
                     if data is None:
                         continue
                     frame = self._send(session, Msg(data))
+                    session.sent_at = now
                     budget -= len(frame.data)
                     session.sent += 1
                     self.stats.relayed += 1

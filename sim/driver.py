@@ -46,6 +46,7 @@ from meshnode.events import (
 from meshnode.node import Node, NodeConfig
 from meshnode.routing.policy import PolicyName
 from meshnode.store.memory import MemoryStore, SharedBytes
+from meshnode.transport.slots import Admit, Held, Role, Verdict
 from sim import linkmodel
 from sim.config import ScenarioError
 from sim.contacts import ContactDetector, ContactRecorder, Intervals
@@ -74,6 +75,7 @@ class Ev(Enum):
     SAMPLE = 6
     DOWN = 7
     UP = 8  # a replayed trace's `up`: the pair is in range from now on
+    RECHECK = 9  # a full device may have a link to give up for its waiting pairs
 
 
 @dataclass(slots=True)
@@ -156,6 +158,7 @@ class Outcome:
     frames_lost: int = 0
     links_made: int = 0
     links_refused_slots: int = 0
+    links_evicted: int = 0  # links a full device gave up for a newcomer (the slot rule)
     slot_refused_at: dict[tuple[int, int], float] = field(default_factory=dict)  # first, per pair
     contacts: Intervals | None = None
     samples: list[Sample] = field(default_factory=list)
@@ -206,6 +209,8 @@ class Simulation:
         self.links: dict[tuple[int, int], _Link] = {}
         self.open_links = np.zeros(self.n, dtype=np.int64)  # links per node, kept with `links`
         self.slots = linkmodel.Slots(self.world.kinds == 0, self.link)
+        self.slot_rule = self.link.slots()
+        self.recheck_at: dict[int, float] = {}  # a full device's next look at its links
         # Pairs in range, each with the number of its current contact. A connect attempt
         # belongs to the contact whose discovery and set-up it models: once that contact has
         # ended it is void, even if the pair is back in range when it falls due (the set-up
@@ -352,6 +357,8 @@ class Simulation:
                 self._work(t, payload)  # type: ignore[arg-type]
             elif kind is Ev.TIMER:
                 self._timer(t, payload)  # type: ignore[arg-type]
+            elif kind is Ev.RECHECK:
+                self._recheck(t, payload)  # type: ignore[arg-type]
             else:
                 self._sample(t)
             if progress is not None and t >= next_report:
@@ -480,12 +487,14 @@ class Simulation:
             return
         if not (self.alive[a] and self.alive[b]):
             return
-        if not self.slots.take(pair, self._rng_link.random() < 0.5):
+        a_first = self._rng_link.random() < 0.5
+        if not self.slots.take(pair, a_first) and not self._evict_for(t, pair, a_first):
             self.out.links_refused_slots += 1
             self.out.slot_refused_at.setdefault(pair, t)
             for i in pair:
                 if self.slots.blocked(i):
                     self.waiting.setdefault(i, set()).add(pair)
+                    self._look_again(t, i)
             return
         self.links[pair] = _Link(a, b, t)
         self.open_links[a] += 1
@@ -494,6 +503,86 @@ class Simulation:
         now = EPOCH + int(t)
         self._outputs(t, a, self.nodes[a].link_up(b, now))
         self._outputs(t, b, self.nodes[b].link_up(a, now))
+
+    # --- the connection slot rule (`meshnode.transport.slots`) --------------------------------
+
+    def _held(self, i: int) -> list[Held]:
+        """Device `i`'s open links as the slot rule sees them (in a fixed order)."""
+        held = []
+        for pair in sorted(p for p in self.near.get(i, ()) if p in self.links):
+            since = self.nodes[i].idle_since(pair[0] if pair[1] == i else pair[1])
+            held.append(Held(pair, self.slots.role(i, pair),
+                             None if since is None else float(since - EPOCH)))
+        return held
+
+    def _admit(self, t: float, i: int, role: Role) -> Admit:
+        return self.slot_rule.admit(self.slots.limits(i), self._held(i), role, t,
+                                    bool(self.urgent_until[i] > t))
+
+    def _evict_for(self, t: float, pair: tuple[int, int], a_first: bool) -> bool:
+        """`pair` was refused for want of a slot: if, in either order of roles, each full end
+        has a link to give up for it (the slot rule), give those up and make the link."""
+        if not self.slot_rule.enabled:
+            return False
+        for c, p in self.slots.orders(pair[0], pair[1], a_first):
+            central, peripheral = self._admit(t, c, Role.CENTRAL), self._admit(
+                t, p, Role.PERIPHERAL)
+            if central.verdict is Verdict.FULL or peripheral.verdict is Verdict.FULL:
+                continue
+            for victim in (central.close, peripheral.close):
+                if victim is not None:
+                    self._evict(t, victim)  # type: ignore[arg-type]
+            return self.slots.take(pair, a_first)
+        return False
+
+    def _evict(self, t: float, pair: tuple[int, int]) -> None:
+        """Give up the link of `pair` for a newcomer. The pair stays in range; as the
+        transport's `revisit_after` does, it links again only after that long (and a fresh
+        discovery and set-up), if the contact lasts."""
+        self.out.links_evicted += 1
+        self._link_down(t, pair)
+        if pair in self.in_range and self.world.trace is None:
+            delay = float(self._link_delays(t, np.array([pair], dtype=np.int64))[0])
+            if delay < math.inf:
+                self._schedule_attempt(t + self.link.revisit_after + delay, pair)
+        elif pair in self.in_range:
+            self._schedule_attempt(t + self.link.revisit_after, pair)
+
+    def _look_again(self, t: float, node: int) -> None:
+        """`node` is full and has pairs waiting for it: look at its links again when one of
+        them can be given up (the slot rule), or when one next goes idle (`_idle_now`)."""
+        if not self.slot_rule.enabled or not self.waiting.get(node):
+            return
+        urgent = bool(self.urgent_until[node] > t)
+        held, limits = self._held(node), self.slots.limits(node)
+        # Only a link that becomes one to give up later helps: one that already is did not
+        # make room for these pairs (their other end is full, or the role does not fit), and
+        # that end's own release or recheck retries them.
+        times = [w for role in (Role.CENTRAL, Role.PERIPHERAL)
+                 if (w := self.slot_rule.next_chance(limits, held, role, urgent)) is not None
+                 and w > t]
+        if not times:
+            return  # every link carries something: `_idle_now` looks again
+        when = min(times)
+        if when < self.recheck_at.get(node, math.inf):
+            self.recheck_at[node] = when
+            self.queue.schedule(when, (Ev.RECHECK, (node, when)))
+
+    def _recheck(self, t: float, payload: tuple[int, float]) -> None:
+        """A full device's link can be given up now: its waiting pairs try again (a fresh
+        discovery: it advertises and scans again), and take the slot by the rule."""
+        node, when = payload
+        if self.recheck_at.get(node) != when:
+            return
+        del self.recheck_at[node]
+        if self.alive[node]:
+            self._retry(t, node)
+
+    def _idle_now(self, t: float, node: int) -> None:
+        """`node` has sent all it had on a link: if pairs wait for its slots, that link may
+        become one to give up."""
+        if node in self.waiting and node not in self.recheck_at:
+            self._look_again(t, node)
 
     def _link_down(self, t: float, pair: tuple[int, int]) -> None:
         link = self.links.pop(pair, None)
@@ -616,6 +705,7 @@ class Simulation:
             self._start(t, link, src)
         else:
             self._outputs(t, src, self.nodes[src].ready(dst, now))
+            self._idle_now(t, src)
 
     def _dm_stored(self, msg_id: bytes, node: int) -> None:
         """A copy of DM `msg_id` reached `node`: count it if `node` stored it and is neither

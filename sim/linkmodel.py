@@ -20,6 +20,7 @@ from meshnode.alerts.urgency import URGENT_RADIO, RadioSettings, UrgentRadio
 from meshnode.transport.ble_config import BACKOFF_JITTER, BleConfig, backoff_delay
 from meshnode.transport.ble_profile import DEFAULT_ATT_MTU, MAX_ATT_MTU, fragment_size
 from meshnode.transport.framing import fragment_count, wire_size
+from meshnode.transport.slots import Role, SlotLimits, SlotRule
 from sim.config import ScenarioError, check, param
 
 __all__ = [
@@ -159,6 +160,21 @@ class LinkParams:
     hub_peripheral_links: int = param(
         _BLE.max_peripheral_links, "links a hub accepts as peripheral; a hub with all of them "
         "in use stops advertising (transport.ble.max_peripheral_links)", ge=0)
+    slot_rule: bool = param(
+        _BLE.slot_rule, "a device whose slots are full gives up its longest-idle synced link "
+        "for a newcomer, and keeps advertising and scanning while it has one to give up "
+        "(meshnode.transport.slots; transport.ble.slot_rule); false: a full device is neither "
+        "discovered nor discovering")
+    slot_idle_for: float = param(
+        _BLE.slot_idle_for, "a synced link must have idled this long to be given up "
+        "(transport.ble.slot_idle_for)", unit="s", ge=0)
+    slot_urgent_idle_for: float = param(
+        _BLE.slot_urgent_idle_for, "... while the device holds a fresh alert "
+        "(transport.ble.slot_urgent_idle_for)", unit="s", ge=0)
+    revisit_after: float = param(
+        _BLE.revisit_after, "a link given up by the slot rule is not made again for this long "
+        "(the transport's transport.ble.revisit_after: no reconnect to a peer synced with "
+        "this recently)", unit="s", ge=0)
 
     def __post_init__(self) -> None:
         check(self)
@@ -176,6 +192,11 @@ class LinkParams:
             raise ScenarioError("backoff_initial", "must be <= backoff_max")
         if self.hub_central_links + self.hub_peripheral_links < 1:
             raise ScenarioError("hub_central_links", "a hub needs at least one slot")
+
+    def slots(self) -> SlotRule:
+        """The transport's connection slot rule (`meshnode.transport.slots`) at these
+        settings."""
+        return SlotRule(self.slot_idle_for, self.slot_urgent_idle_for, self.slot_rule)
 
     def urgency(self) -> UrgentRadio:
         """The core's urgent-dissemination rule (`meshnode.alerts.urgency`) at these
@@ -505,28 +526,35 @@ class Slots:
 
     A hub runs the transport: it opens at most `hub_central_links` links as central and
     accepts at most `hub_peripheral_links` as peripheral. A phone has `phone_connections`
-    for both roles together. A device advertises only while it can accept a link (the
-    transport's peripheral stops advertising when its slots are full) and scans only while
-    it can open one, so a full device is neither discovered nor discovering.
+    for both roles together (`SlotLimits`). A device advertises only while it can accept a
+    link (the transport's peripheral stops advertising when its slots are full) and scans
+    only while it can open one, so a full device is neither discovered nor discovering,
+    unless the slot rule lets it give up a link for a newcomer (`meshnode.transport.slots`;
+    the driver asks it with `held`).
     """
 
-    __slots__ = ("_central", "_peripheral", "_roles", "_total")
+    __slots__ = ("_central", "_limits", "_peripheral", "_roles", "_total")
 
     def __init__(self, hub: NDArray[np.bool_], link: LinkParams) -> None:
         hubs = [bool(h) for h in hub.tolist()]
-        phone = link.phone_connections
-        central, peripheral = link.hub_central_links, link.hub_peripheral_links
-        self._central = [central if h else phone for h in hubs]
-        self._peripheral = [peripheral if h else phone for h in hubs]
-        self._total = [central + peripheral if h else phone for h in hubs]
+        phone = SlotLimits.shared(link.phone_connections)
+        split = SlotLimits.split(link.hub_central_links, link.hub_peripheral_links)
+        self._limits = [split if h else phone for h in hubs]
+        self._central = [lim.central for lim in self._limits]
+        self._peripheral = [lim.peripheral for lim in self._limits]
+        self._total = [lim.total for lim in self._limits]
         self._roles: dict[tuple[int, int], int] = {}  # linked pair -> its central
 
+    def limits(self, i: int) -> SlotLimits:
+        """Device `i`'s slot limits."""
+        return self._limits[i]
+
     def advertising(self, i: int) -> bool:
-        """Device `i` can accept a link, so it advertises and can be discovered."""
+        """Device `i` has a free slot to accept a link, so it advertises."""
         return self._peripheral[i] > 0 and self._total[i] > 0
 
     def scanning(self, i: int) -> bool:
-        """Device `i` can open a link, so it scans and connects."""
+        """Device `i` has a free slot to open a link, so it scans and connects."""
         return self._central[i] > 0 and self._total[i] > 0
 
     def blocked(self, i: int) -> bool:
@@ -537,10 +565,19 @@ class Slots:
         """Links device `i` has open."""
         return sum(i in pair for pair in self._roles)
 
+    def role(self, i: int, pair: tuple[int, int]) -> Role:
+        """Device `i`'s role on the open link of `pair`."""
+        return Role.CENTRAL if self._roles.get(pair) == i else Role.PERIPHERAL
+
+    def orders(self, a: int, b: int, a_first: bool) -> tuple[tuple[int, int], ...]:
+        """(central, peripheral) orders for a new link between `a` and `b`, preferred first:
+        `a_first`: `a` has the lower token, so it connects if it can."""
+        return ((a, b), (b, a)) if a_first else ((b, a), (a, b))
+
     def roles(self, a: int, b: int, a_first: bool) -> tuple[int, int] | None:
         """(central, peripheral) for a new link between `a` and `b`, or None if neither way
-        has free slots. `a_first`: `a` has the lower token, so it connects if it can."""
-        for c, p in ((a, b), (b, a)) if a_first else ((b, a), (a, b)):
+        has free slots."""
+        for c, p in self.orders(a, b, a_first):
             if self.scanning(c) and self.advertising(p):
                 return c, p
         return None

@@ -409,7 +409,7 @@ def summarise(out: Outcome, wall_seconds: float, cpu_seconds: float | None = Non
             "bytes_per_delivery": out.bytes_on_air / deliveries if deliveries else None,
         },
         "links": {"made": out.links_made, "refused_no_slot": out.links_refused_slots,
-                  "contacts": len(contacts)},
+                  "evicted": out.links_evicted, "contacts": len(contacts)},
         "buffer": {"mean_bytes": float(np.mean(store_mean)) if store_mean else 0.0,
                    "max_bytes": max((s.store_max_bytes for s in samples), default=0.0),
                    "capacity_bytes": scenario.routing.store_bytes},

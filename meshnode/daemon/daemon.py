@@ -408,6 +408,7 @@ class Daemon:
         self.transports = list(transports)
         # Urgent dissemination: BLE scans and advertises faster while a fresh alert is held.
         self.radio = RadioSwitch([t for t in self.transports if isinstance(t, BleTransport)])
+        self._slot_state: tuple[dict[LinkId, float], bool] = ({}, False)  # last `_tell_slots`
         self.residents: WsTransport | None = None
         if self.config.web.enabled and self.config.web.residents:
             # Browser nodes at the steunpunt: their WebSockets are links like any other.
@@ -875,6 +876,25 @@ class Daemon:
                     _log.info("closing_link", extra={"fields": {"link": str(out.link),
                                                                 "reason": out.reason}})
                     self._nursery.start_soon(self._close_link, box, out.reason)
+        self._tell_slots(now)
+
+    def _tell_slots(self, now: int) -> None:
+        """Give the BLE transports the connection slot rule's inputs when they change: which
+        links have nothing to carry, since when (`Node.idle_since`), and whether a fresh alert
+        is held (`meshnode.transport.slots`)."""
+        if not self.radio.transports:
+            return
+        idle: dict[LinkId, float] = {}
+        for link in self.node.links():
+            since = self.node.idle_since(link)
+            if since is not None:
+                idle[link] = float(since)
+        state = (idle, self.radio.urgent(now))
+        if state == self._slot_state:
+            return
+        self._slot_state = state
+        for transport in self.radio.transports:
+            transport.set_idle(idle, state[1])
 
     def _refuse_for_disk(self, exc: BaseException) -> ApiError:
         self._note_disk_full(exc)

@@ -126,7 +126,8 @@ class Session:
     sent: int = 0
     received: int = 0
     errors: int = 0
-    active_at: int = 0
+    active_at: int = 0  # when the last frame arrived
+    sent_at: int = 0  # when the last message went out
     tags: tuple[bytes, ...] = ()
     items: SortedItems | None = None
     digest: bytes = b""

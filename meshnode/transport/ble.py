@@ -44,6 +44,7 @@ from meshnode.transport.ble_config import BleConfig
 from meshnode.transport.ble_links import BleLink, LinkIds
 from meshnode.transport.ble_peripheral import PeripheralRole
 from meshnode.transport.ble_token import advert_token, epoch_of
+from meshnode.transport.slots import Admit, Held, Role, SlotLimits
 
 __all__ = ["BleEngine", "BleStatus", "BleTransport", "normal_radio"]
 
@@ -102,6 +103,11 @@ class BleEngine:
         self.bus: MessageBus | None = None
         self._reported: tuple[str, ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The daemon's word on its links (`set_idle`): since when each has had nothing to
+        # carry, and whether the node holds a fresh alert; read by the slot rule.
+        self.idle: dict[LinkId, float] = {}
+        self.urgent = False
+        self.limits = SlotLimits.split(config.max_central_links, config.max_peripheral_links)
 
     def own_token(self) -> bytes:
         return advert_token(self._secret, epoch_of(self._clock()))
@@ -186,6 +192,7 @@ class BleEngine:
                 emit=self._emit, ids=self._ids, max_links=self.config.max_peripheral_links,
                 advert_interval_ms=_interval_ms(self.radio),
                 advert_profile=self.config.advert,
+                admit=lambda: self.admit(Role.PERIPHERAL),
                 central_capable=(status.central and self.config.central
                                  and self.config.max_central_links > 0),
                 on_central_token=self._central_token)
@@ -198,7 +205,8 @@ class BleEngine:
                 busy_devices=lambda: set(peripheral.centrals) if peripheral else set(),
                 central_tokens=peripheral.central_tokens if peripheral else set,
                 acquire_mtu=self._acquire_mtu,
-                passive=self.config.scan_mode == "passive" and status.passive_scan)
+                passive=self.config.scan_mode == "passive" and status.passive_scan,
+                admit=lambda: self.admit(Role.CENTRAL))
             self.central.set_duty(self.radio.scan_window, self.radio.scan_interval)
             self.central.set_yield(self.radio.yield_time)
             roles.append(self._supervised("central", self.central.run))
@@ -268,6 +276,37 @@ class BleEngine:
             for problem in problems:
                 log.error("BLE: %s", problem)
             self._reported = problems
+
+    # --- the connection slot rule -------------------------------------------------------
+
+    def held(self) -> list[Held]:
+        """Every link of both roles as the slot rule sees it; a connect under way holds a
+        central slot and carries something."""
+        held: list[Held] = []
+        if self.central is not None:
+            held.extend(Held(link, Role.CENTRAL, self.idle.get(link))
+                        for link in self.central.links)
+            held.extend(Held(("connecting", token), Role.CENTRAL, None)
+                        for token in self.central.connecting)
+        if self.peripheral is not None:
+            for central in self.peripheral.centrals.values():
+                link = central.link
+                held.append(Held(link.id if link else ("setting up", central.device),
+                                 Role.PERIPHERAL, self.idle.get(link.id) if link else None))
+        return held
+
+    def admit(self, role: Role) -> Admit:
+        """The slot rule's answer for a newcomer in `role` now."""
+        return self.config.slots.admit(self.limits, self.held(), role, self._clock(),
+                                       self.urgent)
+
+    def set_idle(self, idle: dict[LinkId, float], urgent: bool) -> None:
+        """The daemon's links that have nothing to carry, each since when (its clock), and
+        whether the node holds a fresh alert: a full role may now give one up, or not."""
+        self.idle, self.urgent = idle, urgent
+        for role in (self.central, self.peripheral):
+            if role is not None:
+                role.slots_changed()
 
     # --- commands from trio --------------------------------------------------------------
 
@@ -402,6 +441,18 @@ class BleTransport:
             return
         with contextlib.suppress(BridgeClosed, RuntimeError):  # stopping: nothing to apply
             bridge.loop.call_soon_threadsafe(engine.set_radio, settings)
+
+    def set_idle(self, idle: dict[LinkId, float], urgent: bool) -> None:
+        """Tell the slot rule (`meshnode.transport.slots`) which of our links have had nothing
+        to carry either way, each since when (`Node.idle_since`, on the clock the transport
+        was given), and whether the node holds a fresh alert. A driver calls it whenever that
+        changes; links not named carry something. Returns at once."""
+        bridge, engine = self._bridge, self._engine
+        if bridge is None or engine is None:
+            return
+        mine = {link: since for link, since in idle.items() if link in self._open}
+        with contextlib.suppress(BridgeClosed, RuntimeError):  # stopping: nothing to apply
+            bridge.loop.call_soon_threadsafe(engine.set_idle, mine, urgent)
 
     async def send(self, link: LinkId, frame: bytes) -> None:
         bridge, engine = self._bridge, self._engine

@@ -12,7 +12,10 @@ already linked to us as a peripheral whose central wrote its token to us (any to
 link is there). Of two meshnode devices, the one with the lower token connects; the other
 waits the yield time in force before trying itself, so that one link forms, not two: the
 config's `yield_time`, or 0 while the daemon's urgent-dissemination switch says so
-(`set_yield`, the core's `meshnode.alerts.urgency`). At most `max_central_links` links at once.
+(`set_yield`, the core's `meshnode.alerts.urgency`). At most `max_central_links` links at once;
+when they are all in use the central goes on scanning only while the connection slot rule
+(`meshnode.transport.slots`, asked through `admit`) would give one of them up for a
+newcomer, and gives it up (closes it) just before connecting to one.
 
 A peer in the "uuid" advert profile (an iOS app: service UUID only, no token) is connected
 at once, remembered by its address until its TOKEN characteristic is read. Then the link is
@@ -62,6 +65,7 @@ from meshnode.transport.ble_profile import (
     uuid_le,
 )
 from meshnode.transport.framing import MIN_MTU
+from meshnode.transport.slots import Admit, Verdict
 
 __all__ = ["Candidate", "CentralRole", "LinkSetupError"]
 
@@ -125,7 +129,10 @@ class CentralRole:
         acquire_mtu: Callable[[str], Awaitable[int | None]],
         passive: bool,
         rng: random.Random | None = None,
+        admit: Callable[[], Admit] = lambda: Admit(Verdict.FULL),
     ) -> None:
+        """`admit`: the slot rule's answer for a newcomer while every central slot is taken
+        (the engine's, over both roles' links)."""
         self.config = config
         self.adapter = adapter
         self._emit = emit
@@ -134,6 +141,7 @@ class CentralRole:
         self._busy_devices = busy_devices
         self._central_tokens = central_tokens
         self._acquire_mtu = acquire_mtu
+        self._admit = admit
         self.passive = passive
         self._rng = rng or random.Random()
         self.candidates: dict[bytes, Candidate] = {}
@@ -163,7 +171,7 @@ class CentralRole:
         try:
             while True:
                 started = loop.time()
-                if self._free_slots() > 0:
+                if self._room() > 0:
                     await self._scan(self.scan_window)
                     await self._connect(self._picks(loop.time()))
                 else:
@@ -267,6 +275,18 @@ class CentralRole:
     def _free_slots(self) -> int:
         return self.config.max_central_links - len(self.links) - len(self.connecting)
 
+    def _room(self) -> int:
+        """Links we may start now: the free slots, or one the slot rule would free."""
+        free = self._free_slots()
+        if free > 0:
+            return free
+        return 1 if self._admit().verdict is Verdict.EVICT else 0
+
+    def slots_changed(self) -> None:
+        """A link's sync state changed (the daemon's `set_idle`): a full central that may now
+        give one up scans again at once."""
+        self._slot_freed.set()
+
     def _eligible(self, c: Candidate, now: float) -> bool:
         if c.token in self.connecting or c.token in self.linked_tokens:
             return False
@@ -299,7 +319,7 @@ class CentralRole:
 
     def _picks(self, now: float) -> list[Candidate]:
         """Who to connect to now, best first: not linked recently, then strongest."""
-        free = self._free_slots()
+        free = self._room()
         if free <= 0:
             return []
         ready = [c for c in self.candidates.values() if self._eligible(c, now)]
@@ -309,6 +329,8 @@ class CentralRole:
     async def _connect(self, picks: list[Candidate]) -> None:
         """Start a session per pick; return once each is linked or has failed."""
         if not picks:
+            return
+        if self._free_slots() <= 0 and not await self._make_room():
             return
         loop = asyncio.get_running_loop()
         ready: list[asyncio.Event] = []
@@ -322,6 +344,24 @@ class CentralRole:
         limit = self.config.connect_timeout + self.config.mtu_wait + self.config.call_timeout
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), timeout=limit)
+
+    async def _make_room(self) -> bool:
+        """Every slot is taken: give up the link the slot rule names, if any (its peer is then
+        not connected again for `revisit_after`, like any peer we synced with)."""
+        admit = self._admit()
+        if admit.verdict is not Verdict.EVICT or admit.close is None:
+            return False
+        entry = self.links.get(admit.close)
+        if entry is None:
+            return False
+        log.info("BLE link %s: all %d central slots in use; giving up this idle, synced link "
+                 "for a newcomer", admit.close, self.config.max_central_links)
+        link, client = entry
+        link.finish("slot given up for a newcomer")
+        self.links.pop(link.id, None)  # the slot is free now; the session's end tidies up
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), timeout=TEARDOWN_TIMEOUT)
+        return True
 
     # --- one link ------------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ Every key is optional; the defaults suit a Raspberry Pi hub on mains power. Exam
     bluez_restart_delay = 2.0  # pause before re-registering after BlueZ came back
     advert_interval_ms = 250   # advertising interval asked of BlueZ (0 = BlueZ's default)
     advert = "service-data"    # or "uuid": the iOS-compatible profile (docs/hardware.md)
+    slot_rule = true           # when slots are full, give up a synced, idle link for a newcomer
+    slot_idle_for = 10.0       # ... idle this long (meshnode.transport.slots)
+    slot_urgent_idle_for = 0.0 # ... while holding a fresh alert
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
+
+from meshnode.transport.slots import IDLE_FOR, URGENT_IDLE_FOR, SlotRule
 
 __all__ = ["BACKOFF_JITTER", "BleConfig", "BleConfigError", "backoff_delay"]
 
@@ -67,6 +72,9 @@ class BleConfig:
     bluez_restart_delay: float = 2.0
     advert_interval_ms: int = 250
     advert: AdvertProfile = "service-data"
+    slot_rule: bool = True
+    slot_idle_for: float = IDLE_FOR
+    slot_urgent_idle_for: float = URGENT_IDLE_FOR
 
     def __post_init__(self) -> None:
         if self.scan_mode not in ("active", "passive"):
@@ -77,7 +85,8 @@ class BleConfig:
                      "backoff_max", "call_timeout"):
             if not getattr(self, name) > 0:
                 raise BleConfigError(f"transport.ble.{name}: must be positive")
-        for name in ("revisit_after", "yield_time", "mtu_wait", "bluez_restart_delay"):
+        for name in ("revisit_after", "yield_time", "mtu_wait", "bluez_restart_delay",
+                     "slot_idle_for", "slot_urgent_idle_for"):
             if not getattr(self, name) >= 0:
                 raise BleConfigError(f"transport.ble.{name}: must not be negative")
         if self.scan_window > self.scan_interval:
@@ -91,6 +100,11 @@ class BleConfig:
             raise BleConfigError("transport.ble.advert_interval_ms: must be 0 or 20..10485000")
         if self.event_queue < 16:
             raise BleConfigError("transport.ble.event_queue: must be at least 16")
+
+    @property
+    def slots(self) -> SlotRule:
+        """The connection slot rule at these settings (`meshnode.transport.slots`)."""
+        return SlotRule(self.slot_idle_for, self.slot_urgent_idle_for, self.slot_rule)
 
     @property
     def duty_cycle(self) -> float:

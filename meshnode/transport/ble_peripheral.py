@@ -13,7 +13,10 @@ A link is up once its central subscribed (AcquireNotify): only then can we answe
 down when either socket closes, the device disconnects, or we are stopped. At each epoch
 boundary the advertisement is unregistered and registered again with the new token, so that
 with LE privacy (`Privacy = device`) BlueZ/the kernel start the new advertising instance on
-a fresh resolvable private address. While all peripheral slots are taken we do not advertise.
+a fresh resolvable private address. While all peripheral slots are taken we do not advertise,
+unless the connection slot rule (`meshnode.transport.slots`, asked through `admit`) would give
+one of them up for a newcomer: then we advertise, and a new central takes the slot of the link
+the rule names, which is closed.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from meshnode.transport.ble_profile import (
     service_data,
 )
 from meshnode.transport.ble_token import advert_token, epoch_of, next_rotation
+from meshnode.transport.slots import Admit, Verdict
 
 __all__ = ["PeripheralRole"]
 
@@ -103,7 +107,10 @@ class PeripheralRole:
         on_central_token: Callable[[bytes], None] = lambda _token: None,
         info: Info | None = None,
         base_path: str | None = None,
+        admit: Callable[[], Admit] = lambda: Admit(Verdict.FULL),
     ) -> None:
+        """`admit`: the slot rule's answer for a newcomer while every peripheral slot is taken
+        (the engine's, over both roles' links)."""
         self.bus = bus
         self.watch = watch
         self.adapter_path = adapter_path
@@ -126,6 +133,7 @@ class PeripheralRole:
         self._tx_path = f"{self._service_path}/tx"
         self._info_path = f"{self._service_path}/info"
         self._token_path = f"{self._service_path}/token"
+        self._admit = admit
         self.centrals: dict[str, _Central] = {}
         self.advertising = False
         self.advert_token: bytes | None = None
@@ -144,7 +152,8 @@ class PeripheralRole:
             await self._register_app()
             while True:
                 self._wake.clear()
-                want = len(self.centrals) < self.max_links
+                want = (len(self.centrals) < self.max_links
+                        or self._admit().verdict is Verdict.EVICT)
                 token = advert_token(self._secret, epoch_of(self._clock()))
                 stale = token != self.advert_token or self._interval_ms != self._advertised_ms
                 if want and (not self.advertising or stale):
@@ -190,6 +199,11 @@ class PeripheralRole:
                                f"{reply.body}")
         self._app_registered = True
         log.info("GATT service %s registered on %s", SERVICE_UUID, self.adapter_path)
+
+    def slots_changed(self) -> None:
+        """A link's sync state changed (the daemon's `set_idle`): advertise again at once if
+        the slot rule would now give a link up, or stop."""
+        self._wake.set()
 
     @property
     def advert_interval_ms(self) -> int:
@@ -346,7 +360,7 @@ class PeripheralRole:
             raise Refused("org.bluez.Error.InvalidArguments", "no device in options")
         central = self.centrals.get(device)
         if central is None:
-            if len(self.centrals) >= self.max_links:
+            if len(self.centrals) >= self.max_links and not self._make_room():
                 log.info("refusing central %s: all %d peripheral slots in use", device,
                          self.max_links)
                 self._spawn(self._disconnect_device(device))
@@ -354,6 +368,21 @@ class PeripheralRole:
             central = self.centrals[device] = _Central(device)
             self._wake.set()
         return central
+
+    def _make_room(self) -> bool:
+        """Every slot is taken: give up the link the slot rule names, if any."""
+        admit = self._admit()
+        if admit.verdict is not Verdict.EVICT:
+            return False
+        victim = next((c for c in self.centrals.values()
+                       if c.link is not None and c.link.id == admit.close), None)
+        if victim is None:
+            return False
+        log.info("BLE link %s: all %d peripheral slots in use; giving up this idle, synced "
+                 "link for a newcomer", admit.close, self.max_links)
+        self._drop(victim, "slot given up for a newcomer")
+        self._spawn(self._disconnect_device(victim.device))
+        return True
 
     def _acquire(self, msg: Message, *, notify: bool) -> Message | None:
         options: dict[str, Variant] = msg.body[0]

@@ -109,14 +109,15 @@ def test_a_run_shorter_than_its_trace_replays_the_trace_up_to_its_end() -> None:
     assert summarise(out, 1.0)["alerts"][0]["final_oracle"] > 0
 
 
-def one_slot_trace(tmp_path: Path) -> Scenario:
-    """Hub 0 meets phone 1 while 1's only slot is taken by phone 2; that link ends at 60 s."""
-    (tmp_path / "t.one").write_text("0 CONN 1 2 up\n10 CONN 0 1 up\n60 CONN 1 2 down\n"
-                                    "600 CONN 0 1 down\n")
+def one_slot_trace(tmp_path: Path, *, rule: bool = False, busy_from: int = 0) -> Scenario:
+    """Hub 0 meets phone 1 at 10 s while 1's only slot is taken by phone 2 (linked from
+    `busy_from`); that link ends at 60 s. `rule`: the connection slot rule is on."""
+    (tmp_path / "t.one").write_text(f"{busy_from} CONN 1 2 up\n10 CONN 0 1 up\n"
+                                    "60 CONN 1 2 down\n600 CONN 0 1 down\n")
     return parse_scenario(
         '[scenario]\nduration = "10m"\nstep = "10s"\n[population]\nresidents = 2\nhubs = 1\n'
         '[mobility]\nmodel = "trace"\n[trace]\nfile = "t.one"\nhub_ids = ["0"]\n'
-        '[ble]\nphone_connections = 1\nframe_loss = 0.0\n'
+        f'[ble]\nphone_connections = 1\nframe_loss = 0.0\nslot_rule = {str(rule).lower()}\n'
         '[workload]\nposts_per_hour = 0.0\ndms_per_day = 0.0\n'
         '[[workload.alerts]]\nat = "20s"\nhub = 0\n', base=tmp_path)
 
@@ -124,9 +125,31 @@ def one_slot_trace(tmp_path: Path) -> Scenario:
 def test_a_contact_refused_for_want_of_a_slot_links_once_a_slot_frees(tmp_path: Path) -> None:
     out = Simulation(one_slot_trace(tmp_path)).run()
     assert out.links_refused_slots >= 1
+    assert out.links_evicted == 0
     arrival = out.alert_arrival[0]
     # Phone 1 frees its slot at 60 s and is still in range of the hub until 600 s.
     assert 60.0 < arrival[1] < 120.0
+
+
+def test_a_full_phone_gives_up_its_idle_synced_link_for_a_newcomer(tmp_path: Path) -> None:
+    """The slot rule (`meshnode.transport.slots`): phone 1's link to phone 2 has synced and
+    idled 10 s when the hub comes by, so phone 1 closes it and takes the hub: it has the
+    alert as soon as it is issued, 40 s before its link to 2 would have ended."""
+    out = Simulation(one_slot_trace(tmp_path, rule=True)).run()
+    assert out.links_evicted == 1
+    assert out.links_refused_slots == 0
+    assert 20.0 <= out.alert_arrival[0][1] < 21.0
+
+
+def test_a_full_phone_gives_up_a_link_only_once_it_has_idled(tmp_path: Path) -> None:
+    """Phone 1's link to phone 2 comes up at 5 s, so when the hub comes by at 10 s it has
+    idled under `slot_idle_for` (10 s): the hub is refused, and phone 1 looks again when the
+    link has idled long enough (about 15 s), gives it up and takes the hub then."""
+    out = Simulation(one_slot_trace(tmp_path, rule=True, busy_from=5)).run()
+    assert out.links_refused_slots == 1
+    assert out.links_evicted == 1
+    assert 20.0 <= out.alert_arrival[0][1] < 21.0
+    assert out.slot_refused_at[(0, 1)] == 10.0
 
 
 def test_flat_batteries_are_reported_with_each_alert() -> None:

@@ -34,8 +34,10 @@ PHANTOM = ("10 CONN 1 2 up\n10 CONN 1 4 up\n20 CONN 1 3 up\n30 CONN 1 2 down\n"
 
 def test_a_retry_queued_at_a_pairs_down_does_not_reopen_the_link(tmp_path: Path) -> None:
     """Phone 1 is full (2 slots) when 1-3 comes up; 1-2 going down at 30 s frees a slot at the
-    very instant 1-3 goes down too. The retry must not link 1-3 until its next `down`."""
-    scenario = replay(tmp_path, PHANTOM, residents=4, extra="phone_connections = 2\n")
+    very instant 1-3 goes down too. The retry must not link 1-3 until its next `down`. (The
+    slot rule is off: with it, phone 1 would rightly give an idle link up for 1-3 at 20 s.)"""
+    scenario = replay(tmp_path, PHANTOM, residents=4,
+                      extra="phone_connections = 2\nslot_rule = false\n")
     out = Simulation(scenario).run()
     summary = summarise(out, 1.0)
     alert = summary["alerts"][0]

@@ -15,12 +15,13 @@ The peers run on their own asyncio loop in a thread (`LoopThread`), with dbus-fa
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from dbus_fast import Message, MessageType, Variant
@@ -33,9 +34,12 @@ from meshnode.node import Node, NodeConfig
 from meshnode.store.memory import MemoryStore
 from meshnode.transport.base import FrameReceived, LinkDown, LinkUp, TransportEvent
 from meshnode.transport.ble import BleTransport
-from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID
+from meshnode.transport.ble_profile import INFO_UUID, RX_UUID, TOKEN_UUID, TX_UUID, service_data
 from meshnode.transport.framing import Fragmenter, FramingError, Reassembler
 from tests.polling import until
+
+if TYPE_CHECKING:
+    from tests.transport.fakebluez import FakeBlueZ
 
 T = TypeVar("T")
 PEER_LINK = "central"
@@ -375,6 +379,7 @@ class NodeDriver:
         self.node = node
         self.events: list[TransportEvent] = []
         self.node_events: list[Event] = []
+        self.urgent = False  # what the daemon's radio switch would say
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         send, receive = trio.open_memory_channel[TransportEvent](64)
@@ -390,6 +395,17 @@ class NodeDriver:
                     await self._dispatch(self.node.link_down(event.link, t))
                 elif isinstance(event, FrameReceived):
                     await self._dispatch(self.node.receive(event.link, event.data, t))
+                self.tell_slots()
+
+    def tell_slots(self) -> None:
+        """What the daemon tells the transport after each input: the links with nothing to
+        carry (`Node.idle_since`), for the connection slot rule."""
+        idle: dict[Any, float] = {}
+        for link in self.node.links():
+            since = self.node.idle_since(link)
+            if since is not None:
+                idle[link] = float(since)
+        self.transport.set_idle(idle, self.urgent)
 
     async def _dispatch(self, outputs: list[Output]) -> None:
         """Send each call's frames in order, then `ready` once per link that got a burst."""
@@ -415,3 +431,31 @@ class NodeDriver:
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Poll `predicate` (it may look at peers in other threads) until true."""
         await until(predicate, timeout)
+
+
+@dataclass
+class TwoPeers:
+    """A strong and a weak peer (`two_peers`): device paths and the `Node` behind each."""
+
+    strong: str
+    weak: str
+    nodes: dict[str, Node]
+    peers: dict[str, GattPeer]
+
+    def stop(self, peer_loop: LoopThread) -> None:
+        for peer in self.peers.values():
+            peer_loop.run(peer.stop)
+
+
+def two_peers(bluez: FakeBlueZ, peer_loop: LoopThread, *, posts: int) -> TwoPeers:
+    """Two started peers in range of a fresh adapter, each a `Node` with `posts` posts: a
+    strong one (-40 dBm), which a central picks first, and a weak one (-85 dBm)."""
+    bluez.add_adapter()
+    strong = bluez.add_peer("C0:FF:EE:00:00:1A", service_data(secrets.token_bytes(8)), rssi=-40)
+    weak = bluez.add_peer("C0:FF:EE:00:00:1B", service_data(secrets.token_bytes(8)), rssi=-85)
+    nodes = {strong: make_node(2, posts=posts), weak: make_node(3, posts=posts)}
+    peers = {device: GattPeer(bluez.bus.address, device, node, payload=244)
+             for device, node in nodes.items()}
+    for peer in peers.values():
+        peer_loop.run(peer.start)
+    return TwoPeers(strong, weak, nodes, peers)

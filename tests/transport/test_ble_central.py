@@ -25,6 +25,7 @@ from tests.transport.ble_harness import (
     NodeDriver,
     make_node,
     post_ids,
+    two_peers,
 )
 from tests.transport.fakebluez import FakeBlueZ
 
@@ -228,3 +229,33 @@ def test_a_uuid_only_peer_that_can_connect_and_has_the_lower_token_is_left_to_co
     assert len(times) >= 2
     assert times[1] - times[0] >= config.yield_time  # hung up, then waited its turn
     assert len(driver.of(LinkUp)) == 1  # the first connection never became a link
+
+
+def test_a_full_central_gives_up_its_idle_synced_link_for_a_newcomer(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """The connection slot rule over real bleak and BlueZ's D-Bus API: one central slot,
+    taken by the stronger peer; once that link has synced and idled `slot_idle_for`, the
+    central scans again, closes it when it hears the other peer (never synced) and links to
+    that one. The closed peer is not connected again (`revisit_after`)."""
+    two = two_peers(bluez, peer_loop, posts=3)
+    strong, weak, nodes, peers = two.strong, two.weak, two.nodes, two.peers
+    config = replace(FAST, max_central_links=1, revisit_after=300.0, slot_idle_for=0.5)
+    ours = make_node(1)
+    driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), ours)
+    everything = post_ids(nodes[strong]) | post_ids(nodes[weak])
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await driver.wait_for(lambda: post_ids(ours) == everything)
+            await driver.wait_for(lambda: driver.synced() >= 2)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    two.stop(peer_loop)
+    assert peers[strong].stats.connections == 1 and peers[weak].stats.connections == 1
+    ups, downs = driver.of(LinkUp), driver.of(LinkDown)
+    assert len(ups) == 2
+    assert downs[0].link == ups[0].link  # the first link went before the second came
+    assert downs[0].reason == "slot given up for a newcomer"
+    assert driver.events.index(downs[0]) < driver.events.index(ups[1])

@@ -128,12 +128,14 @@ def test_the_uuid_profile_advertises_the_uuid_alone_and_serves_the_token_over_ga
 
 def test_syncs_with_a_central_and_rotates_the_advert(bluez: FakeBlueZ,
                                                      peer_loop: LoopThread) -> None:
-    """A remote central syncs a `Node` through our GATT server; one slot: no advert while
-    it is taken, a second central is refused; the token changes with the epoch."""
+    """A remote central syncs a `Node` through our GATT server; one slot and the slot rule
+    off: no advert while it is taken, a second central is refused; the token changes with
+    the epoch."""
     adapter = bluez.add_adapter()
     secret = secrets.token_bytes(32)
     clock = Clock(1_800_000_000.0)
-    config = BleConfig(central=False, call_timeout=5.0, max_peripheral_links=1)
+    config = BleConfig(central=False, call_timeout=5.0, max_peripheral_links=1,
+                       slot_rule=False)
     ours, theirs = make_node(1, posts=12), make_node(2, posts=25)
     expected = post_ids(ours) | post_ids(theirs)
     driver = NodeDriver(BleTransport(config, secret=secret, clock=clock), ours)
@@ -172,6 +174,45 @@ def test_syncs_with_a_central_and_rotates_the_advert(bluez: FakeBlueZ,
     first_epoch = epoch_of(1_800_000_000.0)
     assert tokens[0] == service_data(advert_token(secret, first_epoch))
     assert tokens[-1] == service_data(advert_token(secret, first_epoch + 1))
+
+
+def test_a_full_peripheral_gives_up_its_idle_synced_link_for_a_newcomer(
+        bluez: FakeBlueZ, peer_loop: LoopThread) -> None:
+    """The connection slot rule: one peripheral slot, taken by a central; once that link has
+    synced and idled `slot_idle_for` we advertise again, and a second central that connects
+    takes the slot: the first link is closed, the second syncs."""
+    adapter = bluez.add_adapter()
+    config = BleConfig(central=False, call_timeout=5.0, max_peripheral_links=1,
+                       slot_idle_for=0.5)
+    ours, first_node, second_node = make_node(1), make_node(2, posts=4), make_node(3, posts=5)
+    everything = post_ids(first_node) | post_ids(second_node)
+    driver = NodeDriver(BleTransport(config, secret=secrets.token_bytes(32)), ours)
+    first = CentralSim(bluez.bus.address, first_node, device=DEVICE_1, mtu=185)
+    second = CentralSim(bluez.bus.address, second_node, device=DEVICE_2, mtu=185)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(driver.run)
+            await until(lambda: all(bluez.registrations(adapter)))
+            (sender, app_path), = bluez.registrations(adapter)[0]
+            await peer_loop.trio_run(lambda: first.objects(sender, app_path))
+            await peer_loop.trio_run(first.connect)
+            await driver.wait_for(lambda: post_ids(first_node) <= post_ids(ours))
+            await until(lambda: not bluez.registrations(adapter)[1])  # full and busy: silent
+            await until(lambda: bool(bluez.registrations(adapter)[1]))  # idle: advertising
+            await peer_loop.trio_run(lambda: second.objects(sender, app_path))
+            await peer_loop.trio_run(second.connect)
+            await driver.wait_for(lambda: post_ids(ours) == everything == post_ids(second_node))
+            await peer_loop.trio_run(first.stop)
+            await peer_loop.trio_run(second.stop)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    ups, downs = driver.of(LinkUp), driver.of(LinkDown)
+    assert len(ups) >= 2
+    assert downs[0].link == ups[0].link
+    assert downs[0].reason == "slot given up for a newcomer"
+    assert driver.events.index(downs[0]) < driver.events.index(ups[1])
 
 
 def _leaves(value: Any) -> list[bytes]:
