@@ -18,7 +18,6 @@ alternately, `--runs` times each, every run in a fresh process importing its tre
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -79,13 +78,12 @@ def one(alerts: int) -> dict[str, object]:
 
 def main() -> None:
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import compare, tree_options, tree_table
+    from bench_hub_receive import compare_trees, tree_table
 
-    args = tree_options(__doc__, 300).parse_args()
-    if args.one:
-        print(json.dumps(one(args.messages)))
+    compared = compare_trees(__file__, __doc__, 300, one)
+    if compared is None:
         return
-    runs = compare(__file__, args.base, args.runs, "--messages", str(args.messages))
+    args, runs = compared
     tree_table(args.base, runs, [
         ("relay's receive of an alert, CPU ms (median)", "median_ms", 3),
         ("CPU ms (mean)", "mean_ms", 3), ("relayed", "relayed", None), ("load", "load", None)])

@@ -124,6 +124,19 @@ def compare(script: str, base: str | None, runs: int, *given: str,
     return alternate(base, runs, lambda tree: run_one(script, tree, *given))
 
 
+def compare_trees(script: str, doc: str, messages: int,
+                  one: Callable[[int], dict[str, object]],
+                  ) -> tuple[argparse.Namespace, dict[str, list[dict[str, object]]]] | None:
+    """The whole of a bench that takes only `tree_options`: with `--one`, print the run
+    `one(messages)` as JSON and give None; else `compare` the trees and give the options and
+    the runs."""
+    args = tree_options(doc, messages).parse_args()
+    if args.one:
+        print(json.dumps(one(args.messages)))
+        return None
+    return args, compare(script, args.base, args.runs, "--messages", str(args.messages))
+
+
 def tree_table(base: str | None, runs: dict[str, list[dict[str, object]]],
                columns: list[tuple[str, str, int | None]]) -> None:
     """A markdown table of `compare`'s runs, a row per tree: per column (heading, key,

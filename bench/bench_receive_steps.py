@@ -15,7 +15,6 @@ alternately, `--runs` times each, every run a fresh process importing its tree t
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -71,13 +70,12 @@ def one(messages: int) -> dict[str, float]:
 
 def main() -> None:
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import compare, span, tree_options
+    from bench_hub_receive import compare_trees, span
 
-    args = tree_options(__doc__, 2_000).parse_args()
-    if args.one:
-        print(json.dumps(one(args.messages)))
+    compared = compare_trees(__file__, __doc__, 2_000, one)
+    if compared is None:
         return
-    runs = compare(__file__, args.base, args.runs, "--messages", str(args.messages))
+    args, runs = compared
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print()
     labels = {"this": "this tree", "base": args.base}

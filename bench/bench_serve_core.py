@@ -18,7 +18,6 @@ alternately, `--runs` times each, every run in a fresh process importing its tre
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -86,13 +85,12 @@ def _timed(call: Any, spent: list[float]) -> Any:
 
 def main() -> None:
     sys.path.insert(0, str(HERE / "bench"))
-    from bench_hub_receive import compare, tree_options, tree_table
+    from bench_hub_receive import compare_trees, tree_table
 
-    args = tree_options(__doc__, 6_000).parse_args()
-    if args.one:
-        print(json.dumps(one(args.messages)))
+    compared = compare_trees(__file__, __doc__, 6_000, one)
+    if compared is None:
         return
-    runs = compare(__file__, args.base, args.runs, "--messages", str(args.messages))
+    args, runs = compared
     tree_table(args.base, runs, [
         ("serving core: CPU ms per post sent", "serve_ms", 3),
         (f"wall s for {args.messages:,} (both nodes)", "wall_s", 2),
